@@ -1,0 +1,46 @@
+# Build-time embedding of data files as C++ string literals.
+#
+# iotreg_embed_migrations(OUTPUT <file.cpp> FILES <sql files...>) writes the definition of
+# iotreg::storage::sqlite::migrations() with one entry per NNNN_name.sql file.
+function(iotreg_embed_migrations)
+  cmake_parse_arguments(ARG "" "OUTPUT" "FILES" ${ARGN})
+  list(SORT ARG_FILES)
+  set(entries "")
+  set(expected 1)
+  foreach(file IN LISTS ARG_FILES)
+    get_filename_component(name "${file}" NAME_WE)
+    string(REGEX MATCH "^([0-9]+)_" _ "${name}")
+    if(NOT CMAKE_MATCH_1)
+      message(FATAL_ERROR "migration ${file} must be named NNNN_description.sql")
+    endif()
+    math(EXPR version "${CMAKE_MATCH_1}")
+    if(NOT version EQUAL expected)
+      message(FATAL_ERROR "migration ${file}: expected number ${expected}")
+    endif()
+    math(EXPR expected "${expected} + 1")
+    file(READ "${file}" sql)
+    string(APPEND entries "    {${version}, \"${name}\", R\"iotreg_sql(${sql})iotreg_sql\"},\n")
+    set_property(DIRECTORY APPEND PROPERTY CMAKE_CONFIGURE_DEPENDS "${file}")
+  endforeach()
+  file(CONFIGURE OUTPUT "${ARG_OUTPUT}" CONTENT
+"#include \"registry/storage/sqlite/migrations.h\"
+
+namespace iotreg::storage::sqlite {
+
+std::span<const Migration> migrations() {
+  static constexpr Migration kMigrations[] = {
+${entries}  };
+  return kMigrations;
+}
+
+}  // namespace iotreg::storage::sqlite
+" @ONLY)
+endfunction()
+
+# iotreg_embed_schema(OUTPUT <file.cpp> TEMPLATE <in> FILE <schema.json>)
+function(iotreg_embed_schema)
+  cmake_parse_arguments(ARG "" "OUTPUT;TEMPLATE;FILE" "" ${ARGN})
+  file(READ "${ARG_FILE}" SCHEMA_TEXT)
+  set_property(DIRECTORY APPEND PROPERTY CMAKE_CONFIGURE_DEPENDS "${ARG_FILE}" "${ARG_TEMPLATE}")
+  configure_file("${ARG_TEMPLATE}" "${ARG_OUTPUT}" @ONLY)
+endfunction()

@@ -1,0 +1,25 @@
+// Private to importers/: the per-format readers behind read_declarations().
+#pragma once
+
+#include <istream>
+
+#include "importers/importer.h"
+
+namespace iotreg::importers::detail {
+
+Status read_csv(std::istream& in, const CompiledSchema& schema, RecordSink& sink,
+                const ReaderLimits& limits);
+Status read_json_lines(std::istream& in, const CompiledSchema& schema, RecordSink& sink,
+                       const ReaderLimits& limits);
+Status read_json(std::istream& in, const CompiledSchema& schema, RecordSink& sink,
+                 const ReaderLimits& limits);
+Status read_yaml(std::istream& in, const CompiledSchema& schema, RecordSink& sink,
+                 const ReaderLimits& limits);
+
+// Validates a parsed document and delivers it to the sink; `issues` holds problems found while
+// parsing (e.g. duplicate keys) and makes the record rejected.
+void deliver_document(const nlohmann::json& document, const CompiledSchema& schema,
+                      const RecordLocation& where, std::vector<FieldIssue> issues,
+                      model::Declaration& scratch, RecordSink& sink);
+
+}  // namespace iotreg::importers::detail

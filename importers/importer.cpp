@@ -1,0 +1,86 @@
+#include "importers/importer.h"
+
+#include <nlohmann/json.hpp>
+
+#include "importers/detail/readers.h"
+
+namespace iotreg::importers {
+
+std::string_view format_name(Format format) {
+  switch (format) {
+    case Format::kCsv:
+      return "csv";
+    case Format::kJsonLines:
+      return "jsonl";
+    case Format::kJson:
+      return "json";
+    case Format::kYaml:
+      return "yaml";
+  }
+  return "unknown";
+}
+
+std::optional<Format> format_from_name(std::string_view name) {
+  std::string lower;
+  for (char c : name) lower.push_back(c >= 'A' && c <= 'Z' ? static_cast<char>(c + 32) : c);
+  if (lower == "csv") return Format::kCsv;
+  if (lower == "jsonl" || lower == "ndjson") return Format::kJsonLines;
+  if (lower == "json") return Format::kJson;
+  if (lower == "yaml" || lower == "yml") return Format::kYaml;
+  return std::nullopt;
+}
+
+std::optional<Format> format_from_path(std::string_view path) {
+  auto slash = path.find_last_of('/');
+  auto name = slash == std::string_view::npos ? path : path.substr(slash + 1);
+  auto dot = name.find_last_of('.');
+  if (dot == std::string_view::npos || dot == 0) return std::nullopt;
+  return format_from_name(name.substr(dot + 1));
+}
+
+std::string RecordLocation::describe() const {
+  std::string text;
+  if (document_number) {
+    text = "document " + std::to_string(*document_number);
+    if (line) text += " (line " + std::to_string(line) + ")";
+  } else if (array_index) {
+    text = "array index " + std::to_string(*array_index);
+    if (line) text += " (line " + std::to_string(line) + ")";
+  } else if (line) {
+    text = "line " + std::to_string(line);
+  } else {
+    text = "record " + std::to_string(ordinal);
+  }
+  return text;
+}
+
+Status read_declarations(std::istream& in, Format format, const CompiledSchema& schema,
+                         RecordSink& sink, const ReaderLimits& limits) {
+  switch (format) {
+    case Format::kCsv:
+      return detail::read_csv(in, schema, sink, limits);
+    case Format::kJsonLines:
+      return detail::read_json_lines(in, schema, sink, limits);
+    case Format::kJson:
+      return detail::read_json(in, schema, sink, limits);
+    case Format::kYaml:
+      return detail::read_yaml(in, schema, sink, limits);
+  }
+  return Status::internal("unknown format");
+}
+
+namespace detail {
+
+void deliver_document(const nlohmann::json& document, const CompiledSchema& schema,
+                      const RecordLocation& where, std::vector<FieldIssue> issues,
+                      model::Declaration& scratch, RecordSink& sink) {
+  bool valid = schema.validate_document(document, scratch, issues);
+  if (valid && issues.empty()) {
+    sink.accept(scratch, where);
+    return;
+  }
+  sink.reject({where, std::move(issues)});
+}
+
+}  // namespace detail
+}  // namespace iotreg::importers

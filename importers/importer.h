@@ -1,0 +1,67 @@
+// Declaration readers: CSV, JSON Lines, JSON and YAML files to validated declaration records.
+//
+// read_declarations() streams one input, validates every record against a CompiledSchema and
+// hands each one to a RecordSink as either accepted (a model::Declaration) or rejected (with
+// its location and every field issue). Memory is bounded by the largest record, not the file.
+// A reader runs on the calling thread; the sink is called on that thread only.
+#pragma once
+
+#include <cstdint>
+#include <istream>
+#include <optional>
+#include <string>
+#include <string_view>
+#include <vector>
+
+#include "importers/schema/compiled_schema.h"
+#include "registry/core/status.h"
+#include "registry/model/declaration.h"
+
+namespace iotreg::importers {
+
+enum class Format { kCsv, kJsonLines, kJson, kYaml };
+
+std::string_view format_name(Format format);
+// "csv", "jsonl" (or "ndjson"), "json", "yaml" (or "yml").
+std::optional<Format> format_from_name(std::string_view name);
+// From a file name's extension: .csv .jsonl .ndjson .json .yaml .yml (any case).
+std::optional<Format> format_from_path(std::string_view path);
+
+// Where a record sits in its file.
+struct RecordLocation {
+  std::uint64_t line = 0;                    // 1-based line where the record starts; 0 when unknown
+  std::uint64_t ordinal = 0;                 // 1-based record number within the file
+  std::optional<std::uint64_t> array_index;  // JSON arrays: 0-based index
+  std::optional<std::uint64_t> document_number;  // YAML: 1-based document number
+
+  // "line 12", "array index 3", "document 4 (line 20)".
+  std::string describe() const;
+};
+
+struct RejectedRecord {
+  RecordLocation where;
+  std::vector<FieldIssue> issues;  // at least one
+};
+
+// Receives the records of one input. Implementations decide what to keep; they must not throw.
+class RecordSink {
+ public:
+  virtual ~RecordSink() = default;
+  // `declaration` is the reader's scratch record, valid only during the call.
+  virtual void accept(const model::Declaration& declaration, const RecordLocation& where) = 0;
+  virtual void reject(RejectedRecord&& rejected) = 0;
+  // Called now and then with the number of input bytes consumed so far.
+  virtual void progress(std::uint64_t /*bytes_read*/) {}
+};
+
+struct ReaderLimits {
+  std::size_t max_record_bytes = 1 << 20;  // a longer record is rejected, not buffered
+};
+
+// Reads all of `in`. Records are delivered to `sink` as they are read. A non-ok Status means
+// the input could not be read to its end (the message says where and why, and that nothing
+// after that point was read), or, for CSV, that the header was refused before any record.
+Status read_declarations(std::istream& in, Format format, const CompiledSchema& schema,
+                         RecordSink& sink, const ReaderLimits& limits = {});
+
+}  // namespace iotreg::importers

@@ -1,0 +1,88 @@
+// CompiledSchema: the declaration JSON Schema (draft 7) compiled once into per-field validators.
+//
+// compile() accepts the subset of draft 7 that the declaration format uses and refuses every
+// other keyword, so nothing in the schema is silently ignored. The result validates nested
+// documents (JSON, YAML) and single CSV cells, and fills model::Declaration values. With
+// domain checks on (the default) it also enforces what JSON Schema cannot express: dates must
+// exist in the calendar (leap years) and `format: gtin` values need a valid check digit.
+// Immutable after compile(); every const member is safe to call from any thread.
+#pragma once
+
+#include <cstddef>
+#include <cstdint>
+#include <memory>
+#include <string>
+#include <string_view>
+#include <vector>
+
+#include <nlohmann/json_fwd.hpp>
+
+#include "registry/core/status.h"
+#include "registry/model/declaration.h"
+
+namespace iotreg::importers {
+
+// One problem with one field of one record.
+struct FieldIssue {
+  std::string field;       // dotted path, e.g. "support.end_date"; "" for the record as a whole
+  std::string reason;      // plain words: what is wrong and why
+  std::uint64_t line = 0;  // 1-based line of the field when the reader knows it, else 0
+};
+
+class CompiledSchema {
+ public:
+  struct Options {
+    // Calendar-exact dates and GTIN check digits on top of the JSON Schema keywords. Off only
+    // to compare the pure JSON Schema semantics with a reference validator.
+    bool domain_checks = true;
+  };
+
+  // Compiles a schema document. Errors name the JSON pointer of the offending keyword.
+  static Result<std::shared_ptr<const CompiledSchema>> compile(std::string_view schema_json,
+                                                               Options options);
+  static Result<std::shared_ptr<const CompiledSchema>> compile(std::string_view schema_json) {
+    return compile(schema_json, Options{});
+  }
+
+  // The schema built into the program (schemas/declaration.schema.json), compiled on first use.
+  static std::shared_ptr<const CompiledSchema> builtin();
+  static std::string_view builtin_text();
+
+  ~CompiledSchema();
+  CompiledSchema(const CompiledSchema&) = delete;
+  CompiledSchema& operator=(const CompiledSchema&) = delete;
+
+  const std::shared_ptr<const model::FieldCatalog>& catalog() const { return catalog_; }
+
+  // Validates a nested document and stores its values in `out` (which is cleared first).
+  // Returns true when valid; otherwise appends one issue per violation.
+  bool validate_document(const nlohmann::json& document, model::Declaration& out,
+                         std::vector<FieldIssue>& issues) const;
+
+  // Flat (CSV) records: converts the text of one non-empty cell to the field's type (booleans
+  // true/false/yes/no/1/0 in any case, integers, `|`-separated lists with `\` escapes), checks
+  // it and stores it. Returns false and appends an issue when the cell is malformed.
+  bool set_from_text(std::size_t field, std::string_view text, model::Declaration& out,
+                     std::vector<FieldIssue>& issues) const;
+  // After all cells of a flat record are set: appends an issue per missing required field.
+  bool check_required(const model::Declaration& record, std::vector<FieldIssue>& issues) const;
+
+  struct Node;
+
+ private:
+  CompiledSchema() = default;
+  bool convert_text(std::size_t field, std::string_view text, model::Declaration& out,
+                    std::vector<FieldIssue>& issues) const;
+
+  Options options_;
+  std::unique_ptr<Node> root_;
+  std::vector<const Node*> field_nodes_;  // per catalog index
+  std::shared_ptr<const model::FieldCatalog> catalog_;
+};
+
+// True when `text` is YYYY-MM-DD naming a day that exists in the proleptic Gregorian calendar.
+bool is_calendar_date(std::string_view text);
+// True when `digits` is 8, 12, 13 or 14 digits whose last digit is the GS1 check digit.
+bool has_valid_gtin_check_digit(std::string_view digits);
+
+}  // namespace iotreg::importers

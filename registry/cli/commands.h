@@ -1,0 +1,53 @@
+// Private to registry/cli: the subcommands and what they share.
+#pragma once
+
+#include <cstdint>
+#include <memory>
+#include <optional>
+#include <string>
+#include <vector>
+
+#include "registry/cli/cli.h"
+#include "registry/core/status.h"
+#include "registry/storage/storage.h"
+
+namespace iotreg::cli {
+
+struct GlobalOptions {
+  std::string db_path;
+};
+
+// Opens the registry named by the global options; prints the error and returns null on failure.
+std::unique_ptr<storage::Storage> open_registry(const GlobalOptions& options,
+                                                storage::OpenMode mode);
+// Prints "iotreg: <message>" on stderr and returns the exit status for the Status.
+int report_error(const Status& status);
+
+struct ImportArguments {
+  std::vector<std::string> files;
+  std::string format;  // empty: from each file's extension
+  bool dry_run = false;
+  std::string report_path;
+  bool quiet = false;
+};
+int run_import(const GlobalOptions& options, const ImportArguments& arguments);
+
+struct ProductsArguments {
+  std::optional<std::string> status;
+  bool flagged = false;
+  bool not_flagged = false;
+  std::optional<std::string> manufacturer;
+  std::optional<std::string> search;
+  std::size_t limit = 0;
+  bool json = false;
+  bool csv = false;
+};
+int run_products(const GlobalOptions& options, const ProductsArguments& arguments);
+
+struct ShowArguments {
+  std::int64_t id = 0;
+  bool json = false;
+};
+int run_show(const GlobalOptions& options, const ShowArguments& arguments);
+
+}  // namespace iotreg::cli

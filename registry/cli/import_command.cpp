@@ -1,0 +1,275 @@
+// `iotreg import FILE...`: per-record rejections on stderr (FILE:LINE: FIELD: REASON), an
+// optional JSON report, a progress bar on a terminal, a summary per file on stdout.
+#include <pwd.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include <chrono>
+#include <cstdio>
+#include <fstream>
+#include <iostream>
+#include <nlohmann/json.hpp>
+
+#include "importers/importer.h"
+#include "registry/cli/commands.h"
+#include "registry/cli/output.h"
+#include "registry/ingest/ingest.h"
+
+namespace iotreg::cli {
+namespace {
+
+nlohmann::json location_json(const importers::RecordLocation& where) {
+  nlohmann::json out = {{"record", where.ordinal}, {"location", where.describe()}};
+  if (where.line) out["line"] = where.line;
+  if (where.document_number) out["document"] = *where.document_number;
+  if (where.array_index) out["array_index"] = *where.array_index;
+  return out;
+}
+
+nlohmann::json counts_json(const storage::ImportCounts& counts) {
+  return {{"records", counts.records_read},      {"accepted", counts.accepted},
+          {"rejected", counts.rejected},         {"new_products", counts.new_products},
+          {"new_versions", counts.new_versions}, {"unchanged", counts.unchanged}};
+}
+
+// Writes the JSON report incrementally so that memory does not grow with the number of
+// rejected records: {"files": [{file, rejected: [...], format, run_id, counts, error}], totals}.
+class ReportWriter {
+ public:
+  bool open(const std::string& path) {
+    out_.open(path, std::ios::binary | std::ios::trunc);
+    if (!out_) return false;
+    out_ << "{\"files\":[";
+    return true;
+  }
+  bool active() const { return out_.is_open(); }
+
+  void begin_file(const std::string& file) {
+    if (!active()) return;
+    if (files_++) out_ << ",";
+    out_ << "{\"file\":" << nlohmann::json(file).dump() << ",\"rejected\":[";
+    rejected_in_file_ = 0;
+  }
+  void rejected(const importers::RejectedRecord& record) {
+    if (!active()) return;
+    nlohmann::json entry = location_json(record.where);
+    auto& issues = entry["issues"] = nlohmann::json::array();
+    for (const auto& issue : record.issues) {
+      nlohmann::json item = {{"field", issue.field}, {"reason", issue.reason}};
+      if (issue.line) item["line"] = issue.line;
+      issues.push_back(std::move(item));
+    }
+    if (rejected_in_file_++) out_ << ",";
+    out_ << entry.dump(-1, ' ', false, nlohmann::json::error_handler_t::replace);
+  }
+  void end_file(const ingest::FileResult* result, const std::string& file_error) {
+    if (!active()) return;
+    out_ << "]";
+    if (result) {
+      out_ << ",\"format\":" << nlohmann::json(result->format).dump()
+           << ",\"run_id\":" << (result->run_id ? std::to_string(result->run_id) : "null")
+           << ",\"counts\":" << counts_json(result->counts).dump();
+    }
+    out_ << ",\"error\":"
+         << (file_error.empty()
+                 ? std::string("null")
+                 : nlohmann::json(file_error)
+                       .dump(-1, ' ', false, nlohmann::json::error_handler_t::replace));
+    out_ << "}";
+  }
+  void finish(const storage::ImportCounts& totals) {
+    if (!active()) return;
+    out_ << "],\"totals\":" << counts_json(totals).dump() << "}\n";
+    out_.close();
+  }
+
+ private:
+  std::ofstream out_;
+  int files_ = 0;
+  std::uint64_t rejected_in_file_ = 0;
+};
+
+class CliObserver : public ingest::ImportObserver {
+ public:
+  CliObserver(ReportWriter& report, bool quiet)
+      : report_(report), quiet_(quiet), show_progress_(::isatty(STDERR_FILENO) == 1) {}
+
+  void on_rejected(const std::string& file, const importers::RejectedRecord& record) override {
+    report_.rejected(record);
+    if (quiet_) return;
+    clear_progress();
+    for (const auto& issue : record.issues) {
+      // FILE:LINE: FIELD: REASON; items of a JSON array, which have no line, are FILE:[INDEX].
+      std::string line = printable(file);
+      std::uint64_t at = issue.line ? issue.line : record.where.line;
+      if (at) {
+        line += ":" + std::to_string(at);
+      } else if (record.where.array_index) {
+        line += ":[" + std::to_string(*record.where.array_index) + "]";
+      }
+      line += ": ";
+      if (!issue.field.empty()) line += printable(issue.field) + ": ";
+      line += printable(issue.reason);
+      std::cerr << line << "\n";
+    }
+  }
+
+  void on_file_error(const std::string& file, const std::string& message) override {
+    clear_progress();
+    std::cerr << printable(file) << ": " << printable(message) << "\n";
+  }
+
+  void on_progress(const std::string& file, std::uint64_t bytes_read, std::uint64_t bytes_total,
+                   std::uint64_t records) override {
+    if (!show_progress_) return;
+    auto now = std::chrono::steady_clock::now();
+    if (!started_) {
+      started_ = true;
+      start_ = now;
+    }
+    if (now - last_ < std::chrono::milliseconds(200)) return;
+    last_ = now;
+    double seconds = std::chrono::duration<double>(now - start_).count();
+    double rate = seconds > 0 ? static_cast<double>(records) / seconds : 0;
+    char line[200];
+    if (bytes_total > 0 && bytes_read > 0) {
+      double fraction = std::min(1.0, static_cast<double>(bytes_read) / bytes_total);
+      int filled = static_cast<int>(fraction * 30);
+      double eta = fraction > 0 ? seconds * (1 - fraction) / fraction : 0;
+      std::snprintf(line, sizeof line, "\r%.40s [%-30.*s] %3.0f%% %llu records %.0f/s ETA %.0fs",
+                    file.c_str(), filled, "##############################", fraction * 100,
+                    static_cast<unsigned long long>(records), rate, eta);
+    } else {
+      std::snprintf(line, sizeof line, "\r%.40s %llu records %.0f/s", file.c_str(),
+                    static_cast<unsigned long long>(records), rate);
+    }
+    std::cerr << line << std::flush;
+    drawn_ = true;
+  }
+
+  void clear_progress() {
+    if (!drawn_) return;
+    std::cerr << "\r\033[K" << std::flush;
+    drawn_ = false;
+  }
+
+ private:
+  ReportWriter& report_;
+  bool quiet_;
+  bool show_progress_;
+  bool started_ = false;
+  bool drawn_ = false;
+  std::chrono::steady_clock::time_point start_;
+  std::chrono::steady_clock::time_point last_;
+};
+
+// The login name of the person running the command, for the audit log.
+std::string current_user() {
+  if (const char* user = std::getenv("USER"); user && *user) return user;
+  if (const passwd* entry = ::getpwuid(::geteuid()); entry && entry->pw_name) {
+    return entry->pw_name;
+  }
+  return "uid-" + std::to_string(::geteuid());
+}
+
+void add(storage::ImportCounts& total, const storage::ImportCounts& counts) {
+  total.records_read += counts.records_read;
+  total.accepted += counts.accepted;
+  total.rejected += counts.rejected;
+  total.new_products += counts.new_products;
+  total.new_versions += counts.new_versions;
+  total.unchanged += counts.unchanged;
+}
+
+void print_summary(const ingest::FileResult& result, bool dry_run) {
+  const auto& counts = result.counts;
+  std::cout << printable(result.file) << ": " << counts.records_read << " records, ";
+  if (dry_run) {
+    std::cout << counts.accepted << " valid, " << counts.rejected
+              << " rejected (dry run: nothing stored)";
+  } else {
+    std::cout << counts.accepted << " accepted (" << counts.new_products << " new products, "
+              << counts.new_versions << " new versions, " << counts.unchanged << " unchanged), "
+              << counts.rejected << " rejected";
+  }
+  if (!counts.file_error.empty()) std::cout << "; file not read to its end";
+  std::cout << "\n";
+}
+
+}  // namespace
+
+int run_import(const GlobalOptions& options, const ImportArguments& arguments) {
+  ingest::ImportOptions import_options;
+  import_options.dry_run = arguments.dry_run;
+  import_options.actor = "cli:" + current_user();
+  if (!arguments.format.empty()) {
+    import_options.format = importers::format_from_name(arguments.format);
+    if (!import_options.format) {
+      std::cerr << "iotreg: unknown --format '" << printable(arguments.format)
+                << "' (use csv, jsonl, json or yaml)\n";
+      return kExitUsage;
+    }
+  }
+  // Refuse bad arguments before anything is stored.
+  int stdin_count = 0;
+  for (const auto& file : arguments.files) {
+    if (file == "-") {
+      if (++stdin_count > 1 || !import_options.format) {
+        std::cerr << "iotreg: standard input ('-') can be imported once, with --format\n";
+        return kExitUsage;
+      }
+      continue;
+    }
+    if (!import_options.format && !importers::format_from_path(file)) {
+      std::cerr << "iotreg: " << printable(file)
+                << ": unknown format (use a .csv, .jsonl, .json, .yaml or .yml file, or "
+                   "--format)\n";
+      return kExitUsage;
+    }
+    struct stat info {};
+    if (::stat(file.c_str(), &info) != 0) {
+      std::cerr << "iotreg: " << printable(file) << ": no such file\n";
+      return kExitUsage;
+    }
+    if (!S_ISREG(info.st_mode) && !S_ISFIFO(info.st_mode)) {
+      std::cerr << "iotreg: " << printable(file) << ": not a regular file\n";
+      return kExitUsage;
+    }
+    if (::access(file.c_str(), R_OK) != 0) {
+      std::cerr << "iotreg: " << printable(file) << ": cannot be read (permission denied)\n";
+      return kExitUsage;
+    }
+  }
+
+  std::unique_ptr<storage::Storage> registry;
+  if (!arguments.dry_run) {
+    registry = open_registry(options, storage::OpenMode::kReadWrite);
+    if (!registry) return kExitUsage;
+  }
+  ReportWriter report;
+  if (!arguments.report_path.empty() && !report.open(arguments.report_path)) {
+    std::cerr << "iotreg: cannot write the report to " << printable(arguments.report_path) << "\n";
+    return kExitUsage;
+  }
+  CliObserver observer(report, arguments.quiet);
+  storage::ImportCounts totals;
+  bool file_errors = false;
+  for (const auto& file : arguments.files) {
+    report.begin_file(file);
+    auto result = ingest::import_file(registry.get(), file, import_options, observer);
+    observer.clear_progress();
+    if (!result.is_ok()) {
+      report.end_file(nullptr, result.status().message());
+      report.finish(totals);
+      return report_error(result.status());
+    }
+    report.end_file(&result.value(), result->counts.file_error);
+    add(totals, result->counts);
+    file_errors = file_errors || !result->counts.file_error.empty();
+    print_summary(result.value(), arguments.dry_run);
+  }
+  report.finish(totals);
+  return totals.rejected > 0 || file_errors ? kExitRejectedOrNotFound : kExitSuccess;
+}
+
+}  // namespace iotreg::cli

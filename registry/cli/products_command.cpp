@@ -1,0 +1,66 @@
+// `iotreg products`: a table for people, JSON Lines (--json) or CSV (--csv) for scripts.
+#include <iomanip>
+#include <iostream>
+
+#include "registry/cli/commands.h"
+#include "registry/cli/output.h"
+
+namespace iotreg::cli {
+namespace {
+
+std::string clip(std::string text, std::size_t width) {
+  text = printable(text);
+  if (text.size() > width) text = text.substr(0, width - 1) + "~";
+  return text;
+}
+
+}  // namespace
+
+int run_products(const GlobalOptions& options, const ProductsArguments& arguments) {
+  auto registry = open_registry(options, storage::OpenMode::kReadWrite);
+  if (!registry) return kExitUsage;
+  storage::ProductQuery query;
+  query.status = arguments.status;
+  if (arguments.flagged) query.flagged = true;
+  if (arguments.not_flagged) query.flagged = false;
+  query.manufacturer = arguments.manufacturer;
+  query.search = arguments.search;
+  query.limit = arguments.limit;
+  auto products = registry->list_products(query);
+  if (!products.is_ok()) return report_error(products.status());
+
+  if (arguments.json) {
+    for (const auto& product : products.value()) {
+      std::cout << product_json(product).dump(-1, ' ', false,
+                                              nlohmann::json::error_handler_t::replace)
+                << "\n";
+    }
+    return kExitSuccess;
+  }
+  if (arguments.csv) {
+    std::cout << "id,manufacturer,brand,model,type,status,flagged,version_count,updated_at\n";
+    for (const auto& product : products.value()) {
+      std::cout << product.id << "," << csv_field(product.manufacturer) << ","
+                << csv_field(product.brand) << "," << csv_field(product.model) << ","
+                << csv_field(product.type) << "," << product.status << ","
+                << (product.flagged ? "true" : "false") << "," << product.version_count << ","
+                << product.updated_at << "\n";
+    }
+    return kExitSuccess;
+  }
+  std::cout << std::left << std::setw(7) << "ID" << std::setw(15) << "STATUS" << std::setw(8)
+            << "FLAG" << std::setw(26) << "MANUFACTURER" << std::setw(16) << "BRAND"
+            << std::setw(22) << "MODEL" << std::setw(18) << "TYPE"
+            << "VERSIONS\n";
+  for (const auto& product : products.value()) {
+    std::cout << std::left << std::setw(7) << product.id << std::setw(15) << product.status
+              << std::setw(8) << (product.flagged ? "yes" : "-") << std::setw(26)
+              << clip(product.manufacturer, 25) << std::setw(16) << clip(product.brand, 15)
+              << std::setw(22) << clip(product.model, 21) << std::setw(18) << clip(product.type, 17)
+              << product.version_count << "\n";
+  }
+  std::cout << products->size() << (products->size() == 1 ? " product\n" : " products\n");
+  return kExitSuccess;
+}
+
+}  // namespace iotreg::cli

@@ -1,0 +1,3 @@
+#include "registry/cli/cli.h"
+
+int main(int argc, char** argv) { return iotreg::cli::run(argc, argv); }

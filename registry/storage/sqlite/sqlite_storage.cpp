@@ -1,0 +1,625 @@
+// The SQLite backend of Storage: one file, WAL, migrations tracked by PRAGMA user_version and
+// marked with an application id so that other SQLite files are recognised and refused.
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include <algorithm>
+#include <cctype>
+#include <chrono>
+#include <ctime>
+#include <unordered_map>
+
+#include "registry/storage/sqlite/database.h"
+#include "registry/storage/sqlite/migrations.h"
+#include "registry/storage/storage.h"
+
+namespace iotreg::storage {
+namespace {
+
+using sqlite::Database;
+using sqlite::Statement;
+using sqlite::Transaction;
+
+constexpr std::int64_t kApplicationId = 0x696F5452;  // "ioTR"
+constexpr std::size_t kMaxSearchWords = 16;
+
+std::string utc_now() {
+  auto now = std::chrono::system_clock::to_time_t(std::chrono::system_clock::now());
+  std::tm parts{};
+  gmtime_r(&now, &parts);
+  char buffer[32];
+  std::strftime(buffer, sizeof buffer, "%Y-%m-%dT%H:%M:%SZ", &parts);
+  return buffer;
+}
+
+std::string counts_json(const ImportRunInfo& info, const ImportCounts& counts) {
+  std::string out = "{\"source\":";
+  model::append_json_string(out, info.source);
+  out += ",\"format\":";
+  model::append_json_string(out, info.format);
+  auto number = [&](const char* name, std::uint64_t value) {
+    out += ",\"";
+    out += name;
+    out += "\":" + std::to_string(value);
+  };
+  number("records_read", counts.records_read);
+  number("accepted", counts.accepted);
+  number("rejected", counts.rejected);
+  number("new_products", counts.new_products);
+  number("new_versions", counts.new_versions);
+  number("unchanged", counts.unchanged);
+  if (!counts.file_error.empty()) {
+    out += ",\"file_error\":";
+    model::append_json_string(out, counts.file_error);
+  }
+  out += "}";
+  return out;
+}
+
+// FTS5 queries from free text, one per word. A word is a run of letters and digits (bytes
+// >= 0x80 count as letters, as in the unicode61 tokenizer's view of UTF-8); each becomes a
+// quoted prefix query, so no input is ever read as FTS5 query syntax.
+std::vector<std::string> fts_terms(std::string_view text) {
+  std::vector<std::string> terms;
+  auto is_word_byte = [](char c) {
+    auto byte = static_cast<unsigned char>(c);
+    return std::isalnum(byte) || byte >= 0x80;
+  };
+  std::size_t i = 0;
+  while (i < text.size()) {
+    while (i < text.size() && !is_word_byte(text[i])) ++i;
+    std::size_t start = i;
+    while (i < text.size() && is_word_byte(text[i])) ++i;
+    if (i == start) continue;
+    std::string term = "\"";
+    term.append(text.substr(start, i - start));
+    term.append("\"*");
+    terms.push_back(std::move(term));
+  }
+  return terms;
+}
+
+#define IOTREG_TRY(expr)                                         \
+  do {                                                           \
+    if (auto _status = (expr); !_status.is_ok()) return _status; \
+  } while (0)
+
+template <typename T>
+Status assign(Result<T>&& result, T& out) {
+  if (!result.is_ok()) return result.status();
+  out = std::move(result).value();
+  return Status::ok();
+}
+
+// Writes one import inside one IMMEDIATE transaction. Product and version ids are assigned
+// here (this connection holds the write lock), so a new product costs one row in products, one
+// in declaration_versions and one in products_fts, and no secondary index but the identity hash.
+class SqliteImportSession : public ImportSession {
+ public:
+  SqliteImportSession(Database& db, ImportRunInfo info)
+      : db_(db), transaction_(db), info_(std::move(info)), started_at_(utc_now()) {}
+
+  Status start() {
+    IOTREG_TRY(transaction_.begin());
+    IOTREG_TRY(prepare_all());
+    insert_run_.bind(1, started_at_)
+        .bind(2, info_.source)
+        .bind(3, info_.format)
+        .bind(4, info_.actor);
+    IOTREG_TRY(insert_run_.run());
+    run_id_ = db_.last_insert_id();
+    auto last_product = db_.query_int("SELECT coalesce(max(id), 0) FROM products");
+    if (!last_product.is_ok()) return last_product.status();
+    auto last_version = db_.query_int("SELECT coalesce(max(id), 0) FROM declaration_versions");
+    if (!last_version.is_ok()) return last_version.status();
+    next_product_id_ = last_product.value() + 1;
+    next_version_id_ = last_version.value() + 1;
+    return Status::ok();
+  }
+
+  std::int64_t run_id() const override { return run_id_; }
+
+  Result<StoreOutcome> store(const StagedDeclaration& staged) override {
+    std::int64_t manufacturer_id = 0;
+    IOTREG_TRY(
+        manufacturer(staged.manufacturer_name, staged.identity.manufacturer_key, manufacturer_id));
+    const std::string& type = staged.type;
+
+    KnownProduct known;
+    IOTREG_TRY(find_product(staged.identity, manufacturer_id, known));
+    if (known.id == 0) return insert_new_product(staged, manufacturer_id, type);
+
+    // A declaration identical to any version on file adds nothing, so that importing the same
+    // files again, in any order, changes nothing.
+    bool on_file = false;
+    IOTREG_TRY(is_on_file(known.latest_version_id, staged.canonical_json, on_file));
+    if (on_file) return StoreOutcome::kUnchanged;
+
+    std::int64_t version_id = next_version_id_++;
+    IOTREG_TRY(insert_version(version_id, known.id, known.version_count + 1,
+                              known.latest_version_id, staged));
+    update_product_.bind(1, known.version_count + 1)
+        .bind(2, run_id_)
+        .bind(4, version_id)
+        .bind(5, known.id);
+    bind_optional(update_product_, 3, type);
+    IOTREG_TRY(update_product_.run());
+    if (known.type != type) {
+      delete_fts_.bind(1, known.id).bind(2, known.brand).bind(3, known.model);
+      bind_optional(delete_fts_, 4, known.type);
+      IOTREG_TRY(delete_fts_.run());
+      insert_fts_.bind(1, known.id).bind(2, known.brand).bind(3, known.model);
+      bind_optional(insert_fts_, 4, type);
+      IOTREG_TRY(insert_fts_.run());
+    }
+    return StoreOutcome::kNewVersion;
+  }
+
+  Status commit(const ImportCounts& counts) override {
+    std::string finished_at = utc_now();
+    finish_run_.bind(1, finished_at)
+        .bind(2, static_cast<std::int64_t>(counts.records_read))
+        .bind(3, static_cast<std::int64_t>(counts.accepted))
+        .bind(4, static_cast<std::int64_t>(counts.rejected))
+        .bind(5, static_cast<std::int64_t>(counts.new_products))
+        .bind(6, static_cast<std::int64_t>(counts.new_versions))
+        .bind(7, static_cast<std::int64_t>(counts.unchanged))
+        .bind(9, run_id_);
+    bind_optional(finish_run_, 8, counts.file_error);
+    IOTREG_TRY(finish_run_.run());
+    std::string details = counts_json(info_, counts);
+    insert_audit_.bind(1, finished_at).bind(2, info_.actor).bind(3, run_id_).bind(4, details);
+    IOTREG_TRY(insert_audit_.run());
+    return transaction_.commit();
+  }
+
+ private:
+  struct KnownProduct {
+    std::int64_t id = 0;  // 0: not known
+    std::int64_t version_count = 0;
+    std::int64_t latest_version_id = 0;
+    std::string brand;
+    std::string model;
+    std::string type;
+  };
+
+  static void bind_optional(Statement& statement, int index, std::string_view text) {
+    if (text.empty()) {
+      statement.bind_null(index);
+    } else {
+      statement.bind(index, text);
+    }
+  }
+
+  Status prepare_all() {
+    IOTREG_TRY(assign(db_.prepare("INSERT INTO import_runs (started_at, source, format, actor) "
+                                  "VALUES (?1, ?2, ?3, ?4)"),
+                      insert_run_));
+    IOTREG_TRY(assign(db_.prepare("SELECT id FROM manufacturers WHERE name_key = ?1"),
+                      find_manufacturer_));
+    IOTREG_TRY(assign(db_.prepare("INSERT INTO manufacturers (name, name_key) VALUES (?1, ?2)"),
+                      insert_manufacturer_));
+    IOTREG_TRY(assign(db_.prepare("INSERT INTO manufacturers_fts (rowid, name) VALUES (?1, ?2)"),
+                      insert_manufacturer_fts_));
+    IOTREG_TRY(assign(db_.prepare("SELECT id, brand, model, coalesce(type, ''), version_count, "
+                                  "latest_version_id FROM products "
+                                  "WHERE identity_hash = ?1 AND manufacturer_id = ?2"),
+                      find_product_));
+    IOTREG_TRY(assign(db_.prepare("SELECT body, coalesce(previous_id, 0) FROM declaration_versions "
+                                  "WHERE id = ?1"),
+                      version_body_));
+    IOTREG_TRY(assign(
+        db_.prepare("INSERT INTO products (id, manufacturer_id, identity_hash, brand, model, type, "
+                    "latest_version_id, version_count, created_run_id, updated_run_id) "
+                    "VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, 1, ?8, ?8)"),
+        insert_product_));
+    IOTREG_TRY(assign(db_.prepare("INSERT INTO declaration_versions (id, product_id, version, "
+                                  "previous_id, import_run_id, source_location, body) "
+                                  "VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7)"),
+                      insert_version_));
+    IOTREG_TRY(assign(db_.prepare("UPDATE products SET version_count = ?1, updated_run_id = ?2, "
+                                  "type = ?3, latest_version_id = ?4, status = 'pending' "
+                                  "WHERE id = ?5"),
+                      update_product_));
+    IOTREG_TRY(assign(db_.prepare("INSERT INTO products_fts (rowid, brand, model, type) "
+                                  "VALUES (?1, ?2, ?3, ?4)"),
+                      insert_fts_));
+    IOTREG_TRY(assign(db_.prepare("INSERT INTO products_fts (products_fts, rowid, brand, model, "
+                                  "type) VALUES ('delete', ?1, ?2, ?3, ?4)"),
+                      delete_fts_));
+    IOTREG_TRY(assign(
+        db_.prepare("UPDATE import_runs SET finished_at = ?1, records_read = ?2, accepted = ?3, "
+                    "rejected = ?4, new_products = ?5, new_versions = ?6, unchanged = ?7, "
+                    "file_error = ?8 WHERE id = ?9"),
+        finish_run_));
+    IOTREG_TRY(assign(db_.prepare("INSERT INTO audit_events (at, actor, action, subject_type, "
+                                  "subject_id, details) "
+                                  "VALUES (?1, ?2, 'import', 'import_run', ?3, ?4)"),
+                      insert_audit_));
+    return Status::ok();
+  }
+
+  Status manufacturer(std::string_view name, const std::string& key, std::int64_t& id) {
+    if (auto it = manufacturer_ids_.find(key); it != manufacturer_ids_.end()) {
+      id = it->second;
+      return Status::ok();
+    }
+    find_manufacturer_.bind(1, key);
+    auto found = find_manufacturer_.step();
+    if (!found.is_ok()) return found.status();
+    if (found.value()) {
+      id = find_manufacturer_.int64(0);
+      find_manufacturer_.reset();
+    } else {
+      find_manufacturer_.reset();
+      insert_manufacturer_.bind(1, name).bind(2, key);
+      IOTREG_TRY(insert_manufacturer_.run());
+      id = db_.last_insert_id();
+      insert_manufacturer_fts_.bind(1, id).bind(2, name);
+      IOTREG_TRY(insert_manufacturer_fts_.run());
+    }
+    manufacturer_ids_.emplace(key, id);
+    return Status::ok();
+  }
+
+  // Walks a product's versions from the latest back to the first, looking for `body`.
+  Status is_on_file(std::int64_t version_id, const std::string& body, bool& on_file) {
+    on_file = false;
+    while (version_id != 0 && !on_file) {
+      version_body_.bind(1, version_id);
+      auto found = version_body_.step();
+      if (!found.is_ok()) {
+        version_body_.reset();
+        return found.status();
+      }
+      if (!found.value()) {
+        version_body_.reset();
+        return Status::corruption("declaration version " + std::to_string(version_id) +
+                                  " is missing from its product's history");
+      }
+      on_file = version_body_.text_view(0) == body;
+      version_id = version_body_.int64(1);
+      version_body_.reset();
+    }
+    return Status::ok();
+  }
+
+  // Finds the product with this identity; `known.id` stays 0 when there is none.
+  Status find_product(const model::ProductIdentity& identity, std::int64_t manufacturer_id,
+                      KnownProduct& known) {
+    find_product_.bind(1, static_cast<std::int64_t>(identity.hash)).bind(2, manufacturer_id);
+    for (;;) {
+      auto row = find_product_.step();
+      if (!row.is_ok()) {
+        find_product_.reset();
+        return row.status();
+      }
+      if (!row.value()) break;
+      // Equal hashes: compare the keys, so that a collision is never taken for a match.
+      if (model::identity_key(find_product_.text_view(1)) != identity.brand_key ||
+          model::identity_key(find_product_.text_view(2)) != identity.model_key) {
+        continue;
+      }
+      known.id = find_product_.int64(0);
+      known.brand = find_product_.text(1);
+      known.model = find_product_.text(2);
+      known.type = find_product_.text(3);
+      known.version_count = find_product_.int64(4);
+      known.latest_version_id = find_product_.int64(5);
+      break;
+    }
+    find_product_.reset();
+    return Status::ok();
+  }
+
+  Result<StoreOutcome> insert_new_product(const StagedDeclaration& staged,
+                                          std::int64_t manufacturer_id, std::string_view type) {
+    const std::string& brand = staged.brand;
+    const std::string& model_name = staged.model;
+    std::int64_t product_id = next_product_id_++;
+    std::int64_t version_id = next_version_id_++;
+    insert_product_.bind(1, product_id)
+        .bind(2, manufacturer_id)
+        .bind(3, static_cast<std::int64_t>(staged.identity.hash))
+        .bind(4, brand)
+        .bind(5, model_name)
+        .bind(7, version_id)
+        .bind(8, run_id_);
+    bind_optional(insert_product_, 6, type);
+    IOTREG_TRY(insert_product_.run());
+    IOTREG_TRY(insert_version(version_id, product_id, 1, 0, staged));
+    insert_fts_.bind(1, product_id).bind(2, brand).bind(3, model_name);
+    bind_optional(insert_fts_, 4, type);
+    IOTREG_TRY(insert_fts_.run());
+    return StoreOutcome::kNewProduct;
+  }
+
+  Status insert_version(std::int64_t version_id, std::int64_t product_id, std::int64_t version,
+                        std::int64_t previous_id, const StagedDeclaration& staged) {
+    insert_version_.bind(1, version_id)
+        .bind(2, product_id)
+        .bind(3, version)
+        .bind(5, run_id_)
+        .bind(6, staged.source_location)
+        .bind(7, staged.canonical_json);
+    if (previous_id == 0) {
+      insert_version_.bind_null(4);
+    } else {
+      insert_version_.bind(4, previous_id);
+    }
+    return insert_version_.run();
+  }
+
+  Database& db_;
+  Transaction transaction_;
+  ImportRunInfo info_;
+  std::string started_at_;
+  std::int64_t run_id_ = 0;
+  std::int64_t next_product_id_ = 0;
+  std::int64_t next_version_id_ = 0;
+  std::unordered_map<std::string, std::int64_t> manufacturer_ids_;
+  Statement insert_run_, find_manufacturer_, insert_manufacturer_, insert_manufacturer_fts_,
+      find_product_, version_body_, insert_product_, insert_version_, update_product_, insert_fts_,
+      delete_fts_, finish_run_, insert_audit_;
+};
+
+constexpr const char* kProductColumns =
+    "SELECT p.id, m.name, p.brand, p.model, coalesce(p.type, ''), p.status, p.flagged, "
+    "p.version_count, cr.started_at, ur.started_at "
+    "FROM products p JOIN manufacturers m ON m.id = p.manufacturer_id "
+    "JOIN import_runs cr ON cr.id = p.created_run_id "
+    "JOIN import_runs ur ON ur.id = p.updated_run_id ";
+
+ProductSummary read_product(const Statement& row) {
+  ProductSummary product;
+  product.id = row.int64(0);
+  product.manufacturer = row.text(1);
+  product.brand = row.text(2);
+  product.model = row.text(3);
+  product.type = row.text(4);
+  product.status = row.text(5);
+  product.flagged = row.int64(6) != 0;
+  product.version_count = row.int64(7);
+  product.created_at = row.text(8);
+  product.updated_at = row.text(9);
+  return product;
+}
+
+class SqliteStorage : public Storage {
+ public:
+  explicit SqliteStorage(std::unique_ptr<Database> db) : db_(std::move(db)) {}
+
+  Result<std::unique_ptr<ImportSession>> begin_import(const ImportRunInfo& info) override {
+    auto session = std::make_unique<SqliteImportSession>(*db_, info);
+    IOTREG_TRY(session->start());
+    return std::unique_ptr<ImportSession>(std::move(session));
+  }
+
+  Result<std::vector<ProductSummary>> list_products(const ProductQuery& query) override {
+    // Each search word must match the product's brand, model or type, or its manufacturer's
+    // name. The SQL has one placeholder pair per word; the words themselves are only bound.
+    std::vector<std::string> terms =
+        query.search ? fts_terms(*query.search) : std::vector<std::string>();
+    if (terms.size() > kMaxSearchWords) {
+      return Status::invalid_argument("search has " + std::to_string(terms.size()) +
+                                      " words; at most " + std::to_string(kMaxSearchWords) +
+                                      " are allowed");
+    }
+    std::string sql = std::string(kProductColumns) +
+                      "WHERE (?1 IS NULL OR p.status = ?1) AND (?2 IS NULL OR p.flagged = ?2) "
+                      "AND (?3 IS NULL OR m.name_key = ?3) AND p.id > ?4 ";
+    for (std::size_t i = 0; i < terms.size(); ++i) {
+      std::string placeholder = "?" + std::to_string(6 + i);
+      sql += "AND (p.id IN (SELECT rowid FROM products_fts WHERE products_fts MATCH " +
+             placeholder +
+             ") OR p.manufacturer_id IN (SELECT rowid FROM manufacturers_fts "
+             "WHERE manufacturers_fts MATCH " +
+             placeholder + ")) ";
+    }
+    sql += "ORDER BY p.id LIMIT ?5";
+    auto statement = db_->prepare(sql);
+    if (!statement.is_ok()) return statement.status();
+    std::string manufacturer_key;
+    if (query.status) statement->bind(1, *query.status);
+    if (query.flagged) statement->bind(2, std::int64_t{*query.flagged ? 1 : 0});
+    if (query.manufacturer) {
+      manufacturer_key = model::identity_key(*query.manufacturer);
+      statement->bind(3, manufacturer_key);
+    }
+    statement->bind(4, query.after_id.value_or(0));
+    statement->bind(5,
+                    query.limit == 0 ? std::int64_t{-1} : static_cast<std::int64_t>(query.limit));
+    for (std::size_t i = 0; i < terms.size(); ++i) {
+      statement->bind(static_cast<int>(6 + i), terms[i]);
+    }
+    std::vector<ProductSummary> products;
+    for (;;) {
+      auto row = statement->step();
+      if (!row.is_ok()) return row.status();
+      if (!row.value()) break;
+      products.push_back(read_product(*statement));
+    }
+    return products;
+  }
+
+  Result<ProductSummary> product(std::int64_t id) override {
+    auto statement = db_->prepare(std::string(kProductColumns) + "WHERE p.id = ?1");
+    if (!statement.is_ok()) return statement.status();
+    statement->bind(1, id);
+    auto row = statement->step();
+    if (!row.is_ok()) return row.status();
+    if (!row.value()) return Status::not_found("no product with id " + std::to_string(id));
+    return read_product(*statement);
+  }
+
+  Result<std::vector<DeclarationVersion>> versions(std::int64_t product_id) override {
+    auto latest = db_->prepare("SELECT latest_version_id FROM products WHERE id = ?1");
+    if (!latest.is_ok()) return latest.status();
+    latest->bind(1, product_id);
+    auto found = latest->step();
+    if (!found.is_ok()) return found.status();
+    if (!found.value())
+      return Status::not_found("no product with id " + std::to_string(product_id));
+    std::int64_t next = latest->int64(0);
+    auto statement = db_->prepare(
+        "SELECT v.id, v.version, v.body, v.import_run_id, r.started_at, r.source, "
+        "coalesce(v.source_location, ''), coalesce(v.previous_id, 0) "
+        "FROM declaration_versions v JOIN import_runs r ON r.id = v.import_run_id "
+        "WHERE v.id = ?1 AND v.product_id = ?2");
+    if (!statement.is_ok()) return statement.status();
+    std::vector<DeclarationVersion> versions;
+    while (next != 0) {
+      statement->bind(1, next).bind(2, product_id);
+      auto row = statement->step();
+      if (!row.is_ok()) return row.status();
+      if (!row.value()) {
+        return Status::corruption("version chain of product " + std::to_string(product_id) +
+                                  " is broken at declaration version id " + std::to_string(next));
+      }
+      versions.push_back({statement->int64(0), statement->int64(1), statement->text(2),
+                          statement->int64(3), statement->text(4), statement->text(5),
+                          statement->text(6)});
+      next = statement->int64(7);
+      statement->reset();
+    }
+    std::reverse(versions.begin(), versions.end());
+    return versions;
+  }
+
+  Result<std::vector<ImportRun>> import_runs() override {
+    auto statement = db_->prepare(
+        "SELECT id, started_at, coalesce(finished_at, ''), source, format, actor, records_read, "
+        "accepted, rejected, new_products, new_versions, unchanged, coalesce(file_error, '') "
+        "FROM import_runs ORDER BY id");
+    if (!statement.is_ok()) return statement.status();
+    std::vector<ImportRun> runs;
+    for (;;) {
+      auto row = statement->step();
+      if (!row.is_ok()) return row.status();
+      if (!row.value()) break;
+      ImportRun run;
+      run.id = statement->int64(0);
+      run.started_at = statement->text(1);
+      run.finished_at = statement->text(2);
+      run.info = {statement->text(3), statement->text(4), statement->text(5)};
+      auto count = [&](int column) { return static_cast<std::uint64_t>(statement->int64(column)); };
+      run.counts = {count(6),  count(7),  count(8),           count(9),
+                    count(10), count(11), statement->text(12)};
+      runs.push_back(std::move(run));
+    }
+    return runs;
+  }
+
+  Result<std::vector<AuditEvent>> audit_events(std::optional<std::int64_t> product_id) override {
+    // A product's trail: events about the product itself and the import runs that added its
+    // versions.
+    std::string runs_json = "[]";
+    if (product_id) {
+      auto chain = versions(*product_id);
+      if (!chain.is_ok()) return chain.status();
+      runs_json = "[";
+      for (const auto& version : chain.value()) {
+        if (runs_json.size() > 1) runs_json += ",";
+        runs_json += std::to_string(version.import_run_id);
+      }
+      runs_json += "]";
+    }
+    auto statement = db_->prepare(
+        "SELECT id, at, actor, action, subject_type, subject_id, details FROM audit_events "
+        "WHERE ?1 IS NULL OR (subject_type = 'product' AND subject_id = ?1) "
+        "OR (subject_type = 'import_run' AND subject_id IN (SELECT value FROM json_each(?2))) "
+        "ORDER BY id");
+    if (!statement.is_ok()) return statement.status();
+    if (product_id) statement->bind(1, *product_id);
+    statement->bind(2, runs_json);
+    std::vector<AuditEvent> events;
+    for (;;) {
+      auto row = statement->step();
+      if (!row.is_ok()) return row.status();
+      if (!row.value()) break;
+      events.push_back({statement->int64(0), statement->text(1), statement->text(2),
+                        statement->text(3), statement->text(4), statement->int64(5),
+                        statement->text(6)});
+    }
+    return events;
+  }
+
+ private:
+  std::unique_ptr<Database> db_;
+};
+
+Status migrate(Database& db) {
+  auto all = sqlite::migrations();
+  Transaction transaction(db);
+  IOTREG_TRY(transaction.begin());
+  auto current = db.query_int("PRAGMA user_version");
+  if (!current.is_ok()) return current.status();
+  for (const auto& migration : all) {
+    if (migration.version <= current.value()) continue;
+    if (auto status = db.exec(migration.sql); !status.is_ok()) {
+      return Status::internal("migration " + std::string(migration.name) +
+                              " failed: " + status.message());
+    }
+    IOTREG_TRY(db.exec("PRAGMA user_version = " + std::to_string(migration.version)));
+  }
+  IOTREG_TRY(db.exec("PRAGMA application_id = " + std::to_string(kApplicationId)));
+  return transaction.commit();
+}
+
+}  // namespace
+
+Result<std::unique_ptr<Storage>> open_sqlite_storage(const std::string& path, OpenMode mode) {
+  bool read_only = mode == OpenMode::kReadOnly;
+  struct stat info {};
+  bool exists = ::stat(path.c_str(), &info) == 0;
+  if (exists && S_ISDIR(info.st_mode)) {
+    return Status::invalid_argument("database " + path + " is a directory");
+  }
+  if (read_only && !exists) return Status::not_found("database " + path + " does not exist");
+  if (exists && ::access(path.c_str(), R_OK) != 0) {
+    return Status::io_error("database " + path + " cannot be read: permission denied");
+  }
+  auto opened = Database::open(path, read_only);
+  if (!opened.is_ok()) return opened.status();
+  auto db = std::move(opened).value();
+
+  auto fail_identity = [&](const Status& status) -> Status {
+    if (status.code() == Status::Code::kNotIotregDatabase ||
+        status.code() == Status::Code::kCorruption) {
+      return Status::not_iotreg_database("database " + path +
+                                         " is not an iotreg database (not an SQLite file)");
+    }
+    return status;
+  };
+  auto application_id = db->query_int("PRAGMA application_id");
+  if (!application_id.is_ok()) return fail_identity(application_id.status());
+  auto version = db->query_int("PRAGMA user_version");
+  if (!version.is_ok()) return fail_identity(version.status());
+  auto tables = db->query_int("SELECT count(*) FROM sqlite_master");
+  if (!tables.is_ok()) return fail_identity(tables.status());
+
+  const int latest = static_cast<int>(sqlite::migrations().size());
+  bool fresh = application_id.value() == 0 && version.value() == 0 && tables.value() == 0;
+  if (!fresh && application_id.value() != kApplicationId) {
+    return Status::not_iotreg_database("database " + path +
+                                       " is not an iotreg database (an SQLite file of another "
+                                       "application)");
+  }
+  if (version.value() > latest) {
+    return Status::not_iotreg_database(
+        "database " + path + " was written by a newer iotreg (schema version " +
+        std::to_string(version.value()) + "; this program knows up to " + std::to_string(latest) +
+        ")");
+  }
+  if (version.value() < latest) {
+    if (read_only) {
+      return Status::read_only("database " + path + " needs upgrading to schema version " +
+                               std::to_string(latest) + " but is opened read-only");
+    }
+    IOTREG_TRY(db->exec("PRAGMA journal_mode = WAL"));
+    IOTREG_TRY(migrate(*db));
+  }
+  return std::unique_ptr<Storage>(std::make_unique<SqliteStorage>(std::move(db)));
+}
+
+}  // namespace iotreg::storage

@@ -1,0 +1,292 @@
+// SQLite storage: migrations, file identification, identity and history, search, atomicity.
+#include <doctest/doctest.h>
+#include <sqlite3.h>
+
+#include <fstream>
+
+#include "importers/schema/compiled_schema.h"
+#include "registry/storage/sqlite/database.h"
+#include "registry/storage/sqlite/migrations.h"
+#include "registry/storage/storage.h"
+#include "support/temp_files.h"
+
+namespace iotreg::storage {
+namespace {
+
+using testing::ScratchDir;
+
+std::unique_ptr<Storage> open_or_fail(const std::string& path) {
+  auto opened = open_sqlite_storage(path, OpenMode::kReadWrite);
+  REQUIRE_MESSAGE(opened.is_ok(), opened.status().message());
+  return std::move(opened).value();
+}
+
+StagedDeclaration staged(const std::string& maker, const std::string& brand,
+                         const std::string& model, const std::string& type = "",
+                         const std::string& firmware = "") {
+  auto catalog = importers::CompiledSchema::builtin()->catalog();
+  model::Declaration declaration(catalog);
+  declaration.set(*catalog->index_of("manufacturer.name"), maker);
+  declaration.set(*catalog->index_of("product.brand"), brand);
+  declaration.set(*catalog->index_of("product.model"), model);
+  if (!type.empty()) declaration.set(*catalog->index_of("product.type"), type);
+  if (!firmware.empty()) declaration.set(*catalog->index_of("product.firmware_version"), firmware);
+  return stage(declaration, "line 2");
+}
+
+StoreOutcome store(ImportSession& session, const StagedDeclaration& declaration) {
+  auto outcome = session.store(declaration);
+  REQUIRE_MESSAGE(outcome.is_ok(), outcome.status().message());
+  return outcome.value();
+}
+
+std::int64_t count(const std::string& path, const std::string& table) {
+  auto db = sqlite::Database::open(path, /*read_only=*/true);
+  REQUIRE(db.is_ok());
+  auto value = db.value()->query_int("SELECT count(*) FROM " + table);
+  REQUIRE(value.is_ok());
+  return value.value();
+}
+
+std::vector<std::string> models(Storage& storage, ProductQuery query) {
+  auto products = storage.list_products(query);
+  REQUIRE_MESSAGE(products.is_ok(), products.status().message());
+  std::vector<std::string> out;
+  for (const auto& product : products.value()) out.push_back(product.model);
+  return out;
+}
+
+}  // namespace
+
+TEST_SUITE("storage") {
+  TEST_CASE("a new database is created, migrated and marked") {
+    ScratchDir dir;
+    auto path = dir.file("new.db");
+    open_or_fail(path);
+    auto db = sqlite::Database::open(path, /*read_only=*/true);
+    REQUIRE(db.is_ok());
+    CHECK(db.value()->query_int("PRAGMA user_version").value() ==
+          static_cast<std::int64_t>(sqlite::migrations().size()));
+    CHECK(db.value()->query_int("PRAGMA application_id").value() == 0x696F5452);
+    auto mode = db.value()->prepare("PRAGMA journal_mode");
+    REQUIRE(mode.is_ok());
+    REQUIRE(mode->step().value());
+    CHECK(mode->text(0) == "wal");
+    CHECK(db.value()->query_int("PRAGMA foreign_keys").value() == 1);
+    CHECK(db.value()
+              ->query_int("SELECT count(*) FROM sqlite_master WHERE name IN ('products', "
+                          "'declaration_versions', 'import_runs', 'audit_events', "
+                          "'products_fts', 'manufacturers')")
+              .value() == 6);
+    // Opening again changes nothing.
+    open_or_fail(path);
+    CHECK(count(path, "products") == 0);
+  }
+
+  TEST_CASE("migrations are numbered from 1 without gaps") {
+    int expected = 1;
+    for (const auto& migration : sqlite::migrations()) CHECK(migration.version == expected++);
+  }
+
+  TEST_CASE("files that are not registries are refused") {
+    ScratchDir dir;
+    auto text = dir.write("notes.db", "this is not a database, just some text padded......\n");
+    auto result = open_sqlite_storage(text, OpenMode::kReadWrite);
+    REQUIRE_FALSE(result.is_ok());
+    CHECK(result.status().code() == Status::Code::kNotIotregDatabase);
+
+    auto other = dir.file("other.db");
+    {
+      sqlite3* db = nullptr;
+      sqlite3_open(other.c_str(), &db);
+      sqlite3_exec(db, "CREATE TABLE customers (id INTEGER)", nullptr, nullptr, nullptr);
+      sqlite3_close(db);
+    }
+    result = open_sqlite_storage(other, OpenMode::kReadWrite);
+    REQUIRE_FALSE(result.is_ok());
+    CHECK(result.status().code() == Status::Code::kNotIotregDatabase);
+    CHECK(result.status().message().find("another application") != std::string::npos);
+    CHECK(count(other, "sqlite_master") == 1);  // untouched
+
+    auto newer = dir.file("newer.db");
+    open_or_fail(newer);
+    {
+      sqlite3* db = nullptr;
+      sqlite3_open(newer.c_str(), &db);
+      sqlite3_exec(db, "PRAGMA user_version = 999", nullptr, nullptr, nullptr);
+      sqlite3_close(db);
+    }
+    result = open_sqlite_storage(newer, OpenMode::kReadWrite);
+    REQUIRE_FALSE(result.is_ok());
+    CHECK(result.status().message().find("newer iotreg") != std::string::npos);
+
+    result = open_sqlite_storage(dir.file("missing.db"), OpenMode::kReadOnly);
+    REQUIRE_FALSE(result.is_ok());
+    CHECK(result.status().code() == Status::Code::kNotFound);
+  }
+
+  TEST_CASE("identity and history: new product, unchanged, new version") {
+    ScratchDir dir;
+    auto path = dir.file("r.db");
+    auto storage = open_or_fail(path);
+    {
+      auto session = storage->begin_import({"a.csv", "csv", "test"});
+      REQUIRE(session.is_ok());
+      CHECK(store(*session.value(), staged("Acme Ltd", "Acme", "X1", "camera")) ==
+            StoreOutcome::kNewProduct);
+      CHECK(store(*session.value(), staged("Acme Ltd", "Acme", "X1", "camera")) ==
+            StoreOutcome::kUnchanged);
+      // Same product, other spelling of the identity; different content.
+      CHECK(store(*session.value(), staged(" ACME  ltd", "acme", "x1", "camera", "2.0")) ==
+            StoreOutcome::kNewVersion);
+      CHECK(store(*session.value(), staged("Acme Ltd", "Acme", "X2")) == StoreOutcome::kNewProduct);
+      CHECK(store(*session.value(), staged("Other GmbH", "Acme", "X1")) ==
+            StoreOutcome::kNewProduct);
+      REQUIRE(session.value()->commit({}).is_ok());
+    }
+    auto products = storage->list_products({});
+    REQUIRE(products.is_ok());
+    REQUIRE(products->size() == 3);
+    CHECK(products->at(0).manufacturer == "Acme Ltd");  // first spelling is kept
+    CHECK(products->at(0).version_count == 2);
+    auto versions = storage->versions(products->at(0).id);
+    REQUIRE(versions.is_ok());
+    REQUIRE(versions->size() == 2);
+    CHECK(versions->at(0).version == 1);
+    CHECK(versions->at(1).version == 2);
+    CHECK(versions->at(0).body_json.find("firmware_version") == std::string::npos);
+    CHECK(versions->at(1).body_json.find(R"("firmware_version":"2.0")") != std::string::npos);
+    CHECK(versions->at(1).source == "a.csv");
+    CHECK(count(path, "manufacturers") == 2);
+
+    // Re-importing any version on file changes nothing; a new text is a new version.
+    auto session = storage->begin_import({"b.csv", "csv", "test"});
+    REQUIRE(session.is_ok());
+    CHECK(store(*session.value(), staged(" ACME  ltd", "acme", "x1", "camera", "2.0")) ==
+          StoreOutcome::kUnchanged);
+    CHECK(store(*session.value(), staged("Acme Ltd", "Acme", "X1", "camera")) ==
+          StoreOutcome::kUnchanged);
+    CHECK(store(*session.value(), staged("Acme Ltd", "Acme", "X1", "camera", "3.0")) ==
+          StoreOutcome::kNewVersion);
+  }
+
+  TEST_CASE("an import that is not committed leaves nothing behind") {
+    ScratchDir dir;
+    auto path = dir.file("r.db");
+    auto storage = open_or_fail(path);
+    {
+      auto session = storage->begin_import({"a.csv", "csv", "test"});
+      REQUIRE(session.is_ok());
+      store(*session.value(), staged("Acme Ltd", "Acme", "X1"));
+    }
+    CHECK(count(path, "products") == 0);
+    CHECK(count(path, "declaration_versions") == 0);
+    CHECK(count(path, "import_runs") == 0);
+    CHECK(count(path, "audit_events") == 0);
+  }
+
+  TEST_CASE("commit writes the run and its audit event together") {
+    ScratchDir dir;
+    auto path = dir.file("r.db");
+    auto storage = open_or_fail(path);
+    auto session = storage->begin_import({"a.csv", "csv", "cli:alice"});
+    REQUIRE(session.is_ok());
+    store(*session.value(), staged("Acme Ltd", "Acme", "X1"));
+    ImportCounts counts;
+    counts.records_read = 2;
+    counts.accepted = 1;
+    counts.rejected = 1;
+    counts.new_products = 1;
+    REQUIRE(session.value()->commit(counts).is_ok());
+    auto runs = storage->import_runs();
+    REQUIRE(runs.is_ok());
+    REQUIRE(runs->size() == 1);
+    CHECK(runs->at(0).counts.rejected == 1);
+    CHECK(runs->at(0).info.actor == "cli:alice");
+    auto events = storage->audit_events(std::nullopt);
+    REQUIRE(events.is_ok());
+    REQUIRE(events->size() == 1);
+    CHECK(events->at(0).action == "import");
+    CHECK(events->at(0).subject_id == runs->at(0).id);
+    CHECK(events->at(0).details_json.find(R"("rejected":1)") != std::string::npos);
+    auto product_events = storage->audit_events(1);
+    REQUIRE(product_events.is_ok());
+    CHECK(product_events->size() == 1);
+  }
+
+  TEST_CASE("search, filters and pagination") {
+    ScratchDir dir;
+    auto storage = open_or_fail(dir.file("r.db"));
+    auto session = storage->begin_import({"a.csv", "csv", "test"});
+    REQUIRE(session.is_ok());
+    store(*session.value(), staged("Lumora Vision Ltd", "Lumora", "LV-C210", "smart camera"));
+    store(*session.value(), staged("Lumora Vision Ltd", "Nightjar", "NJ-BM1", "baby monitor"));
+    store(*session.value(), staged("Kestrel GmbH", "Kestrel", "KR-900", "router"));
+    store(*session.value(), staged("Kestrel GmbH", "Kestrel", "KR-1200", "smart camera"));
+    REQUIRE(session.value()->commit({}).is_ok());
+
+    ProductQuery query;
+    query.search = "cam";
+    CHECK(models(*storage, query) == std::vector<std::string>{"LV-C210", "KR-1200"});
+    query.search = "lumora";  // manufacturer or brand
+    CHECK(models(*storage, query) == std::vector<std::string>{"LV-C210", "NJ-BM1"});
+    query.search = "vision monitor";  // every word must match somewhere
+    CHECK(models(*storage, query) == std::vector<std::string>{"NJ-BM1"});
+    query.search = "kr 1200";
+    CHECK(models(*storage, query) == std::vector<std::string>{"KR-1200"});
+    // Query syntax in user input is plain text.
+    for (const char* hostile : {"\"", "AND", "cam OR router", "*", "NEAR(a b)", "brand:Kestrel",
+                                "-router", "' OR 1=1 --", "^cam", "()", "\xE2\x80\x9Cx"}) {
+      query.search = hostile;
+      auto products = storage->list_products(query);
+      CHECK_MESSAGE(products.is_ok(), hostile);
+    }
+    query.search = "cam OR router";
+    CHECK(models(*storage, query).empty());  // "or" must match as a word too
+
+    ProductQuery by_maker;
+    by_maker.manufacturer = "  kestrel   GMBH ";
+    CHECK(models(*storage, by_maker) == std::vector<std::string>{"KR-900", "KR-1200"});
+
+    ProductQuery page;
+    page.limit = 2;
+    auto first = storage->list_products(page);
+    REQUIRE(first.is_ok());
+    REQUIRE(first->size() == 2);
+    page.after_id = first->back().id;
+    CHECK(models(*storage, page) == std::vector<std::string>{"KR-900", "KR-1200"});
+
+    ProductQuery status;
+    status.status = "compliant";
+    CHECK(models(*storage, status).empty());
+    status.status = "pending";
+    CHECK(models(*storage, status).size() == 4);
+  }
+
+  TEST_CASE("search follows a product's type across versions") {
+    ScratchDir dir;
+    auto storage = open_or_fail(dir.file("r.db"));
+    for (const char* type : {"baby monitor", "smart speaker"}) {
+      auto session = storage->begin_import({"a.csv", "csv", "test"});
+      REQUIRE(session.is_ok());
+      store(*session.value(), staged("Acme", "Acme", "A1", type));
+      REQUIRE(session.value()->commit({}).is_ok());
+    }
+    ProductQuery query;
+    query.search = "speaker";
+    CHECK(models(*storage, query) == std::vector<std::string>{"A1"});
+    query.search = "monitor";
+    CHECK(models(*storage, query).empty());
+  }
+
+  TEST_CASE("a missing product is not found") {
+    ScratchDir dir;
+    auto storage = open_or_fail(dir.file("r.db"));
+    auto product = storage->product(42);
+    REQUIRE_FALSE(product.is_ok());
+    CHECK(product.status().code() == Status::Code::kNotFound);
+    CHECK_FALSE(storage->versions(42).is_ok());
+  }
+}
+
+}  // namespace iotreg::storage
