@@ -49,6 +49,7 @@
 
 #include "importers/importer.h"
 #include "importers/schema/compiled_schema.h"
+#include "importers/yaml/yaml_scalars.h"
 #include "registry/core/utf8.h"
 
 namespace iotreg::importers {
@@ -106,70 +107,8 @@ std::vector<std::string> lines_of(const std::string& text) {
 }
 
 // ---------------------------------------------------------------------------------------------
-// YAML documents as JSON, typed like importers/yaml/yaml_reader.cpp types plain scalars (YAML
-// 1.2 core schema plus yes/no/on/off); quoted and !!str scalars stay text.
-
-bool one_of(const std::string& text, std::initializer_list<const char*> words) {
-  return std::any_of(words.begin(), words.end(), [&](const char* word) { return text == word; });
-}
-
-bool is_decimal_integer(std::string_view text) {
-  if (!text.empty() && (text[0] == '-' || text[0] == '+')) text.remove_prefix(1);
-  return !text.empty() &&
-         std::all_of(text.begin(), text.end(), [](char c) { return c >= '0' && c <= '9'; });
-}
-
-bool is_float(std::string_view text) {
-  if (!text.empty() && (text[0] == '-' || text[0] == '+')) text.remove_prefix(1);
-  bool digits = false;
-  bool dot = false;
-  std::size_t i = 0;
-  for (; i < text.size(); ++i) {
-    char c = text[i];
-    if (c >= '0' && c <= '9') {
-      digits = true;
-    } else if (c == '.' && !dot) {
-      dot = true;
-    } else {
-      break;
-    }
-  }
-  if (!digits) return false;
-  if (i == text.size()) return true;
-  if (text[i] != 'e' && text[i] != 'E') return false;
-  ++i;
-  if (i < text.size() && (text[i] == '-' || text[i] == '+')) ++i;
-  if (i == text.size()) return false;
-  for (; i < text.size(); ++i) {
-    if (text[i] < '0' || text[i] > '9') return false;
-  }
-  return true;
-}
-
-json resolve_plain_scalar(const std::string& text) {
-  if (text.empty() || one_of(text, {"~", "null", "Null", "NULL"})) return json(nullptr);
-  if (one_of(text, {"true", "True", "TRUE", "yes", "Yes", "YES", "on", "On", "ON"})) {
-    return json(true);
-  }
-  if (one_of(text, {"false", "False", "FALSE", "no", "No", "NO", "off", "Off", "OFF"})) {
-    return json(false);
-  }
-  if (is_decimal_integer(text)) {
-    const char* begin = text.data() + (text[0] == '+' ? 1 : 0);
-    const char* end = text.data() + text.size();
-    std::int64_t number = 0;
-    if (auto [stop, ec] = std::from_chars(begin, end, number); ec == std::errc() && stop == end) {
-      return json(number);
-    }
-    std::uint64_t big = 0;
-    if (auto [stop, ec] = std::from_chars(begin, end, big); ec == std::errc() && stop == end) {
-      return json(big);
-    }
-    return json(std::strtod(text.c_str(), nullptr));
-  }
-  if (is_float(text)) return json(std::strtod(text.c_str(), nullptr));
-  return json(text);
-}
+// YAML documents as JSON, with plain scalars typed by the reader's own resolve_plain_scalar;
+// quoted and !!str scalars stay text.
 
 // nullopt when the document cannot be a record a reader would validate (a key that is not
 // text, or text that is not UTF-8).
