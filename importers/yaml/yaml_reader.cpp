@@ -9,6 +9,7 @@
 
 #include <algorithm>
 #include <charconv>
+#include <deque>
 #include <nlohmann/json.hpp>
 #include <unordered_map>
 
@@ -28,6 +29,7 @@ class DocumentBuilder : public YAML::EventHandler {
     stack_.clear();
     issues_.clear();
     field_lines_.clear();
+    discarded_.clear();
     complete_ = false;
   }
 
@@ -137,19 +139,22 @@ class DocumentBuilder : public YAML::EventHandler {
       frame.expecting_key = false;
       frame.key = "?";
       frame.key_is_valid = false;
-      scratch_ = std::move(item);
-      return &scratch_;
+      return discard(std::move(item));
     }
     frame.expecting_key = true;
     std::string path = child_path();
     field_lines_[path] = frame.key_line;
     if (!frame.key_is_valid) {
-      scratch_ = std::move(item);
-      return &scratch_;
+      return discard(std::move(item));
     }
     json& slot = (*frame.container)[frame.key];
     slot = std::move(item);
     return &slot;
+  }
+
+  json* discard(json&& item) {
+    discarded_.push_back(std::move(item));
+    return &discarded_.back();
   }
 
   void value(const YAML::Mark& mark, json&& item) { place(mark, std::move(item)); }
@@ -163,7 +168,9 @@ class DocumentBuilder : public YAML::EventHandler {
   void end() { stack_.pop_back(); }
 
   json document_;
-  json scratch_;
+  // Values under keys that are not stored (duplicates, non-text keys) are kept here until the
+  // document ends: a deque, so that containers on the stack keep their addresses.
+  std::deque<json> discarded_;
   std::vector<Frame> stack_;
   std::vector<FieldIssue> issues_;
   std::unordered_map<std::string, std::uint64_t> field_lines_;

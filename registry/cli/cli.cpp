@@ -1,5 +1,7 @@
 #include "registry/cli/cli.h"
 
+#include <unistd.h>
+
 #include <CLI/CLI.hpp>
 #include <cstdlib>
 #include <iostream>
@@ -8,8 +10,12 @@
 
 namespace iotreg::cli {
 
-std::unique_ptr<storage::Storage> open_registry(const GlobalOptions& options,
-                                                storage::OpenMode mode) {
+std::unique_ptr<storage::Storage> open_registry(const GlobalOptions& options, Access access) {
+  auto mode = storage::OpenMode::kReadWrite;
+  if (access == Access::kRead && ::access(options.db_path.c_str(), F_OK) == 0 &&
+      ::access(options.db_path.c_str(), W_OK) != 0) {
+    mode = storage::OpenMode::kReadOnly;
+  }
   auto opened = storage::open_sqlite_storage(options.db_path, mode);
   if (!opened.is_ok()) {
     report_error(opened.status());

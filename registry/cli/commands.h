@@ -17,9 +17,11 @@ struct GlobalOptions {
   std::string db_path;
 };
 
+enum class Access { kRead, kWrite };
 // Opens the registry named by the global options; prints the error and returns null on failure.
-std::unique_ptr<storage::Storage> open_registry(const GlobalOptions& options,
-                                                storage::OpenMode mode);
+// For reading, a database file the user may not write is opened read-only; a missing one is
+// created (and migrated), as on first use.
+std::unique_ptr<storage::Storage> open_registry(const GlobalOptions& options, Access access);
 // Prints "iotreg: <message>" on stderr and returns the exit status for the Status.
 int report_error(const Status& status);
 

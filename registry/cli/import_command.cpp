@@ -243,7 +243,7 @@ int run_import(const GlobalOptions& options, const ImportArguments& arguments) {
 
   std::unique_ptr<storage::Storage> registry;
   if (!arguments.dry_run) {
-    registry = open_registry(options, storage::OpenMode::kReadWrite);
+    registry = open_registry(options, Access::kWrite);
     if (!registry) return kExitUsage;
   }
   ReportWriter report;

@@ -17,7 +17,7 @@ std::string clip(std::string text, std::size_t width) {
 }  // namespace
 
 int run_products(const GlobalOptions& options, const ProductsArguments& arguments) {
-  auto registry = open_registry(options, storage::OpenMode::kReadWrite);
+  auto registry = open_registry(options, Access::kRead);
   if (!registry) return kExitUsage;
   storage::ProductQuery query;
   query.status = arguments.status;

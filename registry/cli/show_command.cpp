@@ -30,7 +30,7 @@ nlohmann::ordered_json parse_body(const std::string& body) {
 }  // namespace
 
 int run_show(const GlobalOptions& options, const ShowArguments& arguments) {
-  auto registry = open_registry(options, storage::OpenMode::kReadWrite);
+  auto registry = open_registry(options, Access::kRead);
   if (!registry) return kExitUsage;
   auto product = registry->product(arguments.id);
   if (!product.is_ok()) return report_error(product.status());

@@ -296,6 +296,15 @@ TEST_SUITE("readers") {
     CHECK(result.sink.accepted.empty());
   }
 
+  TEST_CASE("yaml: keys that are not text are rejected, however deeply they nest") {
+    auto result = read_text(
+        "manufacturer: {name: A}\nproduct: {brand: B, model: [[[[x]: 1]: 2]: 3]}\n", Format::kYaml);
+    CHECK(result.status.is_ok());
+    CHECK(result.sink.accepted.empty());
+    REQUIRE(result.sink.rejected.size() == 1);
+    CHECK(result.sink.rejected[0].issues[0].reason == "a key must be plain text");
+  }
+
   TEST_CASE("yaml: a syntax error stops the file after the documents before it") {
     auto result = read_text(
         "manufacturer: {name: A}\nproduct: {brand: B, model: C}\n---\nproduct: [unclosed\n",

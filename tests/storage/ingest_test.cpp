@@ -47,7 +47,7 @@ const char* kCsv =
 TEST_SUITE("ingest") {
   TEST_CASE("a file is imported with counts; rejected rows are reported") {
     ScratchDir dir;
-    auto file = dir.write("a.csv", kCsv);
+    auto file = testing::write_file(dir, "a.csv", kCsv);
     auto opened = storage::open_sqlite_storage(dir.file("r.db"), storage::OpenMode::kReadWrite);
     REQUIRE(opened.is_ok());
     RecordingObserver observer;
@@ -74,7 +74,7 @@ TEST_SUITE("ingest") {
 
   TEST_CASE("a dry run validates and stores nothing") {
     ScratchDir dir;
-    auto file = dir.write("a.csv", kCsv);
+    auto file = testing::write_file(dir, "a.csv", kCsv);
     RecordingObserver observer;
     ImportOptions options;
     options.dry_run = true;
@@ -87,8 +87,9 @@ TEST_SUITE("ingest") {
 
   TEST_CASE("a refused file leaves the registry exactly as it was") {
     ScratchDir dir;
-    auto good = dir.write("a.csv", kCsv);
-    auto bad = dir.write("b.csv", "manufacturer.name,product.brand,product.modle\nA,B,C\n");
+    auto good = testing::write_file(dir, "a.csv", kCsv);
+    auto bad =
+        testing::write_file(dir, "b.csv", "manufacturer.name,product.brand,product.modle\nA,B,C\n");
     auto path = dir.file("r.db");
     auto opened = storage::open_sqlite_storage(path, storage::OpenMode::kReadWrite);
     REQUIRE(opened.is_ok());
@@ -108,7 +109,7 @@ TEST_SUITE("ingest") {
     auto opened = storage::open_sqlite_storage(dir.file("r.db"), storage::OpenMode::kReadWrite);
     REQUIRE(opened.is_ok());
     RecordingObserver observer;
-    auto txt = dir.write("a.txt", kCsv);
+    auto txt = testing::write_file(dir, "a.txt", kCsv);
     auto result = import_file(opened.value().get(), txt, {}, observer);
     REQUIRE_FALSE(result.is_ok());
     CHECK(result.status().message().find("unknown format") != std::string::npos);
@@ -129,7 +130,7 @@ TEST_SUITE("ingest") {
       csv += "Maker " + std::to_string(i % 7) + ",B,M" + std::to_string(i % 6000) + ",v" +
              std::to_string(i) + "\n";
     }
-    auto file = dir.write("many.csv", csv);
+    auto file = testing::write_file(dir, "many.csv", csv);
     auto path = dir.file("r.db");
     auto opened = storage::open_sqlite_storage(path, storage::OpenMode::kReadWrite);
     REQUIRE(opened.is_ok());

@@ -90,7 +90,8 @@ TEST_SUITE("storage") {
 
   TEST_CASE("files that are not registries are refused") {
     ScratchDir dir;
-    auto text = dir.write("notes.db", "this is not a database, just some text padded......\n");
+    auto text = testing::write_file(dir, "notes.db",
+                                    "this is not a database, just some text padded......\n");
     auto result = open_sqlite_storage(text, OpenMode::kReadWrite);
     REQUIRE_FALSE(result.is_ok());
     CHECK(result.status().code() == Status::Code::kNotIotregDatabase);

@@ -1,34 +1,20 @@
-// Test support: a temporary directory removed with everything in it, and small file helpers.
+// Test support for tests that only need files: the shared TempDir and a helper to write one.
 #pragma once
 
-#include <cstdlib>
-#include <filesystem>
 #include <fstream>
 #include <string>
 
+#include "support/process.h"
+
 namespace iotreg::testing {
 
-class ScratchDir {
- public:
-  ScratchDir() {
-    std::string pattern = (std::filesystem::temp_directory_path() / "iotreg-test-XXXXXX").string();
-    path_ = ::mkdtemp(pattern.data()) ? pattern : std::string();
-  }
-  ~ScratchDir() {
-    std::error_code ignored;
-    std::filesystem::remove_all(path_, ignored);
-  }
-  ScratchDir(const ScratchDir&) = delete;
-  ScratchDir& operator=(const ScratchDir&) = delete;
+using ScratchDir = test::TempDir;
 
-  std::string file(const std::string& name) const { return (path_ / name).string(); }
-  std::string write(const std::string& name, const std::string& content) const {
-    std::ofstream(path_ / name, std::ios::binary) << content;
-    return file(name);
-  }
-
- private:
-  std::filesystem::path path_;
-};
+// Writes `content` to `name` inside `dir` and returns the file's path.
+inline std::string write_file(const ScratchDir& dir, const std::string& name,
+                              const std::string& content) {
+  std::ofstream(dir.file(name), std::ios::binary) << content;
+  return dir.file(name);
+}
 
 }  // namespace iotreg::testing
