@@ -37,6 +37,8 @@ class DocumentBuilder : public YAML::EventHandler {
   std::vector<FieldIssue>& issues() { return issues_; }
   bool complete() const { return complete_; }
   std::uint64_t start_line() const { return start_line_; }
+  std::uint64_t start_column() const { return start_column_; }
+  int start_position() const { return start_position_; }
   std::uint64_t line_of(const std::string& path) const {
     auto it = field_lines_.find(path);
     return it == field_lines_.end() ? 0 : it->second;
@@ -45,6 +47,8 @@ class DocumentBuilder : public YAML::EventHandler {
   void OnDocumentStart(const YAML::Mark& mark) override {
     reset();
     start_line_ = static_cast<std::uint64_t>(mark.line) + 1;
+    start_column_ = static_cast<std::uint64_t>(mark.column) + 1;
+    start_position_ = mark.pos;
   }
   void OnDocumentEnd() override { complete_ = true; }
 
@@ -175,6 +179,8 @@ class DocumentBuilder : public YAML::EventHandler {
   std::vector<FieldIssue> issues_;
   std::unordered_map<std::string, std::uint64_t> field_lines_;
   std::uint64_t start_line_ = 0;
+  std::uint64_t start_column_ = 0;
+  int start_position_ = -1;
   bool complete_ = false;
 };
 
@@ -186,11 +192,29 @@ Status read_yaml(std::istream& in, const CompiledSchema& schema, RecordSink& sin
   model::Declaration scratch(schema.catalog());
   RecordLocation location;
   location.document_number = 0;
+  auto documents_read = [&] {
+    return *location.document_number > 0 ? "; the " + std::to_string(*location.document_number) +
+                                               " document(s) before it were read, nothing after it"
+                                         : std::string();
+  };
   try {
     YAML::Parser parser(in);
+    int previous_start = -1;
     for (;;) {
       builder.reset();
       if (!parser.HandleNextDocument(builder)) break;
+      // yaml-cpp 0.7 can stop advancing (for example at a ',' outside brackets) and then
+      // reports the same empty document forever.
+      if (builder.start_position() == previous_start) {
+        --*location.document_number;  // the empty document it reported before does not count
+        return Status::invalid_argument(
+            "not valid YAML at line " + std::to_string(builder.start_line()) + ", column " +
+            std::to_string(builder.start_column()) +
+            ": the parser cannot go on from here (is there a ',' or other flow indicator "
+            "outside brackets?)" +
+            documents_read());
+      }
+      previous_start = builder.start_position();
       ++*location.document_number;
       if (builder.document().is_null() && builder.issues().empty()) continue;  // empty document
       ++location.ordinal;
@@ -209,13 +233,9 @@ Status read_yaml(std::istream& in, const CompiledSchema& schema, RecordSink& sin
       sink.reject({location, std::move(issues)});
     }
   } catch (const YAML::Exception& error) {
-    std::string message = "not valid YAML at line " + std::to_string(error.mark.line + 1) +
-                          ", column " + std::to_string(error.mark.column + 1) + ": " + error.msg;
-    if (*location.document_number > 0) {
-      message += "; the " + std::to_string(*location.document_number) +
-                 " document(s) before it were read, nothing after it";
-    }
-    return Status::invalid_argument(message);
+    return Status::invalid_argument(
+        "not valid YAML at line " + std::to_string(error.mark.line + 1) + ", column " +
+        std::to_string(error.mark.column + 1) + ": " + error.msg + documents_read());
   }
   return Status::ok();
 }

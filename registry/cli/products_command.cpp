@@ -8,10 +8,29 @@
 namespace iotreg::cli {
 namespace {
 
-std::string clip(std::string text, std::size_t width) {
-  text = printable(text);
-  if (text.size() > width) text = text.substr(0, width - 1) + "~";
-  return text;
+// A table cell of `width` characters: the text, cut with ~ to leave at least one space before
+// the next column, then padded. Counts UTF-8 characters rather than bytes so columns line up.
+std::string cell(std::string_view text, std::size_t width) {
+  std::string clean = printable(text);
+  auto is_start = [&](std::size_t i) {
+    return (static_cast<unsigned char>(clean[i]) & 0xC0) != 0x80;
+  };
+  std::size_t characters = 0;
+  for (std::size_t i = 0; i < clean.size(); ++i) characters += is_start(i);
+  std::string out;
+  if (characters < width) {
+    out = clean;
+  } else {
+    std::size_t kept = 0;
+    for (std::size_t i = 0; i < clean.size(); ++i) {
+      if (is_start(i) && kept++ == width - 2) break;
+      out.push_back(clean[i]);
+    }
+    out += "~";
+    characters = width - 1;
+  }
+  out.append(width - characters, ' ');
+  return out;
 }
 
 }  // namespace
@@ -54,9 +73,8 @@ int run_products(const GlobalOptions& options, const ProductsArguments& argument
             << "VERSIONS\n";
   for (const auto& product : products.value()) {
     std::cout << std::left << std::setw(7) << product.id << std::setw(15) << product.status
-              << std::setw(8) << (product.flagged ? "yes" : "-") << std::setw(26)
-              << clip(product.manufacturer, 25) << std::setw(16) << clip(product.brand, 15)
-              << std::setw(22) << clip(product.model, 21) << std::setw(18) << clip(product.type, 17)
+              << std::setw(8) << (product.flagged ? "yes" : "-") << cell(product.manufacturer, 26)
+              << cell(product.brand, 16) << cell(product.model, 22) << cell(product.type, 18)
               << product.version_count << "\n";
   }
   std::cout << products->size() << (products->size() == 1 ? " product\n" : " products\n");

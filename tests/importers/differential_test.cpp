@@ -1387,6 +1387,9 @@ TEST_SUITE("differential") {
       }
     }
     for (const auto& file : files_in(corpus / "yaml")) {
+      // Inputs named timeout-* make yaml-cpp's document loader loop forever; the reader guards
+      // against them (see yaml_reader.cpp) and the replay test runs them through it.
+      if (file.filename().string().rfind("timeout-", 0) == 0) continue;
       for (const auto& record : yaml_records(file, "corpus/yaml/" + file.filename().string())) {
         differential.compare(record.document, record.origin);
       }

@@ -305,6 +305,15 @@ TEST_SUITE("readers") {
     CHECK(result.sink.rejected[0].issues[0].reason == "a key must be plain text");
   }
 
+  TEST_CASE("yaml: input the YAML parser cannot get past ends the file instead of hanging") {
+    auto result = read_text("manufacturer: {name: A}\nproduct: {brand: B, model: C}\n---\n,a: x\n",
+                            Format::kYaml);
+    CHECK_FALSE(result.status.is_ok());
+    CHECK(result.status.message().find("not valid YAML at line") == 0);
+    CHECK(result.status.message().find("document(s) before it were read") != std::string::npos);
+    CHECK(result.sink.accepted.size() == 1);
+  }
+
   TEST_CASE("yaml: a syntax error stops the file after the documents before it") {
     auto result = read_text(
         "manufacturer: {name: A}\nproduct: {brand: B, model: C}\n---\nproduct: [unclosed\n",
