@@ -8,7 +8,6 @@
 #include <yaml-cpp/parser.h>
 
 #include <algorithm>
-#include <charconv>
 #include <deque>
 #include <nlohmann/json.hpp>
 #include <unordered_map>
@@ -30,12 +29,10 @@ class DocumentBuilder : public YAML::EventHandler {
     issues_.clear();
     field_lines_.clear();
     discarded_.clear();
-    complete_ = false;
   }
 
   json& document() { return document_; }
   std::vector<FieldIssue>& issues() { return issues_; }
-  bool complete() const { return complete_; }
   std::uint64_t start_line() const { return start_line_; }
   std::uint64_t start_column() const { return start_column_; }
   int start_position() const { return start_position_; }
@@ -50,7 +47,7 @@ class DocumentBuilder : public YAML::EventHandler {
     start_column_ = static_cast<std::uint64_t>(mark.column) + 1;
     start_position_ = mark.pos;
   }
-  void OnDocumentEnd() override { complete_ = true; }
+  void OnDocumentEnd() override {}
 
   void OnNull(const YAML::Mark& mark, YAML::anchor_t) override { value(mark, json(nullptr)); }
   void OnAlias(const YAML::Mark& mark, YAML::anchor_t) override {
@@ -181,7 +178,6 @@ class DocumentBuilder : public YAML::EventHandler {
   std::uint64_t start_line_ = 0;
   std::uint64_t start_column_ = 0;
   int start_position_ = -1;
-  bool complete_ = false;
 };
 
 }  // namespace
