@@ -17,7 +17,9 @@ constexpr std::size_t kQueuedBatches = 4;  // bounds memory: at most this many b
 
 using Batch = std::vector<storage::StagedDeclaration>;
 
-// A bounded single-producer single-consumer queue of batches.
+// A bounded single-producer single-consumer queue of batches. The consumer hands stored
+// batches back (recycle) and the producer refills them, so that the strings of staged
+// declarations are allocated and freed on one thread and, after the first batches, reused.
 class BatchQueue {
  public:
   // Blocks while the queue is full. Returns false when the consumer has stopped.
@@ -37,6 +39,18 @@ class BatchQueue {
     Batch batch = std::move(batches_.front());
     batches_.pop_front();
     not_full_.notify_one();
+    return batch;
+  }
+  void recycle(Batch&& batch) {
+    std::lock_guard lock(mutex_);
+    if (recycled_.size() < kQueuedBatches + 1) recycled_.push_back(std::move(batch));
+  }
+  // A stored batch to refill, or an empty one.
+  Batch take_recycled() {
+    std::lock_guard lock(mutex_);
+    if (recycled_.empty()) return Batch();
+    Batch batch = std::move(recycled_.back());
+    recycled_.pop_back();
     return batch;
   }
   void close() {
@@ -61,6 +75,7 @@ class BatchQueue {
   std::condition_variable not_full_;
   std::condition_variable not_empty_;
   std::deque<Batch> batches_;
+  std::vector<Batch> recycled_;
   bool closed_ = false;
   bool stopped_ = false;
 };
@@ -68,9 +83,11 @@ class BatchQueue {
 // Runs on the reader thread: turns accepted records into staged batches.
 class StagingSink : public importers::RecordSink {
  public:
-  StagingSink(const std::string& file, std::uint64_t bytes_total, BatchQueue* queue,
-              ImportObserver& observer, storage::ImportCounts& counts)
-      : file_(file),
+  StagingSink(const storage::BodyEncoder& encoder, const std::string& file,
+              std::uint64_t bytes_total, BatchQueue* queue, ImportObserver& observer,
+              storage::ImportCounts& counts)
+      : encoder_(encoder),
+        file_(file),
         bytes_total_(bytes_total),
         queue_(queue),
         observer_(observer),
@@ -81,8 +98,9 @@ class StagingSink : public importers::RecordSink {
     ++counts_.records_read;
     ++counts_.accepted;
     if (!queue_) return;  // dry run
-    batch_.push_back(storage::stage(declaration, where.describe()));
-    if (batch_.size() == kBatchSize) flush();
+    if (filled_ == batch_.size()) batch_.emplace_back();
+    storage::stage(encoder_, declaration, where.describe(), batch_[filled_++]);
+    if (filled_ == kBatchSize) flush();
   }
 
   void reject(importers::RejectedRecord&& rejected) override {
@@ -96,19 +114,23 @@ class StagingSink : public importers::RecordSink {
   }
 
   void flush() {
-    if (!queue_ || batch_.empty()) return;
+    if (!queue_ || filled_ == 0) return;
+    batch_.resize(filled_);
     queue_->push(std::move(batch_));
-    batch_ = Batch();
+    batch_ = queue_->take_recycled();
     batch_.reserve(kBatchSize);
+    filled_ = 0;
   }
 
  private:
+  const storage::BodyEncoder& encoder_;
   const std::string& file_;
   std::uint64_t bytes_total_;
   BatchQueue* queue_;
   ImportObserver& observer_;
   storage::ImportCounts& counts_;
   Batch batch_;
+  std::size_t filled_ = 0;  // batch_[0, filled_) hold this batch; the rest are spare
 };
 
 struct OpenedInput {
@@ -159,6 +181,8 @@ Result<FileResult> import_file(storage::Storage* storage, const std::string& fil
   if (!opened.is_ok()) return opened.status();
   OpenedInput& input = opened.value();
   const auto& schema = *importers::CompiledSchema::builtin();
+  auto encoder = storage::BodyEncoder::create(*schema.catalog());
+  if (!encoder.is_ok()) return encoder.status();
 
   FileResult result;
   result.file = file;
@@ -176,7 +200,8 @@ Result<FileResult> import_file(storage::Storage* storage, const std::string& fil
   Status read_status;
   storage::ImportCounts& counts = result.counts;
   std::thread reader([&] {
-    StagingSink sink(file, input.size, options.dry_run ? nullptr : &queue, observer, counts);
+    StagingSink sink(encoder.value(), file, input.size, options.dry_run ? nullptr : &queue,
+                     observer, counts);
     read_status = importers::read_declarations(*input.stream, *format, schema, sink);
     sink.flush();
     queue.close();
@@ -209,6 +234,7 @@ Result<FileResult> import_file(storage::Storage* storage, const std::string& fil
         queue.stop();
         break;
       }
+      queue.recycle(std::move(*batch));
     }
   }
   reader.join();

@@ -119,39 +119,47 @@ void append_value(std::string& out, const FieldValue& value) {
 
 }  // namespace
 
-void Declaration::append_canonical_json(std::string& out) const {
-  // Open objects are tracked as the path components of the last emitted field's parents.
-  std::vector<std::string_view> open;
-  std::vector<bool> has_member{false};
-  out.push_back('{');
-  for (std::size_t i = 0; i < values_.size(); ++i) {
-    if (!has(i)) continue;
-    const auto& parts = catalog_->path_parts(i);
-    std::size_t common = 0;
-    while (common < open.size() && common + 1 < parts.size() && open[common] == parts[common]) {
-      ++common;
-    }
-    while (open.size() > common) {
-      out.push_back('}');
-      open.pop_back();
-      has_member.pop_back();
-    }
-    for (std::size_t depth = common; depth + 1 < parts.size(); ++depth) {
-      if (has_member.back()) out.push_back(',');
-      has_member.back() = true;
-      append_json_string(out, parts[depth]);
-      out += ":{";
-      open.push_back(parts[depth]);
-      has_member.push_back(false);
-    }
-    if (has_member.back()) out.push_back(',');
-    has_member.back() = true;
-    append_json_string(out, parts.back());
-    out.push_back(':');
-    append_value(out, values_[i]);
+NestedJsonWriter::NestedJsonWriter(std::string& out) : out_(out), has_member_{false} {
+  out_.push_back('{');
+}
+
+void NestedJsonWriter::field(const std::vector<std::string_view>& parts, const FieldValue& value) {
+  std::size_t common = 0;
+  while (common < open_.size() && common + 1 < parts.size() && open_[common] == parts[common]) {
+    ++common;
   }
-  for (std::size_t i = 0; i < open.size(); ++i) out.push_back('}');
-  out.push_back('}');
+  while (open_.size() > common) {
+    out_.push_back('}');
+    open_.pop_back();
+    has_member_.pop_back();
+  }
+  for (std::size_t depth = common; depth + 1 < parts.size(); ++depth) {
+    if (has_member_.back()) out_.push_back(',');
+    has_member_.back() = true;
+    append_json_string(out_, parts[depth]);
+    out_ += ":{";
+    open_.emplace_back(parts[depth]);
+    has_member_.push_back(false);
+  }
+  if (has_member_.back()) out_.push_back(',');
+  has_member_.back() = true;
+  append_json_string(out_, parts.back());
+  out_.push_back(':');
+  append_value(out_, value);
+}
+
+void NestedJsonWriter::finish() {
+  for (std::size_t i = 0; i < open_.size(); ++i) out_.push_back('}');
+  open_.clear();
+  out_.push_back('}');
+}
+
+void Declaration::append_canonical_json(std::string& out) const {
+  NestedJsonWriter writer(out);
+  for (std::size_t i = 0; i < values_.size(); ++i) {
+    if (has(i)) writer.field(catalog_->path_parts(i), values_[i]);
+  }
+  writer.finish();
 }
 
 std::string Declaration::to_canonical_json() const {

@@ -100,6 +100,22 @@ class Declaration {
   std::vector<FieldValue> values_;
 };
 
+// Writes fields, given as path components and values, as one nested JSON object: the canonical
+// form when fields come in catalog order. The fields of one object must be consecutive. Appends
+// to `out`; `out` and the strings viewed by `parts` must outlive the writer. finish() closes the
+// object.
+class NestedJsonWriter {
+ public:
+  explicit NestedJsonWriter(std::string& out);
+  void field(const std::vector<std::string_view>& parts, const FieldValue& value);
+  void finish();
+
+ private:
+  std::string& out_;
+  std::vector<std::string_view> open_;  // names of the objects currently open, outermost first
+  std::vector<bool> has_member_;        // per open object (and the root): has a member been written
+};
+
 // Identity key of a name: ASCII letters lower-cased, runs of whitespace collapsed to one space,
 // leading and trailing whitespace removed. Non-ASCII bytes are kept as they are.
 std::string identity_key(std::string_view name);

@@ -2,17 +2,16 @@
 
 namespace iotreg::storage {
 
-StagedDeclaration stage(const model::Declaration& declaration, std::string source_location) {
-  StagedDeclaration staged;
-  staged.canonical_json.reserve(1024);
-  declaration.append_canonical_json(staged.canonical_json);
+void stage(const BodyEncoder& encoder, const model::Declaration& declaration,
+           std::string source_location, StagedDeclaration& staged) {
+  encoder.encode(declaration, staged.payload);
+  compress_body(staged.payload, staged.blob);
   staged.identity = model::product_identity(declaration);
   staged.manufacturer_name = declaration.string_at(model::WellKnownField::kManufacturerName);
   staged.brand = declaration.string_at(model::WellKnownField::kBrand);
   staged.model = declaration.string_at(model::WellKnownField::kModel);
   staged.type = declaration.string_at(model::WellKnownField::kProductType);
   staged.source_location = std::move(source_location);
-  return staged;
 }
 
 }  // namespace iotreg::storage

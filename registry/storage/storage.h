@@ -16,6 +16,7 @@
 
 #include "registry/core/status.h"
 #include "registry/model/declaration.h"
+#include "registry/storage/body_codec.h"
 
 namespace iotreg::storage {
 
@@ -37,10 +38,11 @@ struct ImportCounts {
 
 enum class StoreOutcome { kNewProduct, kNewVersion, kUnchanged };
 
-// One validated declaration ready to be stored: its canonical JSON form, its identity and the
-// fields the product row shows, all prepared by the producer, off the writer's thread.
+// One validated declaration ready to be stored: its stored form (body_codec.h), its identity
+// and the fields the product row shows, all prepared by the producer, off the writer's thread.
 struct StagedDeclaration {
-  std::string canonical_json;
+  std::string payload;  // compares equal exactly for identical declarations
+  std::string blob;     // the payload compressed, as stored
   model::ProductIdentity identity;
   std::string manufacturer_name;
   std::string brand;
@@ -49,7 +51,9 @@ struct StagedDeclaration {
   std::string source_location;  // where in the file, e.g. "line 12"
 };
 
-StagedDeclaration stage(const model::Declaration& declaration, std::string source_location);
+// Fills `staged` from a declaration, reusing the capacity of its strings.
+void stage(const BodyEncoder& encoder, const model::Declaration& declaration,
+           std::string source_location, StagedDeclaration& staged);
 
 // One import as a unit of work: nothing it stores is visible to other connections until
 // commit(), and destroying it without commit() discards everything it stored.

@@ -31,7 +31,10 @@ StagedDeclaration staged(const std::string& maker, const std::string& brand,
   declaration.set(*catalog->index_of("product.model"), model);
   if (!type.empty()) declaration.set(*catalog->index_of("product.type"), type);
   if (!firmware.empty()) declaration.set(*catalog->index_of("product.firmware_version"), firmware);
-  return stage(declaration, "line 2");
+  static const BodyEncoder encoder = BodyEncoder::create(*catalog).value();
+  StagedDeclaration result;
+  stage(encoder, declaration, "line 2", result);
+  return result;
 }
 
 StoreOutcome store(ImportSession& session, const StagedDeclaration& declaration) {

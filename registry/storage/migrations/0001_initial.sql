@@ -49,7 +49,7 @@ CREATE TABLE declaration_versions (
   previous_id     INTEGER REFERENCES declaration_versions(id),
   import_run_id   INTEGER NOT NULL REFERENCES import_runs(id),
   source_location TEXT,
-  body            TEXT NOT NULL  -- canonical JSON of the declaration
+  body            BLOB NOT NULL  -- the declaration, compact and compressed (body_codec.h)
 );
 
 CREATE TABLE audit_events (

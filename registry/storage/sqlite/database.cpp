@@ -67,6 +67,13 @@ Status Statement::run() {
 
 std::string Statement::text(int column) const { return std::string(text_view(column)); }
 
+std::string_view Statement::blob_view(int column) const {
+  const auto* data = sqlite3_column_blob(stmt_, column);
+  if (!data) return {};
+  return {static_cast<const char*>(data),
+          static_cast<std::size_t>(sqlite3_column_bytes(stmt_, column))};
+}
+
 std::string_view Statement::text_view(int column) const {
   const auto* data = sqlite3_column_text(stmt_, column);
   if (!data) return {};
@@ -75,6 +82,13 @@ std::string_view Statement::text_view(int column) const {
 }
 
 Result<std::unique_ptr<Database>> Database::open(const std::string& path, bool read_only) {
+  // Process-wide, before SQLite initialises: no memory statistics, whose global mutex every
+  // allocation would otherwise take.
+  static const bool configured = [] {
+    sqlite3_config(SQLITE_CONFIG_MEMSTATUS, 0);
+    return true;
+  }();
+  (void)configured;
   sqlite3* db = nullptr;
   int flags = read_only ? SQLITE_OPEN_READONLY : (SQLITE_OPEN_READWRITE | SQLITE_OPEN_CREATE);
   flags |= SQLITE_OPEN_NOMUTEX;

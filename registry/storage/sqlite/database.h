@@ -49,6 +49,10 @@ class Statement {
     sqlite3_bind_text(stmt_, index, text.data(), static_cast<int>(text.size()), SQLITE_STATIC);
     return *this;
   }
+  Statement& bind_blob(int index, std::string_view bytes) {
+    sqlite3_bind_blob(stmt_, index, bytes.data(), static_cast<int>(bytes.size()), SQLITE_STATIC);
+    return *this;
+  }
   Statement& bind_null(int index) {
     sqlite3_bind_null(stmt_, index);
     return *this;
@@ -67,6 +71,8 @@ class Statement {
   bool is_null(int column) const { return sqlite3_column_type(stmt_, column) == SQLITE_NULL; }
   std::string text(int column) const;
   std::string_view text_view(int column) const;
+  // Valid until the next step, reset or column access of this statement.
+  std::string_view blob_view(int column) const;
 
  private:
   sqlite3* db_ = nullptr;
