@@ -44,3 +44,30 @@ function(iotreg_embed_schema)
   set_property(DIRECTORY APPEND PROPERTY CMAKE_CONFIGURE_DEPENDS "${ARG_FILE}" "${ARG_TEMPLATE}")
   configure_file("${ARG_TEMPLATE}" "${ARG_OUTPUT}" @ONLY)
 endfunction()
+
+# iotreg_embed_files(OUTPUT <file.cpp> HEADER <include> NAMESPACE <ns> FUNCTION <name>
+#                    FILES <files...>) writes `std::span<const EmbeddedFile> <ns>::<name>()`, one
+# entry per file: its name without directory and its text.
+function(iotreg_embed_files)
+  cmake_parse_arguments(ARG "" "OUTPUT;HEADER;NAMESPACE;FUNCTION" "FILES" ${ARGN})
+  set(entries "")
+  foreach(file IN LISTS ARG_FILES)
+    get_filename_component(name "${file}" NAME)
+    file(READ "${file}" text)
+    string(APPEND entries "    {\"${name}\", R\"iotreg_text(${text})iotreg_text\"},\n")
+    set_property(DIRECTORY APPEND PROPERTY CMAKE_CONFIGURE_DEPENDS "${file}")
+  endforeach()
+  file(CONFIGURE OUTPUT "${ARG_OUTPUT}" CONTENT
+"#include \"${ARG_HEADER}\"
+
+namespace ${ARG_NAMESPACE} {
+
+std::span<const EmbeddedFile> ${ARG_FUNCTION}() {
+  static constexpr EmbeddedFile kFiles[] = {
+${entries}  };
+  return kFiles;
+}
+
+}  // namespace ${ARG_NAMESPACE}
+" @ONLY)
+endfunction()

@@ -1,9 +1,14 @@
 #include "registry/cli/cli.h"
 
+#include <pwd.h>
+#include <sys/stat.h>
 #include <unistd.h>
 
 #include <CLI/CLI.hpp>
+#include <boost/dll/runtime_symbol_info.hpp>
+#include <chrono>
 #include <cstdlib>
+#include <ctime>
 #include <iostream>
 
 #include "registry/cli/commands.h"
@@ -24,6 +29,77 @@ std::unique_ptr<storage::Storage> open_registry(const GlobalOptions& options, Ac
   return std::move(opened).value();
 }
 
+namespace {
+
+// The built-in plugins: <dir of the binary>/plugins in a build tree, else the installed
+// <prefix>/lib/iotreg/plugins.
+std::string builtin_plugin_dir() {
+  boost::dll::fs::error_code error;
+  auto binary_dir = boost::dll::program_location(error).parent_path();
+  auto in_build_tree = binary_dir / "plugins";
+  if (!error && boost::dll::fs::is_directory(in_build_tree, error)) return in_build_tree.string();
+  return (binary_dir.parent_path() / "lib" / "iotreg" / "plugins").string();
+}
+
+std::string today() {
+  auto now = std::chrono::system_clock::to_time_t(std::chrono::system_clock::now());
+  std::tm parts{};
+  localtime_r(&now, &parts);
+  char buffer[16];
+  std::strftime(buffer, sizeof buffer, "%Y-%m-%d", &parts);
+  return buffer;
+}
+
+// A real calendar date written YYYY-MM-DD.
+bool is_calendar_date(const std::string& text) {
+  if (text.size() != 10 || text[4] != '-' || text[7] != '-') return false;
+  for (std::size_t i : {0u, 1u, 2u, 3u, 5u, 6u, 8u, 9u}) {
+    if (text[i] < '0' || text[i] > '9') return false;
+  }
+  int year = std::stoi(text.substr(0, 4)), month = std::stoi(text.substr(5, 2)),
+      day = std::stoi(text.substr(8, 2));
+  static constexpr int kDays[] = {31, 28, 31, 30, 31, 30, 31, 31, 30, 31, 30, 31};
+  if (month < 1 || month > 12 || day < 1) return false;
+  bool leap = (year % 4 == 0 && year % 100 != 0) || year % 400 == 0;
+  return day <= kDays[month - 1] + (month == 2 && leap ? 1 : 0);
+}
+
+}  // namespace
+
+std::string cli_actor() {
+  if (const char* user = std::getenv("USER"); user && *user) return std::string("cli:") + user;
+  if (const passwd* entry = ::getpwuid(::geteuid()); entry && entry->pw_name) {
+    return std::string("cli:") + entry->pw_name;
+  }
+  return "cli:uid-" + std::to_string(::geteuid());
+}
+
+std::unique_ptr<checks::Evaluator> load_evaluator(const GlobalOptions& options) {
+  std::string as_of = options.as_of.empty() ? today() : options.as_of;
+  if (!is_calendar_date(as_of)) {
+    std::cerr << "iotreg: --as-of must be a calendar date written YYYY-MM-DD\n";
+    return nullptr;
+  }
+  auto policy = policy::load_policy(options.policy);
+  if (!policy.is_ok()) {
+    report_error(policy.status());
+    return nullptr;
+  }
+  auto plugins = checks::PluginSet::load_directory(options.plugin_dir.empty() ? builtin_plugin_dir()
+                                                                              : options.plugin_dir);
+  if (!plugins.is_ok()) {
+    report_error(plugins.status());
+    return nullptr;
+  }
+  auto evaluator =
+      checks::Evaluator::create(std::move(plugins).value(), std::move(policy).value(), as_of);
+  if (!evaluator.is_ok()) {
+    report_error(evaluator.status());
+    return nullptr;
+  }
+  return std::move(evaluator).value();
+}
+
 int report_error(const Status& status) {
   std::cerr << "iotreg: " << status.message() << "\n";
   return status.code() == Status::Code::kNotFound ? kExitRejectedOrNotFound : kExitUsage;
@@ -39,6 +115,12 @@ int run(int argc, char** argv) {
   global.db_path = env_db && *env_db ? env_db : "iotreg.db";
   app.add_option("--db", global.db_path,
                  "Registry database file (default: $IOTREG_DB, else ./iotreg.db)");
+  global.policy = std::string(policy::kDefaultPolicyId);
+  app.add_option("--policy", global.policy,
+                 "Policy file, or a shipped policy: dcms-2019 (default) or psti-2023");
+  app.add_option("--plugins", global.plugin_dir,
+                 "Directory of check plugins (default: the built-in plugins)");
+  app.add_option("--as-of", global.as_of, "Evaluation date YYYY-MM-DD (default: today)");
 
   ImportArguments import_arguments;
   auto* import = app.add_subcommand("import",
@@ -77,6 +159,30 @@ int run(int argc, char** argv) {
   show->add_option("id", show_arguments.id, "Product id")->required();
   show->add_flag("--json", show_arguments.json, "Print JSON");
 
+  bool plugins_json = false;
+  auto* plugins = app.add_subcommand("plugins", "List the loaded check plugins and their checks");
+  plugins->add_flag("--json", plugins_json, "Print JSON");
+
+  FlagsArguments flags_arguments;
+  auto* flags = app.add_subcommand("flags", "List sale-prohibition flags");
+  flags
+      ->add_option("--state", flags_arguments.state,
+                   "Only flags in this state: raised, confirmed, dismissed or lifted")
+      ->check(CLI::IsMember({"raised", "confirmed", "dismissed", "lifted"}));
+  flags->add_flag("--json", flags_arguments.json, "JSON Lines: one flag per line");
+
+  FlagActionArguments flag_arguments;
+  auto* flag = app.add_subcommand("flag", "Act on a sale-prohibition flag");
+  flag->require_subcommand(1);
+  auto* confirm =
+      flag->add_subcommand("confirm", "Confirm a raised flag: the prohibition is in force");
+  auto* dismiss = flag->add_subcommand("dismiss", "Dismiss a raised or confirmed flag");
+  for (auto* action : {confirm, dismiss}) {
+    action->add_option("id", flag_arguments.id, "Flag id")->required();
+    action->add_option("--reason", flag_arguments.reason, "Why (recorded in the audit log)")
+        ->required();
+  }
+
   try {
     app.parse(argc, argv);
   } catch (const CLI::CallForHelp& help) {
@@ -104,6 +210,12 @@ int run(int argc, char** argv) {
   if (*import) return run_import(global, import_arguments);
   if (*products) return run_products(global, products_arguments);
   if (*show) return run_show(global, show_arguments);
+  if (*plugins) return run_plugins(global, plugins_json);
+  if (*flags) return run_flags(global, flags_arguments);
+  if (*flag) {
+    flag_arguments.confirm = confirm->parsed();
+    return run_flag_action(global, flag_arguments);
+  }
   return kExitUsage;
 }
 

@@ -7,6 +7,7 @@
 #include <string>
 #include <vector>
 
+#include "registry/checks/checks.h"
 #include "registry/cli/cli.h"
 #include "registry/core/status.h"
 #include "registry/storage/storage.h"
@@ -15,7 +16,14 @@ namespace iotreg::cli {
 
 struct GlobalOptions {
   std::string db_path;
+  std::string policy;      // a policy file or the id of a shipped policy
+  std::string plugin_dir;  // empty: the built-in plugin directory
+  std::string as_of;       // YYYY-MM-DD; empty: today
 };
+
+// Loads the plugins and the policy named by the global options and binds them to the as-of
+// date; prints the error and returns null on failure.
+std::unique_ptr<checks::Evaluator> load_evaluator(const GlobalOptions& options);
 
 enum class Access { kRead, kWrite };
 // Opens the registry named by the global options; prints the error and returns null on failure.
@@ -51,5 +59,23 @@ struct ShowArguments {
   bool json = false;
 };
 int run_show(const GlobalOptions& options, const ShowArguments& arguments);
+
+int run_plugins(const GlobalOptions& options, bool json);
+
+struct FlagsArguments {
+  std::optional<std::string> state;
+  bool json = false;
+};
+int run_flags(const GlobalOptions& options, const FlagsArguments& arguments);
+
+struct FlagActionArguments {
+  std::int64_t id = 0;
+  std::string reason;
+  bool confirm = false;  // else dismiss
+};
+int run_flag_action(const GlobalOptions& options, const FlagActionArguments& arguments);
+
+// The login name of the person running the command, for the audit log ("cli:<name>").
+std::string cli_actor();
 
 }  // namespace iotreg::cli

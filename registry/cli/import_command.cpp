@@ -163,15 +163,6 @@ class CliObserver : public ingest::ImportObserver {
   std::chrono::steady_clock::time_point last_;
 };
 
-// The login name of the person running the command, for the audit log.
-std::string current_user() {
-  if (const char* user = std::getenv("USER"); user && *user) return user;
-  if (const passwd* entry = ::getpwuid(::geteuid()); entry && entry->pw_name) {
-    return entry->pw_name;
-  }
-  return "uid-" + std::to_string(::geteuid());
-}
-
 void add(storage::ImportCounts& total, const storage::ImportCounts& counts) {
   total.records_read += counts.records_read;
   total.accepted += counts.accepted;
@@ -194,6 +185,19 @@ void print_summary(const ingest::FileResult& result, bool dry_run) {
   }
   if (!counts.file_error.empty()) std::cout << "; file not read to its end";
   std::cout << "\n";
+  if (!result.statuses.empty()) {
+    std::cout << "  checked:";
+    const char* separator = " ";
+    for (const auto& [status, count] : result.statuses) {
+      std::cout << separator << count << " " << status;
+      separator = ", ";
+    }
+    if (!dry_run) {
+      std::cout << "; " << result.flags_raised << " flagged for sale prohibition";
+      if (result.flags_lifted) std::cout << ", " << result.flags_lifted << " flags lifted";
+    }
+    std::cout << "\n";
+  }
 }
 
 }  // namespace
@@ -201,7 +205,7 @@ void print_summary(const ingest::FileResult& result, bool dry_run) {
 int run_import(const GlobalOptions& options, const ImportArguments& arguments) {
   ingest::ImportOptions import_options;
   import_options.dry_run = arguments.dry_run;
-  import_options.actor = "cli:" + current_user();
+  import_options.actor = cli_actor();
   if (!arguments.format.empty()) {
     import_options.format = importers::format_from_name(arguments.format);
     if (!import_options.format) {
@@ -240,6 +244,10 @@ int run_import(const GlobalOptions& options, const ImportArguments& arguments) {
       return kExitUsage;
     }
   }
+
+  auto evaluator = load_evaluator(options);
+  if (!evaluator) return kExitUsage;
+  import_options.evaluator = evaluator.get();
 
   std::unique_ptr<storage::Storage> registry;
   if (!arguments.dry_run) {

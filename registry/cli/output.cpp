@@ -1,8 +1,11 @@
 #include "registry/cli/output.h"
 
+#include "registry/checks/checks.h"
+
 namespace iotreg::cli {
 
-nlohmann::ordered_json product_json(const storage::ProductSummary& product) {
+nlohmann::ordered_json product_json(const storage::ProductSummary& product,
+                                    nlohmann::ordered_json findings) {
   return {
       {"id", product.id},
       {"manufacturer", product.manufacturer},
@@ -12,11 +15,53 @@ nlohmann::ordered_json product_json(const storage::ProductSummary& product) {
                                     : nlohmann::ordered_json(product.type)},
       {"status", product.status},
       {"flagged", product.flagged},
-      {"findings", nlohmann::ordered_json::array()},
+      {"label_id", product.label_id.empty() ? nlohmann::ordered_json(nullptr)
+                                            : nlohmann::ordered_json(product.label_id)},
+      {"findings", std::move(findings)},
       {"version_count", product.version_count},
       {"created_at", product.created_at},
       {"updated_at", product.updated_at},
   };
+}
+
+Result<nlohmann::ordered_json> FindingsPrinter::provenance(std::int64_t evaluation_id) {
+  if (evaluation_id == 0) return nlohmann::ordered_json(nullptr);
+  auto cached = provenance_.find(evaluation_id);
+  if (cached != provenance_.end()) return cached->second;
+  auto text = storage_.evaluation_provenance(evaluation_id);
+  if (!text.is_ok()) return text.status();
+  auto parsed = nlohmann::ordered_json::parse(text.value(), nullptr, false);
+  if (parsed.is_discarded() || !parsed.is_object() || !parsed.contains("checks") ||
+      !parsed["checks"].is_array()) {
+    return Status::corruption("evaluation " + std::to_string(evaluation_id) +
+                              " has damaged provenance");
+  }
+  return provenance_.emplace(evaluation_id, std::move(parsed)).first->second;
+}
+
+Result<nlohmann::ordered_json> FindingsPrinter::findings(const storage::ProductSummary& product) {
+  nlohmann::ordered_json out = nlohmann::ordered_json::array();
+  if (product.evaluation_id == 0) return out;
+  auto evaluation = provenance(product.evaluation_id);
+  if (!evaluation.is_ok()) return evaluation.status();
+  const auto& checks = evaluation.value()["checks"];
+  auto findings = checks::decode_findings(product.findings);
+  if (!findings.is_ok()) return findings.status();
+  for (const auto& finding : findings.value()) {
+    if (finding.check >= checks.size()) {
+      return Status::corruption("findings of product " + std::to_string(product.id) +
+                                " name a check its evaluation does not have");
+    }
+    const auto& check = checks[finding.check];
+    out.push_back({{"check", check.value("check", "")},
+                   {"outcome", checks::outcome_name(finding.outcome)},
+                   {"requirement", check.value("requirement", "")},
+                   {"message", finding.message},
+                   {"field", finding.field.empty() ? nlohmann::ordered_json(nullptr)
+                                                   : nlohmann::ordered_json(finding.field)},
+                   {"level", check.value("level", "")}});
+  }
+  return out;
 }
 
 std::string csv_field(std::string_view text) {

@@ -49,9 +49,12 @@ int run_products(const GlobalOptions& options, const ProductsArguments& argument
   if (!products.is_ok()) return report_error(products.status());
 
   if (arguments.json) {
+    FindingsPrinter printer(*registry);
     for (const auto& product : products.value()) {
-      std::cout << product_json(product).dump(-1, ' ', false,
-                                              nlohmann::json::error_handler_t::replace)
+      auto findings = printer.findings(product);
+      if (!findings.is_ok()) return report_error(findings.status());
+      std::cout << product_json(product, std::move(findings).value())
+                       .dump(-1, ' ', false, nlohmann::json::error_handler_t::replace)
                 << "\n";
     }
     return kExitSuccess;

@@ -83,23 +83,36 @@ class BatchQueue {
 // Runs on the reader thread: turns accepted records into staged batches.
 class StagingSink : public importers::RecordSink {
  public:
-  StagingSink(const storage::BodyEncoder& encoder, const std::string& file,
-              std::uint64_t bytes_total, BatchQueue* queue, ImportObserver& observer,
-              storage::ImportCounts& counts)
+  StagingSink(const storage::BodyEncoder& encoder, const checks::Evaluator* evaluator,
+              const std::string& file, std::uint64_t bytes_total, BatchQueue* queue,
+              ImportObserver& observer, FileResult& result)
       : encoder_(encoder),
+        evaluator_(evaluator),
         file_(file),
         bytes_total_(bytes_total),
         queue_(queue),
         observer_(observer),
-        counts_(counts) {}
+        result_(result),
+        counts_(result.counts) {}
 
   void accept(const model::Declaration& declaration,
               const importers::RecordLocation& where) override {
     ++counts_.records_read;
     ++counts_.accepted;
+    if (evaluator_) {
+      evaluator_->evaluate(declaration, {}, verdict_);
+      // Stored declarations are counted by the writer, after known products are judged again.
+      if (!queue_) ++result_.statuses[std::string(checks::status_name(verdict_.status))];
+    }
     if (!queue_) return;  // dry run
     if (filled_ == batch_.size()) batch_.emplace_back();
-    storage::stage(encoder_, declaration, where.describe(), batch_[filled_++]);
+    storage::StagedDeclaration& staged = batch_[filled_++];
+    storage::stage(encoder_, declaration, where.describe(), staged);
+    if (evaluator_) {
+      staged.verdict = to_record(*evaluator_, verdict_);
+    } else {
+      staged.verdict = {};
+    }
     if (filled_ == kBatchSize) flush();
   }
 
@@ -124,10 +137,13 @@ class StagingSink : public importers::RecordSink {
 
  private:
   const storage::BodyEncoder& encoder_;
+  const checks::Evaluator* evaluator_;
+  checks::Verdict verdict_;  // reused between declarations
   const std::string& file_;
   std::uint64_t bytes_total_;
   BatchQueue* queue_;
   ImportObserver& observer_;
+  FileResult& result_;
   storage::ImportCounts& counts_;
   Batch batch_;
   std::size_t filled_ = 0;  // batch_[0, filled_) hold this batch; the rest are spare
@@ -166,6 +182,48 @@ Result<OpenedInput> open_input(const std::string& path) {
 
 }  // namespace
 
+storage::VerdictRecord to_record(const checks::Evaluator& evaluator,
+                                 const checks::Verdict& verdict) {
+  storage::VerdictRecord record;
+  record.status = checks::status_name(verdict.status);
+  checks::encode_findings(verdict.findings, record.findings);
+  for (const auto& finding : verdict.findings) {
+    const auto& check = evaluator.checks()[finding.check];
+    if (check.level == policy::Level::kMandatory && finding.outcome == checks::Outcome::kFail) {
+      if (!record.failed.empty()) record.failed += ", ";
+      record.failed += check.id;
+    }
+  }
+  return record;
+}
+
+storage::EvaluationInfo evaluation_info(const checks::Evaluator& evaluator) {
+  return {evaluator.key(), evaluator.policy().id, evaluator.as_of(), evaluator.provenance_json(),
+          evaluator.policy().regime == policy::Regime::kProhibition};
+}
+
+storage::VerdictRecord rejudge(const checks::Evaluator& evaluator,
+                               const std::shared_ptr<const model::FieldCatalog>& catalog,
+                               const std::vector<std::string>& payloads) {
+  std::vector<model::Declaration> versions;
+  for (const auto& payload : payloads) {
+    auto json = storage::payload_to_json(payload);
+    auto declaration = json.is_ok() ? model::Declaration::from_json(catalog, json.value())
+                                    : Result<model::Declaration>(json.status());
+    if (!declaration.is_ok()) {
+      storage::VerdictRecord broken;
+      broken.status = checks::status_name(checks::ProductStatus::kCheckError);
+      checks::encode_findings({}, broken.findings);
+      return broken;
+    }
+    versions.push_back(std::move(declaration).value());
+  }
+  checks::Verdict verdict;
+  std::span<const model::Declaration> all(versions);
+  evaluator.evaluate(all.back(), all.first(all.size() - 1), verdict);
+  return to_record(evaluator, verdict);
+}
+
 Result<FileResult> import_file(storage::Storage* storage, const std::string& file,
                                const ImportOptions& options, ImportObserver& observer) {
   std::optional<importers::Format> format = options.format;
@@ -190,7 +248,16 @@ Result<FileResult> import_file(storage::Storage* storage, const std::string& fil
 
   std::unique_ptr<storage::ImportSession> session;
   if (!options.dry_run) {
-    auto begun = storage->begin_import({file, result.format, options.actor});
+    std::optional<storage::EvaluationInfo> evaluation;
+    storage::Rejudge judge;
+    if (options.evaluator) {
+      evaluation = evaluation_info(*options.evaluator);
+      judge = [&options, &schema](const std::vector<std::string>& payloads) {
+        return rejudge(*options.evaluator, schema.catalog(), payloads);
+      };
+    }
+    auto begun = storage->begin_import({file, result.format, options.actor},
+                                       evaluation ? &*evaluation : nullptr, std::move(judge));
     if (!begun.is_ok()) return begun.status();
     session = std::move(begun).value();
     result.run_id = session->run_id();
@@ -200,8 +267,8 @@ Result<FileResult> import_file(storage::Storage* storage, const std::string& fil
   Status read_status;
   storage::ImportCounts& counts = result.counts;
   std::thread reader([&] {
-    StagingSink sink(encoder.value(), file, input.size, options.dry_run ? nullptr : &queue,
-                     observer, counts);
+    StagingSink sink(encoder.value(), options.evaluator, file, input.size,
+                     options.dry_run ? nullptr : &queue, observer, result);
     read_status = importers::read_declarations(*input.stream, *format, schema, sink);
     sink.flush();
     queue.close();
@@ -210,9 +277,10 @@ Result<FileResult> import_file(storage::Storage* storage, const std::string& fil
   // Store on this thread. Counts from the reader are read only after join().
   Status write_status;
   std::uint64_t new_products = 0, new_versions = 0, unchanged = 0;
+  std::map<std::string, std::uint64_t> stored_statuses;
   if (session) {
     while (auto batch = queue.pop()) {
-      for (const auto& staged : *batch) {
+      for (auto& staged : *batch) {
         auto stored = session->store(staged);
         if (!stored.is_ok()) {
           write_status = stored.status();
@@ -221,9 +289,11 @@ Result<FileResult> import_file(storage::Storage* storage, const std::string& fil
         switch (stored.value()) {
           case storage::StoreOutcome::kNewProduct:
             ++new_products;
+            if (!staged.verdict.status.empty()) ++stored_statuses[staged.verdict.status];
             break;
           case storage::StoreOutcome::kNewVersion:
             ++new_versions;
+            if (!staged.verdict.status.empty()) ++stored_statuses[staged.verdict.status];
             break;
           case storage::StoreOutcome::kUnchanged:
             ++unchanged;
@@ -240,6 +310,7 @@ Result<FileResult> import_file(storage::Storage* storage, const std::string& fil
   reader.join();
   if (!write_status.is_ok()) return write_status;
 
+  if (session) result.statuses = std::move(stored_statuses);
   counts.new_products = new_products;
   counts.new_versions = new_versions;
   counts.unchanged = unchanged;
@@ -250,6 +321,8 @@ Result<FileResult> import_file(storage::Storage* storage, const std::string& fil
   // An import that would change nothing (all rejected, refused, or identical to what is
   // stored) is rolled back so that the database stays exactly as it was.
   if (session && new_products + new_versions > 0) {
+    result.flags_raised = session->flags_raised();
+    result.flags_lifted = session->flags_lifted();
     if (auto status = session->commit(counts); !status.is_ok()) return status;
   } else {
     result.run_id = 0;

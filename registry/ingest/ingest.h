@@ -7,11 +7,13 @@
 #pragma once
 
 #include <cstdint>
+#include <map>
 #include <optional>
 #include <string>
 #include <vector>
 
 #include "importers/importer.h"
+#include "registry/checks/checks.h"
 #include "registry/storage/storage.h"
 
 namespace iotreg::ingest {
@@ -20,7 +22,20 @@ struct ImportOptions {
   std::optional<importers::Format> format;  // overrides the file extension; required for "-"
   bool dry_run = false;                     // validate only; storage is not touched
   std::string actor = "cli";
+  // Judges what is imported (on the reader thread; known products again, with their history,
+  // on the writer). Null: products stay pending. Must outlive the import.
+  const checks::Evaluator* evaluator = nullptr;
 };
+
+// The verdict of an Evaluator in the form storage keeps.
+storage::VerdictRecord to_record(const checks::Evaluator& evaluator,
+                                 const checks::Verdict& verdict);
+storage::EvaluationInfo evaluation_info(const checks::Evaluator& evaluator);
+// Judges the last of a product's versions, given as payloads oldest first, with the others as
+// its history. A payload that cannot be decoded yields a check_error verdict saying why.
+storage::VerdictRecord rejudge(const checks::Evaluator& evaluator,
+                               const std::shared_ptr<const model::FieldCatalog>& catalog,
+                               const std::vector<std::string>& payloads);
 
 // Receives what happens during an import. Calls come from the reader thread, never two at once.
 class ImportObserver {
@@ -39,6 +54,10 @@ struct FileResult {
   std::string format;
   std::int64_t run_id = 0;  // 0 for a dry run or when nothing was stored
   storage::ImportCounts counts;
+  std::uint64_t flags_raised = 0;
+  std::uint64_t flags_lifted = 0;
+  // Stored declarations by status (a dry run: accepted ones, judged without history).
+  std::map<std::string, std::uint64_t> statuses;
 };
 
 // Imports one file ("-" is standard input). A non-ok Status means nothing of this file was

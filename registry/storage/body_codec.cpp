@@ -7,6 +7,7 @@
 #include <variant>
 
 #include "registry/core/utf8.h"
+#include "registry/core/varint.h"
 
 namespace iotreg::storage {
 namespace {
@@ -66,55 +67,13 @@ enum Tag : unsigned char { kText = 0, kFalse = 1, kTrue = 2, kInteger = 3, kText
 constexpr unsigned char kLz4Format = 1;  // first byte of a blob
 constexpr std::uint64_t kMaxPayload = 64u << 20;
 
-void put_varint(std::string& out, std::uint64_t value) {
-  while (value >= 0x80) {
-    out.push_back(static_cast<char>((value & 0x7F) | 0x80));
-    value >>= 7;
-  }
-  out.push_back(static_cast<char>(value));
+// Text must be valid UTF-8, as every imported value is.
+bool read_text(ByteReader& reader, std::string& value) {
+  std::string_view view;
+  if (!reader.text(view) || !is_valid_utf8(view)) return false;
+  value.assign(view);
+  return true;
 }
-
-void put_text(std::string& out, std::string_view text) {
-  put_varint(out, text.size());
-  out.append(text);
-}
-
-// Reads a payload or blob front to back; every read fails instead of passing the end.
-class Reader {
- public:
-  explicit Reader(std::string_view data) : data_(data) {}
-  bool done() const { return position_ == data_.size(); }
-  std::size_t position() const { return position_; }
-
-  bool varint(std::uint64_t& value) {
-    value = 0;
-    for (int shift = 0; shift < 64; shift += 7) {
-      if (position_ == data_.size()) return false;
-      auto byte = static_cast<unsigned char>(data_[position_++]);
-      value |= static_cast<std::uint64_t>(byte & 0x7F) << shift;
-      if (!(byte & 0x80)) return true;
-    }
-    return false;
-  }
-  bool byte(unsigned char& value) {
-    if (position_ == data_.size()) return false;
-    value = static_cast<unsigned char>(data_[position_++]);
-    return true;
-  }
-  // Text must be valid UTF-8, as every imported value is.
-  bool text(std::string& value) {
-    std::uint64_t size = 0;
-    if (!varint(size) || size > data_.size() - position_) return false;
-    if (!is_valid_utf8(data_.substr(position_, size))) return false;
-    value.assign(data_.substr(position_, size));
-    position_ += size;
-    return true;
-  }
-
- private:
-  std::string_view data_;
-  std::size_t position_ = 0;
-};
 
 const std::vector<std::vector<std::string_view>>& field_parts() {
   static const auto parts = [] {
@@ -208,7 +167,7 @@ void compress_body(std::string_view payload, std::string& blob) {
 }
 
 Result<std::string> decompress_body(std::string_view blob) {
-  Reader reader(blob);
+  ByteReader reader(blob);
   unsigned char format = 0;
   if (!reader.byte(format) || format != kLz4Format) {
     return Status::corruption("stored declaration has an unknown format");
@@ -216,7 +175,7 @@ Result<std::string> decompress_body(std::string_view blob) {
   std::uint64_t size = 0;
   if (!reader.varint(size) || size > kMaxPayload) return damaged("bad size", reader.position());
   std::string payload(size, '\0');
-  auto compressed = blob.substr(reader.position());
+  auto compressed = reader.rest();
   // The safe decoder never reads or writes out of bounds, whatever the input.
   int produced = LZ4_decompress_safe(compressed.data(), payload.data(),
                                      static_cast<int>(compressed.size()), static_cast<int>(size));
@@ -231,7 +190,7 @@ Result<std::string> payload_to_json(std::string_view payload) {
   std::string out;
   out.reserve(payload.size() * 2 + 16);
   model::NestedJsonWriter writer(out);
-  Reader reader(payload);
+  ByteReader reader(payload);
   std::uint64_t previous_code = 0;
   while (!reader.done()) {
     std::size_t offset = reader.position();
@@ -245,7 +204,7 @@ Result<std::string> payload_to_json(std::string_view payload) {
     switch (tag) {
       case kText: {
         std::string text;
-        if (!reader.text(text)) return damaged("truncated text", offset);
+        if (!read_text(reader, text)) return damaged("truncated text", offset);
         value = std::move(text);
         break;
       }
@@ -266,7 +225,7 @@ Result<std::string> payload_to_json(std::string_view payload) {
         }
         model::StringList items(count);
         for (auto& item : items) {
-          if (!reader.text(item)) return damaged("truncated list item", offset);
+          if (!read_text(reader, item)) return damaged("truncated list item", offset);
         }
         value = std::move(items);
         break;

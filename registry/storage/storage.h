@@ -8,6 +8,7 @@
 #pragma once
 
 #include <cstdint>
+#include <functional>
 #include <memory>
 #include <optional>
 #include <string>
@@ -38,6 +39,26 @@ struct ImportCounts {
 
 enum class StoreOutcome { kNewProduct, kNewVersion, kUnchanged };
 
+// What the checks concluded about one declaration, in stored form.
+struct VerdictRecord {
+  std::string status;    // excepted, non_compliant, check_error or compliant; empty: not checked
+  std::string findings;  // in the checks' compact stored form
+  std::string failed;    // the failed mandatory checks, e.g. "default-password, statement"
+};
+
+// What judges declarations in a write session: stored once per distinct key.
+struct EvaluationInfo {
+  std::string key;  // equal keys give equal verdicts (policy, plugin set, as-of)
+  std::string policy_id;
+  std::string as_of;
+  std::string provenance_json;
+  bool prohibition = true;  // regime: flags under prohibition, label ids under labelling
+};
+
+// Judges a product's latest declaration given the payloads (body_codec.h) of all its versions,
+// oldest first, the last being the one judged.
+using Rejudge = std::function<VerdictRecord(const std::vector<std::string>& payloads)>;
+
 // One validated declaration ready to be stored: its stored form (body_codec.h), its identity
 // and the fields the product row shows, all prepared by the producer, off the writer's thread.
 struct StagedDeclaration {
@@ -49,6 +70,7 @@ struct StagedDeclaration {
   std::string model;
   std::string type;             // empty when not declared
   std::string source_location;  // where in the file, e.g. "line 12"
+  VerdictRecord verdict;        // judged without history; a known product is judged again
 };
 
 // Fills `staged` from a declaration, reusing the capacity of its strings.
@@ -61,10 +83,14 @@ class ImportSession {
  public:
   virtual ~ImportSession() = default;
   // Stores one declaration: a new product, a new version of a known one, or nothing when it
-  // equals the product's latest version.
-  virtual Result<StoreOutcome> store(const StagedDeclaration& staged) = 0;
+  // equals a version on file. A new version of a known product is judged again with its
+  // history; its verdict replaces staged.verdict.
+  virtual Result<StoreOutcome> store(StagedDeclaration& staged) = 0;
   // Records the run's counts and its audit event, then makes everything durable at once.
   virtual Status commit(const ImportCounts& counts) = 0;
+  // Flags raised and lifted so far by this session.
+  virtual std::uint64_t flags_raised() const = 0;
+  virtual std::uint64_t flags_lifted() const = 0;
   virtual std::int64_t run_id() const = 0;
 };
 
@@ -83,12 +109,32 @@ struct ProductSummary {
   std::string brand;
   std::string model;
   std::string type;
-  std::string status;  // pending until checks exist
+  std::string status;  // pending until checked
   bool flagged = false;
   std::int64_t version_count = 0;
   std::string created_at;
   std::string updated_at;
+  std::string label_id;                // under a labelling regime, when compliant
+  std::int64_t evaluation_id = 0;      // 0: not checked
+  std::int64_t evaluated_version = 0;  // the version number the findings judge
+  std::string findings;                // stored form; decode with checks::decode_findings
 };
+
+struct FlagRecord {
+  std::int64_t id = 0;
+  std::int64_t product_id = 0;
+  std::string state;  // raised, confirmed, dismissed, lifted
+  std::string raised_at;
+  std::string raised_by;
+  std::int64_t raised_version = 0;  // version number of the declaration that raised it
+  std::string raise_reason;
+  std::string updated_at;
+  std::string manufacturer;
+  std::string brand;
+  std::string model;
+};
+
+enum class FlagAction { kConfirm, kDismiss };
 
 struct DeclarationVersion {
   std::int64_t id = 0;
@@ -122,9 +168,12 @@ class Storage {
  public:
   virtual ~Storage() = default;
 
-  // Starts an import. Fails with kBusy when another process holds the write lock for longer
-  // than the busy timeout.
-  virtual Result<std::unique_ptr<ImportSession>> begin_import(const ImportRunInfo& info) = 0;
+  // Starts an import. With an evaluation, staged verdicts are stored, known products are judged
+  // again with their history through `rejudge`, and flags or label ids follow the verdicts.
+  // Fails with kBusy when another process holds the write lock for longer than the busy timeout.
+  virtual Result<std::unique_ptr<ImportSession>> begin_import(const ImportRunInfo& info,
+                                                              const EvaluationInfo* evaluation,
+                                                              Rejudge rejudge) = 0;
 
   virtual Result<std::vector<ProductSummary>> list_products(const ProductQuery& query) = 0;
   // kNotFound when there is no such product.
@@ -132,8 +181,21 @@ class Storage {
   // Every version of a product, oldest first.
   virtual Result<std::vector<DeclarationVersion>> versions(std::int64_t product_id) = 0;
   virtual Result<std::vector<ImportRun>> import_runs() = 0;
-  // Audit events about a product (and the import runs that touched it), oldest first; all
-  // events when product_id is empty.
+  // The provenance JSON of an evaluation; kNotFound when there is none.
+  virtual Result<std::string> evaluation_provenance(std::int64_t evaluation_id) = 0;
+
+  // Flags in id order, optionally only those in one state.
+  virtual Result<std::vector<FlagRecord>> flags(std::optional<std::string> state) = 0;
+  // A product's flags, oldest first.
+  virtual Result<std::vector<FlagRecord>> product_flags(std::int64_t product_id) = 0;
+  // Confirms or dismisses a flag, with its audit event, in one transaction. kNotFound for an
+  // unknown flag; kInvalidArgument when the flag's state does not allow the action (confirm:
+  // raised; dismiss: raised or confirmed).
+  virtual Status act_on_flag(std::int64_t flag_id, FlagAction action, const std::string& actor,
+                             const std::string& reason) = 0;
+
+  // Audit events about a product (its flags and the import runs that touched it), oldest
+  // first; all events when product_id is empty.
   virtual Result<std::vector<AuditEvent>> audit_events(std::optional<std::int64_t> product_id) = 0;
 };
 

@@ -9,6 +9,7 @@
 #include <map>
 #include <nlohmann/json.hpp>
 #include <optional>
+#include <regex>
 #include <set>
 #include <string>
 #include <vector>
@@ -153,6 +154,15 @@ std::vector<std::vector<std::string>> parse_csv(const std::string& text) {
 
 // A registry in a fresh temporary directory; iotreg runs with that directory as its working
 // directory and without $IOTREG_DB, so a stray default ./iotreg.db would be seen there.
+// The per-file summary lines of `import`, without the "  checked: ..." line under each.
+std::vector<std::string> summary_lines(const std::string& out) {
+  std::vector<std::string> lines;
+  for (auto& line : split_lines(out)) {
+    if (line.rfind("  checked:", 0) != 0) lines.push_back(std::move(line));
+  }
+  return lines;
+}
+
 struct Registry {
   TempDir dir;
   std::string db = dir.file("registry.db");
@@ -162,9 +172,9 @@ struct Registry {
     base.unset_environment.push_back("IOTREG_DB");
     return base;
   }
-  // `iotreg --db DB ARGS...`
+  // `iotreg --db DB --as-of 2026-11-29 ARGS...`: the date samples/README.md's verdicts are for.
   ProcessResult run(std::vector<std::string> arguments, ProcessOptions base = {}) const {
-    arguments.insert(arguments.begin(), {"--db", db});
+    arguments.insert(arguments.begin(), {"--db", db, "--as-of", "2026-11-29"});
     return run_process(kIotreg, arguments, options(std::move(base)));
   }
   // `iotreg ARGS...` with no --db of ours.
@@ -314,7 +324,7 @@ TEST_SUITE("cli") {
         REQUIRE(fs::path(files[i]).filename() == kSampleFiles[i].name);
         expected.push_back(summary_line(files[i], kSampleFiles[i]));
       }
-      CHECK(split_lines(result.out) == expected);
+      CHECK(summary_lines(result.out) == expected);
     }
 
     SUBCASE("one FILE:LINE: FIELD: REASON line per malformed record") {
@@ -351,9 +361,10 @@ TEST_SUITE("cli") {
         REQUIRE(product["manufacturer"].is_string());
         REQUIRE(product["brand"].is_string());
         REQUIRE(product["model"].is_string());
-        CHECK(product["status"] == "pending");
-        CHECK(product["flagged"] == false);
-        CHECK(product["findings"] == json::array());
+        CHECK(product["status"] != "pending");
+        CHECK(product["flagged"] == (product["status"] == "non_compliant"));
+        REQUIRE(product["findings"].is_array());
+        CHECK(product["findings"].size() == 7);
         ++per_manufacturer[product["manufacturer"].get<std::string>()];
         names.insert(product["brand"].get<std::string>() + " " +
                      product["model"].get<std::string>());
@@ -398,8 +409,8 @@ TEST_SUITE("cli") {
         CHECK(row[column["model"]] == product["model"]);
         CHECK(row[column["type"]] ==
               (product["type"].is_null() ? "" : product["type"].get<std::string>()));
-        CHECK(row[column["status"]] == "pending");
-        CHECK(row[column["flagged"]] == "false");
+        CHECK(row[column["status"]] == product["status"]);
+        CHECK(row[column["flagged"]] == (product["flagged"] == true ? "true" : "false"));
       }
       // A type with a quote survives CSV quoting (03-orrin-displays.csv line 2).
       bool quoted_type = false;
@@ -410,9 +421,14 @@ TEST_SUITE("cli") {
     }
 
     SUBCASE("products filters: --status, --manufacturer, --search, --limit") {
-      CHECK(registry.products({"--status", "pending"}).size() == kSampleProducts);
-      CHECK(registry.products({"--status", "compliant"}).empty());
-      CHECK(registry.products({"--status", "non_compliant"}).empty());
+      // samples/README.md: under dcms-2019, 50 compliant, 19 non-compliant, 5 excepted.
+      CHECK(registry.products({"--status", "pending"}).empty());
+      CHECK(registry.products({"--status", "compliant"}).size() == 50);
+      auto non_compliant = registry.products({"--status", "non_compliant"});
+      CHECK(non_compliant.size() == 19);
+      for (const auto& product : non_compliant) CHECK(product["flagged"] == true);
+      CHECK(registry.products({"--status", "excepted"}).size() == 5);
+      CHECK(registry.products({"--flagged"}).size() == 19);
 
       auto lumora = registry.products({"--manufacturer", "  lumora   VISION\tltd "});
       CHECK(lumora.size() == 13);
@@ -658,10 +674,10 @@ TEST_SUITE("cli") {
       CHECK_FALSE(fs::exists(registry.db));
       CHECK_FALSE(fs::exists(registry.db + "-wal"));
       CHECK_FALSE(fs::exists(registry.dir.file("iotreg.db")));
-      REQUIRE(split_lines(dry.out).size() == files.size());
+      REQUIRE(summary_lines(dry.out).size() == files.size());
       for (std::size_t i = 0; i < files.size(); ++i) {
         const auto& expected = kSampleFiles[i];
-        CHECK(split_lines(dry.out)[i] ==
+        CHECK(summary_lines(dry.out)[i] ==
               files[i] + ": " + std::to_string(expected.records) + " records, " +
                   std::to_string(expected.stored + expected.unchanged) + " valid, " +
                   std::to_string(expected.rejected) + " rejected (dry run: nothing stored)");
@@ -691,9 +707,9 @@ TEST_SUITE("cli") {
       auto csv = registry.run({"import", "--format", "csv", "-"}, csv_input);
       INFO("stderr:\n", csv.err);
       CHECK(csv.exit_status == 1);
-      CHECK(csv.out ==
-            "-: 13 records, 12 accepted (12 new products, 0 new versions, "
-            "0 unchanged), 1 rejected\n");
+      CHECK(summary_lines(csv.out) ==
+            std::vector<std::string>{"-: 13 records, 12 accepted (12 new products, 0 new versions, "
+                                     "0 unchanged), 1 rejected"});
       CHECK(split_lines(csv.err) ==
             std::vector<std::string>{"-:35: product.model: required field missing"});
 
@@ -937,9 +953,10 @@ TEST_SUITE("cli") {
       INFO("stderr:\n", result.err);
       CHECK(result.exit_status == 0);
       CHECK(result.err.empty());
-      CHECK(result.out == file +
-                              ": 2 records, 2 accepted (2 new products, 0 new versions, "
-                              "0 unchanged), 0 rejected\n");
+      CHECK(summary_lines(result.out) ==
+            std::vector<std::string>{file +
+                                     ": 2 records, 2 accepted (2 new products, 0 new versions, "
+                                     "0 unchanged), 0 rejected"});
       auto products = registry.products();
       REQUIRE(products.size() == 2);
       CHECK(products[1]["model"] == "MD-2");
@@ -991,6 +1008,100 @@ TEST_SUITE("cli") {
     }
     // None of these changed the registry.
     CHECK(table_counts(registry.db).products == 12);
+  }
+
+  // samples/README.md's "Every record" table is the specification of the sample verdicts: for
+  // each stored record, the status under each policy, the failing checks and the warnings. The
+  // last stored record of a product is its latest version.
+  struct ExpectedVerdict {
+    std::string status;
+    std::set<std::string> failing;  // checks that fail
+    std::set<std::string> warning;  // checks that warn
+  };
+
+  ExpectedVerdict parse_verdict(std::string cell) {
+    ExpectedVerdict verdict;
+    static const std::regex kStatus(R"(^\**(compliant|non_compliant|excepted)\**)");
+    static const std::regex kFailing(R"(([a-z-]+) rule)");
+    static const std::regex kWarning(R"(warn: ([a-z-]+))");
+    std::smatch match;
+    if (std::regex_search(cell, match, kStatus)) verdict.status = match[1];
+    std::string failing_part = cell.substr(0, cell.find('('));
+    for (std::sregex_iterator it(failing_part.begin(), failing_part.end(), kFailing), end;
+         it != end; ++it) {
+      verdict.failing.insert((*it)[1]);
+    }
+    for (std::sregex_iterator it(cell.begin(), cell.end(), kWarning), end; it != end; ++it) {
+      verdict.warning.insert((*it)[1]);
+    }
+    return verdict;
+  }
+
+  // product "brand model" -> {dcms-2019 verdict, psti-2023 verdict} of its latest version.
+  std::map<std::string, std::pair<ExpectedVerdict, ExpectedVerdict>> expected_verdicts() {
+    std::map<std::string, std::pair<ExpectedVerdict, ExpectedVerdict>> expected;
+    std::string readme = read_file(sample("README.md"));
+    auto table = readme.substr(readme.find("## Every record"));
+    for (const auto& line : split_lines(table)) {
+      if (line.rfind("| `", 0) != 0) continue;
+      std::vector<std::string> cells;
+      std::size_t start = 1;
+      for (std::size_t bar; (bar = line.find(" |", start)) != std::string::npos; start = bar + 2) {
+        std::string cell = line.substr(start, bar - start);
+        cell.erase(0, cell.find_first_not_of(' '));
+        cells.push_back(cell);
+      }
+      REQUIRE(cells.size() == 7);
+      if (cells[3] != "stored") continue;
+      expected[cells[1]] = {parse_verdict(cells[5]), parse_verdict(cells[6])};
+    }
+    return expected;
+  }
+
+  TEST_CASE("cli: sample verdicts under both policies are those samples/README.md specifies") {
+    auto expected = expected_verdicts();
+    REQUIRE(expected.size() == kSampleProducts);
+    for (const std::string policy : {"dcms-2019", "psti-2023"}) {
+      CAPTURE(policy);
+      Registry registry;
+      auto result = registry.run([&] {
+        std::vector<std::string> arguments = {"--policy", policy, "import"};
+        for (const auto& file : sample_files()) arguments.push_back(file);
+        return arguments;
+      }());
+      INFO("stderr: ", result.err);
+      REQUIRE(result.exit_status == 1);
+      std::size_t non_compliant = 0;
+      for (const auto& product : registry.products()) {
+        std::string name =
+            product["brand"].get<std::string>() + " " + product["model"].get<std::string>();
+        CAPTURE(name);
+        CAPTURE(product.dump());
+        REQUIRE(expected.count(name) == 1);
+        const auto& verdict = policy == "dcms-2019" ? expected[name].first : expected[name].second;
+        CHECK(product["status"] == verdict.status);
+        std::set<std::string> failing, warning;
+        for (const auto& finding : product["findings"]) {
+          CHECK(finding["requirement"].get<std::string>().size() > 0);
+          if (finding["outcome"] == "fail") {
+            failing.insert(finding["check"].get<std::string>());
+            CHECK(finding["message"].get<std::string>().size() > 10);
+          }
+          if (finding["outcome"] == "warn") warning.insert(finding["check"].get<std::string>());
+        }
+        CHECK(failing == verdict.failing);
+        CHECK(warning == verdict.warning);
+        // Prohibition regime: exactly the non-compliant products carry an open flag.
+        CHECK(product["flagged"] == (verdict.status == "non_compliant"));
+        non_compliant += verdict.status == "non_compliant";
+      }
+      // HomeSpark HS-P01 was flagged by its first version and lifted by its second.
+      auto raised = json_lines(registry.run({"flags", "--json", "--state", "raised"}).out);
+      auto lifted = json_lines(registry.run({"flags", "--json", "--state", "lifted"}).out);
+      CHECK(raised.size() == non_compliant);
+      REQUIRE(lifted.size() == 1);
+      CHECK(lifted[0]["model"] == "HS-P01");
+    }
   }
 }
 

@@ -227,9 +227,10 @@ TEST_SUITE("cli.kill") {
     REQUIRE_MESSAGE(reference_small.exit_status == 0, reference_small.err);
     auto reference = import_and_kill(reference_db, big, {"never", KillPoint::kNever});
     REQUIRE_MESSAGE(reference.result.exit_status == 0, reference.result.err);
-    CHECK(reference.result.out == big +
-                                      ": 200000 records, 200000 accepted (199500 new products, "
-                                      "500 new versions, 0 unchanged), 0 rejected\n");
+    CHECK(reference.result.out.rfind(big +
+                                         ": 200000 records, 200000 accepted (199500 new products, "
+                                         "500 new versions, 0 unchanged), 0 rejected\n",
+                                     0) == 0);
     MESSAGE("uninterrupted import of ", kBigRows, " rows: ", reference.result.elapsed.count(),
             " ms; input read at ", describe(reference.input_read_at), ", log last grew at ",
             describe(reference.log_grew_at), ", database file growing at ",

@@ -37,7 +37,7 @@ StagedDeclaration staged(const std::string& maker, const std::string& brand,
   return result;
 }
 
-StoreOutcome store(ImportSession& session, const StagedDeclaration& declaration) {
+StoreOutcome store(ImportSession& session, StagedDeclaration declaration) {
   auto outcome = session.store(declaration);
   REQUIRE_MESSAGE(outcome.is_ok(), outcome.status().message());
   return outcome.value();
@@ -134,7 +134,7 @@ TEST_SUITE("storage") {
     auto path = dir.file("r.db");
     auto storage = open_or_fail(path);
     {
-      auto session = storage->begin_import({"a.csv", "csv", "test"});
+      auto session = storage->begin_import({"a.csv", "csv", "test"}, nullptr, {});
       REQUIRE(session.is_ok());
       CHECK(store(*session.value(), staged("Acme Ltd", "Acme", "X1", "camera")) ==
             StoreOutcome::kNewProduct);
@@ -164,7 +164,7 @@ TEST_SUITE("storage") {
     CHECK(count(path, "manufacturers") == 2);
 
     // Re-importing any version on file changes nothing; a new text is a new version.
-    auto session = storage->begin_import({"b.csv", "csv", "test"});
+    auto session = storage->begin_import({"b.csv", "csv", "test"}, nullptr, {});
     REQUIRE(session.is_ok());
     CHECK(store(*session.value(), staged(" ACME  ltd", "acme", "x1", "camera", "2.0")) ==
           StoreOutcome::kUnchanged);
@@ -179,7 +179,7 @@ TEST_SUITE("storage") {
     auto path = dir.file("r.db");
     auto storage = open_or_fail(path);
     {
-      auto session = storage->begin_import({"a.csv", "csv", "test"});
+      auto session = storage->begin_import({"a.csv", "csv", "test"}, nullptr, {});
       REQUIRE(session.is_ok());
       store(*session.value(), staged("Acme Ltd", "Acme", "X1"));
     }
@@ -193,7 +193,7 @@ TEST_SUITE("storage") {
     ScratchDir dir;
     auto path = dir.file("r.db");
     auto storage = open_or_fail(path);
-    auto session = storage->begin_import({"a.csv", "csv", "cli:alice"});
+    auto session = storage->begin_import({"a.csv", "csv", "cli:alice"}, nullptr, {});
     REQUIRE(session.is_ok());
     store(*session.value(), staged("Acme Ltd", "Acme", "X1"));
     ImportCounts counts;
@@ -221,7 +221,7 @@ TEST_SUITE("storage") {
   TEST_CASE("search, filters and pagination") {
     ScratchDir dir;
     auto storage = open_or_fail(dir.file("r.db"));
-    auto session = storage->begin_import({"a.csv", "csv", "test"});
+    auto session = storage->begin_import({"a.csv", "csv", "test"}, nullptr, {});
     REQUIRE(session.is_ok());
     store(*session.value(), staged("Lumora Vision Ltd", "Lumora", "LV-C210", "smart camera"));
     store(*session.value(), staged("Lumora Vision Ltd", "Nightjar", "NJ-BM1", "baby monitor"));
@@ -271,7 +271,7 @@ TEST_SUITE("storage") {
     ScratchDir dir;
     auto storage = open_or_fail(dir.file("r.db"));
     for (const char* type : {"baby monitor", "smart speaker"}) {
-      auto session = storage->begin_import({"a.csv", "csv", "test"});
+      auto session = storage->begin_import({"a.csv", "csv", "test"}, nullptr, {});
       REQUIRE(session.is_ok());
       store(*session.value(), staged("Acme", "Acme", "A1", type));
       REQUIRE(session.value()->commit({}).is_ok());

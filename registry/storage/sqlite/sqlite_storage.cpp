@@ -79,6 +79,14 @@ std::vector<std::string> fts_terms(std::string_view text) {
   return terms;
 }
 
+// Label ids are derived from the product id: stable for as long as the product is compliant
+// and the same whenever it becomes compliant again.
+std::string label_id(std::int64_t product_id) {
+  char buffer[32];
+  std::snprintf(buffer, sizeof buffer, "LBL-%08lld", static_cast<long long>(product_id));
+  return buffer;
+}
+
 #define IOTREG_TRY(expr)                                         \
   do {                                                           \
     if (auto _status = (expr); !_status.is_ok()) return _status; \
@@ -97,12 +105,20 @@ Status assign(Result<T>&& result, T& out) {
 // creates enter the full-text index together at commit.
 class SqliteImportSession : public ImportSession {
  public:
-  SqliteImportSession(Database& db, ImportRunInfo info)
-      : db_(db), transaction_(db), info_(std::move(info)), started_at_(utc_now()) {}
+  SqliteImportSession(Database& db, ImportRunInfo info, const EvaluationInfo* evaluation,
+                      Rejudge rejudge)
+      : db_(db),
+        transaction_(db),
+        info_(std::move(info)),
+        started_at_(utc_now()),
+        rejudge_(std::move(rejudge)) {
+    if (evaluation) evaluation_ = *evaluation;
+  }
 
   Status start() {
     IOTREG_TRY(transaction_.begin());
     IOTREG_TRY(prepare_all());
+    if (evaluation_) IOTREG_TRY(find_or_add_evaluation());
     insert_run_.bind(1, started_at_)
         .bind(2, info_.source)
         .bind(3, info_.format)
@@ -120,8 +136,10 @@ class SqliteImportSession : public ImportSession {
   }
 
   std::int64_t run_id() const override { return run_id_; }
+  std::uint64_t flags_raised() const override { return flags_raised_; }
+  std::uint64_t flags_lifted() const override { return flags_lifted_; }
 
-  Result<StoreOutcome> store(const StagedDeclaration& staged) override {
+  Result<StoreOutcome> store(StagedDeclaration& staged) override {
     std::int64_t manufacturer_id = 0;
     IOTREG_TRY(
         manufacturer(staged.manufacturer_name, staged.identity.manufacturer_key, manufacturer_id));
@@ -133,18 +151,30 @@ class SqliteImportSession : public ImportSession {
 
     // A declaration identical to any version on file adds nothing, so that importing the same
     // files again, in any order, changes nothing.
-    bool on_file = false;
-    IOTREG_TRY(is_on_file(known.latest_version_id, staged.payload, on_file));
-    if (on_file) return StoreOutcome::kUnchanged;
+    std::vector<std::string> history;  // payloads, latest first
+    IOTREG_TRY(read_history(known.latest_version_id, history));
+    if (std::find(history.begin(), history.end(), staged.payload) != history.end()) {
+      return StoreOutcome::kUnchanged;
+    }
 
     std::int64_t version_id = next_version_id_++;
     IOTREG_TRY(insert_version(version_id, known.id, known.version_count + 1,
                               known.latest_version_id, staged));
+    VerdictRecord& verdict = staged.verdict;
+    if (evaluation_ && rejudge_) {
+      std::reverse(history.begin(), history.end());
+      history.push_back(staged.payload);
+      verdict = rejudge_(history);
+    }
+    bool flagged = known.flagged;
+    IOTREG_TRY(follow_verdict(known.id, version_id, verdict, flagged));
     update_product_.bind(1, known.version_count + 1)
         .bind(2, run_id_)
         .bind(4, version_id)
-        .bind(5, known.id);
+        .bind(5, known.id)
+        .bind(11, std::int64_t{flagged ? 1 : 0});
     bind_optional(update_product_, 3, type);
+    bind_verdict(update_product_, 6, version_id, known.id, verdict);
     IOTREG_TRY(update_product_.run());
     // Products created by this import are indexed once, at commit.
     if (known.type != type && known.id < first_new_product_id_) {
@@ -175,6 +205,12 @@ class SqliteImportSession : public ImportSession {
     bind_optional(finish_run_, 8, counts.file_error);
     IOTREG_TRY(finish_run_.run());
     std::string details = counts_json(info_, counts);
+    if (evaluation_) {
+      details.pop_back();
+      details += ",\"evaluation_id\":" + std::to_string(evaluation_id_) +
+                 ",\"flags_raised\":" + std::to_string(flags_raised_) +
+                 ",\"flags_lifted\":" + std::to_string(flags_lifted_) + "}";
+    }
     insert_audit_.bind(1, finished_at).bind(2, info_.actor).bind(3, run_id_).bind(4, details);
     IOTREG_TRY(insert_audit_.run());
     return transaction_.commit();
@@ -183,6 +219,7 @@ class SqliteImportSession : public ImportSession {
  private:
   struct KnownProduct {
     std::int64_t id = 0;  // 0: not known
+    bool flagged = false;
     std::int64_t version_count = 0;
     std::int64_t latest_version_id = 0;
     std::string brand;
@@ -198,7 +235,118 @@ class SqliteImportSession : public ImportSession {
     }
   }
 
+  Status find_or_add_evaluation() {
+    IOTREG_TRY(assign(db_.prepare("SELECT id FROM evaluations WHERE key = ?1"), find_evaluation_));
+    find_evaluation_.bind(1, evaluation_->key);
+    auto found = find_evaluation_.step();
+    if (!found.is_ok()) return found.status();
+    if (found.value()) {
+      evaluation_id_ = find_evaluation_.int64(0);
+      find_evaluation_.reset();
+      return Status::ok();
+    }
+    find_evaluation_.reset();
+    auto insert = db_.prepare(
+        "INSERT INTO evaluations (key, policy_id, as_of, created_at, provenance) "
+        "VALUES (?1, ?2, ?3, ?4, ?5)");
+    if (!insert.is_ok()) return insert.status();
+    insert->bind(1, evaluation_->key)
+        .bind(2, evaluation_->policy_id)
+        .bind(3, evaluation_->as_of)
+        .bind(4, started_at_)
+        .bind(5, evaluation_->provenance_json);
+    IOTREG_TRY(insert->run());
+    evaluation_id_ = db_.last_insert_id();
+    return Status::ok();
+  }
+
+  // Binds status, evaluation, judged version, findings and label id from parameter `first` on.
+  void bind_verdict(Statement& statement, int first, std::int64_t version_id,
+                    std::int64_t product_id, const VerdictRecord& verdict) {
+    bool judged = evaluation_ && !verdict.status.empty();
+    statement.bind(first, judged ? std::string_view(verdict.status) : "pending");
+    if (judged) {
+      statement.bind(first + 1, evaluation_id_).bind(first + 2, version_id);
+      statement.bind_blob(first + 3, verdict.findings);
+    } else {
+      statement.bind_null(first + 1).bind_null(first + 2).bind_null(first + 3);
+    }
+    if (judged && !evaluation_->prohibition && verdict.status == "compliant") {
+      label_buffer_ = label_id(product_id);
+      statement.bind(first + 4, label_buffer_);
+    } else {
+      statement.bind_null(first + 4);
+    }
+  }
+
+  // Under prohibition, raises a flag for a known product that became non-compliant and lifts
+  // its open flag when it became compliant or excepted. `flagged` is whether an open flag
+  // exists, before and after.
+  Status follow_verdict(std::int64_t product_id, std::int64_t version_id,
+                        const VerdictRecord& verdict, bool& flagged) {
+    if (!evaluation_ || !evaluation_->prohibition || verdict.status.empty()) return Status::ok();
+    if (verdict.status == "non_compliant" && !flagged) {
+      IOTREG_TRY(raise_flag(product_id, version_id, verdict));
+      flagged = true;
+    } else if ((verdict.status == "compliant" || verdict.status == "excepted") && flagged) {
+      lift_flags_.bind(1, started_at_).bind(2, product_id);
+      std::vector<std::int64_t> lifted;
+      for (;;) {
+        auto row = lift_flags_.step();
+        if (!row.is_ok()) {
+          lift_flags_.reset();
+          return row.status();
+        }
+        if (!row.value()) break;
+        lifted.push_back(lift_flags_.int64(0));
+      }
+      lift_flags_.reset();
+      for (std::int64_t flag_id : lifted) {
+        std::string details =
+            "{\"product_id\":" + std::to_string(product_id) + ",\"to\":\"lifted\",\"reason\":";
+        model::append_json_string(details, "a " + verdict.status +
+                                               " declaration was imported (version id " +
+                                               std::to_string(version_id) + ")");
+        details += "}";
+        insert_flag_audit_.bind(1, started_at_)
+            .bind(2, info_.actor)
+            .bind(3, flag_id)
+            .bind(4, details);
+        IOTREG_TRY(insert_flag_audit_.run());
+        ++flags_lifted_;
+      }
+      flagged = false;
+    }
+    return Status::ok();
+  }
+
+  Status raise_flag(std::int64_t product_id, std::int64_t version_id,
+                    const VerdictRecord& verdict) {
+    std::string reason = "non-compliant under " + evaluation_->policy_id + " as of " +
+                         evaluation_->as_of + ": failed " + verdict.failed;
+    insert_flag_.bind(1, product_id)
+        .bind(2, started_at_)
+        .bind(3, info_.actor)
+        .bind(4, version_id)
+        .bind(5, reason);
+    IOTREG_TRY(insert_flag_.run());
+    ++flags_raised_;
+    return Status::ok();
+  }
+
   Status prepare_all() {
+    IOTREG_TRY(assign(db_.prepare("INSERT INTO flags (product_id, state, raised_at, raised_by, "
+                                  "raised_version_id, raise_reason, updated_at) "
+                                  "VALUES (?1, 'raised', ?2, ?3, ?4, ?5, ?2)"),
+                      insert_flag_));
+    IOTREG_TRY(assign(db_.prepare("UPDATE flags SET state = 'lifted', updated_at = ?1 "
+                                  "WHERE product_id = ?2 AND state IN ('raised', 'confirmed') "
+                                  "RETURNING id"),
+                      lift_flags_));
+    IOTREG_TRY(assign(db_.prepare("INSERT INTO audit_events (at, actor, action, subject_type, "
+                                  "subject_id, details) "
+                                  "VALUES (?1, ?2, 'flag.lift', 'flag', ?3, ?4)"),
+                      insert_flag_audit_));
     IOTREG_TRY(assign(db_.prepare("INSERT INTO import_runs (started_at, source, format, actor) "
                                   "VALUES (?1, ?2, ?3, ?4)"),
                       insert_run_));
@@ -209,7 +357,7 @@ class SqliteImportSession : public ImportSession {
     IOTREG_TRY(assign(db_.prepare("INSERT INTO manufacturers_fts (rowid, name) VALUES (?1, ?2)"),
                       insert_manufacturer_fts_));
     IOTREG_TRY(assign(db_.prepare("SELECT id, brand, model, coalesce(type, ''), version_count, "
-                                  "latest_version_id FROM products "
+                                  "latest_version_id, flagged FROM products "
                                   "WHERE identity_hash = ?1 AND manufacturer_id = ?2"),
                       find_product_));
     IOTREG_TRY(assign(db_.prepare("SELECT body, coalesce(previous_id, 0) FROM declaration_versions "
@@ -217,16 +365,18 @@ class SqliteImportSession : public ImportSession {
                       version_body_));
     IOTREG_TRY(assign(
         db_.prepare("INSERT INTO products (id, manufacturer_id, identity_hash, brand, model, type, "
-                    "latest_version_id, version_count, created_run_id, updated_run_id) "
-                    "VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, 1, ?8, ?8)"),
+                    "latest_version_id, version_count, created_run_id, updated_run_id, flagged, "
+                    "status, evaluation_id, evaluated_version_id, findings, label_id) "
+                    "VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, 1, ?8, ?8, ?9, ?10, ?11, ?12, ?13, ?14)"),
         insert_product_));
     IOTREG_TRY(assign(db_.prepare("INSERT INTO declaration_versions (id, product_id, version, "
                                   "previous_id, import_run_id, source_location, body) "
                                   "VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7)"),
                       insert_version_));
     IOTREG_TRY(assign(db_.prepare("UPDATE products SET version_count = ?1, updated_run_id = ?2, "
-                                  "type = ?3, latest_version_id = ?4, status = 'pending' "
-                                  "WHERE id = ?5"),
+                                  "type = ?3, latest_version_id = ?4, status = ?6, "
+                                  "evaluation_id = ?7, evaluated_version_id = ?8, findings = ?9, "
+                                  "label_id = ?10, flagged = ?11 WHERE id = ?5"),
                       update_product_));
     IOTREG_TRY(assign(db_.prepare("INSERT INTO products_fts (rowid, brand, model, type) "
                                   "VALUES (?1, ?2, ?3, ?4)"),
@@ -272,10 +422,9 @@ class SqliteImportSession : public ImportSession {
     return Status::ok();
   }
 
-  // Walks a product's versions from the latest back to the first, looking for `payload`.
-  Status is_on_file(std::int64_t version_id, const std::string& payload, bool& on_file) {
-    on_file = false;
-    while (version_id != 0 && !on_file) {
+  // The payloads of a product's versions, from the latest back to the first.
+  Status read_history(std::int64_t version_id, std::vector<std::string>& history) {
+    while (version_id != 0) {
       version_body_.bind(1, version_id);
       auto found = version_body_.step();
       if (!found.is_ok()) {
@@ -291,7 +440,7 @@ class SqliteImportSession : public ImportSession {
       version_id = version_body_.int64(1);
       version_body_.reset();
       if (!stored.is_ok()) return stored.status();
-      on_file = stored.value() == payload;
+      history.push_back(std::move(stored).value());
     }
     return Status::ok();
   }
@@ -318,6 +467,7 @@ class SqliteImportSession : public ImportSession {
       known.type = find_product_.text(3);
       known.version_count = find_product_.int64(4);
       known.latest_version_id = find_product_.int64(5);
+      known.flagged = find_product_.int64(6) != 0;
       break;
     }
     find_product_.reset();
@@ -330,16 +480,21 @@ class SqliteImportSession : public ImportSession {
     const std::string& model_name = staged.model;
     std::int64_t product_id = next_product_id_++;
     std::int64_t version_id = next_version_id_++;
+    const VerdictRecord& verdict = staged.verdict;
+    bool flagged = evaluation_ && evaluation_->prohibition && verdict.status == "non_compliant";
     insert_product_.bind(1, product_id)
         .bind(2, manufacturer_id)
         .bind(3, static_cast<std::int64_t>(staged.identity.hash))
         .bind(4, brand)
         .bind(5, model_name)
         .bind(7, version_id)
-        .bind(8, run_id_);
+        .bind(8, run_id_)
+        .bind(9, std::int64_t{flagged ? 1 : 0});
     bind_optional(insert_product_, 6, type);
+    bind_verdict(insert_product_, 10, version_id, product_id, verdict);
     IOTREG_TRY(insert_product_.run());
     IOTREG_TRY(insert_version(version_id, product_id, 1, 0, staged));
+    if (flagged) IOTREG_TRY(raise_flag(product_id, version_id, verdict));
     return StoreOutcome::kNewProduct;
   }
 
@@ -368,6 +523,13 @@ class SqliteImportSession : public ImportSession {
   std::int64_t first_new_product_id_ = 0;  // products from here on were created by this import
   std::int64_t next_version_id_ = 0;
   std::unordered_map<std::string, std::int64_t> manufacturer_ids_;
+  std::optional<EvaluationInfo> evaluation_;
+  std::int64_t evaluation_id_ = 0;
+  Rejudge rejudge_;
+  std::string label_buffer_;  // bound label id; alive until the statement runs
+  std::uint64_t flags_raised_ = 0;
+  std::uint64_t flags_lifted_ = 0;
+  Statement find_evaluation_, insert_flag_, lift_flags_, insert_flag_audit_;
   Statement insert_run_, find_manufacturer_, insert_manufacturer_, insert_manufacturer_fts_,
       find_product_, version_body_, insert_product_, insert_version_, update_product_, insert_fts_,
       delete_fts_, index_new_products_, finish_run_, insert_audit_;
@@ -375,7 +537,10 @@ class SqliteImportSession : public ImportSession {
 
 constexpr const char* kProductColumns =
     "SELECT p.id, m.name, p.brand, p.model, coalesce(p.type, ''), p.status, p.flagged, "
-    "p.version_count, cr.started_at, ur.started_at "
+    "p.version_count, cr.started_at, ur.started_at, coalesce(p.label_id, ''), "
+    "coalesce(p.evaluation_id, 0), "
+    "coalesce((SELECT version FROM declaration_versions WHERE id = p.evaluated_version_id), 0), "
+    "p.findings "
     "FROM products p JOIN manufacturers m ON m.id = p.manufacturer_id "
     "JOIN import_runs cr ON cr.id = p.created_run_id "
     "JOIN import_runs ur ON ur.id = p.updated_run_id ";
@@ -392,15 +557,42 @@ ProductSummary read_product(const Statement& row) {
   product.version_count = row.int64(7);
   product.created_at = row.text(8);
   product.updated_at = row.text(9);
+  product.label_id = row.text(10);
+  product.evaluation_id = row.int64(11);
+  product.evaluated_version = row.int64(12);
+  product.findings = std::string(row.blob_view(13));
   return product;
+}
+
+constexpr const char* kFlagColumns =
+    "SELECT f.id, f.product_id, f.state, f.raised_at, f.raised_by, v.version, f.raise_reason, "
+    "f.updated_at, m.name, p.brand, p.model "
+    "FROM flags f JOIN products p ON p.id = f.product_id "
+    "JOIN manufacturers m ON m.id = p.manufacturer_id "
+    "JOIN declaration_versions v ON v.id = f.raised_version_id ";
+
+Result<std::vector<FlagRecord>> read_flags(Statement& statement) {
+  std::vector<FlagRecord> flags;
+  for (;;) {
+    auto row = statement.step();
+    if (!row.is_ok()) return row.status();
+    if (!row.value()) break;
+    flags.push_back({statement.int64(0), statement.int64(1), statement.text(2), statement.text(3),
+                     statement.text(4), statement.int64(5), statement.text(6), statement.text(7),
+                     statement.text(8), statement.text(9), statement.text(10)});
+  }
+  return flags;
 }
 
 class SqliteStorage : public Storage {
  public:
   explicit SqliteStorage(std::unique_ptr<Database> db) : db_(std::move(db)) {}
 
-  Result<std::unique_ptr<ImportSession>> begin_import(const ImportRunInfo& info) override {
-    auto session = std::make_unique<SqliteImportSession>(*db_, info);
+  Result<std::unique_ptr<ImportSession>> begin_import(const ImportRunInfo& info,
+                                                      const EvaluationInfo* evaluation,
+                                                      Rejudge rejudge) override {
+    auto session =
+        std::make_unique<SqliteImportSession>(*db_, info, evaluation, std::move(rejudge));
     IOTREG_TRY(session->start());
     return std::unique_ptr<ImportSession>(std::move(session));
   }
@@ -500,6 +692,81 @@ class SqliteStorage : public Storage {
     return versions;
   }
 
+  Result<std::string> evaluation_provenance(std::int64_t evaluation_id) override {
+    auto statement = db_->prepare("SELECT provenance FROM evaluations WHERE id = ?1");
+    if (!statement.is_ok()) return statement.status();
+    statement->bind(1, evaluation_id);
+    auto row = statement->step();
+    if (!row.is_ok()) return row.status();
+    if (!row.value()) {
+      return Status::not_found("no evaluation with id " + std::to_string(evaluation_id));
+    }
+    return statement->text(0);
+  }
+
+  Result<std::vector<FlagRecord>> flags(std::optional<std::string> state) override {
+    auto statement =
+        db_->prepare(std::string(kFlagColumns) + "WHERE ?1 IS NULL OR f.state = ?1 ORDER BY f.id");
+    if (!statement.is_ok()) return statement.status();
+    if (state) statement->bind(1, *state);
+    return read_flags(*statement);
+  }
+
+  Result<std::vector<FlagRecord>> product_flags(std::int64_t product_id) override {
+    auto statement =
+        db_->prepare(std::string(kFlagColumns) + "WHERE f.product_id = ?1 ORDER BY f.id");
+    if (!statement.is_ok()) return statement.status();
+    statement->bind(1, product_id);
+    return read_flags(*statement);
+  }
+
+  Status act_on_flag(std::int64_t flag_id, FlagAction action, const std::string& actor,
+                     const std::string& reason) override {
+    Transaction transaction(*db_);
+    IOTREG_TRY(transaction.begin());
+    auto current = db_->prepare("SELECT state, product_id FROM flags WHERE id = ?1");
+    if (!current.is_ok()) return current.status();
+    current->bind(1, flag_id);
+    auto row = current->step();
+    if (!row.is_ok()) return row.status();
+    if (!row.value()) return Status::not_found("no flag with id " + std::to_string(flag_id));
+    std::string from = current->text(0);
+    std::int64_t product_id = current->int64(1);
+    current->reset();
+    bool confirm = action == FlagAction::kConfirm;
+    bool allowed = confirm ? from == "raised" : (from == "raised" || from == "confirmed");
+    if (!allowed) {
+      return Status::invalid_argument(
+          "flag " + std::to_string(flag_id) + " is " + from + "; only a " +
+          (confirm ? "raised flag can be confirmed" : "raised or confirmed flag can be dismissed"));
+    }
+    std::string to = confirm ? "confirmed" : "dismissed";
+    std::string at = utc_now();
+    auto update = db_->prepare("UPDATE flags SET state = ?1, updated_at = ?2 WHERE id = ?3");
+    if (!update.is_ok()) return update.status();
+    update->bind(1, to).bind(2, at).bind(3, flag_id);
+    IOTREG_TRY(update->run());
+    auto flagged = db_->prepare("UPDATE products SET flagged = ?1 WHERE id = ?2");
+    if (!flagged.is_ok()) return flagged.status();
+    flagged->bind(1, std::int64_t{confirm ? 1 : 0}).bind(2, product_id);
+    IOTREG_TRY(flagged->run());
+    std::string details = "{\"product_id\":" + std::to_string(product_id) + ",\"from\":";
+    model::append_json_string(details, from);
+    details += ",\"to\":";
+    model::append_json_string(details, to);
+    details += ",\"reason\":";
+    model::append_json_string(details, reason);
+    details += "}";
+    auto audit = db_->prepare(
+        "INSERT INTO audit_events (at, actor, action, subject_type, subject_id, details) "
+        "VALUES (?1, ?2, ?3, 'flag', ?4, ?5)");
+    if (!audit.is_ok()) return audit.status();
+    std::string audit_action = confirm ? "flag.confirm" : "flag.dismiss";
+    audit->bind(1, at).bind(2, actor).bind(3, audit_action).bind(4, flag_id).bind(5, details);
+    IOTREG_TRY(audit->run());
+    return transaction.commit();
+  }
+
   Result<std::vector<ImportRun>> import_runs() override {
     auto statement = db_->prepare(
         "SELECT id, started_at, coalesce(finished_at, ''), source, format, actor, records_read, "
@@ -541,6 +808,7 @@ class SqliteStorage : public Storage {
     auto statement = db_->prepare(
         "SELECT id, at, actor, action, subject_type, subject_id, details FROM audit_events "
         "WHERE ?1 IS NULL OR (subject_type = 'product' AND subject_id = ?1) "
+        "OR (subject_type = 'flag' AND subject_id IN (SELECT id FROM flags WHERE product_id = ?1)) "
         "OR (subject_type = 'import_run' AND subject_id IN (SELECT value FROM json_each(?2))) "
         "ORDER BY id");
     if (!statement.is_ok()) return statement.status();

@@ -1,0 +1,30 @@
+# iotreg_add_check_plugin(<name> SOURCES <file>... [FIXTURES <file>] [OUTPUT_DIRECTORY <dir>])
+#
+# Builds a loadable iotreg check plugin <name>.so from C++ sources that use iotreg/check.hpp
+# (or the C ABI of iotreg/plugin.h): a MODULE library with hidden visibility, so that only the
+# entry point is exported. FIXTURES names a YAML file of fixture cases that is copied next to
+# the plugin as <name>.fixtures.yaml, where `iotreg plugins test DIR` finds it. The same
+# function builds the registry's built-in plugins and plugins written outside the registry.
+function(iotreg_add_check_plugin name)
+  cmake_parse_arguments(PARSE_ARGV 1 ARG "" "FIXTURES;OUTPUT_DIRECTORY" "SOURCES")
+  if(NOT ARG_SOURCES)
+    message(FATAL_ERROR "iotreg_add_check_plugin(${name}): SOURCES is required")
+  endif()
+  add_library(${name} MODULE ${ARG_SOURCES})
+  target_link_libraries(${name} PRIVATE iotreg::sdk)
+  target_compile_features(${name} PRIVATE cxx_std_17)
+  set_target_properties(${name} PROPERTIES
+    PREFIX ""
+    CXX_VISIBILITY_PRESET hidden
+    VISIBILITY_INLINES_HIDDEN ON)
+  if(ARG_OUTPUT_DIRECTORY)
+    set_target_properties(${name} PROPERTIES LIBRARY_OUTPUT_DIRECTORY "${ARG_OUTPUT_DIRECTORY}")
+  endif()
+  if(ARG_FIXTURES)
+    get_filename_component(fixtures "${ARG_FIXTURES}" ABSOLUTE)
+    add_custom_command(TARGET ${name} POST_BUILD
+      COMMAND ${CMAKE_COMMAND} -E copy_if_different "${fixtures}"
+              "$<TARGET_FILE_DIR:${name}>/${name}.fixtures.yaml"
+      VERBATIM)
+  endif()
+endfunction()

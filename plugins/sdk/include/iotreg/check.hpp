@@ -1,0 +1,202 @@
+// The C++ layer of the iotreg plugin SDK: write a check as a small class, list the checks in
+// IOTREG_PLUGIN, and the C ABI of plugin.h is generated for you (header-only, C++17).
+//
+//   struct SupportEndDate {
+//     static constexpr const char* id = "support-end-date";
+//     static constexpr const char* title = "Support period has an end date";
+//     static constexpr const char* requirement = "PSTI Sch.1 §3";
+//     static constexpr const char* version = "1.0.0";
+//     static iotreg::Finding run(const iotreg::CheckInput& input) {
+//       if (!input.declaration().text("support.end_date"))
+//         return iotreg::Finding::fail("no support end date is declared", "support.end_date");
+//       return iotreg::Finding::pass();
+//     }
+//   };
+//   IOTREG_PLUGIN("example", "1.0.0", "An example check", SupportEndDate)
+//
+// Views (DeclarationView, CheckInput) borrow the host's data for the duration of one run; do
+// not keep them. run() may be called from several threads at once: keep it free of shared
+// mutable state. An exception escaping run() is caught at the boundary and recorded by the host
+// as an `error` finding.
+#ifndef IOTREG_CHECK_HPP
+#define IOTREG_CHECK_HPP
+
+#include <algorithm>
+#include <cstdint>
+#include <optional>
+#include <string>
+#include <string_view>
+#include <utility>
+#include <vector>
+
+#include "iotreg/plugin.h"
+
+namespace iotreg {
+
+enum class Outcome : std::uint32_t {
+  kPass = IOTREG_PASS,
+  kFail = IOTREG_FAIL,
+  kWarn = IOTREG_WARN,
+  kNotApplicable = IOTREG_NOT_APPLICABLE,
+};
+
+// What a check concludes about one declaration.
+struct Finding {
+  Outcome outcome = Outcome::kPass;
+  std::string message;
+  std::string field;
+
+  static Finding pass(std::string message = {}, std::string field = {}) {
+    return {Outcome::kPass, std::move(message), std::move(field)};
+  }
+  static Finding fail(std::string message, std::string field = {}) {
+    return {Outcome::kFail, std::move(message), std::move(field)};
+  }
+  static Finding warn(std::string message, std::string field = {}) {
+    return {Outcome::kWarn, std::move(message), std::move(field)};
+  }
+  static Finding not_applicable(std::string message = {}, std::string field = {}) {
+    return {Outcome::kNotApplicable, std::move(message), std::move(field)};
+  }
+};
+
+inline std::string_view view(iotreg_text text) { return {text.data, text.size}; }
+
+// Read access to one declaration's fields by dotted path.
+class DeclarationView {
+ public:
+  explicit DeclarationView(const iotreg_declaration& declaration) : declaration_(&declaration) {}
+
+  // The field, or nullptr when it is not declared.
+  const iotreg_field* find(std::string_view path) const {
+    const iotreg_field* begin = declaration_->fields;
+    const iotreg_field* end = begin + declaration_->field_count;
+    const iotreg_field* it = std::lower_bound(
+        begin, end, path,
+        [](const iotreg_field& field, std::string_view key) { return view(field.path) < key; });
+    return it != end && view(it->path) == path ? it : nullptr;
+  }
+  bool has(std::string_view path) const { return find(path) != nullptr; }
+
+  std::optional<std::string_view> text(std::string_view path) const {
+    const iotreg_field* field = find(path);
+    if (!field || field->type != IOTREG_VALUE_TEXT) return std::nullopt;
+    return view(field->text_value);
+  }
+  std::optional<bool> boolean(std::string_view path) const {
+    const iotreg_field* field = find(path);
+    if (!field || field->type != IOTREG_VALUE_BOOLEAN) return std::nullopt;
+    return field->boolean_value != 0;
+  }
+  std::optional<std::int64_t> integer(std::string_view path) const {
+    const iotreg_field* field = find(path);
+    if (!field || field->type != IOTREG_VALUE_INTEGER) return std::nullopt;
+    return field->integer_value;
+  }
+  // The items of a list field; empty when it is not declared.
+  std::vector<std::string_view> list(std::string_view path) const {
+    std::vector<std::string_view> items;
+    const iotreg_field* field = find(path);
+    if (!field || field->type != IOTREG_VALUE_TEXT_LIST) return items;
+    items.reserve(field->item_count);
+    for (std::size_t i = 0; i < field->item_count; ++i) items.push_back(view(field->items[i]));
+    return items;
+  }
+
+ private:
+  const iotreg_declaration* declaration_;
+};
+
+// Everything a check may look at: the declaration, the product's earlier versions (oldest
+// first), the evaluation date and this check's parameters in the active policy.
+class CheckInput {
+ public:
+  explicit CheckInput(const iotreg_check_input& input)
+      : input_(&input), declaration_(*input.declaration) {}
+
+  const DeclarationView& declaration() const { return declaration_; }
+  std::size_t earlier_count() const { return input_->earlier_count; }
+  DeclarationView earlier(std::size_t index) const {
+    return DeclarationView(input_->earlier[index]);
+  }
+  std::string_view as_of() const { return view(input_->as_of); }
+  std::string_view policy_id() const { return view(input_->policy_id); }
+
+  // The values of a parameter; empty when the policy does not set it.
+  std::vector<std::string_view> parameter_values(std::string_view name) const {
+    std::vector<std::string_view> values;
+    if (const iotreg_parameter* parameter = find_parameter(name)) {
+      values.reserve(parameter->value_count);
+      for (std::size_t i = 0; i < parameter->value_count; ++i)
+        values.push_back(view(parameter->values[i]));
+    }
+    return values;
+  }
+  std::optional<std::string_view> parameter(std::string_view name) const {
+    const iotreg_parameter* parameter = find_parameter(name);
+    if (!parameter || parameter->value_count != 1) return std::nullopt;
+    return view(parameter->values[0]);
+  }
+  bool flag(std::string_view name, bool fallback) const {
+    auto value = parameter(name);
+    if (!value) return fallback;
+    return *value == "true";
+  }
+
+ private:
+  const iotreg_parameter* find_parameter(std::string_view name) const {
+    for (std::size_t i = 0; i < input_->parameter_count; ++i) {
+      if (view(input_->parameters[i].name) == name) return &input_->parameters[i];
+    }
+    return nullptr;
+  }
+
+  const iotreg_check_input* input_;
+  DeclarationView declaration_;
+};
+
+namespace detail {
+
+inline iotreg_text text_of(const std::string& text) { return {text.data(), text.size()}; }
+
+// The C entry of one check: runs it and reports its finding; nothing is thrown across.
+template <class Check>
+int run_check(const iotreg_check_input* input, iotreg_report_fn report,
+              void* host_context) noexcept {
+  try {
+    CheckInput view_of_input(*input);
+    Finding finding = Check::run(view_of_input);
+    iotreg_finding out{static_cast<std::uint32_t>(finding.outcome), text_of(finding.message),
+                       text_of(finding.field)};
+    report(host_context, &out);
+    return 0;
+  } catch (...) {
+    return 1;
+  }
+}
+
+template <class... Checks>
+const iotreg_plugin* describe_plugin(const char* id, const char* version,
+                                     const char* description) noexcept {
+  static const iotreg_check checks[] = {
+      {Checks::id, Checks::title, Checks::requirement, Checks::version, &run_check<Checks>}...};
+  static const iotreg_plugin plugin = {IOTREG_PLUGIN_ABI_VERSION,
+                                       static_cast<std::uint32_t>(sizeof(iotreg_plugin)),
+                                       id,
+                                       version,
+                                       description,
+                                       checks,
+                                       sizeof...(Checks)};
+  return &plugin;
+}
+
+}  // namespace detail
+}  // namespace iotreg
+
+// Defines the plugin's entry point: its id, version, description and its check classes.
+#define IOTREG_PLUGIN(ID, VERSION, DESCRIPTION, ...)                                        \
+  extern "C" IOTREG_PLUGIN_EXPORT const iotreg_plugin* iotreg_plugin_entry(void) noexcept { \
+    return ::iotreg::detail::describe_plugin<__VA_ARGS__>(ID, VERSION, DESCRIPTION);        \
+  }
+
+#endif  // IOTREG_CHECK_HPP

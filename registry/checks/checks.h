@@ -1,0 +1,137 @@
+// Check plugins and the verdicts they produce (DESIGN.md §3).
+//
+// A PluginSet loads the check plugins of one directory through the C ABI of
+// plugins/sdk/include/iotreg/plugin.h; the libraries stay loaded until the process ends. An
+// Evaluator binds a PluginSet to a policy and an evaluation date and judges declarations; it
+// is immutable and evaluate() may be called from several threads at once. Findings have a
+// compact stored form (encode_findings) that refers to checks by their index in the
+// Evaluator's check list, whose provenance is stored once per evaluation.
+#pragma once
+
+#include <cstdint>
+#include <memory>
+#include <span>
+#include <string>
+#include <string_view>
+#include <vector>
+
+#include "registry/core/status.h"
+#include "registry/model/declaration.h"
+#include "registry/policy/policy.h"
+
+namespace iotreg::checks {
+
+enum class Outcome : std::uint8_t { kPass, kFail, kWarn, kNotApplicable, kError };
+std::string_view outcome_name(Outcome outcome);
+
+enum class ProductStatus { kPending, kExcepted, kNonCompliant, kCheckError, kCompliant };
+std::string_view status_name(ProductStatus status);
+
+struct CheckDescription {
+  std::string id;
+  std::string title;
+  std::string requirement;  // the check's own citation
+  std::string version;
+};
+
+struct PluginDescription {
+  std::string path;  // absolute
+  std::string sha256;
+  std::string id;
+  std::string version;
+  std::string description;
+  std::vector<CheckDescription> checks;
+};
+
+class PluginSet {
+ public:
+  // Loads every file named *.so in `directory`, in name order. Refuses the whole set, naming
+  // the file and, where it applies, the symbol and the expected and found values, when a file
+  // or the directory is writable by others, a file is not a shared library or lacks the entry
+  // symbol, a descriptor has another ABI version or is malformed, or a plugin or check id is
+  // declared twice. Every problem found is listed, one per line.
+  static Result<std::shared_ptr<const PluginSet>> load_directory(const std::string& directory);
+
+  const std::string& directory() const { return directory_; }
+  const std::vector<PluginDescription>& plugins() const { return plugins_; }
+  // SHA-256 over every plugin's id, version and file hash: changes when the set changes.
+  const std::string& fingerprint() const { return fingerprint_; }
+
+  struct LoadedCheck;  // a check and the plugin function that runs it
+  const std::vector<LoadedCheck>& loaded_checks() const { return checks_; }
+
+  ~PluginSet();
+  PluginSet(const PluginSet&) = delete;
+  PluginSet& operator=(const PluginSet&) = delete;
+
+ private:
+  PluginSet() = default;
+  std::string directory_;
+  std::vector<PluginDescription> plugins_;
+  std::vector<LoadedCheck> checks_;
+  std::string fingerprint_;
+};
+
+// A check as the active policy runs it, with everything a stored finding's provenance needs.
+struct ActiveCheck {
+  std::string id;
+  std::string title;
+  std::string requirement;  // the policy's citation, else the check's own
+  std::string version;
+  policy::Level level = policy::Level::kAdvisory;
+  std::string plugin_id;
+  std::string plugin_version;
+  std::string plugin_sha256;
+};
+
+struct Finding {
+  std::uint32_t check = 0;  // index into Evaluator::checks()
+  Outcome outcome = Outcome::kPass;
+  std::string message;
+  std::string field;
+};
+
+struct Verdict {
+  ProductStatus status = ProductStatus::kPending;
+  std::vector<Finding> findings;  // one per active check, in Evaluator::checks() order
+};
+
+class Evaluator {
+ public:
+  // Checks the policy names are matched to loaded checks; a check the policy does not name runs
+  // as advisory. Fails when the policy names a check no plugin provides.
+  static Result<std::unique_ptr<Evaluator>> create(std::shared_ptr<const PluginSet> plugins,
+                                                   policy::Policy policy, std::string as_of);
+  ~Evaluator();
+
+  const std::vector<ActiveCheck>& checks() const { return checks_; }
+  const policy::Policy& policy() const { return policy_; }
+  const std::string& as_of() const { return as_of_; }
+  const PluginSet& plugins() const { return *plugins_; }
+  // Equal keys give equal verdicts: a hash of the policy, the plugin set and the as-of date.
+  const std::string& key() const { return key_; }
+  // The evaluation's provenance as a JSON object: policy id and hash, as-of, plugin set and
+  // every active check with its plugin, version, file hash, level and requirement.
+  std::string provenance_json() const;
+
+  // Judges `declaration`, given the product's earlier versions (oldest first). Thread-safe.
+  void evaluate(const model::Declaration& declaration, std::span<const model::Declaration> earlier,
+                Verdict& out) const;
+
+ private:
+  struct Compiled;
+  Evaluator() = default;
+  std::shared_ptr<const PluginSet> plugins_;
+  policy::Policy policy_;
+  std::string as_of_;
+  std::string key_;
+  std::vector<ActiveCheck> checks_;
+  std::unique_ptr<Compiled> compiled_;
+};
+
+// The stored form of a verdict's findings: compact, checks referred to by index.
+void encode_findings(const std::vector<Finding>& findings, std::string& out);
+// kCorruption when `stored` is damaged.
+Result<std::vector<Finding>> decode_findings(std::string_view stored);
+
+}  // namespace iotreg::checks

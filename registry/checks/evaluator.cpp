@@ -1,0 +1,332 @@
+// Running checks: declarations are presented to plugins as sorted field views built without
+// copying values; each plugin call is wrapped so that a check that fails to report exactly one
+// well-formed finding yields an `error` finding instead of a wrong verdict.
+#include <algorithm>
+#include <nlohmann/json.hpp>
+
+#include "registry/checks/checks.h"
+#include "registry/checks/detail/loaded_check.h"
+#include "registry/core/sha256.h"
+#include "registry/core/utf8.h"
+
+namespace iotreg::checks {
+namespace {
+
+constexpr std::size_t kMaxMessageBytes = 4096;
+constexpr std::size_t kMaxFieldBytes = 200;
+
+iotreg_text text_of(std::string_view text) { return {text.data(), text.size()}; }
+
+// The C views of one declaration. Built per evaluation into reused buffers; valid while the
+// declaration lives and the buffers are not rebuilt.
+struct DeclarationViews {
+  std::vector<iotreg_field> fields;
+  std::vector<iotreg_text> items;  // list items of every list field, back to back
+  iotreg_declaration declaration{};
+};
+
+// Catalog indexes in ascending path order, per catalog.
+const std::vector<std::size_t>& sorted_by_path(const model::FieldCatalog& catalog) {
+  thread_local const model::FieldCatalog* cached_catalog = nullptr;
+  thread_local std::vector<std::size_t> order;
+  if (cached_catalog != &catalog) {
+    order.resize(catalog.size());
+    for (std::size_t i = 0; i < order.size(); ++i) order[i] = i;
+    std::sort(order.begin(), order.end(), [&](std::size_t a, std::size_t b) {
+      return catalog.field(a).path < catalog.field(b).path;
+    });
+    cached_catalog = &catalog;
+  }
+  return order;
+}
+
+void build_views(const model::Declaration& declaration, DeclarationViews& views) {
+  const auto& catalog = declaration.catalog();
+  views.fields.clear();
+  views.items.clear();
+  // Items first, so that their addresses are stable when fields point at them.
+  for (std::size_t index : sorted_by_path(catalog)) {
+    if (const auto* list = std::get_if<model::StringList>(&declaration.value(index))) {
+      for (const auto& item : *list) views.items.push_back(text_of(item));
+    }
+  }
+  std::size_t next_item = 0;
+  for (std::size_t index : sorted_by_path(catalog)) {
+    const auto& value = declaration.value(index);
+    if (std::holds_alternative<std::monostate>(value)) continue;
+    iotreg_field field{};
+    field.path = text_of(catalog.field(index).path);
+    if (const auto* text = std::get_if<std::string>(&value)) {
+      field.type = IOTREG_VALUE_TEXT;
+      field.text_value = text_of(*text);
+    } else if (const auto* flag = std::get_if<bool>(&value)) {
+      field.type = IOTREG_VALUE_BOOLEAN;
+      field.boolean_value = *flag ? 1 : 0;
+    } else if (const auto* number = std::get_if<std::int64_t>(&value)) {
+      field.type = IOTREG_VALUE_INTEGER;
+      field.integer_value = *number;
+    } else if (const auto* list = std::get_if<model::StringList>(&value)) {
+      field.type = IOTREG_VALUE_TEXT_LIST;
+      field.items = views.items.data() + next_item;
+      field.item_count = list->size();
+      next_item += list->size();
+    }
+    views.fields.push_back(field);
+  }
+  views.declaration = {views.fields.data(), views.fields.size()};
+}
+
+// What one plugin call reported.
+struct Report {
+  int count = 0;
+  bool malformed = false;  // a text with a null pointer but a size
+  std::uint32_t outcome = 0;
+  std::string message;
+  std::string field;
+};
+
+void collect_report(void* host_context, const iotreg_finding* finding) {
+  auto* report = static_cast<Report*>(host_context);
+  if (++report->count > 1 || !finding) return;
+  report->outcome = finding->outcome;
+  auto copy = [&](iotreg_text text, std::size_t limit, std::string& out) {
+    if (!text.data) {
+      report->malformed = report->malformed || text.size != 0;
+      return;
+    }
+    out.assign(text.data, std::min(text.size, limit + 1));
+  };
+  copy(finding->message, kMaxMessageBytes, report->message);
+  copy(finding->field, kMaxFieldBytes, report->field);
+}
+
+// Turns a plugin's report into a finding, or explains why it is an error.
+void judge_report(int result, const Report& report, Finding& finding) {
+  auto error = [&](std::string why) {
+    finding.outcome = Outcome::kError;
+    finding.message = std::move(why);
+    finding.field.clear();
+  };
+  if (result != 0)
+    return error("the check failed while judging (it returned " + std::to_string(result) + ")");
+  if (report.count == 0) return error("the check reported no finding");
+  if (report.count > 1) {
+    return error("the check reported " + std::to_string(report.count) +
+                 " findings; exactly one is expected");
+  }
+  if (report.malformed) return error("the check reported a text without data");
+  if (report.outcome > IOTREG_NOT_APPLICABLE) {
+    return error("the check reported an invalid outcome (" + std::to_string(report.outcome) + ")");
+  }
+  if (report.message.size() > kMaxMessageBytes || report.field.size() > kMaxFieldBytes) {
+    return error("the check reported a message or field longer than allowed");
+  }
+  if (!is_valid_utf8(report.message) || !is_valid_utf8(report.field)) {
+    return error("the check reported text that is not valid UTF-8");
+  }
+  static constexpr Outcome kOutcomes[] = {Outcome::kPass, Outcome::kFail, Outcome::kWarn,
+                                          Outcome::kNotApplicable};
+  finding.outcome = kOutcomes[report.outcome];
+  finding.message = report.message;
+  finding.field = report.field;
+}
+
+}  // namespace
+
+// Per active check: the plugin function and the policy parameters as C views (which point into
+// the Evaluator's policy).
+struct Evaluator::Compiled {
+  struct Check {
+    const PluginSet::LoadedCheck* loaded = nullptr;
+    std::vector<std::vector<iotreg_text>> values;
+    std::vector<iotreg_parameter> parameters;
+  };
+  std::vector<Check> checks;         // parallel to Evaluator::checks_
+  std::optional<std::size_t> scope;  // index of the scope check
+};
+
+Evaluator::~Evaluator() = default;
+
+std::string_view outcome_name(Outcome outcome) {
+  switch (outcome) {
+    case Outcome::kPass:
+      return "pass";
+    case Outcome::kFail:
+      return "fail";
+    case Outcome::kWarn:
+      return "warn";
+    case Outcome::kNotApplicable:
+      return "not_applicable";
+    case Outcome::kError:
+      return "error";
+  }
+  return "error";
+}
+
+std::string_view status_name(ProductStatus status) {
+  switch (status) {
+    case ProductStatus::kPending:
+      return "pending";
+    case ProductStatus::kExcepted:
+      return "excepted";
+    case ProductStatus::kNonCompliant:
+      return "non_compliant";
+    case ProductStatus::kCheckError:
+      return "check_error";
+    case ProductStatus::kCompliant:
+      return "compliant";
+  }
+  return "pending";
+}
+
+Result<std::unique_ptr<Evaluator>> Evaluator::create(std::shared_ptr<const PluginSet> plugins,
+                                                     policy::Policy policy, std::string as_of) {
+  std::unique_ptr<Evaluator> evaluator(new Evaluator());
+  evaluator->compiled_ = std::make_unique<Compiled>();
+  for (const auto& settings : policy.checks) {
+    bool provided = std::any_of(plugins->loaded_checks().begin(), plugins->loaded_checks().end(),
+                                [&](const PluginSet::LoadedCheck& check) {
+                                  return check.description.id == settings.check_id;
+                                });
+    if (!provided) {
+      return Status::invalid_argument(
+          "policy " + policy.id + " (" + policy.source + ") names check '" + settings.check_id +
+          "', which no plugin in " + plugins->directory() + " provides");
+    }
+  }
+  evaluator->plugins_ = std::move(plugins);
+  evaluator->policy_ = std::move(policy);
+  evaluator->as_of_ = std::move(as_of);
+  const policy::Policy& active_policy = evaluator->policy_;
+
+  // The scope check runs first: when it excepts a product, no other check runs.
+  std::vector<const PluginSet::LoadedCheck*> order;
+  for (const auto& loaded : evaluator->plugins_->loaded_checks()) order.push_back(&loaded);
+  std::stable_partition(order.begin(), order.end(), [&](const PluginSet::LoadedCheck* check) {
+    return check->description.id == active_policy.scope_check;
+  });
+  for (const PluginSet::LoadedCheck* loaded : order) {
+    const policy::CheckSettings* settings = active_policy.settings(loaded->description.id);
+    if (settings && settings->level == policy::Level::kOff) continue;
+    ActiveCheck check;
+    check.id = loaded->description.id;
+    check.title = loaded->description.title;
+    check.version = loaded->description.version;
+    check.level = settings ? settings->level : policy::Level::kAdvisory;
+    check.requirement = settings && !settings->requirement.empty()
+                            ? settings->requirement
+                            : loaded->description.requirement;
+    check.plugin_id = loaded->plugin_id;
+    check.plugin_version = loaded->plugin_version;
+    check.plugin_sha256 = loaded->plugin_sha256;
+    Compiled::Check compiled;
+    compiled.loaded = loaded;
+    if (settings) {
+      for (const auto& parameter : settings->parameters) {
+        std::vector<iotreg_text> values;
+        for (const auto& value : parameter.values) values.push_back(text_of(value));
+        compiled.values.push_back(std::move(values));
+      }
+      for (std::size_t i = 0; i < settings->parameters.size(); ++i) {
+        compiled.parameters.push_back({text_of(settings->parameters[i].name),
+                                       compiled.values[i].data(), compiled.values[i].size()});
+      }
+    }
+    if (check.id == active_policy.scope_check) {
+      evaluator->compiled_->scope = evaluator->checks_.size();
+    }
+    evaluator->checks_.push_back(std::move(check));
+    evaluator->compiled_->checks.push_back(std::move(compiled));
+  }
+  evaluator->key_ = sha256_hex(active_policy.sha256 + "\n" + evaluator->plugins_->fingerprint() +
+                               "\n" + evaluator->as_of_);
+  return evaluator;
+}
+
+std::string Evaluator::provenance_json() const {
+  nlohmann::ordered_json checks = nlohmann::ordered_json::array();
+  for (const auto& check : checks_) {
+    checks.push_back({{"check", check.id},
+                      {"title", check.title},
+                      {"version", check.version},
+                      {"level", policy::level_name(check.level)},
+                      {"requirement", check.requirement},
+                      {"plugin", check.plugin_id},
+                      {"plugin_version", check.plugin_version},
+                      {"plugin_sha256", check.plugin_sha256}});
+  }
+  nlohmann::ordered_json provenance = {{"policy", policy_.id},
+                                       {"policy_sha256", policy_.sha256},
+                                       {"policy_source", policy_.source},
+                                       {"regime", policy::regime_name(policy_.regime)},
+                                       {"as_of", as_of_},
+                                       {"plugin_set", plugins_->fingerprint()},
+                                       {"checks", std::move(checks)}};
+  return provenance.dump();
+}
+
+void Evaluator::evaluate(const model::Declaration& declaration,
+                         std::span<const model::Declaration> earlier, Verdict& out) const {
+  thread_local DeclarationViews current;
+  thread_local std::vector<DeclarationViews> earlier_views;
+  thread_local std::vector<iotreg_declaration> earlier_declarations;
+  build_views(declaration, current);
+  if (earlier_views.size() < earlier.size()) earlier_views.resize(earlier.size());
+  earlier_declarations.clear();
+  for (std::size_t i = 0; i < earlier.size(); ++i) {
+    build_views(earlier[i], earlier_views[i]);
+    earlier_declarations.push_back(earlier_views[i].declaration);
+  }
+
+  iotreg_check_input input{};
+  input.struct_size = sizeof input;
+  input.declaration = &current.declaration;
+  input.earlier = earlier_declarations.data();
+  input.earlier_count = earlier_declarations.size();
+  input.as_of = text_of(as_of_);
+  input.policy_id = text_of(policy_.id);
+
+  out.findings.resize(checks_.size());
+  bool excepted = false;
+  std::string excepted_because;
+  Report report;
+  for (std::size_t i = 0; i < checks_.size(); ++i) {
+    Finding& finding = out.findings[i];
+    finding.check = static_cast<std::uint32_t>(i);
+    if (excepted) {
+      finding.outcome = Outcome::kNotApplicable;
+      finding.message = excepted_because;
+      finding.field.clear();
+      continue;
+    }
+    const Compiled::Check& compiled = compiled_->checks[i];
+    input.parameters = compiled.parameters.data();
+    input.parameter_count = compiled.parameters.size();
+    report.count = 0;
+    report.malformed = false;
+    report.message.clear();
+    report.field.clear();
+    int result = compiled.loaded->run(&input, &collect_report, &report);
+    judge_report(result, report, finding);
+    if (compiled_->scope == i && finding.outcome == Outcome::kNotApplicable) {
+      excepted = true;
+      excepted_because = "the product is excepted from the regime: " + finding.message;
+    }
+  }
+
+  if (excepted) {
+    out.status = ProductStatus::kExcepted;
+    return;
+  }
+  bool failed = false, errored = false;
+  for (std::size_t i = 0; i < checks_.size(); ++i) {
+    if (checks_[i].level != policy::Level::kMandatory) continue;
+    failed = failed || out.findings[i].outcome == Outcome::kFail;
+    errored = errored || out.findings[i].outcome == Outcome::kError;
+  }
+  out.status = failed    ? ProductStatus::kNonCompliant
+               : errored ? ProductStatus::kCheckError
+                         : ProductStatus::kCompliant;
+}
+
+}  // namespace iotreg::checks

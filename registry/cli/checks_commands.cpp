@@ -1,0 +1,115 @@
+// `iotreg plugins`, `iotreg flags` and `iotreg flag confirm|dismiss`: the loaded checks and the
+// prohibition workflow.
+#include <iomanip>
+#include <iostream>
+
+#include "registry/cli/commands.h"
+#include "registry/cli/output.h"
+
+namespace iotreg::cli {
+
+int run_plugins(const GlobalOptions& options, bool json) {
+  auto evaluator = load_evaluator(options);
+  if (!evaluator) return kExitUsage;
+  const auto& policy = evaluator->policy();
+  auto level_of = [&](const std::string& check_id) -> std::string {
+    for (const auto& check : evaluator->checks()) {
+      if (check.id == check_id) return std::string(policy::level_name(check.level));
+    }
+    return "off";
+  };
+  if (json) {
+    nlohmann::ordered_json out = {{"directory", evaluator->plugins().directory()},
+                                  {"policy", policy.id},
+                                  {"plugins", nlohmann::ordered_json::array()}};
+    for (const auto& plugin : evaluator->plugins().plugins()) {
+      nlohmann::ordered_json checks = nlohmann::ordered_json::array();
+      for (const auto& check : plugin.checks) {
+        checks.push_back({{"id", check.id},
+                          {"title", check.title},
+                          {"version", check.version},
+                          {"requirement", check.requirement},
+                          {"level", level_of(check.id)}});
+      }
+      out["plugins"].push_back({{"id", plugin.id},
+                                {"version", plugin.version},
+                                {"file", plugin.path},
+                                {"sha256", plugin.sha256},
+                                {"description", plugin.description},
+                                {"checks", std::move(checks)}});
+    }
+    std::cout << out.dump(2, ' ', false, nlohmann::ordered_json::error_handler_t::replace) << "\n";
+    return kExitSuccess;
+  }
+  std::cout << "Plugins in " << printable(evaluator->plugins().directory()) << " (policy "
+            << printable(policy.id) << "):\n";
+  for (const auto& plugin : evaluator->plugins().plugins()) {
+    std::cout << "\n"
+              << printable(plugin.id) << " " << printable(plugin.version) << "\n"
+              << "  file    " << printable(plugin.path) << "\n"
+              << "  sha256  " << plugin.sha256 << "\n";
+    for (const auto& check : plugin.checks) {
+      std::cout << "  check   " << std::left << std::setw(26) << printable(check.id)
+                << std::setw(10) << printable(check.version) << std::setw(10) << level_of(check.id)
+                << printable(check.title) << "\n";
+    }
+  }
+  return kExitSuccess;
+}
+
+int run_flags(const GlobalOptions& options, const FlagsArguments& arguments) {
+  auto registry = open_registry(options, Access::kRead);
+  if (!registry) return kExitUsage;
+  auto flags = registry->flags(arguments.state);
+  if (!flags.is_ok()) return report_error(flags.status());
+  if (arguments.json) {
+    for (const auto& flag : flags.value()) {
+      nlohmann::ordered_json line = {{"id", flag.id},
+                                     {"product_id", flag.product_id},
+                                     {"state", flag.state},
+                                     {"manufacturer", flag.manufacturer},
+                                     {"brand", flag.brand},
+                                     {"model", flag.model},
+                                     {"raised_at", flag.raised_at},
+                                     {"raised_by", flag.raised_by},
+                                     {"raised_version", flag.raised_version},
+                                     {"reason", flag.raise_reason},
+                                     {"updated_at", flag.updated_at}};
+      std::cout << line.dump(-1, ' ', false, nlohmann::ordered_json::error_handler_t::replace)
+                << "\n";
+    }
+    return kExitSuccess;
+  }
+  std::cout << std::left << std::setw(7) << "FLAG" << std::setw(11) << "STATE" << std::setw(9)
+            << "PRODUCT" << std::setw(22) << "RAISED"
+            << "PRODUCT / REASON\n";
+  for (const auto& flag : flags.value()) {
+    std::cout << std::left << std::setw(7) << flag.id << std::setw(11) << flag.state << std::setw(9)
+              << flag.product_id << std::setw(22) << flag.raised_at << printable(flag.manufacturer)
+              << " / " << printable(flag.brand) << " " << printable(flag.model) << "\n"
+              << std::setw(49) << "" << printable(flag.raise_reason) << "\n";
+  }
+  std::cout << flags->size() << (flags->size() == 1 ? " flag\n" : " flags\n");
+  return kExitSuccess;
+}
+
+int run_flag_action(const GlobalOptions& options, const FlagActionArguments& arguments) {
+  if (arguments.reason.find_first_not_of(" \t\r\n") == std::string::npos) {
+    std::cerr << "iotreg: --reason must say why (it is recorded in the audit log)\n";
+    return kExitUsage;
+  }
+  auto registry = open_registry(options, Access::kWrite);
+  if (!registry) return kExitUsage;
+  auto status = registry->act_on_flag(
+      arguments.id,
+      arguments.confirm ? storage::FlagAction::kConfirm : storage::FlagAction::kDismiss,
+      cli_actor(), arguments.reason);
+  if (!status.is_ok()) {
+    std::cerr << "iotreg: " << status.message() << "\n";
+    return status.code() == Status::Code::kNotFound ? kExitRejectedOrNotFound : kExitUsage;
+  }
+  std::cout << "flag " << arguments.id << (arguments.confirm ? " confirmed" : " dismissed") << "\n";
+  return kExitSuccess;
+}
+
+}  // namespace iotreg::cli
