@@ -197,18 +197,20 @@ bool form_incremental_counter(const Samples& samples) {
   return true;
 }
 
-// Rule 5: the index of the first sample on the deny list, or samples.size().
+// Rule 5: the index of the first sample on the deny list (the policy's when it sets one, else
+// the built-in list), or samples.size().
 std::size_t first_denied(const Samples& samples, const iotreg::CheckInput& input) {
-  const std::vector<std::string_view> policy_list = input.parameter_values("deny_list");
-  const std::string_view* list_begin =
-      policy_list.empty() ? std::begin(kBuiltinDenyList) : policy_list.data();
-  const std::string_view* list_end =
-      policy_list.empty() ? std::end(kBuiltinDenyList) : policy_list.data() + policy_list.size();
+  auto denied = [&](std::string_view sample, const auto& list) {
+    for (std::string_view entry : list) {
+      if (entry.size() == sample.size() && equals_ignoring_case(sample, entry)) return true;
+    }
+    return false;
+  };
+  const bool from_policy = input.has_parameter("deny_list");
+  const iotreg::TextList policy_list = input.parameter_values("deny_list");
   for (std::size_t i = 0; i < samples.size(); ++i) {
-    for (const std::string_view* entry = list_begin; entry != list_end; ++entry) {
-      if (entry->size() == samples[i].size() && equals_ignoring_case(samples[i], *entry)) {
-        return i;
-      }
+    if (from_policy ? denied(samples[i], policy_list) : denied(samples[i], kBuiltinDenyList)) {
+      return i;
     }
   }
   return samples.size();

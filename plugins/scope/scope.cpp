@@ -67,11 +67,11 @@ std::string describe_category(std::string_view category) {
 // Whether the policy's excepted_categories, or the built-in list when the policy sets none,
 // name `category`.
 bool is_excepted_category(const iotreg::CheckInput& input, std::string_view category) {
-  const std::vector<std::string_view> listed = input.parameter_values("excepted_categories");
-  if (listed.empty()) {
+  if (!input.has_parameter("excepted_categories")) {
     return std::find(std::begin(kBuiltinExceptedCategories), std::end(kBuiltinExceptedCategories),
                      category) != std::end(kBuiltinExceptedCategories);
   }
+  const iotreg::TextList listed = input.parameter_values("excepted_categories");
   return std::find(listed.begin(), listed.end(), category) != listed.end();
 }
 

@@ -79,7 +79,7 @@ void build_views(const model::Declaration& declaration, DeclarationViews& views)
 // What one plugin call reported.
 struct Report {
   int count = 0;
-  bool malformed = false;  // a text with a null pointer but a size
+  bool malformed = false;  // a null finding, or a text with a null pointer but a size
   std::uint32_t outcome = 0;
   std::string message;
   std::string field;
@@ -87,7 +87,11 @@ struct Report {
 
 void collect_report(void* host_context, const iotreg_finding* finding) {
   auto* report = static_cast<Report*>(host_context);
-  if (++report->count > 1 || !finding) return;
+  if (++report->count > 1) return;
+  if (!finding) {
+    report->malformed = true;
+    return;
+  }
   report->outcome = finding->outcome;
   auto copy = [&](iotreg_text text, std::size_t limit, std::string& out) {
     if (!text.data) {
@@ -114,7 +118,7 @@ void judge_report(int result, const Report& report, Finding& finding) {
     return error("the check reported " + std::to_string(report.count) +
                  " findings; exactly one is expected");
   }
-  if (report.malformed) return error("the check reported a text without data");
+  if (report.malformed) return error("the check reported a null finding or a text without data");
   if (report.outcome > IOTREG_NOT_APPLICABLE) {
     return error("the check reported an invalid outcome (" + std::to_string(report.outcome) + ")");
   }
@@ -310,7 +314,8 @@ void Evaluator::evaluate(const model::Declaration& declaration,
     judge_report(result, report, finding);
     if (compiled_->scope == i && finding.outcome == Outcome::kNotApplicable) {
       excepted = true;
-      excepted_because = "the product is excepted from the regime: " + finding.message;
+      excepted_because =
+          "not judged: the scope check excepts the product (" + finding.message + ")";
     }
   }
 

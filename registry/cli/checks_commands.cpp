@@ -3,6 +3,7 @@
 #include <iomanip>
 #include <iostream>
 
+#include "registry/checks/fixtures.h"
 #include "registry/cli/commands.h"
 #include "registry/cli/output.h"
 
@@ -55,6 +56,27 @@ int run_plugins(const GlobalOptions& options, bool json) {
     }
   }
   return kExitSuccess;
+}
+
+int run_plugin_fixtures(const std::string& directory, bool verbose) {
+  auto plugins = checks::PluginSet::load_directory(directory);
+  if (!plugins.is_ok()) return report_error(plugins.status());
+  auto report = checks::run_fixtures(plugins.value());
+  if (!report.is_ok()) return report_error(report.status());
+  for (const auto& outcome : report->outcomes) {
+    if (outcome.passed && !verbose) continue;
+    std::cout << (outcome.passed ? "PASS  " : "FAIL  ") << printable(outcome.plugin_id) << "  "
+              << printable(outcome.case_name);
+    if (!outcome.policy.empty()) std::cout << "  [" << printable(outcome.policy) << "]";
+    if (!outcome.passed) std::cout << "\n      " << printable(outcome.detail);
+    std::cout << "\n";
+  }
+  for (const auto& plugin : report->plugins_without_fixtures) {
+    std::cout << "NOTE  " << printable(plugin) << " ships no fixtures\n";
+  }
+  std::size_t failed = report->failed();
+  std::cout << report->outcomes.size() - failed << " passed, " << failed << " failed\n";
+  return failed == 0 ? kExitSuccess : kExitRejectedOrNotFound;
 }
 
 int run_flags(const GlobalOptions& options, const FlagsArguments& arguments) {

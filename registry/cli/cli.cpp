@@ -159,9 +159,24 @@ int run(int argc, char** argv) {
   show->add_option("id", show_arguments.id, "Product id")->required();
   show->add_flag("--json", show_arguments.json, "Print JSON");
 
+  CheckArguments check_arguments;
+  auto* check = app.add_subcommand(
+      "check", "Re-check products whose verdict is stale for the policy, plugins and as-of date");
+  check->add_flag("--all", check_arguments.all, "Re-check every product");
+  check->add_flag("--dry-run", check_arguments.dry_run,
+                  "Store nothing; report which products would change status or flag, per "
+                  "manufacturer (impact preview of a policy or plugin change)");
+  check->add_flag("--json", check_arguments.json, "Print JSON");
+
   bool plugins_json = false;
   auto* plugins = app.add_subcommand("plugins", "List the loaded check plugins and their checks");
   plugins->add_flag("--json", plugins_json, "Print JSON");
+  std::string fixtures_dir;
+  bool fixtures_verbose = false;
+  auto* plugins_test = plugins->add_subcommand(
+      "test", "Run the fixtures shipped next to each plugin in DIR (<plugin>.fixtures.yaml)");
+  plugins_test->add_option("dir", fixtures_dir, "Plugin directory")->required();
+  plugins_test->add_flag("--verbose", fixtures_verbose, "Also list the cases that pass");
 
   FlagsArguments flags_arguments;
   auto* flags = app.add_subcommand("flags", "List sale-prohibition flags");
@@ -210,6 +225,8 @@ int run(int argc, char** argv) {
   if (*import) return run_import(global, import_arguments);
   if (*products) return run_products(global, products_arguments);
   if (*show) return run_show(global, show_arguments);
+  if (*check) return run_check(global, check_arguments);
+  if (*plugins_test) return run_plugin_fixtures(fixtures_dir, fixtures_verbose);
   if (*plugins) return run_plugins(global, plugins_json);
   if (*flags) return run_flags(global, flags_arguments);
   if (*flag) {

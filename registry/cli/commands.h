@@ -60,7 +60,16 @@ struct ShowArguments {
 };
 int run_show(const GlobalOptions& options, const ShowArguments& arguments);
 
+struct CheckArguments {
+  bool all = false;
+  bool dry_run = false;
+  bool json = false;
+};
+int run_check(const GlobalOptions& options, const CheckArguments& arguments);
+
 int run_plugins(const GlobalOptions& options, bool json);
+// Runs the fixtures of the plugins in `directory`: exit 0 when all pass, 1 when any fails.
+int run_plugin_fixtures(const std::string& directory, bool verbose);
 
 struct FlagsArguments {
   std::optional<std::string> state;

@@ -33,6 +33,10 @@ class FindingsPrinter {
   std::map<std::int64_t, nlohmann::ordered_json> provenance_;
 };
 
+// A table cell of `width` characters: the text made printable, cut with ~ to leave at least one
+// space before the next column, then padded. Counts UTF-8 characters, not bytes.
+std::string cell(std::string_view text, std::size_t width);
+
 // One CSV field, quoted when it holds a comma, quote, CR or LF (RFC 4180).
 std::string csv_field(std::string_view text);
 

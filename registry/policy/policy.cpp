@@ -42,6 +42,10 @@ class YamlToJson {
       case YAML::NodeType::Scalar:
         out = node.Tag() == "?" ? importers::resolve_plain_scalar(node.Scalar())
                                 : json(node.Scalar());
+        // Only true and false are booleans in a policy: `level: off` is the word off.
+        if (out.is_boolean() && node.Scalar() != "true" && node.Scalar() != "false") {
+          out = node.Scalar();
+        }
         return Status::ok();
       case YAML::NodeType::Sequence: {
         out = json::array();
@@ -212,7 +216,12 @@ Result<Policy> parse_policy(std::string_view yaml_text, std::string_view source)
   policy.regime = document.at("regime").get<std::string>() == "labelling" ? Regime::kLabelling
                                                                           : Regime::kProhibition;
   policy.scope_check = document.value("scope_check", "");
-  for (const auto& [check_id, entry] : document.at("checks").items()) {
+  // In the order of the file (JSON objects do not keep it).
+  std::vector<std::string> check_order;
+  const YAML::Node& read_only_root = root;
+  for (const auto& member : read_only_root["checks"]) check_order.push_back(member.first.Scalar());
+  for (const auto& check_id : check_order) {
+    const json& entry = document.at("checks").at(check_id);
     CheckSettings settings;
     settings.check_id = check_id;
     settings.level = parse_level(entry.at("level").get<std::string>());

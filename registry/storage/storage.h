@@ -94,6 +94,36 @@ class ImportSession {
   virtual std::int64_t run_id() const = 0;
 };
 
+// Whether a product carries an open sale-prohibition flag after a verdict with `status`: under
+// prohibition a non-compliant verdict raises one and a compliant or excepted one lifts it; a
+// check error, or a labelling regime, leaves the flag as it was.
+bool flagged_after(bool prohibition, bool was_flagged, std::string_view status);
+
+// A product due for re-checking, with what is needed to judge it again.
+struct RecheckCandidate {
+  std::int64_t product_id = 0;
+  std::int64_t version_id = 0;  // of the latest declaration
+  std::string manufacturer;
+  std::string brand;
+  std::string model;
+  std::string status;
+  bool flagged = false;
+  std::vector<std::string> payloads;  // every version (body_codec.h), oldest first
+};
+
+// Re-checking as one unit of work: nothing is visible to other connections until commit(), and
+// destroying it without commit() discards everything. Borrows its Storage.
+class RecheckSession {
+ public:
+  virtual ~RecheckSession() = default;
+  // Stores the verdict on the product's latest declaration and raises or lifts its flag.
+  virtual Status apply(const RecheckCandidate& product, const VerdictRecord& verdict) = 0;
+  // Records the re-check's audit event with its counts, then makes everything durable at once.
+  virtual Status commit(std::uint64_t checked, std::uint64_t status_changes) = 0;
+  virtual std::uint64_t flags_raised() const = 0;
+  virtual std::uint64_t flags_lifted() const = 0;
+};
+
 struct ProductQuery {
   std::optional<std::string> status;
   std::optional<bool> flagged;
@@ -174,6 +204,15 @@ class Storage {
   virtual Result<std::unique_ptr<ImportSession>> begin_import(const ImportRunInfo& info,
                                                               const EvaluationInfo* evaluation,
                                                               Rejudge rejudge) = 0;
+
+  // Products whose verdict is stale for the evaluation with `evaluation_key` (never judged,
+  // judged under another evaluation, or not on their latest declaration), or every product with
+  // `all`; ids above `after_id`, in id order, at most `limit`.
+  virtual Result<std::vector<RecheckCandidate>> recheck_candidates(
+      const std::string& evaluation_key, bool all, std::int64_t after_id, std::size_t limit) = 0;
+  // Starts a re-check (takes the write lock; kBusy as for imports).
+  virtual Result<std::unique_ptr<RecheckSession>> begin_recheck(const EvaluationInfo& evaluation,
+                                                                const std::string& actor) = 0;
 
   virtual Result<std::vector<ProductSummary>> list_products(const ProductQuery& query) = 0;
   // kNotFound when there is no such product.

@@ -6,6 +6,7 @@
 
 #include <algorithm>
 #include <filesystem>
+#include <fstream>
 #include <map>
 #include <nlohmann/json.hpp>
 #include <optional>
@@ -1102,6 +1103,262 @@ TEST_SUITE("cli") {
       REQUIRE(lifted.size() == 1);
       CHECK(lifted[0]["model"] == "HS-P01");
     }
+  }
+
+  // Imports every sample under the default policy; returns the registry.
+  void import_samples(const Registry& registry) {
+    auto result = registry.import(sample_files());
+    INFO("stderr: ", result.err);
+    REQUIRE(result.exit_status == 1);
+  }
+
+  std::map<std::string, std::string> statuses_by_model(const Registry& registry) {
+    std::map<std::string, std::string> statuses;
+    for (const auto& product : registry.products()) {
+      statuses[product["brand"].get<std::string>() + " " + product["model"].get<std::string>()] =
+          product["status"];
+    }
+    return statuses;
+  }
+
+  TEST_CASE(
+      "cli: check re-judges stale products and --dry-run previews the impact storing nothing") {
+    Registry registry;
+    import_samples(registry);
+    auto expected = expected_verdicts();
+
+    SUBCASE("nothing is stale right after an import under the same policy and date") {
+      auto result = registry.run({"check", "--json"});
+      REQUIRE(result.exit_status == 0);
+      auto report = json::parse(result.out);
+      CHECK(report["checked"] == 0);
+      CHECK(report["changes"].empty());
+    }
+
+    SUBCASE("a policy change: dry run, then the real re-check") {
+      TableCounts before = table_counts(registry.db);
+      auto statuses_before = statuses_by_model(registry);
+      auto dry = registry.run({"--policy", "psti-2023", "check", "--dry-run", "--json"});
+      INFO("stderr: ", dry.err);
+      REQUIRE(dry.exit_status == 0);
+      auto preview = json::parse(dry.out);
+      CHECK(preview["dry_run"] == true);
+      CHECK(preview["checked"] == kSampleProducts);
+      // The products whose status differs between the policies in samples/README.md.
+      std::set<std::string> differing;
+      for (const auto& [name, verdicts] : expected) {
+        if (verdicts.first.status != verdicts.second.status) differing.insert(name);
+      }
+      std::set<std::string> previewed;
+      std::int64_t newly_flagged = 0, unflagged = 0;
+      for (const auto& change : preview["changes"]) {
+        std::string name =
+            change["brand"].get<std::string>() + " " + change["model"].get<std::string>();
+        previewed.insert(name);
+        CHECK(change["from"] == expected[name].first.status);
+        CHECK(change["to"] == expected[name].second.status);
+        newly_flagged += change["flagged"] == true && change["flagged_before"] == false;
+        unflagged += change["flagged"] == false && change["flagged_before"] == true;
+      }
+      CHECK(previewed == differing);
+      std::int64_t per_manufacturer_flagged = 0, per_manufacturer_unflagged = 0;
+      for (const auto& manufacturer : preview["manufacturers"]) {
+        per_manufacturer_flagged += manufacturer["newly_flagged"].get<std::int64_t>();
+        per_manufacturer_unflagged += manufacturer["unflagged"].get<std::int64_t>();
+      }
+      CHECK(per_manufacturer_flagged == newly_flagged);
+      CHECK(per_manufacturer_unflagged == unflagged);
+      // Nothing stored.
+      CHECK(table_counts(registry.db) == before);
+      CHECK(statuses_by_model(registry) == statuses_before);
+
+      auto real = registry.run({"--policy", "psti-2023", "check", "--json"});
+      REQUIRE(real.exit_status == 0);
+      CHECK(json::parse(real.out)["changes"] == preview["changes"]);
+      for (const auto& [name, status] : statuses_by_model(registry)) {
+        CAPTURE(name);
+        CHECK(status == expected[name].second.status);
+      }
+      SqliteProbe probe(registry.db);
+      CHECK(probe.integer("SELECT count(*) FROM audit_events WHERE action = 'recheck'") == 1);
+      CHECK(probe.integer("SELECT count(*) FROM audit_events WHERE action = 'flag.lift'") ==
+            1 + unflagged);  // HS-P01 at import, then the re-check's lifts
+      CHECK(probe.integer("SELECT count(*) FROM flags WHERE state = 'raised'") ==
+            static_cast<std::int64_t>(registry.products({"--status", "non_compliant"}).size()));
+
+      // Now current: nothing stale; --all re-judges everything and changes nothing.
+      CHECK(json::parse(
+                registry.run({"--policy", "psti-2023", "check", "--json"}).out)["checked"] == 0);
+      auto all =
+          json::parse(registry.run({"--policy", "psti-2023", "check", "--all", "--json"}).out);
+      CHECK(all["checked"] == kSampleProducts);
+      CHECK(all["changes"].empty());
+    }
+
+    SUBCASE("a later as-of date makes verdicts stale; time-dependent findings change") {
+      auto result =
+          registry.run_bare({"--db", registry.db, "--as-of", "2027-06-01", "check", "--json"});
+      REQUIRE(result.exit_status == 0);
+      auto report = json::parse(result.out);
+      CHECK(report["checked"] == kSampleProducts);
+      // Tessellate TP-6 Pro's statement (dated 2027-06-01) is no longer in the future.
+      bool tp6 = false;
+      for (const auto& change : report["changes"]) {
+        if (change["model"] == "TP-6 Pro") tp6 = change["to"] == "compliant";
+      }
+      CHECK(tp6);
+    }
+  }
+
+  TEST_CASE("cli: flag confirm and dismiss - reasons required, audited, shown in the history") {
+    Registry registry;
+    import_samples(registry);
+    auto flags = json_lines(registry.run({"flags", "--json", "--state", "raised"}).out);
+    REQUIRE(flags.size() >= 2);
+    std::int64_t first = flags[0]["id"], second = flags[1]["id"];
+    std::int64_t product = flags[0]["product_id"];
+    CHECK(flags[0]["reason"].get<std::string>().find("non-compliant under dcms-2019") == 0);
+
+    SUBCASE("a reason is required and must say something") {
+      TableCounts before = table_counts(registry.db);
+      CHECK(registry.run({"flag", "confirm", std::to_string(first)}).exit_status == 2);
+      auto blank = registry.run({"flag", "confirm", std::to_string(first), "--reason", "  "});
+      CHECK(blank.exit_status == 2);
+      CHECK(blank.err.find("--reason") != std::string::npos);
+      CHECK(table_counts(registry.db) == before);
+    }
+
+    SUBCASE("confirm, then dismiss; each transition is an audit event with actor and reason") {
+      auto confirmed =
+          registry.run({"flag", "confirm", std::to_string(first), "--reason", "lab test ok"});
+      REQUIRE(confirmed.exit_status == 0);
+      CHECK(registry.products({"--flagged"}).size() ==
+            registry.products({"--status", "non_compliant"}).size());
+      auto dismissed = registry.run(
+          {"flag", "dismiss", std::to_string(first), "--reason", "remediated in the field"});
+      REQUIRE(dismissed.exit_status == 0);
+      auto shown = json::parse(registry.run({"show", std::to_string(product), "--json"}).out);
+      CHECK(shown["flagged"] == false);
+      REQUIRE(shown["flags"].size() == 1);
+      const auto& history = shown["flags"][0]["history"];
+      REQUIRE(history.size() == 3);
+      CHECK(history[0]["action"] == "flag.raise");
+      CHECK(history[1]["action"] == "flag.confirm");
+      CHECK(history[1]["reason"] == "lab test ok");
+      CHECK(history[1]["actor"].get<std::string>().rfind("cli:", 0) == 0);
+      CHECK(history[2]["action"] == "flag.dismiss");
+      CHECK(history[2]["reason"] == "remediated in the field");
+      CHECK(shown["flags"][0]["state"] == "dismissed");
+      // A dismissed flag cannot be confirmed; the message says why.
+      auto again = registry.run({"flag", "confirm", std::to_string(first), "--reason", "x"});
+      CHECK(again.exit_status == 2);
+      CHECK(again.err.find("dismissed") != std::string::npos);
+      CHECK(json_lines(registry.run({"flags", "--json", "--state", "dismissed"}).out).size() == 1);
+      CHECK(
+          registry.run({"flag", "dismiss", std::to_string(second), "--reason", "y"}).exit_status ==
+          0);
+    }
+
+    SUBCASE("an unknown flag is not found") {
+      auto missing = registry.run({"flag", "confirm", "999999", "--reason", "x"});
+      CHECK(missing.exit_status == 1);
+      CHECK(missing.err.find("no flag with id 999999") != std::string::npos);
+    }
+  }
+
+  TEST_CASE(
+      "cli: a labelling regime raises no flags and gives compliant products stable label ids") {
+    Registry registry;
+    std::string policy = read_file(fs::path(IOTREG_SOURCE_DIR) / "policies" / "dcms-2019.yaml");
+    auto regime = policy.find("regime: prohibition");
+    REQUIRE(regime != std::string::npos);
+    policy.replace(regime, std::string("regime: prohibition").size(), "regime: labelling");
+    std::string policy_file = registry.dir.file("labelling.yaml");
+    std::ofstream(policy_file) << policy;
+    auto imported = registry.run([&] {
+      std::vector<std::string> arguments = {"--policy", policy_file, "import"};
+      for (const auto& file : sample_files()) arguments.push_back(file);
+      return arguments;
+    }());
+    REQUIRE(imported.exit_status == 1);
+    std::map<std::int64_t, std::string> labels;
+    for (const auto& product : registry.products()) {
+      CHECK(product["flagged"] == false);
+      if (product["status"] == "compliant") {
+        REQUIRE(product["label_id"].is_string());
+        labels[product["id"]] = product["label_id"];
+      } else {
+        CHECK(product["label_id"].is_null());
+      }
+    }
+    CHECK(labels.size() == 50);
+    CHECK(json_lines(registry.run({"flags", "--json"}).out).empty());
+    // Re-checking keeps every label id.
+    REQUIRE(registry.run({"--policy", policy_file, "check", "--all"}).exit_status == 0);
+    for (const auto& product : registry.products({"--status", "compliant"})) {
+      CHECK(product["label_id"] == labels[product["id"]]);
+    }
+  }
+
+  TEST_CASE("cli: a malformed policy is refused with the path of the problem and changes nothing") {
+    Registry registry;
+    import_samples(registry);
+    TableCounts before = table_counts(registry.db);
+    std::string policy_file = registry.dir.file("bad.yaml");
+    std::ofstream(policy_file) << "id: broken\nregime: prohibition\nchecks:\n  scope:\n"
+                                  "    level: required\n";
+    for (const std::vector<std::string>& command :
+         {std::vector<std::string>{"check", "--all"},
+          std::vector<std::string>{"import", sample("01-lumora-vision.csv")}}) {
+      std::vector<std::string> arguments = {"--policy", policy_file};
+      arguments.insert(arguments.end(), command.begin(), command.end());
+      auto result = registry.run(arguments);
+      CHECK(result.exit_status == 2);
+      CHECK(result.err.find(policy_file + ":5: checks.scope.level") != std::string::npos);
+    }
+    CHECK(table_counts(registry.db) == before);
+    auto unknown = registry.run({"--policy", "no-such-policy", "check"});
+    CHECK(unknown.exit_status == 2);
+    CHECK(unknown.err.find("dcms-2019, psti-2023") != std::string::npos);
+  }
+
+  TEST_CASE("cli: plugins lists the built-ins with file hashes and plugins test runs fixtures") {
+    Registry registry;
+    auto listed = registry.run({"plugins", "--json"});
+    REQUIRE(listed.exit_status == 0);
+    auto plugins = json::parse(listed.out)["plugins"];
+    REQUIRE(plugins.size() == 7);
+    std::set<std::string> checks;
+    for (const auto& plugin : plugins) {
+      CHECK(plugin["sha256"].get<std::string>().size() == 64);
+      CHECK(fs::exists(plugin["file"].get<std::string>()));
+      for (const auto& check : plugin["checks"]) checks.insert(check["id"]);
+    }
+    CHECK(checks == std::set<std::string>{"scope", "default-password", "vulnerability-disclosure",
+                                          "support-period", "support-expiry", "statement",
+                                          "third-party-label"});
+    fs::path builtin_dir = fs::path(plugins[0]["file"].get<std::string>()).parent_path();
+
+    auto passing = registry.run({"plugins", "test", builtin_dir.string()});
+    INFO(passing.out);
+    CHECK(passing.exit_status == 0);
+    CHECK(passing.out.find(" 0 failed") != std::string::npos);
+
+    // A copy of one plugin whose fixture expects the wrong outcome fails, naming the case.
+    fs::path copy = registry.dir.path() / "plugins";
+    fs::create_directories(copy);
+    fs::permissions(copy, fs::perms::others_write, fs::perm_options::remove);
+    fs::copy_file(builtin_dir / "support-expiry.so", copy / "support-expiry.so");
+    std::ofstream(copy / "support-expiry.fixtures.yaml")
+        << "cases:\n  - name: deliberately wrong\n    declaration:\n"
+           "      manufacturer: {name: A}\n      product: {brand: B, model: C}\n"
+           "      support: {end_date: 2020-01-01}\n    expect:\n"
+           "      dcms-2019: {support-expiry: pass}\n";
+    auto failing = registry.run({"plugins", "test", copy.string()});
+    CHECK(failing.exit_status == 1);
+    CHECK(failing.out.find("FAIL  iotreg.support-expiry  deliberately wrong  [dcms-2019]") !=
+          std::string::npos);
+    CHECK(failing.out.find("expected pass, got warn") != std::string::npos);
   }
 }
 

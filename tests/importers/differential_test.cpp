@@ -1427,7 +1427,7 @@ TEST_SUITE("differential") {
   }
 
   TEST_CASE(
-      "seeded mutations of valid records agree with valijson; domain checks add only "
+      "seeded mutations of valid records agree with valijson - domain checks add only "
       "leap-day and check-digit issues") {
     Differential differential;
     FormatFacts facts = read_format_facts(CompiledSchema::builtin_text());

@@ -138,7 +138,7 @@ TEST_SUITE("readers") {
     CHECK(result.sink.accepted[0].where.line == 3);
   }
 
-  TEST_CASE("csv: an unterminated quote stops the file; earlier rows stay accepted") {
+  TEST_CASE("csv: an unterminated quote stops the file and earlier rows stay accepted") {
     auto result = read_text(kCsvHeader + "\nA,B,C\nA,B,\"open\nD,E,F\n", Format::kCsv);
     CHECK_FALSE(result.status.is_ok());
     CHECK(result.status.message().find("line 3") != std::string::npos);

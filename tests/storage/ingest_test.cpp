@@ -45,7 +45,7 @@ const char* kCsv =
 }  // namespace
 
 TEST_SUITE("ingest") {
-  TEST_CASE("a file is imported with counts; rejected rows are reported") {
+  TEST_CASE("a file is imported with counts and rejected rows are reported") {
     ScratchDir dir;
     auto file = testing::write_file(dir, "a.csv", kCsv);
     auto opened = storage::open_sqlite_storage(dir.file("r.db"), storage::OpenMode::kReadWrite);

@@ -99,6 +99,154 @@ Status assign(Result<T>&& result, T& out) {
   return Status::ok();
 }
 
+// Writes what verdicts imply, inside the transaction of a write session: the evaluation row
+// (found or added once), status, findings and label id of a product row, flags raised, and
+// flags lifted with their audit events. Borrows the Database; used from one thread.
+class VerdictWriter {
+ public:
+  VerdictWriter(Database& db, EvaluationInfo evaluation, std::string actor, std::string at)
+      : db_(db), evaluation_(std::move(evaluation)), actor_(std::move(actor)), at_(std::move(at)) {}
+
+  Status prepare() {
+    IOTREG_TRY(assign(db_.prepare("INSERT INTO flags (product_id, state, raised_at, raised_by, "
+                                  "raised_version_id, raise_reason, updated_at) "
+                                  "VALUES (?1, 'raised', ?2, ?3, ?4, ?5, ?2)"),
+                      insert_flag_));
+    IOTREG_TRY(assign(db_.prepare("UPDATE flags SET state = 'lifted', updated_at = ?1 "
+                                  "WHERE product_id = ?2 AND state IN ('raised', 'confirmed') "
+                                  "RETURNING id"),
+                      lift_flags_));
+    IOTREG_TRY(assign(db_.prepare("INSERT INTO audit_events (at, actor, action, subject_type, "
+                                  "subject_id, details) "
+                                  "VALUES (?1, ?2, 'flag.lift', 'flag', ?3, ?4)"),
+                      insert_flag_audit_));
+    return find_or_add_evaluation();
+  }
+
+  const EvaluationInfo& evaluation() const { return evaluation_; }
+  std::int64_t evaluation_id() const { return evaluation_id_; }
+  std::uint64_t flags_raised() const { return flags_raised_; }
+  std::uint64_t flags_lifted() const { return flags_lifted_; }
+
+  // Binds "pending" and no evaluation, judged version, findings or label id.
+  static void bind_unjudged(Statement& statement, int first) {
+    statement.bind(first, "pending");
+    for (int i = 1; i <= 4; ++i) statement.bind_null(first + i);
+  }
+
+ private:
+  Status find_or_add_evaluation() {
+    IOTREG_TRY(assign(db_.prepare("SELECT id FROM evaluations WHERE key = ?1"), find_evaluation_));
+    find_evaluation_.bind(1, evaluation_.key);
+    auto found = find_evaluation_.step();
+    if (!found.is_ok()) return found.status();
+    if (found.value()) {
+      evaluation_id_ = find_evaluation_.int64(0);
+      find_evaluation_.reset();
+      return Status::ok();
+    }
+    find_evaluation_.reset();
+    auto insert = db_.prepare(
+        "INSERT INTO evaluations (key, policy_id, as_of, created_at, provenance) "
+        "VALUES (?1, ?2, ?3, ?4, ?5)");
+    if (!insert.is_ok()) return insert.status();
+    insert->bind(1, evaluation_.key)
+        .bind(2, evaluation_.policy_id)
+        .bind(3, evaluation_.as_of)
+        .bind(4, at_)
+        .bind(5, evaluation_.provenance_json);
+    IOTREG_TRY(insert->run());
+    evaluation_id_ = db_.last_insert_id();
+    return Status::ok();
+  }
+
+ public:
+  // Binds status, evaluation, judged version, findings and label id from parameter `first` on.
+  void bind(Statement& statement, int first, std::int64_t version_id, std::int64_t product_id,
+            const VerdictRecord& verdict) {
+    bool judged = !verdict.status.empty();
+    statement.bind(first, judged ? std::string_view(verdict.status) : "pending");
+    if (judged) {
+      statement.bind(first + 1, evaluation_id_).bind(first + 2, version_id);
+      statement.bind_blob(first + 3, verdict.findings);
+    } else {
+      statement.bind_null(first + 1).bind_null(first + 2).bind_null(first + 3);
+    }
+    if (judged && !evaluation_.prohibition && verdict.status == "compliant") {
+      label_buffer_ = label_id(product_id);
+      statement.bind(first + 4, label_buffer_);
+    } else {
+      statement.bind_null(first + 4);
+    }
+  }
+
+  // Under prohibition, raises a flag for a known product that became non-compliant and lifts
+  // its open flag when it became compliant or excepted. `flagged` is whether an open flag
+  // exists, before and after.
+  Status follow(std::int64_t product_id, std::int64_t version_id, const VerdictRecord& verdict,
+                bool& flagged) {
+    if (verdict.status.empty()) return Status::ok();
+    bool after = flagged_after(evaluation_.prohibition, flagged, verdict.status);
+    if (after && !flagged) {
+      IOTREG_TRY(raise(product_id, version_id, verdict));
+      flagged = true;
+    } else if (!after && flagged) {
+      lift_flags_.bind(1, at_).bind(2, product_id);
+      std::vector<std::int64_t> lifted;
+      for (;;) {
+        auto row = lift_flags_.step();
+        if (!row.is_ok()) {
+          lift_flags_.reset();
+          return row.status();
+        }
+        if (!row.value()) break;
+        lifted.push_back(lift_flags_.int64(0));
+      }
+      lift_flags_.reset();
+      for (std::int64_t flag_id : lifted) {
+        std::string details =
+            "{\"product_id\":" + std::to_string(product_id) + ",\"to\":\"lifted\",\"reason\":";
+        model::append_json_string(details, "a " + verdict.status +
+                                               " declaration was imported (version id " +
+                                               std::to_string(version_id) + ")");
+        details += "}";
+        insert_flag_audit_.bind(1, at_)
+            .bind(2, actor_)
+            .bind(3, flag_id)
+            .bind(4, details);
+        IOTREG_TRY(insert_flag_audit_.run());
+        ++flags_lifted_;
+      }
+      flagged = false;
+    }
+    return Status::ok();
+  }
+
+  Status raise(std::int64_t product_id, std::int64_t version_id, const VerdictRecord& verdict) {
+    std::string reason = "non-compliant under " + evaluation_.policy_id + " as of " +
+                         evaluation_.as_of + ": failed " + verdict.failed;
+    insert_flag_.bind(1, product_id)
+        .bind(2, at_)
+        .bind(3, actor_)
+        .bind(4, version_id)
+        .bind(5, reason);
+    IOTREG_TRY(insert_flag_.run());
+    ++flags_raised_;
+    return Status::ok();
+  }
+
+ private:
+  Database& db_;
+  EvaluationInfo evaluation_;
+  std::string actor_;
+  std::string at_;
+  std::int64_t evaluation_id_ = 0;
+  std::string label_buffer_;  // bound label id; alive until the statement runs
+  std::uint64_t flags_raised_ = 0;
+  std::uint64_t flags_lifted_ = 0;
+  Statement find_evaluation_, insert_flag_, lift_flags_, insert_flag_audit_;
+};
+
 // Writes one import inside one IMMEDIATE transaction. Product and version ids are assigned
 // here (this connection holds the write lock), so a new product costs one row in products and
 // one in declaration_versions, and no secondary index but the identity hash; the products it
@@ -112,13 +260,13 @@ class SqliteImportSession : public ImportSession {
         info_(std::move(info)),
         started_at_(utc_now()),
         rejudge_(std::move(rejudge)) {
-    if (evaluation) evaluation_ = *evaluation;
+    if (evaluation) verdicts_.emplace(db, *evaluation, info_.actor, started_at_);
   }
 
   Status start() {
     IOTREG_TRY(transaction_.begin());
     IOTREG_TRY(prepare_all());
-    if (evaluation_) IOTREG_TRY(find_or_add_evaluation());
+    if (verdicts_) IOTREG_TRY(verdicts_->prepare());
     insert_run_.bind(1, started_at_)
         .bind(2, info_.source)
         .bind(3, info_.format)
@@ -136,8 +284,12 @@ class SqliteImportSession : public ImportSession {
   }
 
   std::int64_t run_id() const override { return run_id_; }
-  std::uint64_t flags_raised() const override { return flags_raised_; }
-  std::uint64_t flags_lifted() const override { return flags_lifted_; }
+  std::uint64_t flags_raised() const override {
+    return verdicts_ ? verdicts_->flags_raised() : 0;
+  }
+  std::uint64_t flags_lifted() const override {
+    return verdicts_ ? verdicts_->flags_lifted() : 0;
+  }
 
   Result<StoreOutcome> store(StagedDeclaration& staged) override {
     std::int64_t manufacturer_id = 0;
@@ -161,13 +313,13 @@ class SqliteImportSession : public ImportSession {
     IOTREG_TRY(insert_version(version_id, known.id, known.version_count + 1,
                               known.latest_version_id, staged));
     VerdictRecord& verdict = staged.verdict;
-    if (evaluation_ && rejudge_) {
+    if (verdicts_ && rejudge_) {
       std::reverse(history.begin(), history.end());
       history.push_back(staged.payload);
       verdict = rejudge_(history);
     }
     bool flagged = known.flagged;
-    IOTREG_TRY(follow_verdict(known.id, version_id, verdict, flagged));
+    if (verdicts_) IOTREG_TRY(verdicts_->follow(known.id, version_id, verdict, flagged));
     update_product_.bind(1, known.version_count + 1)
         .bind(2, run_id_)
         .bind(4, version_id)
@@ -205,11 +357,11 @@ class SqliteImportSession : public ImportSession {
     bind_optional(finish_run_, 8, counts.file_error);
     IOTREG_TRY(finish_run_.run());
     std::string details = counts_json(info_, counts);
-    if (evaluation_) {
+    if (verdicts_) {
       details.pop_back();
-      details += ",\"evaluation_id\":" + std::to_string(evaluation_id_) +
-                 ",\"flags_raised\":" + std::to_string(flags_raised_) +
-                 ",\"flags_lifted\":" + std::to_string(flags_lifted_) + "}";
+      details += ",\"evaluation_id\":" + std::to_string(verdicts_->evaluation_id()) +
+                 ",\"flags_raised\":" + std::to_string(verdicts_->flags_raised()) +
+                 ",\"flags_lifted\":" + std::to_string(verdicts_->flags_lifted()) + "}";
     }
     insert_audit_.bind(1, finished_at).bind(2, info_.actor).bind(3, run_id_).bind(4, details);
     IOTREG_TRY(insert_audit_.run());
@@ -227,6 +379,15 @@ class SqliteImportSession : public ImportSession {
     std::string type;
   };
 
+  void bind_verdict(Statement& statement, int first, std::int64_t version_id,
+                    std::int64_t product_id, const VerdictRecord& verdict) {
+    if (verdicts_ && !verdict.status.empty()) {
+      verdicts_->bind(statement, first, version_id, product_id, verdict);
+    } else {
+      VerdictWriter::bind_unjudged(statement, first);
+    }
+  }
+
   static void bind_optional(Statement& statement, int index, std::string_view text) {
     if (text.empty()) {
       statement.bind_null(index);
@@ -235,118 +396,7 @@ class SqliteImportSession : public ImportSession {
     }
   }
 
-  Status find_or_add_evaluation() {
-    IOTREG_TRY(assign(db_.prepare("SELECT id FROM evaluations WHERE key = ?1"), find_evaluation_));
-    find_evaluation_.bind(1, evaluation_->key);
-    auto found = find_evaluation_.step();
-    if (!found.is_ok()) return found.status();
-    if (found.value()) {
-      evaluation_id_ = find_evaluation_.int64(0);
-      find_evaluation_.reset();
-      return Status::ok();
-    }
-    find_evaluation_.reset();
-    auto insert = db_.prepare(
-        "INSERT INTO evaluations (key, policy_id, as_of, created_at, provenance) "
-        "VALUES (?1, ?2, ?3, ?4, ?5)");
-    if (!insert.is_ok()) return insert.status();
-    insert->bind(1, evaluation_->key)
-        .bind(2, evaluation_->policy_id)
-        .bind(3, evaluation_->as_of)
-        .bind(4, started_at_)
-        .bind(5, evaluation_->provenance_json);
-    IOTREG_TRY(insert->run());
-    evaluation_id_ = db_.last_insert_id();
-    return Status::ok();
-  }
-
-  // Binds status, evaluation, judged version, findings and label id from parameter `first` on.
-  void bind_verdict(Statement& statement, int first, std::int64_t version_id,
-                    std::int64_t product_id, const VerdictRecord& verdict) {
-    bool judged = evaluation_ && !verdict.status.empty();
-    statement.bind(first, judged ? std::string_view(verdict.status) : "pending");
-    if (judged) {
-      statement.bind(first + 1, evaluation_id_).bind(first + 2, version_id);
-      statement.bind_blob(first + 3, verdict.findings);
-    } else {
-      statement.bind_null(first + 1).bind_null(first + 2).bind_null(first + 3);
-    }
-    if (judged && !evaluation_->prohibition && verdict.status == "compliant") {
-      label_buffer_ = label_id(product_id);
-      statement.bind(first + 4, label_buffer_);
-    } else {
-      statement.bind_null(first + 4);
-    }
-  }
-
-  // Under prohibition, raises a flag for a known product that became non-compliant and lifts
-  // its open flag when it became compliant or excepted. `flagged` is whether an open flag
-  // exists, before and after.
-  Status follow_verdict(std::int64_t product_id, std::int64_t version_id,
-                        const VerdictRecord& verdict, bool& flagged) {
-    if (!evaluation_ || !evaluation_->prohibition || verdict.status.empty()) return Status::ok();
-    if (verdict.status == "non_compliant" && !flagged) {
-      IOTREG_TRY(raise_flag(product_id, version_id, verdict));
-      flagged = true;
-    } else if ((verdict.status == "compliant" || verdict.status == "excepted") && flagged) {
-      lift_flags_.bind(1, started_at_).bind(2, product_id);
-      std::vector<std::int64_t> lifted;
-      for (;;) {
-        auto row = lift_flags_.step();
-        if (!row.is_ok()) {
-          lift_flags_.reset();
-          return row.status();
-        }
-        if (!row.value()) break;
-        lifted.push_back(lift_flags_.int64(0));
-      }
-      lift_flags_.reset();
-      for (std::int64_t flag_id : lifted) {
-        std::string details =
-            "{\"product_id\":" + std::to_string(product_id) + ",\"to\":\"lifted\",\"reason\":";
-        model::append_json_string(details, "a " + verdict.status +
-                                               " declaration was imported (version id " +
-                                               std::to_string(version_id) + ")");
-        details += "}";
-        insert_flag_audit_.bind(1, started_at_)
-            .bind(2, info_.actor)
-            .bind(3, flag_id)
-            .bind(4, details);
-        IOTREG_TRY(insert_flag_audit_.run());
-        ++flags_lifted_;
-      }
-      flagged = false;
-    }
-    return Status::ok();
-  }
-
-  Status raise_flag(std::int64_t product_id, std::int64_t version_id,
-                    const VerdictRecord& verdict) {
-    std::string reason = "non-compliant under " + evaluation_->policy_id + " as of " +
-                         evaluation_->as_of + ": failed " + verdict.failed;
-    insert_flag_.bind(1, product_id)
-        .bind(2, started_at_)
-        .bind(3, info_.actor)
-        .bind(4, version_id)
-        .bind(5, reason);
-    IOTREG_TRY(insert_flag_.run());
-    ++flags_raised_;
-    return Status::ok();
-  }
-
   Status prepare_all() {
-    IOTREG_TRY(assign(db_.prepare("INSERT INTO flags (product_id, state, raised_at, raised_by, "
-                                  "raised_version_id, raise_reason, updated_at) "
-                                  "VALUES (?1, 'raised', ?2, ?3, ?4, ?5, ?2)"),
-                      insert_flag_));
-    IOTREG_TRY(assign(db_.prepare("UPDATE flags SET state = 'lifted', updated_at = ?1 "
-                                  "WHERE product_id = ?2 AND state IN ('raised', 'confirmed') "
-                                  "RETURNING id"),
-                      lift_flags_));
-    IOTREG_TRY(assign(db_.prepare("INSERT INTO audit_events (at, actor, action, subject_type, "
-                                  "subject_id, details) "
-                                  "VALUES (?1, ?2, 'flag.lift', 'flag', ?3, ?4)"),
-                      insert_flag_audit_));
     IOTREG_TRY(assign(db_.prepare("INSERT INTO import_runs (started_at, source, format, actor) "
                                   "VALUES (?1, ?2, ?3, ?4)"),
                       insert_run_));
@@ -481,7 +531,8 @@ class SqliteImportSession : public ImportSession {
     std::int64_t product_id = next_product_id_++;
     std::int64_t version_id = next_version_id_++;
     const VerdictRecord& verdict = staged.verdict;
-    bool flagged = evaluation_ && evaluation_->prohibition && verdict.status == "non_compliant";
+    bool flagged = verdicts_ && verdicts_->evaluation().prohibition &&
+                   verdict.status == "non_compliant";
     insert_product_.bind(1, product_id)
         .bind(2, manufacturer_id)
         .bind(3, static_cast<std::int64_t>(staged.identity.hash))
@@ -494,7 +545,7 @@ class SqliteImportSession : public ImportSession {
     bind_verdict(insert_product_, 10, version_id, product_id, verdict);
     IOTREG_TRY(insert_product_.run());
     IOTREG_TRY(insert_version(version_id, product_id, 1, 0, staged));
-    if (flagged) IOTREG_TRY(raise_flag(product_id, version_id, verdict));
+    if (flagged) IOTREG_TRY(verdicts_->raise(product_id, version_id, verdict));
     return StoreOutcome::kNewProduct;
   }
 
@@ -523,16 +574,70 @@ class SqliteImportSession : public ImportSession {
   std::int64_t first_new_product_id_ = 0;  // products from here on were created by this import
   std::int64_t next_version_id_ = 0;
   std::unordered_map<std::string, std::int64_t> manufacturer_ids_;
-  std::optional<EvaluationInfo> evaluation_;
-  std::int64_t evaluation_id_ = 0;
+  std::optional<VerdictWriter> verdicts_;  // with an evaluation
   Rejudge rejudge_;
-  std::string label_buffer_;  // bound label id; alive until the statement runs
-  std::uint64_t flags_raised_ = 0;
-  std::uint64_t flags_lifted_ = 0;
-  Statement find_evaluation_, insert_flag_, lift_flags_, insert_flag_audit_;
   Statement insert_run_, find_manufacturer_, insert_manufacturer_, insert_manufacturer_fts_,
       find_product_, version_body_, insert_product_, insert_version_, update_product_, insert_fts_,
       delete_fts_, index_new_products_, finish_run_, insert_audit_;
+};
+
+// Re-checks inside one IMMEDIATE transaction: each product's verdict, flag and label follow the
+// new evaluation; one audit event records the run.
+class SqliteRecheckSession : public RecheckSession {
+ public:
+  SqliteRecheckSession(Database& db, const EvaluationInfo& evaluation, std::string actor)
+      : db_(db),
+        transaction_(db),
+        actor_(std::move(actor)),
+        started_at_(utc_now()),
+        verdicts_(db, evaluation, actor_, started_at_) {}
+
+  Status start() {
+    IOTREG_TRY(transaction_.begin());
+    IOTREG_TRY(verdicts_.prepare());
+    return assign(db_.prepare("UPDATE products SET status = ?1, evaluation_id = ?2, "
+                              "evaluated_version_id = ?3, findings = ?4, label_id = ?5, "
+                              "flagged = ?6 WHERE id = ?7"),
+                  update_product_);
+  }
+
+  Status apply(const RecheckCandidate& product, const VerdictRecord& verdict) override {
+    bool flagged = product.flagged;
+    IOTREG_TRY(verdicts_.follow(product.product_id, product.version_id, verdict, flagged));
+    verdicts_.bind(update_product_, 1, product.version_id, product.product_id, verdict);
+    update_product_.bind(6, std::int64_t{flagged ? 1 : 0}).bind(7, product.product_id);
+    return update_product_.run();
+  }
+
+  Status commit(std::uint64_t checked, std::uint64_t status_changes) override {
+    std::string details = "{\"evaluation_id\":" + std::to_string(verdicts_.evaluation_id()) +
+                          ",\"policy\":";
+    model::append_json_string(details, verdicts_.evaluation().policy_id);
+    details += ",\"as_of\":";
+    model::append_json_string(details, verdicts_.evaluation().as_of);
+    details += ",\"checked\":" + std::to_string(checked) +
+               ",\"status_changes\":" + std::to_string(status_changes) +
+               ",\"flags_raised\":" + std::to_string(verdicts_.flags_raised()) +
+               ",\"flags_lifted\":" + std::to_string(verdicts_.flags_lifted()) + "}";
+    auto audit = db_.prepare(
+        "INSERT INTO audit_events (at, actor, action, subject_type, subject_id, details) "
+        "VALUES (?1, ?2, 'recheck', 'evaluation', ?3, ?4)");
+    if (!audit.is_ok()) return audit.status();
+    audit->bind(1, utc_now()).bind(2, actor_).bind(3, verdicts_.evaluation_id()).bind(4, details);
+    IOTREG_TRY(audit->run());
+    return transaction_.commit();
+  }
+
+  std::uint64_t flags_raised() const override { return verdicts_.flags_raised(); }
+  std::uint64_t flags_lifted() const override { return verdicts_.flags_lifted(); }
+
+ private:
+  Database& db_;
+  Transaction transaction_;
+  std::string actor_;
+  std::string started_at_;
+  VerdictWriter verdicts_;
+  Statement update_product_;
 };
 
 constexpr const char* kProductColumns =
@@ -595,6 +700,60 @@ class SqliteStorage : public Storage {
         std::make_unique<SqliteImportSession>(*db_, info, evaluation, std::move(rejudge));
     IOTREG_TRY(session->start());
     return std::unique_ptr<ImportSession>(std::move(session));
+  }
+
+  Result<std::vector<RecheckCandidate>> recheck_candidates(const std::string& evaluation_key,
+                                                           bool all, std::int64_t after_id,
+                                                           std::size_t limit) override {
+    auto statement = db_->prepare(
+        "SELECT p.id, p.latest_version_id, m.name, p.brand, p.model, p.status, p.flagged "
+        "FROM products p JOIN manufacturers m ON m.id = p.manufacturer_id "
+        "LEFT JOIN evaluations e ON e.id = p.evaluation_id "
+        "WHERE p.id > ?1 AND (?2 OR e.key IS NULL OR e.key != ?3 "
+        "OR p.evaluated_version_id IS NOT p.latest_version_id) "
+        "ORDER BY p.id LIMIT ?4");
+    if (!statement.is_ok()) return statement.status();
+    statement->bind(1, after_id)
+        .bind(2, std::int64_t{all ? 1 : 0})
+        .bind(3, evaluation_key)
+        .bind(4, static_cast<std::int64_t>(limit));
+    std::vector<RecheckCandidate> candidates;
+    for (;;) {
+      auto row = statement->step();
+      if (!row.is_ok()) return row.status();
+      if (!row.value()) break;
+      candidates.push_back({statement->int64(0), statement->int64(1), statement->text(2),
+                            statement->text(3), statement->text(4), statement->text(5),
+                            statement->int64(6) != 0, {}});
+    }
+    auto chain = db_->prepare(
+        "SELECT body, coalesce(previous_id, 0) FROM declaration_versions WHERE id = ?1");
+    if (!chain.is_ok()) return chain.status();
+    for (auto& candidate : candidates) {
+      for (std::int64_t next = candidate.version_id; next != 0;) {
+        chain->bind(1, next);
+        auto row = chain->step();
+        if (!row.is_ok()) return row.status();
+        if (!row.value()) {
+          return Status::corruption("version chain of product " +
+                                    std::to_string(candidate.product_id) + " is broken");
+        }
+        auto payload = decompress_body(chain->blob_view(0));
+        next = chain->int64(1);
+        chain->reset();
+        if (!payload.is_ok()) return payload.status();
+        candidate.payloads.push_back(std::move(payload).value());
+      }
+      std::reverse(candidate.payloads.begin(), candidate.payloads.end());
+    }
+    return candidates;
+  }
+
+  Result<std::unique_ptr<RecheckSession>> begin_recheck(const EvaluationInfo& evaluation,
+                                                        const std::string& actor) override {
+    auto session = std::make_unique<SqliteRecheckSession>(*db_, evaluation, actor);
+    IOTREG_TRY(session->start());
+    return std::unique_ptr<RecheckSession>(std::move(session));
   }
 
   Result<std::vector<ProductSummary>> list_products(const ProductQuery& query) override {

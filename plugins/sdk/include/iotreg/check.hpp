@@ -22,7 +22,9 @@
 #define IOTREG_CHECK_HPP
 
 #include <algorithm>
+#include <cstddef>
 #include <cstdint>
+#include <iterator>
 #include <optional>
 #include <string>
 #include <string_view>
@@ -62,6 +64,75 @@ struct Finding {
 
 inline std::string_view view(iotreg_text text) { return {text.data, text.size}; }
 
+// A list of texts borrowed from the host (list field items, parameter values): no copies.
+class TextList {
+ public:
+  class iterator {
+   public:
+    using iterator_category = std::random_access_iterator_tag;
+    using value_type = std::string_view;
+    using difference_type = std::ptrdiff_t;
+    using pointer = void;
+    using reference = std::string_view;
+
+    iterator() = default;
+    explicit iterator(const iotreg_text* at) : at_(at) {}
+    std::string_view operator*() const { return view(*at_); }
+    std::string_view operator[](difference_type n) const { return view(at_[n]); }
+    iterator& operator++() {
+      ++at_;
+      return *this;
+    }
+    iterator operator++(int) {
+      iterator old = *this;
+      ++at_;
+      return old;
+    }
+    iterator& operator--() {
+      --at_;
+      return *this;
+    }
+    iterator operator--(int) {
+      iterator old = *this;
+      --at_;
+      return old;
+    }
+    iterator& operator+=(difference_type n) {
+      at_ += n;
+      return *this;
+    }
+    iterator& operator-=(difference_type n) {
+      at_ -= n;
+      return *this;
+    }
+    friend iterator operator+(iterator it, difference_type n) { return it += n; }
+    friend iterator operator+(difference_type n, iterator it) { return it += n; }
+    friend iterator operator-(iterator it, difference_type n) { return it -= n; }
+    friend difference_type operator-(iterator a, iterator b) { return a.at_ - b.at_; }
+    friend bool operator==(iterator a, iterator b) { return a.at_ == b.at_; }
+    friend bool operator!=(iterator a, iterator b) { return a.at_ != b.at_; }
+    friend bool operator<(iterator a, iterator b) { return a.at_ < b.at_; }
+    friend bool operator>(iterator a, iterator b) { return a.at_ > b.at_; }
+    friend bool operator<=(iterator a, iterator b) { return a.at_ <= b.at_; }
+    friend bool operator>=(iterator a, iterator b) { return a.at_ >= b.at_; }
+
+   private:
+    const iotreg_text* at_ = nullptr;
+  };
+
+  TextList() = default;
+  TextList(const iotreg_text* items, std::size_t size) : items_(items), size_(size) {}
+  std::size_t size() const { return size_; }
+  bool empty() const { return size_ == 0; }
+  std::string_view operator[](std::size_t index) const { return view(items_[index]); }
+  iterator begin() const { return iterator(items_); }
+  iterator end() const { return iterator(items_ + size_); }
+
+ private:
+  const iotreg_text* items_ = nullptr;
+  std::size_t size_ = 0;
+};
+
 // Read access to one declaration's fields by dotted path.
 class DeclarationView {
  public:
@@ -94,13 +165,10 @@ class DeclarationView {
     return field->integer_value;
   }
   // The items of a list field; empty when it is not declared.
-  std::vector<std::string_view> list(std::string_view path) const {
-    std::vector<std::string_view> items;
+  TextList list(std::string_view path) const {
     const iotreg_field* field = find(path);
-    if (!field || field->type != IOTREG_VALUE_TEXT_LIST) return items;
-    items.reserve(field->item_count);
-    for (std::size_t i = 0; i < field->item_count; ++i) items.push_back(view(field->items[i]));
-    return items;
+    if (!field || field->type != IOTREG_VALUE_TEXT_LIST) return {};
+    return TextList(field->items, field->item_count);
   }
 
  private:
@@ -122,25 +190,25 @@ class CheckInput {
   std::string_view as_of() const { return view(input_->as_of); }
   std::string_view policy_id() const { return view(input_->policy_id); }
 
+  // Whether the policy sets the parameter (possibly to an empty list).
+  bool has_parameter(std::string_view name) const { return find_parameter(name) != nullptr; }
   // The values of a parameter; empty when the policy does not set it.
-  std::vector<std::string_view> parameter_values(std::string_view name) const {
-    std::vector<std::string_view> values;
-    if (const iotreg_parameter* parameter = find_parameter(name)) {
-      values.reserve(parameter->value_count);
-      for (std::size_t i = 0; i < parameter->value_count; ++i)
-        values.push_back(view(parameter->values[i]));
-    }
-    return values;
+  TextList parameter_values(std::string_view name) const {
+    const iotreg_parameter* parameter = find_parameter(name);
+    if (!parameter) return {};
+    return TextList(parameter->values, parameter->value_count);
   }
   std::optional<std::string_view> parameter(std::string_view name) const {
     const iotreg_parameter* parameter = find_parameter(name);
     if (!parameter || parameter->value_count != 1) return std::nullopt;
     return view(parameter->values[0]);
   }
+  // A boolean parameter: true for "true", false for "false", else `fallback`.
   bool flag(std::string_view name, bool fallback) const {
     auto value = parameter(name);
-    if (!value) return fallback;
-    return *value == "true";
+    if (value == std::string_view("true")) return true;
+    if (value == std::string_view("false")) return false;
+    return fallback;
   }
 
  private:
