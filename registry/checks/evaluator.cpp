@@ -203,12 +203,21 @@ Result<std::unique_ptr<Evaluator>> Evaluator::create(std::shared_ptr<const Plugi
   evaluator->as_of_ = std::move(as_of);
   const policy::Policy& active_policy = evaluator->policy_;
 
-  // The scope check runs first: when it excepts a product, no other check runs.
+  // Checks run in the policy's order, those it does not name after them in plugin order; the
+  // scope check runs first, since when it excepts a product no other check runs.
+  auto rank = [&](const PluginSet::LoadedCheck* check) {
+    if (check->description.id == active_policy.scope_check) return std::size_t{0};
+    for (std::size_t i = 0; i < active_policy.checks.size(); ++i) {
+      if (active_policy.checks[i].check_id == check->description.id) return i + 1;
+    }
+    return active_policy.checks.size() + 1;
+  };
   std::vector<const PluginSet::LoadedCheck*> order;
   for (const auto& loaded : evaluator->plugins_->loaded_checks()) order.push_back(&loaded);
-  std::stable_partition(order.begin(), order.end(), [&](const PluginSet::LoadedCheck* check) {
-    return check->description.id == active_policy.scope_check;
-  });
+  std::stable_sort(order.begin(), order.end(),
+                   [&](const PluginSet::LoadedCheck* a, const PluginSet::LoadedCheck* b) {
+                     return rank(a) < rank(b);
+                   });
   for (const PluginSet::LoadedCheck* loaded : order) {
     const policy::CheckSettings* settings = active_policy.settings(loaded->description.id);
     if (settings && settings->level == policy::Level::kOff) continue;

@@ -10,20 +10,24 @@
 namespace iotreg::cli {
 
 int run_plugins(const GlobalOptions& options, bool json) {
-  auto evaluator = load_evaluator(options);
-  if (!evaluator) return kExitUsage;
-  const auto& policy = evaluator->policy();
+  // Lists what is loaded even when the policy names checks the directory lacks (an author's
+  // directory with only their plugin): levels then come from the policy alone.
+  auto plugin_set = checks::PluginSet::load_directory(plugin_directory(options));
+  if (!plugin_set.is_ok()) return report_error(plugin_set.status());
+  auto loaded_policy = policy::load_policy(options.policy);
+  if (!loaded_policy.is_ok()) return report_error(loaded_policy.status());
+  const auto& plugins = *plugin_set.value();
+  const auto& policy = loaded_policy.value();
   auto level_of = [&](const std::string& check_id) -> std::string {
-    for (const auto& check : evaluator->checks()) {
-      if (check.id == check_id) return std::string(policy::level_name(check.level));
-    }
-    return "off";
+    const policy::CheckSettings* settings = policy.settings(check_id);
+    return settings ? std::string(policy::level_name(settings->level))
+                    : "advisory (not in the policy)";
   };
   if (json) {
-    nlohmann::ordered_json out = {{"directory", evaluator->plugins().directory()},
+    nlohmann::ordered_json out = {{"directory", plugins.directory()},
                                   {"policy", policy.id},
                                   {"plugins", nlohmann::ordered_json::array()}};
-    for (const auto& plugin : evaluator->plugins().plugins()) {
+    for (const auto& plugin : plugins.plugins()) {
       nlohmann::ordered_json checks = nlohmann::ordered_json::array();
       for (const auto& check : plugin.checks) {
         checks.push_back({{"id", check.id},
@@ -42,9 +46,9 @@ int run_plugins(const GlobalOptions& options, bool json) {
     std::cout << out.dump(2, ' ', false, nlohmann::ordered_json::error_handler_t::replace) << "\n";
     return kExitSuccess;
   }
-  std::cout << "Plugins in " << printable(evaluator->plugins().directory()) << " (policy "
+  std::cout << "Plugins in " << printable(plugins.directory()) << " (policy "
             << printable(policy.id) << "):\n";
-  for (const auto& plugin : evaluator->plugins().plugins()) {
+  for (const auto& plugin : plugins.plugins()) {
     std::cout << "\n"
               << printable(plugin.id) << " " << printable(plugin.version) << "\n"
               << "  file    " << printable(plugin.path) << "\n"

@@ -74,6 +74,10 @@ std::string cli_actor() {
   return "cli:uid-" + std::to_string(::geteuid());
 }
 
+std::string plugin_directory(const GlobalOptions& options) {
+  return options.plugin_dir.empty() ? builtin_plugin_dir() : options.plugin_dir;
+}
+
 std::unique_ptr<checks::Evaluator> load_evaluator(const GlobalOptions& options) {
   std::string as_of = options.as_of.empty() ? today() : options.as_of;
   if (!is_calendar_date(as_of)) {

@@ -24,6 +24,8 @@ struct GlobalOptions {
 // Loads the plugins and the policy named by the global options and binds them to the as-of
 // date; prints the error and returns null on failure.
 std::unique_ptr<checks::Evaluator> load_evaluator(const GlobalOptions& options);
+// The plugin directory the global options name, or the built-in one.
+std::string plugin_directory(const GlobalOptions& options);
 
 enum class Access { kRead, kWrite };
 // Opens the registry named by the global options; prints the error and returns null on failure.

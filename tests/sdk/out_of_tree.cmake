@@ -11,11 +11,13 @@
 # fetched from the network.
 #
 # Inputs (-D): BUILD_DIR (the registry's build tree, already built), SOURCE_DIR, WORK_ROOT (a
-# directory in which the scratch directory is made), GENERATOR, CXX_COMPILER and
-# BUILTIN_PLUGINS (the names of the installed built-in plugins, separated by commas).
+# directory in which the scratch directory is made), GENERATOR, CXX_COMPILER, BUILTIN_PLUGINS
+# (the names of the installed built-in plugins, separated by commas), and PACKAGE_DIR and
+# PLUGIN_DIR (where the CMake package and the built-in plugins go, relative to the prefix).
 cmake_minimum_required(VERSION 3.25)
 
-foreach(input BUILD_DIR SOURCE_DIR WORK_ROOT GENERATOR CXX_COMPILER BUILTIN_PLUGINS)
+foreach(input BUILD_DIR SOURCE_DIR WORK_ROOT GENERATOR CXX_COMPILER BUILTIN_PLUGINS PACKAGE_DIR
+              PLUGIN_DIR)
   if(NOT DEFINED ${input})
     message(FATAL_ERROR "out_of_tree.cmake: -D${input}=... is required")
   endif()
@@ -59,12 +61,13 @@ endfunction()
 
 # Fails unless JSON text `json` holds `expected` at the given member path.
 function(require_json_equal json expected)
+  list(JOIN ARGN "." member)
   string(JSON actual ERROR_VARIABLE error GET "${json}" ${ARGN})
   if(error)
-    fail("JSON has no ${ARGN}: ${error}\n${json}")
+    fail("JSON has no ${member}: ${error}\n${json}")
   endif()
   if(NOT actual STREQUAL expected)
-    fail("JSON ${ARGN} is '${actual}', expected '${expected}'\n${json}")
+    fail("JSON ${member} is '${actual}', expected '${expected}'\n${json}")
   endif()
 endfunction()
 
@@ -120,12 +123,9 @@ require_file("${prefix}/include/iotreg/plugin.h")
 require_file("${prefix}/include/iotreg/check.hpp")
 foreach(file iotregConfig.cmake iotregConfigVersion.cmake iotregTargets.cmake
              IotregPlugin.cmake)
-  file(GLOB found "${prefix}/lib*/cmake/iotreg/${file}")
-  if(NOT found)
-    fail("not installed: ${prefix}/lib/cmake/iotreg/${file}")
-  endif()
+  require_file("${prefix}/${PACKAGE_DIR}/${file}")
 endforeach()
-set(installed_plugins "${prefix}/lib/iotreg/plugins")
+set(installed_plugins "${prefix}/${PLUGIN_DIR}")
 foreach(plugin IN LISTS BUILTIN_PLUGINS)
   require_file("${installed_plugins}/${plugin}.so")
   require_file("${installed_plugins}/${plugin}.fixtures.yaml")
@@ -156,16 +156,15 @@ endforeach()
 run(ignored "${CMAKE_COMMAND}"
   -S "${SOURCE_DIR}/plugins/template" -B "${template_build}"
   -G "${GENERATOR}"
-  -DCMAKE_CXX_COMPILER=${CXX_COMPILER}
+  "-DCMAKE_CXX_COMPILER=${CXX_COMPILER}"
   -DCMAKE_BUILD_TYPE=Release
   "-DCMAKE_CXX_FLAGS=-Wall -Wextra -Wpedantic -Werror"
-  -DCMAKE_PREFIX_PATH=${prefix}
+  "-DCMAKE_PREFIX_PATH=${prefix}"
   -DCMAKE_FIND_USE_PACKAGE_REGISTRY=OFF
   -DCMAKE_FIND_USE_SYSTEM_PACKAGE_REGISTRY=OFF)
 file(STRINGS "${template_build}/CMakeCache.txt" found_dir REGEX "^iotreg_DIR:")
 string(REGEX REPLACE "^iotreg_DIR:[A-Z]+=" "" found_dir "${found_dir}")
-file(GLOB expected_dir "${prefix}/lib*/cmake/iotreg")
-if(NOT found_dir STREQUAL expected_dir)
+if(NOT found_dir STREQUAL "${prefix}/${PACKAGE_DIR}")
   fail("the template found iotreg in '${found_dir}', not in the scratch prefix")
 endif()
 run(ignored "${CMAKE_COMMAND}" --build "${template_build}" -j2)
@@ -234,5 +233,6 @@ require_product("${products}" X1 compliant pass "ACME-DOC-2026-014")
 require_product("${products}" X2 non_compliant fail "declaration.reference")
 run(flagged "${iotreg}" --db "${work}/strict.db" products --flagged --json)
 require_json_equal("${flagged}" X2 model)
+require_json_equal("${flagged}" "Example guidance §1" findings 0 requirement)
 
 file(REMOVE_RECURSE "${work}")

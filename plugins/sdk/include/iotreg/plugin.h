@@ -97,7 +97,8 @@ typedef struct iotreg_finding {
 typedef void (*iotreg_report_fn)(void* host_context, const iotreg_finding* finding);
 
 typedef struct iotreg_check {
-  const char* id;          /* stable, unique among loaded plugins, e.g. "default-password" */
+  const char* id;          /* stable, unique among loaded plugins, e.g. "default-password":
+                              1-64 of a-z 0-9 . _ -, starting with a letter or digit */
   const char* title;
   const char* requirement; /* default citation, e.g. "EN 303 645 5.1-1"; a policy may override */
   const char* version;
