@@ -71,6 +71,7 @@ TEST_SUITE("storage") {
     CHECK(db.value()->query_int("PRAGMA user_version").value() ==
           static_cast<std::int64_t>(sqlite::migrations().size()));
     CHECK(db.value()->query_int("PRAGMA application_id").value() == 0x696F5452);
+    CHECK(db.value()->query_int("PRAGMA page_size").value() == 8192);  // set for new files
     auto mode = db.value()->prepare("PRAGMA journal_mode");
     REQUIRE(mode.is_ok());
     REQUIRE(mode->step().value());
