@@ -210,10 +210,7 @@ class VerdictWriter {
                                                " declaration was imported (version id " +
                                                std::to_string(version_id) + ")");
         details += "}";
-        insert_flag_audit_.bind(1, at_)
-            .bind(2, actor_)
-            .bind(3, flag_id)
-            .bind(4, details);
+        insert_flag_audit_.bind(1, at_).bind(2, actor_).bind(3, flag_id).bind(4, details);
         IOTREG_TRY(insert_flag_audit_.run());
         ++flags_lifted_;
       }
@@ -284,12 +281,8 @@ class SqliteImportSession : public ImportSession {
   }
 
   std::int64_t run_id() const override { return run_id_; }
-  std::uint64_t flags_raised() const override {
-    return verdicts_ ? verdicts_->flags_raised() : 0;
-  }
-  std::uint64_t flags_lifted() const override {
-    return verdicts_ ? verdicts_->flags_lifted() : 0;
-  }
+  std::uint64_t flags_raised() const override { return verdicts_ ? verdicts_->flags_raised() : 0; }
+  std::uint64_t flags_lifted() const override { return verdicts_ ? verdicts_->flags_lifted() : 0; }
 
   Result<StoreOutcome> store(StagedDeclaration& staged) override {
     std::int64_t manufacturer_id = 0;
@@ -531,8 +524,8 @@ class SqliteImportSession : public ImportSession {
     std::int64_t product_id = next_product_id_++;
     std::int64_t version_id = next_version_id_++;
     const VerdictRecord& verdict = staged.verdict;
-    bool flagged = verdicts_ && verdicts_->evaluation().prohibition &&
-                   verdict.status == "non_compliant";
+    bool flagged =
+        verdicts_ && verdicts_->evaluation().prohibition && verdict.status == "non_compliant";
     insert_product_.bind(1, product_id)
         .bind(2, manufacturer_id)
         .bind(3, static_cast<std::int64_t>(staged.identity.hash))
@@ -610,8 +603,8 @@ class SqliteRecheckSession : public RecheckSession {
   }
 
   Status commit(std::uint64_t checked, std::uint64_t status_changes) override {
-    std::string details = "{\"evaluation_id\":" + std::to_string(verdicts_.evaluation_id()) +
-                          ",\"policy\":";
+    std::string details =
+        "{\"evaluation_id\":" + std::to_string(verdicts_.evaluation_id()) + ",\"policy\":";
     model::append_json_string(details, verdicts_.evaluation().policy_id);
     details += ",\"as_of\":";
     model::append_json_string(details, verdicts_.evaluation().as_of);
@@ -722,9 +715,14 @@ class SqliteStorage : public Storage {
       auto row = statement->step();
       if (!row.is_ok()) return row.status();
       if (!row.value()) break;
-      candidates.push_back({statement->int64(0), statement->int64(1), statement->text(2),
-                            statement->text(3), statement->text(4), statement->text(5),
-                            statement->int64(6) != 0, {}});
+      candidates.push_back({statement->int64(0),
+                            statement->int64(1),
+                            statement->text(2),
+                            statement->text(3),
+                            statement->text(4),
+                            statement->text(5),
+                            statement->int64(6) != 0,
+                            {}});
     }
     auto chain = db_->prepare(
         "SELECT body, coalesce(previous_id, 0) FROM declaration_versions WHERE id = ?1");

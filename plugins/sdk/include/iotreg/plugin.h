@@ -68,13 +68,13 @@ typedef struct iotreg_parameter {
 } iotreg_parameter;
 
 typedef struct iotreg_check_input {
-  uint32_t struct_size;                    /* sizeof(iotreg_check_input) as the host built it */
-  const iotreg_declaration* declaration;   /* the declaration being judged */
-  const iotreg_declaration* earlier;       /* earlier versions of the same product, oldest first */
+  uint32_t struct_size;                  /* sizeof(iotreg_check_input) as the host built it */
+  const iotreg_declaration* declaration; /* the declaration being judged */
+  const iotreg_declaration* earlier;     /* earlier versions of the same product, oldest first */
   size_t earlier_count;
-  iotreg_text as_of;                       /* evaluation date, YYYY-MM-DD */
-  iotreg_text policy_id;                   /* e.g. "dcms-2019", for messages */
-  const iotreg_parameter* parameters;      /* this check's parameters in the active policy */
+  iotreg_text as_of;                  /* evaluation date, YYYY-MM-DD */
+  iotreg_text policy_id;              /* e.g. "dcms-2019", for messages */
+  const iotreg_parameter* parameters; /* this check's parameters in the active policy */
   size_t parameter_count;
 } iotreg_check_input;
 
@@ -97,8 +97,8 @@ typedef struct iotreg_finding {
 typedef void (*iotreg_report_fn)(void* host_context, const iotreg_finding* finding);
 
 typedef struct iotreg_check {
-  const char* id;          /* stable, unique among loaded plugins, e.g. "default-password":
-                              1-64 of a-z 0-9 . _ -, starting with a letter or digit */
+  const char* id; /* stable, unique among loaded plugins, e.g. "default-password":
+                     1-64 of a-z 0-9 . _ -, starting with a letter or digit */
   const char* title;
   const char* requirement; /* default citation, e.g. "EN 303 645 5.1-1"; a policy may override */
   const char* version;
