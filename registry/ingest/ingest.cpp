@@ -211,10 +211,15 @@ storage::VerdictRecord rejudge(const checks::Evaluator& evaluator,
     auto declaration = json.is_ok() ? model::Declaration::from_json(catalog, json.value())
                                     : Result<model::Declaration>(json.status());
     if (!declaration.is_ok()) {
-      storage::VerdictRecord broken;
-      broken.status = checks::status_name(checks::ProductStatus::kCheckError);
-      checks::encode_findings({}, broken.findings);
-      return broken;
+      // Stored data that cannot be read is judged by no check: each says why.
+      checks::Verdict broken;
+      broken.status = checks::ProductStatus::kCheckError;
+      for (std::size_t i = 0; i < evaluator.checks().size(); ++i) {
+        broken.findings.push_back(
+            {static_cast<std::uint32_t>(i), checks::Outcome::kError,
+             "the stored declaration could not be read: " + declaration.status().message(), ""});
+      }
+      return to_record(evaluator, broken);
     }
     versions.push_back(std::move(declaration).value());
   }

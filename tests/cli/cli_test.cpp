@@ -15,6 +15,7 @@
 #include <string>
 #include <vector>
 
+#include "registry/storage/body_codec.h"
 #include "support/process.h"
 
 namespace iotreg::test {
@@ -1359,6 +1360,39 @@ TEST_SUITE("cli") {
     CHECK(failing.out.find("FAIL  iotreg.support-expiry  deliberately wrong  [dcms-2019]") !=
           std::string::npos);
     CHECK(failing.out.find("expected pass, got warn") != std::string::npos);
+  }
+
+  TEST_CASE("cli: a stored declaration that cannot be read is a check error that says why") {
+    Registry registry;
+    import_samples(registry);
+    std::int64_t id = registry.product_id("Lumora", "LV-C420");
+    {
+      // A well-formed blob whose payload names a field code no version of iotreg has used.
+      std::string blob = storage::compress_body(std::string("\x7f\x00\x01X", 4));
+      std::string hex;
+      for (unsigned char byte : blob) {
+        static const char* kDigits = "0123456789abcdef";
+        hex += kDigits[byte >> 4];
+        hex += kDigits[byte & 15];
+      }
+      SqliteProbe probe(registry.db);
+      probe.exec("UPDATE declaration_versions SET body = x'" + hex +
+                 "' WHERE id = (SELECT latest_version_id FROM products WHERE id = " +
+                 std::to_string(id) + ")");
+    }
+    auto result = registry.run({"check", "--all", "--json"});
+    INFO("stderr: ", result.err);
+    REQUIRE(result.exit_status == 0);
+    for (const auto& product : registry.products({"--status", "check_error"})) {
+      CHECK(product["id"] == id);
+      REQUIRE(product["findings"].size() == 7);
+      for (const auto& finding : product["findings"]) {
+        CHECK(finding["outcome"] == "error");
+        CHECK(finding["message"].get<std::string>().find(
+                  "the stored declaration could not be read") == 0);
+      }
+    }
+    CHECK(registry.products({"--status", "check_error"}).size() == 1);
   }
 }
 
