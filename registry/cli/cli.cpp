@@ -202,6 +202,11 @@ int run(int argc, char** argv) {
         ->required();
   }
 
+  auto* audit = app.add_subcommand("audit", "The tamper-evident audit log");
+  audit->require_subcommand(1);
+  auto* audit_verify = audit->add_subcommand(
+      "verify", "Check the audit log's hash chain; names the first edited, deleted or moved event");
+
   try {
     app.parse(argc, argv);
   } catch (const CLI::CallForHelp& help) {
@@ -230,6 +235,7 @@ int run(int argc, char** argv) {
   if (*products) return run_products(global, products_arguments);
   if (*show) return run_show(global, show_arguments);
   if (*check) return run_check(global, check_arguments);
+  if (*audit_verify) return run_audit_verify(global);
   if (*plugins_test) return run_plugin_fixtures(fixtures_dir, fixtures_verbose);
   if (*plugins) return run_plugins(global, plugins_json);
   if (*flags) return run_flags(global, flags_arguments);

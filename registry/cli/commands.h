@@ -86,6 +86,9 @@ struct FlagActionArguments {
 };
 int run_flag_action(const GlobalOptions& options, const FlagActionArguments& arguments);
 
+// Exit 0 when the audit log's hash chain is intact, 1 naming the first bad event.
+int run_audit_verify(const GlobalOptions& options);
+
 // The login name of the person running the command, for the audit log ("cli:<name>").
 std::string cli_actor();
 

@@ -166,6 +166,14 @@ struct FlagRecord {
 
 enum class FlagAction { kConfirm, kDismiss };
 
+// The result of walking the audit log's hash chain.
+struct AuditVerification {
+  std::uint64_t events = 0;       // events checked
+  std::int64_t first_bad_id = 0;  // 0: the chain is intact
+  std::string problem;            // what is wrong with the first bad event
+  bool intact() const { return first_bad_id == 0; }
+};
+
 struct DeclarationVersion {
   std::int64_t id = 0;
   std::int64_t version = 0;  // 1 for the first
@@ -232,6 +240,10 @@ class Storage {
   // raised; dismiss: raised or confirmed).
   virtual Status act_on_flag(std::int64_t flag_id, FlagAction action, const std::string& actor,
                              const std::string& reason) = 0;
+
+  // Recomputes every audit event's hash in order and names the first that was edited, or that
+  // does not follow its predecessor (an event before it was deleted or the order changed).
+  virtual Result<AuditVerification> verify_audit() = 0;
 
   // Audit events about a product (its flags and the import runs that touched it), oldest
   // first; all events when product_id is empty.

@@ -1394,6 +1394,66 @@ TEST_SUITE("cli") {
     }
     CHECK(registry.products({"--status", "check_error"}).size() == 1);
   }
+
+  TEST_CASE("cli: audit verify names the first edited deleted or reordered event") {
+    Registry registry;
+    import_samples(registry);
+    auto flags = json_lines(registry.run({"flags", "--json"}).out);
+    REQUIRE_FALSE(flags.empty());
+    REQUIRE(registry
+                .run({"flag", "confirm", std::to_string(flags[0]["id"].get<std::int64_t>()),
+                      "--reason", "confirmed"})
+                .exit_status == 0);
+    SqliteProbe probe(registry.db);
+    const std::int64_t events = probe.integer("SELECT count(*) FROM audit_events");
+    REQUIRE(events == 10);  // 8 imports, 1 lift, 1 confirm
+    auto verify = [&] { return registry.run({"audit", "verify"}); };
+    auto intact = verify();
+    CHECK(intact.exit_status == 0);
+    CHECK(intact.out == "audit log intact: 10 events, every hash verified\n");
+
+    SUBCASE("an edited event") {
+      probe.exec("UPDATE audit_events SET actor = 'cli:mallory' WHERE id = 4");
+      auto broken = verify();
+      CHECK(broken.exit_status == 1);
+      CHECK(broken.out ==
+            "audit log broken at event 4: audit event 4 was altered: its content does not match "
+            "its hash\n");
+    }
+    SUBCASE("a deleted event") {
+      probe.exec("DELETE FROM audit_events WHERE id = 6");
+      auto broken = verify();
+      CHECK(broken.exit_status == 1);
+      CHECK(broken.out.find("broken at event 7: audit event 7 does not follow audit event 5") !=
+            std::string::npos);
+    }
+    SUBCASE("the first event deleted") {
+      probe.exec("DELETE FROM audit_events WHERE id = 1");
+      auto broken = verify();
+      CHECK(broken.exit_status == 1);
+      CHECK(broken.out.find("broken at event 2") != std::string::npos);
+    }
+    SUBCASE("two events swapped") {
+      probe.exec(
+          "UPDATE audit_events SET id = -3 WHERE id = 3;"
+          "UPDATE audit_events SET id = 3 WHERE id = 2;"
+          "UPDATE audit_events SET id = 2 WHERE id = -3;");
+      auto broken = verify();
+      CHECK(broken.exit_status == 1);
+      CHECK(broken.out.find("broken at event 2") != std::string::npos);
+    }
+    SUBCASE("events from before the chain existed are chained by the migration") {
+      // A registry of schema version 2, as it was before the chain.
+      probe.exec(
+          "ALTER TABLE audit_events DROP COLUMN hash;"
+          "ALTER TABLE audit_events DROP COLUMN previous_hash;"
+          "PRAGMA user_version = 2;");
+      CHECK(registry.run({"products", "--limit", "1"}).exit_status == 0);  // migrates to 3
+      CHECK(probe.integer("PRAGMA user_version") == 3);
+      CHECK(probe.integer("SELECT count(*) FROM audit_events WHERE hash = ''") == 0);
+      CHECK(verify().out == "audit log intact: 10 events, every hash verified\n");
+    }
+  }
 }
 
 }  // namespace

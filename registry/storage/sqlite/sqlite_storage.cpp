@@ -9,6 +9,7 @@
 #include <ctime>
 #include <unordered_map>
 
+#include "registry/storage/sqlite/audit_log.h"
 #include "registry/storage/sqlite/database.h"
 #include "registry/storage/sqlite/migrations.h"
 #include "registry/storage/storage.h"
@@ -116,10 +117,6 @@ class VerdictWriter {
                                   "WHERE product_id = ?2 AND state IN ('raised', 'confirmed') "
                                   "RETURNING id"),
                       lift_flags_));
-    IOTREG_TRY(assign(db_.prepare("INSERT INTO audit_events (at, actor, action, subject_type, "
-                                  "subject_id, details) "
-                                  "VALUES (?1, ?2, 'flag.lift', 'flag', ?3, ?4)"),
-                      insert_flag_audit_));
     return find_or_add_evaluation();
   }
 
@@ -210,8 +207,9 @@ class VerdictWriter {
                                                " declaration was imported (version id " +
                                                std::to_string(version_id) + ")");
         details += "}";
-        insert_flag_audit_.bind(1, at_).bind(2, actor_).bind(3, flag_id).bind(4, details);
-        IOTREG_TRY(insert_flag_audit_.run());
+        auto appended =
+            sqlite::append_audit_event(db_, {at_, actor_, "flag.lift", "flag", flag_id, details});
+        if (!appended.is_ok()) return appended.status();
         ++flags_lifted_;
       }
       flagged = false;
@@ -241,7 +239,7 @@ class VerdictWriter {
   std::string label_buffer_;  // bound label id; alive until the statement runs
   std::uint64_t flags_raised_ = 0;
   std::uint64_t flags_lifted_ = 0;
-  Statement find_evaluation_, insert_flag_, lift_flags_, insert_flag_audit_;
+  Statement find_evaluation_, insert_flag_, lift_flags_;
 };
 
 // Writes one import inside one IMMEDIATE transaction. Product and version ids are assigned
@@ -356,8 +354,9 @@ class SqliteImportSession : public ImportSession {
                  ",\"flags_raised\":" + std::to_string(verdicts_->flags_raised()) +
                  ",\"flags_lifted\":" + std::to_string(verdicts_->flags_lifted()) + "}";
     }
-    insert_audit_.bind(1, finished_at).bind(2, info_.actor).bind(3, run_id_).bind(4, details);
-    IOTREG_TRY(insert_audit_.run());
+    auto appended = sqlite::append_audit_event(
+        db_, {finished_at, info_.actor, "import", "import_run", run_id_, details});
+    if (!appended.is_ok()) return appended.status();
     return transaction_.commit();
   }
 
@@ -435,10 +434,6 @@ class SqliteImportSession : public ImportSession {
                     "rejected = ?4, new_products = ?5, new_versions = ?6, unchanged = ?7, "
                     "file_error = ?8 WHERE id = ?9"),
         finish_run_));
-    IOTREG_TRY(assign(db_.prepare("INSERT INTO audit_events (at, actor, action, subject_type, "
-                                  "subject_id, details) "
-                                  "VALUES (?1, ?2, 'import', 'import_run', ?3, ?4)"),
-                      insert_audit_));
     return Status::ok();
   }
 
@@ -571,7 +566,7 @@ class SqliteImportSession : public ImportSession {
   Rejudge rejudge_;
   Statement insert_run_, find_manufacturer_, insert_manufacturer_, insert_manufacturer_fts_,
       find_product_, version_body_, insert_product_, insert_version_, update_product_, insert_fts_,
-      delete_fts_, index_new_products_, finish_run_, insert_audit_;
+      delete_fts_, index_new_products_, finish_run_;
 };
 
 // Re-checks inside one IMMEDIATE transaction: each product's verdict, flag and label follow the
@@ -612,12 +607,9 @@ class SqliteRecheckSession : public RecheckSession {
                ",\"status_changes\":" + std::to_string(status_changes) +
                ",\"flags_raised\":" + std::to_string(verdicts_.flags_raised()) +
                ",\"flags_lifted\":" + std::to_string(verdicts_.flags_lifted()) + "}";
-    auto audit = db_.prepare(
-        "INSERT INTO audit_events (at, actor, action, subject_type, subject_id, details) "
-        "VALUES (?1, ?2, 'recheck', 'evaluation', ?3, ?4)");
-    if (!audit.is_ok()) return audit.status();
-    audit->bind(1, utc_now()).bind(2, actor_).bind(3, verdicts_.evaluation_id()).bind(4, details);
-    IOTREG_TRY(audit->run());
+    auto appended = sqlite::append_audit_event(
+        db_, {utc_now(), actor_, "recheck", "evaluation", verdicts_.evaluation_id(), details});
+    if (!appended.is_ok()) return appended.status();
     return transaction_.commit();
   }
 
@@ -849,6 +841,8 @@ class SqliteStorage : public Storage {
     return versions;
   }
 
+  Result<AuditVerification> verify_audit() override { return sqlite::verify_audit_chain(*db_); }
+
   Result<std::string> evaluation_provenance(std::int64_t evaluation_id) override {
     auto statement = db_->prepare("SELECT provenance FROM evaluations WHERE id = ?1");
     if (!statement.is_ok()) return statement.status();
@@ -914,13 +908,9 @@ class SqliteStorage : public Storage {
     details += ",\"reason\":";
     model::append_json_string(details, reason);
     details += "}";
-    auto audit = db_->prepare(
-        "INSERT INTO audit_events (at, actor, action, subject_type, subject_id, details) "
-        "VALUES (?1, ?2, ?3, 'flag', ?4, ?5)");
-    if (!audit.is_ok()) return audit.status();
-    std::string audit_action = confirm ? "flag.confirm" : "flag.dismiss";
-    audit->bind(1, at).bind(2, actor).bind(3, audit_action).bind(4, flag_id).bind(5, details);
-    IOTREG_TRY(audit->run());
+    auto appended = sqlite::append_audit_event(
+        *db_, {at, actor, confirm ? "flag.confirm" : "flag.dismiss", "flag", flag_id, details});
+    if (!appended.is_ok()) return appended.status();
     return transaction.commit();
   }
 
@@ -1000,6 +990,8 @@ Status migrate(Database& db) {
                               " failed: " + status.message());
     }
     IOTREG_TRY(db.exec("PRAGMA user_version = " + std::to_string(migration.version)));
+    // Migration 3 adds the audit hash chain: events already recorded are chained now.
+    if (migration.version == 3) IOTREG_TRY(sqlite::chain_unhashed_audit_events(db));
   }
   IOTREG_TRY(db.exec("PRAGMA application_id = " + std::to_string(kApplicationId)));
   return transaction.commit();

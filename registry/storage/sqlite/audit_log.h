@@ -1,0 +1,32 @@
+// The audit log as a hash chain, private to the SQLite backend. Each event's hash is the SHA-256
+// of the previous event's hash and the event's own content (id, time, actor, action, subject,
+// details), so changing, removing or reordering any event breaks every hash after it. Appends
+// must run inside the caller's write transaction (the one of the change they record).
+#pragma once
+
+#include <cstdint>
+#include <string>
+
+#include "registry/core/status.h"
+#include "registry/storage/sqlite/database.h"
+#include "registry/storage/storage.h"
+
+namespace iotreg::storage::sqlite {
+
+struct AuditRecord {
+  std::string at;
+  std::string actor;
+  std::string action;
+  std::string subject_type;
+  std::int64_t subject_id = 0;
+  std::string details_json;
+};
+
+// Appends one event after the last one; returns its id.
+Result<std::int64_t> append_audit_event(Database& db, const AuditRecord& event);
+// Chains events that have no hash yet (recorded before the chain existed), in id order.
+Status chain_unhashed_audit_events(Database& db);
+// Walks the whole chain and names the first event that does not fit.
+Result<AuditVerification> verify_audit_chain(Database& db);
+
+}  // namespace iotreg::storage::sqlite
