@@ -41,6 +41,8 @@ std::string builtin_plugin_dir() {
   return (binary_dir.parent_path() / "lib" / "iotreg" / "plugins").string();
 }
 
+}  // namespace
+
 std::string today() {
   auto now = std::chrono::system_clock::to_time_t(std::chrono::system_clock::now());
   std::tm parts{};
@@ -50,7 +52,15 @@ std::string today() {
   return buffer;
 }
 
-// A real calendar date written YYYY-MM-DD.
+std::string utc_timestamp() {
+  auto now = std::chrono::system_clock::to_time_t(std::chrono::system_clock::now());
+  std::tm parts{};
+  gmtime_r(&now, &parts);
+  char buffer[32];
+  std::strftime(buffer, sizeof buffer, "%Y-%m-%dT%H:%M:%SZ", &parts);
+  return buffer;
+}
+
 bool is_calendar_date(const std::string& text) {
   if (text.size() != 10 || text[4] != '-' || text[7] != '-') return false;
   for (std::size_t i : {0u, 1u, 2u, 3u, 5u, 6u, 8u, 9u}) {
@@ -63,8 +73,6 @@ bool is_calendar_date(const std::string& text) {
   bool leap = (year % 4 == 0 && year % 100 != 0) || year % 400 == 0;
   return day <= kDays[month - 1] + (month == 2 && leap ? 1 : 0);
 }
-
-}  // namespace
 
 std::string cli_actor() {
   if (const char* user = std::getenv("USER"); user && *user) return std::string("cli:") + user;
@@ -202,6 +210,24 @@ int run(int argc, char** argv) {
         ->required();
   }
 
+  auto* token = app.add_subcommand("token", "API bearer tokens");
+  token->require_subcommand(1);
+  TokenCreateArguments token_arguments;
+  auto* token_create = token->add_subcommand(
+      "create", "Create a token; it is printed once, as the last line, and stored only hashed");
+  token_create->add_option("--role", token_arguments.role, "officer, manufacturer or admin")
+      ->required();
+  token_create->add_option("--manufacturer", token_arguments.manufacturer,
+                           "The manufacturer a manufacturer token acts for");
+  token_create->add_option("--expires", token_arguments.expires,
+                           "Last valid day, YYYY-MM-DD (default: does not expire)");
+  bool token_list_json = false;
+  auto* token_list = token->add_subcommand("list", "List tokens (never the tokens themselves)");
+  token_list->add_flag("--json", token_list_json, "JSON Lines");
+  std::int64_t token_id = 0;
+  auto* token_revoke = token->add_subcommand("revoke", "Revoke a token");
+  token_revoke->add_option("id", token_id, "Token id")->required();
+
   auto* audit = app.add_subcommand("audit", "The tamper-evident audit log");
   audit->require_subcommand(1);
   auto* audit_verify = audit->add_subcommand(
@@ -236,6 +262,9 @@ int run(int argc, char** argv) {
   if (*show) return run_show(global, show_arguments);
   if (*check) return run_check(global, check_arguments);
   if (*audit_verify) return run_audit_verify(global);
+  if (*token_create) return run_token_create(global, token_arguments);
+  if (*token_list) return run_token_list(global, token_list_json);
+  if (*token_revoke) return run_token_revoke(global, token_id);
   if (*plugins_test) return run_plugin_fixtures(fixtures_dir, fixtures_verbose);
   if (*plugins) return run_plugins(global, plugins_json);
   if (*flags) return run_flags(global, flags_arguments);

@@ -166,6 +166,19 @@ struct FlagRecord {
 
 enum class FlagAction { kConfirm, kDismiss };
 
+// An API token as stored: never the token itself, only its hash.
+struct TokenRecord {
+  std::int64_t id = 0;
+  std::string token_hash;  // SHA-256 of the token, hex
+  std::string role;        // officer, manufacturer or admin
+  std::string manufacturer_key;
+  std::string manufacturer_name;
+  std::string created_at;
+  std::string created_by;
+  std::string expires;     // YYYY-MM-DD, last valid day; empty: never
+  std::string revoked_at;  // empty: not revoked
+};
+
 // The result of walking the audit log's hash chain.
 struct AuditVerification {
   std::uint64_t events = 0;       // events checked
@@ -240,6 +253,16 @@ class Storage {
   // raised; dismiss: raised or confirmed).
   virtual Status act_on_flag(std::int64_t flag_id, FlagAction action, const std::string& actor,
                              const std::string& reason) = 0;
+
+  // Stores a new token (its hash; the caller shows the token once) with its audit event.
+  virtual Result<std::int64_t> create_token(const TokenRecord& token) = 0;
+  // Every token, oldest first.
+  virtual Result<std::vector<TokenRecord>> tokens() = 0;
+  // The token with this hash, or nullopt.
+  virtual Result<std::optional<TokenRecord>> find_token(const std::string& token_hash) = 0;
+  // Revokes a token, with its audit event. kNotFound for an unknown id; kInvalidArgument when it
+  // is already revoked.
+  virtual Status revoke_token(std::int64_t id, const std::string& actor) = 0;
 
   // Recomputes every audit event's hash in order and names the first that was edited, or that
   // does not follow its predecessor (an event before it was deleted or the order changed).

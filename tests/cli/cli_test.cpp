@@ -15,6 +15,7 @@
 #include <string>
 #include <vector>
 
+#include "registry/core/sha256.h"
 #include "registry/storage/body_codec.h"
 #include "support/process.h"
 
@@ -1443,16 +1444,73 @@ TEST_SUITE("cli") {
       CHECK(broken.out.find("broken at event 2") != std::string::npos);
     }
     SUBCASE("events from before the chain existed are chained by the migration") {
-      // A registry of schema version 2, as it was before the chain.
+      // A registry of schema version 2, as it was before the chain (and before tokens).
+      const std::int64_t latest = probe.integer("PRAGMA user_version");
       probe.exec(
           "ALTER TABLE audit_events DROP COLUMN hash;"
           "ALTER TABLE audit_events DROP COLUMN previous_hash;"
+          "DROP TABLE tokens;"
           "PRAGMA user_version = 2;");
-      CHECK(registry.run({"products", "--limit", "1"}).exit_status == 0);  // migrates to 3
-      CHECK(probe.integer("PRAGMA user_version") == 3);
+      CHECK(registry.run({"products", "--limit", "1"}).exit_status == 0);  // migrates
+      CHECK(probe.integer("PRAGMA user_version") == latest);
       CHECK(probe.integer("SELECT count(*) FROM audit_events WHERE hash = ''") == 0);
       CHECK(verify().out == "audit log intact: 10 events, every hash verified\n");
     }
+  }
+
+  TEST_CASE("cli: token create prints the token once as its last line and list never shows it") {
+    Registry registry;
+    auto created = registry.run({"token", "create", "--role", "manufacturer", "--manufacturer",
+                                 "Lumora Vision Ltd", "--expires", "2099-12-31"});
+    INFO("stderr: ", created.err);
+    REQUIRE(created.exit_status == 0);
+    auto lines = split_lines(created.out);
+    REQUIRE(lines.size() >= 2);
+    CHECK(std::regex_match(lines.back(), std::regex("iotreg_[0-9a-f]{64}")));
+    CHECK(lines.front() == "token 1: manufacturer for Lumora Vision Ltd, valid to 2099-12-31");
+    const std::string token = lines.back();
+
+    auto listed = registry.run({"token", "list", "--json"});
+    REQUIRE(listed.exit_status == 0);
+    CHECK(listed.out.find(token.substr(7)) == std::string::npos);
+    auto tokens = json_lines(listed.out);
+    REQUIRE(tokens.size() == 1);
+    CHECK(tokens[0]["role"] == "manufacturer");
+    CHECK(tokens[0]["manufacturer"] == "Lumora Vision Ltd");
+    CHECK(tokens[0]["expires"] == "2099-12-31");
+    CHECK(tokens[0]["revoked_at"].is_null());
+    SqliteProbe probe(registry.db);
+    CHECK(probe.text("SELECT token_hash FROM tokens") == sha256_hex(token));
+
+    CHECK(registry.run({"token", "revoke", "1"}).exit_status == 0);
+    CHECK(json_lines(registry.run({"token", "list", "--json"}).out)[0]["revoked_at"].is_string());
+    CHECK(registry.run({"token", "revoke", "1"}).exit_status == 2);
+    CHECK(registry.run({"token", "revoke", "42"}).exit_status == 1);
+    CHECK(probe.integer("SELECT count(*) FROM audit_events WHERE action LIKE 'token.%'") == 2);
+    CHECK(registry.run({"audit", "verify"}).exit_status == 0);
+  }
+
+  TEST_CASE("cli: token create refuses bad arguments and stores nothing") {
+    Registry registry;
+    REQUIRE(registry.run({"token", "create", "--role", "admin"}).exit_status == 0);
+    TableCounts before = table_counts(registry.db);
+    for (const std::vector<std::string>& arguments :
+         {std::vector<std::string>{"token", "create", "--role", "root"},
+          std::vector<std::string>{"token", "create", "--role", "manufacturer"},
+          std::vector<std::string>{"token", "create", "--role", "officer", "--manufacturer", "X"},
+          std::vector<std::string>{"token", "create", "--role", "officer", "--expires",
+                                   "2000-01-01"},
+          std::vector<std::string>{"token", "create", "--role", "officer", "--expires",
+                                   "2027-02-30"},
+          std::vector<std::string>{"token", "create"}}) {
+      CAPTURE(joined(arguments));
+      auto result = registry.run(arguments);
+      CHECK(result.exit_status == 2);
+      CHECK_FALSE(result.err.empty());
+      CHECK(result.out.find("iotreg_") == std::string::npos);
+    }
+    CHECK(table_counts(registry.db) == before);
+    CHECK(json_lines(registry.run({"token", "list", "--json"}).out).size() == 1);
   }
 }
 

@@ -674,6 +674,16 @@ Result<std::vector<FlagRecord>> read_flags(Statement& statement) {
   return flags;
 }
 
+constexpr const char* kTokenColumns =
+    "SELECT id, token_hash, role, coalesce(manufacturer_key, ''), "
+    "coalesce(manufacturer_name, ''), created_at, created_by, coalesce(expires, ''), "
+    "coalesce(revoked_at, '') FROM tokens ";
+
+TokenRecord read_token(const Statement& row) {
+  return {row.int64(0), row.text(1), row.text(2), row.text(3), row.text(4),
+          row.text(5),  row.text(6), row.text(7), row.text(8)};
+}
+
 class SqliteStorage : public Storage {
  public:
   explicit SqliteStorage(std::unique_ptr<Database> db) : db_(std::move(db)) {}
@@ -842,6 +852,99 @@ class SqliteStorage : public Storage {
   }
 
   Result<AuditVerification> verify_audit() override { return sqlite::verify_audit_chain(*db_); }
+
+  Result<std::int64_t> create_token(const TokenRecord& token) override {
+    Transaction transaction(*db_);
+    IOTREG_TRY(transaction.begin());
+    auto insert = db_->prepare(
+        "INSERT INTO tokens (token_hash, role, manufacturer_key, manufacturer_name, created_at, "
+        "created_by, expires) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7)");
+    if (!insert.is_ok()) return insert.status();
+    insert->bind(1, token.token_hash)
+        .bind(2, token.role)
+        .bind(5, token.created_at)
+        .bind(6, token.created_by);
+    auto optional_text = [&](int index, const std::string& text) {
+      if (text.empty()) {
+        insert->bind_null(index);
+      } else {
+        insert->bind(index, text);
+      }
+    };
+    optional_text(3, token.manufacturer_key);
+    optional_text(4, token.manufacturer_name);
+    optional_text(7, token.expires);
+    IOTREG_TRY(insert->run());
+    std::int64_t id = db_->last_insert_id();
+    std::string details = "{\"role\":";
+    model::append_json_string(details, token.role);
+    details += ",\"manufacturer\":";
+    if (token.manufacturer_name.empty()) {
+      details += "null";
+    } else {
+      model::append_json_string(details, token.manufacturer_name);
+    }
+    details += ",\"expires\":";
+    if (token.expires.empty()) {
+      details += "null";
+    } else {
+      model::append_json_string(details, token.expires);
+    }
+    details += "}";
+    auto appended = sqlite::append_audit_event(
+        *db_, {token.created_at, token.created_by, "token.create", "token", id, details});
+    if (!appended.is_ok()) return appended.status();
+    IOTREG_TRY(transaction.commit());
+    return id;
+  }
+
+  Result<std::vector<TokenRecord>> tokens() override {
+    auto statement = db_->prepare(std::string(kTokenColumns) + "ORDER BY id");
+    if (!statement.is_ok()) return statement.status();
+    std::vector<TokenRecord> tokens;
+    for (;;) {
+      auto row = statement->step();
+      if (!row.is_ok()) return row.status();
+      if (!row.value()) break;
+      tokens.push_back(read_token(*statement));
+    }
+    return tokens;
+  }
+
+  Result<std::optional<TokenRecord>> find_token(const std::string& token_hash) override {
+    auto statement = db_->prepare(std::string(kTokenColumns) + "WHERE token_hash = ?1");
+    if (!statement.is_ok()) return statement.status();
+    statement->bind(1, token_hash);
+    auto row = statement->step();
+    if (!row.is_ok()) return row.status();
+    if (!row.value()) return std::optional<TokenRecord>();
+    return std::optional<TokenRecord>(read_token(*statement));
+  }
+
+  Status revoke_token(std::int64_t id, const std::string& actor) override {
+    Transaction transaction(*db_);
+    IOTREG_TRY(transaction.begin());
+    auto current = db_->prepare("SELECT revoked_at FROM tokens WHERE id = ?1");
+    if (!current.is_ok()) return current.status();
+    current->bind(1, id);
+    auto row = current->step();
+    if (!row.is_ok()) return row.status();
+    if (!row.value()) return Status::not_found("no token with id " + std::to_string(id));
+    if (!current->is_null(0)) {
+      return Status::invalid_argument("token " + std::to_string(id) + " was already revoked at " +
+                                      current->text(0));
+    }
+    current->reset();
+    std::string at = utc_now();
+    auto update = db_->prepare("UPDATE tokens SET revoked_at = ?1 WHERE id = ?2");
+    if (!update.is_ok()) return update.status();
+    update->bind(1, at).bind(2, id);
+    IOTREG_TRY(update->run());
+    auto appended =
+        sqlite::append_audit_event(*db_, {at, actor, "token.revoke", "token", id, "{}"});
+    if (!appended.is_ok()) return appended.status();
+    return transaction.commit();
+  }
 
   Result<std::string> evaluation_provenance(std::int64_t evaluation_id) override {
     auto statement = db_->prepare("SELECT provenance FROM evaluations WHERE id = ?1");

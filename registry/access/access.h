@@ -1,0 +1,41 @@
+// API access: bearer tokens and who they stand for (DESIGN.md §6). A token is 256 random bits;
+// the registry stores only its SHA-256, so a copy of the database does not reveal it. Functions
+// here are stateless and thread-safe; authenticate() uses the given Storage from the calling
+// thread.
+#pragma once
+
+#include <cstdint>
+#include <optional>
+#include <string>
+#include <string_view>
+
+#include "registry/core/status.h"
+#include "registry/storage/storage.h"
+
+namespace iotreg::access {
+
+enum class Role { kOfficer, kManufacturer, kAdmin };
+
+std::string_view role_name(Role role);
+std::optional<Role> role_from_name(std::string_view name);
+
+// A new token: "iotreg_" and 64 hex digits of operating-system randomness.
+Result<std::string> generate_token();
+// The stored form of a token.
+std::string token_hash(std::string_view token);
+
+// Who a valid token stands for.
+struct Principal {
+  std::int64_t token_id = 0;
+  Role role = Role::kOfficer;
+  std::string manufacturer_key;  // role manufacturer: the one manufacturer it may act for
+  std::string manufacturer_name;
+};
+
+// The principal of a token that exists, is not revoked and has not expired on `today`
+// (YYYY-MM-DD); kNotFound (the same message) otherwise, so a caller learns nothing about which
+// tokens exist. Hashes are compared in constant time.
+Result<Principal> authenticate(storage::Storage& storage, std::string_view token,
+                               std::string_view today);
+
+}  // namespace iotreg::access
