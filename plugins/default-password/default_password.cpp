@@ -29,6 +29,8 @@
 
 namespace {
 
+using iotreg::quoted;
+
 constexpr std::string_view kDefaultField = "passwords.default";
 constexpr std::string_view kFactoryResetField = "passwords.factory_reset";
 constexpr std::string_view kForcedChangeField = "passwords.forced_change";
@@ -47,8 +49,6 @@ constexpr std::string_view kBuiltinDenyList[] = {
 
 // Brand and model designation count as public information only from this many characters on.
 constexpr std::size_t kMinimumPublicNameCharacters = 4;
-// Untrusted values quoted in messages are cut to at most this many bytes.
-constexpr std::size_t kQuotedValueBytes = 60;
 // Trailing numbers with more significant digits than this are not compared as counters.
 constexpr std::size_t kMaximumCounterDigits = 18;
 
@@ -84,43 +84,6 @@ std::size_t utf8_length(std::string_view text) {
   }
   return characters;
 }
-
-// `value` in double quotes, cut at a UTF-8 character boundary to at most kQuotedValueBytes bytes
-// (an ellipsis marks the cut).
-std::string quoted(std::string_view value) {
-  std::string out = "\"";
-  if (value.size() <= kQuotedValueBytes) {
-    out.append(value);
-  } else {
-    std::size_t end = kQuotedValueBytes;
-    while (end > 0 && (static_cast<unsigned char>(value[end]) & 0xC0) == 0x80) --end;
-    out.append(value.substr(0, end));
-    out.append("\xE2\x80\xA6");
-  }
-  out += '"';
-  return out;
-}
-
-// The failed rules of one run: each adds a sentence; the finding's field is the first one's.
-class Failures {
- public:
-  void add(std::string_view field, std::initializer_list<std::string_view> sentence) {
-    if (message_.empty()) {
-      field_ = field;
-    } else {
-      message_ += "; ";
-    }
-    for (std::string_view piece : sentence) message_.append(piece);
-  }
-  bool empty() const { return message_.empty(); }
-  iotreg::Finding finding() && {
-    return iotreg::Finding::fail(std::move(message_), std::move(field_));
-  }
-
- private:
-  std::string message_;
-  std::string field_;
-};
 
 // The declared sample passwords, borrowed from the declaration.
 class Samples {
@@ -241,7 +204,7 @@ std::optional<std::string_view> repeated_sample(const Samples& samples) {
 // brand (each only from kMinimumPublicNameCharacters characters on; ASCII-case-insensitive), or
 // the GTIN.
 void check_public_information(const iotreg::DeclarationView& declaration, const Samples& samples,
-                              Failures& failures) {
+                              iotreg::Findings& failures) {
   struct PublicName {
     std::string_view what;
     std::string_view value;
@@ -255,15 +218,15 @@ void check_public_information(const iotreg::DeclarationView& declaration, const 
     for (const PublicName& name : candidates) {
       if (utf8_length(name.value) < kMinimumPublicNameCharacters) continue;
       if (contains_ignoring_case(samples[i], name.value)) {
-        failures.add(kExamplesField,
-                     {"the sample password ", quoted(samples[i]), " contains the ", name.what, " ",
-                      quoted(name.value), ", which is public (passwords.examples)"});
+        failures.fail(kExamplesField,
+                      {"the sample password ", quoted(samples[i]), " contains the ", name.what, " ",
+                       quoted(name.value), ", which is public (passwords.examples)"});
         return;
       }
     }
     if (!gtin.empty() && samples[i].find(gtin) != std::string_view::npos) {
-      failures.add(kExamplesField, {"the sample password ", quoted(samples[i]),
-                                    " contains the GTIN, which is public (passwords.examples)"});
+      failures.fail(kExamplesField, {"the sample password ", quoted(samples[i]),
+                                     " contains the GTIN, which is public (passwords.examples)"});
       return;
     }
   }
@@ -345,21 +308,22 @@ bool derives_from_public_identifier(std::string_view generation) {
 }
 
 // Rules 5 to 8, on the declared sample passwords.
-void check_samples(const iotreg::CheckInput& input, const Samples& samples, Failures& failures) {
+void check_samples(const iotreg::CheckInput& input, const Samples& samples,
+                   iotreg::Findings& failures) {
   if (std::size_t denied = first_denied(samples, input); denied != samples.size()) {
-    failures.add(kExamplesField, {"the sample password ", quoted(samples[denied]),
-                                  " is on the deny list of known default and common passwords"
-                                  " (passwords.examples)"});
+    failures.fail(kExamplesField, {"the sample password ", quoted(samples[denied]),
+                                   " is on the deny list of known default and common passwords"
+                                   " (passwords.examples)"});
   }
   if (std::optional<std::string_view> repeated = repeated_sample(samples)) {
-    failures.add(kExamplesField, {"the sample password ", quoted(*repeated),
-                                  " occurs more than once: passwords are not unique per device"
-                                  " (passwords.examples)"});
+    failures.fail(kExamplesField, {"the sample password ", quoted(*repeated),
+                                   " occurs more than once: passwords are not unique per device"
+                                   " (passwords.examples)"});
   }
   if (form_incremental_counter(samples)) {
-    failures.add(kExamplesField, {"the sample passwords form an incremental counter (",
-                                  quoted(samples[0]), ", ", quoted(samples[1]),
-                                  samples.size() > 2 ? ", ...)" : ")", " (passwords.examples)"});
+    failures.fail(kExamplesField, {"the sample passwords form an incremental counter (",
+                                   quoted(samples[0]), ", ", quoted(samples[1]),
+                                   samples.size() > 2 ? ", ...)" : ")", " (passwords.examples)"});
   }
   check_public_information(input.declaration(), samples, failures);
 }
@@ -392,23 +356,23 @@ struct DefaultPassword {
         allowed_with_forced_change
             ? " and no change before first use is forced (passwords.forced_change)"
             : "";
-    Failures failures;
+    iotreg::Findings failures;
     if (!default_kind) {
-      failures.add(kDefaultField, {"the kind of default password is not declared "
-                                   "(passwords.default)"});
+      failures.fail(kDefaultField, {"the kind of default password is not declared "
+                                    "(passwords.default)"});
     } else if (*default_kind == "universal" && !universal_allowed) {
-      failures.add(kDefaultField,
-                   {"the default password is universal (passwords.default: universal)", unforced});
+      failures.fail(kDefaultField,
+                    {"the default password is universal (passwords.default: universal)", unforced});
     }
     if (reset_kind == "universal" && !universal_allowed) {
-      failures.add(kFactoryResetField, {"a factory reset restores a universal password "
-                                        "(passwords.factory_reset: universal)",
-                                        unforced});
+      failures.fail(kFactoryResetField, {"a factory reset restores a universal password "
+                                         "(passwords.factory_reset: universal)",
+                                         unforced});
     }
     if (!reset_kind && default_kind != "none" &&
         input.flag("factory_reset_must_be_declared", true)) {
-      failures.add(kFactoryResetField, {"what a factory reset restores is not declared "
-                                        "(passwords.factory_reset)"});
+      failures.fail(kFactoryResetField, {"what a factory reset restores is not declared "
+                                         "(passwords.factory_reset)"});
     }
     if (!samples.empty()) check_samples(input, samples, failures);
     if (!failures.empty()) return std::move(failures).finding();

@@ -20,29 +20,13 @@
 
 namespace {
 
+using iotreg::quoted;
+
 constexpr std::string_view kCategoryField = "product.category";
 
 // The excepted categories used when the policy sets none.
 constexpr std::string_view kBuiltinExceptedCategories[] = {"medical_device", "smart_meter",
                                                            "ev_chargepoint", "vehicle"};
-// Untrusted values quoted in messages are cut to at most this many bytes.
-constexpr std::size_t kQuotedValueBytes = 60;
-
-// `value` in double quotes, cut at a UTF-8 character boundary to at most kQuotedValueBytes bytes
-// (an ellipsis marks the cut).
-std::string quoted(std::string_view value) {
-  std::string out = "\"";
-  if (value.size() <= kQuotedValueBytes) {
-    out.append(value);
-  } else {
-    std::size_t end = kQuotedValueBytes;
-    while (end > 0 && (static_cast<unsigned char>(value[end]) & 0xC0) == 0x80) --end;
-    out.append(value.substr(0, end));
-    out.append("\xE2\x80\xA6");
-  }
-  out += '"';
-  return out;
-}
 
 // What the products of an excepted category are called in messages.
 std::string describe_category(std::string_view category) {

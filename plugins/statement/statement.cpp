@@ -20,6 +20,8 @@
 
 namespace {
 
+using iotreg::quoted;
+
 constexpr std::string_view kDateField = "statement.date";
 constexpr std::string_view kStandardsField = "statement.standards";
 
@@ -35,8 +37,6 @@ constexpr RequiredItem kRequiredItems[] = {
     {"statement.place", "the place of issue"},
     {kDateField, "the date of issue"}};
 
-// Untrusted values quoted in messages are cut to at most this many bytes.
-constexpr std::size_t kQuotedValueBytes = 60;
 // A failure names at most this many of the standards cited without version or date.
 constexpr std::size_t kNamedStandards = 5;
 
@@ -44,43 +44,6 @@ bool is_ascii_digit(char c) { return c >= '0' && c <= '9'; }
 bool is_ascii_alphanumeric(char c) {
   return is_ascii_digit(c) || (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z');
 }
-
-// `value` in double quotes, cut at a UTF-8 character boundary to at most kQuotedValueBytes bytes
-// (an ellipsis marks the cut).
-std::string quoted(std::string_view value) {
-  std::string out = "\"";
-  if (value.size() <= kQuotedValueBytes) {
-    out.append(value);
-  } else {
-    std::size_t end = kQuotedValueBytes;
-    while (end > 0 && (static_cast<unsigned char>(value[end]) & 0xC0) == 0x80) --end;
-    out.append(value.substr(0, end));
-    out.append("\xE2\x80\xA6");
-  }
-  out += '"';
-  return out;
-}
-
-// The failed rules of one run: each adds a sentence; the finding's field is the first one's.
-class Failures {
- public:
-  void add(std::string_view field, std::initializer_list<std::string_view> sentence) {
-    if (message_.empty()) {
-      field_ = field;
-    } else {
-      message_ += "; ";
-    }
-    for (std::string_view piece : sentence) message_.append(piece);
-  }
-  bool empty() const { return message_.empty(); }
-  iotreg::Finding finding() && {
-    return iotreg::Finding::fail(std::move(message_), std::move(field_));
-  }
-
- private:
-  std::string message_;
-  std::string field_;
-};
 
 // Whether `standard` names its version: a word that starts with V or v followed by a digit.
 bool names_version(std::string_view standard) {
@@ -126,7 +89,7 @@ bool names_date(std::string_view standard) {
 
 // Rule 3: adds a failure for each standard cited without its version or date, naming at most
 // kNamedStandards of them so that the message stays short.
-void check_standards(const iotreg_field* standards, Failures& failures) {
+void check_standards(const iotreg_field* standards, iotreg::Findings& failures) {
   if (!standards || standards->type != IOTREG_VALUE_TEXT_LIST) return;
   std::size_t named = 0;
   std::size_t unnamed = 0;
@@ -140,18 +103,18 @@ void check_standards(const iotreg_field* standards, Failures& failures) {
       continue;
     }
     ++named;
-    failures.add(kStandardsField, {"the standard ", quoted(standard), " is cited without its ",
-                                   has_version ? "date, e.g. (2020-06)"
-                                   : has_date  ? "version, e.g. V2.1.1"
-                                               : "version and date, e.g. V2.1.1 (2020-06)",
-                                   " (statement.standards)"});
+    failures.fail(kStandardsField, {"the standard ", quoted(standard), " is cited without its ",
+                                    has_version ? "date, e.g. (2020-06)"
+                                    : has_date  ? "version, e.g. V2.1.1"
+                                                : "version and date, e.g. V2.1.1 (2020-06)",
+                                    " (statement.standards)"});
   }
   if (unnamed > 0) {
     char count[24];
     std::snprintf(count, sizeof count, "%zu", unnamed);
-    failures.add(kStandardsField,
-                 {count, unnamed == 1 ? " more standard is" : " more standards are",
-                  " cited without a version or date (statement.standards)"});
+    failures.fail(kStandardsField,
+                  {count, unnamed == 1 ? " more standard is" : " more standards are",
+                   " cited without a version or date (statement.standards)"});
   }
 }
 
@@ -163,7 +126,7 @@ struct Statement {
 
   static iotreg::Finding run(const iotreg::CheckInput& input) {
     const iotreg::DeclarationView& declaration = input.declaration();
-    Failures failures;
+    iotreg::Findings failures;
 
     std::string missing;
     std::string_view first_missing_field;
@@ -177,14 +140,14 @@ struct Statement {
       missing.append(item.description).append(" (").append(item.field).append(")");
     }
     if (!missing.empty()) {
-      failures.add(first_missing_field, {"the statement of compliance lacks ", missing});
+      failures.fail(first_missing_field, {"the statement of compliance lacks ", missing});
     }
 
     const std::optional<std::string_view> date = declaration.text(kDateField);
     if (date && *date > input.as_of()) {
-      failures.add(kDateField, {"the statement of compliance is dated after the evaluation date "
-                                "(statement.date ",
-                                *date, " is after ", input.as_of(), ")"});
+      failures.fail(kDateField, {"the statement of compliance is dated after the evaluation date "
+                                 "(statement.date ",
+                                 *date, " is after ", input.as_of(), ")"});
     }
 
     if (input.flag("standards_need_version_and_date", false)) {

@@ -16,27 +16,6 @@ namespace {
 
 constexpr std::string_view kEndDateField = "support.end_date";
 
-// The failed rules of one run: each adds a sentence; the finding's field is the first one's.
-class Failures {
- public:
-  void add(std::string_view field, std::initializer_list<std::string_view> sentence) {
-    if (message_.empty()) {
-      field_ = field;
-    } else {
-      message_ += "; ";
-    }
-    for (std::string_view piece : sentence) message_.append(piece);
-  }
-  bool empty() const { return message_.empty(); }
-  iotreg::Finding finding() && {
-    return iotreg::Finding::fail(std::move(message_), std::move(field_));
-  }
-
- private:
-  std::string message_;
-  std::string field_;
-};
-
 struct SupportPeriod {
   static constexpr const char* id = "support-period";
   static constexpr const char* title = "Defined security-update support period";
@@ -52,19 +31,19 @@ struct SupportPeriod {
           std::string(kEndDateField));
     }
 
-    Failures failures;
+    iotreg::Findings failures;
     if (std::optional<std::string_view> statement_date = declaration.text("statement.date");
         statement_date && *end_date < *statement_date) {
-      failures.add(kEndDateField, {"the support period ends before the statement of compliance is "
-                                   "issued (support.end_date ",
-                                   *end_date, " is before statement.date ", *statement_date, ")"});
+      failures.fail(kEndDateField, {"the support period ends before the statement of compliance is "
+                                    "issued (support.end_date ",
+                                    *end_date, " is before statement.date ", *statement_date, ")"});
     }
     if (std::optional<std::string_view> placed = declaration.text("product.placed_on_market");
         placed && *end_date < *placed) {
-      failures.add(kEndDateField,
-                   {"the support period ends before the product is placed on the "
-                    "market (support.end_date ",
-                    *end_date, " is before product.placed_on_market ", *placed, ")"});
+      failures.fail(kEndDateField,
+                    {"the support period ends before the product is placed on the "
+                     "market (support.end_date ",
+                     *end_date, " is before product.placed_on_market ", *placed, ")"});
     }
 
     std::optional<std::string_view> latest_earlier_end;
@@ -75,10 +54,10 @@ struct SupportPeriod {
       }
     }
     if (latest_earlier_end && *end_date < *latest_earlier_end) {
-      failures.add(kEndDateField,
-                   {"the support period was shortened, which the law forbids (support.end_date ",
-                    *end_date, " is before ", *latest_earlier_end,
-                    ", the end date an earlier version of this declaration promised)"});
+      failures.fail(kEndDateField,
+                    {"the support period was shortened, which the law forbids (support.end_date ",
+                     *end_date, " is before ", *latest_earlier_end,
+                     ", the end date an earlier version of this declaration promised)"});
     }
 
     if (!failures.empty()) return std::move(failures).finding();

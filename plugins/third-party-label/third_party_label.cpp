@@ -38,27 +38,6 @@ bool equals_ignoring_case(std::string_view a, std::string_view b) {
   return true;
 }
 
-// The warnings of one run: each adds a sentence; the finding's field is the first one's.
-class Warnings {
- public:
-  void add(std::string_view field, std::initializer_list<std::string_view> sentence) {
-    if (message_.empty()) {
-      field_ = field;
-    } else {
-      message_ += "; ";
-    }
-    for (std::string_view piece : sentence) message_.append(piece);
-  }
-  bool empty() const { return message_.empty(); }
-  iotreg::Finding finding() && {
-    return iotreg::Finding::warn(std::move(message_), std::move(field_));
-  }
-
- private:
-  std::string message_;
-  std::string field_;
-};
-
 struct ThirdPartyLabel {
   static constexpr const char* id = "third-party-label";
   static constexpr const char* title = "Third-party security label is plausible and current";
@@ -76,21 +55,21 @@ struct ThirdPartyLabel {
       return iotreg::Finding::not_applicable("no label");
     }
 
-    Warnings warnings;
+    iotreg::Findings warnings;
     const bool sg_cls = scheme && equals_ignoring_case(*scheme, "SG-CLS");
     if (sg_cls && !level) {
-      warnings.add(kLevelField, {"the SG-CLS label has no level (label.level)"});
+      warnings.warn(kLevelField, {"the SG-CLS label has no level (label.level)"});
     } else if (sg_cls && (*level < kLowestSgClsLevel || *level > kHighestSgClsLevel)) {
       char level_digits[24];
       std::snprintf(level_digits, sizeof level_digits, "%" PRId64, *level);
-      warnings.add(kLevelField, {"the SG-CLS label level ", level_digits,
-                                 " does not exist: SG-CLS has levels 1 to 4 (label.level)"});
+      warnings.warn(kLevelField, {"the SG-CLS label level ", level_digits,
+                                  " does not exist: SG-CLS has levels 1 to 4 (label.level)"});
     }
     if (sg_cls && !expiry) {
-      warnings.add(kExpiryField, {"the SG-CLS label has no expiry date (label.expiry)"});
+      warnings.warn(kExpiryField, {"the SG-CLS label has no expiry date (label.expiry)"});
     }
     if (expiry && *expiry < input.as_of()) {
-      warnings.add(kExpiryField, {"the label expired on ", *expiry, " (label.expiry)"});
+      warnings.warn(kExpiryField, {"the label expired on ", *expiry, " (label.expiry)"});
     }
 
     if (!warnings.empty()) return std::move(warnings).finding();

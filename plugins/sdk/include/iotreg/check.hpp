@@ -24,6 +24,7 @@
 #include <algorithm>
 #include <cstddef>
 #include <cstdint>
+#include <initializer_list>
 #include <iterator>
 #include <optional>
 #include <string>
@@ -62,7 +63,58 @@ struct Finding {
   }
 };
 
+// Builds the one finding of a run that checks several rules: each failed rule (or, when none
+// failed, each warning) adds a sentence joined with "; ", and the finding's field is the first
+// such rule's. Failures win over warnings; nothing recorded is a pass.
+class Findings {
+ public:
+  void fail(std::string_view field, std::initializer_list<std::string_view> sentence) {
+    append(failures_, failure_field_, field, sentence);
+  }
+  void warn(std::string_view field, std::initializer_list<std::string_view> sentence) {
+    append(warnings_, warning_field_, field, sentence);
+  }
+  bool empty() const { return failures_.empty() && warnings_.empty(); }
+  Finding finding() && {
+    if (!failures_.empty()) return Finding::fail(std::move(failures_), std::move(failure_field_));
+    if (!warnings_.empty()) return Finding::warn(std::move(warnings_), std::move(warning_field_));
+    return Finding::pass();
+  }
+
+ private:
+  static void append(std::string& message, std::string& first_field, std::string_view field,
+                     std::initializer_list<std::string_view> sentence) {
+    if (message.empty()) {
+      first_field = field;
+    } else {
+      message += "; ";
+    }
+    for (std::string_view piece : sentence) message.append(piece);
+  }
+
+  std::string failures_;
+  std::string failure_field_;
+  std::string warnings_;
+  std::string warning_field_;
+};
+
 inline std::string_view view(iotreg_text text) { return {text.data, text.size}; }
+
+// `value` in double quotes for a message, cut at a UTF-8 character boundary to at most
+// `max_bytes` bytes (an ellipsis marks the cut): declared values are untrusted and may be long.
+inline std::string quoted(std::string_view value, std::size_t max_bytes = 60) {
+  std::string out = "\"";
+  if (value.size() <= max_bytes) {
+    out.append(value);
+  } else {
+    std::size_t end = max_bytes;
+    while (end > 0 && (static_cast<unsigned char>(value[end]) & 0xC0) == 0x80) --end;
+    out.append(value.substr(0, end));
+    out.append("\xE2\x80\xA6");
+  }
+  out += '"';
+  return out;
+}
 
 // A list of texts borrowed from the host (list field items, parameter values): no copies.
 class TextList {
