@@ -55,13 +55,5 @@ print(f"Target: at least {target:,} declaration-checks per second per core: "
       f"{'met' if best >= target else 'MISSED'} ({best:,.0f}).")
 PY
 )
-python3 - "$root/bench/README.md" "$result" <<'PY'
-import sys, re
-path, result = sys.argv[1], sys.argv[2]
-text = open(path).read()
-start, end = "<!-- checks:begin -->", "<!-- checks:end -->"
-new = f"{start}\n{result}\n{end}"
-text = re.sub(re.escape(start) + ".*?" + re.escape(end), lambda _: new, text, flags=re.S)
-open(path, "w").write(text)
-PY
+python3 bench/write_results.py checks "$result"
 echo "$result"

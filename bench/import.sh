@@ -69,13 +69,5 @@ iotreg peak memory as the file grows:
 $memory_rows
 MD
 )
-python3 - "$root/bench/README.md" "$result" <<'PY'
-import sys, re
-path, result = sys.argv[1], sys.argv[2]
-text = open(path).read()
-start, end = "<!-- import:begin -->", "<!-- import:end -->"
-new = f"{start}\n{result}\n{end}"
-text = re.sub(re.escape(start) + ".*?" + re.escape(end), lambda _: new, text, flags=re.S)
-open(path, "w").write(text)
-PY
+python3 bench/write_results.py import "$result"
 echo "$result"

@@ -29,6 +29,8 @@
 
 namespace {
 
+using iotreg::ascii_lower;
+using iotreg::equals_ignoring_case;
 using iotreg::quoted;
 
 constexpr std::string_view kDefaultField = "passwords.default";
@@ -52,16 +54,7 @@ constexpr std::size_t kMinimumPublicNameCharacters = 4;
 // Trailing numbers with more significant digits than this are not compared as counters.
 constexpr std::size_t kMaximumCounterDigits = 18;
 
-char ascii_lower(char c) { return c >= 'A' && c <= 'Z' ? static_cast<char>(c - 'A' + 'a') : c; }
 bool is_ascii_digit(char c) { return c >= '0' && c <= '9'; }
-
-bool equals_ignoring_case(std::string_view a, std::string_view b) {
-  if (a.size() != b.size()) return false;
-  for (std::size_t i = 0; i < a.size(); ++i) {
-    if (ascii_lower(a[i]) != ascii_lower(b[i])) return false;
-  }
-  return true;
-}
 
 bool contains_ignoring_case(std::string_view haystack, std::string_view needle) {
   if (needle.empty()) return true;

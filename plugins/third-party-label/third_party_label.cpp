@@ -20,6 +20,9 @@
 
 namespace {
 
+using iotreg::ascii_lower;
+using iotreg::equals_ignoring_case;
+
 constexpr std::string_view kSchemeField = "label.scheme";
 constexpr std::string_view kLevelField = "label.level";
 constexpr std::string_view kIdField = "label.id";
@@ -27,16 +30,6 @@ constexpr std::string_view kExpiryField = "label.expiry";
 
 constexpr std::int64_t kLowestSgClsLevel = 1;
 constexpr std::int64_t kHighestSgClsLevel = 4;
-
-char ascii_lower(char c) { return c >= 'A' && c <= 'Z' ? static_cast<char>(c - 'A' + 'a') : c; }
-
-bool equals_ignoring_case(std::string_view a, std::string_view b) {
-  if (a.size() != b.size()) return false;
-  for (std::size_t i = 0; i < a.size(); ++i) {
-    if (ascii_lower(a[i]) != ascii_lower(b[i])) return false;
-  }
-  return true;
-}
 
 struct ThirdPartyLabel {
   static constexpr const char* id = "third-party-label";

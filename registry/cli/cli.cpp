@@ -6,12 +6,12 @@
 
 #include <CLI/CLI.hpp>
 #include <boost/dll/runtime_symbol_info.hpp>
-#include <chrono>
 #include <cstdlib>
-#include <ctime>
 #include <iostream>
 
+#include "importers/schema/compiled_schema.h"
 #include "registry/cli/commands.h"
+#include "registry/core/clock.h"
 
 namespace iotreg::cli {
 
@@ -43,37 +43,6 @@ std::string builtin_plugin_dir() {
 
 }  // namespace
 
-std::string today() {
-  auto now = std::chrono::system_clock::to_time_t(std::chrono::system_clock::now());
-  std::tm parts{};
-  localtime_r(&now, &parts);
-  char buffer[16];
-  std::strftime(buffer, sizeof buffer, "%Y-%m-%d", &parts);
-  return buffer;
-}
-
-std::string utc_timestamp() {
-  auto now = std::chrono::system_clock::to_time_t(std::chrono::system_clock::now());
-  std::tm parts{};
-  gmtime_r(&now, &parts);
-  char buffer[32];
-  std::strftime(buffer, sizeof buffer, "%Y-%m-%dT%H:%M:%SZ", &parts);
-  return buffer;
-}
-
-bool is_calendar_date(const std::string& text) {
-  if (text.size() != 10 || text[4] != '-' || text[7] != '-') return false;
-  for (std::size_t i : {0u, 1u, 2u, 3u, 5u, 6u, 8u, 9u}) {
-    if (text[i] < '0' || text[i] > '9') return false;
-  }
-  int year = std::stoi(text.substr(0, 4)), month = std::stoi(text.substr(5, 2)),
-      day = std::stoi(text.substr(8, 2));
-  static constexpr int kDays[] = {31, 28, 31, 30, 31, 30, 31, 31, 30, 31, 30, 31};
-  if (month < 1 || month > 12 || day < 1) return false;
-  bool leap = (year % 4 == 0 && year % 100 != 0) || year % 400 == 0;
-  return day <= kDays[month - 1] + (month == 2 && leap ? 1 : 0);
-}
-
 std::string cli_actor() {
   if (const char* user = std::getenv("USER"); user && *user) return std::string("cli:") + user;
   if (const passwd* entry = ::getpwuid(::geteuid()); entry && entry->pw_name) {
@@ -87,8 +56,8 @@ std::string plugin_directory(const GlobalOptions& options) {
 }
 
 std::unique_ptr<checks::Evaluator> load_evaluator(const GlobalOptions& options) {
-  std::string as_of = options.as_of.empty() ? today() : options.as_of;
-  if (!is_calendar_date(as_of)) {
+  std::string as_of = options.as_of.empty() ? local_date() : options.as_of;
+  if (!importers::is_calendar_date(as_of)) {
     std::cerr << "iotreg: --as-of must be a calendar date written YYYY-MM-DD\n";
     return nullptr;
   }

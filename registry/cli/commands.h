@@ -95,12 +95,6 @@ int run_token_create(const GlobalOptions& options, const TokenCreateArguments& a
 int run_token_list(const GlobalOptions& options, bool json);
 int run_token_revoke(const GlobalOptions& options, std::int64_t id);
 
-// Today's local date, YYYY-MM-DD; the current UTC time, ISO 8601.
-std::string today();
-std::string utc_timestamp();
-// A real calendar date written YYYY-MM-DD.
-bool is_calendar_date(const std::string& text);
-
 // Exit 0 when the audit log's hash chain is intact, 1 naming the first bad event.
 int run_audit_verify(const GlobalOptions& options);
 

@@ -3,9 +3,11 @@
 #include <iomanip>
 #include <iostream>
 
+#include "importers/schema/compiled_schema.h"
 #include "registry/access/access.h"
 #include "registry/cli/commands.h"
 #include "registry/cli/output.h"
+#include "registry/core/clock.h"
 
 namespace iotreg::cli {
 
@@ -25,11 +27,11 @@ int run_token_create(const GlobalOptions& options, const TokenCreateArguments& a
     return kExitUsage;
   }
   if (!arguments.expires.empty()) {
-    if (!is_calendar_date(arguments.expires)) {
+    if (!importers::is_calendar_date(arguments.expires)) {
       std::cerr << "iotreg: --expires must be a calendar date written YYYY-MM-DD\n";
       return kExitUsage;
     }
-    if (arguments.expires < today()) {
+    if (arguments.expires < local_date()) {
       std::cerr << "iotreg: --expires " << arguments.expires << " is in the past\n";
       return kExitUsage;
     }

@@ -5,10 +5,9 @@
 
 #include <algorithm>
 #include <cctype>
-#include <chrono>
-#include <ctime>
 #include <unordered_map>
 
+#include "registry/core/clock.h"
 #include "registry/storage/sqlite/audit_log.h"
 #include "registry/storage/sqlite/database.h"
 #include "registry/storage/sqlite/migrations.h"
@@ -23,15 +22,6 @@ using sqlite::Transaction;
 
 constexpr std::int64_t kApplicationId = 0x696F5452;  // "ioTR"
 constexpr std::size_t kMaxSearchWords = 16;
-
-std::string utc_now() {
-  auto now = std::chrono::system_clock::to_time_t(std::chrono::system_clock::now());
-  std::tm parts{};
-  gmtime_r(&now, &parts);
-  char buffer[32];
-  std::strftime(buffer, sizeof buffer, "%Y-%m-%dT%H:%M:%SZ", &parts);
-  return buffer;
-}
 
 std::string counts_json(const ImportRunInfo& info, const ImportCounts& counts) {
   std::string out = "{\"source\":";
@@ -253,7 +243,7 @@ class SqliteImportSession : public ImportSession {
       : db_(db),
         transaction_(db),
         info_(std::move(info)),
-        started_at_(utc_now()),
+        started_at_(utc_timestamp()),
         rejudge_(std::move(rejudge)) {
     if (evaluation) verdicts_.emplace(db, *evaluation, info_.actor, started_at_);
   }
@@ -336,7 +326,7 @@ class SqliteImportSession : public ImportSession {
     // full-text indexing costs about half of what it costs row by row.
     index_new_products_.bind(1, first_new_product_id_);
     IOTREG_TRY(index_new_products_.run());
-    std::string finished_at = utc_now();
+    std::string finished_at = utc_timestamp();
     finish_run_.bind(1, finished_at)
         .bind(2, static_cast<std::int64_t>(counts.records_read))
         .bind(3, static_cast<std::int64_t>(counts.accepted))
@@ -577,7 +567,7 @@ class SqliteRecheckSession : public RecheckSession {
       : db_(db),
         transaction_(db),
         actor_(std::move(actor)),
-        started_at_(utc_now()),
+        started_at_(utc_timestamp()),
         verdicts_(db, evaluation, actor_, started_at_) {}
 
   Status start() {
@@ -608,7 +598,8 @@ class SqliteRecheckSession : public RecheckSession {
                ",\"flags_raised\":" + std::to_string(verdicts_.flags_raised()) +
                ",\"flags_lifted\":" + std::to_string(verdicts_.flags_lifted()) + "}";
     auto appended = sqlite::append_audit_event(
-        db_, {utc_now(), actor_, "recheck", "evaluation", verdicts_.evaluation_id(), details});
+        db_,
+        {utc_timestamp(), actor_, "recheck", "evaluation", verdicts_.evaluation_id(), details});
     if (!appended.is_ok()) return appended.status();
     return transaction_.commit();
   }
@@ -935,7 +926,7 @@ class SqliteStorage : public Storage {
                                       current->text(0));
     }
     current->reset();
-    std::string at = utc_now();
+    std::string at = utc_timestamp();
     auto update = db_->prepare("UPDATE tokens SET revoked_at = ?1 WHERE id = ?2");
     if (!update.is_ok()) return update.status();
     update->bind(1, at).bind(2, id);
@@ -995,7 +986,7 @@ class SqliteStorage : public Storage {
           (confirm ? "raised flag can be confirmed" : "raised or confirmed flag can be dismissed"));
     }
     std::string to = confirm ? "confirmed" : "dismissed";
-    std::string at = utc_now();
+    std::string at = utc_timestamp();
     auto update = db_->prepare("UPDATE flags SET state = ?1, updated_at = ?2 WHERE id = ?3");
     if (!update.is_ok()) return update.status();
     update->bind(1, to).bind(2, at).bind(3, flag_id);

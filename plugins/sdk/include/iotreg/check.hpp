@@ -100,6 +100,20 @@ class Findings {
 
 inline std::string_view view(iotreg_text text) { return {text.data, text.size}; }
 
+// ASCII letters lower-cased; every other byte (including UTF-8) unchanged.
+inline char ascii_lower(char c) {
+  return c >= 'A' && c <= 'Z' ? static_cast<char>(c - 'A' + 'a') : c;
+}
+
+// Equal but for the case of ASCII letters (enum-like values, deny-list entries, codes).
+inline bool equals_ignoring_case(std::string_view a, std::string_view b) {
+  if (a.size() != b.size()) return false;
+  for (std::size_t i = 0; i < a.size(); ++i) {
+    if (ascii_lower(a[i]) != ascii_lower(b[i])) return false;
+  }
+  return true;
+}
+
 // `value` in double quotes for a message, cut at a UTF-8 character boundary to at most
 // `max_bytes` bytes (an ellipsis marks the cut): declared values are untrusted and may be long.
 inline std::string quoted(std::string_view value, std::size_t max_bytes = 60) {
