@@ -10,9 +10,17 @@ packages=(
   nlohmann-json3-dev libyaml-cpp-dev libre2-dev libvalijson-dev  # importers and validation
   libcli11-dev                                # command line
   libpoco-dev libboost-dev libboost-filesystem-dev  # HTTP/JSON utilities and plugin loading
+  libqrencode-dev                             # QR codes on product labels
   doctest-dev                                 # tests
+  zbar-tools librsvg2-bin                     # tests: decode the label's QR code
+  chromium                                    # tests: the web UI in a real browser
   "$@"
 )
+
+# Node.js runs the browser tests (playwright-core); a machine may already have it from elsewhere.
+if ! command -v npm >/dev/null 2>&1; then
+  packages+=(nodejs npm)
+fi
 
 missing=()
 for package in "${packages[@]}"; do

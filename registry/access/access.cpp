@@ -5,6 +5,8 @@
 #include <cerrno>
 #include <cstring>
 
+#include "importers/schema/compiled_schema.h"
+#include "registry/core/clock.h"
 #include "registry/core/sha256.h"
 
 namespace iotreg::access {
@@ -80,6 +82,52 @@ Result<Principal> authenticate(storage::Storage& storage, std::string_view token
   if (!role)
     return Status::corruption("token " + std::to_string(record.id) + " has role " + record.role);
   return Principal{record.id, *role, record.manufacturer_key, record.manufacturer_name};
+}
+
+Status validate_token_request(const TokenRequest& request, std::string_view today) {
+  auto role = role_from_name(request.role);
+  if (!role) return Status::invalid_argument("role must be officer, manufacturer or admin");
+  bool for_manufacturer = *role == Role::kManufacturer;
+  if (for_manufacturer && request.manufacturer.empty()) {
+    return Status::invalid_argument("a manufacturer token needs the manufacturer's name");
+  }
+  if (!for_manufacturer && !request.manufacturer.empty()) {
+    return Status::invalid_argument("a manufacturer name is only for role manufacturer");
+  }
+  if (!request.expires.empty()) {
+    if (!importers::is_calendar_date(request.expires)) {
+      return Status::invalid_argument("the expiry must be a calendar date written YYYY-MM-DD");
+    }
+    if (request.expires < today) {
+      return Status::invalid_argument("the expiry " + request.expires + " is in the past");
+    }
+  }
+  return Status::ok();
+}
+
+Result<IssuedToken> issue_token(storage::Storage& storage, const TokenRequest& request,
+                                const std::string& actor, std::string_view today) {
+  IOTREG_TRY(validate_token_request(request, today));
+  const Role role = *role_from_name(request.role);
+  const bool for_manufacturer = role == Role::kManufacturer;
+  auto token = generate_token();
+  if (!token.is_ok()) return token.status();
+  IssuedToken issued;
+  issued.token = std::move(token).value();
+  storage::TokenRecord& record = issued.record;
+  record.token_hash = token_hash(issued.token);
+  record.role = std::string(role_name(role));
+  if (for_manufacturer) {
+    record.manufacturer_key = model::identity_key(request.manufacturer);
+    record.manufacturer_name = request.manufacturer;
+  }
+  record.created_at = utc_timestamp();
+  record.created_by = actor;
+  record.expires = request.expires;
+  auto id = storage.create_token(record);
+  if (!id.is_ok()) return id.status();
+  record.id = id.value();
+  return issued;
 }
 
 }  // namespace iotreg::access

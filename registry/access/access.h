@@ -32,6 +32,24 @@ struct Principal {
   std::string manufacturer_name;
 };
 
+// What a new token is for.
+struct TokenRequest {
+  std::string role;          // officer, manufacturer or admin
+  std::string manufacturer;  // required for (and only for) role manufacturer
+  std::string expires;       // YYYY-MM-DD, the last valid day; empty: never
+};
+
+struct IssuedToken {
+  std::string token;  // shown once; only its hash is stored
+  storage::TokenRecord record;
+};
+
+// kInvalidArgument saying what is wrong with the request, if anything.
+Status validate_token_request(const TokenRequest& request, std::string_view today);
+// Validates the request, generates a token and stores its hash with an audit event by `actor`.
+Result<IssuedToken> issue_token(storage::Storage& storage, const TokenRequest& request,
+                                const std::string& actor, std::string_view today);
+
 // The principal of a token that exists, is not revoked and has not expired on `today`
 // (YYYY-MM-DD); kNotFound (the same message) otherwise, so a caller learns nothing about which
 // tokens exist. Hashes are compared in constant time.

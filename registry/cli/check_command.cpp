@@ -5,121 +5,30 @@
 #include <iostream>
 #include <map>
 
-#include "importers/schema/compiled_schema.h"
 #include "registry/cli/commands.h"
 #include "registry/cli/output.h"
 #include "registry/ingest/ingest.h"
+#include "registry/views/views.h"
 
 namespace iotreg::cli {
-namespace {
-
-constexpr std::size_t kBatch = 1000;
-
-struct ManufacturerImpact {
-  std::uint64_t checked = 0;
-  std::uint64_t status_changes = 0;
-  std::uint64_t newly_flagged = 0;
-  std::uint64_t unflagged = 0;
-};
-
-struct Change {
-  std::int64_t product_id;
-  std::string manufacturer;
-  std::string brand;
-  std::string model;
-  std::string from;
-  std::string to;
-  bool was_flagged;
-  bool flagged;
-  std::string failed;
-};
-
-}  // namespace
 
 int run_check(const GlobalOptions& options, const CheckArguments& arguments) {
   auto evaluator = load_evaluator(options);
   if (!evaluator) return kExitUsage;
   auto registry = open_registry(options, arguments.dry_run ? Access::kRead : Access::kWrite);
   if (!registry) return kExitUsage;
-  const storage::EvaluationInfo evaluation = ingest::evaluation_info(*evaluator);
-  const auto& catalog = importers::CompiledSchema::builtin()->catalog();
-
-  std::unique_ptr<storage::RecheckSession> session;
-  if (!arguments.dry_run) {
-    auto begun = registry->begin_recheck(evaluation, cli_actor());
-    if (!begun.is_ok()) return report_error(begun.status());
-    session = std::move(begun).value();
-  }
-
-  std::map<std::string, ManufacturerImpact> impact;
-  std::vector<Change> changes;
-  std::uint64_t checked = 0, status_changes = 0;
-  std::int64_t after = 0;
-  for (;;) {
-    auto batch = registry->recheck_candidates(evaluation.key, arguments.all, after, kBatch);
-    if (!batch.is_ok()) return report_error(batch.status());
-    if (batch->empty()) break;
-    for (const auto& candidate : batch.value()) {
-      after = candidate.product_id;
-      storage::VerdictRecord verdict = ingest::rejudge(*evaluator, catalog, candidate.payloads);
-      bool flagged =
-          storage::flagged_after(evaluation.prohibition, candidate.flagged, verdict.status);
-      if (session) {
-        if (auto status = session->apply(candidate, verdict); !status.is_ok()) {
-          return report_error(status);
-        }
-      }
-      auto& counts = impact[candidate.manufacturer];
-      ++counts.checked;
-      ++checked;
-      bool changed = verdict.status != candidate.status;
-      if (changed) {
-        ++counts.status_changes;
-        ++status_changes;
-      }
-      counts.newly_flagged += flagged && !candidate.flagged;
-      counts.unflagged += !flagged && candidate.flagged;
-      if (changed || flagged != candidate.flagged) {
-        changes.push_back({candidate.product_id, candidate.manufacturer, candidate.brand,
-                           candidate.model, candidate.status, verdict.status, candidate.flagged,
-                           flagged, verdict.failed});
-      }
-    }
-  }
-  if (session && checked > 0) {
-    if (auto status = session->commit(checked, status_changes); !status.is_ok()) {
-      return report_error(status);
-    }
-  }
+  auto rechecked =
+      ingest::recheck(*registry, *evaluator, {arguments.all, arguments.dry_run, cli_actor()});
+  if (!rechecked.is_ok()) return report_error(rechecked.status());
+  const ingest::RecheckReport& report = rechecked.value();
+  const auto checked = report.checked;
+  const auto status_changes = report.status_changes;
+  const auto& impact = report.impact;
+  const auto& changes = report.changes;
 
   const auto& policy = evaluator->policy();
   if (arguments.json) {
-    nlohmann::ordered_json out = {{"dry_run", arguments.dry_run},
-                                  {"policy", policy.id},
-                                  {"as_of", evaluator->as_of()},
-                                  {"checked", checked},
-                                  {"status_changes", status_changes},
-                                  {"manufacturers", nlohmann::ordered_json::array()},
-                                  {"changes", nlohmann::ordered_json::array()}};
-    for (const auto& [name, counts] : impact) {
-      out["manufacturers"].push_back({{"manufacturer", name},
-                                      {"checked", counts.checked},
-                                      {"status_changes", counts.status_changes},
-                                      {"newly_flagged", counts.newly_flagged},
-                                      {"unflagged", counts.unflagged}});
-    }
-    for (const auto& change : changes) {
-      out["changes"].push_back({{"id", change.product_id},
-                                {"manufacturer", change.manufacturer},
-                                {"brand", change.brand},
-                                {"model", change.model},
-                                {"from", change.from},
-                                {"to", change.to},
-                                {"flagged_before", change.was_flagged},
-                                {"flagged", change.flagged},
-                                {"failed", change.failed}});
-    }
-    std::cout << out.dump(2, ' ', false, nlohmann::ordered_json::error_handler_t::replace) << "\n";
+    std::cout << views::dump(views::recheck_report_json(report), 2) << "\n";
     return kExitSuccess;
   }
 
@@ -153,10 +62,9 @@ int run_check(const GlobalOptions& options, const CheckArguments& arguments) {
       std::cout << "\n";
     }
   }
-  if (!arguments.dry_run && session) {
+  if (!arguments.dry_run) {
     std::cout << "\n"
-              << session->flags_raised() << " flags raised, " << session->flags_lifted()
-              << " lifted\n";
+              << report.flags_raised << " flags raised, " << report.flags_lifted << " lifted\n";
   }
   return kExitSuccess;
 }

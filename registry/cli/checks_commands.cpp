@@ -6,6 +6,7 @@
 #include "registry/checks/fixtures.h"
 #include "registry/cli/commands.h"
 #include "registry/cli/output.h"
+#include "registry/views/views.h"
 
 namespace iotreg::cli {
 
@@ -86,23 +87,13 @@ int run_plugin_fixtures(const std::string& directory, bool verbose) {
 int run_flags(const GlobalOptions& options, const FlagsArguments& arguments) {
   auto registry = open_registry(options, Access::kRead);
   if (!registry) return kExitUsage;
-  auto flags = registry->flags(arguments.state);
+  storage::FlagQuery query;
+  query.state = arguments.state;
+  auto flags = registry->flags(query);
   if (!flags.is_ok()) return report_error(flags.status());
   if (arguments.json) {
     for (const auto& flag : flags.value()) {
-      nlohmann::ordered_json line = {{"id", flag.id},
-                                     {"product_id", flag.product_id},
-                                     {"state", flag.state},
-                                     {"manufacturer", flag.manufacturer},
-                                     {"brand", flag.brand},
-                                     {"model", flag.model},
-                                     {"raised_at", flag.raised_at},
-                                     {"raised_by", flag.raised_by},
-                                     {"raised_version", flag.raised_version},
-                                     {"reason", flag.raise_reason},
-                                     {"updated_at", flag.updated_at}};
-      std::cout << line.dump(-1, ' ', false, nlohmann::ordered_json::error_handler_t::replace)
-                << "\n";
+      std::cout << views::dump(views::flag_json(flag)) << "\n";
     }
     return kExitSuccess;
   }

@@ -197,6 +197,31 @@ int run(int argc, char** argv) {
   auto* token_revoke = token->add_subcommand("revoke", "Revoke a token");
   token_revoke->add_option("id", token_id, "Token id")->required();
 
+  ServeArguments serve_arguments;
+  auto* serve = app.add_subcommand("serve",
+                                   "Serve the HTTP API, public product pages and the "
+                                   "officer web UI until SIGINT or SIGTERM");
+  serve->add_option("--listen", serve_arguments.listen, "HOST:PORT to listen on (port 0: any)")
+      ->capture_default_str();
+  serve
+      ->add_option("--threads", serve_arguments.threads,
+                   "Connections served at once (more wait in a queue)")
+      ->capture_default_str()
+      ->check(CLI::Range(1, 1024));
+  serve->add_option("--public-url", serve_arguments.public_url,
+                    "Base URL consumers reach the public pages at, for label QR codes "
+                    "(default: the listening address)");
+  serve
+      ->add_option("--idle-timeout", serve_arguments.idle_timeout_seconds,
+                   "Seconds a client may take to send a request, or stay idle between two")
+      ->capture_default_str()
+      ->check(CLI::Range(1, 3600));
+  serve
+      ->add_option("--max-body", serve_arguments.max_body_mib,
+                   "Largest request body in MiB (larger: 413)")
+      ->capture_default_str()
+      ->check(CLI::Range(1, 4096));
+
   auto* audit = app.add_subcommand("audit", "The tamper-evident audit log");
   audit->require_subcommand(1);
   auto* audit_verify = audit->add_subcommand(
@@ -231,6 +256,7 @@ int run(int argc, char** argv) {
   if (*show) return run_show(global, show_arguments);
   if (*check) return run_check(global, check_arguments);
   if (*audit_verify) return run_audit_verify(global);
+  if (*serve) return run_serve(global, serve_arguments);
   if (*token_create) return run_token_create(global, token_arguments);
   if (*token_list) return run_token_list(global, token_list_json);
   if (*token_revoke) return run_token_revoke(global, token_id);

@@ -95,6 +95,16 @@ int run_token_create(const GlobalOptions& options, const TokenCreateArguments& a
 int run_token_list(const GlobalOptions& options, bool json);
 int run_token_revoke(const GlobalOptions& options, std::int64_t id);
 
+struct ServeArguments {
+  std::string listen = "127.0.0.1:8080";
+  std::size_t threads = 64;
+  std::string public_url;
+  std::size_t max_body_mib = 64;
+  int idle_timeout_seconds = 15;
+};
+// Serves until SIGINT or SIGTERM, then finishes requests in flight and exits 0.
+int run_serve(const GlobalOptions& options, const ServeArguments& arguments);
+
 // Exit 0 when the audit log's hash chain is intact, 1 naming the first bad event.
 int run_audit_verify(const GlobalOptions& options);
 

@@ -14,23 +14,10 @@
 #include "registry/cli/commands.h"
 #include "registry/cli/output.h"
 #include "registry/ingest/ingest.h"
+#include "registry/views/views.h"
 
 namespace iotreg::cli {
 namespace {
-
-nlohmann::json location_json(const importers::RecordLocation& where) {
-  nlohmann::json out = {{"record", where.ordinal}, {"location", where.describe()}};
-  if (where.line) out["line"] = where.line;
-  if (where.document_number) out["document"] = *where.document_number;
-  if (where.array_index) out["array_index"] = *where.array_index;
-  return out;
-}
-
-nlohmann::json counts_json(const storage::ImportCounts& counts) {
-  return {{"records", counts.records_read},      {"accepted", counts.accepted},
-          {"rejected", counts.rejected},         {"new_products", counts.new_products},
-          {"new_versions", counts.new_versions}, {"unchanged", counts.unchanged}};
-}
 
 // Writes the JSON report incrementally so that memory does not grow with the number of
 // rejected records: {"files": [{file, rejected: [...], format, run_id, counts, error}], totals}.
@@ -52,15 +39,8 @@ class ReportWriter {
   }
   void rejected(const importers::RejectedRecord& record) {
     if (!active()) return;
-    nlohmann::json entry = location_json(record.where);
-    auto& issues = entry["issues"] = nlohmann::json::array();
-    for (const auto& issue : record.issues) {
-      nlohmann::json item = {{"field", issue.field}, {"reason", issue.reason}};
-      if (issue.line) item["line"] = issue.line;
-      issues.push_back(std::move(item));
-    }
     if (rejected_in_file_++) out_ << ",";
-    out_ << entry.dump(-1, ' ', false, nlohmann::json::error_handler_t::replace);
+    out_ << views::dump(views::rejected_record_json(record));
   }
   void end_file(const ingest::FileResult* result, const std::string& file_error) {
     if (!active()) return;
@@ -68,7 +48,7 @@ class ReportWriter {
     if (result) {
       out_ << ",\"format\":" << nlohmann::json(result->format).dump()
            << ",\"run_id\":" << (result->run_id ? std::to_string(result->run_id) : "null")
-           << ",\"counts\":" << counts_json(result->counts).dump();
+           << ",\"counts\":" << views::import_counts_json(result->counts).dump();
     }
     out_ << ",\"error\":"
          << (file_error.empty()
@@ -79,7 +59,7 @@ class ReportWriter {
   }
   void finish(const storage::ImportCounts& totals) {
     if (!active()) return;
-    out_ << "],\"totals\":" << counts_json(totals).dump() << "}\n";
+    out_ << "],\"totals\":" << views::import_counts_json(totals).dump() << "}\n";
     out_.close();
   }
 

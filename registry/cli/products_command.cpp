@@ -4,6 +4,7 @@
 
 #include "registry/cli/commands.h"
 #include "registry/cli/output.h"
+#include "registry/views/views.h"
 
 namespace iotreg::cli {
 
@@ -21,25 +22,17 @@ int run_products(const GlobalOptions& options, const ProductsArguments& argument
   if (!products.is_ok()) return report_error(products.status());
 
   if (arguments.json) {
-    FindingsPrinter printer(*registry);
+    views::FindingsPrinter printer(*registry);
     for (const auto& product : products.value()) {
       auto findings = printer.findings(product);
       if (!findings.is_ok()) return report_error(findings.status());
-      std::cout << product_json(product, std::move(findings).value())
-                       .dump(-1, ' ', false, nlohmann::json::error_handler_t::replace)
-                << "\n";
+      std::cout << views::dump(views::product_json(product, std::move(findings).value())) << "\n";
     }
     return kExitSuccess;
   }
   if (arguments.csv) {
-    std::cout << "id,manufacturer,brand,model,type,status,flagged,version_count,updated_at\n";
-    for (const auto& product : products.value()) {
-      std::cout << product.id << "," << csv_field(product.manufacturer) << ","
-                << csv_field(product.brand) << "," << csv_field(product.model) << ","
-                << csv_field(product.type) << "," << product.status << ","
-                << (product.flagged ? "true" : "false") << "," << product.version_count << ","
-                << product.updated_at << "\n";
-    }
+    std::cout << views::product_csv_header();
+    for (const auto& product : products.value()) std::cout << views::product_csv_row(product);
     return kExitSuccess;
   }
   std::cout << std::left << std::setw(7) << "ID" << std::setw(15) << "STATUS" << std::setw(8)

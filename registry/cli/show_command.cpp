@@ -6,6 +6,7 @@
 #include "importers/schema/compiled_schema.h"
 #include "registry/cli/commands.h"
 #include "registry/cli/output.h"
+#include "registry/views/views.h"
 
 namespace iotreg::cli {
 namespace {
@@ -22,97 +23,38 @@ std::string value_text(const model::FieldValue& value) {
   return "";
 }
 
-nlohmann::ordered_json parse_body(const std::string& body) {
-  auto parsed = nlohmann::ordered_json::parse(body, nullptr, /*allow_exceptions=*/false);
-  return parsed.is_discarded() ? nlohmann::ordered_json(nullptr) : parsed;
-}
-
 }  // namespace
 
 int run_show(const GlobalOptions& options, const ShowArguments& arguments) {
   auto registry = open_registry(options, Access::kRead);
   if (!registry) return kExitUsage;
-  auto product = registry->product(arguments.id);
-  if (!product.is_ok()) return report_error(product.status());
-  auto versions = registry->versions(arguments.id);
-  if (!versions.is_ok()) return report_error(versions.status());
-  auto events = registry->audit_events(arguments.id);
-  if (!events.is_ok()) return report_error(events.status());
-  auto flags = registry->product_flags(arguments.id);
-  if (!flags.is_ok()) return report_error(flags.status());
-  FindingsPrinter printer(*registry);
-  auto findings = printer.findings(product.value());
-  if (!findings.is_ok()) return report_error(findings.status());
-  auto provenance = printer.provenance(product->evaluation_id);
-  if (!provenance.is_ok()) return report_error(provenance.status());
-
-  // Each flag with its history: the raise, then every audit event about it.
-  nlohmann::ordered_json flag_list = nlohmann::ordered_json::array();
-  for (const auto& flag : flags.value()) {
-    nlohmann::ordered_json history = nlohmann::ordered_json::array();
-    history.push_back({{"at", flag.raised_at},
-                       {"actor", flag.raised_by},
-                       {"action", "flag.raise"},
-                       {"reason", flag.raise_reason}});
-    for (const auto& event : events.value()) {
-      if (event.subject_type != "flag" || event.subject_id != flag.id) continue;
-      auto details = parse_body(event.details_json);
-      history.push_back({{"at", event.at},
-                         {"actor", event.actor},
-                         {"action", event.action},
-                         {"reason", details.is_object() ? details.value("reason", "") : ""}});
-    }
-    flag_list.push_back({{"id", flag.id},
-                         {"state", flag.state},
-                         {"raised_version", flag.raised_version},
-                         {"history", std::move(history)}});
-  }
-
+  auto detail = views::product_detail(*registry, arguments.id);
+  if (!detail.is_ok()) return report_error(detail.status());
+  const views::Json& out = detail.value();
   if (arguments.json) {
-    nlohmann::ordered_json out = product_json(product.value(), findings.value());
-    out["checked_version"] = product->evaluated_version == 0
-                                 ? nlohmann::ordered_json(nullptr)
-                                 : nlohmann::ordered_json(product->evaluated_version);
-    out["evaluation"] = provenance.value();
-    out["flags"] = flag_list;
-    out["declaration"] = versions->empty() ? nlohmann::ordered_json(nullptr)
-                                           : parse_body(versions->back().body_json);
-    auto& list = out["versions"] = nlohmann::ordered_json::array();
-    for (const auto& version : versions.value()) {
-      list.push_back({{"version", version.version},
-                      {"imported_at", version.imported_at},
-                      {"import_run", version.import_run_id},
-                      {"source", version.source},
-                      {"location", version.source_location},
-                      {"declaration", parse_body(version.body_json)}});
-    }
-    auto& audit = out["audit"] = nlohmann::ordered_json::array();
-    for (const auto& event : events.value()) {
-      audit.push_back({{"id", event.id},
-                       {"at", event.at},
-                       {"actor", event.actor},
-                       {"action", event.action},
-                       {"subject_type", event.subject_type},
-                       {"subject_id", event.subject_id},
-                       {"details", parse_body(event.details_json)}});
-    }
-    std::cout << out.dump(2, ' ', false, nlohmann::ordered_json::error_handler_t::replace) << "\n";
+    std::cout << views::dump(out, 2) << "\n";
     return kExitSuccess;
   }
+  auto text = [](const views::Json& value) {
+    return value.is_string() ? value.get<std::string>() : std::string();
+  };
 
-  const auto& p = product.value();
-  std::cout << "Product " << p.id << ": " << printable(p.brand) << " " << printable(p.model);
-  if (!p.type.empty()) std::cout << " (" << printable(p.type) << ")";
-  std::cout << "\nManufacturer: " << printable(p.manufacturer) << "\nStatus: " << p.status
-            << (p.status == "pending" ? " (not checked yet)" : "")
-            << "\nFlagged for sale prohibition: " << (p.flagged ? "yes" : "no") << "\n";
+  std::cout << "Product " << arguments.id << ": " << printable(text(out["brand"])) << " "
+            << printable(text(out["model"]));
+  if (out["type"].is_string()) std::cout << " (" << printable(text(out["type"])) << ")";
+  const std::string status = text(out["status"]);
+  std::cout << "\nManufacturer: " << printable(text(out["manufacturer"])) << "\nStatus: " << status
+            << (status == "pending" ? " (not checked yet)" : "")
+            << "\nFlagged for sale prohibition: " << (out["flagged"].get<bool>() ? "yes" : "no")
+            << "\n";
 
-  if (!versions->empty()) {
-    const auto& latest = versions->back();
-    std::cout << "\nLatest declaration (version " << latest.version << " of " << versions->size()
-              << ", imported " << latest.imported_at << "):\n";
+  const auto& versions = out["versions"];
+  if (!versions.empty()) {
+    const auto& latest = versions.back();
+    std::cout << "\nLatest declaration (version " << latest["version"].get<std::int64_t>() << " of "
+              << versions.size() << ", imported " << text(latest["imported_at"]) << "):\n";
     auto declaration = model::Declaration::from_json(
-        importers::CompiledSchema::builtin()->catalog(), latest.body_json);
+        importers::CompiledSchema::builtin()->catalog(), views::dump(latest["declaration"]));
     if (!declaration.is_ok()) return report_error(declaration.status());
     for (std::size_t i = 0; i < declaration->catalog().size(); ++i) {
       if (!declaration->has(i)) continue;
@@ -121,46 +63,47 @@ int run_show(const GlobalOptions& options, const ShowArguments& arguments) {
     }
   }
   std::cout << "\nVersions:\n";
-  for (const auto& version : versions.value()) {
-    std::cout << "  " << version.version << "  " << version.imported_at << "  import run "
-              << version.import_run_id << "  " << printable(version.source) << ", "
-              << printable(version.source_location) << "\n";
+  for (const auto& version : versions) {
+    std::cout << "  " << version["version"].get<std::int64_t>() << "  "
+              << text(version["imported_at"]) << "  import run "
+              << version["import_run"].get<std::int64_t>() << "  "
+              << printable(text(version["source"])) << ", " << printable(text(version["location"]))
+              << "\n";
   }
-  if (findings->empty()) {
+  const auto& findings = out["findings"];
+  if (findings.empty()) {
     std::cout << "\nFindings: none yet (not checked)\n";
   } else {
-    const auto& evaluation = provenance.value();
-    std::cout << "\nFindings on version " << p.evaluated_version << " under policy "
-              << printable(evaluation.value("policy", "")) << " as of "
+    const auto& evaluation = out["evaluation"];
+    std::cout << "\nFindings on version " << out["checked_version"].get<std::int64_t>()
+              << " under policy " << printable(evaluation.value("policy", "")) << " as of "
               << evaluation.value("as_of", "") << ":\n";
-    for (const auto& finding : findings.value()) {
-      std::cout << "  " << std::left << std::setw(26) << finding["check"].get<std::string>()
-                << std::setw(16) << finding["outcome"].get<std::string>()
-                << printable(finding["message"].get<std::string>()) << "\n"
+    for (const auto& finding : findings) {
+      std::cout << "  " << std::left << std::setw(26) << text(finding["check"]) << std::setw(16)
+                << text(finding["outcome"]) << printable(text(finding["message"])) << "\n"
                 << "  " << std::setw(42) << ""
-                << "(" << finding["level"].get<std::string>() << "; "
-                << printable(finding["requirement"].get<std::string>()) << ")\n";
+                << "(" << text(finding["level"]) << "; " << printable(text(finding["requirement"]))
+                << ")\n";
     }
   }
-  if (!p.label_id.empty()) std::cout << "\nLabel: " << p.label_id << "\n";
-  if (!flag_list.empty()) {
+  if (out["label_id"].is_string()) std::cout << "\nLabel: " << text(out["label_id"]) << "\n";
+  if (!out["flags"].empty()) {
     std::cout << "\nFlags:\n";
-    for (const auto& flag : flag_list) {
-      std::cout << "  flag " << flag["id"].get<std::int64_t>() << " ("
-                << flag["state"].get<std::string>() << ")\n";
+    for (const auto& flag : out["flags"]) {
+      std::cout << "  flag " << flag["id"].get<std::int64_t>() << " (" << text(flag["state"])
+                << ")\n";
       for (const auto& step : flag["history"]) {
-        std::cout << "    " << step["at"].get<std::string>() << "  "
-                  << printable(step["actor"].get<std::string>()) << "  "
-                  << step["action"].get<std::string>() << "  "
-                  << printable(step["reason"].get<std::string>()) << "\n";
+        std::cout << "    " << text(step["at"]) << "  " << printable(text(step["actor"])) << "  "
+                  << text(step["action"]) << "  " << printable(text(step["reason"])) << "\n";
       }
     }
   }
   std::cout << "\nAudit trail:\n";
-  for (const auto& event : events.value()) {
-    std::cout << "  " << event.at << "  " << printable(event.actor) << "  " << event.action << " "
-              << event.subject_type << " " << event.subject_id << "  "
-              << printable(event.details_json) << "\n";
+  for (const auto& event : out["audit"]) {
+    std::cout << "  " << text(event["at"]) << "  " << printable(text(event["actor"])) << "  "
+              << text(event["action"]) << " " << text(event["subject_type"]) << " "
+              << event["subject_id"].get<std::int64_t>() << "  "
+              << printable(views::dump(event["details"])) << "\n";
   }
   return kExitSuccess;
 }

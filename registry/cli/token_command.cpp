@@ -3,60 +3,32 @@
 #include <iomanip>
 #include <iostream>
 
-#include "importers/schema/compiled_schema.h"
 #include "registry/access/access.h"
 #include "registry/cli/commands.h"
 #include "registry/cli/output.h"
 #include "registry/core/clock.h"
+#include "registry/views/views.h"
 
 namespace iotreg::cli {
 
 int run_token_create(const GlobalOptions& options, const TokenCreateArguments& arguments) {
-  auto role = access::role_from_name(arguments.role);
-  if (!role) {
-    std::cerr << "iotreg: --role must be officer, manufacturer or admin\n";
-    return kExitUsage;
-  }
-  bool for_manufacturer = *role == access::Role::kManufacturer;
-  if (for_manufacturer && arguments.manufacturer.empty()) {
-    std::cerr << "iotreg: a manufacturer token needs --manufacturer NAME\n";
-    return kExitUsage;
-  }
-  if (!for_manufacturer && !arguments.manufacturer.empty()) {
-    std::cerr << "iotreg: --manufacturer is only for --role manufacturer\n";
-    return kExitUsage;
-  }
-  if (!arguments.expires.empty()) {
-    if (!importers::is_calendar_date(arguments.expires)) {
-      std::cerr << "iotreg: --expires must be a calendar date written YYYY-MM-DD\n";
-      return kExitUsage;
-    }
-    if (arguments.expires < local_date()) {
-      std::cerr << "iotreg: --expires " << arguments.expires << " is in the past\n";
-      return kExitUsage;
-    }
+  const access::TokenRequest request{arguments.role, arguments.manufacturer, arguments.expires};
+  if (auto valid = access::validate_token_request(request, local_date()); !valid.is_ok()) {
+    return report_error(valid);
   }
   auto registry = open_registry(options, Access::kWrite);
   if (!registry) return kExitUsage;
-  auto token = access::generate_token();
-  if (!token.is_ok()) return report_error(token.status());
-  storage::TokenRecord record;
-  record.token_hash = access::token_hash(token.value());
-  record.role = std::string(access::role_name(*role));
-  if (for_manufacturer) {
-    record.manufacturer_key = model::identity_key(arguments.manufacturer);
-    record.manufacturer_name = arguments.manufacturer;
-  }
-  record.created_at = utc_timestamp();
-  record.created_by = cli_actor();
-  record.expires = arguments.expires;
-  auto id = registry->create_token(record);
-  if (!id.is_ok()) return report_error(id.status());
-  std::cout << "token " << id.value() << ": " << record.role;
+  auto issued = access::issue_token(*registry, request, cli_actor(), local_date());
+  if (!issued.is_ok()) return report_error(issued.status());
+  const storage::TokenRecord& record = issued->record;
+  bool for_manufacturer = !record.manufacturer_name.empty();
+  auto token = issued->token;
+  auto id = record.id;
+  std::cout << "token " << id << ": " << record.role;
   if (for_manufacturer) std::cout << " for " << printable(record.manufacturer_name);
   std::cout << (record.expires.empty() ? ", does not expire" : ", valid to " + record.expires)
             << "\nIt is shown only now; the registry keeps only its hash.\n"
-            << token.value() << "\n";
+            << token << "\n";
   return kExitSuccess;
 }
 
@@ -65,20 +37,9 @@ int run_token_list(const GlobalOptions& options, bool json) {
   if (!registry) return kExitUsage;
   auto tokens = registry->tokens();
   if (!tokens.is_ok()) return report_error(tokens.status());
-  auto or_null = [](const std::string& text) {
-    return text.empty() ? nlohmann::ordered_json(nullptr) : nlohmann::ordered_json(text);
-  };
   if (json) {
     for (const auto& token : tokens.value()) {
-      nlohmann::ordered_json line = {{"id", token.id},
-                                     {"role", token.role},
-                                     {"manufacturer", or_null(token.manufacturer_name)},
-                                     {"created_at", token.created_at},
-                                     {"created_by", token.created_by},
-                                     {"expires", or_null(token.expires)},
-                                     {"revoked_at", or_null(token.revoked_at)}};
-      std::cout << line.dump(-1, ' ', false, nlohmann::ordered_json::error_handler_t::replace)
-                << "\n";
+      std::cout << views::dump(views::token_json(token)) << "\n";
     }
     return kExitSuccess;
   }

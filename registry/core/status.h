@@ -87,3 +87,9 @@ class Result {
 };
 
 }  // namespace iotreg
+
+// Returns the Status of `expr` from the enclosing function when it is not ok.
+#define IOTREG_TRY(expr)                                         \
+  do {                                                           \
+    if (auto _status = (expr); !_status.is_ok()) return _status; \
+  } while (0)

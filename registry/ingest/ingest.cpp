@@ -83,11 +83,12 @@ class BatchQueue {
 // Runs on the reader thread: turns accepted records into staged batches.
 class StagingSink : public importers::RecordSink {
  public:
-  StagingSink(const storage::BodyEncoder& encoder, const checks::Evaluator* evaluator,
+  StagingSink(const storage::BodyEncoder& encoder, const ImportOptions& options,
               const std::string& file, std::uint64_t bytes_total, BatchQueue* queue,
               ImportObserver& observer, FileResult& result)
       : encoder_(encoder),
-        evaluator_(evaluator),
+        options_(options),
+        evaluator_(options.evaluator),
         file_(file),
         bytes_total_(bytes_total),
         queue_(queue),
@@ -97,6 +98,20 @@ class StagingSink : public importers::RecordSink {
 
   void accept(const model::Declaration& declaration,
               const importers::RecordLocation& where) override {
+    if (options_.only_manufacturer_key &&
+        model::identity_key(declaration.string_at(model::WellKnownField::kManufacturerName)) !=
+            *options_.only_manufacturer_key) {
+      importers::RejectedRecord refused;
+      refused.where = where;
+      refused.issues.push_back(
+          {std::string(model::kManufacturerNameField),
+           "declares manufacturer \"" +
+               std::string(declaration.string_at(model::WellKnownField::kManufacturerName)) +
+               "\"; this submitter may declare only for \"" + options_.manufacturer_name + "\"",
+           where.line});
+      reject(std::move(refused));
+      return;
+    }
     ++counts_.records_read;
     ++counts_.accepted;
     if (evaluator_) {
@@ -137,6 +152,7 @@ class StagingSink : public importers::RecordSink {
 
  private:
   const storage::BodyEncoder& encoder_;
+  const ImportOptions& options_;
   const checks::Evaluator* evaluator_;
   checks::Verdict verdict_;  // reused between declarations
   const std::string& file_;
@@ -178,6 +194,102 @@ Result<OpenedInput> open_input(const std::string& path) {
   }
   input.stream = input.file.get();
   return input;
+}
+
+// Imports one input whose format options.format names.
+Result<FileResult> import_input(storage::Storage* storage, std::istream& in,
+                                std::uint64_t bytes_total, const std::string& file,
+                                const ImportOptions& options, ImportObserver& observer) {
+  const auto& schema = *importers::CompiledSchema::builtin();
+  auto encoder = storage::BodyEncoder::create(*schema.catalog());
+  if (!encoder.is_ok()) return encoder.status();
+
+  FileResult result;
+  result.file = file;
+  result.format = std::string(importers::format_name(*options.format));
+
+  std::unique_ptr<storage::ImportSession> session;
+  if (!options.dry_run) {
+    std::optional<storage::EvaluationInfo> evaluation;
+    storage::Rejudge judge;
+    if (options.evaluator) {
+      evaluation = evaluation_info(*options.evaluator);
+      judge = [&options, &schema](const std::vector<std::string>& payloads) {
+        return rejudge(*options.evaluator, schema.catalog(), payloads);
+      };
+    }
+    auto begun = storage->begin_import({file, result.format, options.actor},
+                                       evaluation ? &*evaluation : nullptr, std::move(judge));
+    if (!begun.is_ok()) return begun.status();
+    session = std::move(begun).value();
+    result.run_id = session->run_id();
+  }
+
+  BatchQueue queue;
+  Status read_status;
+  storage::ImportCounts& counts = result.counts;
+  std::thread reader([&] {
+    StagingSink sink(encoder.value(), options, file, bytes_total,
+                     options.dry_run ? nullptr : &queue, observer, result);
+    read_status = importers::read_declarations(in, *options.format, schema, sink);
+    sink.flush();
+    queue.close();
+  });
+
+  // Store on this thread. Counts from the reader are read only after join().
+  Status write_status;
+  std::uint64_t new_products = 0, new_versions = 0, unchanged = 0;
+  std::map<std::string, std::uint64_t> stored_statuses;
+  if (session) {
+    while (auto batch = queue.pop()) {
+      for (auto& staged : *batch) {
+        auto stored = session->store(staged);
+        if (!stored.is_ok()) {
+          write_status = stored.status();
+          break;
+        }
+        switch (stored.value()) {
+          case storage::StoreOutcome::kNewProduct:
+            ++new_products;
+            if (!staged.verdict.status.empty()) ++stored_statuses[staged.verdict.status];
+            break;
+          case storage::StoreOutcome::kNewVersion:
+            ++new_versions;
+            if (!staged.verdict.status.empty()) ++stored_statuses[staged.verdict.status];
+            break;
+          case storage::StoreOutcome::kUnchanged:
+            ++unchanged;
+            break;
+        }
+      }
+      if (!write_status.is_ok()) {
+        queue.stop();
+        break;
+      }
+      queue.recycle(std::move(*batch));
+    }
+  }
+  reader.join();
+  if (!write_status.is_ok()) return write_status;
+
+  if (session) result.statuses = std::move(stored_statuses);
+  counts.new_products = new_products;
+  counts.new_versions = new_versions;
+  counts.unchanged = unchanged;
+  if (!read_status.is_ok()) {
+    counts.file_error = read_status.message();
+    observer.on_file_error(file, read_status.message());
+  }
+  // An import that would change nothing (all rejected, refused, or identical to what is
+  // stored) is rolled back so that the database stays exactly as it was.
+  if (session && new_products + new_versions > 0) {
+    result.flags_raised = session->flags_raised();
+    result.flags_lifted = session->flags_lifted();
+    if (auto status = session->commit(counts); !status.is_ok()) return status;
+  } else {
+    result.run_id = 0;
+  }
+  return result;
 }
 
 }  // namespace
@@ -242,97 +354,16 @@ Result<FileResult> import_file(storage::Storage* storage, const std::string& fil
   }
   auto opened = open_input(file);
   if (!opened.is_ok()) return opened.status();
-  OpenedInput& input = opened.value();
-  const auto& schema = *importers::CompiledSchema::builtin();
-  auto encoder = storage::BodyEncoder::create(*schema.catalog());
-  if (!encoder.is_ok()) return encoder.status();
+  ImportOptions with_format = options;
+  with_format.format = format;
+  return import_input(storage, *opened->stream, opened->size, file, with_format, observer);
+}
 
-  FileResult result;
-  result.file = file;
-  result.format = std::string(importers::format_name(*format));
-
-  std::unique_ptr<storage::ImportSession> session;
-  if (!options.dry_run) {
-    std::optional<storage::EvaluationInfo> evaluation;
-    storage::Rejudge judge;
-    if (options.evaluator) {
-      evaluation = evaluation_info(*options.evaluator);
-      judge = [&options, &schema](const std::vector<std::string>& payloads) {
-        return rejudge(*options.evaluator, schema.catalog(), payloads);
-      };
-    }
-    auto begun = storage->begin_import({file, result.format, options.actor},
-                                       evaluation ? &*evaluation : nullptr, std::move(judge));
-    if (!begun.is_ok()) return begun.status();
-    session = std::move(begun).value();
-    result.run_id = session->run_id();
-  }
-
-  BatchQueue queue;
-  Status read_status;
-  storage::ImportCounts& counts = result.counts;
-  std::thread reader([&] {
-    StagingSink sink(encoder.value(), options.evaluator, file, input.size,
-                     options.dry_run ? nullptr : &queue, observer, result);
-    read_status = importers::read_declarations(*input.stream, *format, schema, sink);
-    sink.flush();
-    queue.close();
-  });
-
-  // Store on this thread. Counts from the reader are read only after join().
-  Status write_status;
-  std::uint64_t new_products = 0, new_versions = 0, unchanged = 0;
-  std::map<std::string, std::uint64_t> stored_statuses;
-  if (session) {
-    while (auto batch = queue.pop()) {
-      for (auto& staged : *batch) {
-        auto stored = session->store(staged);
-        if (!stored.is_ok()) {
-          write_status = stored.status();
-          break;
-        }
-        switch (stored.value()) {
-          case storage::StoreOutcome::kNewProduct:
-            ++new_products;
-            if (!staged.verdict.status.empty()) ++stored_statuses[staged.verdict.status];
-            break;
-          case storage::StoreOutcome::kNewVersion:
-            ++new_versions;
-            if (!staged.verdict.status.empty()) ++stored_statuses[staged.verdict.status];
-            break;
-          case storage::StoreOutcome::kUnchanged:
-            ++unchanged;
-            break;
-        }
-      }
-      if (!write_status.is_ok()) {
-        queue.stop();
-        break;
-      }
-      queue.recycle(std::move(*batch));
-    }
-  }
-  reader.join();
-  if (!write_status.is_ok()) return write_status;
-
-  if (session) result.statuses = std::move(stored_statuses);
-  counts.new_products = new_products;
-  counts.new_versions = new_versions;
-  counts.unchanged = unchanged;
-  if (!read_status.is_ok()) {
-    counts.file_error = read_status.message();
-    observer.on_file_error(file, read_status.message());
-  }
-  // An import that would change nothing (all rejected, refused, or identical to what is
-  // stored) is rolled back so that the database stays exactly as it was.
-  if (session && new_products + new_versions > 0) {
-    result.flags_raised = session->flags_raised();
-    result.flags_lifted = session->flags_lifted();
-    if (auto status = session->commit(counts); !status.is_ok()) return status;
-  } else {
-    result.run_id = 0;
-  }
-  return result;
+Result<FileResult> import_stream(storage::Storage* storage, std::istream& in,
+                                 const std::string& source, const ImportOptions& options,
+                                 ImportObserver& observer) {
+  if (!options.format) return Status::invalid_argument(source + ": the format must be given");
+  return import_input(storage, in, 0, source, options, observer);
 }
 
 }  // namespace iotreg::ingest

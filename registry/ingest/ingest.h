@@ -7,6 +7,7 @@
 #pragma once
 
 #include <cstdint>
+#include <istream>
 #include <map>
 #include <optional>
 #include <string>
@@ -25,6 +26,10 @@ struct ImportOptions {
   // Judges what is imported (on the reader thread; known products again, with their history,
   // on the writer). Null: products stay pending. Must outlive the import.
   const checks::Evaluator* evaluator = nullptr;
+  // When set, only declarations of this manufacturer (by identity key) are accepted; others are
+  // rejected, naming `manufacturer_name` (a manufacturer's API token).
+  std::optional<std::string> only_manufacturer_key;
+  std::string manufacturer_name;
 };
 
 // The verdict of an Evaluator in the form storage keeps.
@@ -66,5 +71,57 @@ struct FileResult {
 // cut short are not errors here: they are in the FileResult and were told to the observer.
 Result<FileResult> import_file(storage::Storage* storage, const std::string& file,
                                const ImportOptions& options, ImportObserver& observer);
+// As import_file, from a stream named `source` (e.g. a request body); options.format is required.
+Result<FileResult> import_stream(storage::Storage* storage, std::istream& in,
+                                 const std::string& source, const ImportOptions& options,
+                                 ImportObserver& observer);
+
+}  // namespace iotreg::ingest
+
+namespace iotreg::ingest {
+
+struct RecheckOptions {
+  bool all = false;      // every product, not only those whose verdict is stale
+  bool dry_run = false;  // judge and report, store nothing
+  std::string actor = "cli";
+};
+
+// What a re-check changed (or, dry, would change) for one product.
+struct RecheckChange {
+  std::int64_t product_id = 0;
+  std::string manufacturer;
+  std::string brand;
+  std::string model;
+  std::string from;
+  std::string to;
+  bool was_flagged = false;
+  bool flagged = false;
+  std::string failed;  // the failed mandatory checks
+};
+
+struct ManufacturerImpact {
+  std::uint64_t checked = 0;
+  std::uint64_t status_changes = 0;
+  std::uint64_t newly_flagged = 0;
+  std::uint64_t unflagged = 0;
+};
+
+struct RecheckReport {
+  std::string policy_id;
+  std::string as_of;
+  bool dry_run = false;
+  std::uint64_t checked = 0;
+  std::uint64_t status_changes = 0;
+  std::uint64_t flags_raised = 0;
+  std::uint64_t flags_lifted = 0;
+  std::map<std::string, ManufacturerImpact> impact;  // by manufacturer name
+  std::vector<RecheckChange> changes;                // products whose status or flag changes
+};
+
+// Judges again every product whose verdict is stale for `evaluator` (or all), storing the
+// verdicts, flags and one audit event in one transaction unless dry. kBusy when another writer
+// holds the registry.
+Result<RecheckReport> recheck(storage::Storage& storage, const checks::Evaluator& evaluator,
+                              const RecheckOptions& options);
 
 }  // namespace iotreg::ingest

@@ -26,8 +26,8 @@ FieldCatalog::FieldCatalog(std::vector<FieldSpec> fields) : fields_(std::move(fi
     parts_.push_back(split_path(fields_[i].path));
   }
   const std::string_view well_known[] = {kManufacturerNameField, kBrandField, kModelField,
-                                         kProductTypeField};
-  for (std::size_t i = 0; i < 4; ++i) {
+                                         kProductTypeField, kSupportEndDateField};
+  for (std::size_t i = 0; i < std::size(well_known); ++i) {
     auto index = index_of(well_known[i]);
     well_known_[i] = index ? *index : fields_.size();
   }

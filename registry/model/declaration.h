@@ -28,7 +28,7 @@ struct FieldSpec {
 };
 
 // The fields that identify a product and the type shown in lists; every catalog has them.
-enum class WellKnownField { kManufacturerName, kBrand, kModel, kProductType };
+enum class WellKnownField { kManufacturerName, kBrand, kModel, kProductType, kSupportEndDate };
 
 // Immutable after construction; safe to share between threads. Not copyable or movable: it
 // holds views into its own strings.
@@ -53,7 +53,7 @@ class FieldCatalog {
   std::vector<FieldSpec> fields_;
   std::unordered_map<std::string_view, std::size_t> index_;  // views into fields_
   std::vector<std::vector<std::string_view>> parts_;         // views into fields_
-  std::size_t well_known_[4] = {};
+  std::size_t well_known_[5] = {};
 };
 
 using StringList = std::vector<std::string>;
@@ -65,6 +65,7 @@ inline constexpr std::string_view kManufacturerNameField = "manufacturer.name";
 inline constexpr std::string_view kBrandField = "product.brand";
 inline constexpr std::string_view kModelField = "product.model";
 inline constexpr std::string_view kProductTypeField = "product.type";
+inline constexpr std::string_view kSupportEndDateField = "support.end_date";
 
 class Declaration {
  public:

@@ -11,6 +11,7 @@ void stage(const BodyEncoder& encoder, const model::Declaration& declaration,
   staged.brand = declaration.string_at(model::WellKnownField::kBrand);
   staged.model = declaration.string_at(model::WellKnownField::kModel);
   staged.type = declaration.string_at(model::WellKnownField::kProductType);
+  staged.support_end = declaration.string_at(model::WellKnownField::kSupportEndDate);
   staged.source_location = std::move(source_location);
 }
 

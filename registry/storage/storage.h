@@ -9,6 +9,7 @@
 
 #include <cstdint>
 #include <functional>
+#include <map>
 #include <memory>
 #include <optional>
 #include <string>
@@ -69,6 +70,7 @@ struct StagedDeclaration {
   std::string brand;
   std::string model;
   std::string type;             // empty when not declared
+  std::string support_end;      // support.end_date, YYYY-MM-DD; empty when not declared
   std::string source_location;  // where in the file, e.g. "line 12"
   VerdictRecord verdict;        // judged without history; a known product is judged again
 };
@@ -128,9 +130,12 @@ struct ProductQuery {
   std::optional<std::string> status;
   std::optional<bool> flagged;
   std::optional<std::string> manufacturer;  // compared by identity key
-  std::optional<std::string> search;        // words, each matched as a prefix; all must match
-  std::optional<std::int64_t> after_id;     // keyset pagination: ids greater than this
-  std::size_t limit = 0;                    // 0: no limit
+  std::optional<std::string> type;          // the declared product type, exactly
+  // Confines the query to one manufacturer's products (a manufacturer's API token), by key.
+  std::optional<std::string> only_manufacturer_key;
+  std::optional<std::string> search;     // words, each matched as a prefix; all must match
+  std::optional<std::int64_t> after_id;  // keyset pagination: ids greater than this
+  std::size_t limit = 0;                 // 0: no limit
 };
 
 struct ProductSummary {
@@ -165,6 +170,27 @@ struct FlagRecord {
 };
 
 enum class FlagAction { kConfirm, kDismiss };
+
+struct FlagQuery {
+  std::optional<std::string> state;                  // raised, confirmed, dismissed, lifted
+  std::optional<std::string> only_manufacturer_key;  // as in ProductQuery
+  std::int64_t after_id = 0;                         // keyset pagination: ids greater than this
+  std::size_t limit = 0;                             // 0: no limit
+};
+
+struct AuditQuery {
+  // A product's trail: events about it, its flags and the import runs that added its versions.
+  std::optional<std::int64_t> product_id;
+  std::optional<std::string> actor;  // exactly
+  std::int64_t after_id = 0;         // keyset pagination: ids greater than this
+  std::size_t limit = 0;             // 0: no limit
+};
+
+// Counts of the products matching a query, by status and by declared type ("" when none).
+struct ProductFacets {
+  std::map<std::string, std::uint64_t> status;
+  std::map<std::string, std::uint64_t> type;
+};
 
 // An API token as stored: never the token itself, only its hash.
 struct TokenRecord {
@@ -236,6 +262,12 @@ class Storage {
                                                                 const std::string& actor) = 0;
 
   virtual Result<std::vector<ProductSummary>> list_products(const ProductQuery& query) = 0;
+  // Facet counts over every product the query matches (after_id and limit are ignored).
+  virtual Result<ProductFacets> product_facets(const ProductQuery& query) = 0;
+  // Products by the quarter ("2027-Q1") in which the support period of their latest declaration
+  // ends, for quarters from `from_date` (YYYY-MM-DD) on; optionally one manufacturer's only.
+  virtual Result<std::map<std::string, std::uint64_t>> support_end_by_quarter(
+      const std::string& from_date, std::optional<std::string> only_manufacturer_key) = 0;
   // kNotFound when there is no such product.
   virtual Result<ProductSummary> product(std::int64_t id) = 0;
   // Every version of a product, oldest first.
@@ -244,8 +276,10 @@ class Storage {
   // The provenance JSON of an evaluation; kNotFound when there is none.
   virtual Result<std::string> evaluation_provenance(std::int64_t evaluation_id) = 0;
 
-  // Flags in id order, optionally only those in one state.
-  virtual Result<std::vector<FlagRecord>> flags(std::optional<std::string> state) = 0;
+  // Flags in id order.
+  virtual Result<std::vector<FlagRecord>> flags(const FlagQuery& query) = 0;
+  // kNotFound when there is no such flag.
+  virtual Result<FlagRecord> flag(std::int64_t flag_id) = 0;
   // A product's flags, oldest first.
   virtual Result<std::vector<FlagRecord>> product_flags(std::int64_t product_id) = 0;
   // Confirms or dismisses a flag, with its audit event, in one transaction. kNotFound for an
@@ -268,9 +302,8 @@ class Storage {
   // does not follow its predecessor (an event before it was deleted or the order changed).
   virtual Result<AuditVerification> verify_audit() = 0;
 
-  // Audit events about a product (its flags and the import runs that touched it), oldest
-  // first; all events when product_id is empty.
-  virtual Result<std::vector<AuditEvent>> audit_events(std::optional<std::int64_t> product_id) = 0;
+  // Audit events in id order (oldest first).
+  virtual Result<std::vector<AuditEvent>> audit_events(const AuditQuery& query) = 0;
 };
 
 enum class OpenMode {

@@ -1450,6 +1450,8 @@ TEST_SUITE("cli") {
           "ALTER TABLE audit_events DROP COLUMN hash;"
           "ALTER TABLE audit_events DROP COLUMN previous_hash;"
           "DROP TABLE tokens;"
+          "DROP INDEX products_status_type;"
+          "ALTER TABLE products DROP COLUMN support_end;"
           "PRAGMA user_version = 2;");
       CHECK(registry.run({"products", "--limit", "1"}).exit_status == 0);  // migrates
       CHECK(probe.integer("PRAGMA user_version") == latest);

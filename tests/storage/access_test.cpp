@@ -100,7 +100,7 @@ TEST_SUITE("access") {
     REQUIRE(tokens->size() == 1);
     CHECK(tokens->front().token_hash == sha256_hex(token));
     CHECK_FALSE(tokens->front().revoked_at.empty());
-    auto events = registry->audit_events(std::nullopt);
+    auto events = registry->audit_events({});
     REQUIRE(events.is_ok());
     REQUIRE(events->size() == 2);
     CHECK(events->at(0).action == "token.create");

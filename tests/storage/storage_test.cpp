@@ -208,13 +208,13 @@ TEST_SUITE("storage") {
     REQUIRE(runs->size() == 1);
     CHECK(runs->at(0).counts.rejected == 1);
     CHECK(runs->at(0).info.actor == "cli:alice");
-    auto events = storage->audit_events(std::nullopt);
+    auto events = storage->audit_events({});
     REQUIRE(events.is_ok());
     REQUIRE(events->size() == 1);
     CHECK(events->at(0).action == "import");
     CHECK(events->at(0).subject_id == runs->at(0).id);
     CHECK(events->at(0).details_json.find(R"("rejected":1)") != std::string::npos);
-    auto product_events = storage->audit_events(1);
+    auto product_events = storage->audit_events(storage::AuditQuery{1, std::nullopt, 0, 0});
     REQUIRE(product_events.is_ok());
     CHECK(product_events->size() == 1);
   }

@@ -7,6 +7,8 @@
 #include <cctype>
 #include <unordered_map>
 
+#include <nlohmann/json.hpp>
+
 #include "registry/core/clock.h"
 #include "registry/storage/sqlite/audit_log.h"
 #include "registry/storage/sqlite/database.h"
@@ -77,11 +79,6 @@ std::string label_id(std::int64_t product_id) {
   std::snprintf(buffer, sizeof buffer, "LBL-%08lld", static_cast<long long>(product_id));
   return buffer;
 }
-
-#define IOTREG_TRY(expr)                                         \
-  do {                                                           \
-    if (auto _status = (expr); !_status.is_ok()) return _status; \
-  } while (0)
 
 template <typename T>
 Status assign(Result<T>&& result, T& out) {
@@ -307,6 +304,7 @@ class SqliteImportSession : public ImportSession {
         .bind(5, known.id)
         .bind(11, std::int64_t{flagged ? 1 : 0});
     bind_optional(update_product_, 3, type);
+    bind_optional(update_product_, 12, staged.support_end);
     bind_verdict(update_product_, 6, version_id, known.id, verdict);
     IOTREG_TRY(update_product_.run());
     // Products created by this import are indexed once, at commit.
@@ -398,8 +396,9 @@ class SqliteImportSession : public ImportSession {
     IOTREG_TRY(assign(
         db_.prepare("INSERT INTO products (id, manufacturer_id, identity_hash, brand, model, type, "
                     "latest_version_id, version_count, created_run_id, updated_run_id, flagged, "
-                    "status, evaluation_id, evaluated_version_id, findings, label_id) "
-                    "VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, 1, ?8, ?8, ?9, ?10, ?11, ?12, ?13, ?14)"),
+                    "status, evaluation_id, evaluated_version_id, findings, label_id, support_end) "
+                    "VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, 1, ?8, ?8, ?9, ?10, ?11, ?12, ?13, ?14, "
+                    "?15)"),
         insert_product_));
     IOTREG_TRY(assign(db_.prepare("INSERT INTO declaration_versions (id, product_id, version, "
                                   "previous_id, import_run_id, source_location, body) "
@@ -408,7 +407,7 @@ class SqliteImportSession : public ImportSession {
     IOTREG_TRY(assign(db_.prepare("UPDATE products SET version_count = ?1, updated_run_id = ?2, "
                                   "type = ?3, latest_version_id = ?4, status = ?6, "
                                   "evaluation_id = ?7, evaluated_version_id = ?8, findings = ?9, "
-                                  "label_id = ?10, flagged = ?11 WHERE id = ?5"),
+                                  "label_id = ?10, flagged = ?11, support_end = ?12 WHERE id = ?5"),
                       update_product_));
     IOTREG_TRY(assign(db_.prepare("INSERT INTO products_fts (rowid, brand, model, type) "
                                   "VALUES (?1, ?2, ?3, ?4)"),
@@ -520,6 +519,7 @@ class SqliteImportSession : public ImportSession {
         .bind(8, run_id_)
         .bind(9, std::int64_t{flagged ? 1 : 0});
     bind_optional(insert_product_, 6, type);
+    bind_optional(insert_product_, 15, staged.support_end);
     bind_verdict(insert_product_, 10, version_id, product_id, verdict);
     IOTREG_TRY(insert_product_.run());
     IOTREG_TRY(insert_version(version_id, product_id, 1, 0, staged));
@@ -675,6 +675,57 @@ TokenRecord read_token(const Statement& row) {
           row.text(5),  row.text(6), row.text(7), row.text(8)};
 }
 
+// The WHERE clause shared by product lists, facets and exports. Parameters 1-6 are its own (the
+// caller's start at 7); the values are only ever bound, never spliced into the SQL.
+class ProductFilter {
+ public:
+  Status build(const ProductQuery& query) {
+    query_ = &query;
+    terms_ = query.search ? fts_terms(*query.search) : std::vector<std::string>();
+    if (terms_.size() > kMaxSearchWords) {
+      return Status::invalid_argument("search has " + std::to_string(terms_.size()) +
+                                      " words; at most " + std::to_string(kMaxSearchWords) +
+                                      " are allowed");
+    }
+    if (query.manufacturer) manufacturer_key_ = model::identity_key(*query.manufacturer);
+    return Status::ok();
+  }
+
+  // Each search word must match the product's brand, model or type, or its manufacturer's name.
+  std::string where() const {
+    std::string sql =
+        "WHERE (?1 IS NULL OR p.status = ?1) AND (?2 IS NULL OR p.flagged = ?2) "
+        "AND (?3 IS NULL OR m.name_key = ?3) AND (?4 IS NULL OR p.type = ?4) "
+        "AND (?5 IS NULL OR m.name_key = ?5) ";
+    for (std::size_t i = 0; i < terms_.size(); ++i) {
+      std::string placeholder = "?" + std::to_string(kFirstTermParameter + i);
+      sql += "AND (p.id IN (SELECT rowid FROM products_fts WHERE products_fts MATCH " +
+             placeholder +
+             ") OR p.manufacturer_id IN (SELECT rowid FROM manufacturers_fts "
+             "WHERE manufacturers_fts MATCH " +
+             placeholder + ")) ";
+    }
+    return sql;
+  }
+
+  void bind(Statement& statement) const {
+    if (query_->status) statement.bind(1, *query_->status);
+    if (query_->flagged) statement.bind(2, std::int64_t{*query_->flagged ? 1 : 0});
+    if (query_->manufacturer) statement.bind(3, manufacturer_key_);
+    if (query_->type) statement.bind(4, *query_->type);
+    if (query_->only_manufacturer_key) statement.bind(5, *query_->only_manufacturer_key);
+    for (std::size_t i = 0; i < terms_.size(); ++i) {
+      statement.bind(static_cast<int>(kFirstTermParameter + i), terms_[i]);
+    }
+  }
+
+ private:
+  static constexpr std::size_t kFirstTermParameter = 9;  // after the caller's 7 and 8
+  const ProductQuery* query_ = nullptr;
+  std::vector<std::string> terms_;
+  std::string manufacturer_key_;
+};
+
 class SqliteStorage : public Storage {
  public:
   explicit SqliteStorage(std::unique_ptr<Database> db) : db_(std::move(db)) {}
@@ -748,42 +799,15 @@ class SqliteStorage : public Storage {
   }
 
   Result<std::vector<ProductSummary>> list_products(const ProductQuery& query) override {
-    // Each search word must match the product's brand, model or type, or its manufacturer's
-    // name. The SQL has one placeholder pair per word; the words themselves are only bound.
-    std::vector<std::string> terms =
-        query.search ? fts_terms(*query.search) : std::vector<std::string>();
-    if (terms.size() > kMaxSearchWords) {
-      return Status::invalid_argument("search has " + std::to_string(terms.size()) +
-                                      " words; at most " + std::to_string(kMaxSearchWords) +
-                                      " are allowed");
-    }
-    std::string sql = std::string(kProductColumns) +
-                      "WHERE (?1 IS NULL OR p.status = ?1) AND (?2 IS NULL OR p.flagged = ?2) "
-                      "AND (?3 IS NULL OR m.name_key = ?3) AND p.id > ?4 ";
-    for (std::size_t i = 0; i < terms.size(); ++i) {
-      std::string placeholder = "?" + std::to_string(6 + i);
-      sql += "AND (p.id IN (SELECT rowid FROM products_fts WHERE products_fts MATCH " +
-             placeholder +
-             ") OR p.manufacturer_id IN (SELECT rowid FROM manufacturers_fts "
-             "WHERE manufacturers_fts MATCH " +
-             placeholder + ")) ";
-    }
-    sql += "ORDER BY p.id LIMIT ?5";
-    auto statement = db_->prepare(sql);
+    ProductFilter filter;
+    IOTREG_TRY(filter.build(query));
+    auto statement = db_->prepare(std::string(kProductColumns) + filter.where() +
+                                  "AND p.id > ?7 ORDER BY p.id LIMIT ?8");
     if (!statement.is_ok()) return statement.status();
-    std::string manufacturer_key;
-    if (query.status) statement->bind(1, *query.status);
-    if (query.flagged) statement->bind(2, std::int64_t{*query.flagged ? 1 : 0});
-    if (query.manufacturer) {
-      manufacturer_key = model::identity_key(*query.manufacturer);
-      statement->bind(3, manufacturer_key);
-    }
-    statement->bind(4, query.after_id.value_or(0));
-    statement->bind(5,
+    filter.bind(*statement);
+    statement->bind(7, query.after_id.value_or(0));
+    statement->bind(8,
                     query.limit == 0 ? std::int64_t{-1} : static_cast<std::int64_t>(query.limit));
-    for (std::size_t i = 0; i < terms.size(); ++i) {
-      statement->bind(static_cast<int>(6 + i), terms[i]);
-    }
     std::vector<ProductSummary> products;
     for (;;) {
       auto row = statement->step();
@@ -792,6 +816,55 @@ class SqliteStorage : public Storage {
       products.push_back(read_product(*statement));
     }
     return products;
+  }
+
+  Result<ProductFacets> product_facets(const ProductQuery& query) override {
+    ProductFilter filter;
+    IOTREG_TRY(filter.build(query));
+    auto statement = db_->prepare(
+        "SELECT p.status, coalesce(p.type, ''), count(*) FROM products p "
+        "JOIN manufacturers m ON m.id = p.manufacturer_id " +
+        filter.where() + "GROUP BY p.status, p.type");
+    if (!statement.is_ok()) return statement.status();
+    filter.bind(*statement);
+    ProductFacets facets;
+    for (;;) {
+      auto row = statement->step();
+      if (!row.is_ok()) return row.status();
+      if (!row.value()) break;
+      auto count = static_cast<std::uint64_t>(statement->int64(2));
+      facets.status[statement->text(0)] += count;
+      facets.type[statement->text(1)] += count;
+    }
+    return facets;
+  }
+
+  Result<std::map<std::string, std::uint64_t>> support_end_by_quarter(
+      const std::string& from_date, std::optional<std::string> only_manufacturer_key) override {
+    auto statement = db_->prepare(
+        "SELECT substr(p.support_end, 1, 4) || '-Q' || "
+        "((CAST(substr(p.support_end, 6, 2) AS INTEGER) + 2) / 3) AS quarter, count(*) "
+        "FROM products p JOIN manufacturers m ON m.id = p.manufacturer_id "
+        "WHERE p.support_end >= ?1 AND (?2 IS NULL OR m.name_key = ?2) GROUP BY quarter");
+    if (!statement.is_ok()) return statement.status();
+    // From the first day of from_date's quarter.
+    std::string quarter_start = from_date;
+    if (quarter_start.size() == 10) {
+      int month = std::atoi(quarter_start.substr(5, 2).c_str());
+      int first = (month - 1) / 3 * 3 + 1;
+      quarter_start =
+          quarter_start.substr(0, 5) + (first < 10 ? "0" : "") + std::to_string(first) + "-01";
+    }
+    statement->bind(1, quarter_start);
+    if (only_manufacturer_key) statement->bind(2, *only_manufacturer_key);
+    std::map<std::string, std::uint64_t> quarters;
+    for (;;) {
+      auto row = statement->step();
+      if (!row.is_ok()) return row.status();
+      if (!row.value()) break;
+      quarters[statement->text(0)] = static_cast<std::uint64_t>(statement->int64(1));
+    }
+    return quarters;
   }
 
   Result<ProductSummary> product(std::int64_t id) override {
@@ -949,12 +1022,28 @@ class SqliteStorage : public Storage {
     return statement->text(0);
   }
 
-  Result<std::vector<FlagRecord>> flags(std::optional<std::string> state) override {
-    auto statement =
-        db_->prepare(std::string(kFlagColumns) + "WHERE ?1 IS NULL OR f.state = ?1 ORDER BY f.id");
+  Result<std::vector<FlagRecord>> flags(const FlagQuery& query) override {
+    auto statement = db_->prepare(std::string(kFlagColumns) +
+                                  "WHERE (?1 IS NULL OR f.state = ?1) AND "
+                                  "(?2 IS NULL OR m.name_key = ?2) AND f.id > ?3 "
+                                  "ORDER BY f.id LIMIT ?4");
     if (!statement.is_ok()) return statement.status();
-    if (state) statement->bind(1, *state);
+    if (query.state) statement->bind(1, *query.state);
+    if (query.only_manufacturer_key) statement->bind(2, *query.only_manufacturer_key);
+    statement->bind(3, query.after_id);
+    statement->bind(4,
+                    query.limit == 0 ? std::int64_t{-1} : static_cast<std::int64_t>(query.limit));
     return read_flags(*statement);
+  }
+
+  Result<FlagRecord> flag(std::int64_t flag_id) override {
+    auto statement = db_->prepare(std::string(kFlagColumns) + "WHERE f.id = ?1");
+    if (!statement.is_ok()) return statement.status();
+    statement->bind(1, flag_id);
+    auto found = read_flags(*statement);
+    if (!found.is_ok()) return found.status();
+    if (found->empty()) return Status::not_found("no flag with id " + std::to_string(flag_id));
+    return std::move(found->front());
   }
 
   Result<std::vector<FlagRecord>> product_flags(std::int64_t product_id) override {
@@ -1032,12 +1121,12 @@ class SqliteStorage : public Storage {
     return runs;
   }
 
-  Result<std::vector<AuditEvent>> audit_events(std::optional<std::int64_t> product_id) override {
-    // A product's trail: events about the product itself and the import runs that added its
-    // versions.
+  Result<std::vector<AuditEvent>> audit_events(const AuditQuery& query) override {
+    // A product's trail: events about the product itself, its flags and the import runs that
+    // added its versions.
     std::string runs_json = "[]";
-    if (product_id) {
-      auto chain = versions(*product_id);
+    if (query.product_id) {
+      auto chain = versions(*query.product_id);
       if (!chain.is_ok()) return chain.status();
       runs_json = "[";
       for (const auto& version : chain.value()) {
@@ -1048,13 +1137,17 @@ class SqliteStorage : public Storage {
     }
     auto statement = db_->prepare(
         "SELECT id, at, actor, action, subject_type, subject_id, details FROM audit_events "
-        "WHERE ?1 IS NULL OR (subject_type = 'product' AND subject_id = ?1) "
+        "WHERE (?1 IS NULL OR (subject_type = 'product' AND subject_id = ?1) "
         "OR (subject_type = 'flag' AND subject_id IN (SELECT id FROM flags WHERE product_id = ?1)) "
-        "OR (subject_type = 'import_run' AND subject_id IN (SELECT value FROM json_each(?2))) "
-        "ORDER BY id");
+        "OR (subject_type = 'import_run' AND subject_id IN (SELECT value FROM json_each(?2)))) "
+        "AND (?3 IS NULL OR actor = ?3) AND id > ?4 ORDER BY id LIMIT ?5");
     if (!statement.is_ok()) return statement.status();
-    if (product_id) statement->bind(1, *product_id);
+    if (query.product_id) statement->bind(1, *query.product_id);
     statement->bind(2, runs_json);
+    if (query.actor) statement->bind(3, *query.actor);
+    statement->bind(4, query.after_id);
+    statement->bind(5,
+                    query.limit == 0 ? std::int64_t{-1} : static_cast<std::int64_t>(query.limit));
     std::vector<AuditEvent> events;
     for (;;) {
       auto row = statement->step();
@@ -1071,6 +1164,33 @@ class SqliteStorage : public Storage {
   std::unique_ptr<Database> db_;
 };
 
+// Migration 5: each product's support end date, from its latest stored declaration.
+Status backfill_support_end(Database& db) {
+  auto products = db.prepare(
+      "SELECT p.id, v.body FROM products p JOIN declaration_versions v "
+      "ON v.id = p.latest_version_id");
+  if (!products.is_ok()) return products.status();
+  auto update = db.prepare("UPDATE products SET support_end = ?1 WHERE id = ?2");
+  if (!update.is_ok()) return update.status();
+  for (;;) {
+    auto row = products->step();
+    if (!row.is_ok()) return row.status();
+    if (!row.value()) break;
+    auto payload = decompress_body(products->blob_view(1));
+    if (!payload.is_ok()) continue;  // unreadable bodies are reported when judged
+    auto json = payload_to_json(payload.value());
+    if (!json.is_ok()) continue;
+    auto body = nlohmann::json::parse(json.value(), nullptr, /*allow_exceptions=*/false);
+    if (!body.is_object() || !body.contains("support") || !body["support"].is_object()) continue;
+    const auto& support = body["support"];
+    if (!support.contains("end_date") || !support["end_date"].is_string()) continue;
+    std::string end = support["end_date"].get<std::string>();
+    update->bind(1, end).bind(2, products->int64(0));
+    IOTREG_TRY(update->run());
+  }
+  return Status::ok();
+}
+
 Status migrate(Database& db) {
   auto all = sqlite::migrations();
   Transaction transaction(db);
@@ -1086,6 +1206,7 @@ Status migrate(Database& db) {
     IOTREG_TRY(db.exec("PRAGMA user_version = " + std::to_string(migration.version)));
     // Migration 3 adds the audit hash chain: events already recorded are chained now.
     if (migration.version == 3) IOTREG_TRY(sqlite::chain_unhashed_audit_events(db));
+    if (migration.version == 5) IOTREG_TRY(backfill_support_end(db));
   }
   IOTREG_TRY(db.exec("PRAGMA application_id = " + std::to_string(kApplicationId)));
   return transaction.commit();

@@ -1,0 +1,33 @@
+// `iotreg serve`: the HTTP API, public pages and web UI in the foreground until SIGINT/SIGTERM.
+#include <iostream>
+
+#include "registry/cli/commands.h"
+#include "registry/http/server.h"
+
+namespace iotreg::cli {
+
+int run_serve(const GlobalOptions& options, const ServeArguments& arguments) {
+  auto evaluator = load_evaluator(options);
+  if (!evaluator) return kExitUsage;
+  http::ServerOptions server_options;
+  server_options.db_path = options.db_path;
+  server_options.listen = arguments.listen;
+  server_options.threads = arguments.threads;
+  server_options.public_url = arguments.public_url;
+  server_options.max_body_bytes = arguments.max_body_mib << 20;
+  server_options.idle_timeout = std::chrono::seconds(arguments.idle_timeout_seconds);
+  // Signals are taken by sigwait below: block them before the server's threads start, so that
+  // every thread inherits the mask and none is interrupted.
+  http::block_termination_signals();
+  auto server = http::Server::start(server_options, std::move(evaluator));
+  if (!server.is_ok()) return report_error(server.status());
+  std::cout << "iotreg: serving " << server.value()->url() << " (registry " << options.db_path
+            << "); stop with Ctrl-C" << std::endl;
+  int signal = http::wait_for_termination_signal();
+  std::cerr << "iotreg: signal " << signal << ": finishing requests in flight, then stopping\n";
+  server.value()->stop();
+  std::cerr << "iotreg: stopped\n";
+  return kExitSuccess;
+}
+
+}  // namespace iotreg::cli

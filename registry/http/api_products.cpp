@@ -1,0 +1,275 @@
+// Products: search with facets, one product in full, export, statistics, and declarations
+// submitted over HTTP.
+#include <charconv>
+#include <sstream>
+
+#include "registry/http/detail/api.h"
+#include "registry/ingest/ingest.h"
+#include "registry/model/declaration.h"
+
+namespace iotreg::http {
+namespace {
+
+constexpr std::string_view kStatuses[] = {"pending", "compliant", "non_compliant", "excepted",
+                                          "check_error"};
+constexpr std::size_t kMaxRejectedInReply = 1000;
+constexpr std::size_t kExportBatch = 1000;
+
+// The product filters shared by /products and /export, confined to the caller's manufacturer
+// when the token is a manufacturer's.
+std::variant<storage::ProductQuery, Reply> product_query(const Context& context,
+                                                         const QueryParameters& parameters) {
+  storage::ProductQuery query;
+  if (auto status = parameters.get("status")) {
+    bool known = false;
+    for (auto candidate : kStatuses) known = known || candidate == *status;
+    if (!known) {
+      return Reply::error(400,
+                          "status must be one of pending, compliant, non_compliant, "
+                          "excepted, check_error");
+    }
+    query.status = *status;
+  }
+  if (auto flagged = parameters.get("flagged")) {
+    if (*flagged != "true" && *flagged != "false") {
+      return Reply::error(400, "flagged must be true or false");
+    }
+    query.flagged = *flagged == "true";
+  }
+  for (auto [name, target] : {std::pair{"manufacturer", &query.manufacturer},
+                              std::pair{"type", &query.type}, std::pair{"q", &query.search}}) {
+    if (auto value = parameters.get(name)) {
+      if (value->size() > 1000) {
+        return Reply::error(400, std::string(name) + " is longer than 1000 characters");
+      }
+      *target = *value;
+    }
+  }
+  query.only_manufacturer_key = context.only_manufacturer_key();
+  return query;
+}
+
+Json counts_json(const std::map<std::string, std::uint64_t>& counts) {
+  Json out = Json::object();
+  for (const auto& [name, count] : counts) out[name] = count;
+  return out;
+}
+
+// Collects the rejected records of an import for the reply, up to a cap.
+class ReplyObserver : public ingest::ImportObserver {
+ public:
+  void on_rejected(const std::string& /*file*/,
+                   const importers::RejectedRecord& rejected) override {
+    if (rejected_.size() < kMaxRejectedInReply) {
+      rejected_.push_back(views::rejected_record_json(rejected));
+    }
+  }
+  void on_file_error(const std::string& /*file*/, const std::string& /*message*/) override {}
+  Json take() { return std::move(rejected_); }
+
+ private:
+  Json rejected_ = Json::array();
+};
+
+std::optional<importers::Format> format_of(std::string_view content_type) {
+  if (content_type == "text/csv") return importers::Format::kCsv;
+  if (content_type == "application/json") return importers::Format::kJson;
+  if (content_type == "application/x-ndjson" || content_type == "application/jsonl" ||
+      content_type == "application/json-lines") {
+    return importers::Format::kJsonLines;
+  }
+  if (content_type == "application/yaml" || content_type == "application/x-yaml" ||
+      content_type == "text/yaml") {
+    return importers::Format::kYaml;
+  }
+  return std::nullopt;
+}
+
+}  // namespace
+
+Reply list_products(Context& context) {
+  IOTREG_HTTP_TRY_ASSIGN(
+      parameters, QueryParameters::parse(context.request(), {"status", "flagged", "manufacturer",
+                                                             "type", "q", "limit", "cursor"}));
+  IOTREG_HTTP_TRY_ASSIGN(page, parse_page(parameters, "products"));
+  IOTREG_HTTP_TRY_ASSIGN(query, product_query(context, parameters));
+  auto storage = context.storage();
+  if (!storage.is_ok()) return Reply::from_status(storage.status());
+  query.after_id = page.after_id;
+  query.limit = page.limit + 1;
+  auto products = storage.value()->list_products(query);
+  if (!products.is_ok()) return Reply::from_status(products.status());
+  views::FindingsPrinter printer(*storage.value());
+  Json items = Json::array();
+  for (const auto& product : products.value()) {
+    auto findings = printer.findings(product);
+    if (!findings.is_ok()) return Reply::from_status(findings.status());
+    items.push_back(views::product_json(product, std::move(findings).value()));
+  }
+  std::int64_t last_id = products->size() > page.limit ? products.value()[page.limit - 1].id : 0;
+  Json out = page_json(std::move(items), page.limit, "products", last_id);
+  if (!parameters.get("cursor")) {
+    auto facets = storage.value()->product_facets(query);
+    if (!facets.is_ok()) return Reply::from_status(facets.status());
+    out["facets"] = {{"status", counts_json(facets->status)}, {"type", counts_json(facets->type)}};
+  }
+  return Reply::json(200, out);
+}
+
+Reply get_product(Context& context) {
+  IOTREG_HTTP_TRY_ASSIGN(parameters, QueryParameters::parse(context.request(), {}));
+  (void)parameters;
+  auto storage = context.storage();
+  if (!storage.is_ok()) return Reply::from_status(storage.status());
+  const std::int64_t id = context.ids()[0];
+  auto detail = views::product_detail(*storage.value(), id);
+  if (!detail.is_ok()) return Reply::from_status(detail.status());
+  // Another manufacturer's product does not exist for a manufacturer's token.
+  if (auto only = context.only_manufacturer_key();
+      only && model::identity_key(detail.value()["manufacturer"].get<std::string>()) != *only) {
+    return Reply::error(404, "no product with id " + std::to_string(id));
+  }
+  return Reply::json(200, detail.value());
+}
+
+Reply export_products(Context& context) {
+  IOTREG_HTTP_TRY_ASSIGN(parameters,
+                         QueryParameters::parse(context.request(), {"format", "status", "flagged",
+                                                                    "manufacturer", "type", "q"}));
+  IOTREG_HTTP_TRY_ASSIGN(query, product_query(context, parameters));
+  const std::string format = parameters.get("format").value_or("ndjson");
+  if (format != "csv" && format != "ndjson") {
+    return Reply::error(400, "format must be csv or ndjson");
+  }
+  auto storage = context.storage();
+  if (!storage.is_ok()) return Reply::from_status(storage.status());
+  // Validate the filter before the reply starts, so that bad input still gets a 400.
+  query.limit = 1;
+  if (auto probe = storage.value()->list_products(query); !probe.is_ok()) {
+    return Reply::from_status(probe.status());
+  }
+  Reply reply;
+  reply.content_type = format == "csv" ? "text/csv; charset=utf-8" : "application/x-ndjson";
+  reply.headers.emplace_back("Content-Disposition",
+                             "attachment; filename=\"iotreg-products." +
+                                 std::string(format == "csv" ? "csv" : "ndjson") + "\"");
+  storage::Storage* registry = storage.value();
+  reply.stream = [registry, query, csv = format == "csv"](std::ostream& out) mutable {
+    if (csv) out << views::product_csv_header();
+    views::FindingsPrinter printer(*registry);
+    query.limit = kExportBatch;
+    query.after_id = 0;
+    for (;;) {
+      auto batch = registry->list_products(query);
+      if (!batch.is_ok()) return false;
+      if (batch->empty()) break;
+      for (const auto& product : batch.value()) {
+        if (csv) {
+          out << views::product_csv_row(product);
+        } else {
+          auto findings = printer.findings(product);
+          if (!findings.is_ok()) return false;
+          out << views::dump(views::product_json(product, std::move(findings).value())) << '\n';
+        }
+      }
+      query.after_id = batch->back().id;
+      if (!out) return false;
+    }
+    return static_cast<bool>(out);
+  };
+  return reply;
+}
+
+Reply get_stats(Context& context) {
+  IOTREG_HTTP_TRY_ASSIGN(parameters, QueryParameters::parse(context.request(), {}));
+  (void)parameters;
+  auto storage = context.storage();
+  if (!storage.is_ok()) return Reply::from_status(storage.status());
+  storage::ProductQuery query;
+  query.only_manufacturer_key = context.only_manufacturer_key();
+  auto facets = storage.value()->product_facets(query);
+  if (!facets.is_ok()) return Reply::from_status(facets.status());
+  const std::string& as_of = context.server().evaluator->as_of();
+  auto quarters = storage.value()->support_end_by_quarter(as_of, context.only_manufacturer_key());
+  if (!quarters.is_ok()) return Reply::from_status(quarters.status());
+  // Twelve quarters from the as-of date's quarter, each listed even when no support ends then.
+  int year = std::stoi(as_of.substr(0, 4));
+  int quarter = (std::stoi(as_of.substr(5, 2)) - 1) / 3 + 1;
+  Json by_quarter = Json::array();
+  for (int i = 0; i < 12; ++i) {
+    std::string name = std::to_string(year) + "-Q" + std::to_string(quarter);
+    auto found = quarters->find(name);
+    by_quarter.push_back(
+        {{"quarter", name}, {"products", found == quarters->end() ? 0 : found->second}});
+    if (++quarter == 5) {
+      quarter = 1;
+      ++year;
+    }
+  }
+  return Reply::json(200, {{"as_of", as_of},
+                           {"by_status", counts_json(facets->status)},
+                           {"by_type", counts_json(facets->type)},
+                           {"support_end_by_quarter", std::move(by_quarter)}});
+}
+
+Reply post_declarations(Context& context) {
+  IOTREG_HTTP_TRY_ASSIGN(parameters, QueryParameters::parse(context.request(), {"dry_run"}));
+  const Request& request = context.request();
+  bool dry_run = false;
+  if (auto value = parameters.get("dry_run")) {
+    if (*value != "true" && *value != "false") {
+      return Reply::error(400, "dry_run must be true or false");
+    }
+    dry_run = *value == "true";
+  }
+  auto format = format_of(request.content_type);
+  if (!format) {
+    return Reply::error(415,
+                        "Content-Type must be text/csv, application/json, "
+                        "application/x-ndjson or application/yaml (got '" +
+                            request.content_type + "')");
+  }
+  if (request.body.find_first_not_of(" \t\r\n") == std::string::npos) {
+    return Reply::error(400, "the body is empty: send the declarations to import");
+  }
+  auto storage = context.storage();
+  if (!storage.is_ok()) return Reply::from_status(storage.status());
+
+  ingest::ImportOptions options;
+  options.format = format;
+  options.dry_run = dry_run;
+  options.actor = context.actor();
+  options.evaluator = context.server().evaluator.get();
+  if (context.is_manufacturer()) {
+    options.only_manufacturer_key = context.principal()->manufacturer_key;
+    options.manufacturer_name = context.principal()->manufacturer_name;
+  }
+  ReplyObserver observer;
+  std::istringstream in(request.body);
+  std::unique_lock writer(context.server().write_mutex, std::defer_lock);
+  if (!dry_run) writer.lock();
+  auto imported =
+      ingest::import_stream(storage.value(), in, "api:" + options.actor, options, observer);
+  if (!imported.is_ok()) return Reply::from_status(imported.status());
+  const ingest::FileResult& result = imported.value();
+  Json report = {{"run_id", result.run_id == 0 ? Json(nullptr) : Json(result.run_id)},
+                 {"format", result.format},
+                 {"dry_run", dry_run},
+                 {"counts", views::import_counts_json(result.counts)},
+                 {"flags_raised", result.flags_raised},
+                 {"flags_lifted", result.flags_lifted},
+                 {"statuses", counts_json(result.statuses)},
+                 {"file_error", result.counts.file_error.empty() ? Json(nullptr)
+                                                                 : Json(result.counts.file_error)},
+                 {"rejected", observer.take()}};
+  if (result.counts.accepted == 0) {
+    std::string why = !result.counts.file_error.empty() ? result.counts.file_error
+                      : result.counts.records_read == 0 ? "the body holds no declarations"
+                                                        : "every record was rejected";
+    return Reply::error(422, "no declaration was accepted: " + why,
+                        {{"report", std::move(report)}});
+  }
+  return Reply::json(200, report);
+}
+
+}  // namespace iotreg::http

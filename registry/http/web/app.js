@@ -1,0 +1,1221 @@
+// The iotreg officer console: a single-page UI over the HTTP API (/api/v1), served by the iotreg
+// process itself. Plain ES module, no dependencies. All text that comes from the server or the
+// user is put into the page through textContent / text nodes, never parsed as HTML, and no style
+// is set inline (the page runs under Content-Security-Policy default-src 'self').
+
+const TOKEN_KEY = 'iotreg.token';
+const STATUSES = ['pending', 'compliant', 'non_compliant', 'excepted', 'check_error'];
+const FLAG_STATES = ['raised', 'confirmed', 'dismissed', 'lifted'];
+const PAGE_SIZE = 50;
+const SVG_NS = 'http://www.w3.org/2000/svg';
+
+// ---------------------------------------------------------------------------------------------
+// DOM helpers
+
+// Builds an element. props: class, text, dataset, on<event> listeners, properties and attributes.
+// Children are nodes or strings (strings become text nodes).
+function h(tag, props, ...children) {
+  const element = document.createElement(tag);
+  let value;
+  for (const [key, prop] of Object.entries(props ?? {})) {
+    if (prop === undefined || prop === null || prop === false) continue;
+    if (key === 'class') element.className = prop;
+    else if (key === 'text') element.textContent = String(prop);
+    else if (key === 'dataset') Object.assign(element.dataset, prop);
+    else if (key === 'value') value = prop;
+    else if (key.startsWith('on') && typeof prop === 'function') {
+      element.addEventListener(key.slice(2), prop);
+    } else element.setAttribute(key, prop === true ? '' : String(prop));
+  }
+  append(element, children);
+  if (value !== undefined) element.value = value;
+  return element;
+}
+
+// Builds an SVG element; attributes only.
+function svg(tag, attributes, ...children) {
+  const element = document.createElementNS(SVG_NS, tag);
+  for (const [key, value] of Object.entries(attributes ?? {})) {
+    if (value === undefined || value === null) continue;
+    if (key === 'text') element.textContent = String(value);
+    else element.setAttribute(key, String(value));
+  }
+  append(element, children);
+  return element;
+}
+
+function append(parent, children) {
+  for (const child of children.flat(Infinity)) {
+    if (child === undefined || child === null || child === false) continue;
+    parent.append(child instanceof Node ? child : String(child));
+  }
+}
+
+let idCounter = 0;
+function uid(prefix) {
+  idCounter += 1;
+  return `${prefix}-${idCounter}`;
+}
+
+// A labelled form control: <div class="field"><label>..</label><control></div>.
+// A hint is shown under the control, or only to assistive technology when hideHint is set.
+function field(labelText, control, hint, hideHint = false) {
+  if (!control.id) control.id = uid('field');
+  const parts = [h('label', { for: control.id, text: labelText }), control];
+  if (hint) {
+    const hintId = uid('hint');
+    control.setAttribute('aria-describedby', hintId);
+    parts.push(h('p', { class: hideHint ? 'visually-hidden' : 'hint', id: hintId, text: hint }));
+  }
+  return h('div', { class: 'field' }, parts);
+}
+
+function select(name, options, selected) {
+  return h('select', { name, value: selected ?? '' },
+    options.map(([value, label]) => h('option', { value, text: label })));
+}
+
+function table(caption, headers, rows, className) {
+  return h('div', { class: 'table-wrap' },
+    h('table', { class: className ?? '' },
+      h('caption', { text: caption }),
+      h('thead', null, h('tr', null, headers.map((header) => h('th', { scope: 'col', text: header })))),
+      h('tbody', null, rows)));
+}
+
+function cell(...children) {
+  return h('td', null, ...children);
+}
+
+function humanStatus(status) {
+  return String(status ?? '').replaceAll('_', ' ').replace('non compliant', 'non-compliant');
+}
+
+function statusBadge(status) {
+  return h('span', { class: `badge status-${cssToken(status)}`, dataset: { status: status ?? '' } },
+    humanStatus(status));
+}
+
+function stateBadge(state) {
+  return h('span', { class: `badge state-${cssToken(state)}`, dataset: { state: state ?? '' } },
+    state ?? '');
+}
+
+function outcomeBadge(outcome) {
+  return h('span', { class: `badge outcome-${cssToken(outcome)}` }, String(outcome ?? '').replace('_', ' '));
+}
+
+function cssToken(text) {
+  return String(text ?? '').toLowerCase().replace(/[^a-z0-9_-]/g, '');
+}
+
+function formatTime(iso) {
+  if (!iso) return '';
+  return h('time', { datetime: iso }, String(iso).replace('T', ' ').replace(/Z$/, ' UTC'));
+}
+
+// A declaration value as text: lists as their items separated by " | " (as in the CSV format).
+function formatValue(value) {
+  if (value === undefined) return '';
+  if (value === null) return 'null';
+  if (Array.isArray(value)) {
+    return value.map((item) => (typeof item === 'object' && item !== null ? JSON.stringify(item) : String(item))).join(' | ');
+  }
+  if (typeof value === 'object') return JSON.stringify(value);
+  return String(value);
+}
+
+function productName(product) {
+  return [product.brand, product.model].filter(Boolean).join(' ');
+}
+
+function productLink(id, text) {
+  return h('a', { href: `#/products/${id}` }, text);
+}
+
+// ---------------------------------------------------------------------------------------------
+// Messages: errors in the role="alert" region, confirmations in the role="status" region.
+
+const alertRegion = () => document.getElementById('alert');
+const noticeRegion = () => document.getElementById('notice');
+
+// Errors go to the open modal dialog's own alert region if there is one (the rest of the page is
+// inert then), else to the page's.
+function showError(error, what) {
+  const region = document.querySelector('dialog[open] .dialog-alert') ?? alertRegion();
+  const parts = [];
+  if (what) parts.push(h('strong', null, `${what}: `));
+  parts.push(h('span', { class: 'alert-message' }, error?.message ?? String(error)));
+  if (error instanceof ApiError && error.status) {
+    parts.push(' ', h('span', { class: 'alert-code' }, `(${error.status} ${error.code})`));
+  }
+  region.replaceChildren(...parts);
+  region.hidden = false;
+}
+
+function clearError() {
+  for (const region of [alertRegion(), ...document.querySelectorAll('.dialog-alert')]) {
+    region.replaceChildren();
+    region.hidden = true;
+  }
+}
+
+function notify(text) {
+  noticeRegion().textContent = text;
+}
+
+// ---------------------------------------------------------------------------------------------
+// The API
+
+class ApiError extends Error {
+  constructor(status, code, message) {
+    super(message);
+    this.status = status;
+    this.code = code;
+  }
+}
+
+const session = { token: null, me: null };
+
+async function api(path, { method = 'GET', body, token = session.token } = {}) {
+  const headers = { Accept: 'application/json' };
+  if (token) headers.Authorization = `Bearer ${token}`;
+  const init = { method, headers, cache: 'no-store' };
+  if (body !== undefined) {
+    headers['Content-Type'] = 'application/json';
+    init.body = JSON.stringify(body);
+  }
+  let response;
+  try {
+    response = await fetch(path, init);
+  } catch (error) {
+    throw new ApiError(0, 'network', `the server could not be reached (${error.message})`);
+  }
+  const text = await response.text();
+  let data = null;
+  if (text) {
+    try {
+      data = JSON.parse(text);
+    } catch {
+      data = null;
+      if (response.ok) throw new ApiError(response.status, 'bad_reply', 'the server replied with something that is not JSON');
+    }
+  }
+  if (!response.ok) {
+    const envelope = data && typeof data === 'object' ? data.error : null;
+    const error = new ApiError(envelope?.status ?? response.status,
+      envelope?.code ?? `http_${response.status}`,
+      envelope?.message ?? (response.statusText || 'request failed'));
+    if (error.status === 401 && token && token === session.token) expireSession(error);
+    throw error;
+  }
+  return data;
+}
+
+function query(params) {
+  const search = new URLSearchParams();
+  for (const [key, value] of Object.entries(params)) {
+    if (value !== undefined && value !== null && value !== '') search.set(key, String(value));
+  }
+  const text = search.toString();
+  return text ? `?${text}` : '';
+}
+
+const can = {
+  actOnFlags: () => session.me?.role === 'officer',
+  readAudit: () => session.me?.role === 'officer' || session.me?.role === 'admin',
+};
+
+// ---------------------------------------------------------------------------------------------
+// Session
+
+function showSessionChrome() {
+  const signedIn = Boolean(session.me);
+  document.getElementById('nav').hidden = !signedIn;
+  document.getElementById('session').hidden = !signedIn;
+  if (signedIn) {
+    const me = session.me;
+    const who = [`Signed in as ${me.role}`];
+    if (me.manufacturer) who.push(`for ${me.manufacturer}`);
+    if (me.token_id !== undefined && me.token_id !== null) who.push(`(token ${me.token_id})`);
+    document.getElementById('session-who').textContent = who.join(' ');
+    for (const link of document.querySelectorAll('#nav [data-needs="audit"]')) {
+      link.parentElement.hidden = !can.readAudit();
+    }
+  }
+}
+
+function signOut() {
+  sessionStorage.removeItem(TOKEN_KEY);
+  session.token = null;
+  session.me = null;
+  showSessionChrome();
+  route();
+  notify('Signed out.');
+}
+
+// A 401 on a signed-in request: the token was revoked or expired. Back to the sign-in form,
+// saying why.
+function expireSession(error) {
+  sessionStorage.removeItem(TOKEN_KEY);
+  session.token = null;
+  session.me = null;
+  showSessionChrome();
+  route();
+  showError(error, 'You were signed out');
+}
+
+function renderSignIn(view) {
+  document.title = 'Sign in – iotreg';
+  const tokenInput = h('input', {
+    type: 'password', name: 'token', autocomplete: 'off', spellcheck: 'false', required: true,
+  });
+  const submit = h('button', { type: 'submit', text: 'Sign in' });
+  const form = h('form', { class: 'sign-in', 'aria-labelledby': 'sign-in-heading', novalidate: true },
+    field('API token', tokenInput, 'Your officer bearer token (iotreg_…). It is kept only for this browser tab.'),
+    h('div', { class: 'actions' }, submit));
+  form.addEventListener('submit', async (event) => {
+    event.preventDefault();
+    clearError();
+    const token = tokenInput.value.trim();
+    if (!token) {
+      showError(new Error('enter a token'), 'Sign-in failed');
+      tokenInput.focus();
+      return;
+    }
+    submit.disabled = true;
+    try {
+      const me = await api('/api/v1/me', { token });
+      session.token = token;
+      session.me = me;
+      sessionStorage.setItem(TOKEN_KEY, token);
+      showSessionChrome();
+      route();
+    } catch (error) {
+      showError(error, 'Sign-in failed');
+      submit.disabled = false;
+      tokenInput.select();
+      tokenInput.focus();
+    }
+  });
+  view.append(
+    h('h1', { id: 'sign-in-heading', tabindex: '-1', text: 'Sign in' }),
+    h('p', null, 'Sign in with an API token to search registered products, review their declarations and act on sale-prohibition flags.'),
+    form);
+  return tokenInput;
+}
+
+// ---------------------------------------------------------------------------------------------
+// Routing: #/search, #/products/ID, #/flags, #/audit, #/dashboard (each with an optional ?query).
+
+let generation = 0;
+
+function parseHash() {
+  const raw = location.hash.replace(/^#/, '') || '/search';
+  const mark = raw.indexOf('?');
+  const path = mark < 0 ? raw : raw.slice(0, mark);
+  const params = new URLSearchParams(mark < 0 ? '' : raw.slice(mark + 1));
+  return { path, params };
+}
+
+const routes = [
+  { pattern: /^\/search\/?$/, nav: 'search', render: renderSearch },
+  { pattern: /^\/products\/(\d+)\/?$/, nav: 'search', render: renderProduct },
+  { pattern: /^\/flags\/?$/, nav: 'flags', render: renderFlags },
+  { pattern: /^\/audit\/?$/, nav: 'audit', render: renderAudit },
+  { pattern: /^\/dashboard\/?$/, nav: 'dashboard', render: renderDashboard },
+];
+
+function navigate(hash) {
+  if (location.hash === hash) route();
+  else location.hash = hash;
+}
+
+function route() {
+  generation += 1;
+  const current = generation;
+  const alive = () => current === generation;
+  clearError();
+  notify('');
+  const main = document.getElementById('main');
+  const view = h('div', { class: 'view' });
+  main.replaceChildren(view);
+  main.removeAttribute('aria-busy');
+
+  if (!session.me) {
+    renderSignIn(view).focus();
+    return;
+  }
+
+  const { path, params } = parseHash();
+  let match = null;
+  let entry = null;
+  for (const candidate of routes) {
+    match = candidate.pattern.exec(path);
+    if (match) {
+      entry = candidate;
+      break;
+    }
+  }
+  for (const link of document.querySelectorAll('#nav a')) {
+    if (entry && link.dataset.route === entry.nav) link.setAttribute('aria-current', 'page');
+    else link.removeAttribute('aria-current');
+  }
+  if (!entry) {
+    document.title = 'Not found – iotreg';
+    view.append(h('h1', { tabindex: '-1', text: 'Page not found' }),
+      h('p', null, 'There is no page at this address. ', h('a', { href: '#/search' }, 'Search products'), '.'));
+    focusHeading(view);
+    return;
+  }
+  const context = { view, params, match, alive, main };
+  main.setAttribute('aria-busy', 'true');
+  Promise.resolve(entry.render(context))
+    .catch((error) => {
+      if (alive()) showError(error, 'Could not load this page');
+    })
+    .finally(() => {
+      if (alive()) main.removeAttribute('aria-busy');
+    });
+  focusHeading(view);
+}
+
+function focusHeading(view) {
+  const heading = view.querySelector('h1');
+  if (heading) heading.focus({ preventScroll: false });
+}
+
+// A "Loading…" paragraph replaced by the real content once it is there.
+function placeholder(text = 'Loading…') {
+  return h('p', { class: 'loading', text });
+}
+
+// ---------------------------------------------------------------------------------------------
+// Search
+
+function renderSearch({ view, params, alive }) {
+  document.title = 'Products – iotreg';
+  const filters = {
+    q: params.get('q') ?? '',
+    status: params.get('status') ?? '',
+    flagged: params.get('flagged') ?? '',
+    manufacturer: params.get('manufacturer') ?? '',
+    type: params.get('type') ?? '',
+  };
+
+  const typeList = h('datalist', { id: uid('types') });
+  const qInput = h('input', {
+    type: 'search', name: 'q', value: filters.q, autocomplete: 'off', placeholder: 'brand, model, type or manufacturer',
+  });
+  const manufacturerInput = h('input', { type: 'text', name: 'manufacturer', value: filters.manufacturer, autocomplete: 'off' });
+  const typeInput = h('input', { type: 'text', name: 'type', value: filters.type, list: typeList.id, autocomplete: 'off' });
+  const statusSelect = select('status', [['', 'Any status'], ...STATUSES.map((s) => [s, humanStatus(s)])], filters.status);
+  const flaggedSelect = select('flagged', [['', 'Flagged or not'], ['true', 'Flagged'], ['false', 'Not flagged']], filters.flagged);
+
+  const form = h('form', { role: 'search', 'aria-label': 'Product search', class: 'filters' },
+    field('Search text', qInput, 'Every word must match the start of a word of the brand, model, type or manufacturer.', true),
+    field('Manufacturer', manufacturerInput),
+    field('Type', typeInput),
+    field('Status', statusSelect),
+    field('Flag', flaggedSelect),
+    typeList,
+    h('div', { class: 'actions' },
+      h('button', { type: 'submit', text: 'Search' }),
+      h('button', { type: 'button', class: 'secondary', text: 'Clear filters', onclick: () => navigate('#/search') })));
+  form.addEventListener('submit', (event) => {
+    event.preventDefault();
+    navigate(`#/search${query({
+      q: qInput.value.trim(),
+      manufacturer: manufacturerInput.value.trim(),
+      type: typeInput.value.trim(),
+      status: statusSelect.value,
+      flagged: flaggedSelect.value,
+    })}`);
+  });
+
+  const summary = h('p', { class: 'summary', id: 'result-summary' }, 'Searching…');
+  const facetsBox = h('div', { class: 'facets' });
+  const tbody = h('tbody');
+  const resultsTable = h('div', { class: 'table-wrap' },
+    h('table', { class: 'results', 'aria-describedby': 'result-summary' },
+      h('caption', { text: 'Products' }),
+      h('thead', null, h('tr', null,
+        ['ID', 'Product', 'Manufacturer', 'Type', 'Status', 'Flag', 'Versions', 'Updated']
+          .map((header) => h('th', { scope: 'col', text: header })))),
+      tbody));
+  const more = h('button', { type: 'button', class: 'more', text: 'More results', hidden: true });
+  const shown = h('p', { class: 'shown', 'aria-live': 'polite' });
+
+  view.append(
+    h('h1', { tabindex: '-1', text: 'Products' }),
+    form,
+    h('div', { class: 'search-layout' },
+      h('aside', { class: 'facet-panel', 'aria-label': 'Refine by' }, facetsBox),
+      h('section', { class: 'results-panel', 'aria-labelledby': 'results-heading' },
+        h('h2', { id: 'results-heading', text: 'Results' }),
+        summary, resultsTable, shown, more)));
+
+  let cursor = null;
+  let count = 0;
+
+  const addRows = (items) => {
+    const rows = items.map((product) => h('tr', { dataset: { productId: product.id } },
+      cell(String(product.id)),
+      cell(productLink(product.id, productName(product) || `Product ${product.id}`)),
+      cell(product.manufacturer ?? ''),
+      cell(product.type ?? ''),
+      cell(statusBadge(product.status)),
+      cell(product.flagged ? h('span', { class: 'badge flagged', text: 'flagged' }) : h('span', { class: 'muted', text: 'no' })),
+      cell(String(product.version_count ?? '')),
+      cell(formatTime(product.updated_at))));
+    tbody.append(...rows);
+    count += items.length;
+    return rows;
+  };
+
+  const load = async (first) => {
+    const reply = await api(`/api/v1/products${query({ ...filters, limit: PAGE_SIZE, cursor: first ? null : cursor })}`);
+    if (!alive()) return null;
+    cursor = reply.next_cursor ?? null;
+    const rows = addRows(reply.items ?? []);
+    if (first) {
+      if (reply.facets) renderFacets(facetsBox, reply.facets, filters);
+      for (const type of Object.keys(reply.facets?.type ?? {}).sort()) {
+        if (type) typeList.append(h('option', { value: type }));
+      }
+      const total = reply.facets?.status ? Object.values(reply.facets.status).reduce((a, b) => a + b, 0) : null;
+      summary.textContent = total === null
+        ? `${count} products`
+        : `${total} ${total === 1 ? 'product matches' : 'products match'}${describeFilters(filters)}.`;
+      if (count === 0) {
+        tbody.append(h('tr', null, h('td', { colspan: '8', class: 'empty', text: 'No product matches these filters.' })));
+      }
+    }
+    shown.textContent = count ? `Showing ${count}${cursor ? '' : ' (all)'}.` : '';
+    more.hidden = !cursor;
+    return rows;
+  };
+
+  more.addEventListener('click', async () => {
+    clearError();
+    more.disabled = true;
+    try {
+      const rows = await load(false);
+      const link = rows?.[0]?.querySelector('a');
+      if (link) link.focus();
+    } catch (error) {
+      showError(error, 'Could not load more products');
+    } finally {
+      more.disabled = false;
+    }
+  });
+
+  return load(true).catch((error) => {
+    summary.textContent = 'The search failed.';
+    throw error;
+  });
+}
+
+function describeFilters(filters) {
+  const parts = [];
+  if (filters.q) parts.push(`“${filters.q}”`);
+  if (filters.manufacturer) parts.push(`manufacturer ${filters.manufacturer}`);
+  if (filters.type) parts.push(`type ${filters.type}`);
+  if (filters.status) parts.push(`status ${humanStatus(filters.status)}`);
+  if (filters.flagged) parts.push(filters.flagged === 'true' ? 'flagged' : 'not flagged');
+  return parts.length ? ` (${parts.join(', ')})` : '';
+}
+
+function renderFacets(box, facets, filters) {
+  const group = (name, title, counts, order) => {
+    const keys = Object.keys(counts ?? {});
+    keys.sort(order);
+    const headingId = uid('facet');
+    const items = keys.map((key) => {
+      const active = filters[name] === key;
+      const label = name === 'status' ? humanStatus(key) : key || '(no type)';
+      const next = { ...filters, [name]: active ? '' : key };
+      const button = h('button', {
+        type: 'button', class: 'facet', 'aria-pressed': active ? 'true' : 'false',
+        dataset: { facet: name, value: key, count: String(counts[key]) },
+        disabled: !key && name === 'type' ? true : undefined,
+        onclick: () => navigate(`#/search${query(next)}`),
+      }, h('span', { class: 'facet-label', text: label }), ' ', h('span', { class: 'count', text: String(counts[key]) }));
+      return h('li', null, button);
+    });
+    return h('section', { class: 'facet-group', 'aria-labelledby': headingId, dataset: { facetGroup: name } },
+      h('h2', { id: headingId, text: title }),
+      items.length ? h('ul', null, items) : h('p', { class: 'muted', text: 'None' }));
+  };
+  const statusOrder = (a, b) => rank(STATUSES, a) - rank(STATUSES, b) || a.localeCompare(b);
+  const typeOrder = (a, b) => (facets.type[b] - facets.type[a]) || a.localeCompare(b);
+  box.replaceChildren(
+    group('status', 'By status', facets.status, statusOrder),
+    group('type', 'By type', facets.type, typeOrder));
+}
+
+function rank(list, value) {
+  const index = list.indexOf(value);
+  return index < 0 ? list.length : index;
+}
+
+// ---------------------------------------------------------------------------------------------
+// Product
+
+async function renderProduct({ view, match, alive }) {
+  const id = match[1];
+  document.title = `Product ${id} – iotreg`;
+  const heading = h('h1', { tabindex: '-1', text: `Product ${id}` });
+  const body = h('div', { class: 'product' }, placeholder());
+  view.append(h('p', { class: 'breadcrumb' }, h('a', { href: '#/search', text: '← Products' })), heading, body);
+
+  let product;
+  try {
+    product = await api(`/api/v1/products/${id}`);
+  } catch (error) {
+    if (alive()) body.replaceChildren(h('p', { class: 'muted', text: `Product ${id} could not be loaded.` }));
+    throw error;
+  }
+  if (!alive()) return;
+  const name = productName(product) || `Product ${id}`;
+  heading.textContent = name;
+  document.title = `${name} – iotreg`;
+  fillProduct(body, product, { alive, refresh: () => renderProductAgain(view, id) });
+}
+
+function renderProductAgain(view, id) {
+  // Re-render in place (after a flag action) without moving focus to the page heading.
+  generation += 1;
+  const current = generation;
+  const alive = () => current === generation;
+  return api(`/api/v1/products/${id}`).then((product) => {
+    if (!alive()) return null;
+    const body = view.querySelector('.product');
+    fillProduct(body, product, { alive, refresh: () => renderProductAgain(view, id) });
+    return body;
+  });
+}
+
+function fillProduct(body, product, { refresh }) {
+  const latestVersion = product.versions?.length
+    ? product.versions[product.versions.length - 1].version
+    : product.checked_version;
+  const evaluation = product.evaluation;
+  const details = [
+    ['Product ID', String(product.id)],
+    ['Manufacturer', product.manufacturer ?? ''],
+    ['Brand', product.brand ?? ''],
+    ['Model', product.model ?? ''],
+    ['Type', product.type ?? '—'],
+    ['Status', statusBadge(product.status)],
+    ['Sale-prohibition flag', product.flagged ? h('span', { class: 'badge flagged', text: 'flagged' }) : 'not flagged'],
+    ['Label ID', product.label_id ?? '—'],
+    ['Versions', String(product.version_count ?? product.versions?.length ?? '')],
+    ['Checked version', product.checked_version === null || product.checked_version === undefined ? 'not checked' : String(product.checked_version)],
+    ['Policy', evaluation ? `${evaluation.policy ?? ''}${evaluation.as_of ? `, as of ${evaluation.as_of}` : ''}` : '—'],
+    ['Registered', formatTime(product.created_at)],
+    ['Last updated', formatTime(product.updated_at)],
+  ];
+  body.replaceChildren(
+    h('section', { class: 'card summary-card', 'aria-labelledby': 'summary-heading' },
+      h('h2', { id: 'summary-heading', text: 'Summary' }),
+      h('dl', { class: 'facts' }, details.map(([term, value]) => [h('dt', { text: term }), h('dd', null, value)])),
+      h('p', null, h('a', { href: `/public/products/${product.id}`, target: '_blank', rel: 'noopener' }, 'Public consumer page'))),
+    flagsSection(product, refresh),
+    findingsSection(product),
+    versionsSection(product),
+    diffSection(product),
+    declarationSection(product.declaration, latestVersion),
+    productAuditSection(product));
+}
+
+function flagsSection(product, refresh) {
+  const flags = [...(product.flags ?? [])].sort((a, b) => b.id - a.id);
+  const section = h('section', { class: 'card', 'aria-labelledby': 'flags-heading', id: 'flags' },
+    h('h2', { id: 'flags-heading', text: 'Sale-prohibition flag' }));
+  if (!flags.length) {
+    section.append(h('p', { class: 'muted', text: 'No flag has been raised for this product.' }));
+    return section;
+  }
+  for (const flag of flags) {
+    const headingId = uid('flag');
+    const block = h('section', { class: 'flag', 'aria-labelledby': headingId, dataset: { flagId: flag.id, state: flag.state } },
+      h('h3', { id: headingId, tabindex: '-1' }, `Flag ${flag.id} `, stateBadge(flag.state)),
+      h('p', null, `Raised on version ${flag.raised_version ?? '?'}.`),
+      table(`History of flag ${flag.id}`, ['When', 'Action', 'Actor', 'Reason'],
+        (flag.history ?? []).map((entry) => h('tr', null,
+          cell(formatTime(entry.at)), cell(entry.action ?? ''), cell(entry.actor ?? ''), cell(entry.reason ?? '')))));
+    if (can.actOnFlags() && (flag.state === 'raised' || flag.state === 'confirmed')) {
+      block.append(flagActionForm(flag, product, refresh));
+    }
+    section.append(block);
+  }
+  return section;
+}
+
+// The reason field and the confirm/dismiss buttons of one flag on the product page.
+function flagActionForm(flag, product, refresh) {
+  const reason = h('textarea', { name: 'reason', rows: '2', required: true, maxlength: '2000' });
+  const buttons = [];
+  if (flag.state === 'raised') {
+    buttons.push(h('button', { type: 'submit', name: 'action', value: 'confirm', text: 'Confirm flag' }));
+  }
+  buttons.push(h('button', { type: 'submit', name: 'action', value: 'dismiss', class: flag.state === 'raised' ? 'secondary' : '', text: 'Dismiss flag' }));
+  const legendText = `Act on flag ${flag.id}`;
+  const form = h('form', { class: 'flag-action', novalidate: true },
+    h('fieldset', null,
+      h('legend', { text: legendText }),
+      field('Reason', reason, flag.state === 'raised'
+        ? 'Confirm puts the sale prohibition in force; dismiss closes the flag. The reason is recorded in the audit log.'
+        : 'Dismissing lifts the confirmed prohibition. The reason is recorded in the audit log.'),
+      h('div', { class: 'actions' }, buttons)));
+  form.addEventListener('submit', async (event) => {
+    event.preventDefault();
+    const action = event.submitter?.value || (flag.state === 'raised' ? 'confirm' : 'dismiss');
+    const done = await actOnFlag(flag.id, action, reason, buttons, productName(product));
+    if (done) {
+      const body = await refresh().catch((error) => {
+        showError(error, 'Could not reload the product');
+        return null;
+      });
+      const heading = body?.querySelector(`[data-flag-id="${CSS.escape(String(flag.id))}"] h3`);
+      if (heading) heading.focus();
+    }
+  });
+  return form;
+}
+
+// Posts a flag action; returns the updated flag, or null after showing why it failed.
+async function actOnFlag(flagId, action, reasonInput, buttons, name) {
+  clearError();
+  const reason = reasonInput.value.trim();
+  const verb = action === 'confirm' ? 'confirm' : 'dismiss';
+  if (!reason) {
+    showError(new Error('a reason is required'), `Could not ${verb} flag ${flagId}`);
+    reasonInput.focus();
+    return null;
+  }
+  for (const button of buttons) button.disabled = true;
+  try {
+    const flag = await api(`/api/v1/flags/${encodeURIComponent(flagId)}/${verb}`, { method: 'POST', body: { reason } });
+    notify(`Flag ${flagId}${name ? ` (${name})` : ''} ${verb === 'confirm' ? 'confirmed' : 'dismissed'}.`);
+    return flag ?? {};
+  } catch (error) {
+    showError(error, `Could not ${verb} flag ${flagId}`);
+    return null;
+  } finally {
+    for (const button of buttons) button.disabled = false;
+  }
+}
+
+function findingsSection(product) {
+  const findings = product.findings ?? [];
+  const section = h('section', { class: 'card', 'aria-labelledby': 'findings-heading', id: 'findings' },
+    h('h2', { id: 'findings-heading', text: 'Findings' }));
+  if (!findings.length) {
+    section.append(h('p', { class: 'muted', text: 'No findings: the product has not been checked.' }));
+    return section;
+  }
+  const failed = findings.filter((f) => f.outcome === 'fail').length;
+  const warned = findings.filter((f) => f.outcome === 'warn').length;
+  section.append(h('p', null, `${findings.length} checks: ${failed} failed, ${warned} with a warning.`));
+  section.append(table('Findings of the latest check', ['Check', 'Outcome', 'Level', 'Requirement', 'Field', 'Message'],
+    findings.map((finding) => h('tr', { class: `finding result-${cssToken(finding.outcome)}`, dataset: { check: finding.check ?? '', outcome: finding.outcome ?? '' } },
+      cell(finding.check ?? ''),
+      cell(outcomeBadge(finding.outcome)),
+      cell(finding.level ?? ''),
+      cell(finding.requirement ?? ''),
+      cell(finding.field ? h('code', null, finding.field) : ''),
+      cell(finding.message ?? ''))), 'findings'));
+  return section;
+}
+
+function declarationSection(declaration, version) {
+  const section = h('section', { class: 'card', 'aria-labelledby': 'declaration-heading', id: 'declaration' },
+    h('h2', { id: 'declaration-heading', text: version ? `Latest declaration (version ${version})` : 'Latest declaration' }));
+  if (!declaration) {
+    section.append(h('p', { class: 'muted', text: 'No declaration is on file.' }));
+    return section;
+  }
+  const fields = flatten(declaration);
+  section.append(table('Declared fields', ['Field', 'Value'],
+    [...fields].map(([path, value]) => h('tr', null, h('th', { scope: 'row' }, h('code', null, path)), cell(formatValue(value)))),
+    'declaration'));
+  return section;
+}
+
+function versionsSection(product) {
+  const versions = product.versions ?? [];
+  return h('section', { class: 'card', 'aria-labelledby': 'versions-heading', id: 'versions' },
+    h('h2', { id: 'versions-heading', text: 'Version history' }),
+    versions.length
+      ? table('Declaration versions, oldest first', ['Version', 'Imported', 'Source', 'Location', 'Import run'],
+        versions.map((version) => h('tr', null,
+          cell(String(version.version)), cell(formatTime(version.imported_at)), cell(version.source ?? ''),
+          cell(version.location ?? ''), cell(version.import_run === null || version.import_run === undefined ? '' : String(version.import_run)))))
+      : h('p', { class: 'muted', text: 'No versions.' }));
+}
+
+// Flattens a nested declaration to dotted paths in document order; lists stay whole values.
+function flatten(value, prefix = '', out = new Map()) {
+  if (value !== null && typeof value === 'object' && !Array.isArray(value)) {
+    const keys = Object.keys(value);
+    if (!keys.length && prefix) out.set(prefix, value);
+    for (const key of keys) flatten(value[key], prefix ? `${prefix}.${key}` : key, out);
+  } else if (prefix) {
+    out.set(prefix, value);
+  }
+  return out;
+}
+
+// The field-by-field difference of two declarations: [{path, change, before, after}], where
+// change is added, removed or changed; unchanged fields are counted, not listed.
+function diffDeclarations(before, after) {
+  const a = flatten(before ?? {});
+  const b = flatten(after ?? {});
+  const paths = [...b.keys()];
+  let previous = null;
+  for (const path of a.keys()) {
+    if (!b.has(path)) {
+      const at = previous === null ? 0 : paths.indexOf(previous) + 1;
+      paths.splice(at, 0, path);
+    }
+    previous = path;
+  }
+  const changes = [];
+  let unchanged = 0;
+  for (const path of paths) {
+    if (!a.has(path)) changes.push({ path, change: 'added', after: b.get(path) });
+    else if (!b.has(path)) changes.push({ path, change: 'removed', before: a.get(path) });
+    else if (JSON.stringify(a.get(path)) !== JSON.stringify(b.get(path))) {
+      changes.push({ path, change: 'changed', before: a.get(path), after: b.get(path) });
+    } else unchanged += 1;
+  }
+  return { changes, unchanged };
+}
+
+function diffSection(product) {
+  const versions = product.versions ?? [];
+  const section = h('section', { class: 'card', 'aria-labelledby': 'diff-heading', id: 'compare' },
+    h('h2', { id: 'diff-heading', text: 'Compare versions' }));
+  if (versions.length < 2) {
+    section.append(h('p', { class: 'muted', text: 'Only one version is on file: there is nothing to compare.' }));
+    return section;
+  }
+  const options = versions.map((v) => [String(v.version), `Version ${v.version}${v.imported_at ? ` (${String(v.imported_at).slice(0, 10)})` : ''}`]);
+  const fromSelect = select('from', options, String(versions[versions.length - 2].version));
+  const toSelect = select('to', options, String(versions[versions.length - 1].version));
+  const output = h('div', { class: 'diff-output', 'aria-live': 'polite' });
+  const form = h('form', { class: 'inline-form' },
+    field('From version', fromSelect), field('To version', toSelect),
+    h('div', { class: 'actions' }, h('button', { type: 'submit', text: 'Compare' })));
+  const show = () => {
+    const from = versions.find((v) => String(v.version) === fromSelect.value);
+    const to = versions.find((v) => String(v.version) === toSelect.value);
+    output.replaceChildren(diffTable(from, to));
+  };
+  form.addEventListener('submit', (event) => {
+    event.preventDefault();
+    show();
+  });
+  fromSelect.addEventListener('change', show);
+  toSelect.addEventListener('change', show);
+  section.append(form, output);
+  show();
+  return section;
+}
+
+function diffTable(from, to) {
+  const { changes, unchanged } = diffDeclarations(from.declaration, to.declaration);
+  const counts = { added: 0, removed: 0, changed: 0 };
+  for (const change of changes) counts[change.change] += 1;
+  const summary = h('p', { class: 'diff-summary' },
+    from.version === to.version
+      ? `Version ${from.version} compared with itself: ${unchanged} fields, no differences.`
+      : `From version ${from.version} to version ${to.version}: ${counts.changed} changed, ${counts.added} added, ${counts.removed} removed, ${unchanged} unchanged.`);
+  if (!changes.length) return h('div', null, summary);
+  return h('div', null, summary,
+    table(`Differences between version ${from.version} and version ${to.version}`,
+      ['Field', 'Change', `Version ${from.version}`, `Version ${to.version}`],
+      changes.map((change) => h('tr', { class: `diff-${change.change}`, dataset: { path: change.path, change: change.change } },
+        h('th', { scope: 'row' }, h('code', null, change.path)),
+        cell(h('span', { class: `badge change-${change.change}`, text: change.change })),
+        cell(change.change === 'added' ? h('span', { class: 'muted', text: '(absent)' }) : formatValue(change.before)),
+        cell(change.change === 'removed' ? h('span', { class: 'muted', text: '(absent)' }) : formatValue(change.after)))),
+      'diff'));
+}
+
+function productAuditSection(product) {
+  const events = product.audit ?? [];
+  const section = h('section', { class: 'card', 'aria-labelledby': 'product-audit-heading', id: 'product-audit' },
+    h('h2', { id: 'product-audit-heading', text: 'Audit trail' }));
+  section.append(events.length
+    ? auditTable(events, 'Audit events for this product')
+    : h('p', { class: 'muted', text: 'No audit events.' }));
+  if (can.readAudit()) {
+    section.append(h('p', null, h('a', { href: `#/audit${query({ product: product.id })}` }, 'Open in the audit log')));
+  }
+  return section;
+}
+
+// ---------------------------------------------------------------------------------------------
+// Flag queue
+
+function renderFlags({ view, params, alive }) {
+  document.title = 'Flag queue – iotreg';
+  const state = params.has('state') ? params.get('state') : 'raised';
+  const stateSelect = select('state', [...FLAG_STATES.map((s) => [s, s]), ['', 'any state']], state);
+  const form = h('form', { class: 'filters', 'aria-label': 'Flag filter' },
+    field('State', stateSelect),
+    h('div', { class: 'actions' }, h('button', { type: 'submit', text: 'Show flags' })));
+  form.addEventListener('submit', (event) => {
+    event.preventDefault();
+    navigate(`#/flags?state=${encodeURIComponent(stateSelect.value)}`);
+  });
+  const summary = h('p', { class: 'summary' }, 'Loading…');
+  const tbody = h('tbody');
+  const more = h('button', { type: 'button', class: 'more', text: 'More flags', hidden: true });
+  view.append(
+    h('h1', { tabindex: '-1', text: 'Flag queue' }),
+    h('p', null, 'Products flagged for sale prohibition. Confirm a raised flag to put the prohibition in force, or dismiss it; each action needs a reason.'),
+    form,
+    h('section', { 'aria-labelledby': 'flag-list-heading' },
+      h('h2', { id: 'flag-list-heading', text: state ? `Flags ${state}` : 'All flags' }),
+      summary,
+      h('div', { class: 'table-wrap' },
+        h('table', { class: 'flags' },
+          h('caption', { text: state ? `Flags in state ${state}` : 'Flags' }),
+          h('thead', null, h('tr', null, ['Flag', 'Product', 'Manufacturer', 'State', 'Raised', 'Version', 'Reason', 'Actions']
+            .map((header) => h('th', { scope: 'col', text: header })))),
+          tbody)),
+      more));
+
+  let cursor = null;
+  let count = 0;
+  const load = async (first) => {
+    const reply = await api(`/api/v1/flags${query({ state, limit: PAGE_SIZE, cursor: first ? null : cursor })}`);
+    if (!alive()) return [];
+    cursor = reply.next_cursor ?? null;
+    const rows = (reply.items ?? []).map((flag) => flagRow(flag));
+    tbody.append(...rows);
+    count += rows.length;
+    if (first && !count) tbody.append(h('tr', null, h('td', { colspan: '8', class: 'empty', text: 'No flags in this state.' })));
+    summary.textContent = count
+      ? `${count}${cursor ? '+' : ''} ${count === 1 && !cursor ? 'flag' : 'flags'}.`
+      : `No flags${state ? ` in state ${state}` : ''}.`;
+    more.hidden = !cursor;
+    return rows;
+  };
+  more.addEventListener('click', async () => {
+    clearError();
+    more.disabled = true;
+    try {
+      const rows = await load(false);
+      rows[0]?.querySelector('a')?.focus();
+    } catch (error) {
+      showError(error, 'Could not load more flags');
+    } finally {
+      more.disabled = false;
+    }
+  });
+  return load(true);
+}
+
+function flagRow(flag) {
+  const name = productName(flag) || `Product ${flag.product_id}`;
+  const stateCell = cell(stateBadge(flag.state));
+  const actionsBox = h('div', { class: 'row-actions' });
+  const actionsCell = cell(actionsBox);
+  const row = h('tr', { dataset: { flagId: flag.id, productId: flag.product_id, state: flag.state } },
+    cell(String(flag.id)),
+    cell(productLink(flag.product_id, name)),
+    cell(flag.manufacturer ?? ''),
+    stateCell,
+    cell(formatTime(flag.raised_at)),
+    cell(flag.raised_version === undefined || flag.raised_version === null ? '' : String(flag.raised_version)),
+    cell(flag.raise_reason ?? flag.reason ?? ''),
+    actionsCell);
+  const fillActions = (current) => {
+    actionsBox.replaceChildren();
+    if (!can.actOnFlags()) return;
+    const actions = [];
+    if (current.state === 'raised') actions.push('confirm');
+    if (current.state === 'raised' || current.state === 'confirmed') actions.push('dismiss');
+    for (const action of actions) {
+      const label = action === 'confirm' ? 'Confirm' : 'Dismiss';
+      const button = h('button', {
+        type: 'button', class: action === 'confirm' ? 'small' : 'small secondary',
+        'aria-label': `${label} flag ${flag.id} (${name})`, text: label,
+      });
+      button.addEventListener('click', () => openFlagDialog(flag, action, name, button, (updated) => {
+        const state = updated?.state ?? (action === 'confirm' ? 'confirmed' : 'dismissed');
+        row.dataset.state = state;
+        stateCell.replaceChildren(stateBadge(state));
+        fillActions({ state });
+        const next = actionsBox.querySelector('button') ?? row.querySelector('a');
+        next?.focus();
+      }));
+      actionsBox.append(button);
+    }
+  };
+  fillActions(flag);
+  return row;
+}
+
+// A modal dialog asking for the reason of a flag action.
+function openFlagDialog(flag, action, name, opener, onDone) {
+  const verb = action === 'confirm' ? 'Confirm' : 'Dismiss';
+  const titleId = uid('dialog-title');
+  const reason = h('textarea', { name: 'reason', rows: '3', required: true, maxlength: '2000' });
+  const submit = h('button', { type: 'submit', text: `${verb} flag` });
+  const cancel = h('button', { type: 'button', class: 'secondary', text: 'Cancel' });
+  const form = h('form', { novalidate: true },
+    h('h2', { id: titleId, text: `${verb} flag ${flag.id}` }),
+    h('p', null, `${name}, ${flag.manufacturer ?? ''}. Raised: ${flag.raise_reason ?? flag.reason ?? ''}`),
+    field('Reason', reason, 'Recorded with your token in the audit log.'),
+    h('div', { class: 'alert dialog-alert', role: 'alert', hidden: true }),
+    h('div', { class: 'actions' }, submit, cancel));
+  const dialog = h('dialog', { 'aria-labelledby': titleId, class: 'flag-dialog' }, form);
+  let updated = null;
+  cancel.addEventListener('click', () => dialog.close());
+  dialog.addEventListener('close', () => {
+    dialog.remove();
+    if (updated) onDone(updated);
+    else if (opener.isConnected) opener.focus();
+  });
+  form.addEventListener('submit', async (event) => {
+    event.preventDefault();
+    updated = await actOnFlag(flag.id, action, reason, [submit, cancel], name);
+    if (updated) dialog.close();
+  });
+  document.body.append(dialog);
+  dialog.showModal();
+  reason.focus();
+}
+
+// ---------------------------------------------------------------------------------------------
+// Audit log
+
+function renderAudit({ view, params, alive }) {
+  document.title = 'Audit log – iotreg';
+  const filters = { product: params.get('product') ?? '', actor: params.get('actor') ?? '' };
+  const productInput = h('input', { type: 'text', name: 'product', inputmode: 'numeric', pattern: '[0-9]*', value: filters.product, autocomplete: 'off' });
+  const actorInput = h('input', { type: 'text', name: 'actor', value: filters.actor, autocomplete: 'off' });
+  const form = h('form', { class: 'filters', 'aria-label': 'Audit filter', novalidate: true },
+    field('Product ID', productInput),
+    field('Actor', actorInput, 'For example token:3 or cli:root.'),
+    h('div', { class: 'actions' },
+      h('button', { type: 'submit', text: 'Filter' }),
+      h('button', { type: 'button', class: 'secondary', text: 'Clear filters', onclick: () => navigate('#/audit') })));
+  form.addEventListener('submit', (event) => {
+    event.preventDefault();
+    navigate(`#/audit${query({ product: productInput.value.trim(), actor: actorInput.value.trim() })}`);
+  });
+  const summary = h('p', { class: 'summary' }, 'Loading…');
+  const holder = h('div');
+  const more = h('button', { type: 'button', class: 'more', text: 'More events', hidden: true });
+  view.append(h('h1', { tabindex: '-1', text: 'Audit log' }), form,
+    h('section', { 'aria-labelledby': 'audit-list-heading' },
+      h('h2', { id: 'audit-list-heading', text: 'Events' }), summary, holder, more));
+
+  if (!can.readAudit()) {
+    summary.textContent = 'Your role cannot read the audit log.';
+    return null;
+  }
+  let cursor = null;
+  let count = 0;
+  let tbody = null;
+  const load = async (first) => {
+    const reply = await api(`/api/v1/audit${query({ ...filters, limit: PAGE_SIZE, cursor: first ? null : cursor })}`);
+    if (!alive()) return [];
+    cursor = reply.next_cursor ?? null;
+    const items = reply.items ?? [];
+    if (first) {
+      const wrap = auditTable(items, `Audit events${filters.product ? ` for product ${filters.product}` : ''}${filters.actor ? ` by ${filters.actor}` : ''}`);
+      holder.replaceChildren(wrap);
+      tbody = wrap.querySelector('tbody');
+      if (!items.length) tbody.append(h('tr', null, h('td', { colspan: '6', class: 'empty', text: 'No events match these filters.' })));
+    } else {
+      tbody.append(...items.map(auditRow));
+    }
+    count += items.length;
+    summary.textContent = count ? `${count}${cursor ? '+' : ''} ${count === 1 && !cursor ? 'event' : 'events'}.` : 'No events match.';
+    more.hidden = !cursor;
+    return [...tbody.rows].slice(-items.length);
+  };
+  more.addEventListener('click', async () => {
+    clearError();
+    more.disabled = true;
+    try {
+      const rows = await load(false);
+      rows[0]?.querySelector('td')?.setAttribute('tabindex', '-1');
+      rows[0]?.querySelector('td')?.focus();
+    } catch (error) {
+      showError(error, 'Could not load more events');
+    } finally {
+      more.disabled = false;
+    }
+  });
+  return load(true);
+}
+
+function auditTable(events, caption) {
+  return table(caption, ['Event', 'Time', 'Actor', 'Action', 'Subject', 'Details'], events.map(auditRow), 'audit');
+}
+
+function auditRow(event) {
+  const details = flatten(event.details ?? {});
+  const productId = event.subject_type === 'product' ? event.subject_id : event.details?.product_id;
+  const subject = [`${event.subject_type ?? ''} ${event.subject_id ?? ''}`.trim()];
+  if (productId !== undefined && productId !== null && event.subject_type !== 'product') {
+    subject.push(h('br'), productLink(productId, `product ${productId}`));
+  } else if (event.subject_type === 'product') {
+    subject.splice(0, 1, productLink(productId, `product ${productId}`));
+  }
+  return h('tr', { dataset: { eventId: event.id, action: event.action ?? '' } },
+    cell(String(event.id)),
+    cell(formatTime(event.at)),
+    cell(event.actor ?? ''),
+    cell(event.action ?? ''),
+    cell(subject),
+    cell(details.size
+      ? h('dl', { class: 'details' }, [...details].map(([key, value]) => [h('dt', { text: key }), h('dd', { text: formatValue(value) })]))
+      : ''));
+}
+
+// ---------------------------------------------------------------------------------------------
+// Dashboard: three bar charts drawn as inline SVG.
+
+async function renderDashboard({ view, alive }) {
+  document.title = 'Dashboard – iotreg';
+  const asOf = h('p', { class: 'summary' }, 'Loading…');
+  const grid = h('div', { class: 'charts' });
+  view.append(h('h1', { tabindex: '-1', text: 'Dashboard' }), asOf, grid);
+  const stats = await api('/api/v1/stats');
+  if (!alive()) return;
+  const byStatus = Object.entries(stats.by_status ?? {})
+    .sort(([a], [b]) => rank(STATUSES, a) - rank(STATUSES, b) || a.localeCompare(b))
+    .map(([label, value]) => ({ key: label, label: humanStatus(label), value, className: `status-${cssToken(label)}` }));
+  const byType = Object.entries(stats.by_type ?? {})
+    .sort(([a, x], [b, y]) => y - x || a.localeCompare(b))
+    .map(([label, value]) => ({ key: label, label: label || '(no type)', value }));
+  const quarters = (stats.support_end_by_quarter ?? [])
+    .map((entry) => ({ key: entry.quarter, label: entry.quarter, value: entry.products }));
+  const total = byStatus.reduce((sum, entry) => sum + entry.value, 0);
+  asOf.textContent = `${total} registered products${stats.as_of ? `, as of ${stats.as_of}` : ''}.`;
+  grid.append(
+    chartFigure('Products by status', 'products', horizontalBars(byStatus, 560)),
+    chartFigure('Security-update support ending per quarter', 'products whose support period ends', columns(quarters, 600)),
+    chartFigure('Products by type', 'products', horizontalBars(byType), 'wide'));
+}
+
+function chartFigure(title, unit, chart, extraClass) {
+  const captionId = uid('chart');
+  chart.svg.setAttribute('aria-labelledby', captionId);
+  chart.svg.prepend(svg('title', { text: title }));
+  return h('figure', { class: `chart ${extraClass ?? ''}`, 'aria-labelledby': captionId },
+    h('figcaption', { id: captionId, text: title }),
+    chart.svg,
+    h('details', null,
+      h('summary', { text: `${title}: data table` }),
+      table(title, ['', `Number of ${unit}`], chart.data.map((d) => h('tr', null, h('th', { scope: 'row', text: d.label }), cell(String(d.value)))))));
+}
+
+// Axis ticks for counts: whole-number steps of 1, 2 or 5 times a power of ten, about `count`
+// of them, and the top of the axis (a multiple of the step, at least the maximum).
+function ticks(max, count = 4) {
+  const rough = Math.max(1, max / count);
+  const power = 10 ** Math.floor(Math.log10(rough));
+  const step = [1, 2, 5, 10].map((m) => m * power).find((candidate) => candidate >= rough);
+  const top = Math.max(step, Math.ceil(max / step) * step);
+  const values = [];
+  for (let value = 0; value <= top; value += step) values.push(value);
+  return { top, values };
+}
+
+function horizontalBars(data, width = 720) {
+  const rowHeight = data.length > 20 ? 20 : 26;
+  const longest = data.reduce((max, d) => Math.max(max, d.label.length), 4);
+  const labelWidth = Math.min(280, 16 + longest * 7.4);
+  const valueWidth = 44;
+  const plot = width - labelWidth - valueWidth;
+  const height = Math.max(1, data.length) * rowHeight + 8;
+  const { top } = ticks(Math.max(0, ...data.map((d) => d.value)));
+  const root = svg('svg', {
+    viewBox: `0 0 ${width} ${height}`, width, height, role: 'img', class: 'bar-chart horizontal',
+    preserveAspectRatio: 'xMinYMin meet',
+  });
+  data.forEach((d, index) => {
+    const y = 4 + index * rowHeight;
+    const barWidth = top ? (d.value / top) * plot : 0;
+    root.append(svg('g', { class: 'datum', 'data-label': d.key, 'data-value': d.value },
+      svg('title', { text: `${d.label}: ${d.value}` }),
+      svg('text', { x: labelWidth - 8, y: y + rowHeight / 2, class: 'label', 'text-anchor': 'end', 'dominant-baseline': 'middle', text: d.label }),
+      svg('rect', { x: labelWidth, y: y + 3, width: barWidth.toFixed(1), height: rowHeight - 6, class: `bar ${d.className ?? ''}`, 'data-label': d.key, 'data-value': d.value }),
+      svg('text', { x: (labelWidth + barWidth + 6).toFixed(1), y: y + rowHeight / 2, class: 'value', 'dominant-baseline': 'middle', text: String(d.value) })));
+  });
+  if (!data.length) root.append(svg('text', { x: 8, y: 20, class: 'label', text: 'No data' }));
+  return { svg: root, data };
+}
+
+function columns(data, width = 720) {
+  const height = 280;
+  const left = 40;
+  const bottom = 44;
+  const topPad = 20;
+  const plotHeight = height - bottom - topPad;
+  const plotWidth = width - left - 8;
+  const { top, values } = ticks(Math.max(0, ...data.map((d) => d.value)), 4);
+  const root = svg('svg', {
+    viewBox: `0 0 ${width} ${height}`, width, height, role: 'img', class: 'bar-chart columns',
+    preserveAspectRatio: 'xMinYMin meet',
+  });
+  const axis = svg('g', { class: 'axis' });
+  for (const value of values) {
+    const y = topPad + plotHeight - (value / top) * plotHeight;
+    axis.append(
+      svg('line', { x1: left, x2: width - 8, y1: y.toFixed(1), y2: y.toFixed(1), class: 'grid' }),
+      svg('text', { x: left - 6, y: y.toFixed(1), 'text-anchor': 'end', 'dominant-baseline': 'middle', class: 'tick', text: String(value) }));
+  }
+  root.append(axis);
+  const slot = data.length ? plotWidth / data.length : plotWidth;
+  data.forEach((d, index) => {
+    const barHeight = top ? (d.value / top) * plotHeight : 0;
+    const x = left + index * slot + slot * 0.15;
+    const y = topPad + plotHeight - barHeight;
+    const [year, quarter] = String(d.label).split('-');
+    root.append(svg('g', { class: 'datum', 'data-label': d.key, 'data-value': d.value },
+      svg('title', { text: `${d.label}: ${d.value}` }),
+      svg('rect', { x: x.toFixed(1), y: y.toFixed(1), width: (slot * 0.7).toFixed(1), height: barHeight.toFixed(1), class: 'bar', 'data-label': d.key, 'data-value': d.value }),
+      svg('text', { x: (x + slot * 0.35).toFixed(1), y: (y - 5).toFixed(1), 'text-anchor': 'middle', class: 'value', text: String(d.value) }),
+      svg('text', { x: (x + slot * 0.35).toFixed(1), y: height - bottom + 16, 'text-anchor': 'middle', class: 'label', text: quarter ?? d.label }),
+      quarter ? svg('text', { x: (x + slot * 0.35).toFixed(1), y: height - bottom + 32, 'text-anchor': 'middle', class: 'label year', text: year }) : null));
+  });
+  if (!data.length) root.append(svg('text', { x: left + 8, y: 40, class: 'label', text: 'No data' }));
+  return { svg: root, data };
+}
+
+// ---------------------------------------------------------------------------------------------
+// Start
+
+async function start() {
+  document.getElementById('sign-out').addEventListener('click', signOut);
+  window.addEventListener('hashchange', () => route());
+  const saved = sessionStorage.getItem(TOKEN_KEY);
+  if (saved) {
+    try {
+      session.me = await api('/api/v1/me', { token: saved });
+      session.token = saved;
+    } catch (error) {
+      sessionStorage.removeItem(TOKEN_KEY);
+      showSessionChrome();
+      route();
+      showError(error, 'Your saved sign-in is no longer valid');
+      return;
+    }
+  }
+  showSessionChrome();
+  route();
+}
+
+start();

@@ -1,0 +1,63 @@
+// Consumer labels: the public product page (/public/products/{id}, DESIGN.md §6) and the
+// product's security label, an SVG image whose QR code leads to that page.
+//
+// LabelData is a plain value the caller owns; every function here is pure, keeps no state and
+// is safe to call from any thread. Every value taken from a declaration is untrusted and is
+// escaped in what these functions produce.
+#pragma once
+
+#include <cstdint>
+#include <string>
+#include <string_view>
+
+#include <nlohmann/json.hpp>
+
+#include "registry/core/status.h"
+#include "registry/storage/storage.h"
+
+namespace iotreg::label {
+
+// What a consumer label and the public page show about one product.
+struct LabelData {
+  std::int64_t product_id = 0;
+  std::string manufacturer;
+  std::string brand;
+  std::string model;
+  std::string type;                   // e.g. "smart camera"; may be empty
+  std::string status;                 // compliant, non_compliant, excepted, check_error or pending
+  bool flagged = false;               // flagged for sale prohibition
+  std::string label_id;               // under a labelling regime, when compliant; else empty
+  std::string support_end_date;       // last day of security updates, YYYY-MM-DD; empty: none
+  std::string support_published_url;  // where the manufacturer publishes the support period
+  // How to report a security vulnerability; each may be empty.
+  std::string vulnerability_contact_url;
+  std::string vulnerability_contact_email;
+  std::string vulnerability_contact_phone;
+  std::string vulnerability_policy_url;  // the published disclosure policy
+};
+
+// From a product and the nested JSON object of its latest declaration (null when it has none).
+// Identity, status, flag and label id come from the product; the rest from the declaration.
+// Fields of the wrong type or a malformed support end date are treated as absent.
+LabelData label_data(const storage::ProductSummary& product,
+                     const nlohmann::ordered_json& declaration);
+
+// The public page of a product: a complete, self-contained HTML5 document (inline CSS, no
+// scripts, no external resources) that tells a consumer, in plain words, whether the product
+// meets the requirements, until when it gets security updates relative to `today`
+// (YYYY-MM-DD), and how to report a vulnerability. Contacts are links only when they are
+// http(s) or mailto URLs. Shows the label as an <img> at `label_url`.
+std::string public_page_html(const LabelData& data, std::string_view today,
+                             std::string_view label_url);
+
+// A small page in the same style for an unknown product; `message` is shown escaped, e.g.
+// "No product with id 7 is registered".
+std::string not_found_page_html(std::string_view message);
+
+// The label as a standalone SVG image (image/svg+xml): brand and model, manufacturer, support
+// end date, status, label id if any, and a QR code (level M, 8-bit mode, quiet zone of 4
+// modules) whose content is exactly `page_url`. Fails with kInvalidArgument when `page_url` is
+// empty, holds a NUL or is too long for a QR code, kInternal when the encoder fails otherwise.
+Result<std::string> label_svg(const LabelData& data, std::string_view page_url);
+
+}  // namespace iotreg::label

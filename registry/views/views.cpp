@@ -1,0 +1,249 @@
+#include "registry/views/views.h"
+
+#include "registry/checks/checks.h"
+
+namespace iotreg::views {
+namespace {
+
+Json or_null(const std::string& text) { return text.empty() ? Json(nullptr) : Json(text); }
+
+// Stored JSON (declaration bodies, audit details) as a value; null if it cannot be parsed.
+Json parse_stored(const std::string& text) {
+  auto parsed = Json::parse(text, nullptr, /*allow_exceptions=*/false);
+  return parsed.is_discarded() ? Json(nullptr) : parsed;
+}
+
+}  // namespace
+
+std::string dump(const Json& value, int indent) {
+  return value.dump(indent, ' ', false, Json::error_handler_t::replace);
+}
+
+Json product_json(const storage::ProductSummary& product, Json findings) {
+  return {
+      {"id", product.id},
+      {"manufacturer", product.manufacturer},
+      {"brand", product.brand},
+      {"model", product.model},
+      {"type", or_null(product.type)},
+      {"status", product.status},
+      {"flagged", product.flagged},
+      {"label_id", or_null(product.label_id)},
+      {"findings", std::move(findings)},
+      {"version_count", product.version_count},
+      {"created_at", product.created_at},
+      {"updated_at", product.updated_at},
+  };
+}
+
+Result<Json> FindingsPrinter::provenance(std::int64_t evaluation_id) {
+  if (evaluation_id == 0) return Json(nullptr);
+  auto cached = provenance_.find(evaluation_id);
+  if (cached != provenance_.end()) return cached->second;
+  auto text = storage_.evaluation_provenance(evaluation_id);
+  if (!text.is_ok()) return text.status();
+  auto parsed = Json::parse(text.value(), nullptr, false);
+  if (parsed.is_discarded() || !parsed.is_object() || !parsed.contains("checks") ||
+      !parsed["checks"].is_array()) {
+    return Status::corruption("evaluation " + std::to_string(evaluation_id) +
+                              " has damaged provenance");
+  }
+  return provenance_.emplace(evaluation_id, std::move(parsed)).first->second;
+}
+
+Result<Json> FindingsPrinter::findings(const storage::ProductSummary& product) {
+  Json out = Json::array();
+  if (product.evaluation_id == 0) return out;
+  auto evaluation = provenance(product.evaluation_id);
+  if (!evaluation.is_ok()) return evaluation.status();
+  const auto& checks = evaluation.value()["checks"];
+  auto findings = checks::decode_findings(product.findings);
+  if (!findings.is_ok()) return findings.status();
+  for (const auto& finding : findings.value()) {
+    if (finding.check >= checks.size()) {
+      return Status::corruption("findings of product " + std::to_string(product.id) +
+                                " name a check its evaluation does not have");
+    }
+    const auto& check = checks[finding.check];
+    out.push_back({{"check", check.value("check", "")},
+                   {"outcome", checks::outcome_name(finding.outcome)},
+                   {"requirement", check.value("requirement", "")},
+                   {"message", finding.message},
+                   {"field", or_null(finding.field)},
+                   {"level", check.value("level", "")}});
+  }
+  return out;
+}
+
+Result<Json> product_detail(storage::Storage& storage, std::int64_t product_id) {
+  auto product = storage.product(product_id);
+  if (!product.is_ok()) return product.status();
+  auto versions = storage.versions(product_id);
+  if (!versions.is_ok()) return versions.status();
+  storage::AuditQuery trail;
+  trail.product_id = product_id;
+  auto events = storage.audit_events(trail);
+  if (!events.is_ok()) return events.status();
+  auto flags = storage.product_flags(product_id);
+  if (!flags.is_ok()) return flags.status();
+  FindingsPrinter printer(storage);
+  auto findings = printer.findings(product.value());
+  if (!findings.is_ok()) return findings.status();
+  auto provenance = printer.provenance(product->evaluation_id);
+  if (!provenance.is_ok()) return provenance.status();
+
+  Json out = product_json(product.value(), std::move(findings).value());
+  out["checked_version"] =
+      product->evaluated_version == 0 ? Json(nullptr) : Json(product->evaluated_version);
+  out["evaluation"] = std::move(provenance).value();
+
+  // Each flag with its history: the raise, then every audit event about it.
+  Json& flag_list = out["flags"] = Json::array();
+  for (const auto& flag : flags.value()) {
+    Json history = Json::array();
+    history.push_back({{"at", flag.raised_at},
+                       {"actor", flag.raised_by},
+                       {"action", "flag.raise"},
+                       {"reason", flag.raise_reason}});
+    for (const auto& event : events.value()) {
+      if (event.subject_type != "flag" || event.subject_id != flag.id) continue;
+      auto details = parse_stored(event.details_json);
+      history.push_back({{"at", event.at},
+                         {"actor", event.actor},
+                         {"action", event.action},
+                         {"reason", details.is_object() ? details.value("reason", "") : ""}});
+    }
+    flag_list.push_back({{"id", flag.id},
+                         {"state", flag.state},
+                         {"raised_version", flag.raised_version},
+                         {"history", std::move(history)}});
+  }
+  out["declaration"] = versions->empty() ? Json(nullptr) : parse_stored(versions->back().body_json);
+  Json& version_list = out["versions"] = Json::array();
+  for (const auto& version : versions.value()) {
+    version_list.push_back({{"version", version.version},
+                            {"imported_at", version.imported_at},
+                            {"import_run", version.import_run_id},
+                            {"source", version.source},
+                            {"location", version.source_location},
+                            {"declaration", parse_stored(version.body_json)}});
+  }
+  Json& audit = out["audit"] = Json::array();
+  for (const auto& event : events.value()) audit.push_back(audit_event_json(event));
+  return out;
+}
+
+Json flag_json(const storage::FlagRecord& flag) {
+  return {{"id", flag.id},
+          {"product_id", flag.product_id},
+          {"state", flag.state},
+          {"manufacturer", flag.manufacturer},
+          {"brand", flag.brand},
+          {"model", flag.model},
+          {"raised_at", flag.raised_at},
+          {"raised_by", flag.raised_by},
+          {"raised_version", flag.raised_version},
+          {"reason", flag.raise_reason},
+          {"updated_at", flag.updated_at}};
+}
+
+Json audit_event_json(const storage::AuditEvent& event) {
+  return {{"id", event.id},
+          {"at", event.at},
+          {"actor", event.actor},
+          {"action", event.action},
+          {"subject_type", event.subject_type},
+          {"subject_id", event.subject_id},
+          {"details", parse_stored(event.details_json)}};
+}
+
+Json token_json(const storage::TokenRecord& token) {
+  return {{"id", token.id},
+          {"role", token.role},
+          {"manufacturer", or_null(token.manufacturer_name)},
+          {"created_at", token.created_at},
+          {"created_by", token.created_by},
+          {"expires", or_null(token.expires)},
+          {"revoked_at", or_null(token.revoked_at)}};
+}
+
+Json rejected_record_json(const importers::RejectedRecord& record) {
+  Json out = {{"record", record.where.ordinal}, {"location", record.where.describe()}};
+  if (record.where.line) out["line"] = record.where.line;
+  if (record.where.document_number) out["document"] = *record.where.document_number;
+  if (record.where.array_index) out["array_index"] = *record.where.array_index;
+  Json& issues = out["issues"] = Json::array();
+  for (const auto& issue : record.issues) {
+    Json item = {{"field", issue.field}, {"reason", issue.reason}};
+    if (issue.line) item["line"] = issue.line;
+    issues.push_back(std::move(item));
+  }
+  return out;
+}
+
+Json import_counts_json(const storage::ImportCounts& counts) {
+  return {{"records", counts.records_read},      {"accepted", counts.accepted},
+          {"rejected", counts.rejected},         {"new_products", counts.new_products},
+          {"new_versions", counts.new_versions}, {"unchanged", counts.unchanged}};
+}
+
+Json recheck_report_json(const ingest::RecheckReport& report) {
+  Json out = {{"dry_run", report.dry_run},
+              {"policy", report.policy_id},
+              {"as_of", report.as_of},
+              {"checked", report.checked},
+              {"status_changes", report.status_changes},
+              {"flags_raised", report.flags_raised},
+              {"flags_lifted", report.flags_lifted},
+              {"manufacturers", Json::array()},
+              {"changes", Json::array()}};
+  for (const auto& [name, counts] : report.impact) {
+    out["manufacturers"].push_back({{"manufacturer", name},
+                                    {"checked", counts.checked},
+                                    {"status_changes", counts.status_changes},
+                                    {"newly_flagged", counts.newly_flagged},
+                                    {"unflagged", counts.unflagged}});
+  }
+  for (const auto& change : report.changes) {
+    out["changes"].push_back({{"id", change.product_id},
+                              {"manufacturer", change.manufacturer},
+                              {"brand", change.brand},
+                              {"model", change.model},
+                              {"from", change.from},
+                              {"to", change.to},
+                              {"flagged_before", change.was_flagged},
+                              {"flagged", change.flagged},
+                              {"failed", change.failed}});
+  }
+  return out;
+}
+
+std::string_view product_csv_header() {
+  return "id,manufacturer,brand,model,type,status,flagged,label_id,version_count,updated_at\n";
+}
+
+std::string product_csv_row(const storage::ProductSummary& product) {
+  std::string row = std::to_string(product.id);
+  for (std::string_view field :
+       {std::string_view(product.manufacturer), std::string_view(product.brand),
+        std::string_view(product.model), std::string_view(product.type)}) {
+    row += ',';
+    row += csv_field(field);
+  }
+  row += ',' + product.status + (product.flagged ? ",true," : ",false,") + product.label_id + ',' +
+         std::to_string(product.version_count) + ',' + product.updated_at + '\n';
+  return row;
+}
+
+std::string csv_field(std::string_view text) {
+  if (text.find_first_of(",\"\r\n") == std::string_view::npos) return std::string(text);
+  std::string out = "\"";
+  for (char c : text) {
+    if (c == '"') out.push_back('"');
+    out.push_back(c);
+  }
+  out.push_back('"');
+  return out;
+}
+
+}  // namespace iotreg::views

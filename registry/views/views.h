@@ -1,0 +1,75 @@
+// Views: the JSON and CSV shapes in which the registry shows products, findings, flags, audit
+// events, tokens and import reports. The CLI (`--json`, `--csv`) and the HTTP API build their
+// replies here and only here, so both speak the same shapes (DESIGN.md §5 and §6).
+//
+// Functions are pure and thread-safe. A FindingsPrinter borrows its Storage, caches provenance
+// per evaluation, and is used by one thread at a time.
+#pragma once
+
+#include <cstdint>
+#include <map>
+#include <nlohmann/json.hpp>
+#include <ostream>
+#include <string>
+#include <string_view>
+
+#include "importers/importer.h"
+#include "registry/ingest/ingest.h"
+#include "registry/storage/storage.h"
+
+namespace iotreg::views {
+
+using Json = nlohmann::ordered_json;
+
+// Serialises for output: invalid UTF-8 (never stored, but never trusted) becomes U+FFFD.
+std::string dump(const Json& value, int indent = -1);
+
+// {id, manufacturer, brand, model, type, status, flagged, label_id, findings, version_count,
+//  created_at, updated_at}. `findings` as made by FindingsPrinter (empty until checked).
+Json product_json(const storage::ProductSummary& product, Json findings);
+
+// Turns a product's stored findings into JSON, with each check's requirement and level from the
+// provenance of the evaluation that produced them (read once per evaluation).
+class FindingsPrinter {
+ public:
+  explicit FindingsPrinter(storage::Storage& storage) : storage_(storage) {}
+  // [{check, outcome, requirement, message, field, level}]; empty when never checked.
+  Result<Json> findings(const storage::ProductSummary& product);
+  // The evaluation's provenance (policy, as-of, plugins); null when never checked.
+  Result<Json> provenance(std::int64_t evaluation_id);
+
+ private:
+  storage::Storage& storage_;
+  std::map<std::int64_t, Json> provenance_;
+};
+
+// One product with everything known about it: product_json plus checked_version, evaluation,
+// flags (each with its history), declaration (the latest), versions and audit. kNotFound for an
+// unknown id.
+Result<Json> product_detail(storage::Storage& storage, std::int64_t product_id);
+
+// {id, product_id, state, manufacturer, brand, model, raised_at, raised_by, raised_version,
+//  reason, updated_at}
+Json flag_json(const storage::FlagRecord& flag);
+// {id, at, actor, action, subject_type, subject_id, details}
+Json audit_event_json(const storage::AuditEvent& event);
+// {id, role, manufacturer, created_at, created_by, expires, revoked_at}; never the hash.
+Json token_json(const storage::TokenRecord& token);
+
+// {record, location, line?, document?, array_index?, issues: [{field, reason, line?}]}
+Json rejected_record_json(const importers::RejectedRecord& record);
+// {records, accepted, rejected, new_products, new_versions, unchanged}
+Json import_counts_json(const storage::ImportCounts& counts);
+
+// {dry_run, policy, as_of, checked, status_changes, flags_raised, flags_lifted,
+//  manufacturers: [{manufacturer, checked, status_changes, newly_flagged, unflagged}],
+//  changes: [{id, manufacturer, brand, model, from, to, flagged_before, flagged, failed}]}
+Json recheck_report_json(const ingest::RecheckReport& report);
+
+// The CSV form of products (RFC 4180): a header line, then one line per product.
+std::string_view product_csv_header();
+std::string product_csv_row(const storage::ProductSummary& product);
+// One CSV field, quoted when it holds a comma, quote, CR or LF.
+std::string csv_field(std::string_view text);
+
+}  // namespace iotreg::views

@@ -1,0 +1,608 @@
+// The officer web UI end to end: a sample registry built with the real iotreg binary, served by
+// `iotreg serve` on loopback, driven in Debian's headless Chromium through playwright-core.
+//
+// Run by ctest (tests/browser/CMakeLists.txt) as
+//   IOTREG_BINARY=.../iotreg IOTREG_SOURCE_DIR=... node --test-reporter=spec ui.test.mjs
+// from a directory whose node_modules holds playwright-core (`npm ci` there), or with
+// IOTREG_NODE_MODULES_DIR naming that directory. IOTREG_CHROMIUM overrides /usr/bin/chromium.
+// Every step checks what the page shows against what the API answers for the same question.
+// On a failure a screenshot and the server's log are kept in ./browser-test-failures/.
+
+import { after, before, test } from 'node:test';
+import assert from 'node:assert/strict';
+import { spawn, spawnSync } from 'node:child_process';
+import { createRequire } from 'node:module';
+import fs from 'node:fs';
+import net from 'node:net';
+import os from 'node:os';
+import path from 'node:path';
+
+const AS_OF = '2026-11-29';
+const binary = process.env.IOTREG_BINARY;
+const sourceDir = process.env.IOTREG_SOURCE_DIR;
+const chromiumPath = process.env.IOTREG_CHROMIUM || '/usr/bin/chromium';
+const modulesDir = process.env.IOTREG_NODE_MODULES_DIR || process.cwd();
+const failureDir = path.resolve(process.env.IOTREG_BROWSER_FAILURES || 'browser-test-failures');
+
+const require = createRequire(path.join(path.resolve(modulesDir), 'package.json'));
+const { chromium } = require('playwright-core');
+
+const state = {
+  tmp: null, db: null, token: null, me: null, server: null, serverLog: [], base: null,
+  context: null, page: null, pageErrors: [], failed: false,
+};
+
+// ---------------------------------------------------------------------------------------------
+// Helpers
+
+function run(args, { allow = [0] } = {}) {
+  const result = spawnSync(binary, args, { encoding: 'utf8', timeout: 120_000 });
+  if (result.error) throw result.error;
+  if (!allow.includes(result.status)) {
+    throw new Error(`iotreg ${args.join(' ')} exited ${result.status}\n${result.stdout}\n${result.stderr}`);
+  }
+  return result;
+}
+
+function freePort() {
+  return new Promise((resolve, reject) => {
+    const server = net.createServer();
+    server.unref();
+    server.on('error', reject);
+    server.listen(0, '127.0.0.1', () => {
+      const { port } = server.address();
+      server.close(() => resolve(port));
+    });
+  });
+}
+
+const sleep = (ms) => new Promise((resolve) => setTimeout(resolve, ms));
+
+async function waitForHealth(base, child) {
+  const deadline = Date.now() + 30_000;
+  let lastError = null;
+  while (Date.now() < deadline) {
+    if (child.exitCode !== null || child.signalCode !== null) {
+      throw new Error(`iotreg serve exited (${child.exitCode ?? child.signalCode}) before answering /healthz\n${state.serverLog.join('')}`);
+    }
+    try {
+      const response = await fetch(`${base}/healthz`);
+      if (response.ok) {
+        const body = await response.json();
+        assert.equal(body.status, 'ok');
+        return;
+      }
+      lastError = new Error(`/healthz answered ${response.status}`);
+    } catch (error) {
+      lastError = error;
+    }
+    await sleep(100);
+  }
+  throw new Error(`iotreg serve did not answer /healthz within 30 s: ${lastError?.message}\n${state.serverLog.join('')}`);
+}
+
+// GET from the API with the officer token; the answer the page is checked against.
+async function api(pathAndQuery) {
+  const response = await fetch(`${state.base}${pathAndQuery}`, {
+    headers: { Authorization: `Bearer ${state.token}` },
+  });
+  const text = await response.text();
+  assert.equal(response.status, 200, `GET ${pathAndQuery} answered ${response.status}: ${text}`);
+  return JSON.parse(text);
+}
+
+// Retries an assertion until it holds or the time is up, then throws its last error.
+async function eventually(check, timeout = 10_000) {
+  const deadline = Date.now() + timeout;
+  for (;;) {
+    try {
+      return await check();
+    } catch (error) {
+      if (Date.now() > deadline) throw error;
+      await sleep(100);
+    }
+  }
+}
+
+// The declaration flattened to dotted paths, written independently of the UI's own code.
+function flattenDeclaration(value, prefix = '', out = {}) {
+  if (value && typeof value === 'object' && !Array.isArray(value)) {
+    for (const [key, inner] of Object.entries(value)) flattenDeclaration(inner, prefix ? `${prefix}.${key}` : key, out);
+  } else {
+    out[prefix] = JSON.stringify(value);
+  }
+  return out;
+}
+
+function expectedDiff(before, after) {
+  const a = flattenDeclaration(before);
+  const b = flattenDeclaration(after);
+  const changes = {};
+  for (const key of new Set([...Object.keys(a), ...Object.keys(b)])) {
+    if (!(key in a)) changes[key] = 'added';
+    else if (!(key in b)) changes[key] = 'removed';
+    else if (a[key] !== b[key]) changes[key] = 'changed';
+  }
+  return changes;
+}
+
+function sortedEntries(object) {
+  return Object.entries(object ?? {}).map(([key, value]) => [key, Number(value)]).sort(([x], [y]) => x.localeCompare(y));
+}
+
+// A test that keeps a screenshot of the page when it fails.
+function uiTest(name, body) {
+  test(name, { timeout: 120_000 }, async () => {
+    try {
+      await body(state.page);
+    } catch (error) {
+      state.failed = true;
+      if (state.page && state.tmp) {
+        const file = path.join(state.tmp, `failure-${name.replace(/[^a-z0-9]+/gi, '-').slice(0, 60)}.png`);
+        await state.page.screenshot({ path: file, fullPage: true }).catch(() => {});
+        console.error(`screenshot: ${file} (copied to ${failureDir} at the end)`);
+      }
+      throw error;
+    }
+  });
+}
+
+async function heading(page, name) {
+  await page.getByRole('heading', { level: 1, name, exact: true }).waitFor();
+}
+
+// The ids of the product rows in the result table, in order.
+async function resultIds(page) {
+  return page.locator('table.results tbody tr[data-product-id]').evaluateAll(
+    (rows) => rows.map((row) => Number(row.dataset.productId)));
+}
+
+async function facetCounts(page, group) {
+  const entries = await page.locator(`button.facet[data-facet="${group}"]`).evaluateAll(
+    (buttons) => buttons.map((button) => [button.dataset.value, Number(button.querySelector('.count').textContent)]));
+  return entries.sort(([x], [y]) => x.localeCompare(y));
+}
+
+// Waits until the search page shows the answer to `apiQuery`, then compares rows and facets.
+async function expectSearchMatches(page, apiQuery) {
+  const expected = await api(`/api/v1/products?${apiQuery}`);
+  await eventually(async () => {
+    assert.deepEqual(await resultIds(page), expected.items.map((item) => item.id));
+    assert.deepEqual(await facetCounts(page, 'status'), sortedEntries(expected.facets.status));
+    assert.deepEqual(await facetCounts(page, 'type'), sortedEntries(expected.facets.type));
+  });
+  return expected;
+}
+
+async function alertText(page) {
+  const alert = page.getByRole('alert');
+  await alert.waitFor({ state: 'visible' });
+  return alert.textContent();
+}
+
+// ---------------------------------------------------------------------------------------------
+// Set-up and tear-down
+
+async function cleanUp() {
+  if (state.context) await state.context.close().catch(() => {});
+  state.context = null;
+  const child = state.server;
+  if (child && child.exitCode === null && child.signalCode === null) {
+    const exited = new Promise((resolve) => child.once('exit', resolve));
+    child.kill('SIGTERM');
+    const stopped = await Promise.race([exited.then(() => true), sleep(10_000).then(() => false)]);
+    if (!stopped) {
+      console.error('iotreg serve did not stop within 10 s of SIGTERM; killing it');
+      child.kill('SIGKILL');
+      await exited;
+    }
+  }
+  state.server = null;
+  if (state.tmp) {
+    if (state.failed) {
+      fs.mkdirSync(failureDir, { recursive: true });
+      for (const name of fs.readdirSync(state.tmp)) {
+        if (name.endsWith('.png')) fs.copyFileSync(path.join(state.tmp, name), path.join(failureDir, name));
+      }
+      fs.writeFileSync(path.join(failureDir, 'server.log'), state.serverLog.join(''));
+      console.error(`failure screenshots and the server log: ${failureDir}`);
+    }
+    fs.rmSync(state.tmp, { recursive: true, force: true });
+    state.tmp = null;
+  }
+}
+
+for (const signal of ['SIGINT', 'SIGTERM', 'SIGHUP']) {
+  process.once(signal, () => {
+    cleanUp().finally(() => process.exit(1));
+  });
+}
+
+before(async () => {
+  assert.ok(binary && fs.existsSync(binary), `IOTREG_BINARY must name the iotreg binary (got ${binary})`);
+  assert.ok(sourceDir && fs.existsSync(path.join(sourceDir, 'samples')), `IOTREG_SOURCE_DIR must name the source tree (got ${sourceDir})`);
+  assert.ok(fs.existsSync(chromiumPath), `no Chromium at ${chromiumPath}`);
+
+  state.tmp = fs.mkdtempSync(path.join(os.tmpdir(), 'iotreg-browser-'));
+  state.db = path.join(state.tmp, 'registry.db');
+
+  // The sample registry, as scripts/demo.sh builds it: exit 1 because some records are
+  // malformed on purpose.
+  const samples = fs.readdirSync(path.join(sourceDir, 'samples'))
+    .filter((name) => name.startsWith('0')).sort()
+    .map((name) => path.join(sourceDir, 'samples', name));
+  assert.ok(samples.length >= 8, 'the sample declarations are missing');
+  run(['--db', state.db, '--as-of', AS_OF, 'import', '--quiet', ...samples], { allow: [0, 1] });
+
+  const created = run(['--db', state.db, 'token', 'create', '--role', 'officer']);
+  state.token = created.stdout.trim().split('\n').pop().trim();
+  assert.match(state.token, /^iotreg_[0-9a-f]{64}$/, `token create printed: ${created.stdout}`);
+
+  const port = await freePort();
+  state.base = `http://127.0.0.1:${port}`;
+  state.server = spawn(binary, ['--db', state.db, '--as-of', AS_OF, 'serve', '--listen', `127.0.0.1:${port}`],
+    { stdio: ['ignore', 'pipe', 'pipe'] });
+  state.server.stdout.on('data', (chunk) => state.serverLog.push(chunk.toString()));
+  state.server.stderr.on('data', (chunk) => state.serverLog.push(chunk.toString()));
+  await waitForHealth(state.base, state.server);
+  state.me = await api('/api/v1/me');
+  assert.equal(state.me.role, 'officer');
+
+  state.context = await chromium.launchPersistentContext(path.join(state.tmp, 'chromium-profile'), {
+    executablePath: chromiumPath,
+    headless: true,
+    viewport: { width: 1366, height: 768 },
+    args: ['--no-sandbox', '--disable-gpu', '--disable-quic', '--no-first-run',
+      '--disable-background-networking', '--disable-component-update', '--disable-sync',
+      '--disable-dev-shm-usage'],
+  });
+  state.page = state.context.pages()[0] ?? await state.context.newPage();
+  state.page.setDefaultTimeout(15_000);
+  state.page.on('pageerror', (error) => state.pageErrors.push(`page error: ${error.message}`));
+  // Chromium logs every non-2xx fetch as "Failed to load resource"; the tests provoke a 401 and
+  // a 409 on purpose. Anything else (a CSP violation, an exception) is a failure.
+  state.page.on('console', (message) => {
+    if (message.type() !== 'error') return;
+    if (/^Failed to load resource: the server responded with a status of (401|409)\b/.test(message.text())) return;
+    state.pageErrors.push(`console error: ${message.text()}`);
+  });
+});
+
+after(cleanUp);
+
+// ---------------------------------------------------------------------------------------------
+// The tests, in the order an officer works
+
+test('the UI files can be embedded in the binary and are served with a CSP', async () => {
+  for (const name of ['index.html', 'app.js', 'app.css']) {
+    const text = fs.readFileSync(path.join(sourceDir, 'registry', 'http', 'web', name), 'utf8');
+    assert.ok(!text.includes(')iotreg_text"'), `${name} contains the raw string delimiter`);
+    // iotreg_embed_files passes the text through file(CONFIGURE ... @ONLY).
+    assert.doesNotMatch(text, /@[A-Za-z_0-9/.+-]+@/, `${name} contains a CMake @VARIABLE@ reference`);
+    assert.ok(!/^#cmakedefine/m.test(text), `${name} contains #cmakedefine`);
+  }
+  const index = await fetch(`${state.base}/`);
+  assert.equal(index.status, 200);
+  assert.match(index.headers.get('content-type') ?? '', /text\/html/);
+  assert.match(index.headers.get('content-security-policy') ?? '', /default-src 'self'/);
+  const html = await index.text();
+  assert.equal(html, fs.readFileSync(path.join(sourceDir, 'registry/http/web/index.html'), 'utf8'));
+  for (const [asset, type] of [['/assets/app.js', /javascript/], ['/assets/app.css', /text\/css/]]) {
+    const response = await fetch(`${state.base}${asset}`);
+    assert.equal(response.status, 200, asset);
+    assert.match(response.headers.get('content-type') ?? '', type, asset);
+  }
+});
+
+uiTest('sign-in refuses a wrong token and accepts the officer token', async (page) => {
+  await page.goto(`${state.base}/#/search`);
+  await heading(page, 'Sign in');
+  const tokenField = page.getByLabel('API token');
+  await tokenField.fill(`iotreg_${'0'.repeat(64)}`);
+  await page.getByRole('button', { name: 'Sign in' }).click();
+  const refused = await alertText(page);
+  assert.match(refused, /Sign-in failed/);
+  assert.match(refused, /401 unauthorized/);
+  assert.equal(await page.evaluate(() => sessionStorage.getItem('iotreg.token')), null);
+  await heading(page, 'Sign in');
+
+  await tokenField.fill(state.token);
+  await tokenField.press('Enter');
+  await heading(page, 'Products');
+  await page.getByText(`Signed in as officer (token ${state.me.token_id})`).waitFor();
+  assert.equal(await page.evaluate(() => sessionStorage.getItem('iotreg.token')), state.token);
+  assert.equal(await page.getByRole('alert').isVisible(), false, 'the sign-in error is still shown');
+
+  // A reload keeps the session (sessionStorage) and validates it again.
+  await page.reload();
+  await heading(page, 'Products');
+});
+
+uiTest('search shows the products and facet counts the API returns, with More for the next page', async (page) => {
+  // Everything: 74 products, more than one page of 50.
+  const all = await expectSearchMatches(page, 'limit=50');
+  const total = Object.values(all.facets.status).reduce((sum, count) => sum + count, 0);
+  assert.ok(total > 50, `expected more than one page of products, the API has ${total}`);
+  assert.ok(all.next_cursor, 'the API gave no next_cursor for the first page');
+  await page.getByText(`${total} products match.`).waitFor();
+  await page.getByRole('button', { name: 'More results' }).click();
+  const second = await api(`/api/v1/products?limit=50&cursor=${encodeURIComponent(all.next_cursor)}`);
+  await eventually(async () => {
+    assert.deepEqual(await resultIds(page), [...all.items, ...second.items].map((item) => item.id));
+  });
+  assert.equal((await resultIds(page)).length, total);
+  assert.equal(await page.getByRole('button', { name: 'More results' }).isVisible(), second.next_cursor !== null);
+
+  // Free text, submitted with Enter.
+  const search = page.getByLabel('Search text');
+  await search.fill('orrin');
+  await search.press('Enter');
+  await eventually(async () => assert.match(page.url(), /#\/search\?q=orrin$/));
+  const orrin = await expectSearchMatches(page, 'q=orrin&limit=50');
+  assert.ok(orrin.items.length >= 9, `expected the Orrin products, got ${orrin.items.length}`);
+  const manufacturers = await page.locator('table.results tbody tr td:nth-child(3)').allTextContents();
+  assert.ok(manufacturers.every((name) => name === 'Orrin Displays Corporation'), manufacturers.join(', '));
+
+  // A status facet narrows the search and is shown as pressed.
+  await page.locator('button.facet[data-facet="status"][data-value="non_compliant"]').click();
+  await eventually(async () => assert.match(page.url(), /status=non_compliant/));
+  const orrinFailing = await expectSearchMatches(page, 'q=orrin&status=non_compliant&limit=50');
+  assert.ok(orrinFailing.items.length > 0 && orrinFailing.items.length < orrin.items.length);
+  assert.equal(await page.getByLabel('Status', { exact: true }).inputValue(), 'non_compliant');
+  assert.equal(await page.locator('button.facet[data-value="non_compliant"]').getAttribute('aria-pressed'), 'true');
+
+  // The manufacturer and flag filters from the form.
+  await page.getByRole('button', { name: 'Clear filters' }).click();
+  await page.getByText(`${total} products match.`).waitFor();
+  await page.getByLabel('Manufacturer').fill('Nidocare AB');
+  await page.getByLabel('Flag', { exact: true }).selectOption('true');
+  await page.getByRole('button', { name: 'Search', exact: true }).click();
+  const nidocareFlagged = await expectSearchMatches(page, 'manufacturer=Nidocare+AB&flagged=true&limit=50');
+  assert.ok(nidocareFlagged.items.length > 0, 'expected a flagged Nidocare product');
+  assert.ok(nidocareFlagged.items.every((item) => item.flagged && item.manufacturer === 'Nidocare AB'));
+});
+
+// The product whose second declaration shortened its support period (samples/README.md).
+let shortened = null;
+
+uiTest('a flagged product shows its findings with requirement references and its version diff', async (page) => {
+  const found = await api('/api/v1/products?q=OQ65&limit=50');
+  assert.equal(found.items.length, 1);
+  shortened = await api(`/api/v1/products/${found.items[0].id}`);
+  assert.ok(shortened.flagged, 'OQ65-A7 should be flagged');
+  assert.ok(shortened.versions.length >= 2, 'OQ65-A7 should have two versions');
+
+  await page.getByRole('button', { name: 'Clear filters' }).click();
+  await eventually(async () => assert.match(page.url(), /#\/search$/));
+  await eventually(async () => assert.equal(await page.getByLabel('Manufacturer').inputValue(), ''));
+  const search = page.getByLabel('Search text');
+  await search.fill('OQ65');
+  await search.press('Enter');
+  await page.getByRole('link', { name: 'Orrin OQ65-A7' }).click();
+  await heading(page, 'Orrin OQ65-A7');
+  assert.match(page.url(), new RegExp(`#/products/${shortened.id}$`));
+
+  // Findings: one row per finding, each with its outcome, level and requirement reference.
+  const rows = page.locator('table.findings tbody tr');
+  await eventually(async () => assert.equal(await rows.count(), shortened.findings.length));
+  for (const finding of shortened.findings) {
+    const row = page.locator(`table.findings tbody tr[data-check="${finding.check}"]`);
+    const cells = await row.locator('td').allTextContents();
+    assert.equal(cells[0], finding.check);
+    assert.equal(cells[1], finding.outcome.replace('_', ' '));
+    assert.equal(cells[2], finding.level);
+    assert.equal(cells[3], finding.requirement);
+    assert.equal(cells[5], finding.message);
+  }
+  const failing = shortened.findings.find((finding) => finding.outcome === 'fail');
+  assert.equal(failing.check, 'support-period');
+  assert.match(failing.requirement, /EN 303 645/);
+  assert.equal(await page.locator('table.findings tr[data-check="support-period"]').getAttribute('data-outcome'), 'fail');
+
+  // The flag, raised by the import.
+  const flag = shortened.flags[0];
+  assert.equal(flag.state, 'raised');
+  const flagBlock = page.locator(`section.flag[data-flag-id="${flag.id}"]`);
+  assert.equal(await flagBlock.getAttribute('data-state'), 'raised');
+  assert.equal(await flagBlock.locator('tbody tr').count(), flag.history.length);
+
+  // The latest declaration, flattened.
+  await page.locator('table.declaration').getByRole('rowheader', { name: 'support.end_date', exact: true }).waitFor();
+  const declared = flattenDeclaration(shortened.declaration);
+  assert.equal(await page.locator('table.declaration tbody tr').count(), Object.keys(declared).length);
+
+  // The versions, and the diff between the last two (shown by default).
+  assert.equal(await page.locator('#versions tbody tr').count(), shortened.versions.length);
+  const [older, newer] = shortened.versions.slice(-2);
+  const expected = expectedDiff(older.declaration, newer.declaration);
+  const shownDiff = async () => Object.fromEntries(await page.locator('table.diff tbody tr').evaluateAll(
+    (trs) => trs.map((tr) => [tr.dataset.path, tr.dataset.change])));
+  assert.deepEqual(await shownDiff(), expected);
+  assert.equal(expected['support.end_date'], 'changed');
+  const endDate = page.locator('table.diff tr[data-path="support.end_date"] td');
+  assert.deepEqual(await endDate.allTextContents(), ['changed', older.declaration.support.end_date, newer.declaration.support.end_date]);
+  assert.equal(newer.declaration.support.end_date, '2029-06-30');
+  const counts = { changed: 0, added: 0, removed: 0 };
+  for (const change of Object.values(expected)) counts[change] += 1;
+  await page.getByText(`From version ${older.version} to version ${newer.version}: ${counts.changed} changed, ${counts.added} added, ${counts.removed} removed`).waitFor();
+
+  // Any two versions: a version against itself has no differences; back again, reversed.
+  await page.getByLabel('From version').selectOption(String(newer.version));
+  await page.getByRole('button', { name: 'Compare' }).click();
+  await page.getByText(`Version ${newer.version} compared with itself`).waitFor();
+  assert.equal(await page.locator('table.diff').count(), 0);
+  await page.getByLabel('To version').selectOption(String(older.version));
+  await eventually(async () => assert.deepEqual(await shownDiff(), expectedDiff(newer.declaration, older.declaration)));
+});
+
+uiTest('confirming the flag needs a reason and changes its state', async (page) => {
+  const flag = shortened.flags[0];
+  const flagBlock = page.locator(`section.flag[data-flag-id="${flag.id}"]`);
+  const confirm = flagBlock.getByRole('button', { name: 'Confirm flag' });
+
+  await confirm.click();
+  assert.match(await alertText(page), /a reason is required/);
+  assert.equal((await api(`/api/v1/products/${shortened.id}`)).flags[0].state, 'raised');
+
+  const reason = 'Support period shortened from 2031-12-31 to 2029-06-30: prohibition confirmed <b>now</b>';
+  await flagBlock.getByLabel('Reason').fill(reason);
+  await confirm.click();
+  await page.getByRole('status').getByText(`Flag ${flag.id} (Orrin OQ65-A7) confirmed.`).waitFor();
+  await eventually(async () => assert.equal(await flagBlock.getAttribute('data-state'), 'confirmed'));
+  assert.equal(await page.getByRole('alert').isVisible(), false);
+
+  const after = await api(`/api/v1/products/${shortened.id}`);
+  assert.equal(after.flags[0].state, 'confirmed');
+  const last = after.flags[0].history.at(-1);
+  assert.equal(last.action, 'flag.confirm');
+  assert.equal(last.reason, reason);
+  assert.equal(last.actor, `token:${state.me.token_id}`);
+  // The history on the page, reason shown as text (not markup).
+  const historyRows = flagBlock.locator('tbody tr');
+  assert.equal(await historyRows.count(), after.flags[0].history.length);
+  assert.deepEqual((await historyRows.last().locator('td').allTextContents()).slice(1),
+    ['flag.confirm', `token:${state.me.token_id}`, reason]);
+  assert.equal(await page.locator('section.flag b').count(), 0);
+  // A confirmed flag can be dismissed, not confirmed again.
+  assert.equal(await flagBlock.getByRole('button', { name: 'Confirm flag' }).count(), 0);
+  assert.equal(await flagBlock.getByRole('button', { name: 'Dismiss flag' }).count(), 1);
+});
+
+let dismissed = null;
+
+uiTest('the flag queue lists the raised flags and dismisses one from there', async (page) => {
+  await page.getByRole('navigation', { name: 'Main' }).getByRole('link', { name: 'Flag queue' }).click();
+  await heading(page, 'Flag queue');
+  const raised = await api('/api/v1/flags?state=raised&limit=50');
+  const shownIds = () => page.locator('table.flags tbody tr[data-flag-id]').evaluateAll((trs) => trs.map((tr) => Number(tr.dataset.flagId)));
+  await eventually(async () => assert.deepEqual(await shownIds(), raised.items.map((flag) => flag.id)));
+  assert.ok(raised.items.length > 5);
+  assert.ok(!raised.items.some((flag) => flag.id === shortened.flags[0].id), 'the confirmed flag is still raised');
+
+  dismissed = raised.items[0];
+  const name = `${dismissed.brand} ${dismissed.model}`;
+  await page.getByRole('button', { name: `Dismiss flag ${dismissed.id} (${name})` }).click();
+  const dialog = page.getByRole('dialog', { name: `Dismiss flag ${dismissed.id}` });
+  await dialog.waitFor();
+  await dialog.getByRole('button', { name: 'Dismiss flag' }).click();
+  assert.match(await alertText(page), /a reason is required/);
+  const reason = 'Manufacturer withdrew the model from the UK market before sale';
+  await dialog.getByLabel('Reason').fill(reason);
+  await dialog.getByRole('button', { name: 'Dismiss flag' }).click();
+  await dialog.waitFor({ state: 'detached' });
+  const row = page.locator(`table.flags tbody tr[data-flag-id="${dismissed.id}"]`);
+  await eventually(async () => assert.equal(await row.getAttribute('data-state'), 'dismissed'));
+  assert.equal(await row.getByRole('button').count(), 0);
+  const stored = await api('/api/v1/flags?state=dismissed&limit=50');
+  assert.ok(stored.items.some((flag) => flag.id === dismissed.id), 'the API does not list the flag as dismissed');
+
+  // Acting on a flag whose state no longer allows it shows the API's error.
+  await page.reload();
+  await heading(page, 'Flag queue');
+  const other = raised.items[1];
+  const response = await fetch(`${state.base}/api/v1/flags/${other.id}/confirm`, {
+    method: 'POST',
+    headers: { Authorization: `Bearer ${state.token}`, 'Content-Type': 'application/json' },
+    body: JSON.stringify({ reason: 'confirmed behind the page\'s back' }),
+  });
+  assert.equal(response.status, 200);
+  await page.getByRole('button', { name: `Dismiss flag ${other.id} (${other.brand} ${other.model})` }).waitFor();
+  await page.getByRole('button', { name: `Confirm flag ${other.id} (${other.brand} ${other.model})` }).click();
+  const stale = page.getByRole('dialog');
+  await stale.getByLabel('Reason').fill('second confirmation');
+  await stale.getByRole('button', { name: 'Confirm flag' }).click();
+  assert.match(await alertText(page), /409 conflict/);
+  await stale.getByRole('button', { name: 'Cancel' }).click();
+  await stale.waitFor({ state: 'detached' });
+});
+
+uiTest('the audit view shows the flag.confirm event with its reason and actor', async (page) => {
+  await page.getByRole('navigation', { name: 'Main' }).getByRole('link', { name: 'Audit log' }).click();
+  await heading(page, 'Audit log');
+  const productField = page.getByLabel('Product ID');
+  await productField.fill(String(shortened.id));
+  await productField.press('Enter');
+  await eventually(async () => assert.match(page.url(), new RegExp(`#/audit\\?product=${shortened.id}$`)));
+  const expected = await api(`/api/v1/audit?product=${shortened.id}&limit=50`);
+  const shownIds = () => page.locator('table.audit tbody tr[data-event-id]').evaluateAll((trs) => trs.map((tr) => Number(tr.dataset.eventId)));
+  await eventually(async () => assert.deepEqual(await shownIds(), expected.items.map((event) => event.id)));
+  const event = expected.items.find((item) => item.action === 'flag.confirm');
+  assert.ok(event, 'the API has no flag.confirm event for the product');
+  const row = page.locator(`table.audit tbody tr[data-event-id="${event.id}"]`);
+  const cells = await row.locator('td').allTextContents();
+  assert.equal(cells[2], `token:${state.me.token_id}`);
+  assert.equal(cells[3], 'flag.confirm');
+  assert.match(cells[5], /Support period shortened from 2031-12-31 to 2029-06-30: prohibition confirmed <b>now<\/b>/);
+  assert.equal(event.details.reason, 'Support period shortened from 2031-12-31 to 2029-06-30: prohibition confirmed <b>now</b>');
+
+  // By actor: the two actions taken through the UI's token and the one behind its back.
+  await page.getByRole('button', { name: 'Clear filters' }).click();
+  await eventually(async () => assert.match(page.url(), /#\/audit$/));
+  await eventually(async () => assert.equal(await page.getByLabel('Product ID').inputValue(), ''));
+  const actorField = page.getByLabel('Actor');
+  await actorField.fill(`token:${state.me.token_id}`);
+  await actorField.press('Enter');
+  const byActor = await api(`/api/v1/audit?actor=${encodeURIComponent(`token:${state.me.token_id}`)}&limit=50`);
+  await eventually(async () => assert.deepEqual(await shownIds(), byActor.items.map((item) => item.id)));
+  const actions = byActor.items.map((item) => item.action).sort();
+  assert.deepEqual(actions, ['flag.confirm', 'flag.confirm', 'flag.dismiss']);
+  const actors = await page.locator('table.audit tbody tr[data-event-id] td:nth-child(3)').allTextContents();
+  assert.ok(actors.every((actor) => actor === `token:${state.me.token_id}`), actors.join(', '));
+});
+
+uiTest('the dashboard draws the three charts from /api/v1/stats', async (page) => {
+  await page.getByRole('navigation', { name: 'Main' }).getByRole('link', { name: 'Dashboard' }).click();
+  await heading(page, 'Dashboard');
+  const stats = await api('/api/v1/stats');
+  const bars = (title) => page.getByRole('figure', { name: title }).locator('svg rect.bar')
+    .evaluateAll((rects) => rects.map((rect) => [rect.dataset.label, Number(rect.dataset.value)]));
+
+  await page.getByRole('figure', { name: 'Products by status' }).locator('svg').waitFor();
+  const byStatus = await bars('Products by status');
+  assert.equal(byStatus.length, Object.keys(stats.by_status).length);
+  assert.deepEqual(byStatus.sort(), sortedEntries(stats.by_status));
+  assert.equal(stats.by_status.non_compliant, 19, 'samples/README.md: 19 non-compliant under dcms-2019');
+
+  const byType = await bars('Products by type');
+  assert.equal(byType.length, Object.keys(stats.by_type).length);
+  assert.deepEqual(byType.sort(([x], [y]) => x.localeCompare(y)), sortedEntries(stats.by_type));
+
+  const quarters = await bars('Security-update support ending per quarter');
+  assert.equal(stats.support_end_by_quarter.length, 12);
+  assert.deepEqual(quarters, stats.support_end_by_quarter.map((entry) => [entry.quarter, entry.products]));
+  assert.equal(quarters[0][0], '2026-Q4');
+
+  // Bars are drawn to scale: the longest status bar belongs to the largest count.
+  const widths = await page.getByRole('figure', { name: 'Products by status' }).locator('svg rect.bar')
+    .evaluateAll((rects) => rects.map((rect) => [rect.dataset.label, Number(rect.getAttribute('width'))]));
+  const widest = widths.reduce((best, entry) => (entry[1] > best[1] ? entry : best));
+  const largest = Object.entries(stats.by_status).reduce((best, entry) => (entry[1] > best[1] ? entry : best));
+  assert.equal(widest[0], largest[0]);
+});
+
+uiTest('the console works from the keyboard and signs out', async (page) => {
+  // Tab from the top of the page to the flag queue link and follow it with Enter.
+  await page.goto(`${state.base}/#/dashboard`);
+  await heading(page, 'Dashboard');
+  await page.locator('.skip-link').focus();
+  let reached = false;
+  for (let presses = 0; presses < 15 && !reached; presses += 1) {
+    await page.keyboard.press('Tab');
+    reached = await page.evaluate(() => document.activeElement?.textContent === 'Flag queue');
+  }
+  assert.ok(reached, 'the flag queue link cannot be reached with Tab');
+  const outline = await page.evaluate(() => getComputedStyle(document.activeElement).outlineStyle);
+  assert.notEqual(outline, 'none', 'the focused link shows no focus outline');
+  await page.keyboard.press('Enter');
+  await heading(page, 'Flag queue');
+
+  await page.getByRole('button', { name: 'Sign out' }).click();
+  await heading(page, 'Sign in');
+  assert.equal(await page.evaluate(() => sessionStorage.getItem('iotreg.token')), null);
+  await page.reload();
+  await heading(page, 'Sign in');
+});
+
+test('the page raised no script error and broke no Content-Security-Policy rule', () => {
+  assert.deepEqual(state.pageErrors, []);
+});
