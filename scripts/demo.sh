@@ -1,8 +1,11 @@
 #!/usr/bin/env bash
 # The main job on the embedded default: builds iotreg and its built-in check plugins, creates a
-# registry from the bundled samples, imports and checks them under the default policy, and
-# prints what is registered, the sale-prohibition flags and the impact of the enacted law.
+# registry from the bundled samples, imports and checks them under the default policy, prints
+# what is registered, the sale-prohibition flags and the impact of the enacted law, then serves
+# the HTTP API, the public product pages and the officer web UI until Ctrl-C, printing the URL
+# and an officer token to sign in with.
 # Usage: scripts/demo.sh [database path]   (default: build/demo.db, recreated each run)
+# IOTREG_LISTEN sets the address (default 127.0.0.1:8080).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
@@ -40,3 +43,14 @@ echo "== Impact preview: what the enacted law (psti-2023) would change, nothing 
 echo
 echo "Row-level import report: $build_dir/demo-import-report.json"
 echo "Explore: $iotreg --db $db show ID | products --status non_compliant | flags | plugins"
+echo
+listen=${IOTREG_LISTEN:-127.0.0.1:8080}
+token=$("$iotreg" --db "$db" token create --role officer | tail -n 1)
+echo "== The officer web UI and the HTTP API: open http://$listen/ and sign in with this"
+echo "   officer token (the API takes it as 'Authorization: Bearer <token>'):"
+echo
+echo "   $token"
+echo
+echo "   A product's public page, the target of its label's QR code: http://$listen/public/products/1"
+echo "   Stop the server with Ctrl-C."
+exec "$iotreg" --db "$db" --as-of "$as_of" serve --listen "$listen"
