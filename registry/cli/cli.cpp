@@ -217,6 +217,11 @@ int run(int argc, char** argv) {
       ->capture_default_str()
       ->check(CLI::Range(1, 3600));
   serve
+      ->add_option("--reply-cache", serve_arguments.reply_cache_mib,
+                   "MiB of read-only replies kept until the registry changes (0: none)")
+      ->capture_default_str()
+      ->check(CLI::Range(0, 65536));
+  serve
       ->add_option("--max-body", serve_arguments.max_body_mib,
                    "Largest request body in MiB (larger: 413)")
       ->capture_default_str()

@@ -101,6 +101,7 @@ struct ServeArguments {
   std::string public_url;
   std::size_t max_body_mib = 64;
   int idle_timeout_seconds = 15;
+  std::size_t reply_cache_mib = 64;
 };
 // Serves until SIGINT or SIGTERM, then finishes requests in flight and exits 0.
 int run_serve(const GlobalOptions& options, const ServeArguments& arguments);

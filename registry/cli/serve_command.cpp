@@ -16,6 +16,7 @@ int run_serve(const GlobalOptions& options, const ServeArguments& arguments) {
   server_options.public_url = arguments.public_url;
   server_options.max_body_bytes = arguments.max_body_mib << 20;
   server_options.idle_timeout = std::chrono::seconds(arguments.idle_timeout_seconds);
+  server_options.reply_cache_bytes = arguments.reply_cache_mib << 20;
   // Signals are taken by sigwait below: block them before the server's threads start, so that
   // every thread inherits the mask and none is interrupted.
   http::block_termination_signals();

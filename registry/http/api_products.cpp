@@ -99,7 +99,7 @@ Reply list_products(Context& context) {
   query.limit = page.limit + 1;
   auto products = storage.value()->list_products(query);
   if (!products.is_ok()) return Reply::from_status(products.status());
-  views::FindingsPrinter printer(*storage.value());
+  views::FindingsPrinter printer(*storage.value(), &context.server().provenance);
   Json items = Json::array();
   for (const auto& product : products.value()) {
     auto findings = printer.findings(product);
@@ -122,7 +122,7 @@ Reply get_product(Context& context) {
   auto storage = context.storage();
   if (!storage.is_ok()) return Reply::from_status(storage.status());
   const std::int64_t id = context.ids()[0];
-  auto detail = views::product_detail(*storage.value(), id);
+  auto detail = views::product_detail(*storage.value(), id, &context.server().provenance);
   if (!detail.is_ok()) return Reply::from_status(detail.status());
   // Another manufacturer's product does not exist for a manufacturer's token.
   if (auto only = context.only_manufacturer_key();
@@ -154,9 +154,10 @@ Reply export_products(Context& context) {
                              "attachment; filename=\"iotreg-products." +
                                  std::string(format == "csv" ? "csv" : "ndjson") + "\"");
   storage::Storage* registry = storage.value();
-  reply.stream = [registry, query, csv = format == "csv"](std::ostream& out) mutable {
+  views::ProvenanceCache* provenance = &context.server().provenance;
+  reply.stream = [registry, provenance, query, csv = format == "csv"](std::ostream& out) mutable {
     if (csv) out << views::product_csv_header();
-    views::FindingsPrinter printer(*registry);
+    views::FindingsPrinter printer(*registry, provenance);
     query.limit = kExportBatch;
     query.after_id = 0;
     for (;;) {

@@ -18,6 +18,9 @@ struct Route {
   std::string_view pattern;  // segments; "{id}" matches a positive integer
   unsigned roles;
   Handler handler;
+  // The reply depends only on the registry's state, the request and the manufacturer scope,
+  // so it may be served from the ReplyCache.
+  bool cacheable = false;
 };
 
 constexpr unsigned kAnyRole = kOfficer | kManufacturer | kAdmin;
@@ -32,17 +35,17 @@ constexpr std::array kRoutes = {
     Route{"GET", "/public/products/{id}", kPublic, get_public_product},
     Route{"GET", "/public/products/{id}/label.svg", kPublic, get_public_label},
     Route{"GET", "/api/v1/me", kAnyRole, get_me},
-    Route{"GET", "/api/v1/products", kAnyRole, list_products},
-    Route{"GET", "/api/v1/products/{id}", kAnyRole, get_product},
+    Route{"GET", "/api/v1/products", kAnyRole, list_products, true},
+    Route{"GET", "/api/v1/products/{id}", kAnyRole, get_product, true},
     Route{"POST", "/api/v1/declarations", kManufacturer | kAdmin, post_declarations},
-    Route{"GET", "/api/v1/flags", kAnyRole, list_flags},
+    Route{"GET", "/api/v1/flags", kAnyRole, list_flags, true},
     Route{"POST", "/api/v1/flags/{id}/confirm", kOfficer, confirm_flag},
     Route{"POST", "/api/v1/flags/{id}/dismiss", kOfficer, dismiss_flag},
-    Route{"GET", "/api/v1/checks", kAnyRole, list_checks},
+    Route{"GET", "/api/v1/checks", kAnyRole, list_checks, true},
     Route{"POST", "/api/v1/checks/run", kAdmin, run_checks},
     Route{"GET", "/api/v1/export", kAnyRole, export_products},
-    Route{"GET", "/api/v1/audit", kOfficer | kAdmin, list_audit},
-    Route{"GET", "/api/v1/stats", kAnyRole, get_stats},
+    Route{"GET", "/api/v1/audit", kOfficer | kAdmin, list_audit, true},
+    Route{"GET", "/api/v1/stats", kAnyRole, get_stats, true},
     Route{"GET", "/api/v1/tokens", kAdmin, list_tokens},
     Route{"POST", "/api/v1/tokens", kAdmin, create_token},
     Route{"POST", "/api/v1/tokens/{id}/revoke", kAdmin, revoke_token},
@@ -333,6 +336,7 @@ Reply dispatch(Context& context, std::string& route_name) {
     return Reply::error(404, "no such resource: " + request.path);
   }
 
+  std::int64_t state_version = -1;  // known once a token was checked
   if (!(route->roles & kPublic)) {
     constexpr std::string_view kScheme = "Bearer ";
     if (request.authorization.empty()) {
@@ -344,10 +348,21 @@ Reply dispatch(Context& context, std::string& route_name) {
     }
     auto storage = context.storage();
     if (!storage.is_ok()) return Reply::from_status(storage.status());
+    auto version = storage.value()->state_version();
+    if (!version.is_ok()) return Reply::from_status(version.status());
+    state_version = version.value();
+    const std::string token(std::string_view(request.authorization).substr(kScheme.size()));
     // Tokens expire by the calendar, whatever as-of date the checks use.
-    auto principal = access::authenticate(
-        *storage.value(), std::string_view(request.authorization).substr(kScheme.size()),
-        local_date());
+    const std::string today = local_date();
+    const std::string hash = access::token_hash(token);
+    ReplyCache& cache = context.server().replies;
+    Result<access::Principal> principal = Status::not_found("");
+    if (auto known = cache.find_principal(state_version, hash, today)) {
+      principal = std::move(*known);
+    } else {
+      principal = access::authenticate(*storage.value(), token, today);
+      if (principal.is_ok()) cache.add_principal(state_version, hash, today, principal.value());
+    }
     if (!principal.is_ok()) {
       if (principal.status().code() == Status::Code::kNotFound) {
         return unauthorized(principal.status().message());
@@ -360,7 +375,81 @@ Reply dispatch(Context& context, std::string& route_name) {
                                    " token may not " + request.method + " " + request.path);
     }
   }
-  return route->handler(context);
+  if (!route->cacheable || state_version < 0) return route->handler(context);
+  // The scope, then the request, separated by bytes a decoded URL part cannot hold unescaped.
+  std::string key = context.only_manufacturer_key().value_or("*") + '\n' + request.path;
+  for (const auto& [name, value] : request.query) key += '\n' + name + '\t' + value;
+  ReplyCache& cache = context.server().replies;
+  if (auto body = cache.find_or_start(state_version, key)) {
+    Reply reply;
+    reply.body = std::move(*body);
+    return reply;
+  }
+  Reply reply;
+  try {
+    reply = route->handler(context);
+  } catch (...) {
+    cache.finish(state_version, key, nullptr);  // let waiting requests go on
+    throw;
+  }
+  cache.finish(state_version, key, reply.status == 200 && !reply.stream ? &reply.body : nullptr);
+  return reply;
+}
+
+std::optional<std::string> ReplyCache::find_or_start(std::int64_t version, const std::string& key) {
+  std::unique_lock lock(mutex_);
+  start(version);
+  if (auto found = replies_.find(key); found != replies_.end()) return found->second;
+  if (auto computing = computing_.find(key); computing != computing_.end()) {
+    std::shared_ptr<Pending> pending = computing->second;
+    computed_.wait(lock, [&] { return pending->done; });
+    if (pending->body) return pending->body;
+  }
+  computing_.emplace(key, std::make_shared<Pending>());
+  return std::nullopt;
+}
+
+void ReplyCache::finish(std::int64_t version, const std::string& key, const std::string* body) {
+  std::lock_guard lock(mutex_);
+  if (auto computing = computing_.find(key); computing != computing_.end()) {
+    computing->second->done = true;
+    if (body) computing->second->body = *body;
+    computing_.erase(computing);
+    computed_.notify_all();
+  }
+  start(version);
+  if (!body || version != version_ || body->size() + key.size() > capacity_) return;
+  if (bytes_ + body->size() + key.size() > capacity_) {
+    replies_.clear();  // simplest eviction: the next requests refill what is in use
+    bytes_ = 0;
+  }
+  if (replies_.emplace(key, *body).second) bytes_ += body->size() + key.size();
+}
+
+std::optional<access::Principal> ReplyCache::find_principal(std::int64_t version,
+                                                            const std::string& token_hash,
+                                                            const std::string& today) {
+  std::lock_guard lock(mutex_);
+  start(version);
+  auto found = principals_.find(token_hash);
+  if (found == principals_.end() || found->second.first != today) return std::nullopt;
+  return found->second.second;
+}
+
+void ReplyCache::add_principal(std::int64_t version, const std::string& token_hash,
+                               const std::string& today, const access::Principal& principal) {
+  std::lock_guard lock(mutex_);
+  start(version);
+  if (version != version_ || principals_.size() > 10000) return;
+  principals_[token_hash] = {today, principal};
+}
+
+void ReplyCache::start(std::int64_t version) {
+  if (version <= version_) return;  // an older version's reader must not empty a newer cache
+  version_ = version;
+  replies_.clear();
+  principals_.clear();
+  bytes_ = 0;
 }
 
 }  // namespace iotreg::http

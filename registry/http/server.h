@@ -33,7 +33,8 @@ struct ServerOptions {
   // The address consumers reach the public pages at, for the label's QR code; empty: the
   // listening address.
   std::string public_url;
-  std::string as_of;  // YYYY-MM-DD of the evaluator; empty: today
+  // Memory for replies of read-only endpoints kept until the registry changes; 0: none.
+  std::size_t reply_cache_bytes = 64u << 20;
 };
 
 class Server {

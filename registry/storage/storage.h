@@ -298,6 +298,10 @@ class Storage {
   // is already revoked.
   virtual Status revoke_token(std::int64_t id, const std::string& actor) = 0;
 
+  // A number that grows with every change of the registry's state: every change writes an audit
+  // event in its own transaction, so this is the newest event's id. Equal numbers, equal state.
+  virtual Result<std::int64_t> state_version() = 0;
+
   // Recomputes every audit event's hash in order and names the first that was edited, or that
   // does not follow its predecessor (an event before it was deleted or the order changed).
   virtual Result<AuditVerification> verify_audit() = 0;

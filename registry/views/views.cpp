@@ -36,27 +36,53 @@ Json product_json(const storage::ProductSummary& product, Json findings) {
   };
 }
 
+std::shared_ptr<const Json> ProvenanceCache::find(std::int64_t evaluation_id) const {
+  std::lock_guard lock(mutex_);
+  auto found = entries_.find(evaluation_id);
+  return found == entries_.end() ? nullptr : found->second;
+}
+
+std::shared_ptr<const Json> ProvenanceCache::add(std::int64_t evaluation_id, Json provenance) {
+  std::lock_guard lock(mutex_);
+  auto& entry = entries_[evaluation_id];
+  if (!entry) entry = std::make_shared<const Json>(std::move(provenance));
+  return entry;
+}
+
+Result<std::shared_ptr<const Json>> FindingsPrinter::provenance_of(std::int64_t evaluation_id) {
+  if (auto cached = provenance_.find(evaluation_id); cached != provenance_.end()) {
+    return cached->second;
+  }
+  std::shared_ptr<const Json> parsed = shared_ ? shared_->find(evaluation_id) : nullptr;
+  if (!parsed) {
+    auto text = storage_.evaluation_provenance(evaluation_id);
+    if (!text.is_ok()) return text.status();
+    auto json = Json::parse(text.value(), nullptr, false);
+    if (json.is_discarded() || !json.is_object() || !json.contains("checks") ||
+        !json["checks"].is_array()) {
+      return Status::corruption("evaluation " + std::to_string(evaluation_id) +
+                                " has damaged provenance");
+    }
+    parsed = shared_ ? shared_->add(evaluation_id, std::move(json))
+                     : std::make_shared<const Json>(std::move(json));
+  }
+  provenance_.emplace(evaluation_id, parsed);
+  return parsed;
+}
+
 Result<Json> FindingsPrinter::provenance(std::int64_t evaluation_id) {
   if (evaluation_id == 0) return Json(nullptr);
-  auto cached = provenance_.find(evaluation_id);
-  if (cached != provenance_.end()) return cached->second;
-  auto text = storage_.evaluation_provenance(evaluation_id);
-  if (!text.is_ok()) return text.status();
-  auto parsed = Json::parse(text.value(), nullptr, false);
-  if (parsed.is_discarded() || !parsed.is_object() || !parsed.contains("checks") ||
-      !parsed["checks"].is_array()) {
-    return Status::corruption("evaluation " + std::to_string(evaluation_id) +
-                              " has damaged provenance");
-  }
-  return provenance_.emplace(evaluation_id, std::move(parsed)).first->second;
+  auto parsed = provenance_of(evaluation_id);
+  if (!parsed.is_ok()) return parsed.status();
+  return *parsed.value();
 }
 
 Result<Json> FindingsPrinter::findings(const storage::ProductSummary& product) {
   Json out = Json::array();
   if (product.evaluation_id == 0) return out;
-  auto evaluation = provenance(product.evaluation_id);
+  auto evaluation = provenance_of(product.evaluation_id);
   if (!evaluation.is_ok()) return evaluation.status();
-  const auto& checks = evaluation.value()["checks"];
+  const auto& checks = (*evaluation.value())["checks"];
   auto findings = checks::decode_findings(product.findings);
   if (!findings.is_ok()) return findings.status();
   for (const auto& finding : findings.value()) {
@@ -75,7 +101,8 @@ Result<Json> FindingsPrinter::findings(const storage::ProductSummary& product) {
   return out;
 }
 
-Result<Json> product_detail(storage::Storage& storage, std::int64_t product_id) {
+Result<Json> product_detail(storage::Storage& storage, std::int64_t product_id,
+                            ProvenanceCache* shared) {
   auto product = storage.product(product_id);
   if (!product.is_ok()) return product.status();
   auto versions = storage.versions(product_id);
@@ -86,7 +113,7 @@ Result<Json> product_detail(storage::Storage& storage, std::int64_t product_id) 
   if (!events.is_ok()) return events.status();
   auto flags = storage.product_flags(product_id);
   if (!flags.is_ok()) return flags.status();
-  FindingsPrinter printer(storage);
+  FindingsPrinter printer(storage, shared);
   auto findings = printer.findings(product.value());
   if (!findings.is_ok()) return findings.status();
   auto provenance = printer.provenance(product->evaluation_id);
@@ -118,8 +145,7 @@ Result<Json> product_detail(storage::Storage& storage, std::int64_t product_id) 
                          {"raised_version", flag.raised_version},
                          {"history", std::move(history)}});
   }
-  out["declaration"] = versions->empty() ? Json(nullptr) : parse_stored(versions->back().body_json);
-  Json& version_list = out["versions"] = Json::array();
+  Json version_list = Json::array();
   for (const auto& version : versions.value()) {
     version_list.push_back({{"version", version.version},
                             {"imported_at", version.imported_at},
@@ -128,6 +154,8 @@ Result<Json> product_detail(storage::Storage& storage, std::int64_t product_id) 
                             {"location", version.source_location},
                             {"declaration", parse_stored(version.body_json)}});
   }
+  out["declaration"] = version_list.empty() ? Json(nullptr) : version_list.back()["declaration"];
+  out["versions"] = std::move(version_list);
   Json& audit = out["audit"] = Json::array();
   for (const auto& event : events.value()) audit.push_back(audit_event_json(event));
   return out;

@@ -8,6 +8,8 @@
 
 #include <cstdint>
 #include <map>
+#include <memory>
+#include <mutex>
 #include <nlohmann/json.hpp>
 #include <ostream>
 #include <string>
@@ -28,25 +30,43 @@ std::string dump(const Json& value, int indent = -1);
 //  created_at, updated_at}. `findings` as made by FindingsPrinter (empty until checked).
 Json product_json(const storage::ProductSummary& product, Json findings);
 
-// Turns a product's stored findings into JSON, with each check's requirement and level from the
-// provenance of the evaluation that produced them (read once per evaluation).
+// Evaluation provenance parsed once per process: evaluations never change once stored.
+// Thread-safe; one per registry database.
+class ProvenanceCache {
+ public:
+  std::shared_ptr<const Json> find(std::int64_t evaluation_id) const;
+  std::shared_ptr<const Json> add(std::int64_t evaluation_id, Json provenance);
+
+ private:
+  mutable std::mutex mutex_;
+  std::map<std::int64_t, std::shared_ptr<const Json>> entries_;
+};
+
+// Turns a product's stored findings into JSON, with each check's requirement and level from
+// the provenance of the evaluation that produced them (read once per evaluation, or once per
+// process with a shared cache, which must outlive the printer).
 class FindingsPrinter {
  public:
-  explicit FindingsPrinter(storage::Storage& storage) : storage_(storage) {}
+  explicit FindingsPrinter(storage::Storage& storage, ProvenanceCache* shared = nullptr)
+      : storage_(storage), shared_(shared) {}
   // [{check, outcome, requirement, message, field, level}]; empty when never checked.
   Result<Json> findings(const storage::ProductSummary& product);
   // The evaluation's provenance (policy, as-of, plugins); null when never checked.
   Result<Json> provenance(std::int64_t evaluation_id);
 
  private:
+  Result<std::shared_ptr<const Json>> provenance_of(std::int64_t evaluation_id);
+
   storage::Storage& storage_;
-  std::map<std::int64_t, Json> provenance_;
+  ProvenanceCache* shared_;
+  std::map<std::int64_t, std::shared_ptr<const Json>> provenance_;
 };
 
 // One product with everything known about it: product_json plus checked_version, evaluation,
 // flags (each with its history), declaration (the latest), versions and audit. kNotFound for an
 // unknown id.
-Result<Json> product_detail(storage::Storage& storage, std::int64_t product_id);
+Result<Json> product_detail(storage::Storage& storage, std::int64_t product_id,
+                            ProvenanceCache* shared = nullptr);
 
 // {id, product_id, state, manufacturer, brand, model, raised_at, raised_by, raised_version,
 //  reason, updated_at}

@@ -1450,7 +1450,7 @@ TEST_SUITE("cli") {
           "ALTER TABLE audit_events DROP COLUMN hash;"
           "ALTER TABLE audit_events DROP COLUMN previous_hash;"
           "DROP TABLE tokens;"
-          "DROP INDEX products_status_type;"
+          "DROP INDEX products_manufacturer;"
           "ALTER TABLE products DROP COLUMN support_end;"
           "PRAGMA user_version = 2;");
       CHECK(registry.run({"products", "--limit", "1"}).exit_status == 0);  // migrates

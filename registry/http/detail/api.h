@@ -7,6 +7,7 @@
 #pragma once
 
 #include <atomic>
+#include <condition_variable>
 #include <cstdint>
 #include <functional>
 #include <map>
@@ -79,6 +80,39 @@ class Metrics {
   std::map<std::string, Histogram> latency_;
 };
 
+// Replies of read-only endpoints and authenticated tokens, valid for one state of the registry
+// (Storage::state_version): a change of state, token revocations included, empties it.
+// Thread-safe.
+class ReplyCache {
+ public:
+  explicit ReplyCache(std::size_t capacity_bytes) : capacity_(capacity_bytes) {}
+  // The reply for `key`; or nullopt, and the caller computes it and calls finish() (callers
+  // asking for a key being computed wait for it instead of computing it again).
+  std::optional<std::string> find_or_start(std::int64_t version, const std::string& key);
+  // Ends what find_or_start began; `body` is null when the reply is not to be kept.
+  void finish(std::int64_t version, const std::string& key, const std::string* body);
+  std::optional<access::Principal> find_principal(std::int64_t version,
+                                                  const std::string& token_hash,
+                                                  const std::string& today);
+  void add_principal(std::int64_t version, const std::string& token_hash, const std::string& today,
+                     const access::Principal& principal);
+
+ private:
+  void start(std::int64_t version);  // empties the cache when the version moved on
+  std::mutex mutex_;
+  std::size_t capacity_;
+  std::size_t bytes_ = 0;
+  std::int64_t version_ = -1;
+  std::map<std::string, std::string, std::less<>> replies_;
+  struct Pending {
+    bool done = false;
+    std::optional<std::string> body;
+  };
+  std::map<std::string, std::shared_ptr<Pending>> computing_;
+  std::condition_variable computed_;
+  std::map<std::string, std::pair<std::string, access::Principal>> principals_;  // by hash
+};
+
 // One registry connection per worker thread, opened on first use and kept until the server
 // stops. Thread-safe.
 class ConnectionPool {
@@ -102,6 +136,8 @@ struct ServerState {
   std::string base_url;    // where the public pages are, for QR codes
   std::mutex write_mutex;  // one import or re-check at a time; reads never wait for it
   ConnectionPool pool;
+  ReplyCache replies{options.reply_cache_bytes};
+  views::ProvenanceCache provenance;
   Metrics metrics;
   std::atomic<bool> stopping{false};
 

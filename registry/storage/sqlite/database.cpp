@@ -119,7 +119,40 @@ Result<std::unique_ptr<Database>> Database::open(const std::string& path, bool r
   return database;
 }
 
-Database::~Database() { sqlite3_close_v2(db_); }
+Database::~Database() {
+  for (auto& [sql, statements] : idle_statements_) {
+    for (sqlite3_stmt* stmt : statements) sqlite3_finalize(stmt);
+  }
+  sqlite3_close_v2(db_);
+}
+
+void Statement::release() {
+  if (!stmt_) return;
+  if (owner_) {
+    owner_->give_back(stmt_);
+  } else {
+    sqlite3_finalize(stmt_);
+  }
+  stmt_ = nullptr;
+}
+
+void Database::give_back(sqlite3_stmt* stmt) {
+  constexpr std::size_t kMaxTexts = 256;
+  constexpr std::size_t kMaxPerText = 4;
+  sqlite3_reset(stmt);
+  sqlite3_clear_bindings(stmt);
+  const char* sql = sqlite3_sql(stmt);
+  if (sql == nullptr || (idle_statements_.size() >= kMaxTexts && !idle_statements_.count(sql))) {
+    sqlite3_finalize(stmt);
+    return;
+  }
+  auto& idle = idle_statements_[sql];
+  if (idle.size() >= kMaxPerText) {
+    sqlite3_finalize(stmt);
+    return;
+  }
+  idle.push_back(stmt);
+}
 
 Status Database::exec(std::string_view sql) {
   std::string text(sql);
@@ -131,11 +164,17 @@ Status Database::exec(std::string_view sql) {
 }
 
 Result<Statement> Database::prepare(std::string_view sql) {
+  if (auto idle = idle_statements_.find(std::string(sql));
+      idle != idle_statements_.end() && !idle->second.empty()) {
+    sqlite3_stmt* reused = idle->second.back();
+    idle->second.pop_back();
+    return Statement(this, db_, reused);
+  }
   sqlite3_stmt* stmt = nullptr;
   int rc = sqlite3_prepare_v3(db_, sql.data(), static_cast<int>(sql.size()),
                               SQLITE_PREPARE_PERSISTENT, &stmt, nullptr);
   if (rc != SQLITE_OK) return status_from(db_, rc, "cannot prepare a database query");
-  return Statement(db_, stmt);
+  return Statement(this, db_, stmt);
 }
 
 Result<std::int64_t> Database::query_int(std::string_view sql) {

@@ -11,25 +11,33 @@
 #include <memory>
 #include <string>
 #include <string_view>
+#include <unordered_map>
+#include <vector>
 
 #include "registry/core/status.h"
 
 namespace iotreg::storage::sqlite {
 
+class Database;
+
 // Maps an SQLite result code to a Status whose message names the operation and the database.
 Status status_from(sqlite3* db, int rc, std::string_view doing);
 
+// A prepared statement made by Database::prepare goes back to its Database when destroyed
+// (reset, bindings cleared) to be reused by the next prepare() of the same SQL.
 class Statement {
  public:
   Statement() = default;
-  Statement(sqlite3* db, sqlite3_stmt* stmt) : db_(db), stmt_(stmt) {}
-  ~Statement() { sqlite3_finalize(stmt_); }
-  Statement(Statement&& other) noexcept : db_(other.db_), stmt_(other.stmt_) {
+  Statement(Database* owner, sqlite3* db, sqlite3_stmt* stmt)
+      : owner_(owner), db_(db), stmt_(stmt) {}
+  ~Statement() { release(); }
+  Statement(Statement&& other) noexcept : owner_(other.owner_), db_(other.db_), stmt_(other.stmt_) {
     other.stmt_ = nullptr;
   }
   Statement& operator=(Statement&& other) noexcept {
     if (this != &other) {
-      sqlite3_finalize(stmt_);
+      release();
+      owner_ = other.owner_;
       db_ = other.db_;
       stmt_ = other.stmt_;
       other.stmt_ = nullptr;
@@ -75,6 +83,8 @@ class Statement {
   std::string_view blob_view(int column) const;
 
  private:
+  void release();
+  Database* owner_ = nullptr;
   sqlite3* db_ = nullptr;
   sqlite3_stmt* stmt_ = nullptr;
 };
@@ -90,15 +100,21 @@ class Database {
   sqlite3* handle() const { return db_; }
   const std::string& path() const { return path_; }
   Status exec(std::string_view sql);
+  // A statement for `sql`: one given back earlier when there is one, else newly prepared.
   Result<Statement> prepare(std::string_view sql);
   std::int64_t last_insert_id() const { return sqlite3_last_insert_rowid(db_); }
   // Reads a single integer (e.g. a PRAGMA).
   Result<std::int64_t> query_int(std::string_view sql);
 
  private:
+  friend class Statement;
+  // Keeps a finished statement for reuse (resets it), or finalizes it when enough are kept.
+  void give_back(sqlite3_stmt* stmt);
+
   Database(sqlite3* db, std::string path) : db_(db), path_(std::move(path)) {}
   sqlite3* db_;
   std::string path_;
+  std::unordered_map<std::string, std::vector<sqlite3_stmt*>> idle_statements_;
 };
 
 // BEGIN IMMEDIATE on construction via begin(); ROLLBACK on destruction unless committed.

@@ -691,18 +691,24 @@ class ProductFilter {
     return Status::ok();
   }
 
-  // Each search word must match the product's brand, model or type, or its manufacturer's name.
+  // Only the conditions in use, so that the planner sees plain lookups. Each search word must
+  // match the product's brand, model or type, or its manufacturer's name.
   std::string where() const {
-    std::string sql =
-        "WHERE (?1 IS NULL OR p.status = ?1) AND (?2 IS NULL OR p.flagged = ?2) "
-        "AND (?3 IS NULL OR m.name_key = ?3) AND (?4 IS NULL OR p.type = ?4) "
-        "AND (?5 IS NULL OR m.name_key = ?5) ";
+    std::string sql = "WHERE 1 ";
+    if (query_->status) sql += "AND p.status = ?1 ";
+    if (query_->flagged) sql += "AND p.flagged = ?2 ";
+    if (query_->manufacturer) {
+      sql += "AND p.manufacturer_id IN (SELECT id FROM manufacturers WHERE name_key = ?3) ";
+    }
+    if (query_->type) sql += "AND p.type = ?4 ";
+    if (query_->only_manufacturer_key) {
+      sql += "AND p.manufacturer_id IN (SELECT id FROM manufacturers WHERE name_key = ?5) ";
+    }
     for (std::size_t i = 0; i < terms_.size(); ++i) {
       std::string placeholder = "?" + std::to_string(kFirstTermParameter + i);
-      sql += "AND (p.id IN (SELECT rowid FROM products_fts WHERE products_fts MATCH " +
-             placeholder +
-             ") OR p.manufacturer_id IN (SELECT rowid FROM manufacturers_fts "
-             "WHERE manufacturers_fts MATCH " +
+      sql += "AND p.id IN (SELECT rowid FROM products_fts WHERE products_fts MATCH " + placeholder +
+             " UNION ALL SELECT id FROM products WHERE manufacturer_id IN "
+             "(SELECT rowid FROM manufacturers_fts WHERE manufacturers_fts MATCH " +
              placeholder + ")) ";
     }
     return sql;
@@ -821,10 +827,9 @@ class SqliteStorage : public Storage {
   Result<ProductFacets> product_facets(const ProductQuery& query) override {
     ProductFilter filter;
     IOTREG_TRY(filter.build(query));
-    auto statement = db_->prepare(
-        "SELECT p.status, coalesce(p.type, ''), count(*) FROM products p "
-        "JOIN manufacturers m ON m.id = p.manufacturer_id " +
-        filter.where() + "GROUP BY p.status, p.type");
+    auto statement =
+        db_->prepare("SELECT p.status, coalesce(p.type, ''), count(*) FROM products p " +
+                     filter.where() + "GROUP BY p.status, p.type");
     if (!statement.is_ok()) return statement.status();
     filter.bind(*statement);
     ProductFacets facets;
@@ -1121,29 +1126,37 @@ class SqliteStorage : public Storage {
     return runs;
   }
 
+  Result<std::int64_t> state_version() override {
+    return db_->query_int("SELECT coalesce(max(id), 0) FROM audit_events");
+  }
+
   Result<std::vector<AuditEvent>> audit_events(const AuditQuery& query) override {
     // A product's trail: events about the product itself, its flags and the import runs that
-    // added its versions.
-    std::string runs_json = "[]";
+    // added its versions (found along its version chain).
     if (query.product_id) {
-      auto chain = versions(*query.product_id);
-      if (!chain.is_ok()) return chain.status();
-      runs_json = "[";
-      for (const auto& version : chain.value()) {
-        if (runs_json.size() > 1) runs_json += ",";
-        runs_json += std::to_string(version.import_run_id);
+      auto exists = db_->prepare("SELECT 1 FROM products WHERE id = ?1");
+      if (!exists.is_ok()) return exists.status();
+      exists->bind(1, *query.product_id);
+      auto row = exists->step();
+      if (!row.is_ok()) return row.status();
+      if (!row.value()) {
+        return Status::not_found("no product with id " + std::to_string(*query.product_id));
       }
-      runs_json += "]";
     }
     auto statement = db_->prepare(
+        "WITH RECURSIVE chain(version_id) AS ("
+        "  SELECT latest_version_id FROM products WHERE id = ?1"
+        "  UNION ALL SELECT v.previous_id FROM declaration_versions v"
+        "  JOIN chain ON v.id = chain.version_id WHERE v.previous_id IS NOT NULL),"
+        " runs(run_id) AS (SELECT import_run_id FROM declaration_versions"
+        "  WHERE id IN (SELECT version_id FROM chain)) "
         "SELECT id, at, actor, action, subject_type, subject_id, details FROM audit_events "
         "WHERE (?1 IS NULL OR (subject_type = 'product' AND subject_id = ?1) "
         "OR (subject_type = 'flag' AND subject_id IN (SELECT id FROM flags WHERE product_id = ?1)) "
-        "OR (subject_type = 'import_run' AND subject_id IN (SELECT value FROM json_each(?2)))) "
+        "OR (subject_type = 'import_run' AND subject_id IN (SELECT run_id FROM runs))) "
         "AND (?3 IS NULL OR actor = ?3) AND id > ?4 ORDER BY id LIMIT ?5");
     if (!statement.is_ok()) return statement.status();
     if (query.product_id) statement->bind(1, *query.product_id);
-    statement->bind(2, runs_json);
     if (query.actor) statement->bind(3, *query.actor);
     statement->bind(4, query.after_id);
     statement->bind(5,
