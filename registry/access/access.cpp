@@ -88,7 +88,7 @@ Status validate_token_request(const TokenRequest& request, std::string_view toda
   auto role = role_from_name(request.role);
   if (!role) return Status::invalid_argument("role must be officer, manufacturer or admin");
   bool for_manufacturer = *role == Role::kManufacturer;
-  if (for_manufacturer && request.manufacturer.empty()) {
+  if (for_manufacturer && model::identity_key(request.manufacturer).empty()) {
     return Status::invalid_argument("a manufacturer token needs the manufacturer's name");
   }
   if (!for_manufacturer && !request.manufacturer.empty()) {

@@ -28,7 +28,7 @@ constexpr unsigned kAnyRole = kOfficer | kManufacturer | kAdmin;
 // Built once, never changed. Order matters only for documentation; patterns do not overlap.
 constexpr std::array kRoutes = {
     Route{"GET", "/healthz", kPublic, get_healthz},
-    Route{"GET", "/metrics", kPublic, get_metrics},
+    Route{"GET", "/metrics", kOfficer | kAdmin, get_metrics},
     Route{"GET", "/", kPublic, get_web_index},
     Route{"GET", "/assets/app.js", kPublic, get_web_asset},
     Route{"GET", "/assets/app.css", kPublic, get_web_asset},
@@ -104,6 +104,45 @@ Reply unauthorized(std::string_view message) {
   return reply;
 }
 
+// Authenticates the bearer token of the request and sets the context's principal; the reply
+// that refuses it otherwise. `state_version` receives the registry's state version.
+std::optional<Reply> authenticate_request(Context& context, std::int64_t& state_version) {
+  const Request& request = context.request();
+  constexpr std::string_view kScheme = "Bearer ";
+  if (request.authorization.empty()) {
+    return unauthorized("this endpoint needs a bearer token (Authorization: Bearer ...)");
+  }
+  if (request.authorization.size() <= kScheme.size() ||
+      request.authorization.compare(0, kScheme.size(), kScheme) != 0) {
+    return unauthorized("the Authorization header must be 'Bearer <token>'");
+  }
+  auto storage = context.storage();
+  if (!storage.is_ok()) return Reply::from_status(storage.status());
+  auto version = storage.value()->state_version();
+  if (!version.is_ok()) return Reply::from_status(version.status());
+  state_version = version.value();
+  const std::string token(std::string_view(request.authorization).substr(kScheme.size()));
+  // Tokens expire by the calendar, whatever as-of date the checks use.
+  const std::string today = local_date();
+  const std::string hash = access::token_hash(token);
+  ReplyCache& cache = context.server().replies;
+  Result<access::Principal> principal = Status::not_found("");
+  if (auto known = cache.find_principal(state_version, hash, today)) {
+    principal = std::move(*known);
+  } else {
+    principal = access::authenticate(*storage.value(), token, today);
+    if (principal.is_ok()) cache.add_principal(state_version, hash, today, principal.value());
+  }
+  if (!principal.is_ok()) {
+    if (principal.status().code() == Status::Code::kNotFound) {
+      return unauthorized(principal.status().message());
+    }
+    return Reply::from_status(principal.status());
+  }
+  context.set_principal(std::move(principal).value());
+  return std::nullopt;
+}
+
 }  // namespace
 
 std::string_view error_code(int status) {
@@ -154,6 +193,12 @@ Reply Reply::error(int status, std::string_view message, Json extra) {
   Json error = {{"status", status}, {"code", error_code(status)}, {"message", message}};
   for (auto& [key, value] : extra.items()) error[key] = std::move(value);
   return json(status, {{"error", std::move(error)}});
+}
+
+Reply busy_reply() {
+  Reply reply = Reply::error(503, "another import or re-check is running; try again later");
+  reply.headers.emplace_back("Retry-After", "10");
+  return reply;
 }
 
 Reply Reply::from_status(const Status& status) {
@@ -304,6 +349,13 @@ std::variant<Json, Reply> parse_json_object(
   return body;
 }
 
+bool may_send_declarations(Context& context) {
+  std::int64_t state_version = -1;
+  if (authenticate_request(context, state_version)) return false;
+  const access::Role role = context.principal()->role;
+  return role == access::Role::kManufacturer || role == access::Role::kAdmin;
+}
+
 Reply dispatch(Context& context, std::string& route_name) {
   const Request& request = context.request();
   route_name = "unmatched";
@@ -338,47 +390,29 @@ Reply dispatch(Context& context, std::string& route_name) {
 
   std::int64_t state_version = -1;  // known once a token was checked
   if (!(route->roles & kPublic)) {
-    constexpr std::string_view kScheme = "Bearer ";
-    if (request.authorization.empty()) {
-      return unauthorized("this endpoint needs a bearer token (Authorization: Bearer ...)");
-    }
-    if (request.authorization.size() <= kScheme.size() ||
-        request.authorization.compare(0, kScheme.size(), kScheme) != 0) {
-      return unauthorized("the Authorization header must be 'Bearer <token>'");
-    }
-    auto storage = context.storage();
-    if (!storage.is_ok()) return Reply::from_status(storage.status());
-    auto version = storage.value()->state_version();
-    if (!version.is_ok()) return Reply::from_status(version.status());
-    state_version = version.value();
-    const std::string token(std::string_view(request.authorization).substr(kScheme.size()));
-    // Tokens expire by the calendar, whatever as-of date the checks use.
-    const std::string today = local_date();
-    const std::string hash = access::token_hash(token);
-    ReplyCache& cache = context.server().replies;
-    Result<access::Principal> principal = Status::not_found("");
-    if (auto known = cache.find_principal(state_version, hash, today)) {
-      principal = std::move(*known);
-    } else {
-      principal = access::authenticate(*storage.value(), token, today);
-      if (principal.is_ok()) cache.add_principal(state_version, hash, today, principal.value());
-    }
-    if (!principal.is_ok()) {
-      if (principal.status().code() == Status::Code::kNotFound) {
-        return unauthorized(principal.status().message());
-      }
-      return Reply::from_status(principal.status());
-    }
-    context.set_principal(std::move(principal).value());
+    if (auto refused = authenticate_request(context, state_version)) return std::move(*refused);
     if (!(route->roles & role_bit(context.principal()->role))) {
       return Reply::error(403, "a " + std::string(access::role_name(context.principal()->role)) +
                                    " token may not " + request.method + " " + request.path);
     }
   }
   if (!route->cacheable || state_version < 0) return route->handler(context);
-  // The scope, then the request, separated by bytes a decoded URL part cannot hold unescaped.
-  std::string key = context.only_manufacturer_key().value_or("*") + '\n' + request.path;
-  for (const auto& [name, value] : request.query) key += '\n' + name + '\t' + value;
+  // The scope, then the path and each query part, each part prefixed by its length so that no
+  // content can imitate another key.
+  std::string key;
+  auto append = [&key](std::string_view part) {
+    key += std::to_string(part.size());
+    key += ':';
+    key += part;
+  };
+  auto scope = context.only_manufacturer_key();
+  append(scope ? "manufacturer" : "all");
+  if (scope) append(*scope);
+  append(request.path);
+  for (const auto& [name, value] : request.query) {
+    append(name);
+    append(value);
+  }
   ReplyCache& cache = context.server().replies;
   if (auto body = cache.find_or_start(state_version, key)) {
     Reply reply;
@@ -400,12 +434,16 @@ std::optional<std::string> ReplyCache::find_or_start(std::int64_t version, const
   std::unique_lock lock(mutex_);
   start(version);
   if (auto found = replies_.find(key); found != replies_.end()) return found->second;
-  if (auto computing = computing_.find(key); computing != computing_.end()) {
+  // Join a computation of the same reply from a state at least as new as the caller's.
+  if (auto computing = computing_.find(key);
+      computing != computing_.end() && computing->second->version >= version) {
     std::shared_ptr<Pending> pending = computing->second;
     computed_.wait(lock, [&] { return pending->done; });
     if (pending->body) return pending->body;
   }
-  computing_.emplace(key, std::make_shared<Pending>());
+  auto pending = std::make_shared<Pending>();
+  pending->version = version;
+  computing_[key] = std::move(pending);
   return std::nullopt;
 }
 

@@ -38,11 +38,24 @@ class ConnectionRegistry {
  public:
   void add(Poco::Net::StreamSocket* socket) {
     std::lock_guard lock(mutex_);
+    open_.insert(socket);
     idle_.insert(socket);
   }
   void remove(Poco::Net::StreamSocket* socket) {
     std::lock_guard lock(mutex_);
+    open_.erase(socket);
     idle_.erase(socket);
+  }
+  // Ends every connection, busy or not: the grace period is over.
+  void abort_all() {
+    std::lock_guard lock(mutex_);
+    for (auto* socket : open_) {
+      try {
+        socket->shutdown();
+      } catch (const Poco::Exception&) {
+        // Already closed.
+      }
+    }
   }
   // While busy, a connection is not woken: its request finishes first.
   void set_busy(Poco::Net::StreamSocket* socket, bool busy) {
@@ -70,6 +83,7 @@ class ConnectionRegistry {
     }
   }
   std::mutex mutex_;
+  std::set<Poco::Net::StreamSocket*> open_;
   std::set<Poco::Net::StreamSocket*> idle_;
   bool stopping_ = false;
 };
@@ -79,16 +93,28 @@ struct Shared {
   ConnectionRegistry& connections;
 };
 
-// Reads the body of a request, at most `limit` bytes. False when it is longer.
-bool read_body(Poco::Net::HTTPServerRequest& request, std::size_t limit, std::string& body) {
+// Bodies other than declarations, and any body from a sender not yet known to be allowed to
+// submit declarations, are held to this size.
+constexpr std::size_t kSmallBodyBytes = 64 * 1024;
+
+enum class BodyRead { kComplete, kTooLong, kIncomplete };
+
+// Reads the body of a request, at most `limit` bytes. Poco ends a body quietly when the client
+// closes early or a read times out: a short or broken read is incomplete, never complete.
+BodyRead read_body(Poco::Net::HTTPServerRequest& request, std::size_t limit, std::string& body) {
   std::istream& in = request.stream();
   char buffer[16384];
   while (in) {
     in.read(buffer, sizeof buffer);
     body.append(buffer, static_cast<std::size_t>(in.gcount()));
-    if (body.size() > limit) return false;
+    if (body.size() > limit) return BodyRead::kTooLong;
   }
-  return true;
+  if (in.bad()) return BodyRead::kIncomplete;
+  if (request.hasContentLength() &&
+      body.size() != static_cast<std::uint64_t>(request.getContentLength64())) {
+    return BodyRead::kIncomplete;
+  }
+  return BodyRead::kComplete;
 }
 
 void send_reply(Poco::Net::HTTPServerResponse& response, Reply& reply, bool& cut) {
@@ -100,7 +126,13 @@ void send_reply(Poco::Net::HTTPServerResponse& response, Reply& reply, bool& cut
   if (reply.stream) {
     response.setChunkedTransferEncoding(true);
     std::ostream& out = response.send();
-    if (!reply.stream(out)) {
+    bool complete = false;
+    try {
+      complete = reply.stream(out);
+    } catch (const std::exception&) {
+      complete = false;
+    }
+    if (!complete) {
       cut = true;  // an incomplete chunked reply must not look complete
       return;
     }
@@ -136,6 +168,13 @@ class HttpConnection : public Poco::Net::TCPServerConnection {
 
   void run() override {
     shared_.connections.add(&socket());
+    try {
+      // A client that stops reading must not hold a worker for ever.
+      socket().setSendTimeout(
+          Poco::Timespan(static_cast<long>(shared_.state.options.idle_timeout.count()), 0));
+    } catch (const Poco::Exception&) {
+      // The connection is already gone; serve() will find out.
+    }
     try {
       serve();
     } catch (const Poco::Exception&) {
@@ -188,8 +227,8 @@ class HttpConnection : public Poco::Net::TCPServerConnection {
       response.setKeepAlive(keep_alive);
       Request parsed;
       std::optional<Context> context;  // outlives the reply: a streamed body reads the registry
-      Reply reply = handle(request, response, parsed, context, route, keep_alive);
-      const bool body_read = context.has_value();
+      bool unread_input = false;       // the request's body was refused, not read
+      Reply reply = handle(request, response, parsed, context, route, keep_alive, unread_input);
       response.setKeepAlive(keep_alive);
       status = reply.status;
       bool cut = false;
@@ -200,7 +239,7 @@ class HttpConnection : public Poco::Net::TCPServerConnection {
         return After::kClose;
       }
       if (keep_alive) return After::kKeepAlive;
-      return body_read ? After::kClose : After::kLingerAndClose;
+      return unread_input ? After::kLingerAndClose : After::kClose;
     } catch (const Poco::Net::NoMessageException&) {
       return After::kClose;  // the client closed the connection between requests
     } catch (const Poco::Net::MessageException& error) {
@@ -217,6 +256,11 @@ class HttpConnection : public Poco::Net::TCPServerConnection {
     } catch (const Poco::TimeoutException&) {
       status = 408;
       send_error(socket(), status, "the request did not arrive in time");
+    } catch (const Poco::Net::NetException&) {
+      return After::kClose;  // the connection failed: nobody to answer
+    } catch (const Poco::Exception& error) {
+      status = 400;  // e.g. a Content-Length that is not a number
+      send_error(socket(), status, "malformed HTTP request (" + error.message() + ")");
     }
     shared_.state.metrics.record(route, status, seconds_since(started));
     return After::kLingerAndClose;
@@ -243,7 +287,7 @@ class HttpConnection : public Poco::Net::TCPServerConnection {
 
   Reply handle(Poco::Net::HTTPServerRequest& request, Poco::Net::HTTPServerResponse& response,
                Request& parsed, std::optional<Context>& context, std::string& route,
-               bool& keep_alive) {
+               bool& keep_alive, bool& unread_input) {
     parsed.method = request.getMethod();
     try {
       Poco::URI uri(request.getURI());
@@ -252,11 +296,13 @@ class HttpConnection : public Poco::Net::TCPServerConnection {
         parsed.query.emplace_back(std::move(name), std::move(value));
       }
     } catch (const Poco::Exception& error) {
-      keep_alive = false;  // the body, if any, was not read
+      keep_alive = false;
+      unread_input = true;  // the body, if any, was not read
       return Reply::error(400, "malformed request target: " + error.message());
     }
     if (parsed.path.empty() || parsed.path.front() != '/') {
       keep_alive = false;
+      unread_input = true;
       return Reply::error(400, "the request target must be a path");
     }
     std::string content_type = request.getContentType();
@@ -266,19 +312,42 @@ class HttpConnection : public Poco::Net::TCPServerConnection {
     }
     parsed.authorization = request.get("Authorization", "");
 
-    const std::size_t limit = shared_.state.options.max_body_bytes;
-    if (request.hasContentLength() && request.getContentLength64() > 0 &&
-        static_cast<std::uint64_t>(request.getContentLength64()) > limit) {
-      keep_alive = false;  // the body is not read
+    context.emplace(parsed, shared_.state);
+    std::size_t limit = kSmallBodyBytes;
+    if (parsed.method == "POST" && parsed.path == "/api/v1/declarations" &&
+        may_send_declarations(*context)) {
+      limit = shared_.state.options.max_body_bytes;
+    }
+    const bool has_length = request.hasContentLength();
+    if (has_length && request.getContentLength64() < 0) {
+      keep_alive = false;
+      unread_input = true;
+      return Reply::error(400, "Content-Length must be a whole number of bytes");
+    }
+    if (has_length && static_cast<std::uint64_t>(request.getContentLength64()) > limit) {
+      keep_alive = false;
+      unread_input = true;  // the body is not read
       return Reply::error(413, "the body is larger than " + std::to_string(limit) + " bytes");
     }
-    if (request.getExpectContinue()) response.sendContinue();
-    if (!read_body(request, limit, parsed.body)) {
-      keep_alive = false;
-      return Reply::error(413, "the body is larger than " + std::to_string(limit) + " bytes");
+    // Without a length or chunks a request has no body (RFC 9112 6.3).
+    if (has_length || request.getChunkedTransferEncoding()) {
+      if (request.getExpectContinue()) response.sendContinue();
+      switch (read_body(request, limit, parsed.body)) {
+        case BodyRead::kComplete:
+          break;
+        case BodyRead::kTooLong:
+          keep_alive = false;
+          unread_input = true;
+          return Reply::error(413, "the body is larger than " + std::to_string(limit) + " bytes");
+        case BodyRead::kIncomplete:
+          keep_alive = false;
+          unread_input = true;
+          return Reply::error(400,
+                              "the body ended before it was complete (connection closed, "
+                              "timed out or malformed chunks)");
+      }
     }
 
-    context.emplace(parsed, shared_.state);
     try {
       return dispatch(*context, route);
     } catch (const std::exception& error) {
@@ -469,6 +538,7 @@ void Server::stop() {
   while (state_->tcp->currentConnections() > 0 && Clock::now() < deadline) {
     std::this_thread::sleep_for(std::chrono::milliseconds(10));
   }
+  state_->connections.abort_all();
   state_->threads->joinAll();
   state_->server->pool.close_all();
 }

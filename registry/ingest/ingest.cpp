@@ -229,10 +229,16 @@ Result<FileResult> import_input(storage::Storage* storage, std::istream& in,
   Status read_status;
   storage::ImportCounts& counts = result.counts;
   std::thread reader([&] {
-    StagingSink sink(encoder.value(), options, file, bytes_total,
-                     options.dry_run ? nullptr : &queue, observer, result);
-    read_status = importers::read_declarations(in, *options.format, schema, sink);
-    sink.flush();
+    // Nothing may escape a thread: an exception here (memory exhausted by a hostile input)
+    // ends this file's import with an error instead of the process.
+    try {
+      StagingSink sink(encoder.value(), options, file, bytes_total,
+                       options.dry_run ? nullptr : &queue, observer, result);
+      read_status = importers::read_declarations(in, *options.format, schema, sink);
+      sink.flush();
+    } catch (const std::exception& error) {
+      read_status = Status::io_error(file + ": reading stopped: " + error.what());
+    }
     queue.close();
   });
 

@@ -264,6 +264,11 @@ std::string product_csv_row(const storage::ProductSummary& product) {
 }
 
 std::string csv_field(std::string_view text) {
+  // A spreadsheet runs a cell that starts with = + - @ as a formula: declared values are
+  // untrusted, so such a cell is written as text, behind an apostrophe (OWASP's advice).
+  const bool formula =
+      !text.empty() && std::string_view("=+-@\t\r").find(text[0]) != std::string_view::npos;
+  if (formula) return csv_field("'" + std::string(text));
   if (text.find_first_of(",\"\r\n") == std::string_view::npos) return std::string(text);
   std::string out = "\"";
   for (char c : text) {

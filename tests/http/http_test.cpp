@@ -207,7 +207,7 @@ TEST_SUITE("http") {
     // raised flag; the other roles are refused before the state matters.
     const std::vector<Case> cases = {
         {"GET", "/healthz", "/healthz", "", "", 200, 200, 200, 200},
-        {"GET", "/metrics", "/metrics", "", "", 200, 200, 200, 200},
+        {"GET", "/metrics", "/metrics", "", "", 401, 200, 403, 200},
         {"GET", "/", "/", "", "", 200, 200, 200, 200},
         {"GET", "/assets/{file}", "/assets/app.js", "", "", 200, 200, 200, 200},
         {"GET", "/public/products/{id}", "/public/products/" + own_product, "", "", 200, 200, 200,
@@ -598,7 +598,7 @@ TEST_SUITE("http") {
           probe.integer("SELECT count(*) FROM products WHERE support_end BETWEEN '2027-10-01' "
                         "AND '2027-12-31'"));
 
-    auto metrics = served.get("/metrics");
+    auto metrics = served.get("/metrics", served.admin);
     CHECK(metrics.content_type.find("text/plain") == 0);
     CHECK(
         metrics.body.find("iotreg_http_requests_total{route=\"/api/v1/stats\",status=\"200\"} 1") !=
@@ -752,6 +752,38 @@ TEST_SUITE("http") {
     for (int i = 0; i < 17; ++i) chunked += "10000\r\n" + std::string(0x10000, 'b') + "\r\n";
     chunked += "0\r\n\r\n";
     CHECK(status_of(raw_exchange(served.port(), chunked)) == 413);
+    // A body cut short is refused, not imported in part.
+    {
+      Poco::Net::StreamSocket socket(Poco::Net::SocketAddress("127.0.0.1", served.port()));
+      socket.setReceiveTimeout(Poco::Timespan(10, 0));
+      const std::string head =
+          "POST /api/v1/declarations HTTP/1.1\r\nHost: x\r\nAuthorization: Bearer " + served.admin +
+          "\r\nContent-Type: text/csv\r\nContent-Length: 100000\r\n\r\nmanufacturer.name\n";
+      socket.sendBytes(head.data(), static_cast<int>(head.size()));
+      socket.shutdownSend();
+      char buffer[4096];
+      int got = socket.receiveBytes(buffer, sizeof buffer);
+      CHECK(status_of(std::string(buffer, static_cast<std::size_t>(std::max(got, 0)))) == 400);
+    }
+    // Without a token, or to any other endpoint, a body is held to 64 KiB.
+    CHECK(status_of(raw_exchange(served.port(),
+                                 "POST /api/v1/declarations HTTP/1.1\r\nHost: x\r\n"
+                                 "Content-Type: text/csv\r\nContent-Length: 70000\r\n\r\n")) ==
+          413);
+    CHECK(status_of(raw_exchange(served.port(),
+                                 "GET /healthz HTTP/1.1\r\nHost: x\r\n"
+                                 "Content-Length: 70000\r\n\r\n")) == 413);
+    // A POST without a length has no body: answered at once, not after the idle timeout.
+    auto started = std::chrono::steady_clock::now();
+    auto no_length = raw_exchange(served.port(),
+                                  "POST /api/v1/checks/run HTTP/1.1\r\nHost: x\r\n"
+                                  "Connection: close\r\nAuthorization: Bearer " +
+                                      served.admin + "\r\n\r\n");
+    CHECK(status_of(no_length) == 200);
+    CHECK(std::chrono::steady_clock::now() - started < 900ms);
+    CHECK(status_of(raw_exchange(served.port(),
+                                 "GET /healthz HTTP/1.1\r\nHost: x\r\n"
+                                 "Content-Length: ten\r\n\r\n")) == 400);
     // Too many header fields, an overlong field, an overlong target, garbage.
     std::string many = "GET /healthz HTTP/1.1\r\nHost: x\r\n";
     for (int i = 0; i < 150; ++i) many += "X-Field-" + std::to_string(i) + ": v\r\n";

@@ -7,6 +7,7 @@
 #pragma once
 
 #include <atomic>
+#include <chrono>
 #include <condition_variable>
 #include <cstdint>
 #include <functional>
@@ -48,6 +49,10 @@ struct Reply {
   // The reply for a failed storage or validation Status (404, 400, 409, 503 or 500).
   static Reply from_status(const Status& status);
 };
+
+// How long an import or re-check waits for the one before it, and the 503 it gets after.
+inline constexpr std::chrono::seconds kWriterWait{30};
+Reply busy_reply();
 
 // The short name of an HTTP status used in the error envelope, e.g. "not_found".
 std::string_view error_code(int status);
@@ -105,6 +110,7 @@ class ReplyCache {
   std::int64_t version_ = -1;
   std::map<std::string, std::string, std::less<>> replies_;
   struct Pending {
+    std::int64_t version = 0;  // of the state the reply is computed from
     bool done = false;
     std::optional<std::string> body;
   };
@@ -133,8 +139,8 @@ class ConnectionPool {
 struct ServerState {
   ServerOptions options;
   std::unique_ptr<checks::Evaluator> evaluator;
-  std::string base_url;    // where the public pages are, for QR codes
-  std::mutex write_mutex;  // one import or re-check at a time; reads never wait for it
+  std::string base_url;          // where the public pages are, for QR codes
+  std::timed_mutex write_mutex;  // one import or re-check at a time; reads never wait for it
   ConnectionPool pool;
   ReplyCache replies{options.reply_cache_bytes};
   views::ProvenanceCache provenance;
@@ -246,6 +252,9 @@ Reply get_public_product(Context& context);
 Reply get_public_label(Context& context);
 Reply get_web_index(Context& context);
 Reply get_web_asset(Context& context);
+
+// Whether the request's token may submit declarations (a large body is read only then).
+bool may_send_declarations(Context& context);
 
 // Routes the request: matches the route, authenticates, checks the role, runs the handler.
 // `route_name` receives the matched route's pattern (for metrics), or "unmatched".
