@@ -29,6 +29,7 @@ class DocumentBuilder : public YAML::EventHandler {
     issues_.clear();
     field_lines_.clear();
     discarded_.clear();
+    too_deep_ = false;
   }
 
   json& document() { return document_; }
@@ -161,6 +162,16 @@ class DocumentBuilder : public YAML::EventHandler {
   void value(const YAML::Mark& mark, json&& item) { place(mark, std::move(item)); }
 
   void begin(const YAML::Mark& mark, json&& container) {
+    // A declaration nests a few levels; deeper input is rejected, and is not given a path per
+    // level (paths of a deep hostile document would take memory quadratic in its depth).
+    if (stack_.size() >= kMaxDepth) {
+      if (!too_deep_) {
+        issue(mark, "nested deeper than " + std::to_string(kMaxDepth) + " levels");
+        too_deep_ = true;
+      }
+      stack_.push_back(Frame{discard(std::move(container)), std::string(), true, {}, true, 0});
+      return;
+    }
     std::string path = child_path();
     json* placed = place(mark, std::move(container));
     stack_.push_back(Frame{placed, path, true, {}, true, 0});
@@ -168,6 +179,8 @@ class DocumentBuilder : public YAML::EventHandler {
 
   void end() { stack_.pop_back(); }
 
+  static constexpr std::size_t kMaxDepth = 32;
+  bool too_deep_ = false;
   json document_;
   // Values under keys that are not stored (duplicates, non-text keys) are kept here until the
   // document ends: a deque, so that containers on the stack keep their addresses.

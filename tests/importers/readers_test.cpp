@@ -305,6 +305,24 @@ TEST_SUITE("readers") {
     CHECK(result.sink.rejected[0].issues[0].reason == "a key must be plain text");
   }
 
+  TEST_CASE("yaml: a document nested deeper than 32 levels is rejected naming the level") {
+    std::string text = "manufacturer:\n";
+    std::string indent = "  ";
+    for (int level = 0; level < 40; ++level) {
+      text += indent + "k" + std::to_string(level) + ":\n";
+      indent += "  ";
+    }
+    text += indent + "leaf: 1\n";
+    auto result = read_text(text, Format::kYaml);
+    CHECK(result.sink.accepted.empty());
+    REQUIRE(result.sink.rejected.size() == 1);
+    bool named = false;
+    for (const auto& issue : result.sink.rejected[0].issues) {
+      named = named || issue.reason == "nested deeper than 32 levels";
+    }
+    CHECK(named);
+  }
+
   TEST_CASE("yaml: input the YAML parser cannot get past ends the file instead of hanging") {
     auto result = read_text("manufacturer: {name: A}\nproduct: {brand: B, model: C}\n---\n,a: x\n",
                             Format::kYaml);
