@@ -1,9 +1,24 @@
 -- wrk script for bench/api.sh: GET requests for paths picked at random from a fixed list, with
--- a bearer token, counting every reply that is not 2xx (wrk itself only counts status >= 400).
--- Usage: wrk ... -s bench/api_requests.lua URL -- PATHS_FILE TOKEN
+-- a bearer token, counting every reply that is not 2xx (wrk itself only counts status >= 400)
+-- and the requests still unanswered at the end that had waited longer than the timeout (wrk
+-- counts a slow reply as a timeout only once it arrives, so a server that answers nothing in
+-- the whole run shows no error at all in wrk's own figures).
+-- Usage: wrk ... --timeout T -s bench/api_requests.lua URL -- PATHS_FILE TOKEN TIMEOUT_SECONDS
 -- PATHS_FILE holds one request path (with its query string) per line. Each wrk thread draws
 -- from its own seeded generator, so two runs with the same thread count send the same sequence.
 -- At the end one line "api-bench-result {json}" carries the figures for bench/api.sh.
+
+local ffi = require("ffi")
+ffi.cdef [[
+  typedef struct { long tv_sec; long tv_nsec; } api_bench_timespec;
+  int clock_gettime(int clock, api_bench_timespec *time);
+]]
+local clock_monotonic = 1
+local timespec = ffi.new("api_bench_timespec")
+local function now()
+  ffi.C.clock_gettime(clock_monotonic, timespec)
+  return tonumber(timespec.tv_sec) + tonumber(timespec.tv_nsec) / 1e9
+end
 
 local threads = {}
 local next_thread = 0
@@ -15,6 +30,10 @@ function setup(thread)
 end
 
 local requests = {}
+sent = 0
+received = 0
+sent_per_tenth = {}  -- requests sent in each tenth of a second (by monotonic clock)
+timeout_seconds = 2  -- wrk's default; the third argument, read back by done()
 non2xx = 0
 statuses = ""  -- "status:count ..." of the non-2xx replies, for the report
 local status_counts = {}
@@ -22,7 +41,7 @@ local status_counts = {}
 function init(args)
   local paths_file, token = args[1], args[2]
   if not paths_file or not token then
-    error("usage: wrk ... -s api_requests.lua URL -- PATHS_FILE TOKEN")
+    error("usage: wrk ... -s api_requests.lua URL -- PATHS_FILE TOKEN [TIMEOUT_SECONDS]")
   end
   local headers = { ["Authorization"] = "Bearer " .. token, ["Accept"] = "application/json" }
   for line in io.lines(paths_file) do
@@ -31,14 +50,19 @@ function init(args)
     end
   end
   if #requests == 0 then error(paths_file .. ": no request paths") end
+  timeout_seconds = tonumber(args[3] or timeout_seconds)
   math.randomseed(1000 + thread_number)
 end
 
 function request()
+  sent = sent + 1
+  local tenth = math.floor(now() * 10)
+  sent_per_tenth[tenth] = (sent_per_tenth[tenth] or 0) + 1
   return requests[math.random(#requests)]
 end
 
 function response(status, headers, body)
+  received = received + 1
   if status < 200 or status > 299 then
     non2xx = non2xx + 1
     status_counts[status] = (status_counts[status] or 0) + 1
@@ -49,21 +73,35 @@ function response(status, headers, body)
 end
 
 function done(summary, latency, requests_seen)
-  local total_non2xx = 0
+  local ended = now()
+  local timeout = threads[1] and threads[1]:get("timeout_seconds") or 2
+  local total = { sent = 0, received = 0, non2xx = 0, recent = 0 }
   local all_statuses = {}
+  -- Requests sent within the last `timeout` seconds may legitimately still be on their way.
+  local recent_from = math.floor((ended - timeout) * 10)
   for _, thread in ipairs(threads) do
-    total_non2xx = total_non2xx + (thread:get("non2xx") or 0)
+    total.sent = total.sent + (thread:get("sent") or 0)
+    total.received = total.received + (thread:get("received") or 0)
+    total.non2xx = total.non2xx + (thread:get("non2xx") or 0)
+    for tenth, count in pairs(thread:get("sent_per_tenth") or {}) do
+      if tenth >= recent_from then total.recent = total.recent + count end
+    end
     local s = thread:get("statuses")
     if s and s ~= "" then table.insert(all_statuses, s) end
   end
   local e = summary.errors
+  -- Requests lost with a broken connection are already socket errors.
+  local unanswered = math.max(0, total.sent - total.received - e.read - e.write)
+  -- At least this many unanswered requests had waited longer than the timeout.
+  local unanswered_late = math.max(0, unanswered - total.recent)
   io.write(string.format(
     'api-bench-result {"requests": %d, "duration_us": %d, "bytes": %d, ' ..
     '"p50_us": %d, "p90_us": %d, "p99_us": %d, "max_us": %d, "mean_us": %.1f, ' ..
+    '"sent": %d, "unanswered": %d, "unanswered_late": %d, ' ..
     '"non2xx": %d, "non2xx_statuses": "%s", "errors_status": %d, ' ..
     '"errors_connect": %d, "errors_read": %d, "errors_write": %d, "errors_timeout": %d}\n',
     summary.requests, summary.duration, summary.bytes,
     latency:percentile(50), latency:percentile(90), latency:percentile(99), latency.max,
-    latency.mean, total_non2xx, table.concat(all_statuses, " "), e.status,
-    e.connect, e.read, e.write, e.timeout))
+    latency.mean, total.sent, unanswered, unanswered_late, total.non2xx,
+    table.concat(all_statuses, " "), e.status, e.connect, e.read, e.write, e.timeout))
 end
