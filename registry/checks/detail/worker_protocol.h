@@ -1,0 +1,70 @@
+// The framing between the registry and a check worker (`iotreg __check-worker`), private to
+// registry/checks. Every message is a frame: a varint payload length, then the payload, whose
+// first byte is its type. The host sends one setup message (the checks to run, with their
+// parameters, the as-of date and the policy id), then batch messages (declarations with their
+// earlier versions); the worker answers each batch with one results message holding, per
+// declaration and per check in setup order, an outcome byte, a message and a field. Numbers are
+// varints and texts are length-prefixed (registry/core/varint.h). Plain functions, no state.
+#pragma once
+
+#include <cstdint>
+#include <string>
+#include <string_view>
+#include <vector>
+
+#include "iotreg/plugin.h"
+#include "registry/checks/checks.h"
+
+namespace iotreg::checks::protocol {
+
+enum MessageType : unsigned char { kSetup = 1, kBatch = 2, kResults = 3 };
+
+// Appends a frame header for a payload of `size` bytes.
+void put_frame_header(std::string& out, std::uint64_t size);
+
+struct SetupCheck {
+  std::string_view id;
+  const iotreg_parameter* parameters = nullptr;
+  std::size_t parameter_count = 0;
+};
+void encode_setup(std::string_view as_of, std::string_view policy_id,
+                  const std::vector<SetupCheck>& checks, std::string& payload);
+
+// One declaration of a batch, as encoded by the host.
+void encode_declaration(const iotreg_declaration& declaration, std::string& out);
+// A batch payload: the declarations of `items`, each already encoded as one item (its
+// declaration, the number of earlier versions, then each of them).
+void encode_batch(const std::vector<const std::string*>& items, std::string& payload);
+
+// The worker's side: decoded messages point into the payload, which must outlive them.
+struct DecodedDeclaration {
+  std::vector<iotreg_field> fields;
+  std::vector<iotreg_text> items;
+  iotreg_declaration view{};
+};
+struct DecodedItem {
+  DecodedDeclaration declaration;
+  std::vector<DecodedDeclaration> earlier;
+  std::vector<iotreg_declaration> earlier_views;
+};
+struct DecodedSetup {
+  std::string_view as_of;
+  std::string_view policy_id;
+  struct Check {
+    std::string_view id;
+    std::vector<std::vector<iotreg_text>> values;
+    std::vector<iotreg_parameter> parameters;
+  };
+  std::vector<Check> checks;
+};
+bool decode_setup(std::string_view payload, DecodedSetup& setup);
+bool decode_batch(std::string_view payload, std::vector<DecodedItem>& items);
+
+// Results, `findings` in item-major order (items x checks).
+void encode_results(std::size_t items, std::size_t checks, const std::vector<Finding>& findings,
+                    std::string& payload);
+// The host's side. Empty on success, else what is wrong with the reply.
+std::string decode_results(std::string_view payload, std::size_t items, std::size_t checks,
+                           std::vector<Finding>& findings);
+
+}  // namespace iotreg::checks::protocol

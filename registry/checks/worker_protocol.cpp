@@ -1,0 +1,245 @@
+#include "registry/checks/detail/worker_protocol.h"
+
+#include "registry/checks/detail/loaded_check.h"
+#include "registry/core/utf8.h"
+#include "registry/core/varint.h"
+
+namespace iotreg::checks::protocol {
+namespace {
+
+constexpr std::uint64_t kMaxCount = 1 << 20;
+
+std::string_view view(iotreg_text text) { return {text.data, text.size}; }
+iotreg_text text_of(std::string_view text) { return {text.data(), text.size()}; }
+
+bool decode_declaration(ByteReader& reader, DecodedDeclaration& out) {
+  std::uint64_t field_count = 0;
+  if (!reader.varint(field_count) || field_count > kMaxCount) return false;
+  out.fields.clear();
+  out.items.clear();
+  std::vector<std::size_t> first_item;  // per field, its first item in out.items
+  out.fields.reserve(field_count);
+  for (std::uint64_t i = 0; i < field_count; ++i) {
+    iotreg_field field{};
+    std::string_view path;
+    unsigned char type = 0;
+    if (!reader.text(path) || !reader.byte(type)) return false;
+    field.path = text_of(path);
+    field.type = type;
+    first_item.push_back(out.items.size());
+    switch (type) {
+      case IOTREG_VALUE_TEXT: {
+        std::string_view text;
+        if (!reader.text(text)) return false;
+        field.text_value = text_of(text);
+        break;
+      }
+      case IOTREG_VALUE_BOOLEAN: {
+        unsigned char flag = 0;
+        if (!reader.byte(flag) || flag > 1) return false;
+        field.boolean_value = flag;
+        break;
+      }
+      case IOTREG_VALUE_INTEGER: {
+        std::uint64_t zigzag = 0;
+        if (!reader.varint(zigzag)) return false;
+        field.integer_value =
+            static_cast<std::int64_t>(zigzag >> 1) ^ -static_cast<std::int64_t>(zigzag & 1);
+        break;
+      }
+      case IOTREG_VALUE_TEXT_LIST: {
+        std::uint64_t count = 0;
+        if (!reader.varint(count) || count > kMaxCount) return false;
+        for (std::uint64_t j = 0; j < count; ++j) {
+          std::string_view item;
+          if (!reader.text(item)) return false;
+          out.items.push_back(text_of(item));
+        }
+        field.item_count = count;
+        break;
+      }
+      default:
+        return false;
+    }
+    out.fields.push_back(field);
+  }
+  for (std::size_t i = 0; i < out.fields.size(); ++i) {
+    if (out.fields[i].type == IOTREG_VALUE_TEXT_LIST) {
+      out.fields[i].items = out.items.data() + first_item[i];
+    }
+  }
+  out.view = {out.fields.data(), out.fields.size()};
+  return true;
+}
+
+}  // namespace
+
+void put_frame_header(std::string& out, std::uint64_t size) { put_varint(out, size); }
+
+void encode_setup(std::string_view as_of, std::string_view policy_id,
+                  const std::vector<SetupCheck>& checks, std::string& payload) {
+  payload.clear();
+  payload.push_back(static_cast<char>(kSetup));
+  put_text(payload, as_of);
+  put_text(payload, policy_id);
+  put_varint(payload, checks.size());
+  for (const auto& check : checks) {
+    put_text(payload, check.id);
+    put_varint(payload, check.parameter_count);
+    for (std::size_t i = 0; i < check.parameter_count; ++i) {
+      const iotreg_parameter& parameter = check.parameters[i];
+      put_text(payload, view(parameter.name));
+      put_varint(payload, parameter.value_count);
+      for (std::size_t j = 0; j < parameter.value_count; ++j) {
+        put_text(payload, view(parameter.values[j]));
+      }
+    }
+  }
+}
+
+void encode_declaration(const iotreg_declaration& declaration, std::string& out) {
+  put_varint(out, declaration.field_count);
+  for (std::size_t i = 0; i < declaration.field_count; ++i) {
+    const iotreg_field& field = declaration.fields[i];
+    put_text(out, view(field.path));
+    out.push_back(static_cast<char>(field.type));
+    switch (field.type) {
+      case IOTREG_VALUE_TEXT:
+        put_text(out, view(field.text_value));
+        break;
+      case IOTREG_VALUE_BOOLEAN:
+        out.push_back(field.boolean_value ? 1 : 0);
+        break;
+      case IOTREG_VALUE_INTEGER: {
+        auto value = static_cast<std::uint64_t>(field.integer_value);
+        put_varint(out, (value << 1) ^ static_cast<std::uint64_t>(field.integer_value >> 63));
+        break;
+      }
+      case IOTREG_VALUE_TEXT_LIST:
+        put_varint(out, field.item_count);
+        for (std::size_t j = 0; j < field.item_count; ++j) put_text(out, view(field.items[j]));
+        break;
+      default:
+        break;
+    }
+  }
+}
+
+void encode_batch(const std::vector<const std::string*>& items, std::string& payload) {
+  payload.clear();
+  payload.push_back(static_cast<char>(kBatch));
+  put_varint(payload, items.size());
+  for (const std::string* item : items) payload.append(*item);
+}
+
+bool decode_setup(std::string_view payload, DecodedSetup& setup) {
+  ByteReader reader(payload);
+  unsigned char type = 0;
+  std::uint64_t count = 0;
+  if (!reader.byte(type) || type != kSetup || !reader.text(setup.as_of) ||
+      !reader.text(setup.policy_id) || !reader.varint(count) || count > kMaxCount) {
+    return false;
+  }
+  setup.checks.resize(count);
+  for (auto& check : setup.checks) {
+    std::uint64_t parameter_count = 0;
+    if (!reader.text(check.id) || !reader.varint(parameter_count) || parameter_count > kMaxCount) {
+      return false;
+    }
+    std::vector<std::string_view> names;
+    for (std::uint64_t i = 0; i < parameter_count; ++i) {
+      std::string_view name;
+      std::uint64_t value_count = 0;
+      if (!reader.text(name) || !reader.varint(value_count) || value_count > kMaxCount) {
+        return false;
+      }
+      names.push_back(name);
+      std::vector<iotreg_text> values;
+      for (std::uint64_t j = 0; j < value_count; ++j) {
+        std::string_view value;
+        if (!reader.text(value)) return false;
+        values.push_back(text_of(value));
+      }
+      check.values.push_back(std::move(values));
+    }
+    for (std::size_t i = 0; i < names.size(); ++i) {
+      check.parameters.push_back(
+          {text_of(names[i]), check.values[i].data(), check.values[i].size()});
+    }
+  }
+  return reader.done();
+}
+
+bool decode_batch(std::string_view payload, std::vector<DecodedItem>& items) {
+  ByteReader reader(payload);
+  unsigned char type = 0;
+  std::uint64_t count = 0;
+  if (!reader.byte(type) || type != kBatch || !reader.varint(count) || count > kMaxCount) {
+    return false;
+  }
+  items.resize(count);
+  for (auto& item : items) {
+    std::uint64_t earlier = 0;
+    if (!decode_declaration(reader, item.declaration) || !reader.varint(earlier) ||
+        earlier > kMaxCount) {
+      return false;
+    }
+    item.earlier.resize(earlier);
+    item.earlier_views.clear();
+    for (auto& version : item.earlier) {
+      if (!decode_declaration(reader, version)) return false;
+      item.earlier_views.push_back(version.view);
+    }
+  }
+  return reader.done();
+}
+
+void encode_results(std::size_t items, std::size_t checks, const std::vector<Finding>& findings,
+                    std::string& payload) {
+  payload.clear();
+  payload.push_back(static_cast<char>(kResults));
+  put_varint(payload, items);
+  put_varint(payload, checks);
+  for (const auto& finding : findings) {
+    payload.push_back(static_cast<char>(finding.outcome));
+    put_text(payload, finding.message);
+    put_text(payload, finding.field);
+  }
+}
+
+std::string decode_results(std::string_view payload, std::size_t items, std::size_t checks,
+                           std::vector<Finding>& findings) {
+  ByteReader reader(payload);
+  unsigned char type = 0;
+  std::uint64_t item_count = 0, check_count = 0;
+  if (!reader.byte(type) || type != kResults || !reader.varint(item_count) ||
+      !reader.varint(check_count)) {
+    return "wrote a reply that is not a results message";
+  }
+  if (item_count != items || check_count != checks) {
+    return "answered for " + std::to_string(item_count) + " declarations and " +
+           std::to_string(check_count) + " checks; " + std::to_string(items) + " and " +
+           std::to_string(checks) + " were asked";
+  }
+  findings.resize(items * checks);
+  for (auto& finding : findings) {
+    unsigned char outcome = 0;
+    std::string_view message, field;
+    if (!reader.byte(outcome)) return "wrote a truncated reply";
+    if (outcome > static_cast<unsigned char>(Outcome::kError)) {
+      return "returned an invalid outcome (" + std::to_string(outcome) + ")";
+    }
+    if (!reader.text(message) || !reader.text(field)) return "wrote a truncated reply";
+    if (message.size() > detail::kMaxMessageBytes || field.size() > detail::kMaxFieldBytes ||
+        !is_valid_utf8(message) || !is_valid_utf8(field)) {
+      return "returned a message or field that is too long or not UTF-8";
+    }
+    finding.outcome = static_cast<Outcome>(outcome);
+    finding.message.assign(message);
+    finding.field.assign(field);
+  }
+  if (!reader.done()) return "wrote bytes after the end of its reply";
+  return {};
+}
+
+}  // namespace iotreg::checks::protocol
