@@ -7,10 +7,10 @@
 // compact stored form (encode_findings) that refers to checks by their index in the
 // Evaluator's check list, whose provenance is stored once per evaluation.
 //
-// Checks of plugins the policy does not trust run out of process: each such plugin gets a
-// worker process (`iotreg __check-worker`) that is killed and restarted when it crashes, hangs,
-// exhausts its memory or answers garbage; the declarations that make it fault are found by
-// bisecting the batch and get `error` findings naming the fault.
+// Checks of plugins the policy does not trust run out of process, in worker processes
+// (`iotreg __check-worker`) that are killed and restarted when they crash, hang, exhaust their
+// memory or answer garbage; the declarations that make a plugin fault are found by bisecting
+// the batch and get `error` findings naming the plugin and the fault.
 #pragma once
 
 #include <chrono>
@@ -93,22 +93,24 @@ struct ActiveCheck {
 
 // Where checks run. With no worker program every check runs in process.
 struct Isolation {
-  // The iotreg executable, started as `PROGRAM __check-worker FD PLUGIN` for each untrusted
-  // plugin; empty: every check runs in process.
+  // The iotreg executable, started as `PROGRAM __check-worker FD PLUGIN...`; empty: every
+  // check runs in process.
   std::string worker_program;
   // Trust of a plugin the policy's `plugins` section does not mention.
   bool trusted_by_default = false;
   std::chrono::milliseconds batch_deadline{2000};
   std::uint64_t memory_limit_bytes = std::uint64_t{1} << 30;  // the worker's address space
   std::size_t declarations_per_batch = 256;
+  // Worker processes that each load every untrusted plugin and take batches in turn.
+  std::size_t worker_processes = 2;
   // A plugin that faults on more declarations than this is disabled for the rest of the run.
   std::size_t max_faulty_declarations = 8;
 };
 
 // The exit status of a worker whose allocation the memory limit refused.
 inline constexpr int kWorkerOutOfMemory = 86;
-// The body of `iotreg __check-worker FD PLUGIN` (argv holds FD and PLUGIN); returns the
-// process's exit status.
+// The body of `iotreg __check-worker FD PLUGIN...` (argv holds FD and the plugin files);
+// returns the process's exit status.
 int run_check_worker(int argc, char** argv);
 
 struct Finding {

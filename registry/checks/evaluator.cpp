@@ -154,9 +154,10 @@ struct Evaluator::Compiled {
     std::vector<std::vector<iotreg_text>> values;
     std::vector<iotreg_parameter> parameters;
   };
-  std::vector<Check> checks;         // parallel to Evaluator::checks_
-  std::optional<std::size_t> scope;  // index of the scope check
-  std::vector<std::unique_ptr<detail::IsolatedPlugin>> isolated;
+  std::vector<Check> checks;                   // parallel to Evaluator::checks_
+  std::optional<std::size_t> scope;            // index of the scope check
+  std::unique_ptr<detail::Isolator> isolator;  // null when every check runs in process
+  bool any_in_process = false;                 // some check runs in process
 };
 
 Evaluator::~Evaluator() = default;
@@ -281,22 +282,25 @@ Result<std::unique_ptr<Evaluator>> Evaluator::create(std::shared_ptr<const Plugi
     evaluator->checks_.push_back(std::move(check));
     evaluator->compiled_->checks.push_back(std::move(compiled));
   }
-  // One worker per untrusted plugin, running that plugin's active checks in check order.
+  // The untrusted plugins' active checks, in check order.
+  std::vector<detail::IsolatedPluginSpec> isolated;
   for (const auto& plugin : evaluator->plugins_->plugins()) {
-    std::vector<std::size_t> indexes;
-    std::vector<protocol::SetupCheck> setup;
+    detail::IsolatedPluginSpec spec{plugin.id, plugin.path, {}, {}};
     for (std::size_t i = 0; i < evaluator->checks_.size(); ++i) {
       const ActiveCheck& check = evaluator->checks_[i];
       if (!check.isolated || check.plugin_id != plugin.id) continue;
       const Compiled::Check& compiled = evaluator->compiled_->checks[i];
-      indexes.push_back(i);
-      setup.push_back({check.id, compiled.parameters.data(), compiled.parameters.size()});
+      spec.checks.push_back(i);
+      spec.setup.push_back({check.id, compiled.parameters.data(), compiled.parameters.size()});
     }
-    if (indexes.empty()) continue;
-    std::string payload;
-    protocol::encode_setup(evaluator->as_of_, active_policy.id, setup, payload);
-    evaluator->compiled_->isolated.push_back(std::make_unique<detail::IsolatedPlugin>(
-        plugin.id, plugin.path, std::move(indexes), std::move(payload), isolation));
+    if (!spec.checks.empty()) isolated.push_back(std::move(spec));
+  }
+  evaluator->compiled_->any_in_process =
+      std::any_of(evaluator->checks_.begin(), evaluator->checks_.end(),
+                  [](const ActiveCheck& check) { return !check.isolated; });
+  if (!isolated.empty()) {
+    evaluator->compiled_->isolator = std::make_unique<detail::Isolator>(
+        std::move(isolated), evaluator->as_of_, active_policy.id, isolation);
   }
   evaluator->key_ = sha256_hex(active_policy.sha256 + "\n" + evaluator->plugins_->fingerprint() +
                                "\n" + evaluator->as_of_);
@@ -326,7 +330,7 @@ std::string Evaluator::provenance_json() const {
   return provenance.dump();
 }
 
-bool Evaluator::has_isolated_checks() const { return !compiled_->isolated.empty(); }
+bool Evaluator::has_isolated_checks() const { return compiled_->isolator != nullptr; }
 
 void Evaluator::evaluate(const model::Declaration& declaration,
                          std::span<const model::Declaration> earlier, Verdict& out) const {
@@ -353,14 +357,18 @@ void Evaluator::evaluate_batch(std::span<const Subject> subjects, std::vector<Ve
     excepted[i] = is_excepted;
   }
   if (has_isolated_checks()) {
-    // Products a trusted scope check excepted are not sent to workers.
-    std::vector<std::string> items;
+    // Products a trusted scope check excepted are not sent to workers. The encoded items keep
+    // their buffers from one batch to the next.
+    thread_local std::vector<std::string> items;
+    thread_local DeclarationViews views;
     std::vector<Verdict*> verdicts;
     std::vector<std::size_t> judged;
-    DeclarationViews views;
+    std::size_t count = 0;
     for (std::size_t i = 0; i < subjects.size(); ++i) {
       if (excepted[i]) continue;
-      std::string item;
+      if (count == items.size()) items.emplace_back();
+      std::string& item = items[count++];
+      item.clear();
       build_views(*subjects[i].declaration, views);
       protocol::encode_declaration(views.declaration, item);
       put_varint(item, subjects[i].earlier.size());
@@ -368,11 +376,11 @@ void Evaluator::evaluate_batch(std::span<const Subject> subjects, std::vector<Ve
         build_views(version, views);
         protocol::encode_declaration(views.declaration, item);
       }
-      items.push_back(std::move(item));
       verdicts.push_back(&out[i]);
       judged.push_back(i);
     }
-    detail::IsolatedPlugin::judge_all(compiled_->isolated, items, verdicts);
+    items.resize(count);
+    compiled_->isolator->judge(items, verdicts);
     // An untrusted scope check's exception applies once it has answered.
     if (compiled_->scope && checks_[*compiled_->scope].isolated) {
       const std::size_t scope = *compiled_->scope;
@@ -396,6 +404,11 @@ void Evaluator::evaluate_batch(std::span<const Subject> subjects, std::vector<Ve
 void Evaluator::evaluate_in_process(const model::Declaration& declaration,
                                     std::span<const model::Declaration> earlier, Verdict& out,
                                     bool& excepted) const {
+  excepted = false;
+  if (!compiled_->any_in_process) {
+    out.findings.resize(checks_.size());  // every finding comes from a worker
+    return;
+  }
   thread_local DeclarationViews current;
   thread_local std::vector<DeclarationViews> earlier_views;
   thread_local std::vector<iotreg_declaration> earlier_declarations;

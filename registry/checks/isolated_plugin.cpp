@@ -9,6 +9,7 @@
 #include <string.h>
 #include <sys/resource.h>
 #include <sys/socket.h>
+#include <sys/uio.h>
 #include <sys/wait.h>
 #include <unistd.h>
 
@@ -29,6 +30,7 @@ using Clock = std::chrono::steady_clock;
 constexpr int kWorkerProtocolDescriptor = 3;
 constexpr std::size_t kMaxFrameHeaderBytes = 10;
 constexpr std::size_t kPerFindingOverhead = 32;
+constexpr std::size_t kMaxSendVectors = 512;
 
 std::string duration_text(std::chrono::milliseconds duration) {
   if (duration.count() % 1000 == 0) return std::to_string(duration.count() / 1000) + " s";
@@ -46,7 +48,7 @@ std::string signal_text(int signal) {
 class WorkerProcess {
  public:
   static Result<std::unique_ptr<WorkerProcess>> start(const std::string& program,
-                                                      const std::string& plugin_path,
+                                                      const std::vector<std::string>& plugin_paths,
                                                       std::uint64_t memory_limit) {
     int sockets[2];
     if (::socketpair(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0, sockets) != 0) {
@@ -55,8 +57,9 @@ class WorkerProcess {
     }
     std::string descriptor = std::to_string(kWorkerProtocolDescriptor);
     std::vector<char*> arguments = {const_cast<char*>(program.c_str()),
-                                    const_cast<char*>("__check-worker"), descriptor.data(),
-                                    const_cast<char*>(plugin_path.c_str()), nullptr};
+                                    const_cast<char*>("__check-worker"), descriptor.data()};
+    for (const auto& path : plugin_paths) arguments.push_back(const_cast<char*>(path.c_str()));
+    arguments.push_back(nullptr);
     pid_t pid = ::fork();
     if (pid < 0) {
       ::close(sockets[0]);
@@ -104,20 +107,35 @@ class WorkerProcess {
   WorkerProcess(const WorkerProcess&) = delete;
   WorkerProcess& operator=(const WorkerProcess&) = delete;
 
-  // Sends `frame`, starting the batch deadline. Empty on success; else the fault, and the
-  // process has been killed and reaped.
-  std::string send(const std::string& frame, std::chrono::milliseconds deadline) {
+  // Sends `parts` one after the other, starting the batch deadline. Empty on success; else
+  // the fault, and the process has been killed and reaped.
+  std::string send(const std::vector<std::string_view>& parts, std::chrono::milliseconds deadline) {
     deadline_ = deadline;
     give_up_ = Clock::now() + deadline;
-    std::size_t sent = 0;
-    while (sent < frame.size()) {
+    std::size_t part = 0, offset = 0;  // the first byte not sent yet
+    std::vector<iovec> vectors;
+    while (part < parts.size()) {
+      vectors.clear();
+      for (std::size_t i = part; i < parts.size() && vectors.size() < kMaxSendVectors; ++i) {
+        std::size_t skip = i == part ? offset : 0;
+        vectors.push_back({const_cast<char*>(parts[i].data()) + skip, parts[i].size() - skip});
+      }
       int ready = wait_for(POLLOUT);
       if (ready == 0) return timed_out();
       if (ready < 0) return ended();
-      ssize_t put = ::send(fd_, frame.data() + sent, frame.size() - sent, MSG_NOSIGNAL);
+      msghdr message{};
+      message.msg_iov = vectors.data();
+      message.msg_iovlen = vectors.size();
+      ssize_t put = ::sendmsg(fd_, &message, MSG_NOSIGNAL);
       if (put < 0 && (errno == EAGAIN || errno == EINTR)) continue;
       if (put <= 0) return ended();
-      sent += static_cast<std::size_t>(put);
+      auto left = static_cast<std::size_t>(put);
+      while (part < parts.size() && left >= parts[part].size() - offset) {
+        left -= parts[part].size() - offset;
+        offset = 0;
+        ++part;
+      }
+      offset += left;
     }
     return {};
   }
@@ -224,24 +242,132 @@ class WorkerProcess {
   Clock::time_point give_up_;
 };
 
-IsolatedPlugin::IsolatedPlugin(std::string plugin_id, std::string path,
-                               std::vector<std::size_t> checks, std::string setup_payload,
-                               const Isolation& isolation)
-    : plugin_id_(std::move(plugin_id)),
-      path_(std::move(path)),
-      checks_(std::move(checks)),
-      setup_payload_(std::move(setup_payload)),
-      isolation_(isolation) {}
+// The checks of one or more plugins, run by one worker process at a time (started on first
+// use, replaced after a fault).
+class WorkerChecks {
+ public:
+  WorkerChecks(std::vector<std::string> paths, std::vector<std::size_t> checks,
+               std::string setup_payload, const Isolation& isolation)
+      : paths_(std::move(paths)),
+        checks_(std::move(checks)),
+        setup_payload_(std::move(setup_payload)),
+        isolation_(isolation) {}
 
-IsolatedPlugin::~IsolatedPlugin() = default;
+  // Judges `which` of `items`; empty on success (the findings are set), else the fault.
+  std::string judge(const std::vector<std::string>& items, const std::vector<std::size_t>& which,
+                    const std::vector<Verdict*>& verdicts) {
+    std::string fault = send(items, which);
+    if (fault.empty()) fault = receive(items, which, verdicts);
+    return fault;
+  }
 
-std::string IsolatedPlugin::disabled_because() const {
-  std::lock_guard lock(mutex_);
-  return disabled_;
+  // Sends `which` to the worker (started if need be); empty on success, else the fault.
+  std::string send(const std::vector<std::string>& items, const std::vector<std::size_t>& which) {
+    frame_.clear();
+    if (!worker_) {
+      auto started =
+          WorkerProcess::start(isolation_.worker_program, paths_, isolation_.memory_limit_bytes);
+      if (!started.is_ok()) return "could not be started (" + started.status().message() + ")";
+      worker_ = std::move(started).value();
+      protocol::put_frame_header(frame_, setup_payload_.size());
+      frame_ += setup_payload_;
+    }
+    // The items go out from where they are, without being copied into one message.
+    std::size_t items_bytes = 0;
+    for (std::size_t i : which) items_bytes += items[i].size();
+    protocol::encode_batch_header(which.size(), items_bytes, frame_);
+    parts_.clear();
+    parts_.push_back(frame_);
+    for (std::size_t i : which) parts_.push_back(items[i]);
+    std::string fault = worker_->send(parts_, isolation_.batch_deadline);
+    if (!fault.empty()) worker_.reset();
+    return fault;
+  }
+
+  // Reads the findings of `which` (as sent) into `verdicts`; empty on success, else the fault.
+  std::string receive(const std::vector<std::string>&, const std::vector<std::size_t>& which,
+                      const std::vector<Verdict*>& verdicts) {
+    const std::size_t max_reply =
+        64 +
+        which.size() * checks_.size() * (kMaxMessageBytes + kMaxFieldBytes + kPerFindingOverhead);
+    std::string fault = worker_->receive(reply_, max_reply);
+    if (fault.empty()) {
+      fault = protocol::decode_results(reply_, which.size(), checks_.size(), findings_);
+      if (!fault.empty()) worker_->stop({});
+    }
+    if (!fault.empty()) {
+      worker_.reset();
+      return fault;
+    }
+    for (std::size_t j = 0; j < which.size(); ++j) {
+      for (std::size_t k = 0; k < checks_.size(); ++k) {
+        Finding& finding = verdicts[which[j]]->findings[checks_[k]];
+        Finding& judged = findings_[j * checks_.size() + k];
+        finding.outcome = judged.outcome;
+        finding.message.swap(judged.message);  // the buffers change places, nothing is freed
+        finding.field.swap(judged.field);
+        finding.check = static_cast<std::uint32_t>(checks_[k]);
+      }
+    }
+    return {};
+  }
+
+ private:
+  std::vector<std::string> paths_;
+  std::vector<std::size_t> checks_;
+  std::string setup_payload_;
+  Isolation isolation_;
+  std::unique_ptr<WorkerProcess> worker_;
+  std::string frame_, reply_;
+  std::vector<std::string_view> parts_;
+  std::vector<Finding> findings_;
+};
+
+struct Isolator::Plugin {
+  IsolatedPluginSpec spec;
+  std::unique_ptr<WorkerChecks> alone;  // judges single declarations to find a fault's cause
+  std::size_t faulty_declarations = 0;
+  std::string disabled;  // why; empty while enabled
+};
+
+Isolator::Isolator(std::vector<IsolatedPluginSpec> plugins, std::string as_of,
+                   std::string policy_id, const Isolation& isolation)
+    : as_of_(std::move(as_of)), policy_id_(std::move(policy_id)), isolation_(isolation) {
+  for (auto& spec : plugins) {
+    auto plugin = std::make_unique<Plugin>();
+    std::string payload;
+    protocol::encode_setup(as_of_, policy_id_, spec.setup, payload);
+    plugin->alone = std::make_unique<WorkerChecks>(std::vector<std::string>{spec.path}, spec.checks,
+                                                   std::move(payload), isolation_);
+    plugin->spec = std::move(spec);
+    plugins_.push_back(std::move(plugin));
+  }
+  rebuild_shared();
 }
 
-void IsolatedPlugin::set_error(Verdict& verdict, const std::string& message) {
-  for (std::size_t check : checks_) {
+Isolator::~Isolator() = default;
+
+void Isolator::rebuild_shared() {
+  shared_.clear();
+  std::vector<std::string> paths;
+  std::vector<std::size_t> checks;
+  std::vector<protocol::SetupCheck> setup;
+  for (const auto& plugin : plugins_) {
+    if (!plugin->disabled.empty()) continue;
+    paths.push_back(plugin->spec.path);
+    checks.insert(checks.end(), plugin->spec.checks.begin(), plugin->spec.checks.end());
+    setup.insert(setup.end(), plugin->spec.setup.begin(), plugin->spec.setup.end());
+  }
+  if (paths.empty()) return;
+  std::string payload;
+  protocol::encode_setup(as_of_, policy_id_, setup, payload);
+  for (std::size_t i = 0; i < std::max<std::size_t>(1, isolation_.worker_processes); ++i) {
+    shared_.push_back(std::make_unique<WorkerChecks>(paths, checks, payload, isolation_));
+  }
+}
+
+void Isolator::set_error(const Plugin& plugin, Verdict& verdict, const std::string& message) {
+  for (std::size_t check : plugin.spec.checks) {
     Finding& finding = verdict.findings[check];
     finding.check = static_cast<std::uint32_t>(check);
     finding.outcome = Outcome::kError;
@@ -250,121 +376,78 @@ void IsolatedPlugin::set_error(Verdict& verdict, const std::string& message) {
   }
 }
 
-void IsolatedPlugin::judge_all(const std::vector<std::unique_ptr<IsolatedPlugin>>& plugins,
-                               const std::vector<std::string>& items,
-                               const std::vector<Verdict*>& verdicts) {
-  if (plugins.empty()) return;
-  std::vector<std::unique_lock<std::mutex>> locks;
-  for (const auto& plugin : plugins) locks.emplace_back(plugin->mutex_);
-  const std::size_t per_batch =
-      std::max<std::size_t>(1, plugins.front()->isolation_.declarations_per_batch);
-  std::vector<std::string> faults(plugins.size());
-  std::vector<Finding> findings;
+void Isolator::judge(const std::vector<std::string>& items, const std::vector<Verdict*>& verdicts) {
+  std::lock_guard lock(mutex_);
+  const std::size_t per_batch = std::max<std::size_t>(1, isolation_.declarations_per_batch);
+  std::vector<std::vector<std::size_t>> chunks;
   for (std::size_t begin = 0; begin < items.size(); begin += per_batch) {
-    std::vector<std::size_t> which;
+    chunks.emplace_back();
     for (std::size_t i = begin; i < std::min(items.size(), begin + per_batch); ++i) {
-      which.push_back(i);
+      chunks.back().push_back(i);
     }
-    // Every worker gets the batch before any reply is awaited, so that they work in parallel.
-    for (std::size_t p = 0; p < plugins.size(); ++p) {
-      faults[p] = plugins[p]->disabled_.empty() ? plugins[p]->send(items, which) : std::string();
+  }
+  // The shared workers take a chunk each and work in parallel: every one gets its chunk before
+  // any reply is awaited.
+  std::vector<std::string> faults;
+  for (std::size_t next = 0; next < chunks.size();) {
+    std::size_t round = std::min(shared_.size(), chunks.size() - next);
+    faults.assign(round, {});
+    for (std::size_t w = 0; w < round; ++w) faults[w] = shared_[w]->send(items, chunks[next + w]);
+    for (std::size_t w = 0; w < round; ++w) {
+      const auto& which = chunks[next + w];
+      std::string fault =
+          faults[w].empty() ? shared_[w]->receive(items, which, verdicts) : faults[w];
+      if (!fault.empty()) judge_range(*shared_[w], items, verdicts, which);
     }
-    for (std::size_t p = 0; p < plugins.size(); ++p) {
-      IsolatedPlugin& plugin = *plugins[p];
-      if (!plugin.disabled_.empty()) {
-        for (std::size_t i : which) plugin.set_error(*verdicts[i], plugin.disabled_);
-        continue;
+    for (std::size_t w = 0; w < std::max<std::size_t>(round, 1); ++w) {
+      if (next + w >= chunks.size()) break;
+      for (const auto& plugin : plugins_) {
+        if (plugin->disabled.empty()) continue;
+        for (std::size_t i : chunks[next + w]) set_error(*plugin, *verdicts[i], plugin->disabled);
       }
-      std::string fault = faults[p].empty() ? plugin.receive(which.size(), findings) : faults[p];
-      if (fault.empty()) {
-        plugin.store(which, findings, verdicts);
-      } else {
-        plugin.recover(items, verdicts, which, fault);
-      }
+    }
+    next += std::max<std::size_t>(round, 1);
+    if (rebuild_needed_) {
+      rebuild_needed_ = false;
+      rebuild_shared();
     }
   }
 }
 
-void IsolatedPlugin::judge_range(const std::vector<std::string>& items,
-                                 const std::vector<Verdict*>& verdicts,
-                                 std::vector<std::size_t> which) {
-  if (!disabled_.empty()) {
-    for (std::size_t i : which) set_error(*verdicts[i], disabled_);
-    return;
-  }
-  std::vector<Finding> findings;
-  std::string fault = send(items, which);
-  if (fault.empty()) fault = receive(which.size(), findings);
-  if (fault.empty()) {
-    store(which, findings, verdicts);
-  } else {
-    recover(items, verdicts, std::move(which), fault);
+void Isolator::judge_range(WorkerChecks& shared, const std::vector<std::string>& items,
+                           const std::vector<Verdict*>& verdicts,
+                           const std::vector<std::size_t>& which) {
+  if (which.size() == 1) return attribute(items, verdicts, which.front());
+  std::vector<std::size_t> first(which.begin(),
+                                 which.begin() + static_cast<std::ptrdiff_t>(which.size() / 2));
+  std::vector<std::size_t> second(which.begin() + static_cast<std::ptrdiff_t>(which.size() / 2),
+                                  which.end());
+  for (const auto* half : {&first, &second}) {
+    if (!shared.judge(items, *half, verdicts).empty()) judge_range(shared, items, verdicts, *half);
   }
 }
 
-void IsolatedPlugin::store(const std::vector<std::size_t>& which, std::vector<Finding>& findings,
-                           const std::vector<Verdict*>& verdicts) {
-  for (std::size_t j = 0; j < which.size(); ++j) {
-    for (std::size_t k = 0; k < checks_.size(); ++k) {
-      Finding& finding = verdicts[which[j]]->findings[checks_[k]];
-      finding = std::move(findings[j * checks_.size() + k]);
-      finding.check = static_cast<std::uint32_t>(checks_[k]);
+void Isolator::attribute(const std::vector<std::string>& items,
+                         const std::vector<Verdict*>& verdicts, std::size_t item) {
+  const std::vector<std::size_t> which = {item};
+  for (const auto& plugin : plugins_) {
+    if (!plugin->disabled.empty()) {
+      set_error(*plugin, *verdicts[item], plugin->disabled);
+      continue;
+    }
+    std::string fault = plugin->alone->judge(items, which, verdicts);
+    if (fault.empty()) continue;
+    set_error(*plugin, *verdicts[item],
+              "the plugin " + plugin->spec.id + " " + fault + " while judging this declaration");
+    if (++plugin->faulty_declarations > isolation_.max_faulty_declarations) {
+      plugin->disabled = "the plugin " + plugin->spec.id +
+                         " was disabled for the rest of the run after faulting on " +
+                         std::to_string(plugin->faulty_declarations) +
+                         " declarations (the last time it " + fault + ")";
+      std::cerr << "iotreg: " << plugin->disabled << "\n";
+      rebuild_needed_ = true;
     }
   }
-}
-
-void IsolatedPlugin::recover(const std::vector<std::string>& items,
-                             const std::vector<Verdict*>& verdicts, std::vector<std::size_t> which,
-                             const std::string& fault) {
-  if (which.size() > 1) {
-    std::vector<std::size_t> second(which.begin() + static_cast<std::ptrdiff_t>(which.size() / 2),
-                                    which.end());
-    which.resize(which.size() / 2);
-    judge_range(items, verdicts, std::move(which));
-    judge_range(items, verdicts, std::move(second));
-    return;
-  }
-  set_error(*verdicts[which.front()],
-            "the plugin " + plugin_id_ + " " + fault + " while judging this declaration");
-  if (++faulty_declarations_ > isolation_.max_faulty_declarations) {
-    disabled_ = "the plugin " + plugin_id_ + " was disabled for the rest of the run after " +
-                "faulting on " + std::to_string(faulty_declarations_) +
-                " declarations (the last time it " + fault + ")";
-    std::cerr << "iotreg: " << disabled_ << "\n";
-  }
-}
-
-std::string IsolatedPlugin::send(const std::vector<std::string>& items,
-                                 const std::vector<std::size_t>& which) {
-  frame_.clear();
-  if (!worker_) {
-    auto started =
-        WorkerProcess::start(isolation_.worker_program, path_, isolation_.memory_limit_bytes);
-    if (!started.is_ok()) return "could not be started (" + started.status().message() + ")";
-    worker_ = std::move(started).value();
-    protocol::put_frame_header(frame_, setup_payload_.size());
-    frame_ += setup_payload_;
-  }
-  batch_.clear();
-  for (std::size_t i : which) batch_.push_back(&items[i]);
-  protocol::encode_batch(batch_, request_);
-  protocol::put_frame_header(frame_, request_.size());
-  frame_ += request_;
-  std::string fault = worker_->send(frame_, isolation_.batch_deadline);
-  if (!fault.empty()) worker_.reset();
-  return fault;
-}
-
-std::string IsolatedPlugin::receive(std::size_t count, std::vector<Finding>& findings) {
-  const std::size_t max_reply =
-      64 + count * checks_.size() * (kMaxMessageBytes + kMaxFieldBytes + kPerFindingOverhead);
-  std::string fault = worker_->receive(reply_, max_reply);
-  if (fault.empty()) {
-    fault = protocol::decode_results(reply_, count, checks_.size(), findings);
-    if (!fault.empty()) worker_->stop({});
-  }
-  if (!fault.empty()) worker_.reset();
-  return fault;
 }
 
 }  // namespace iotreg::checks::detail

@@ -1,5 +1,5 @@
-// The check worker: the body of `iotreg __check-worker FD PLUGIN`. It loads one plugin, reads
-// frames from descriptor FD and answers each batch. The host has pointed standard output at
+// The check worker: the body of `iotreg __check-worker FD PLUGIN...`. It loads the plugins,
+// reads frames from descriptor FD and answers each batch. The host has pointed standard output at
 // /dev/null, so that what a plugin prints cannot reach the protocol, and limited the address
 // space; an allocation the limit refuses ends the worker with kWorkerOutOfMemory.
 #include <fcntl.h>
@@ -59,8 +59,8 @@ bool read_frame(int fd, std::string& payload) {
 }  // namespace
 
 int run_check_worker(int argc, char** argv) {
-  if (argc != 2) {
-    std::cerr << "usage: iotreg __check-worker FD PLUGIN\n";
+  if (argc < 2) {
+    std::cerr << "usage: iotreg __check-worker FD PLUGIN...\n";
     return 2;
   }
   std::set_new_handler([] { ::_exit(kWorkerOutOfMemory); });
@@ -69,10 +69,14 @@ int run_check_worker(int argc, char** argv) {
   if (fd < 0) return 2;
   ::close(inherited);
 
-  auto loaded = detail::load_plugin_checks(argv[1]);
-  if (!loaded.is_ok()) {
-    std::cerr << "iotreg check worker: " << loaded.status().message() << "\n";
-    return 3;
+  std::vector<PluginSet::LoadedCheck> loaded;
+  for (int i = 1; i < argc; ++i) {
+    auto checks = detail::load_plugin_checks(argv[i]);
+    if (!checks.is_ok()) {
+      std::cerr << "iotreg check worker: " << checks.status().message() << "\n";
+      return 3;
+    }
+    for (auto& check : checks.value()) loaded.push_back(std::move(check));
   }
   std::string setup_payload;
   protocol::DecodedSetup setup;
@@ -81,11 +85,11 @@ int run_check_worker(int argc, char** argv) {
   std::vector<RunFunction> runs;
   for (const auto& check : setup.checks) {
     RunFunction run = nullptr;
-    for (const auto& candidate : loaded.value()) {
+    for (const auto& candidate : loaded) {
       if (candidate.description.id == check.id) run = candidate.run;
     }
     if (!run) {
-      std::cerr << "iotreg check worker: " << argv[1] << " has no check " << check.id << "\n";
+      std::cerr << "iotreg check worker: no loaded plugin has the check " << check.id << "\n";
       return 4;
     }
     runs.push_back(run);
@@ -100,7 +104,7 @@ int run_check_worker(int argc, char** argv) {
   std::vector<Finding> findings;
   while (read_frame(fd, request)) {
     if (!protocol::decode_batch(request, items)) return 4;
-    findings.assign(items.size() * runs.size(), Finding{});
+    findings.resize(items.size() * runs.size());  // every finding is overwritten
     for (std::size_t i = 0; i < items.size(); ++i) {
       input.declaration = &items[i].declaration.view;
       input.earlier = items[i].earlier_views.data();

@@ -17,7 +17,6 @@ bool decode_declaration(ByteReader& reader, DecodedDeclaration& out) {
   if (!reader.varint(field_count) || field_count > kMaxCount) return false;
   out.fields.clear();
   out.items.clear();
-  std::vector<std::size_t> first_item;  // per field, its first item in out.items
   out.fields.reserve(field_count);
   for (std::uint64_t i = 0; i < field_count; ++i) {
     iotreg_field field{};
@@ -26,7 +25,6 @@ bool decode_declaration(ByteReader& reader, DecodedDeclaration& out) {
     if (!reader.text(path) || !reader.byte(type)) return false;
     field.path = text_of(path);
     field.type = type;
-    first_item.push_back(out.items.size());
     switch (type) {
       case IOTREG_VALUE_TEXT: {
         std::string_view text;
@@ -63,10 +61,12 @@ bool decode_declaration(ByteReader& reader, DecodedDeclaration& out) {
     }
     out.fields.push_back(field);
   }
-  for (std::size_t i = 0; i < out.fields.size(); ++i) {
-    if (out.fields[i].type == IOTREG_VALUE_TEXT_LIST) {
-      out.fields[i].items = out.items.data() + first_item[i];
-    }
+  // Items were appended in field order; they are addressed once none will move.
+  std::size_t next_item = 0;
+  for (auto& field : out.fields) {
+    if (field.type != IOTREG_VALUE_TEXT_LIST) continue;
+    field.items = out.items.data() + next_item;
+    next_item += field.item_count;
   }
   out.view = {out.fields.data(), out.fields.size()};
   return true;
@@ -125,11 +125,12 @@ void encode_declaration(const iotreg_declaration& declaration, std::string& out)
   }
 }
 
-void encode_batch(const std::vector<const std::string*>& items, std::string& payload) {
-  payload.clear();
-  payload.push_back(static_cast<char>(kBatch));
-  put_varint(payload, items.size());
-  for (const std::string* item : items) payload.append(*item);
+void encode_batch_header(std::size_t count, std::size_t items_bytes, std::string& out) {
+  std::string start;
+  start.push_back(static_cast<char>(kBatch));
+  put_varint(start, count);
+  put_frame_header(out, start.size() + items_bytes);
+  out += start;
 }
 
 bool decode_setup(std::string_view payload, DecodedSetup& setup) {

@@ -1,7 +1,10 @@
-// The host's side of an out-of-process plugin, private to registry/checks. An IsolatedPlugin
-// owns at most one worker process at a time (started on first use, killed and reaped on a fault
-// and when the IsolatedPlugin is destroyed) and serialises batches through it: judge() may be
-// called from several threads, one batch runs at a time.
+// The host's side of out-of-process checks, private to registry/checks. An Isolator runs the
+// checks of every untrusted plugin of an Evaluator: batches go to shared worker processes that
+// load all of them; when a batch faults it is bisected down to single declarations, and each
+// such declaration is judged again by one worker per plugin so that the fault is charged to the
+// plugin that caused it. Workers are started on first use, killed and reaped on a fault and
+// when the Isolator is destroyed. judge() may be called from several threads; one batch runs at
+// a time.
 #pragma once
 
 #include <memory>
@@ -10,59 +13,52 @@
 #include <vector>
 
 #include "registry/checks/checks.h"
+#include "registry/checks/detail/worker_protocol.h"
 
 namespace iotreg::checks::detail {
 
 class WorkerProcess;
+class WorkerChecks;
 
-class IsolatedPlugin {
+// One untrusted plugin: its file and its active checks (indexes in the Evaluator's check list,
+// with their setup views, which must outlive the Isolator).
+struct IsolatedPluginSpec {
+  std::string id;
+  std::string path;
+  std::vector<std::size_t> checks;
+  std::vector<protocol::SetupCheck> setup;
+};
+
+class Isolator {
  public:
-  // `checks` are the indexes, in the Evaluator's check list, of this plugin's active checks,
-  // in the order of `setup_payload` (a protocol setup message naming them).
-  IsolatedPlugin(std::string plugin_id, std::string path, std::vector<std::size_t> checks,
-                 std::string setup_payload, const Isolation& isolation);
-  ~IsolatedPlugin();
-  IsolatedPlugin(const IsolatedPlugin&) = delete;
-  IsolatedPlugin& operator=(const IsolatedPlugin&) = delete;
+  Isolator(std::vector<IsolatedPluginSpec> plugins, std::string as_of, std::string policy_id,
+           const Isolation& isolation);
+  ~Isolator();
+  Isolator(const Isolator&) = delete;
+  Isolator& operator=(const Isolator&) = delete;
 
-  // Judges the declarations `items` (each encoded as a protocol batch item) with every plugin
-  // of `plugins`, their workers working in parallel, and sets in verdicts[i] the findings of
-  // their checks. Faults never escape: the declarations that cause them get `error` findings
-  // naming the fault. Locks every plugin, in the order given, for the whole call.
-  static void judge_all(const std::vector<std::unique_ptr<IsolatedPlugin>>& plugins,
-                        const std::vector<std::string>& items,
-                        const std::vector<Verdict*>& verdicts);
-
-  // Why the plugin was disabled; empty while it is enabled.
-  std::string disabled_because() const;
+  // Judges the declarations `items` (each encoded as a protocol batch item) and sets, in
+  // verdicts[i], the findings of every isolated check. Faults never escape: the declarations
+  // that cause them get `error` findings naming the plugin and the fault; a plugin that faults
+  // on more than Isolation::max_faulty_declarations declarations is disabled.
+  void judge(const std::vector<std::string>& items, const std::vector<Verdict*>& verdicts);
 
  private:
-  // Judges `which` alone, bisecting on a fault.
-  void judge_range(const std::vector<std::string>& items, const std::vector<Verdict*>& verdicts,
-                   std::vector<std::size_t> which);
-  // After `fault` on `which`: bisects, or records the fault of a single declaration (and
-  // disables the plugin past the limit).
-  void recover(const std::vector<std::string>& items, const std::vector<Verdict*>& verdicts,
-               std::vector<std::size_t> which, const std::string& fault);
-  // Sends `which` to the worker (started if need be); empty on success, else the fault.
-  std::string send(const std::vector<std::string>& items, const std::vector<std::size_t>& which);
-  // Reads the findings of the `count` declarations sent; empty on success, else the fault.
-  std::string receive(std::size_t count, std::vector<Finding>& findings);
-  void store(const std::vector<std::size_t>& which, std::vector<Finding>& findings,
-             const std::vector<Verdict*>& verdicts);
-  void set_error(Verdict& verdict, const std::string& message);
+  struct Plugin;
+  void rebuild_shared();
+  void judge_range(WorkerChecks& shared, const std::vector<std::string>& items,
+                   const std::vector<Verdict*>& verdicts, const std::vector<std::size_t>& which);
+  void attribute(const std::vector<std::string>& items, const std::vector<Verdict*>& verdicts,
+                 std::size_t item);
+  static void set_error(const Plugin& plugin, Verdict& verdict, const std::string& message);
 
-  std::string plugin_id_;
-  std::string path_;
-  std::vector<std::size_t> checks_;
-  std::string setup_payload_;
+  std::string as_of_;
+  std::string policy_id_;
   Isolation isolation_;
-  mutable std::mutex mutex_;
-  std::unique_ptr<WorkerProcess> worker_;
-  std::size_t faulty_declarations_ = 0;
-  std::string disabled_;
-  std::string request_, frame_, reply_;
-  std::vector<const std::string*> batch_;
+  std::mutex mutex_;
+  std::vector<std::unique_ptr<Plugin>> plugins_;
+  std::vector<std::unique_ptr<WorkerChecks>> shared_;  // of the enabled plugins
+  bool rebuild_needed_ = false;
 };
 
 }  // namespace iotreg::checks::detail

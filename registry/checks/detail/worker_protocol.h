@@ -32,9 +32,10 @@ void encode_setup(std::string_view as_of, std::string_view policy_id,
 
 // One declaration of a batch, as encoded by the host.
 void encode_declaration(const iotreg_declaration& declaration, std::string& out);
-// A batch payload: the declarations of `items`, each already encoded as one item (its
-// declaration, the number of earlier versions, then each of them).
-void encode_batch(const std::vector<const std::string*>& items, std::string& payload);
+// Appends the frame header and the start of a batch message of `count` items whose encoded
+// forms (each its declaration, the number of earlier versions, then each of them) take
+// `items_bytes` together and follow this start directly.
+void encode_batch_header(std::size_t count, std::size_t items_bytes, std::string& out);
 
 // The worker's side: decoded messages point into the payload, which must outlive them.
 struct DecodedDeclaration {
