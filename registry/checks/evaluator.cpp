@@ -360,7 +360,6 @@ void Evaluator::evaluate_batch(std::span<const Subject> subjects, std::vector<Ve
     // Products a trusted scope check excepted are not sent to workers. The encoded items keep
     // their buffers from one batch to the next.
     thread_local std::vector<std::string> items;
-    thread_local DeclarationViews views;
     std::vector<Verdict*> verdicts;
     std::vector<std::size_t> judged;
     std::size_t count = 0;
@@ -369,12 +368,12 @@ void Evaluator::evaluate_batch(std::span<const Subject> subjects, std::vector<Ve
       if (count == items.size()) items.emplace_back();
       std::string& item = items[count++];
       item.clear();
-      build_views(*subjects[i].declaration, views);
-      protocol::encode_declaration(views.declaration, item);
+      const auto& order = sorted_by_path(subjects[i].declaration->catalog());
+      item.reserve(1024);
+      protocol::encode_declaration(*subjects[i].declaration, order, item);
       put_varint(item, subjects[i].earlier.size());
       for (const auto& version : subjects[i].earlier) {
-        build_views(version, views);
-        protocol::encode_declaration(views.declaration, item);
+        protocol::encode_declaration(version, sorted_by_path(version.catalog()), item);
       }
       verdicts.push_back(&out[i]);
       judged.push_back(i);

@@ -97,30 +97,32 @@ void encode_setup(std::string_view as_of, std::string_view policy_id,
   }
 }
 
-void encode_declaration(const iotreg_declaration& declaration, std::string& out) {
-  put_varint(out, declaration.field_count);
-  for (std::size_t i = 0; i < declaration.field_count; ++i) {
-    const iotreg_field& field = declaration.fields[i];
-    put_text(out, view(field.path));
-    out.push_back(static_cast<char>(field.type));
-    switch (field.type) {
-      case IOTREG_VALUE_TEXT:
-        put_text(out, view(field.text_value));
-        break;
-      case IOTREG_VALUE_BOOLEAN:
-        out.push_back(field.boolean_value ? 1 : 0);
-        break;
-      case IOTREG_VALUE_INTEGER: {
-        auto value = static_cast<std::uint64_t>(field.integer_value);
-        put_varint(out, (value << 1) ^ static_cast<std::uint64_t>(field.integer_value >> 63));
-        break;
-      }
-      case IOTREG_VALUE_TEXT_LIST:
-        put_varint(out, field.item_count);
-        for (std::size_t j = 0; j < field.item_count; ++j) put_text(out, view(field.items[j]));
-        break;
-      default:
-        break;
+void encode_declaration(const model::Declaration& declaration,
+                        const std::vector<std::size_t>& order, std::string& out) {
+  std::size_t present = 0;
+  for (std::size_t index : order) {
+    present += !std::holds_alternative<std::monostate>(declaration.value(index));
+  }
+  put_varint(out, present);
+  const auto& catalog = declaration.catalog();
+  for (std::size_t index : order) {
+    const auto& value = declaration.value(index);
+    if (std::holds_alternative<std::monostate>(value)) continue;
+    put_text(out, catalog.field(index).path);
+    if (const auto* text = std::get_if<std::string>(&value)) {
+      out.push_back(static_cast<char>(IOTREG_VALUE_TEXT));
+      put_text(out, *text);
+    } else if (const auto* flag = std::get_if<bool>(&value)) {
+      out.push_back(static_cast<char>(IOTREG_VALUE_BOOLEAN));
+      out.push_back(*flag ? 1 : 0);
+    } else if (const auto* number = std::get_if<std::int64_t>(&value)) {
+      out.push_back(static_cast<char>(IOTREG_VALUE_INTEGER));
+      auto bits = static_cast<std::uint64_t>(*number);
+      put_varint(out, (bits << 1) ^ static_cast<std::uint64_t>(*number >> 63));
+    } else if (const auto* list = std::get_if<model::StringList>(&value)) {
+      out.push_back(static_cast<char>(IOTREG_VALUE_TEXT_LIST));
+      put_varint(out, list->size());
+      for (const auto& item : *list) put_text(out, item);
     }
   }
 }

@@ -30,8 +30,10 @@ struct SetupCheck {
 void encode_setup(std::string_view as_of, std::string_view policy_id,
                   const std::vector<SetupCheck>& checks, std::string& payload);
 
-// One declaration of a batch, as encoded by the host.
-void encode_declaration(const iotreg_declaration& declaration, std::string& out);
+// One declaration of a batch, as encoded by the host (`order`: the catalog's field indexes
+// sorted by path, the order of the C views).
+void encode_declaration(const model::Declaration& declaration,
+                        const std::vector<std::size_t>& order, std::string& out);
 // Appends the frame header and the start of a batch message of `count` items whose encoded
 // forms (each its declaration, the number of earlier versions, then each of them) take
 // `items_bytes` together and follow this start directly.
