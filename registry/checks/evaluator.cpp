@@ -360,6 +360,8 @@ void Evaluator::evaluate_batch(std::span<const Subject> subjects, std::vector<Ve
     // Products a trusted scope check excepted are not sent to workers. The encoded items keep
     // their buffers from one batch to the next.
     thread_local std::vector<std::string> items;
+    thread_local std::string path_table;
+    const model::FieldCatalog* table_catalog = nullptr;
     std::vector<Verdict*> verdicts;
     std::vector<std::size_t> judged;
     std::size_t count = 0;
@@ -368,18 +370,23 @@ void Evaluator::evaluate_batch(std::span<const Subject> subjects, std::vector<Ve
       if (count == items.size()) items.emplace_back();
       std::string& item = items[count++];
       item.clear();
-      const auto& order = sorted_by_path(subjects[i].declaration->catalog());
-      item.reserve(1024);
-      protocol::encode_declaration(*subjects[i].declaration, order, item);
+      if (!table_catalog) {
+        table_catalog = &subjects[i].declaration->catalog();
+        protocol::encode_path_table(*table_catalog, sorted_by_path(*table_catalog), path_table);
+      }
+      protocol::encode_declaration(*subjects[i].declaration,
+                                   sorted_by_path(subjects[i].declaration->catalog()),
+                                   table_catalog, item);
       put_varint(item, subjects[i].earlier.size());
       for (const auto& version : subjects[i].earlier) {
-        protocol::encode_declaration(version, sorted_by_path(version.catalog()), item);
+        protocol::encode_declaration(version, sorted_by_path(version.catalog()), table_catalog,
+                                     item);
       }
       verdicts.push_back(&out[i]);
       judged.push_back(i);
     }
     items.resize(count);
-    compiled_->isolator->judge(items, verdicts);
+    compiled_->isolator->judge(path_table, items, verdicts);
     // An untrusted scope check's exception applies once it has answered.
     if (compiled_->scope && checks_[*compiled_->scope].isolated) {
       const std::size_t scope = *compiled_->scope;

@@ -254,15 +254,16 @@ class WorkerChecks {
         isolation_(isolation) {}
 
   // Judges `which` of `items`; empty on success (the findings are set), else the fault.
-  std::string judge(const std::vector<std::string>& items, const std::vector<std::size_t>& which,
-                    const std::vector<Verdict*>& verdicts) {
-    std::string fault = send(items, which);
+  std::string judge(const std::string& path_table, const std::vector<std::string>& items,
+                    const std::vector<std::size_t>& which, const std::vector<Verdict*>& verdicts) {
+    std::string fault = send(path_table, items, which);
     if (fault.empty()) fault = receive(items, which, verdicts);
     return fault;
   }
 
   // Sends `which` to the worker (started if need be); empty on success, else the fault.
-  std::string send(const std::vector<std::string>& items, const std::vector<std::size_t>& which) {
+  std::string send(const std::string& path_table, const std::vector<std::string>& items,
+                   const std::vector<std::size_t>& which) {
     frame_.clear();
     if (!worker_) {
       auto started =
@@ -275,7 +276,7 @@ class WorkerChecks {
     // The items go out from where they are, without being copied into one message.
     std::size_t items_bytes = 0;
     for (std::size_t i : which) items_bytes += items[i].size();
-    protocol::encode_batch_header(which.size(), items_bytes, frame_);
+    protocol::encode_batch_header(path_table, which.size(), items_bytes, frame_);
     parts_.clear();
     parts_.push_back(frame_);
     for (std::size_t i : which) parts_.push_back(items[i]);
@@ -376,8 +377,10 @@ void Isolator::set_error(const Plugin& plugin, Verdict& verdict, const std::stri
   }
 }
 
-void Isolator::judge(const std::vector<std::string>& items, const std::vector<Verdict*>& verdicts) {
+void Isolator::judge(const std::string& path_table, const std::vector<std::string>& items,
+                     const std::vector<Verdict*>& verdicts) {
   std::lock_guard lock(mutex_);
+  path_table_ = &path_table;
   const std::size_t per_batch = std::max<std::size_t>(1, isolation_.declarations_per_batch);
   std::vector<std::vector<std::size_t>> chunks;
   for (std::size_t begin = 0; begin < items.size(); begin += per_batch) {
@@ -392,7 +395,8 @@ void Isolator::judge(const std::vector<std::string>& items, const std::vector<Ve
   for (std::size_t next = 0; next < chunks.size();) {
     std::size_t round = std::min(shared_.size(), chunks.size() - next);
     faults.assign(round, {});
-    for (std::size_t w = 0; w < round; ++w) faults[w] = shared_[w]->send(items, chunks[next + w]);
+    for (std::size_t w = 0; w < round; ++w)
+      faults[w] = shared_[w]->send(*path_table_, items, chunks[next + w]);
     for (std::size_t w = 0; w < round; ++w) {
       const auto& which = chunks[next + w];
       std::string fault =
@@ -423,7 +427,8 @@ void Isolator::judge_range(WorkerChecks& shared, const std::vector<std::string>&
   std::vector<std::size_t> second(which.begin() + static_cast<std::ptrdiff_t>(which.size() / 2),
                                   which.end());
   for (const auto* half : {&first, &second}) {
-    if (!shared.judge(items, *half, verdicts).empty()) judge_range(shared, items, verdicts, *half);
+    if (!shared.judge(*path_table_, items, *half, verdicts).empty())
+      judge_range(shared, items, verdicts, *half);
   }
 }
 
@@ -435,7 +440,7 @@ void Isolator::attribute(const std::vector<std::string>& items,
       set_error(*plugin, *verdicts[item], plugin->disabled);
       continue;
     }
-    std::string fault = plugin->alone->judge(items, which, verdicts);
+    std::string fault = plugin->alone->judge(*path_table_, items, which, verdicts);
     if (fault.empty()) continue;
     set_error(*plugin, *verdicts[item],
               "the plugin " + plugin->spec.id + " " + fault + " while judging this declaration");

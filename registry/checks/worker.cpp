@@ -101,9 +101,10 @@ int run_check_worker(int argc, char** argv) {
   input.policy_id = {setup.policy_id.data(), setup.policy_id.size()};
   std::string request, reply, frame;
   std::vector<protocol::DecodedItem> items;
+  std::vector<std::string_view> paths;
   std::vector<Finding> findings;
   while (read_frame(fd, request)) {
-    if (!protocol::decode_batch(request, items)) return 4;
+    if (!protocol::decode_batch(request, paths, items)) return 4;
     findings.resize(items.size() * runs.size());  // every finding is overwritten
     for (std::size_t i = 0; i < items.size(); ++i) {
       input.declaration = &items[i].declaration.view;

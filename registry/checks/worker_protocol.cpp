@@ -12,7 +12,8 @@ constexpr std::uint64_t kMaxCount = 1 << 20;
 std::string_view view(iotreg_text text) { return {text.data, text.size}; }
 iotreg_text text_of(std::string_view text) { return {text.data(), text.size()}; }
 
-bool decode_declaration(ByteReader& reader, DecodedDeclaration& out) {
+bool decode_declaration(ByteReader& reader, const std::vector<std::string_view>& paths,
+                        DecodedDeclaration& out) {
   std::uint64_t field_count = 0;
   if (!reader.varint(field_count) || field_count > kMaxCount) return false;
   out.fields.clear();
@@ -20,9 +21,16 @@ bool decode_declaration(ByteReader& reader, DecodedDeclaration& out) {
   out.fields.reserve(field_count);
   for (std::uint64_t i = 0; i < field_count; ++i) {
     iotreg_field field{};
+    std::uint64_t tag = 0;
     std::string_view path;
     unsigned char type = 0;
-    if (!reader.text(path) || !reader.byte(type)) return false;
+    if (!reader.varint(tag) || tag > paths.size()) return false;
+    if (tag == 0) {
+      if (!reader.text(path)) return false;
+    } else {
+      path = paths[tag - 1];
+    }
+    if (!reader.byte(type)) return false;
     field.path = text_of(path);
     field.type = type;
     switch (type) {
@@ -97,18 +105,33 @@ void encode_setup(std::string_view as_of, std::string_view policy_id,
   }
 }
 
+void encode_path_table(const model::FieldCatalog& catalog, const std::vector<std::size_t>& order,
+                       std::string& out) {
+  out.clear();
+  put_varint(out, order.size());
+  for (std::size_t index : order) put_text(out, catalog.field(index).path);
+}
+
 void encode_declaration(const model::Declaration& declaration,
-                        const std::vector<std::size_t>& order, std::string& out) {
+                        const std::vector<std::size_t>& order,
+                        const model::FieldCatalog* table_catalog, std::string& out) {
+  const bool in_table = &declaration.catalog() == table_catalog;
   std::size_t present = 0;
   for (std::size_t index : order) {
     present += !std::holds_alternative<std::monostate>(declaration.value(index));
   }
   put_varint(out, present);
   const auto& catalog = declaration.catalog();
-  for (std::size_t index : order) {
+  for (std::size_t position = 0; position < order.size(); ++position) {
+    const std::size_t index = order[position];
     const auto& value = declaration.value(index);
     if (std::holds_alternative<std::monostate>(value)) continue;
-    put_text(out, catalog.field(index).path);
+    if (in_table) {
+      put_varint(out, position + 1);
+    } else {
+      put_varint(out, 0);
+      put_text(out, catalog.field(index).path);
+    }
     if (const auto* text = std::get_if<std::string>(&value)) {
       out.push_back(static_cast<char>(IOTREG_VALUE_TEXT));
       put_text(out, *text);
@@ -127,9 +150,11 @@ void encode_declaration(const model::Declaration& declaration,
   }
 }
 
-void encode_batch_header(std::size_t count, std::size_t items_bytes, std::string& out) {
+void encode_batch_header(std::string_view path_table, std::size_t count, std::size_t items_bytes,
+                         std::string& out) {
   std::string start;
   start.push_back(static_cast<char>(kBatch));
+  start.append(path_table);
   put_varint(start, count);
   put_frame_header(out, start.size() + items_bytes);
   out += start;
@@ -173,24 +198,31 @@ bool decode_setup(std::string_view payload, DecodedSetup& setup) {
   return reader.done();
 }
 
-bool decode_batch(std::string_view payload, std::vector<DecodedItem>& items) {
+bool decode_batch(std::string_view payload, std::vector<std::string_view>& paths,
+                  std::vector<DecodedItem>& items) {
   ByteReader reader(payload);
   unsigned char type = 0;
-  std::uint64_t count = 0;
-  if (!reader.byte(type) || type != kBatch || !reader.varint(count) || count > kMaxCount) {
+  std::uint64_t path_count = 0, count = 0;
+  if (!reader.byte(type) || type != kBatch || !reader.varint(path_count) ||
+      path_count > kMaxCount) {
     return false;
   }
+  paths.resize(path_count);
+  for (auto& path : paths) {
+    if (!reader.text(path)) return false;
+  }
+  if (!reader.varint(count) || count > kMaxCount) return false;
   items.resize(count);
   for (auto& item : items) {
     std::uint64_t earlier = 0;
-    if (!decode_declaration(reader, item.declaration) || !reader.varint(earlier) ||
+    if (!decode_declaration(reader, paths, item.declaration) || !reader.varint(earlier) ||
         earlier > kMaxCount) {
       return false;
     }
     item.earlier.resize(earlier);
     item.earlier_views.clear();
     for (auto& version : item.earlier) {
-      if (!decode_declaration(reader, version)) return false;
+      if (!decode_declaration(reader, paths, version)) return false;
       item.earlier_views.push_back(version.view);
     }
   }

@@ -37,11 +37,13 @@ class Isolator {
   Isolator(const Isolator&) = delete;
   Isolator& operator=(const Isolator&) = delete;
 
-  // Judges the declarations `items` (each encoded as a protocol batch item) and sets, in
+  // Judges the declarations `items` (each encoded as a protocol batch item, with fields named
+  // by their place in `path_table`) and sets, in
   // verdicts[i], the findings of every isolated check. Faults never escape: the declarations
   // that cause them get `error` findings naming the plugin and the fault; a plugin that faults
   // on more than Isolation::max_faulty_declarations declarations is disabled.
-  void judge(const std::vector<std::string>& items, const std::vector<Verdict*>& verdicts);
+  void judge(const std::string& path_table, const std::vector<std::string>& items,
+             const std::vector<Verdict*>& verdicts);
 
  private:
   struct Plugin;
@@ -58,6 +60,7 @@ class Isolator {
   std::mutex mutex_;
   std::vector<std::unique_ptr<Plugin>> plugins_;
   std::vector<std::unique_ptr<WorkerChecks>> shared_;  // of the enabled plugins
+  const std::string* path_table_ = nullptr;            // of the current judge() call
   bool rebuild_needed_ = false;
 };
 
