@@ -357,36 +357,37 @@ void Evaluator::evaluate_batch(std::span<const Subject> subjects, std::vector<Ve
     excepted[i] = is_excepted;
   }
   if (has_isolated_checks()) {
-    // Products a trusted scope check excepted are not sent to workers. The encoded items keep
-    // their buffers from one batch to the next.
+    // Products a trusted scope check excepted are not sent to workers. Items are encoded as
+    // the workers need them (encoding overlaps their judging) into buffers kept from one batch
+    // to the next.
     thread_local std::vector<std::string> items;
     thread_local std::string path_table;
-    const model::FieldCatalog* table_catalog = nullptr;
     std::vector<Verdict*> verdicts;
     std::vector<std::size_t> judged;
-    std::size_t count = 0;
     for (std::size_t i = 0; i < subjects.size(); ++i) {
       if (excepted[i]) continue;
-      if (count == items.size()) items.emplace_back();
-      std::string& item = items[count++];
-      item.clear();
-      if (!table_catalog) {
-        table_catalog = &subjects[i].declaration->catalog();
-        protocol::encode_path_table(*table_catalog, sorted_by_path(*table_catalog), path_table);
-      }
-      protocol::encode_declaration(*subjects[i].declaration,
-                                   sorted_by_path(subjects[i].declaration->catalog()),
-                                   table_catalog, item);
-      put_varint(item, subjects[i].earlier.size());
-      for (const auto& version : subjects[i].earlier) {
-        protocol::encode_declaration(version, sorted_by_path(version.catalog()), table_catalog,
-                                     item);
-      }
       verdicts.push_back(&out[i]);
       judged.push_back(i);
     }
-    items.resize(count);
-    compiled_->isolator->judge(path_table, items, verdicts);
+    const model::FieldCatalog* table_catalog =
+        judged.empty() ? nullptr : &subjects[judged.front()].declaration->catalog();
+    if (table_catalog) {
+      protocol::encode_path_table(*table_catalog, sorted_by_path(*table_catalog), path_table);
+    }
+    items.resize(judged.size());
+    auto encode = [&](std::size_t j, std::string& item) {
+      const Subject& subject = subjects[judged[j]];
+      item.clear();
+      protocol::encode_declaration(*subject.declaration,
+                                   sorted_by_path(subject.declaration->catalog()), table_catalog,
+                                   item);
+      put_varint(item, subject.earlier.size());
+      for (const auto& version : subject.earlier) {
+        protocol::encode_declaration(version, sorted_by_path(version.catalog()), table_catalog,
+                                     item);
+      }
+    };
+    compiled_->isolator->judge(path_table, encode, items, verdicts);
     // An untrusted scope check's exception applies once it has answered.
     if (compiled_->scope && checks_[*compiled_->scope].isolated) {
       const std::size_t scope = *compiled_->scope;

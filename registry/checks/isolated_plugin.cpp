@@ -16,6 +16,7 @@
 #include <cerrno>
 #include <cstring>
 #include <iostream>
+#include <optional>
 #include <thread>
 
 #include "registry/checks/detail/loaded_check.h"
@@ -377,8 +378,9 @@ void Isolator::set_error(const Plugin& plugin, Verdict& verdict, const std::stri
   }
 }
 
-void Isolator::judge(const std::string& path_table, const std::vector<std::string>& items,
-                     const std::vector<Verdict*>& verdicts) {
+void Isolator::judge(const std::string& path_table,
+                     const std::function<void(std::size_t, std::string&)>& encode,
+                     std::vector<std::string>& items, const std::vector<Verdict*>& verdicts) {
   std::lock_guard lock(mutex_);
   path_table_ = &path_table;
   const std::size_t per_batch = std::max<std::size_t>(1, isolation_.declarations_per_batch);
@@ -389,32 +391,54 @@ void Isolator::judge(const std::string& path_table, const std::vector<std::strin
       chunks.back().push_back(i);
     }
   }
-  // The shared workers take a chunk each and work in parallel: every one gets its chunk before
-  // any reply is awaited.
-  std::vector<std::string> faults;
-  for (std::size_t next = 0; next < chunks.size();) {
-    std::size_t round = std::min(shared_.size(), chunks.size() - next);
-    faults.assign(round, {});
-    for (std::size_t w = 0; w < round; ++w)
-      faults[w] = shared_[w]->send(*path_table_, items, chunks[next + w]);
-    for (std::size_t w = 0; w < round; ++w) {
-      const auto& which = chunks[next + w];
-      std::string fault =
-          faults[w].empty() ? shared_[w]->receive(items, which, verdicts) : faults[w];
-      if (!fault.empty()) judge_range(*shared_[w], items, verdicts, which);
+  // Disabled plugins' checks err on every declaration of a chunk once it is done.
+  auto finish = [&](std::size_t chunk) {
+    for (const auto& plugin : plugins_) {
+      if (plugin->disabled.empty()) continue;
+      for (std::size_t i : chunks[chunk]) set_error(*plugin, *verdicts[i], plugin->disabled);
     }
-    for (std::size_t w = 0; w < std::max<std::size_t>(round, 1); ++w) {
-      if (next + w >= chunks.size()) break;
-      for (const auto& plugin : plugins_) {
-        if (plugin->disabled.empty()) continue;
-        for (std::size_t i : chunks[next + w]) set_error(*plugin, *verdicts[i], plugin->disabled);
+  };
+  // Each shared worker is kept busy: as soon as it answers it gets the next chunk, encoded
+  // while the others judge theirs. A plugin disabled on the way stops new chunks until every
+  // worker has answered; then the shared workers are rebuilt without it.
+  std::size_t next = 0;
+  std::vector<std::optional<std::size_t>> in_flight;
+  auto dispatch = [&](std::size_t w) {
+    while (next < chunks.size() && !rebuild_needed_) {
+      const std::size_t chunk = next++;
+      for (std::size_t i : chunks[chunk]) encode(i, items[i]);
+      if (shared_[w]->send(*path_table_, items, chunks[chunk]).empty()) {
+        in_flight[w] = chunk;
+        return;
+      }
+      judge_range(*shared_[w], items, verdicts, chunks[chunk]);
+      finish(chunk);
+    }
+  };
+  for (;;) {
+    if (shared_.empty()) {  // every plugin is disabled
+      for (; next < chunks.size(); ++next) finish(next);
+      break;
+    }
+    in_flight.assign(shared_.size(), std::nullopt);
+    for (std::size_t w = 0; w < shared_.size(); ++w) dispatch(w);
+    for (bool waiting = true; waiting;) {
+      waiting = false;
+      for (std::size_t w = 0; w < shared_.size(); ++w) {
+        if (!in_flight[w]) continue;
+        waiting = true;
+        const std::size_t chunk = *in_flight[w];
+        in_flight[w].reset();
+        if (!shared_[w]->receive(items, chunks[chunk], verdicts).empty()) {
+          judge_range(*shared_[w], items, verdicts, chunks[chunk]);
+        }
+        finish(chunk);
+        dispatch(w);
       }
     }
-    next += std::max<std::size_t>(round, 1);
-    if (rebuild_needed_) {
-      rebuild_needed_ = false;
-      rebuild_shared();
-    }
+    if (!rebuild_needed_) break;
+    rebuild_needed_ = false;
+    rebuild_shared();
   }
 }
 

@@ -7,6 +7,7 @@
 // a time.
 #pragma once
 
+#include <functional>
 #include <memory>
 #include <mutex>
 #include <string>
@@ -38,12 +39,14 @@ class Isolator {
   Isolator& operator=(const Isolator&) = delete;
 
   // Judges the declarations `items` (each encoded as a protocol batch item, with fields named
-  // by their place in `path_table`) and sets, in
+  // by their place in `path_table`, by encode(i, items[i]) just before it is first sent) and
+  // sets, in
   // verdicts[i], the findings of every isolated check. Faults never escape: the declarations
   // that cause them get `error` findings naming the plugin and the fault; a plugin that faults
   // on more than Isolation::max_faulty_declarations declarations is disabled.
-  void judge(const std::string& path_table, const std::vector<std::string>& items,
-             const std::vector<Verdict*>& verdicts);
+  void judge(const std::string& path_table,
+             const std::function<void(std::size_t, std::string&)>& encode,
+             std::vector<std::string>& items, const std::vector<Verdict*>& verdicts);
 
  private:
   struct Plugin;
