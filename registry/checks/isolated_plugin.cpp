@@ -1,6 +1,8 @@
-// Running a plugin's checks in a worker process: spawning it with its protocol socket on
-// descriptor 3, standard output on /dev/null and a limited address space; a per-batch deadline
-// enforced with poll(); SIGKILL and waitpid on every fault; bisection of a failed batch.
+// Running untrusted plugins' checks in worker processes: spawning a worker with its protocol
+// socket on descriptor 3, standard output on /dev/null and a limited address space; a
+// per-batch deadline enforced with poll(); SIGKILL and waitpid on every fault; bisection of a
+// failed batch and, for each declaration that faults alone, one worker per plugin to find the
+// plugin at fault.
 #include "registry/checks/detail/isolated_plugin.h"
 
 #include <fcntl.h>
