@@ -1,8 +1,9 @@
 #!/usr/bin/env bash
-# Checks benchmark: declaration-checks evaluated per second on one core by the built-in check
-# plugins (in process, under each shipped policy), side by side with a reference set of seven
-# checks that pass without looking (the host's own cost per check). Writes the results into
-# bench/README.md. Usage: bench/checks.sh [N]   (N declarations held in memory, default 100000)
+# Checks benchmark: declaration-checks evaluated per second by the built-in check plugins under
+# each shipped policy, in process and isolated (every plugin untrusted, so its checks run in a
+# worker process), side by side with a reference set of seven checks that pass without looking
+# (the host's own cost per check). Writes the results into bench/README.md.
+# Usage: bench/checks.sh [N]   (N declarations held in memory, default 100000)
 set -euo pipefail
 cd "$(dirname "$0")/.."
 root=$(pwd)
@@ -26,15 +27,17 @@ reference_policy="$out/null-reference.yaml"
   for i in 1 2 3 4 5 6 7; do echo "  null-$i: {level: mandatory}"; done
 } >"$reference_policy"
 
-run() { "$bench" "$csv" "$1" "$2" 5; }
+run() { "$bench" "$csv" "$1" "$2" 5 ${3:+"$3"}; }
 dcms=$(run "$root/build/plugins" dcms-2019)
 psti=$(run "$root/build/plugins" psti-2023)
 reference=$(run "$root/build/bench/null-plugin" "$reference_policy")
+dcms_isolated=$(run "$root/build/plugins" dcms-2019 "$root/build/iotreg")
+psti_isolated=$(run "$root/build/plugins" psti-2023 "$root/build/iotreg")
 
-result=$(python3 - "$dcms" "$psti" "$reference" "$n" "$(nproc)" <<'PY'
+result=$(python3 - "$dcms" "$psti" "$reference" "$dcms_isolated" "$psti_isolated" "$n" "$(nproc)" <<'PY'
 import json, sys, datetime
-dcms, psti, ref = (json.loads(a) for a in sys.argv[1:4])
-n, cores = sys.argv[4], sys.argv[5]
+dcms, psti, ref, dcms_iso, psti_iso = (json.loads(a) for a in sys.argv[1:6])
+n, cores = sys.argv[6], sys.argv[7]
 def row(name, r):
     return (f"| {name} | {r['checks']} | {r['declarations_per_second']:,.0f} | "
             f"{r['declaration_checks_per_second']:,.0f} | "
@@ -48,11 +51,25 @@ print("|---|---|---|---|---|")
 print(row("built-in, dcms-2019", dcms))
 print(row("built-in, psti-2023", psti))
 print(row("reference: 7 checks that pass at once", ref))
+print(row("built-in, dcms-2019, isolated", dcms_iso))
+print(row("built-in, psti-2023, isolated", psti_iso))
 print()
 target = 1_000_000
 best = min(dcms['declaration_checks_per_second'], psti['declaration_checks_per_second'])
 print(f"Target: at least {target:,} declaration-checks per second per core: "
       f"{'met' if best >= target else 'MISSED'} ({best:,.0f}).")
+print()
+print("| policy | in process (declarations/s) | isolated (declarations/s) | isolated ÷ in process |")
+print("|---|---|---|---|")
+ratios = []
+for name, inside, outside in (("dcms-2019", dcms, dcms_iso), ("psti-2023", psti, psti_iso)):
+    ratio = outside['declarations_per_second'] / inside['declarations_per_second']
+    ratios.append(ratio)
+    print(f"| {name} | {inside['declarations_per_second']:,.0f} | "
+          f"{outside['declarations_per_second']:,.0f} | {ratio:.2f} |")
+print()
+print(f"Target: isolated at least 50% of in-process throughput: "
+      f"{'met' if min(ratios) >= 0.5 else 'MISSED'} ({min(ratios):.0%}).")
 PY
 )
 python3 bench/write_results.py checks "$result"

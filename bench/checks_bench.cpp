@@ -1,12 +1,16 @@
 // Measures declaration-checks per second on one thread: loads the plugins of a directory under
 // a policy, reads declarations from a CSV file into memory, then judges them round after round
-// for at least the given time. Prints one JSON object.
+// for at least the given time. Prints one JSON object. With WORKER (the iotreg executable) every
+// plugin is untrusted: its checks run in worker processes, judged in batches of 2048 as an
+// import judges them.
 //
-// Usage: iotreg_checks_bench CSV PLUGIN_DIR POLICY [SECONDS]
+// Usage: iotreg_checks_bench CSV PLUGIN_DIR POLICY [SECONDS [WORKER]]
+#include <algorithm>
 #include <chrono>
 #include <fstream>
 #include <iostream>
 #include <nlohmann/json.hpp>
+#include <vector>
 
 #include "importers/importer.h"
 #include "importers/schema/compiled_schema.h"
@@ -29,7 +33,7 @@ class KeepDeclarations : public iotreg::importers::RecordSink {
 int main(int argc, char** argv) {
   using namespace iotreg;
   if (argc < 4) {
-    std::cerr << "usage: iotreg_checks_bench CSV PLUGIN_DIR POLICY [SECONDS]\n";
+    std::cerr << "usage: iotreg_checks_bench CSV PLUGIN_DIR POLICY [SECONDS [WORKER]]\n";
     return 2;
   }
   double minimum_seconds = argc > 4 ? std::stod(argv[4]) : 3.0;
@@ -51,25 +55,46 @@ int main(int argc, char** argv) {
     std::cerr << policy.status().message() << "\n";
     return 2;
   }
+  checks::Isolation isolation;
+  if (argc > 5) isolation.worker_program = argv[5];
   auto evaluator = checks::Evaluator::create(std::move(plugins).value(), std::move(policy).value(),
-                                             "2026-11-29");
+                                             "2026-11-29", isolation);
   if (!evaluator.is_ok()) {
     std::cerr << evaluator.status().message() << "\n";
     return 2;
   }
+  const checks::Evaluator& judge = *evaluator.value();
   checks::Verdict verdict;
+  std::vector<checks::Verdict> verdicts;
+  std::vector<checks::Subject> subjects;
+  constexpr std::size_t kBatch = 2048;
+  // One round over every declaration; `each` sees every verdict.
+  auto round = [&](auto&& each) {
+    if (!judge.has_isolated_checks()) {
+      for (const auto& declaration : sink.declarations) {
+        judge.evaluate(declaration, {}, verdict);
+        each(verdict);
+      }
+      return;
+    }
+    for (std::size_t begin = 0; begin < sink.declarations.size(); begin += kBatch) {
+      subjects.clear();
+      for (std::size_t i = begin; i < std::min(begin + kBatch, sink.declarations.size()); ++i) {
+        subjects.push_back({&sink.declarations[i], {}});
+      }
+      judge.evaluate_batch(subjects, verdicts);
+      for (const auto& judged_verdict : verdicts) each(judged_verdict);
+    }
+  };
   std::uint64_t statuses[5] = {};
-  for (const auto& declaration : sink.declarations) {  // warm-up, and the status mix
-    evaluator.value()->evaluate(declaration, {}, verdict);
-    ++statuses[static_cast<int>(verdict.status)];
-  }
+  round([&](const checks::Verdict& judged_verdict) {  // warm-up, and the status mix
+    ++statuses[static_cast<int>(judged_verdict.status)];
+  });
   std::uint64_t judged = 0;
   auto start = std::chrono::steady_clock::now();
   double seconds = 0;
   do {
-    for (const auto& declaration : sink.declarations) {
-      evaluator.value()->evaluate(declaration, {}, verdict);
-    }
+    round([](const checks::Verdict&) {});
     judged += sink.declarations.size();
     seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
   } while (seconds < minimum_seconds);
@@ -84,7 +109,9 @@ int main(int argc, char** argv) {
        static_cast<double>(judged * checks_per_declaration) / seconds},
       {"compliant", statuses[static_cast<int>(checks::ProductStatus::kCompliant)]},
       {"non_compliant", statuses[static_cast<int>(checks::ProductStatus::kNonCompliant)]},
-      {"excepted", statuses[static_cast<int>(checks::ProductStatus::kExcepted)]}};
+      {"excepted", statuses[static_cast<int>(checks::ProductStatus::kExcepted)]},
+      {"check_error", statuses[static_cast<int>(checks::ProductStatus::kCheckError)]},
+      {"isolated", judge.has_isolated_checks()}};
   std::cout << out.dump() << "\n";
   return 0;
 }

@@ -6,8 +6,14 @@
 // is immutable and evaluate() may be called from several threads at once. Findings have a
 // compact stored form (encode_findings) that refers to checks by their index in the
 // Evaluator's check list, whose provenance is stored once per evaluation.
+//
+// Checks of plugins the policy does not trust run out of process, in worker processes
+// (`iotreg __check-worker`) that are killed and restarted when they crash, hang, exhaust their
+// memory or answer garbage; the declarations that make a plugin fault are found by bisecting
+// the batch and get `error` findings naming the plugin and the fault.
 #pragma once
 
+#include <chrono>
 #include <cstdint>
 #include <memory>
 #include <span>
@@ -82,7 +88,30 @@ struct ActiveCheck {
   std::string plugin_id;
   std::string plugin_version;
   std::string plugin_sha256;
+  bool isolated = false;  // runs in a worker process
 };
+
+// Where checks run. With no worker program every check runs in process.
+struct Isolation {
+  // The iotreg executable, started as `PROGRAM __check-worker FD PLUGIN...`; empty: every
+  // check runs in process.
+  std::string worker_program;
+  // Trust of a plugin the policy's `plugins` section does not mention.
+  bool trusted_by_default = false;
+  std::chrono::milliseconds batch_deadline{2000};
+  std::uint64_t memory_limit_bytes = std::uint64_t{1} << 30;  // the worker's address space
+  std::size_t declarations_per_batch = 256;
+  // Worker processes that each load every untrusted plugin and take batches in turn.
+  std::size_t worker_processes = 2;
+  // A plugin that faults on more declarations than this is disabled for the rest of the run.
+  std::size_t max_faulty_declarations = 8;
+};
+
+// The exit status of a worker whose allocation the memory limit refused.
+inline constexpr int kWorkerOutOfMemory = 86;
+// The body of `iotreg __check-worker FD PLUGIN...` (argv holds FD and the plugin files);
+// returns the process's exit status.
+int run_check_worker(int argc, char** argv);
 
 struct Finding {
   std::uint32_t check = 0;  // index into Evaluator::checks()
@@ -96,12 +125,21 @@ struct Verdict {
   std::vector<Finding> findings;  // one per active check, in Evaluator::checks() order
 };
 
+// A declaration to judge and the earlier versions of its product, oldest first.
+struct Subject {
+  const model::Declaration* declaration = nullptr;
+  std::span<const model::Declaration> earlier;
+};
+
 class Evaluator {
  public:
   // Checks the policy names are matched to loaded checks; a check the policy does not name runs
-  // as advisory. Fails when the policy names a check no plugin provides.
+  // as advisory. Fails when the policy names a check or plugin no plugin provides, or when a
+  // plugin's file does not have the SHA-256 the policy pins it to (both hashes are named).
+  // Checks of untrusted plugins run in workers when `isolation` names a worker program.
   static Result<std::unique_ptr<Evaluator>> create(std::shared_ptr<const PluginSet> plugins,
-                                                   policy::Policy policy, std::string as_of);
+                                                   policy::Policy policy, std::string as_of,
+                                                   Isolation isolation = {});
   ~Evaluator();
 
   const std::vector<ActiveCheck>& checks() const { return checks_; }
@@ -117,9 +155,18 @@ class Evaluator {
   // Judges `declaration`, given the product's earlier versions (oldest first). Thread-safe.
   void evaluate(const model::Declaration& declaration, std::span<const model::Declaration> earlier,
                 Verdict& out) const;
+  // Judges every subject; out[i] is the verdict of subjects[i]. Out-of-process checks see the
+  // subjects in batches. Thread-safe; workers serve one batch at a time.
+  void evaluate_batch(std::span<const Subject> subjects, std::vector<Verdict>& out) const;
+  // True when some check runs in a worker process.
+  bool has_isolated_checks() const;
 
  private:
   struct Compiled;
+  void evaluate_in_process(const model::Declaration& declaration,
+                           std::span<const model::Declaration> earlier, Verdict& out,
+                           bool& excepted) const;
+  void roll_up(Verdict& verdict, bool excepted) const;
   Evaluator() = default;
   std::shared_ptr<const PluginSet> plugins_;
   policy::Policy policy_;

@@ -5,15 +5,18 @@
 #include <nlohmann/json.hpp>
 
 #include "registry/checks/checks.h"
+#include "registry/checks/detail/isolated_plugin.h"
 #include "registry/checks/detail/loaded_check.h"
+#include "registry/checks/detail/worker_protocol.h"
 #include "registry/core/sha256.h"
 #include "registry/core/utf8.h"
+#include "registry/core/varint.h"
 
 namespace iotreg::checks {
 namespace {
 
-constexpr std::size_t kMaxMessageBytes = 4096;
-constexpr std::size_t kMaxFieldBytes = 200;
+using detail::kMaxFieldBytes;
+using detail::kMaxMessageBytes;
 
 iotreg_text text_of(std::string_view text) { return {text.data(), text.size()}; }
 
@@ -137,6 +140,12 @@ void judge_report(int result, const Report& report, Finding& finding) {
 
 }  // namespace
 
+void detail::run_check(RunFunction run, const iotreg_check_input& input, Finding& finding) {
+  Report report;
+  int result = run(&input, &collect_report, &report);
+  judge_report(result, report, finding);
+}
+
 // Per active check: the plugin function and the policy parameters as C views (which point into
 // the Evaluator's policy).
 struct Evaluator::Compiled {
@@ -145,8 +154,10 @@ struct Evaluator::Compiled {
     std::vector<std::vector<iotreg_text>> values;
     std::vector<iotreg_parameter> parameters;
   };
-  std::vector<Check> checks;         // parallel to Evaluator::checks_
-  std::optional<std::size_t> scope;  // index of the scope check
+  std::vector<Check> checks;                   // parallel to Evaluator::checks_
+  std::optional<std::size_t> scope;            // index of the scope check
+  std::unique_ptr<detail::Isolator> isolator;  // null when every check runs in process
+  bool any_in_process = false;                 // some check runs in process
 };
 
 Evaluator::~Evaluator() = default;
@@ -184,7 +195,8 @@ std::string_view status_name(ProductStatus status) {
 }
 
 Result<std::unique_ptr<Evaluator>> Evaluator::create(std::shared_ptr<const PluginSet> plugins,
-                                                     policy::Policy policy, std::string as_of) {
+                                                     policy::Policy policy, std::string as_of,
+                                                     Isolation isolation) {
   std::unique_ptr<Evaluator> evaluator(new Evaluator());
   evaluator->compiled_ = std::make_unique<Compiled>();
   for (const auto& settings : policy.checks) {
@@ -196,6 +208,21 @@ Result<std::unique_ptr<Evaluator>> Evaluator::create(std::shared_ptr<const Plugi
       return Status::invalid_argument(
           "policy " + policy.id + " (" + policy.source + ") names check '" + settings.check_id +
           "', which no plugin in " + plugins->directory() + " provides");
+    }
+  }
+  for (const auto& pinned : policy.plugins) {
+    auto plugin = std::find_if(
+        plugins->plugins().begin(), plugins->plugins().end(),
+        [&](const PluginDescription& described) { return described.id == pinned.plugin_id; });
+    if (plugin == plugins->plugins().end()) {
+      return Status::invalid_argument("policy " + policy.id + " (" + policy.source +
+                                      ") names plugin '" + pinned.plugin_id +
+                                      "', which is not in " + plugins->directory());
+    }
+    if (!pinned.sha256.empty() && pinned.sha256 != plugin->sha256) {
+      return Status::invalid_argument(plugin->path + ": refused: its SHA-256 is " + plugin->sha256 +
+                                      "; policy " + policy.id + " pins plugin '" + plugin->id +
+                                      "' to " + pinned.sha256);
     }
   }
   evaluator->plugins_ = std::move(plugins);
@@ -232,6 +259,10 @@ Result<std::unique_ptr<Evaluator>> Evaluator::create(std::shared_ptr<const Plugi
     check.plugin_id = loaded->plugin_id;
     check.plugin_version = loaded->plugin_version;
     check.plugin_sha256 = loaded->plugin_sha256;
+    if (!isolation.worker_program.empty()) {
+      const policy::PluginSettings* trust = active_policy.plugin_settings(loaded->plugin_id);
+      check.isolated = !(trust && trust->trusted ? *trust->trusted : isolation.trusted_by_default);
+    }
     Compiled::Check compiled;
     compiled.loaded = loaded;
     if (settings) {
@@ -251,6 +282,26 @@ Result<std::unique_ptr<Evaluator>> Evaluator::create(std::shared_ptr<const Plugi
     evaluator->checks_.push_back(std::move(check));
     evaluator->compiled_->checks.push_back(std::move(compiled));
   }
+  // The untrusted plugins' active checks, in check order.
+  std::vector<detail::IsolatedPluginSpec> isolated;
+  for (const auto& plugin : evaluator->plugins_->plugins()) {
+    detail::IsolatedPluginSpec spec{plugin.id, plugin.path, {}, {}};
+    for (std::size_t i = 0; i < evaluator->checks_.size(); ++i) {
+      const ActiveCheck& check = evaluator->checks_[i];
+      if (!check.isolated || check.plugin_id != plugin.id) continue;
+      const Compiled::Check& compiled = evaluator->compiled_->checks[i];
+      spec.checks.push_back(i);
+      spec.setup.push_back({check.id, compiled.parameters.data(), compiled.parameters.size()});
+    }
+    if (!spec.checks.empty()) isolated.push_back(std::move(spec));
+  }
+  evaluator->compiled_->any_in_process =
+      std::any_of(evaluator->checks_.begin(), evaluator->checks_.end(),
+                  [](const ActiveCheck& check) { return !check.isolated; });
+  if (!isolated.empty()) {
+    evaluator->compiled_->isolator = std::make_unique<detail::Isolator>(
+        std::move(isolated), evaluator->as_of_, active_policy.id, isolation);
+  }
   evaluator->key_ = sha256_hex(active_policy.sha256 + "\n" + evaluator->plugins_->fingerprint() +
                                "\n" + evaluator->as_of_);
   return evaluator;
@@ -266,7 +317,8 @@ std::string Evaluator::provenance_json() const {
                       {"requirement", check.requirement},
                       {"plugin", check.plugin_id},
                       {"plugin_version", check.plugin_version},
-                      {"plugin_sha256", check.plugin_sha256}});
+                      {"plugin_sha256", check.plugin_sha256},
+                      {"isolated", check.isolated}});
   }
   nlohmann::ordered_json provenance = {{"policy", policy_.id},
                                        {"policy_sha256", policy_.sha256},
@@ -278,8 +330,92 @@ std::string Evaluator::provenance_json() const {
   return provenance.dump();
 }
 
+bool Evaluator::has_isolated_checks() const { return compiled_->isolator != nullptr; }
+
 void Evaluator::evaluate(const model::Declaration& declaration,
                          std::span<const model::Declaration> earlier, Verdict& out) const {
+  if (has_isolated_checks()) {
+    thread_local std::vector<Verdict> verdicts;
+    const Subject subject{&declaration, earlier};
+    verdicts.resize(1);
+    verdicts[0] = std::move(out);
+    evaluate_batch(std::span<const Subject>(&subject, 1), verdicts);
+    out = std::move(verdicts[0]);
+    return;
+  }
+  bool excepted = false;
+  evaluate_in_process(declaration, earlier, out, excepted);
+  roll_up(out, excepted);
+}
+
+void Evaluator::evaluate_batch(std::span<const Subject> subjects, std::vector<Verdict>& out) const {
+  out.resize(subjects.size());
+  std::vector<char> excepted(subjects.size(), 0);
+  for (std::size_t i = 0; i < subjects.size(); ++i) {
+    bool is_excepted = false;
+    evaluate_in_process(*subjects[i].declaration, subjects[i].earlier, out[i], is_excepted);
+    excepted[i] = is_excepted;
+  }
+  if (has_isolated_checks()) {
+    // Products a trusted scope check excepted are not sent to workers. Items are encoded as
+    // the workers need them (encoding overlaps their judging) into buffers kept from one batch
+    // to the next.
+    thread_local std::vector<std::string> items;
+    thread_local std::string path_table;
+    std::vector<Verdict*> verdicts;
+    std::vector<std::size_t> judged;
+    for (std::size_t i = 0; i < subjects.size(); ++i) {
+      if (excepted[i]) continue;
+      verdicts.push_back(&out[i]);
+      judged.push_back(i);
+    }
+    const model::FieldCatalog* table_catalog =
+        judged.empty() ? nullptr : &subjects[judged.front()].declaration->catalog();
+    if (table_catalog) {
+      protocol::encode_path_table(*table_catalog, sorted_by_path(*table_catalog), path_table);
+    }
+    items.resize(judged.size());
+    auto encode = [&](std::size_t j, std::string& item) {
+      const Subject& subject = subjects[judged[j]];
+      item.clear();
+      protocol::encode_declaration(*subject.declaration,
+                                   sorted_by_path(subject.declaration->catalog()), table_catalog,
+                                   item);
+      put_varint(item, subject.earlier.size());
+      for (const auto& version : subject.earlier) {
+        protocol::encode_declaration(version, sorted_by_path(version.catalog()), table_catalog,
+                                     item);
+      }
+    };
+    compiled_->isolator->judge(path_table, encode, items, verdicts);
+    // An untrusted scope check's exception applies once it has answered.
+    if (compiled_->scope && checks_[*compiled_->scope].isolated) {
+      const std::size_t scope = *compiled_->scope;
+      for (std::size_t i : judged) {
+        Finding& scope_finding = out[i].findings[scope];
+        if (scope_finding.outcome != Outcome::kNotApplicable) continue;
+        excepted[i] = 1;
+        std::string because =
+            "not judged: the scope check excepts the product (" + scope_finding.message + ")";
+        for (std::size_t c = 0; c < checks_.size(); ++c) {
+          if (c == scope) continue;
+          out[i].findings[c] = {static_cast<std::uint32_t>(c), Outcome::kNotApplicable, because,
+                                ""};
+        }
+      }
+    }
+  }
+  for (std::size_t i = 0; i < subjects.size(); ++i) roll_up(out[i], excepted[i] != 0);
+}
+
+void Evaluator::evaluate_in_process(const model::Declaration& declaration,
+                                    std::span<const model::Declaration> earlier, Verdict& out,
+                                    bool& excepted) const {
+  excepted = false;
+  if (!compiled_->any_in_process) {
+    out.findings.resize(checks_.size());  // every finding comes from a worker
+    return;
+  }
   thread_local DeclarationViews current;
   thread_local std::vector<DeclarationViews> earlier_views;
   thread_local std::vector<iotreg_declaration> earlier_declarations;
@@ -300,9 +436,8 @@ void Evaluator::evaluate(const model::Declaration& declaration,
   input.policy_id = text_of(policy_.id);
 
   out.findings.resize(checks_.size());
-  bool excepted = false;
+  excepted = false;
   std::string excepted_because;
-  Report report;
   for (std::size_t i = 0; i < checks_.size(); ++i) {
     Finding& finding = out.findings[i];
     finding.check = static_cast<std::uint32_t>(i);
@@ -312,22 +447,20 @@ void Evaluator::evaluate(const model::Declaration& declaration,
       finding.field.clear();
       continue;
     }
+    if (checks_[i].isolated) continue;  // judged by its worker
     const Compiled::Check& compiled = compiled_->checks[i];
     input.parameters = compiled.parameters.data();
     input.parameter_count = compiled.parameters.size();
-    report.count = 0;
-    report.malformed = false;
-    report.message.clear();
-    report.field.clear();
-    int result = compiled.loaded->run(&input, &collect_report, &report);
-    judge_report(result, report, finding);
+    detail::run_check(compiled.loaded->run, input, finding);
     if (compiled_->scope == i && finding.outcome == Outcome::kNotApplicable) {
       excepted = true;
       excepted_because =
           "not judged: the scope check excepts the product (" + finding.message + ")";
     }
   }
+}
 
+void Evaluator::roll_up(Verdict& out, bool excepted) const {
   if (excepted) {
     out.status = ProductStatus::kExcepted;
     return;

@@ -100,7 +100,8 @@ std::optional<Outcome> outcome_from(const std::string& text) {
 
 class FixtureRunner {
  public:
-  explicit FixtureRunner(std::shared_ptr<const PluginSet> plugins) : plugins_(std::move(plugins)) {}
+  FixtureRunner(std::shared_ptr<const PluginSet> plugins, Isolation isolation)
+      : plugins_(std::move(plugins)), isolation_(std::move(isolation)) {}
 
   void run_file(const PluginDescription& plugin, const std::string& file, FixtureReport& report) {
     auto fail = [&](const std::string& case_name, const std::string& policy,
@@ -209,13 +210,14 @@ class FixtureRunner {
     }
     auto policy = policy::load_policy(policy_id);
     if (!policy.is_ok()) return policy.status();
-    auto evaluator =
-        Evaluator::create(plugins_, narrowed(std::move(policy).value(), *plugins_), as_of);
+    auto evaluator = Evaluator::create(plugins_, narrowed(std::move(policy).value(), *plugins_),
+                                       as_of, isolation_);
     if (!evaluator.is_ok()) return evaluator.status();
     return evaluators_.emplace(key, std::move(evaluator).value()).first->second.get();
   }
 
   std::shared_ptr<const PluginSet> plugins_;
+  Isolation isolation_;
   std::map<std::string, std::unique_ptr<Evaluator>> evaluators_;
 };
 
@@ -227,9 +229,10 @@ std::size_t FixtureReport::failed() const {
                     [](const FixtureOutcome& outcome) { return !outcome.passed; }));
 }
 
-Result<FixtureReport> run_fixtures(const std::shared_ptr<const PluginSet>& plugins) {
+Result<FixtureReport> run_fixtures(const std::shared_ptr<const PluginSet>& plugins,
+                                   const Isolation& isolation) {
   FixtureReport report;
-  FixtureRunner runner(plugins);
+  FixtureRunner runner(plugins, isolation);
   for (const auto& plugin : plugins->plugins()) {
     std::filesystem::path file(plugin.path);
     file.replace_extension(".fixtures.yaml");
@@ -241,6 +244,21 @@ Result<FixtureReport> run_fixtures(const std::shared_ptr<const PluginSet>& plugi
     runner.run_file(plugin, file.string(), report);
   }
   return report;
+}
+
+Status verify_fixtures(const std::shared_ptr<const PluginSet>& plugins,
+                       const Isolation& isolation) {
+  auto report = run_fixtures(plugins, isolation);
+  if (!report.is_ok()) return report.status();
+  if (report->failed() == 0) return Status::ok();
+  std::string message = "the policy asks to verify plugin fixtures, and these plugins fail theirs:";
+  for (const auto& outcome : report->outcomes) {
+    if (outcome.passed) continue;
+    message += "\n  " + outcome.plugin_id + " refused: " + outcome.fixture_file + ": case '" +
+               outcome.case_name + "'" +
+               (outcome.policy.empty() ? "" : " under " + outcome.policy) + ": " + outcome.detail;
+  }
+  return Status::invalid_argument(message);
 }
 
 }  // namespace iotreg::checks

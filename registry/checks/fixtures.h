@@ -43,6 +43,14 @@ struct FixtureReport {
 // policy::load_policy (a shipped id or a file) and narrowed to the checks the set provides.
 // Problems with a fixture file (unreadable, not YAML, a malformed case) are failed outcomes
 // that say what is wrong; the Status is not ok only when nothing could be run at all.
-Result<FixtureReport> run_fixtures(const std::shared_ptr<const PluginSet>& plugins);
+// Checks run as `isolation` says (untrusted plugins' fixtures run in workers).
+Result<FixtureReport> run_fixtures(const std::shared_ptr<const PluginSet>& plugins,
+                                   const Isolation& isolation = {});
+
+// The self-test of a policy with verify_fixtures: runs every plugin's fixtures and refuses the
+// set when any fails, naming each failing plugin, case and what differed. A plugin without
+// fixtures passes.
+Status verify_fixtures(const std::shared_ptr<const PluginSet>& plugins,
+                       const Isolation& isolation = {});
 
 }  // namespace iotreg::checks

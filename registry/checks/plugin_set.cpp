@@ -180,13 +180,23 @@ Result<LoadedPlugin> load_plugin(const std::string& path) {
     if (!check_version) return malformed(which + " (" + *check_id + "): version missing");
     if (!check.run) return malformed(which + " (" + *check_id + "): no run function");
     described.checks.push_back({*check_id, *title, *requirement, *check_version});
-    plugin.checks.push_back(
-        {described.checks.back(), described.id, described.version, described.sha256, check.run});
+    plugin.checks.push_back({described.checks.back(), described.id, described.version,
+                             described.sha256, described.path, check.run});
   }
   return plugin;
 }
 
 }  // namespace
+
+namespace detail {
+
+Result<std::vector<PluginSet::LoadedCheck>> load_plugin_checks(const std::string& path) {
+  auto loaded = load_plugin(path);
+  if (!loaded.is_ok()) return loaded.status();
+  return std::move(loaded.value().checks);
+}
+
+}  // namespace detail
 
 PluginSet::~PluginSet() = default;
 
@@ -212,6 +222,17 @@ Result<std::shared_ptr<const PluginSet>> PluginSet::load_directory(const std::st
   std::sort(files.begin(), files.end());
 
   std::vector<std::string> problems;
+  // A link that leads out of the directory is refused: only the configured directory's
+  // plugins are ever loaded.
+  std::erase_if(files, [&](const std::string& file) {
+    std::error_code resolve_error;
+    fs::path target = fs::canonical(file, resolve_error);
+    if (!resolve_error && target.parent_path() == absolute) return false;
+    problems.push_back(file + ": refused: it leads to " +
+                       (resolve_error ? std::string("nothing") : printable(target.string())) +
+                       ", outside the plugin directory");
+    return true;
+  });
   std::map<std::string, std::string> plugin_files;  // plugin id -> file
   std::map<std::string, std::string> check_files;   // check id -> file
   for (const auto& file : files) {

@@ -63,10 +63,12 @@ int run_plugins(const GlobalOptions& options, bool json) {
   return kExitSuccess;
 }
 
-int run_plugin_fixtures(const std::string& directory, bool verbose) {
+int run_plugin_fixtures(const GlobalOptions& options, const std::string& directory, bool verbose) {
   auto plugins = checks::PluginSet::load_directory(directory);
   if (!plugins.is_ok()) return report_error(plugins.status());
-  auto report = checks::run_fixtures(plugins.value());
+  GlobalOptions of_directory = options;
+  of_directory.plugin_dir = directory;
+  auto report = checks::run_fixtures(plugins.value(), isolation(of_directory));
   if (!report.is_ok()) return report_error(report.status());
   for (const auto& outcome : report->outcomes) {
     if (outcome.passed && !verbose) continue;

@@ -7,9 +7,11 @@
 #include <CLI/CLI.hpp>
 #include <boost/dll/runtime_symbol_info.hpp>
 #include <cstdlib>
+#include <filesystem>
 #include <iostream>
 
 #include "importers/schema/compiled_schema.h"
+#include "registry/checks/fixtures.h"
 #include "registry/cli/commands.h"
 #include "registry/core/clock.h"
 
@@ -55,6 +57,20 @@ std::string plugin_directory(const GlobalOptions& options) {
   return options.plugin_dir.empty() ? builtin_plugin_dir() : options.plugin_dir;
 }
 
+checks::Isolation isolation(const GlobalOptions& options) {
+  checks::Isolation isolation;
+  boost::dll::fs::error_code error;
+  auto program = boost::dll::program_location(error);
+  if (!error) isolation.worker_program = program.string();
+  // The built-in plugins are trusted unless the policy says otherwise; any other directory's
+  // plugins run in workers unless the policy trusts them.
+  std::error_code same_error;
+  isolation.trusted_by_default =
+      options.plugin_dir.empty() ||
+      std::filesystem::equivalent(options.plugin_dir, builtin_plugin_dir(), same_error);
+  return isolation;
+}
+
 std::unique_ptr<checks::Evaluator> load_evaluator(const GlobalOptions& options) {
   std::string as_of = options.as_of.empty() ? local_date() : options.as_of;
   if (!importers::is_calendar_date(as_of)) {
@@ -66,14 +82,20 @@ std::unique_ptr<checks::Evaluator> load_evaluator(const GlobalOptions& options) 
     report_error(policy.status());
     return nullptr;
   }
-  auto plugins = checks::PluginSet::load_directory(options.plugin_dir.empty() ? builtin_plugin_dir()
-                                                                              : options.plugin_dir);
+  auto plugins = checks::PluginSet::load_directory(plugin_directory(options));
   if (!plugins.is_ok()) {
     report_error(plugins.status());
     return nullptr;
   }
-  auto evaluator =
-      checks::Evaluator::create(std::move(plugins).value(), std::move(policy).value(), as_of);
+  if (policy->verify_fixtures) {
+    if (auto verified = checks::verify_fixtures(plugins.value(), isolation(options));
+        !verified.is_ok()) {
+      report_error(verified);
+      return nullptr;
+    }
+  }
+  auto evaluator = checks::Evaluator::create(std::move(plugins).value(), std::move(policy).value(),
+                                             as_of, isolation(options));
   if (!evaluator.is_ok()) {
     report_error(evaluator.status());
     return nullptr;
@@ -87,6 +109,9 @@ int report_error(const Status& status) {
 }
 
 int run(int argc, char** argv) {
+  if (argc >= 2 && std::string_view(argv[1]) == "__check-worker") {
+    return checks::run_check_worker(argc - 2, argv + 2);
+  }
   CLI::App app{"iotreg: registry of consumer connectable product security declarations"};
   app.require_subcommand(1);
   app.set_help_all_flag("--help-all", "Show help for every command");
@@ -265,7 +290,7 @@ int run(int argc, char** argv) {
   if (*token_create) return run_token_create(global, token_arguments);
   if (*token_list) return run_token_list(global, token_list_json);
   if (*token_revoke) return run_token_revoke(global, token_id);
-  if (*plugins_test) return run_plugin_fixtures(fixtures_dir, fixtures_verbose);
+  if (*plugins_test) return run_plugin_fixtures(global, fixtures_dir, fixtures_verbose);
   if (*plugins) return run_plugins(global, plugins_json);
   if (*flags) return run_flags(global, flags_arguments);
   if (*flag) {

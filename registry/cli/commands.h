@@ -24,6 +24,8 @@ struct GlobalOptions {
 // Loads the plugins and the policy named by the global options and binds them to the as-of
 // date; prints the error and returns null on failure.
 std::unique_ptr<checks::Evaluator> load_evaluator(const GlobalOptions& options);
+// Where checks run: untrusted plugins in workers started from this executable.
+checks::Isolation isolation(const GlobalOptions& options);
 // The plugin directory the global options name, or the built-in one.
 std::string plugin_directory(const GlobalOptions& options);
 
@@ -71,7 +73,8 @@ int run_check(const GlobalOptions& options, const CheckArguments& arguments);
 
 int run_plugins(const GlobalOptions& options, bool json);
 // Runs the fixtures of the plugins in `directory`: exit 0 when all pass, 1 when any fails.
-int run_plugin_fixtures(const std::string& directory, bool verbose);
+// Untrusted plugins (any directory but the built-in one) run in workers.
+int run_plugin_fixtures(const GlobalOptions& options, const std::string& directory, bool verbose);
 
 struct FlagsArguments {
   std::optional<std::string> state;

@@ -115,20 +115,21 @@ class StagingSink : public importers::RecordSink {
     ++counts_.records_read;
     ++counts_.accepted;
     if (evaluator_) {
-      evaluator_->evaluate(declaration, {}, verdict_);
-      // Stored declarations are counted by the writer, after known products are judged again.
-      if (!queue_) ++result_.statuses[std::string(checks::status_name(verdict_.status))];
+      // Judged in batches (at flush), so that out-of-process checks see many at a time.
+      if (pending_count_ == pending_.size()) {
+        pending_.push_back(declaration);
+      } else {
+        pending_[pending_count_] = declaration;
+      }
+      ++pending_count_;
     }
-    if (!queue_) return;  // dry run
-    if (filled_ == batch_.size()) batch_.emplace_back();
-    storage::StagedDeclaration& staged = batch_[filled_++];
-    storage::stage(encoder_, declaration, where.describe(), staged);
-    if (evaluator_) {
-      staged.verdict = to_record(*evaluator_, verdict_);
-    } else {
+    if (queue_) {
+      if (filled_ == batch_.size()) batch_.emplace_back();
+      storage::StagedDeclaration& staged = batch_[filled_++];
+      storage::stage(encoder_, declaration, where.describe(), staged);
       staged.verdict = {};
     }
-    if (filled_ == kBatchSize) flush();
+    if ((queue_ ? filled_ : pending_count_) == kBatchSize) flush();
   }
 
   void reject(importers::RejectedRecord&& rejected) override {
@@ -142,6 +143,7 @@ class StagingSink : public importers::RecordSink {
   }
 
   void flush() {
+    judge_pending();
     if (!queue_ || filled_ == 0) return;
     batch_.resize(filled_);
     queue_->push(std::move(batch_));
@@ -153,8 +155,29 @@ class StagingSink : public importers::RecordSink {
  private:
   const storage::BodyEncoder& encoder_;
   const ImportOptions& options_;
+  // Judges the declarations accepted since the last flush; staged ones get their verdicts
+  // (with an evaluator, every staged declaration of the batch is pending, in the same order).
+  void judge_pending() {
+    if (!evaluator_ || pending_count_ == 0) return;
+    subjects_.clear();
+    for (std::size_t i = 0; i < pending_count_; ++i) subjects_.push_back({&pending_[i], {}});
+    evaluator_->evaluate_batch(subjects_, verdicts_);
+    for (std::size_t i = 0; i < pending_count_; ++i) {
+      if (queue_) {
+        batch_[filled_ - pending_count_ + i].verdict = to_record(*evaluator_, verdicts_[i]);
+      } else {
+        // Stored declarations are counted by the writer, after known products are judged again.
+        ++result_.statuses[std::string(checks::status_name(verdicts_[i].status))];
+      }
+    }
+    pending_count_ = 0;
+  }
+
   const checks::Evaluator* evaluator_;
-  checks::Verdict verdict_;  // reused between declarations
+  std::vector<model::Declaration> pending_;  // [0, pending_count_) await judging
+  std::size_t pending_count_ = 0;
+  std::vector<checks::Subject> subjects_;
+  std::vector<checks::Verdict> verdicts_;  // reused between batches
   const std::string& file_;
   std::uint64_t bytes_total_;
   BatchQueue* queue_;

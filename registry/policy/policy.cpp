@@ -171,6 +171,13 @@ const CheckSettings* Policy::settings(std::string_view check_id) const {
   return nullptr;
 }
 
+const PluginSettings* Policy::plugin_settings(std::string_view plugin_id) const {
+  for (const auto& plugin : plugins) {
+    if (plugin.plugin_id == plugin_id) return &plugin;
+  }
+  return nullptr;
+}
+
 Result<Policy> parse_policy(std::string_view yaml_text, std::string_view source) {
   const std::string source_name(source);
   if (yaml_text.size() > kMaxPolicyBytes) {
@@ -238,6 +245,16 @@ Result<Policy> parse_policy(std::string_view yaml_text, std::string_view source)
       }
     }
     policy.checks.push_back(std::move(settings));
+  }
+  policy.verify_fixtures = document.value("verify_fixtures", false);
+  if (document.contains("plugins")) {
+    for (const auto& [plugin_id, entry] : document.at("plugins").items()) {
+      PluginSettings settings;
+      settings.plugin_id = plugin_id;
+      if (entry.contains("trusted")) settings.trusted = entry.at("trusted").get<bool>();
+      settings.sha256 = entry.value("sha256", "");
+      policy.plugins.push_back(std::move(settings));
+    }
   }
   if (!policy.scope_check.empty()) {
     const CheckSettings* scope = policy.settings(policy.scope_check);

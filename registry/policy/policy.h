@@ -4,6 +4,7 @@
 // the shipped ones (policies/*.yaml) are built into the binary and can be named by id.
 #pragma once
 
+#include <optional>
 #include <span>
 #include <string>
 #include <string_view>
@@ -32,17 +33,28 @@ struct CheckSettings {
   std::vector<Parameter> parameters;
 };
 
+// How far the registry trusts one plugin (by plugin id).
+struct PluginSettings {
+  std::string plugin_id;
+  std::optional<bool> trusted;  // unset: the default (the built-in plugins are trusted)
+  std::string sha256;           // lower-case hex; empty: the file is not pinned
+};
+
 struct Policy {
   std::string id;
   std::string title;
   Regime regime = Regime::kProhibition;
   std::string scope_check;            // empty: every product is in scope
   std::vector<CheckSettings> checks;  // in the order of the file
-  std::string source;                 // file path, or "builtin:<id>"
-  std::string sha256;                 // of the file's bytes: identifies the policy in findings
+  std::vector<PluginSettings> plugins;
+  bool verify_fixtures = false;  // run each plugin's fixtures before using it
+  std::string source;            // file path, or "builtin:<id>"
+  std::string sha256;            // of the file's bytes: identifies the policy in findings
 
   // The settings of a check, or nullptr when the policy does not name it.
   const CheckSettings* settings(std::string_view check_id) const;
+  // The trust settings of a plugin, or nullptr when the policy does not name it.
+  const PluginSettings* plugin_settings(std::string_view plugin_id) const;
 };
 
 inline constexpr std::string_view kDefaultPolicyId = "dcms-2019";

@@ -191,6 +191,46 @@ TEST_SUITE("policy") {
           "constraint.");
   }
 
+  TEST_CASE("policy: plugin trust and SHA-256 pins and verify_fixtures are read") {
+    const std::string hash(64, 'b');
+    auto parsed = parse_policy(kMinimal +
+                                   "verify_fixtures: true\nplugins:\n"
+                                   "  iotreg.scope: {trusted: true, sha256: \"" +
+                                   hash + "\"}\n  example.other: {trusted: false}\n",
+                               "trust.yaml");
+    REQUIRE_MESSAGE(parsed.is_ok(), parsed.status().message());
+    CHECK(parsed->verify_fixtures);
+    REQUIRE(parsed->plugins.size() == 2);
+    const PluginSettings* scope = parsed->plugin_settings("iotreg.scope");
+    REQUIRE(scope != nullptr);
+    CHECK(scope->trusted == std::optional<bool>(true));
+    CHECK(scope->sha256 == hash);
+    const PluginSettings* other = parsed->plugin_settings("example.other");
+    REQUIRE(other != nullptr);
+    CHECK(other->trusted == std::optional<bool>(false));
+    CHECK(other->sha256.empty());
+    CHECK(parsed->plugin_settings("example.absent") == nullptr);
+    auto plain = parse_policy(kMinimal, "plain.yaml");
+    REQUIRE(plain.is_ok());
+    CHECK_FALSE(plain->verify_fixtures);
+    CHECK(plain->plugins.empty());
+  }
+
+  TEST_CASE("policy: a malformed plugin trust entry is refused with its path") {
+    CHECK(refusal(kMinimal + "plugins:\n  iotreg.scope: {trusted: maybe}\n") ==
+          "bad.yaml:7: plugins.iotreg.scope.trusted: Value type not permitted by 'type' "
+          "constraint.");
+    CHECK(refusal(kMinimal + "plugins:\n  iotreg.scope: {sha256: ABC}\n") ==
+          "bad.yaml:7: plugins.iotreg.scope.sha256: Failed to match regex specified by "
+          "'pattern' constraint.");
+    CHECK(
+        refusal(kMinimal + "plugins:\n  iotreg.scope: {trust: true}\n")
+            .find("plugins.iotreg.scope: Object contains a property that could not be validated") !=
+        std::string::npos);
+    CHECK(refusal(kMinimal + "verify_fixtures: sometimes\n") ==
+          "bad.yaml:6: verify_fixtures: Value type not permitted by 'type' constraint.");
+  }
+
   TEST_CASE("policy: a key given twice is refused at its second occurrence") {
     CHECK(refusal(kMinimal + "    level: advisory\n") ==
           "bad.yaml:6: checks.scope.level: appears twice");

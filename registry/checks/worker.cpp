@@ -1,0 +1,135 @@
+// The check worker: the body of `iotreg __check-worker FD PLUGIN...`. It loads the plugins,
+// reads frames from descriptor FD and answers each batch. The host has pointed standard output at
+// /dev/null, so that what a plugin prints cannot reach the protocol, and limited the address
+// space; an allocation the limit refuses ends the worker with kWorkerOutOfMemory.
+#include <fcntl.h>
+#include <unistd.h>
+
+#include <cerrno>
+#include <iostream>
+#include <new>
+
+#include "registry/checks/checks.h"
+#include "registry/checks/detail/loaded_check.h"
+#include "registry/checks/detail/worker_protocol.h"
+#include "registry/core/varint.h"
+
+namespace iotreg::checks {
+namespace {
+
+constexpr int kProtocolDescriptorFloor = 100;
+constexpr std::uint64_t kMaxRequestBytes = std::uint64_t{1} << 32;
+
+bool read_exactly(int fd, char* data, std::size_t size) {
+  while (size > 0) {
+    ssize_t got = ::read(fd, data, size);
+    if (got < 0 && errno == EINTR) continue;
+    if (got <= 0) return false;
+    data += got;
+    size -= static_cast<std::size_t>(got);
+  }
+  return true;
+}
+
+bool write_all(int fd, const std::string& data) {
+  std::size_t written = 0;
+  while (written < data.size()) {
+    ssize_t put = ::write(fd, data.data() + written, data.size() - written);
+    if (put < 0 && errno == EINTR) continue;
+    if (put <= 0) return false;
+    written += static_cast<std::size_t>(put);
+  }
+  return true;
+}
+
+// One frame's payload; false at the end of input or on a malformed header.
+bool read_frame(int fd, std::string& payload) {
+  std::uint64_t size = 0;
+  for (int shift = 0;; shift += 7) {
+    unsigned char byte = 0;
+    if (shift > 63 || !read_exactly(fd, reinterpret_cast<char*>(&byte), 1)) return false;
+    size |= static_cast<std::uint64_t>(byte & 0x7F) << shift;
+    if (!(byte & 0x80)) break;
+  }
+  if (size > kMaxRequestBytes) return false;
+  payload.resize(size);
+  return read_exactly(fd, payload.data(), size);
+}
+
+}  // namespace
+
+int run_check_worker(int argc, char** argv) {
+  if (argc < 2) {
+    std::cerr << "usage: iotreg __check-worker FD PLUGIN...\n";
+    return 2;
+  }
+  std::set_new_handler([] { ::_exit(kWorkerOutOfMemory); });
+  int inherited = std::atoi(argv[0]);
+  int fd = ::fcntl(inherited, F_DUPFD_CLOEXEC, kProtocolDescriptorFloor);
+  if (fd < 0) return 2;
+  ::close(inherited);
+
+  std::vector<PluginSet::LoadedCheck> loaded;
+  for (int i = 1; i < argc; ++i) {
+    auto checks = detail::load_plugin_checks(argv[i]);
+    if (!checks.is_ok()) {
+      std::cerr << "iotreg check worker: " << checks.status().message() << "\n";
+      return 3;
+    }
+    for (auto& check : checks.value()) loaded.push_back(std::move(check));
+  }
+  std::string setup_payload;
+  protocol::DecodedSetup setup;
+  if (!read_frame(fd, setup_payload)) return 0;
+  if (!protocol::decode_setup(setup_payload, setup)) return 4;
+  std::vector<RunFunction> runs;
+  for (const auto& check : setup.checks) {
+    RunFunction run = nullptr;
+    for (const auto& candidate : loaded) {
+      if (candidate.description.id == check.id) run = candidate.run;
+    }
+    if (!run) {
+      std::cerr << "iotreg check worker: no loaded plugin has the check " << check.id << "\n";
+      return 4;
+    }
+    runs.push_back(run);
+  }
+
+  iotreg_check_input input{};
+  input.struct_size = sizeof input;
+  input.as_of = {setup.as_of.data(), setup.as_of.size()};
+  input.policy_id = {setup.policy_id.data(), setup.policy_id.size()};
+  std::string request, reply, frame;
+  std::vector<protocol::DecodedItem> items;
+  std::vector<std::string_view> paths;
+  std::vector<Finding> findings;
+  while (read_frame(fd, request)) {
+    if (!protocol::decode_batch(request, paths, items)) return 4;
+    findings.resize(items.size() * runs.size());  // every finding is overwritten
+    for (std::size_t i = 0; i < items.size(); ++i) {
+      input.declaration = &items[i].declaration.view;
+      input.earlier = items[i].earlier_views.data();
+      input.earlier_count = items[i].earlier_views.size();
+      for (std::size_t c = 0; c < runs.size(); ++c) {
+        input.parameters = setup.checks[c].parameters.data();
+        input.parameter_count = setup.checks[c].parameters.size();
+        Finding& finding = findings[i * runs.size() + c];
+        try {
+          detail::run_check(runs[c], input, finding);
+        } catch (...) {
+          finding.outcome = Outcome::kError;
+          finding.message = "the check let an exception escape";
+          finding.field.clear();
+        }
+      }
+    }
+    protocol::encode_results(items.size(), runs.size(), findings, reply);
+    frame.clear();
+    protocol::put_frame_header(frame, reply.size());
+    frame += reply;
+    if (!write_all(fd, frame)) return 0;
+  }
+  return 0;
+}
+
+}  // namespace iotreg::checks

@@ -1,0 +1,126 @@
+// End to end: an untrusted plugin that crashes on one declaration does not stop `iotreg
+// import` or `iotreg check`; that product is a check_error naming the fault, every other one is
+// judged and stored normally, and the audit chain stays intact. A policy with verify_fixtures
+// refuses a plugin whose fixtures fail, changing nothing.
+#include <doctest/doctest.h>
+
+#include <filesystem>
+#include <map>
+#include <nlohmann/json.hpp>
+#include <string>
+#include <vector>
+
+#include "support/process.h"
+
+namespace iotreg::test {
+namespace {
+
+namespace fs = std::filesystem;
+using nlohmann::json;
+
+const std::string kIotreg = IOTREG_BINARY;
+constexpr int kProducts = 12;
+constexpr int kTrigger = 7;
+
+std::string hostile_dir(const std::string& behaviour) {
+  return fs::canonical(fs::path(IOTREG_CHECK_FIXTURES) / ("hostile-" + behaviour)).string();
+}
+
+// A CSV of kProducts products, the one at kTrigger of model "trigger".
+std::string declarations_csv() {
+  std::string csv = "manufacturer.name,product.brand,product.model\n";
+  for (int i = 0; i < kProducts; ++i) {
+    csv += "Acme Devices Ltd,Acme," +
+           (i == kTrigger ? std::string("trigger") : "model " + std::to_string(i)) + "\n";
+  }
+  return csv;
+}
+
+const char* kPolicy =
+    "id: hostile-policy\nregime: prohibition\nchecks:\n"
+    "  hostile: {level: mandatory}\n";
+
+ProcessResult iotreg(const TempDir& dir, const std::string& plugins,
+                     std::vector<std::string> arguments) {
+  std::vector<std::string> all = {"--db",      dir.file("registry.db"),
+                                  "--policy",  dir.file("policy.yaml"),
+                                  "--plugins", plugins,
+                                  "--as-of",   "2026-11-29"};
+  all.insert(all.end(), arguments.begin(), arguments.end());
+  return run_process(kIotreg, all);
+}
+
+// Status and hostile-check message per model.
+std::map<std::string, std::pair<std::string, std::string>> products(const TempDir& dir,
+                                                                    const std::string& plugins) {
+  auto listed = iotreg(dir, plugins, {"products", "--json"});
+  REQUIRE_MESSAGE(listed.exit_status == 0, listed.describe() << "\n" << listed.err);
+  std::map<std::string, std::pair<std::string, std::string>> by_model;
+  for (const auto& line : split_lines(listed.out)) {
+    json product = json::parse(line);
+    REQUIRE(product["findings"].size() == 1);
+    by_model[product["model"].get<std::string>()] = {
+        product["status"].get<std::string>(), product["findings"][0]["message"].get<std::string>()};
+  }
+  return by_model;
+}
+
+TEST_SUITE("cli") {
+  TEST_CASE("cli: an untrusted plugin that crashes on one declaration does not stop import") {
+    TempDir dir;
+    write_file(dir.file("policy.yaml"), kPolicy);
+    write_file(dir.file("products.csv"), declarations_csv());
+    const std::string plugins = hostile_dir("segfault");
+    auto imported = iotreg(dir, plugins, {"import", dir.file("products.csv")});
+    REQUIRE_MESSAGE(imported.exit_status == 0, imported.describe() << "\n" << imported.err);
+    CHECK(imported.out.find("12 new products") != std::string::npos);
+
+    auto verify = [&] {
+      auto by_model = products(dir, plugins);
+      REQUIRE(by_model.size() == kProducts);
+      for (const auto& [model, judged] : by_model) {
+        CAPTURE(model);
+        if (model == "trigger") {
+          CHECK(judged.first == "check_error");
+          CHECK_MESSAGE(
+              judged.second.find("the plugin fixture.hostile-segfault crashed with "
+                                 "SIGSEGV while judging this declaration") != std::string::npos,
+              judged.second);
+        } else {
+          CHECK(judged.first == "compliant");
+          CHECK(judged.second == "fixture check passed");
+        }
+      }
+    };
+    verify();
+    auto rechecked = iotreg(dir, plugins, {"check", "--all"});
+    CHECK_MESSAGE(rechecked.exit_status == 0, rechecked.describe() << "\n" << rechecked.err);
+    verify();
+    auto audit = iotreg(dir, plugins, {"audit", "verify"});
+    CHECK_MESSAGE(audit.exit_status == 0, audit.describe() << "\n" << audit.err);
+  }
+
+  TEST_CASE("cli: verify_fixtures refuses a plugin whose fixtures fail and changes nothing") {
+    TempDir dir;
+    fs::create_directory(dir.file("plugins"));
+    fs::copy_file(fs::path(hostile_dir("segfault")) / "hostile.so", dir.file("plugins/hostile.so"));
+    write_file(dir.file("plugins/hostile.fixtures.yaml"),
+               "cases:\n"
+               "  - name: the trigger passes\n"
+               "    declaration: {manufacturer: {name: Acme}, product: {brand: Acme, model: "
+               "trigger}}\n"
+               "    expect: {dcms-2019: {hostile: pass}}\n");
+    write_file(dir.file("policy.yaml"), std::string(kPolicy) + "verify_fixtures: true\n");
+    write_file(dir.file("products.csv"), declarations_csv());
+    auto refused = iotreg(dir, dir.file("plugins"), {"import", dir.file("products.csv")});
+    CHECK(refused.exit_status == 2);
+    CHECK_MESSAGE(refused.err.find("fixture.hostile-segfault refused") != std::string::npos,
+                  refused.err);
+    CHECK(refused.err.find("the trigger passes") != std::string::npos);
+    CHECK(refused.err.find("crashed with SIGSEGV") != std::string::npos);
+    CHECK_FALSE(fs::exists(dir.file("registry.db")));
+  }
+}
+
+}  // namespace
+}  // namespace iotreg::test
