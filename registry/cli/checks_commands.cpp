@@ -19,6 +19,12 @@ int run_plugins(const GlobalOptions& options, bool json) {
   if (!loaded_policy.is_ok()) return report_error(loaded_policy.status());
   const auto& plugins = *plugin_set.value();
   const auto& policy = loaded_policy.value();
+  // Where a plugin's checks run: the policy decides, else the directory's default.
+  const bool trusted_by_default = isolation(options).trusted_by_default;
+  auto trusted = [&](const std::string& plugin_id) {
+    const policy::PluginSettings* settings = policy.plugin_settings(plugin_id);
+    return settings && settings->trusted ? *settings->trusted : trusted_by_default;
+  };
   auto level_of = [&](const std::string& check_id) -> std::string {
     const policy::CheckSettings* settings = policy.settings(check_id);
     return settings ? std::string(policy::level_name(settings->level))
@@ -41,6 +47,7 @@ int run_plugins(const GlobalOptions& options, bool json) {
                                 {"version", plugin.version},
                                 {"file", plugin.path},
                                 {"sha256", plugin.sha256},
+                                {"trusted", trusted(plugin.id)},
                                 {"description", plugin.description},
                                 {"checks", std::move(checks)}});
     }
@@ -53,7 +60,11 @@ int run_plugins(const GlobalOptions& options, bool json) {
     std::cout << "\n"
               << printable(plugin.id) << " " << printable(plugin.version) << "\n"
               << "  file    " << printable(plugin.path) << "\n"
-              << "  sha256  " << plugin.sha256 << "\n";
+              << "  sha256  " << plugin.sha256 << "\n"
+              << "  runs    "
+              << (trusted(plugin.id) ? "in the registry's process (trusted)"
+                                     : "in a worker process (untrusted)")
+              << "\n";
     for (const auto& check : plugin.checks) {
       std::cout << "  check   " << std::left << std::setw(26) << printable(check.id)
                 << std::setw(10) << printable(check.version) << std::setw(10) << level_of(check.id)

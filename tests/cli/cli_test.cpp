@@ -1334,12 +1334,23 @@ TEST_SUITE("cli") {
     for (const auto& plugin : plugins) {
       CHECK(plugin["sha256"].get<std::string>().size() == 64);
       CHECK(fs::exists(plugin["file"].get<std::string>()));
+      CHECK(plugin["trusted"] == true);  // the built-ins, by default
       for (const auto& check : plugin["checks"]) checks.insert(check["id"]);
     }
     CHECK(checks == std::set<std::string>{"scope", "default-password", "vulnerability-disclosure",
                                           "support-period", "support-expiry", "statement",
                                           "third-party-label"});
     fs::path builtin_dir = fs::path(plugins[0]["file"].get<std::string>()).parent_path();
+    // Another directory's plugins run in workers unless the policy trusts them.
+    fs::path elsewhere = registry.dir.path() / "elsewhere";
+    fs::create_directory(elsewhere);
+    fs::copy_file(plugins[0]["file"].get<std::string>(),
+                  elsewhere / fs::path(plugins[0]["file"].get<std::string>()).filename());
+    auto other = registry.run({"--plugins", elsewhere.string(), "plugins", "--json"});
+    REQUIRE_MESSAGE(other.exit_status == 0, other.err);
+    CHECK(json::parse(other.out)["plugins"][0]["trusted"] == false);
+    auto text = registry.run({"--plugins", elsewhere.string(), "plugins"});
+    CHECK(text.out.find("in a worker process (untrusted)") != std::string::npos);
 
     auto passing = registry.run({"plugins", "test", builtin_dir.string()});
     INFO(passing.out);
