@@ -4,12 +4,9 @@
 #include <span>
 #include <string_view>
 
-namespace iotreg::policy {
+#include "registry/core/embedded_file.h"
 
-struct EmbeddedFile {
-  std::string_view name;  // file name without directory, e.g. "dcms-2019.yaml"
-  std::string_view text;
-};
+namespace iotreg::policy {
 
 std::span<const EmbeddedFile> shipped_policies();
 std::span<const EmbeddedFile> policy_schema_files();

@@ -4,12 +4,9 @@
 #include <span>
 #include <string_view>
 
-namespace iotreg::http {
+#include "registry/core/embedded_file.h"
 
-struct EmbeddedFile {
-  std::string_view name;  // file name without directory, e.g. "app.js"
-  std::string_view text;
-};
+namespace iotreg::http {
 
 std::span<const EmbeddedFile> web_assets();
 
