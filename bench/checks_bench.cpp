@@ -45,18 +45,19 @@ int main(int argc, char** argv) {
     std::cerr << "cannot read declarations from " << argv[1] << ": " << read.message() << "\n";
     return 2;
   }
-  auto plugins = checks::PluginSet::load_directory(argv[2]);
-  if (!plugins.is_ok()) {
-    std::cerr << plugins.status().message() << "\n";
-    return 2;
-  }
   auto policy = policy::load_policy(argv[3]);
   if (!policy.is_ok()) {
     std::cerr << policy.status().message() << "\n";
     return 2;
   }
+  // With a worker program every plugin is untrusted: loaded and run only by workers.
   checks::Isolation isolation;
   if (argc > 5) isolation.worker_program = argv[5];
+  auto plugins = checks::PluginSet::load_directory(argv[2], policy.value(), isolation);
+  if (!plugins.is_ok()) {
+    std::cerr << plugins.status().message() << "\n";
+    return 2;
+  }
   auto evaluator = checks::Evaluator::create(std::move(plugins).value(), std::move(policy).value(),
                                              "2026-11-29", isolation);
   if (!evaluator.is_ok()) {

@@ -47,16 +47,37 @@ struct PluginDescription {
   std::string version;
   std::string description;
   std::vector<CheckDescription> checks;
+  // Loaded into this process. False for an untrusted plugin: only worker processes load it, and
+  // its checks can run nowhere else.
+  bool in_process = true;
 };
+
+struct Isolation;
 
 class PluginSet {
  public:
-  // Loads every file named *.so in `directory`, in name order. Refuses the whole set, naming
-  // the file and, where it applies, the symbol and the expected and found values, when a file
-  // or the directory is writable by others, a file is not a shared library or lacks the entry
+  // Loads every file named *.so in `directory`, in name order, into this process: for plugins
+  // the caller trusts. Refuses the whole set, naming the file and, where it applies, the symbol
+  // and the expected and found values, when a file or the directory is writable by others, a
+  // file is a link leading out of the directory, is not a shared library or lacks the entry
   // symbol, a descriptor has another ABI version or is malformed, or a plugin or check id is
   // declared twice. Every problem found is listed, one per line.
   static Result<std::shared_ptr<const PluginSet>> load_directory(const std::string& directory);
+  // Loads `directory` as `policy` and `isolation` trust it: nothing of an untrusted plugin runs
+  // in this process. A plugin is trusted when the policy's `plugins` section says so, else when
+  // `isolation.trusted_by_default`. Every file is hashed first. A file that is trusted whatever
+  // its descriptor says (its hash is one the policy pins a trusted plugin to, or the directory is
+  // trusted by default and the policy distrusts no plugin and pins none to a hash no file has) is
+  // loaded here. Any other file is loaded by a worker process (`isolation.worker_program`,
+  // under the batch deadline and memory limit), which sends its descriptor back to be validated
+  // here; then the policy's SHA-256 pin for its id is checked, and it is loaded here only if the
+  // policy trusts that id. Besides the refusals above, a file is refused when it does not match
+  // its pin (both hashes are named), when it faults while a worker loads it ("crashed with
+  // SIGSEGV", "timed out after 2 s", ...) or when it changes while being loaded. With no worker
+  // program, as the one-argument form.
+  static Result<std::shared_ptr<const PluginSet>> load_directory(const std::string& directory,
+                                                                 const policy::Policy& policy,
+                                                                 const Isolation& isolation);
 
   const std::string& directory() const { return directory_; }
   const std::vector<PluginDescription>& plugins() const { return plugins_; }
@@ -72,6 +93,9 @@ class PluginSet {
 
  private:
   PluginSet() = default;
+  static Result<std::shared_ptr<const PluginSet>> load(const std::string& directory,
+                                                       const policy::Policy* policy,
+                                                       const Isolation* isolation);
   std::string directory_;
   std::vector<PluginDescription> plugins_;
   std::vector<LoadedCheck> checks_;
@@ -93,11 +117,12 @@ struct ActiveCheck {
 
 // Where checks run. With no worker program every check runs in process.
 struct Isolation {
-  // The iotreg executable, started as `PROGRAM __check-worker FD PLUGIN...`; empty: every
+  // The iotreg executable, started as `PROGRAM __check-worker FD SHA256:PLUGIN...`; empty: every
   // check runs in process.
   std::string worker_program;
   // Trust of a plugin the policy's `plugins` section does not mention.
   bool trusted_by_default = false;
+  // A worker must answer each batch, and load plugins to read their descriptors, within this.
   std::chrono::milliseconds batch_deadline{2000};
   std::uint64_t memory_limit_bytes = std::uint64_t{1} << 30;  // the worker's address space
   std::size_t declarations_per_batch = 256;
@@ -109,7 +134,7 @@ struct Isolation {
 
 // The exit status of a worker whose allocation the memory limit refused.
 inline constexpr int kWorkerOutOfMemory = 86;
-// The body of `iotreg __check-worker FD PLUGIN...` (argv holds FD and the plugin files);
+// The body of `iotreg __check-worker FD SHA256:PLUGIN...` (argv holds FD and the plugin files);
 // returns the process's exit status.
 int run_check_worker(int argc, char** argv);
 

@@ -219,11 +219,7 @@ Result<std::unique_ptr<Evaluator>> Evaluator::create(std::shared_ptr<const Plugi
                                       ") names plugin '" + pinned.plugin_id +
                                       "', which is not in " + plugins->directory());
     }
-    if (!pinned.sha256.empty() && pinned.sha256 != plugin->sha256) {
-      return Status::invalid_argument(plugin->path + ": refused: its SHA-256 is " + plugin->sha256 +
-                                      "; policy " + policy.id + " pins plugin '" + plugin->id +
-                                      "' to " + pinned.sha256);
-    }
+    IOTREG_TRY(detail::check_pin(*plugin, policy));
   }
   evaluator->plugins_ = std::move(plugins);
   evaluator->policy_ = std::move(policy);
@@ -261,7 +257,12 @@ Result<std::unique_ptr<Evaluator>> Evaluator::create(std::shared_ptr<const Plugi
     check.plugin_sha256 = loaded->plugin_sha256;
     if (!isolation.worker_program.empty()) {
       const policy::PluginSettings* trust = active_policy.plugin_settings(loaded->plugin_id);
-      check.isolated = !(trust && trust->trusted ? *trust->trusted : isolation.trusted_by_default);
+      check.isolated = !loaded->run ||
+                       !(trust && trust->trusted ? *trust->trusted : isolation.trusted_by_default);
+    } else if (!loaded->run) {
+      return Status::invalid_argument("plugin " + loaded->plugin_id + " (" + loaded->plugin_path +
+                                      ") is not trusted and no worker program is available to "
+                                      "run its checks");
     }
     Compiled::Check compiled;
     compiled.loaded = loaded;
@@ -285,7 +286,7 @@ Result<std::unique_ptr<Evaluator>> Evaluator::create(std::shared_ptr<const Plugi
   // The untrusted plugins' active checks, in check order.
   std::vector<detail::IsolatedPluginSpec> isolated;
   for (const auto& plugin : evaluator->plugins_->plugins()) {
-    detail::IsolatedPluginSpec spec{plugin.id, plugin.path, {}, {}};
+    detail::IsolatedPluginSpec spec{plugin.id, {plugin.path, plugin.sha256}, {}, {}};
     for (std::size_t i = 0; i < evaluator->checks_.size(); ++i) {
       const ActiveCheck& check = evaluator->checks_[i];
       if (!check.isolated || check.plugin_id != plugin.id) continue;

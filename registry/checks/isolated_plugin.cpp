@@ -1,257 +1,85 @@
-// Running untrusted plugins' checks in worker processes: spawning a worker with its protocol
-// socket on descriptor 3, standard output on /dev/null and a limited address space; a
-// per-batch deadline enforced with poll(); SIGKILL and waitpid on every fault; bisection of a
-// failed batch and, for each declaration that faults alone, one worker per plugin to find the
-// plugin at fault.
+// Running untrusted plugins in worker processes: reading their descriptors, and judging
+// batches of declarations with their checks, bisecting a batch that faults and, for each
+// declaration that faults alone, one worker per plugin to find the plugin at fault.
 #include "registry/checks/detail/isolated_plugin.h"
 
-#include <fcntl.h>
-#include <poll.h>
-#include <signal.h>
-#include <string.h>
-#include <sys/resource.h>
-#include <sys/socket.h>
-#include <sys/uio.h>
-#include <sys/wait.h>
-#include <unistd.h>
-
-#include <cerrno>
-#include <cstring>
 #include <iostream>
 #include <optional>
-#include <thread>
+#include <variant>
 
 #include "registry/checks/detail/loaded_check.h"
 #include "registry/checks/detail/worker_protocol.h"
 
 namespace iotreg::checks::detail {
-
 namespace {
 
-using Clock = std::chrono::steady_clock;
-
-constexpr int kWorkerProtocolDescriptor = 3;
-constexpr std::size_t kMaxFrameHeaderBytes = 10;
 constexpr std::size_t kPerFindingOverhead = 32;
-constexpr std::size_t kMaxSendVectors = 512;
+// A descriptor's texts, as a worker sends them, and the frame around them.
+constexpr std::size_t kMaxDescriptionBytes =
+    64 + (3 + 4 * kMaxChecksPerPlugin) * (kMaxNameBytes + 1 + 10);
+constexpr std::size_t kMaxRefusalBytes = 4096;
 
-std::string duration_text(std::chrono::milliseconds duration) {
-  if (duration.count() % 1000 == 0) return std::to_string(duration.count() / 1000) + " s";
-  return std::to_string(duration.count()) + " ms";
-}
-
-std::string signal_text(int signal) {
-  const char* name = ::sigabbrev_np(signal);
-  return name ? std::string("SIG") + name : "signal " + std::to_string(signal);
+// Loads `files` in one worker; their descriptions, else the worker's fault.
+std::variant<std::vector<Result<DescriptorTexts>>, std::string> describe_together(
+    const std::vector<WorkerProcess::PluginFile>& files, const Isolation& isolation) {
+  auto started =
+      WorkerProcess::start(isolation.worker_program, files, isolation.memory_limit_bytes);
+  if (!started.is_ok()) return "could not be started (" + started.status().message() + ")";
+  WorkerProcess& worker = *started.value();
+  std::string request;
+  protocol::put_frame_header(request, 1);
+  request.push_back(static_cast<char>(protocol::kDescribe));
+  std::string fault = worker.send({request}, isolation.batch_deadline);
+  std::string reply;
+  if (fault.empty()) {
+    fault = worker.receive(reply, files.size() * (kMaxDescriptionBytes + kMaxRefusalBytes));
+  }
+  if (!fault.empty()) return fault;
+  std::vector<Result<DescriptorTexts>> described;
+  fault = protocol::decode_description(reply, files.size(), described);
+  if (!fault.empty()) return worker.stop(fault);
+  for (std::size_t i = 0; i < files.size(); ++i) {
+    if (!described[i].is_ok()) {
+      // The worker's words about the file, made safe to print.
+      std::string refusal = described[i].status().message().substr(0, kMaxRefusalBytes);
+      std::string safe;
+      for (std::size_t at = 0; at < refusal.size(); at += kMaxNameBytes) {
+        safe += printable(std::string_view(refusal).substr(at, kMaxNameBytes));
+      }
+      described[i] = Status::invalid_argument(safe);
+    }
+  }
+  return described;
 }
 
 }  // namespace
 
-// One running worker. Destroying it kills (SIGKILL) and reaps the process.
-class WorkerProcess {
- public:
-  static Result<std::unique_ptr<WorkerProcess>> start(const std::string& program,
-                                                      const std::vector<std::string>& plugin_paths,
-                                                      std::uint64_t memory_limit) {
-    int sockets[2];
-    if (::socketpair(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0, sockets) != 0) {
-      return Status::io_error(std::string("cannot create a worker socket: ") +
-                              std::strerror(errno));
-    }
-    std::string descriptor = std::to_string(kWorkerProtocolDescriptor);
-    std::vector<char*> arguments = {const_cast<char*>(program.c_str()),
-                                    const_cast<char*>("__check-worker"), descriptor.data()};
-    for (const auto& path : plugin_paths) arguments.push_back(const_cast<char*>(path.c_str()));
-    arguments.push_back(nullptr);
-    pid_t pid = ::fork();
-    if (pid < 0) {
-      ::close(sockets[0]);
-      ::close(sockets[1]);
-      return Status::io_error(std::string("cannot start a check worker: ") + std::strerror(errno));
-    }
-    if (pid == 0) {
-      // The child: async-signal-safe calls only, until exec.
-      int protocol = ::fcntl(sockets[1], F_DUPFD, 64);
-      int null = ::open("/dev/null", O_RDWR);
-      if (protocol < 0 || null < 0) ::_exit(127);
-      ::dup2(null, STDIN_FILENO);
-      ::dup2(null, STDOUT_FILENO);
-      ::dup2(protocol, kWorkerProtocolDescriptor);
-      ::close_range(kWorkerProtocolDescriptor + 1, ~0U, 0);
-      sigset_t none;
-      ::sigemptyset(&none);
-      ::sigprocmask(SIG_SETMASK, &none, nullptr);
-      ::signal(SIGPIPE, SIG_DFL);
-      const rlimit address_space{memory_limit, memory_limit};
-      ::setrlimit(RLIMIT_AS, &address_space);
-      const rlimit no_core{0, 0};
-      ::setrlimit(RLIMIT_CORE, &no_core);
-      ::execv(program.c_str(), arguments.data());
-      ::_exit(127);
-    }
-    ::close(sockets[1]);
-    ::fcntl(sockets[0], F_SETFL, ::fcntl(sockets[0], F_GETFL) | O_NONBLOCK);
-    std::unique_ptr<WorkerProcess> worker(new WorkerProcess());
-    worker->pid_ = pid;
-    worker->fd_ = sockets[0];
-    worker->memory_limit_ = memory_limit;
-    return worker;
-  }
-
-  ~WorkerProcess() {
-    if (fd_ >= 0) ::close(fd_);
-    if (pid_ > 0) {
-      ::kill(pid_, SIGKILL);
-      int status = 0;
-      while (::waitpid(pid_, &status, 0) < 0 && errno == EINTR) {
-      }
+std::vector<Result<DescriptorTexts>> describe_in_worker(
+    const std::vector<WorkerProcess::PluginFile>& files, const Isolation& isolation) {
+  auto together = describe_together(files, isolation);
+  if (auto* described = std::get_if<0>(&together)) return std::move(*described);
+  std::vector<Result<DescriptorTexts>> described;
+  for (const auto& file : files) {
+    auto alone = files.size() == 1 ? std::move(together) : describe_together({file}, isolation);
+    if (auto* one = std::get_if<0>(&alone)) {
+      described.push_back(std::move(one->front()));
+    } else {
+      described.push_back(Status::invalid_argument(
+          file.path + ": refused: the plugin " + std::get<1>(alone) +
+          " while a worker process loaded it (it is not trusted, so it is not loaded into the "
+          "registry itself)"));
     }
   }
-  WorkerProcess(const WorkerProcess&) = delete;
-  WorkerProcess& operator=(const WorkerProcess&) = delete;
-
-  // Sends `parts` one after the other, starting the batch deadline. Empty on success; else
-  // the fault, and the process has been killed and reaped.
-  std::string send(const std::vector<std::string_view>& parts, std::chrono::milliseconds deadline) {
-    deadline_ = deadline;
-    give_up_ = Clock::now() + deadline;
-    std::size_t part = 0, offset = 0;  // the first byte not sent yet
-    std::vector<iovec> vectors;
-    while (part < parts.size()) {
-      vectors.clear();
-      for (std::size_t i = part; i < parts.size() && vectors.size() < kMaxSendVectors; ++i) {
-        std::size_t skip = i == part ? offset : 0;
-        vectors.push_back({const_cast<char*>(parts[i].data()) + skip, parts[i].size() - skip});
-      }
-      int ready = wait_for(POLLOUT);
-      if (ready == 0) return timed_out();
-      if (ready < 0) return ended();
-      msghdr message{};
-      message.msg_iov = vectors.data();
-      message.msg_iovlen = vectors.size();
-      ssize_t put = ::sendmsg(fd_, &message, MSG_NOSIGNAL);
-      if (put < 0 && (errno == EAGAIN || errno == EINTR)) continue;
-      if (put <= 0) return ended();
-      auto left = static_cast<std::size_t>(put);
-      while (part < parts.size() && left >= parts[part].size() - offset) {
-        left -= parts[part].size() - offset;
-        offset = 0;
-        ++part;
-      }
-      offset += left;
-    }
-    return {};
-  }
-
-  // Reads one reply frame's payload into `reply` before the deadline send() started. Empty on
-  // success; else the fault, and the process has been killed and reaped.
-  std::string receive(std::string& reply, std::size_t max_reply) {
-    std::size_t header = 0;
-    std::uint64_t size = 0;
-    bool have_size = false;
-    input_.clear();
-    char chunk[1 << 16];
-    for (;;) {
-      if (!have_size) {
-        for (std::size_t i = 0; i < input_.size(); ++i) {
-          auto byte = static_cast<unsigned char>(input_[i]);
-          if (i >= kMaxFrameHeaderBytes) return stop("wrote garbage instead of a reply");
-          size |= static_cast<std::uint64_t>(byte & 0x7F) << (7 * i);
-          if (!(byte & 0x80)) {
-            header = i + 1;
-            have_size = true;
-            break;
-          }
-        }
-        if (have_size && size > max_reply) {
-          return stop("sent an oversized message (" + std::to_string(size) + " bytes; at most " +
-                      std::to_string(max_reply) + " were expected)");
-        }
-      }
-      if (have_size && input_.size() >= header + size) break;
-      int ready = wait_for(POLLIN);
-      if (ready == 0) return timed_out();
-      ssize_t got = ::recv(fd_, chunk, sizeof chunk, 0);
-      if (got < 0 && (errno == EAGAIN || errno == EINTR)) continue;
-      if (got <= 0) return ended();
-      input_.append(chunk, static_cast<std::size_t>(got));
-    }
-    if (input_.size() != header + size) return stop("wrote bytes after its reply");
-    reply.assign(input_, header, size);
-    return {};
-  }
-
-  // Kills and reaps the worker; returns `fault`.
-  std::string stop(std::string fault) {
-    if (pid_ > 0) {
-      ::kill(pid_, SIGKILL);
-      int status = 0;
-      while (::waitpid(pid_, &status, 0) < 0 && errno == EINTR) {
-      }
-    }
-    pid_ = -1;
-    return fault;
-  }
-
- private:
-  WorkerProcess() = default;
-
-  // 1 when the socket is ready for `events`, 0 when the deadline passed, -1 when it hung up.
-  int wait_for(short events) {
-    for (;;) {
-      auto left = std::chrono::duration_cast<std::chrono::milliseconds>(give_up_ - Clock::now());
-      if (left.count() <= 0) return 0;
-      pollfd entry{fd_, events, 0};
-      int ready = ::poll(&entry, 1, static_cast<int>(left.count()) + 1);
-      if (ready < 0 && errno == EINTR) continue;
-      if (ready < 0) return -1;
-      if (ready == 0) continue;
-      if (entry.revents & events) return 1;
-      return -1;
-    }
-  }
-
-  std::string timed_out() { return stop("timed out after " + duration_text(deadline_)); }
-
-  // The worker closed its end: how it ended, once reaped (killed if it lingers).
-  std::string ended() {
-    int status = 0;
-    pid_t reaped = 0;
-    for (int i = 0; i < 200; ++i) {
-      reaped = ::waitpid(pid_, &status, WNOHANG);
-      if (reaped != 0) break;
-      std::this_thread::sleep_for(std::chrono::milliseconds(5));
-    }
-    if (reaped == 0) return stop("closed its connection in the middle of a batch");
-    pid_ = -1;
-    if (reaped < 0) return "ended in the middle of a batch";
-    if (WIFSIGNALED(status)) {
-      int signal = WTERMSIG(status);
-      if (signal == SIGKILL) return "was killed with SIGKILL";
-      return "crashed with " + signal_text(signal);
-    }
-    int code = WEXITSTATUS(status);
-    if (code == kWorkerOutOfMemory) {
-      return "exceeded the memory limit of " + std::to_string(memory_limit_ >> 20) + " MiB";
-    }
-    return "exited with status " + std::to_string(code) + " in the middle of a batch";
-  }
-
-  pid_t pid_ = -1;
-  int fd_ = -1;
-  std::uint64_t memory_limit_ = 0;
-  std::string input_;
-  std::chrono::milliseconds deadline_{0};
-  Clock::time_point give_up_;
-};
+  return described;
+}
 
 // The checks of one or more plugins, run by one worker process at a time (started on first
 // use, replaced after a fault).
 class WorkerChecks {
  public:
-  WorkerChecks(std::vector<std::string> paths, std::vector<std::size_t> checks,
+  WorkerChecks(std::vector<WorkerProcess::PluginFile> files, std::vector<std::size_t> checks,
                std::string setup_payload, const Isolation& isolation)
-      : paths_(std::move(paths)),
+      : files_(std::move(files)),
         checks_(std::move(checks)),
         setup_payload_(std::move(setup_payload)),
         isolation_(isolation) {}
@@ -270,7 +98,7 @@ class WorkerChecks {
     frame_.clear();
     if (!worker_) {
       auto started =
-          WorkerProcess::start(isolation_.worker_program, paths_, isolation_.memory_limit_bytes);
+          WorkerProcess::start(isolation_.worker_program, files_, isolation_.memory_limit_bytes);
       if (!started.is_ok()) return "could not be started (" + started.status().message() + ")";
       worker_ = std::move(started).value();
       protocol::put_frame_header(frame_, setup_payload_.size());
@@ -317,7 +145,7 @@ class WorkerChecks {
   }
 
  private:
-  std::vector<std::string> paths_;
+  std::vector<WorkerProcess::PluginFile> files_;
   std::vector<std::size_t> checks_;
   std::string setup_payload_;
   Isolation isolation_;
@@ -341,7 +169,7 @@ Isolator::Isolator(std::vector<IsolatedPluginSpec> plugins, std::string as_of,
     auto plugin = std::make_unique<Plugin>();
     std::string payload;
     protocol::encode_setup(as_of_, policy_id_, spec.setup, payload);
-    plugin->alone = std::make_unique<WorkerChecks>(std::vector<std::string>{spec.path}, spec.checks,
+    plugin->alone = std::make_unique<WorkerChecks>(std::vector{spec.file}, spec.checks,
                                                    std::move(payload), isolation_);
     plugin->spec = std::move(spec);
     plugins_.push_back(std::move(plugin));
@@ -353,20 +181,20 @@ Isolator::~Isolator() = default;
 
 void Isolator::rebuild_shared() {
   shared_.clear();
-  std::vector<std::string> paths;
+  std::vector<WorkerProcess::PluginFile> files;
   std::vector<std::size_t> checks;
   std::vector<protocol::SetupCheck> setup;
   for (const auto& plugin : plugins_) {
     if (!plugin->disabled.empty()) continue;
-    paths.push_back(plugin->spec.path);
+    files.push_back(plugin->spec.file);
     checks.insert(checks.end(), plugin->spec.checks.begin(), plugin->spec.checks.end());
     setup.insert(setup.end(), plugin->spec.setup.begin(), plugin->spec.setup.end());
   }
-  if (paths.empty()) return;
+  if (files.empty()) return;
   std::string payload;
   protocol::encode_setup(as_of_, policy_id_, setup, payload);
   for (std::size_t i = 0; i < std::max<std::size_t>(1, isolation_.worker_processes); ++i) {
-    shared_.push_back(std::make_unique<WorkerChecks>(paths, checks, payload, isolation_));
+    shared_.push_back(std::make_unique<WorkerChecks>(files, checks, payload, isolation_));
   }
 }
 

@@ -1,6 +1,7 @@
-// Loading check plugins: every file is verified before it is loaded (permissions, ELF header),
-// loaded with RTLD_NOW from its absolute path, and its descriptor's ABI version is read before
-// anything else in it.
+// Loading check plugins: every file is verified before anything in it runs (permissions, ELF
+// header, SHA-256). A file the policy trusts is loaded with RTLD_NOW from its absolute path and
+// its descriptor's ABI version is read before anything else in it; any other file is loaded
+// only by a worker process, which sends its descriptor back to be validated here.
 #include <sys/stat.h>
 
 #include <algorithm>
@@ -13,6 +14,7 @@
 
 #include "iotreg/plugin.h"
 #include "registry/checks/checks.h"
+#include "registry/checks/detail/isolated_plugin.h"
 #include "registry/checks/detail/loaded_check.h"
 #include "registry/core/sha256.h"
 #include "registry/core/utf8.h"
@@ -21,9 +23,6 @@ namespace iotreg::checks {
 namespace {
 
 namespace fs = std::filesystem;
-
-constexpr std::size_t kMaxChecksPerPlugin = 256;
-constexpr std::size_t kMaxNameBytes = 200;
 
 // Libraries are never unloaded: objects a plugin created may outlive any one PluginSet, and a
 // library loaded twice would run its initialisers twice. Keyed by absolute path.
@@ -52,29 +51,19 @@ class LibraryRegistry {
   std::map<std::string, boost::dll::shared_library> libraries_;
 };
 
-// Untrusted text from a plugin, made printable: invalid UTF-8 and control bytes escaped.
-std::string printable(std::string_view text) {
-  std::string out;
-  for (unsigned char byte : text.substr(0, kMaxNameBytes)) {
-    if (byte < 0x20 || byte == 0x7F || (byte >= 0x80 && !is_valid_utf8(text))) {
-      char escaped[8];
-      std::snprintf(escaped, sizeof escaped, "\\x%02x", byte);
-      out += escaped;
-    } else {
-      out.push_back(static_cast<char>(byte));
-    }
-  }
-  return out;
+const std::string kEntrySymbol = IOTREG_PLUGIN_ENTRY_SYMBOL;
+
+// A descriptor's NUL-terminated text, read no further than one byte past the longest allowed.
+std::optional<std::string> bounded_text(const char* text) {
+  if (!text) return std::nullopt;
+  return std::string(text, ::strnlen(text, detail::kMaxNameBytes + 1));
 }
 
-// Reads a NUL-terminated string from a descriptor; empty optional when unusable.
-std::optional<std::string> descriptor_text(const char* text, bool allow_empty) {
-  if (!text) return std::nullopt;
-  std::size_t size = ::strnlen(text, kMaxNameBytes + 1);
-  if (size > kMaxNameBytes || (!allow_empty && size == 0)) return std::nullopt;
-  std::string_view view(text, size);
-  if (!is_valid_utf8(view)) return std::nullopt;
-  return std::string(view);
+// A text a descriptor must have: present, at most kMaxNameBytes bytes of UTF-8, and not empty
+// unless `allow_empty`.
+bool usable_text(const std::optional<std::string>& text, bool allow_empty) {
+  return text && text->size() <= detail::kMaxNameBytes && (allow_empty || !text->empty()) &&
+         is_valid_utf8(*text);
 }
 
 // Check ids are named in policy files: lower-case letters, digits, '.', '_' and '-'.
@@ -86,6 +75,10 @@ bool is_valid_check_id(std::string_view id) {
     if (!allowed) return false;
   }
   return id.front() != '.' && id.front() != '_' && id.front() != '-';
+}
+
+Status malformed(const std::string& path, const std::string& what) {
+  return Status::invalid_argument(path + ": " + kEntrySymbol + " descriptor: " + what);
 }
 
 bool has_elf_header(const std::string& path) {
@@ -103,13 +96,8 @@ bool writable_by_others(const std::string& path) {
   return ::stat(path.c_str(), &info) == 0 && (info.st_mode & S_IWOTH) != 0;
 }
 
-struct LoadedPlugin {
-  PluginDescription description;
-  std::vector<PluginSet::LoadedCheck> checks;
-};
-
-Result<LoadedPlugin> load_plugin(const std::string& path) {
-  const std::string symbol = IOTREG_PLUGIN_ENTRY_SYMBOL;
+// What can be verified of a plugin file without running anything in it; its SHA-256.
+Result<std::string> verify_file(const std::string& path) {
   if (writable_by_others(path)) {
     return Status::invalid_argument(path +
                                     ": refused: the file is writable by other users (chmod o-w)");
@@ -117,83 +105,136 @@ Result<LoadedPlugin> load_plugin(const std::string& path) {
   if (!has_elf_header(path)) {
     return Status::invalid_argument(path + ": not a shared library (no ELF header)");
   }
-  auto hash = sha256_file(path);
-  if (!hash.is_ok()) return hash.status();
-  auto library = LibraryRegistry::instance().load(path);
-  if (!library.is_ok()) return library.status();
-  if (!library.value()->has(symbol)) {
-    return Status::invalid_argument(path + ": missing entry symbol " + symbol +
-                                    " (define it with IOTREG_PLUGIN from iotreg/check.hpp)");
-  }
-  auto entry = library.value()->get<const iotreg_plugin*()>(symbol);
-  const iotreg_plugin* descriptor = entry();
-  if (!descriptor) {
-    return Status::invalid_argument(path + ": " + symbol + " returned no descriptor");
-  }
-  if (descriptor->abi_version != IOTREG_PLUGIN_ABI_VERSION) {
-    return Status::invalid_argument(path + ": " + symbol + " reports plugin ABI version " +
-                                    std::to_string(descriptor->abi_version) +
-                                    "; this iotreg expects version " +
-                                    std::to_string(IOTREG_PLUGIN_ABI_VERSION));
-  }
-  if (descriptor->struct_size < sizeof(iotreg_plugin)) {
-    return Status::invalid_argument(
-        path + ": " + symbol + " descriptor is " + std::to_string(descriptor->struct_size) +
-        " bytes; ABI version 1 needs at least " + std::to_string(sizeof(iotreg_plugin)));
-  }
-  auto malformed = [&](const std::string& what) {
-    return Status::invalid_argument(path + ": " + symbol + " descriptor: " + what);
-  };
-  LoadedPlugin plugin;
-  PluginDescription& described = plugin.description;
-  described.path = path;
-  described.sha256 = hash.value();
-  auto id = descriptor_text(descriptor->id, false);
-  auto version = descriptor_text(descriptor->version, false);
-  auto description = descriptor_text(descriptor->description, true);
-  if (!id) return malformed("plugin id missing, empty, too long or not UTF-8");
-  if (!version) return malformed("plugin version missing, empty, too long or not UTF-8");
-  if (!description) return malformed("description too long or not UTF-8");
-  described.id = *id;
-  described.version = *version;
-  described.description = *description;
-  if (descriptor->check_count == 0 || !descriptor->checks) {
-    return malformed("declares no checks");
-  }
-  if (descriptor->check_count > kMaxChecksPerPlugin) {
-    return malformed("declares " + std::to_string(descriptor->check_count) + " checks; at most " +
-                     std::to_string(kMaxChecksPerPlugin) + " are allowed");
-  }
-  for (std::size_t i = 0; i < descriptor->check_count; ++i) {
-    const iotreg_check& check = descriptor->checks[i];
-    std::string which = "check " + std::to_string(i);
-    auto check_id = descriptor_text(check.id, false);
-    auto title = descriptor_text(check.title, true);
-    auto requirement = descriptor_text(check.requirement, true);
-    auto check_version = descriptor_text(check.version, false);
-    if (!check_id) return malformed(which + ": id missing, empty, too long or not UTF-8");
-    if (!is_valid_check_id(*check_id)) {
-      return malformed(which + ": id '" + printable(*check_id) +
-                       "' must be 1-64 lower-case letters, digits, '.', '_' or '-'");
-    }
-    if (!title || !requirement) return malformed(which + ": title or requirement not UTF-8");
-    if (!check_version) return malformed(which + " (" + *check_id + "): version missing");
-    if (!check.run) return malformed(which + " (" + *check_id + "): no run function");
-    described.checks.push_back({*check_id, *title, *requirement, *check_version});
-    plugin.checks.push_back({described.checks.back(), described.id, described.version,
-                             described.sha256, described.path, check.run});
-  }
-  return plugin;
+  return sha256_file(path);
+}
+
+Status changed_since_verified(const std::string& path, const std::string& verified,
+                              const std::string& now) {
+  return Status::invalid_argument(path + ": refused: the file changed while it was being loaded " +
+                                  "(its SHA-256 was " + verified + ", then " + now + ")");
 }
 
 }  // namespace
 
 namespace detail {
 
-Result<std::vector<PluginSet::LoadedCheck>> load_plugin_checks(const std::string& path) {
-  auto loaded = load_plugin(path);
-  if (!loaded.is_ok()) return loaded.status();
-  return std::move(loaded.value().checks);
+std::string printable(std::string_view text) {
+  std::string out;
+  const bool valid = is_valid_utf8(text);
+  for (unsigned char byte : text.substr(0, kMaxNameBytes)) {
+    if (byte < 0x20 || byte == 0x7F || (byte >= 0x80 && !valid)) {
+      char escaped[8];
+      std::snprintf(escaped, sizeof escaped, "\\x%02x", byte);
+      out += escaped;
+    } else {
+      out.push_back(static_cast<char>(byte));
+    }
+  }
+  return out;
+}
+
+Status check_pin(const PluginDescription& plugin, const policy::Policy& policy) {
+  const policy::PluginSettings* settings = policy.plugin_settings(plugin.id);
+  if (!settings || settings->sha256.empty() || settings->sha256 == plugin.sha256) return {};
+  return Status::invalid_argument(plugin.path + ": refused: its SHA-256 is " + plugin.sha256 +
+                                  "; policy " + policy.id + " pins plugin '" + plugin.id + "' to " +
+                                  settings->sha256);
+}
+
+Result<PluginDescription> validate_descriptor(const std::string& path, const std::string& sha256,
+                                              const DescriptorTexts& texts) {
+  if (!usable_text(texts.id, false)) {
+    return malformed(path, "plugin id missing, empty, too long or not UTF-8");
+  }
+  if (!usable_text(texts.version, false)) {
+    return malformed(path, "plugin version missing, empty, too long or not UTF-8");
+  }
+  if (!usable_text(texts.description, true)) {
+    return malformed(path, "description too long or not UTF-8");
+  }
+  if (texts.checks.empty()) return malformed(path, "declares no checks");
+  if (texts.checks.size() > kMaxChecksPerPlugin) {
+    return malformed(path, "declares " + std::to_string(texts.checks.size()) + " checks; at most " +
+                               std::to_string(kMaxChecksPerPlugin) + " are allowed");
+  }
+  PluginDescription described;
+  described.path = path;
+  described.sha256 = sha256;
+  described.id = *texts.id;
+  described.version = *texts.version;
+  described.description = *texts.description;
+  for (std::size_t i = 0; i < texts.checks.size(); ++i) {
+    const DescriptorTexts::Check& check = texts.checks[i];
+    std::string which = "check " + std::to_string(i);
+    if (!usable_text(check.id, false)) {
+      return malformed(path, which + ": id missing, empty, too long or not UTF-8");
+    }
+    if (!is_valid_check_id(*check.id)) {
+      return malformed(path, which + ": id '" + printable(*check.id) +
+                                 "' must be 1-64 lower-case letters, digits, '.', '_' or '-'");
+    }
+    if (!usable_text(check.title, true) || !usable_text(check.requirement, true)) {
+      return malformed(path, which + ": title or requirement not UTF-8");
+    }
+    if (!usable_text(check.version, false)) {
+      return malformed(path, which + " (" + *check.id + "): version missing");
+    }
+    if (!check.has_run) return malformed(path, which + " (" + *check.id + "): no run function");
+    described.checks.push_back({*check.id, *check.title, *check.requirement, *check.version});
+  }
+  return described;
+}
+
+Result<LoadedPlugin> load_plugin(const std::string& path) {
+  auto hash = verify_file(path);
+  if (!hash.is_ok()) return hash.status();
+  auto library = LibraryRegistry::instance().load(path);
+  if (!library.is_ok()) return library.status();
+  if (!library.value()->has(kEntrySymbol)) {
+    return Status::invalid_argument(path + ": missing entry symbol " + kEntrySymbol +
+                                    " (define it with IOTREG_PLUGIN from iotreg/check.hpp)");
+  }
+  auto entry = library.value()->get<const iotreg_plugin*()>(kEntrySymbol);
+  const iotreg_plugin* descriptor = entry();
+  if (!descriptor) {
+    return Status::invalid_argument(path + ": " + kEntrySymbol + " returned no descriptor");
+  }
+  if (descriptor->abi_version != IOTREG_PLUGIN_ABI_VERSION) {
+    return Status::invalid_argument(path + ": " + kEntrySymbol + " reports plugin ABI version " +
+                                    std::to_string(descriptor->abi_version) +
+                                    "; this iotreg expects version " +
+                                    std::to_string(IOTREG_PLUGIN_ABI_VERSION));
+  }
+  if (descriptor->struct_size < sizeof(iotreg_plugin)) {
+    return Status::invalid_argument(
+        path + ": " + kEntrySymbol + " descriptor is " + std::to_string(descriptor->struct_size) +
+        " bytes; ABI version 1 needs at least " + std::to_string(sizeof(iotreg_plugin)));
+  }
+  DescriptorTexts texts;
+  texts.id = bounded_text(descriptor->id);
+  texts.version = bounded_text(descriptor->version);
+  texts.description = bounded_text(descriptor->description);
+  if (descriptor->check_count > kMaxChecksPerPlugin) {
+    return malformed(path, "declares " + std::to_string(descriptor->check_count) +
+                               " checks; at most " + std::to_string(kMaxChecksPerPlugin) +
+                               " are allowed");
+  }
+  const std::size_t check_count = descriptor->checks ? descriptor->check_count : 0;
+  for (std::size_t i = 0; i < check_count; ++i) {
+    const iotreg_check& check = descriptor->checks[i];
+    texts.checks.push_back({bounded_text(check.id), bounded_text(check.title),
+                            bounded_text(check.requirement), bounded_text(check.version),
+                            check.run != nullptr});
+  }
+  auto described = validate_descriptor(path, hash.value(), texts);
+  if (!described.is_ok()) return described.status();
+  LoadedPlugin plugin{std::move(described).value(), {}};
+  for (std::size_t i = 0; i < check_count; ++i) {
+    plugin.checks.push_back({plugin.description.checks[i], plugin.description.id,
+                             plugin.description.version, plugin.description.sha256, path,
+                             descriptor->checks[i].run});
+  }
+  return plugin;
 }
 
 }  // namespace detail
@@ -201,6 +242,18 @@ Result<std::vector<PluginSet::LoadedCheck>> load_plugin_checks(const std::string
 PluginSet::~PluginSet() = default;
 
 Result<std::shared_ptr<const PluginSet>> PluginSet::load_directory(const std::string& directory) {
+  return load(directory, nullptr, nullptr);
+}
+
+Result<std::shared_ptr<const PluginSet>> PluginSet::load_directory(const std::string& directory,
+                                                                   const policy::Policy& policy,
+                                                                   const Isolation& isolation) {
+  return load(directory, &policy, &isolation);
+}
+
+Result<std::shared_ptr<const PluginSet>> PluginSet::load(const std::string& directory,
+                                                         const policy::Policy* policy,
+                                                         const Isolation* isolation) {
   std::error_code error;
   fs::path absolute = fs::absolute(directory, error);
   if (error || !fs::is_directory(absolute, error)) {
@@ -228,23 +281,110 @@ Result<std::shared_ptr<const PluginSet>> PluginSet::load_directory(const std::st
     std::error_code resolve_error;
     fs::path target = fs::canonical(file, resolve_error);
     if (!resolve_error && target.parent_path() == absolute) return false;
-    problems.push_back(file + ": refused: it leads to " +
-                       (resolve_error ? std::string("nothing") : printable(target.string())) +
-                       ", outside the plugin directory");
+    problems.push_back(
+        file + ": refused: it leads to " +
+        (resolve_error ? std::string("nothing") : detail::printable(target.string())) +
+        ", outside the plugin directory");
     return true;
   });
+
+  // Every file is verified and hashed before anything in it runs.
+  struct Candidate {
+    std::string path;
+    std::string sha256;
+    bool read_by_worker = false;  // its trust is not known to be granted before it is loaded
+  };
+  std::vector<Candidate> candidates;
+  for (const auto& file : files) {
+    auto hash = verify_file(file);
+    if (hash.is_ok()) {
+      candidates.push_back({file, std::move(hash).value()});
+    } else {
+      problems.push_back(hash.status().message());
+    }
+  }
+
+  // The policy grants trust by plugin id, which only the file's descriptor tells. A file is
+  // loaded here without a worker reading it first only when it is trusted whatever it says: its
+  // hash is the one the policy pins a trusted plugin to, or the directory is trusted by default
+  // and the policy neither distrusts a plugin nor pins one to a hash no file has.
+  const bool isolating = policy && isolation && !isolation->worker_program.empty();
+  if (isolating) {
+    auto pinned_to = [&](const std::string& sha256) -> const policy::PluginSettings* {
+      for (const auto& settings : policy->plugins) {
+        if (!settings.sha256.empty() && settings.sha256 == sha256) return &settings;
+      }
+      return nullptr;
+    };
+    const bool others_trusted =
+        isolation->trusted_by_default &&
+        std::none_of(policy->plugins.begin(), policy->plugins.end(),
+                     [](const policy::PluginSettings& settings) {
+                       return settings.trusted && !*settings.trusted;
+                     }) &&
+        std::all_of(policy->plugins.begin(), policy->plugins.end(),
+                    [&](const policy::PluginSettings& settings) {
+                      return settings.sha256.empty() ||
+                             std::any_of(candidates.begin(), candidates.end(),
+                                         [&](const Candidate& candidate) {
+                                           return candidate.sha256 == settings.sha256;
+                                         });
+                    });
+    for (auto& candidate : candidates) {
+      const policy::PluginSettings* pinned = pinned_to(candidate.sha256);
+      candidate.read_by_worker =
+          pinned ? !pinned->trusted.value_or(isolation->trusted_by_default) : !others_trusted;
+    }
+  }
+  std::vector<detail::WorkerProcess::PluginFile> to_read;
+  for (const auto& candidate : candidates) {
+    if (candidate.read_by_worker) to_read.push_back({candidate.path, candidate.sha256});
+  }
+  std::vector<Result<detail::DescriptorTexts>> read_by_worker;
+  if (!to_read.empty()) read_by_worker = detail::describe_in_worker(to_read, *isolation);
+
   std::map<std::string, std::string> plugin_files;  // plugin id -> file
   std::map<std::string, std::string> check_files;   // check id -> file
-  for (const auto& file : files) {
-    auto loaded = load_plugin(file);
+  std::size_t next_read = 0;
+  for (const auto& candidate : candidates) {
+    auto loaded = [&]() -> Result<detail::LoadedPlugin> {
+      std::optional<PluginDescription> untrusted;
+      if (candidate.read_by_worker) {
+        const auto& texts = read_by_worker[next_read++];
+        if (!texts.is_ok()) return texts.status();
+        auto described =
+            detail::validate_descriptor(candidate.path, candidate.sha256, texts.value());
+        if (!described.is_ok()) return described.status();
+        IOTREG_TRY(detail::check_pin(described.value(), *policy));
+        const policy::PluginSettings* settings = policy->plugin_settings(described->id);
+        if (!(settings && settings->trusted ? *settings->trusted : isolation->trusted_by_default)) {
+          untrusted = std::move(described).value();
+        }
+      }
+      if (untrusted) {
+        untrusted->in_process = false;
+        detail::LoadedPlugin plugin{std::move(*untrusted), {}};
+        for (const auto& check : plugin.description.checks) {
+          plugin.checks.push_back({check, plugin.description.id, plugin.description.version,
+                                   plugin.description.sha256, plugin.description.path, nullptr});
+        }
+        return plugin;
+      }
+      auto plugin = detail::load_plugin(candidate.path);
+      if (plugin.is_ok() && plugin->description.sha256 != candidate.sha256) {
+        return changed_since_verified(candidate.path, candidate.sha256, plugin->description.sha256);
+      }
+      return plugin;
+    }();
     if (!loaded.is_ok()) {
       problems.push_back(loaded.status().message());
       continue;
     }
     auto& plugin = loaded.value();
+    const std::string& file = candidate.path;
     auto [existing_plugin, new_plugin] = plugin_files.emplace(plugin.description.id, file);
     if (!new_plugin) {
-      problems.push_back(file + ": plugin id '" + printable(plugin.description.id) +
+      problems.push_back(file + ": plugin id '" + detail::printable(plugin.description.id) +
                          "' is already declared by " + existing_plugin->second);
       continue;
     }
@@ -252,7 +392,7 @@ Result<std::shared_ptr<const PluginSet>> PluginSet::load_directory(const std::st
     for (const auto& check : plugin.description.checks) {
       auto [existing, added] = check_files.emplace(check.id, file);
       if (!added) {
-        problems.push_back(file + ": check id '" + printable(check.id) +
+        problems.push_back(file + ": check id '" + detail::printable(check.id) +
                            "' is already declared by " + existing->second);
         duplicate = true;
       }

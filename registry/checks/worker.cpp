@@ -1,5 +1,7 @@
-// The check worker: the body of `iotreg __check-worker FD PLUGIN...`. It loads the plugins,
-// reads frames from descriptor FD and answers each batch. The host has pointed standard output at
+// The check worker: the body of `iotreg __check-worker FD SHA256:PLUGIN...`. It reads its first
+// frame from descriptor FD, then loads the plugins, refusing any whose file no longer has the
+// given SHA-256. To kDescribe it answers with the plugins' descriptions and exits; after kSetup
+// it answers each batch. The host has pointed standard output at
 // /dev/null, so that what a plugin prints cannot reach the protocol, and limited the address
 // space; an allocation the limit refuses ends the worker with kWorkerOutOfMemory.
 #include <fcntl.h>
@@ -11,6 +13,7 @@
 
 #include "registry/checks/checks.h"
 #include "registry/checks/detail/loaded_check.h"
+#include "registry/checks/detail/worker_process.h"
 #include "registry/checks/detail/worker_protocol.h"
 #include "registry/core/varint.h"
 
@@ -19,6 +22,7 @@ namespace {
 
 constexpr int kProtocolDescriptorFloor = 100;
 constexpr std::uint64_t kMaxRequestBytes = std::uint64_t{1} << 32;
+constexpr std::size_t kSha256HexDigits = 64;
 
 bool read_exactly(int fd, char* data, std::size_t size) {
   while (size > 0) {
@@ -60,7 +64,7 @@ bool read_frame(int fd, std::string& payload) {
 
 int run_check_worker(int argc, char** argv) {
   if (argc < 2) {
-    std::cerr << "usage: iotreg __check-worker FD PLUGIN...\n";
+    std::cerr << "usage: iotreg __check-worker FD SHA256:PLUGIN...\n";
     return 2;
   }
   std::set_new_handler([] { ::_exit(kWorkerOutOfMemory); });
@@ -68,19 +72,56 @@ int run_check_worker(int argc, char** argv) {
   int fd = ::fcntl(inherited, F_DUPFD_CLOEXEC, kProtocolDescriptorFloor);
   if (fd < 0) return 2;
   ::close(inherited);
-
-  std::vector<PluginSet::LoadedCheck> loaded;
+  std::vector<detail::WorkerProcess::PluginFile> files;
   for (int i = 1; i < argc; ++i) {
-    auto checks = detail::load_plugin_checks(argv[i]);
-    if (!checks.is_ok()) {
-      std::cerr << "iotreg check worker: " << checks.status().message() << "\n";
-      return 3;
+    std::string_view argument = argv[i];
+    if (argument.size() <= kSha256HexDigits + 1 || argument[kSha256HexDigits] != ':') {
+      std::cerr << "iotreg check worker: " << argument << ": expected SHA256:PLUGIN\n";
+      return 2;
     }
-    for (auto& check : checks.value()) loaded.push_back(std::move(check));
+    files.push_back({std::string(argument.substr(kSha256HexDigits + 1)),
+                     std::string(argument.substr(0, kSha256HexDigits))});
   }
+  // Each file is loaded only if it still has the SHA-256 the host verified.
+  auto load = [](const detail::WorkerProcess::PluginFile& file) -> Result<detail::LoadedPlugin> {
+    auto plugin = detail::load_plugin(file.path);
+    if (plugin.is_ok() && plugin->description.sha256 != file.sha256) {
+      return Status::invalid_argument(file.path +
+                                      ": refused: the file changed after the registry verified it "
+                                      "(its SHA-256 was " +
+                                      file.sha256 + ", now " + plugin->description.sha256 + ")");
+    }
+    return plugin;
+  };
+
   std::string setup_payload;
+  if (!read_frame(fd, setup_payload) || setup_payload.empty()) return 0;
+  if (static_cast<unsigned char>(setup_payload[0]) == protocol::kDescribe) {
+    std::vector<Result<PluginDescription>> described;
+    for (const auto& file : files) {
+      auto plugin = load(file);
+      if (plugin.is_ok()) {
+        described.push_back(std::move(plugin->description));
+      } else {
+        described.push_back(plugin.status());
+      }
+    }
+    std::string reply, frame;
+    protocol::encode_description(described, reply);
+    protocol::put_frame_header(frame, reply.size());
+    frame += reply;
+    return write_all(fd, frame) ? 0 : 2;
+  }
+  std::vector<PluginSet::LoadedCheck> loaded;
+  for (const auto& file : files) {
+    auto plugin = load(file);
+    if (!plugin.is_ok()) {
+      std::cerr << "iotreg check worker: " << plugin.status().message() << "\n";
+      return detail::kWorkerPluginRefused;
+    }
+    for (auto& check : plugin->checks) loaded.push_back(std::move(check));
+  }
   protocol::DecodedSetup setup;
-  if (!read_frame(fd, setup_payload)) return 0;
   if (!protocol::decode_setup(setup_payload, setup)) return 4;
   std::vector<RunFunction> runs;
   for (const auto& check : setup.checks) {

@@ -105,6 +105,75 @@ void encode_setup(std::string_view as_of, std::string_view policy_id,
   }
 }
 
+void encode_description(const std::vector<Result<PluginDescription>>& plugins,
+                        std::string& payload) {
+  payload.clear();
+  payload.push_back(static_cast<char>(kDescription));
+  put_varint(payload, plugins.size());
+  for (const auto& plugin : plugins) {
+    if (!plugin.is_ok()) {
+      payload.push_back(0);
+      put_text(payload, plugin.status().message());
+      continue;
+    }
+    payload.push_back(1);
+    put_text(payload, plugin->id);
+    put_text(payload, plugin->version);
+    put_text(payload, plugin->description);
+    put_varint(payload, plugin->checks.size());
+    for (const auto& check : plugin->checks) {
+      put_text(payload, check.id);
+      put_text(payload, check.title);
+      put_text(payload, check.requirement);
+      put_text(payload, check.version);
+    }
+  }
+}
+
+std::string decode_description(std::string_view payload, std::size_t plugins,
+                               std::vector<Result<detail::DescriptorTexts>>& out) {
+  const std::string garbage = "wrote garbage instead of its plugins' descriptions";
+  out.clear();
+  ByteReader reader(payload);
+  unsigned char type = 0;
+  std::uint64_t count = 0;
+  if (!reader.byte(type) || type != kDescription || !reader.varint(count) || count != plugins) {
+    return garbage;
+  }
+  for (std::size_t i = 0; i < plugins; ++i) {
+    unsigned char loaded = 0;
+    if (!reader.byte(loaded) || loaded > 1) return garbage;
+    std::string_view id, version, description, refusal;
+    if (!loaded) {
+      if (!reader.text(refusal)) return garbage;
+      out.push_back(Status::invalid_argument(refusal.empty() ? std::string("refused")
+                                                             : std::string(refusal)));
+      continue;
+    }
+    std::uint64_t checks = 0;
+    if (!reader.text(id) || !reader.text(version) || !reader.text(description) ||
+        !reader.varint(checks) || checks > detail::kMaxChecksPerPlugin) {
+      return garbage;
+    }
+    detail::DescriptorTexts texts;
+    texts.id = std::string(id);
+    texts.version = std::string(version);
+    texts.description = std::string(description);
+    for (std::uint64_t c = 0; c < checks; ++c) {
+      std::string_view check_id, title, requirement, check_version;
+      if (!reader.text(check_id) || !reader.text(title) || !reader.text(requirement) ||
+          !reader.text(check_version)) {
+        return garbage;
+      }
+      texts.checks.push_back({std::string(check_id), std::string(title), std::string(requirement),
+                              std::string(check_version), true});
+    }
+    out.push_back(std::move(texts));
+  }
+  if (!reader.done()) return garbage;
+  return {};
+}
+
 void encode_path_table(const model::FieldCatalog& catalog, const std::vector<std::size_t>& order,
                        std::string& out) {
   out.clear();

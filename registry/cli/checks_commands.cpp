@@ -13,18 +13,13 @@ namespace iotreg::cli {
 int run_plugins(const GlobalOptions& options, bool json) {
   // Lists what is loaded even when the policy names checks the directory lacks (an author's
   // directory with only their plugin): levels then come from the policy alone.
-  auto plugin_set = checks::PluginSet::load_directory(plugin_directory(options));
-  if (!plugin_set.is_ok()) return report_error(plugin_set.status());
   auto loaded_policy = policy::load_policy(options.policy);
   if (!loaded_policy.is_ok()) return report_error(loaded_policy.status());
-  const auto& plugins = *plugin_set.value();
   const auto& policy = loaded_policy.value();
-  // Where a plugin's checks run: the policy decides, else the directory's default.
-  const bool trusted_by_default = isolation(options).trusted_by_default;
-  auto trusted = [&](const std::string& plugin_id) {
-    const policy::PluginSettings* settings = policy.plugin_settings(plugin_id);
-    return settings && settings->trusted ? *settings->trusted : trusted_by_default;
-  };
+  auto plugin_set =
+      checks::PluginSet::load_directory(plugin_directory(options), policy, isolation(options));
+  if (!plugin_set.is_ok()) return report_error(plugin_set.status());
+  const auto& plugins = *plugin_set.value();
   auto level_of = [&](const std::string& check_id) -> std::string {
     const policy::CheckSettings* settings = policy.settings(check_id);
     return settings ? std::string(policy::level_name(settings->level))
@@ -47,7 +42,7 @@ int run_plugins(const GlobalOptions& options, bool json) {
                                 {"version", plugin.version},
                                 {"file", plugin.path},
                                 {"sha256", plugin.sha256},
-                                {"trusted", trusted(plugin.id)},
+                                {"trusted", plugin.in_process},
                                 {"description", plugin.description},
                                 {"checks", std::move(checks)}});
     }
@@ -62,8 +57,8 @@ int run_plugins(const GlobalOptions& options, bool json) {
               << "  file    " << printable(plugin.path) << "\n"
               << "  sha256  " << plugin.sha256 << "\n"
               << "  runs    "
-              << (trusted(plugin.id) ? "in the registry's process (trusted)"
-                                     : "in a worker process (untrusted)")
+              << (plugin.in_process ? "in the registry's process (trusted)"
+                                    : "in a worker process (untrusted)")
               << "\n";
     for (const auto& check : plugin.checks) {
       std::cout << "  check   " << std::left << std::setw(26) << printable(check.id)
@@ -75,11 +70,14 @@ int run_plugins(const GlobalOptions& options, bool json) {
 }
 
 int run_plugin_fixtures(const GlobalOptions& options, const std::string& directory, bool verbose) {
-  auto plugins = checks::PluginSet::load_directory(directory);
-  if (!plugins.is_ok()) return report_error(plugins.status());
+  auto policy = policy::load_policy(options.policy);
+  if (!policy.is_ok()) return report_error(policy.status());
   GlobalOptions of_directory = options;
   of_directory.plugin_dir = directory;
-  auto report = checks::run_fixtures(plugins.value(), isolation(of_directory));
+  const checks::Isolation where = isolation(of_directory);
+  auto plugins = checks::PluginSet::load_directory(directory, policy.value(), where);
+  if (!plugins.is_ok()) return report_error(plugins.status());
+  auto report = checks::run_fixtures(plugins.value(), where);
   if (!report.is_ok()) return report_error(report.status());
   for (const auto& outcome : report->outcomes) {
     if (outcome.passed && !verbose) continue;

@@ -82,20 +82,21 @@ std::unique_ptr<checks::Evaluator> load_evaluator(const GlobalOptions& options) 
     report_error(policy.status());
     return nullptr;
   }
-  auto plugins = checks::PluginSet::load_directory(plugin_directory(options));
+  const checks::Isolation where = isolation(options);
+  auto plugins =
+      checks::PluginSet::load_directory(plugin_directory(options), policy.value(), where);
   if (!plugins.is_ok()) {
     report_error(plugins.status());
     return nullptr;
   }
   if (policy->verify_fixtures) {
-    if (auto verified = checks::verify_fixtures(plugins.value(), isolation(options));
-        !verified.is_ok()) {
+    if (auto verified = checks::verify_fixtures(plugins.value(), where); !verified.is_ok()) {
       report_error(verified);
       return nullptr;
     }
   }
   auto evaluator = checks::Evaluator::create(std::move(plugins).value(), std::move(policy).value(),
-                                             as_of, isolation(options));
+                                             as_of, where);
   if (!evaluator.is_ok()) {
     report_error(evaluator.status());
     return nullptr;

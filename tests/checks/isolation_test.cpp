@@ -4,13 +4,22 @@
 // declaration is judged normally. The policy decides trust and pins plugin files by SHA-256.
 #include <doctest/doctest.h>
 
+#include <signal.h>
+#include <unistd.h>
+
+#include <atomic>
 #include <filesystem>
+#include <fstream>
+#include <mutex>
 #include <string>
+#include <thread>
 #include <vector>
 
 #include "check_fixtures.h"
 #include "registry/checks/checks.h"
+#include "registry/checks/detail/isolated_plugin.h"
 #include "registry/checks/fixtures.h"
+#include "registry/core/sha256.h"
 #include "support/temp_files.h"
 
 namespace iotreg::checks {
@@ -34,15 +43,85 @@ Isolation test_isolation() {
   return isolation;
 }
 
+// The scenario's plugins loaded into this process, as the caller trusts them.
 std::shared_ptr<const PluginSet> load(const std::string& scenario) {
   auto loaded = PluginSet::load_directory(fixture_dir(scenario));
   REQUIRE_MESSAGE(loaded.is_ok(), loaded.status().message());
   return loaded.value();
 }
 
+// `directory`'s plugins loaded as `policy_text` and `isolation` trust them.
+Result<std::shared_ptr<const PluginSet>> load_trusting(const std::string& directory,
+                                                       const std::string& policy_text,
+                                                       const Isolation& isolation) {
+  return PluginSet::load_directory(directory, policy_from(policy_text), isolation);
+}
+
 std::string hostile_policy(const std::string& check_settings = "{level: mandatory}") {
   return "id: fixture-policy\nregime: prohibition\nchecks:\n  hostile: " + check_settings + "\n";
 }
+
+// The process ids, one per line, in the file fixture.load-record-pid appends to.
+std::vector<long> recorded_pids(const std::string& record) {
+  std::vector<long> pids;
+  std::ifstream in(record);
+  for (long pid = 0; in >> pid;) pids.push_back(pid);
+  return pids;
+}
+
+// Points fixture.load-record-pid at a record file while it lives.
+class LoadRecord {
+ public:
+  explicit LoadRecord(const std::string& path) : path_(path) {
+    ::setenv("IOTREG_FIXTURE_LOAD_RECORD", path_.c_str(), 1);
+  }
+  ~LoadRecord() { ::unsetenv("IOTREG_FIXTURE_LOAD_RECORD"); }
+  LoadRecord(const LoadRecord&) = delete;
+  LoadRecord& operator=(const LoadRecord&) = delete;
+  std::vector<long> pids() const { return recorded_pids(path_); }
+
+ private:
+  std::string path_;
+};
+
+// Kills, with SIGKILL, every process whose id fixture.hostile-stall writes to `marker`, from a
+// thread of its own, until destroyed. With `once`, it also creates `marker`.killed after the
+// first kill, so that the plugin stalls no more.
+class Killer {
+ public:
+  Killer(std::string marker, bool once)
+      : marker_(std::move(marker)), thread_([this, once] { run(once); }) {}
+  ~Killer() {
+    stop_ = true;
+    thread_.join();
+  }
+  Killer(const Killer&) = delete;
+  Killer& operator=(const Killer&) = delete;
+  std::vector<long> killed() const {
+    std::lock_guard lock(mutex_);
+    return killed_;
+  }
+
+ private:
+  void run(bool once) {
+    while (!stop_) {
+      std::vector<long> pids = recorded_pids(marker_);
+      if (pids.size() == 1 && std::filesystem::remove(marker_)) {
+        if (once) std::ofstream(marker_ + ".killed").put('\n');
+        ::kill(static_cast<pid_t>(pids.front()), SIGKILL);
+        std::lock_guard lock(mutex_);
+        killed_.push_back(pids.front());
+      }
+      std::this_thread::sleep_for(std::chrono::milliseconds(2));
+    }
+  }
+
+  std::string marker_;
+  std::atomic<bool> stop_{false};
+  mutable std::mutex mutex_;
+  std::vector<long> killed_;
+  std::thread thread_;
+};
 
 // Declarations of models "model 0", "model 1", ...; those at `triggers` are of model "trigger".
 std::vector<model::Declaration> declarations(std::vector<std::size_t> triggers = {kTrigger}) {
@@ -67,10 +146,14 @@ std::vector<Verdict> judge_all(const Evaluator& evaluator,
   return verdicts;
 }
 
+// An evaluator of the scenario's plugins, loaded (by a worker) and run as untrusted.
 std::unique_ptr<Evaluator> isolated_evaluator(const std::string& scenario,
                                               const std::string& policy_text = hostile_policy(),
                                               Isolation isolation = test_isolation()) {
-  auto created = Evaluator::create(load(scenario), policy_from(policy_text), kAsOf, isolation);
+  auto plugins = load_trusting(fixture_dir(scenario), policy_text, isolation);
+  REQUIRE_MESSAGE(plugins.is_ok(), plugins.status().message());
+  REQUIRE_FALSE(plugins.value()->plugins().front().in_process);
+  auto created = Evaluator::create(plugins.value(), policy_from(policy_text), kAsOf, isolation);
   REQUIRE_MESSAGE(created.is_ok(), created.status().message());
   REQUIRE(created.value()->has_isolated_checks());
   return std::move(created).value();
@@ -151,17 +234,64 @@ TEST_SUITE("isolation") {
     }
   }
 
-  TEST_CASE("isolation: a worker killed with SIGKILL mid-batch is restarted and the batch redone") {
+  TEST_CASE("isolation: a worker killed with SIGKILL from outside mid-batch is restarted") {
     testing::ScratchDir scratch;
-    std::string marker = scratch.file("killed");
+    std::string marker = scratch.file("stalled");
+    Isolation isolation = test_isolation();
+    isolation.batch_deadline = std::chrono::seconds(60);  // only the kill ends the stall
     auto evaluator = isolated_evaluator(
-        "hostile-kill-once",
-        hostile_policy("{level: mandatory, parameters: {marker: \"" + marker + "\"}}"));
-    auto verdicts = judge_all(*evaluator, declarations({}));
-    CHECK(std::filesystem::exists(marker));
-    for (const auto& verdict : verdicts) {
-      CHECK_MESSAGE(verdict.findings[0].outcome == Outcome::kPass, verdict.findings[0].message);
-      CHECK(verdict.status == ProductStatus::kCompliant);
+        "hostile-stall",
+        hostile_policy("{level: mandatory, parameters: {marker: \"" + marker + "\"}}"), isolation);
+    std::vector<Verdict> verdicts;
+    std::vector<long> killed;
+    {
+      Killer killer(marker, true);
+      verdicts = judge_all(*evaluator, declarations());
+      killed = killer.killed();
+    }
+    // Killed once, from outside, a worker and not this process; the redone batch is judged
+    // normally: the plugin is not blamed for a kill it did not cause.
+    REQUIRE(killed.size() == 1);
+    CHECK(killed.front() != static_cast<long>(::getpid()));
+    for (std::size_t i = 0; i < verdicts.size(); ++i) {
+      CAPTURE(i);
+      CHECK_MESSAGE(verdicts[i].findings[0].outcome == Outcome::kPass,
+                    verdicts[i].findings[0].message);
+      CHECK(verdicts[i].status == ProductStatus::kCompliant);
+    }
+  }
+
+  TEST_CASE("isolation: a worker killed with SIGKILL each time it judges one declaration errs it") {
+    testing::ScratchDir scratch;
+    std::string marker = scratch.file("stalled");
+    Isolation isolation = test_isolation();
+    isolation.batch_deadline = std::chrono::seconds(60);
+    auto evaluator = isolated_evaluator(
+        "hostile-stall",
+        hostile_policy("{level: mandatory, parameters: {marker: \"" + marker + "\"}}"), isolation);
+    std::vector<Verdict> verdicts;
+    std::size_t kills = 0;
+    {
+      Killer killer(marker, false);
+      verdicts = judge_all(*evaluator, declarations());
+      kills = killer.killed().size();
+    }
+    // The batch of 8, its halves of 4 and 2, the trigger alone, then its plugin's own worker.
+    CHECK(kills == 5);
+    for (std::size_t i = 0; i < verdicts.size(); ++i) {
+      CAPTURE(i);
+      const Finding& finding = verdicts[i].findings[0];
+      if (i == kTrigger) {
+        CHECK(finding.outcome == Outcome::kError);
+        CHECK_MESSAGE(
+            finding.message.find("the plugin fixture.hostile-stall was killed with "
+                                 "SIGKILL while judging this declaration") != std::string::npos,
+            finding.message);
+        CHECK(verdicts[i].status == ProductStatus::kCheckError);
+      } else {
+        CHECK_MESSAGE(finding.outcome == Outcome::kPass, finding.message);
+        CHECK(verdicts[i].status == ProductStatus::kCompliant);
+      }
     }
   }
 
@@ -337,6 +467,166 @@ TEST_SUITE("isolation") {
     CHECK_MESSAGE(
         refused.status().message().find("outside the plugin directory") != std::string::npos,
         refused.status().message());
+  }
+
+  TEST_CASE("isolation: an untrusted plugin is loaded only by worker processes, never here") {
+    testing::ScratchDir scratch;
+    LoadRecord record(scratch.file("loads"));
+    const std::string policy =
+        "id: fixture-policy\nregime: prohibition\nchecks:\n  loaded: {level: mandatory}\n";
+    auto plugins = load_trusting(fixture_dir("load-record-pid"), policy, test_isolation());
+    REQUIRE_MESSAGE(plugins.is_ok(), plugins.status().message());
+    const PluginDescription& plugin = plugins.value()->plugins().front();
+    CHECK(plugin.id == "fixture.load-record-pid");
+    CHECK_FALSE(plugin.in_process);
+    REQUIRE(plugin.checks.size() == 1);
+    CHECK(plugin.checks[0].id == "loaded");
+    auto evaluator =
+        Evaluator::create(plugins.value(), policy_from(policy), kAsOf, test_isolation());
+    REQUIRE(evaluator.is_ok());
+    auto verdicts = judge_all(*evaluator.value(), declarations({}));
+    CHECK(verdicts[0].findings[0].message == "fixture check passed");
+    // One worker read the descriptor, two judged the batches: none of them is this process.
+    auto pids = record.pids();
+    CHECK(pids.size() == 3);
+    for (long pid : pids) CHECK(pid != static_cast<long>(::getpid()));
+  }
+
+  TEST_CASE("isolation: a plugin whose static initialiser crashes is refused, naming the fault") {
+    auto refused =
+        load_trusting(fixture_dir("load-initialiser-segfault"), hostile_policy(), test_isolation());
+    REQUIRE_FALSE(refused.is_ok());
+    const std::string& message = refused.status().message();
+    CHECK_MESSAGE(message.find(fixture_plugin("load-initialiser-segfault", "load") +
+                               ": refused: the plugin crashed with SIGSEGV while a worker "
+                               "process loaded it") != std::string::npos,
+                  message);
+  }
+
+  TEST_CASE("isolation: an entry function that hangs, aborts or allocates without bound") {
+    const std::vector<std::pair<std::string, std::string>> cases = {
+        {"entry-hang", "timed out after 1 s"},
+        {"entry-abort", "crashed with SIGABRT"},
+        {"entry-allocate", "exceeded the memory limit of 512 MiB"}};
+    for (const auto& [behaviour, fault] : cases) {
+      CAPTURE(behaviour);
+      auto refused =
+          load_trusting(fixture_dir("load-" + behaviour), hostile_policy(), test_isolation());
+      REQUIRE_FALSE(refused.is_ok());
+      CHECK_MESSAGE(
+          refused.status().message().find(fixture_plugin("load-" + behaviour, "load") +
+                                          ": refused: the plugin " + fault) != std::string::npos,
+          refused.status().message());
+    }
+  }
+
+  TEST_CASE("isolation: a crash while loading is charged to the one file that caused it") {
+    testing::ScratchDir scratch;
+    std::filesystem::copy_file(fixture_plugin("load-record-pid", "load"),
+                               scratch.file("a-behaves.so"));
+    std::filesystem::copy_file(fixture_plugin("load-initialiser-segfault", "load"),
+                               scratch.file("b-crashes.so"));
+    std::filesystem::copy_file(fixture_plugin("hostile-stdout", "hostile"),
+                               scratch.file("c-behaves.so"));
+    auto refused = load_trusting(scratch.path().string(), hostile_policy(), test_isolation());
+    REQUIRE_FALSE(refused.is_ok());
+    const std::string& message = refused.status().message();
+    CHECK_MESSAGE(
+        message.find("b-crashes.so: refused: the plugin crashed with SIGSEGV") != std::string::npos,
+        message);
+    CHECK(message.find("a-behaves.so") == std::string::npos);
+    CHECK(message.find("c-behaves.so") == std::string::npos);
+  }
+
+  TEST_CASE(
+      "isolation: a descriptor's problems found by a worker are reported as when loaded here") {
+    for (const char* scenario : {"wrong-abi", "null-descriptor", "bad-check-id", "no-entry"}) {
+      CAPTURE(scenario);
+      auto here = PluginSet::load_directory(fixture_dir(scenario));
+      auto in_worker = load_trusting(fixture_dir(scenario), hostile_policy(), test_isolation());
+      REQUIRE_FALSE(here.is_ok());
+      REQUIRE_FALSE(in_worker.is_ok());
+      CHECK(in_worker.status().message() == here.status().message());
+    }
+  }
+
+  TEST_CASE("isolation: a pinned plugin is checked against its pin before it is loaded here") {
+    testing::ScratchDir scratch;
+    std::filesystem::copy_file(fixture_plugin("load-record-pid", "load"), scratch.file("load.so"));
+    LoadRecord record(scratch.file("loads"));
+    const std::string actual = sha256_file(scratch.file("load.so")).value();
+    const std::string pinned(64, 'b');
+    auto policy = [](const std::string& sha256) {
+      return "id: fixture-policy\nregime: prohibition\nchecks:\n  loaded: {level: mandatory}\n"
+             "plugins:\n"
+             "  fixture.load-record-pid: {trusted: true, sha256: " +
+             sha256 + "}\n";
+    };
+    Isolation isolation = test_isolation();
+    isolation.trusted_by_default = true;
+    auto refused = load_trusting(scratch.path().string(), policy(pinned), isolation);
+    REQUIRE_FALSE(refused.is_ok());
+    const std::string& message = refused.status().message();
+    CHECK_MESSAGE(message.find(scratch.file("load.so") + ": refused: its SHA-256 is " + actual +
+                               "; policy fixture-policy pins plugin 'fixture.load-record-pid' "
+                               "to " +
+                               pinned) != std::string::npos,
+                  message);
+    // Only a worker loaded the file that did not match.
+    auto pids = record.pids();
+    REQUIRE(pids.size() == 1);
+    CHECK(pids.front() != static_cast<long>(::getpid()));
+    // The file matching its pin is trusted from its hash and loaded here, with no worker.
+    auto accepted = load_trusting(scratch.path().string(), policy(actual), isolation);
+    REQUIRE_MESSAGE(accepted.is_ok(), accepted.status().message());
+    CHECK(accepted.value()->plugins().front().in_process);
+    pids = record.pids();
+    REQUIRE(pids.size() == 2);
+    CHECK(pids.back() == static_cast<long>(::getpid()));
+  }
+
+  TEST_CASE("isolation: the policy can distrust a plugin of a directory trusted by default") {
+    Isolation isolation = test_isolation();
+    isolation.trusted_by_default = true;
+    auto trusted = load_trusting(fixture_dir("hostile-stdout"), hostile_policy(), isolation);
+    REQUIRE(trusted.is_ok());
+    CHECK(trusted.value()->plugins().front().in_process);
+    auto distrusted = load_trusting(
+        fixture_dir("hostile-segfault"),
+        hostile_policy() + "plugins:\n  fixture.hostile-segfault: {trusted: false}\n", isolation);
+    REQUIRE(distrusted.is_ok());
+    CHECK_FALSE(distrusted.value()->plugins().front().in_process);
+    auto evaluator = Evaluator::create(
+        distrusted.value(),
+        policy_from(hostile_policy() + "plugins:\n  fixture.hostile-segfault: {trusted: false}\n"),
+        kAsOf, isolation);
+    REQUIRE(evaluator.is_ok());
+    CHECK(evaluator.value()->checks().front().isolated);
+  }
+
+  TEST_CASE("isolation: checks of a plugin not loaded here cannot run without a worker program") {
+    auto plugins = load_trusting(fixture_dir("hostile-stdout"), hostile_policy(), test_isolation());
+    REQUIRE(plugins.is_ok());
+    auto refused = Evaluator::create(plugins.value(), policy_from(hostile_policy()), kAsOf);
+    REQUIRE_FALSE(refused.is_ok());
+    CHECK_MESSAGE(refused.status().message().find("is not trusted and no worker program") !=
+                      std::string::npos,
+                  refused.status().message());
+  }
+
+  TEST_CASE(
+      "isolation: a worker refuses a plugin file whose SHA-256 changed after it was verified") {
+    const std::string path = fixture_plugin("hostile-stdout", "hostile");
+    const std::string stale(64, 'c');
+    auto described = detail::describe_in_worker({{path, stale}}, test_isolation());
+    REQUIRE(described.size() == 1);
+    REQUIRE_FALSE(described[0].is_ok());
+    CHECK_MESSAGE(described[0].status().message().find(
+                      path +
+                      ": refused: the file changed after the registry verified it (its "
+                      "SHA-256 was " +
+                      stale) != std::string::npos,
+                  described[0].status().message());
   }
 }
 

@@ -1,7 +1,8 @@
 // End to end: an untrusted plugin that crashes on one declaration does not stop `iotreg
 // import` or `iotreg check`; that product is a check_error naming the fault, every other one is
 // judged and stored normally, and the audit chain stays intact. A policy with verify_fixtures
-// refuses a plugin whose fixtures fail, changing nothing.
+// refuses a plugin whose fixtures fail, and a plugin that crashes while a worker loads it is
+// refused, both changing nothing.
 #include <doctest/doctest.h>
 
 #include <filesystem>
@@ -118,6 +119,26 @@ TEST_SUITE("cli") {
                   refused.err);
     CHECK(refused.err.find("the trigger passes") != std::string::npos);
     CHECK(refused.err.find("crashed with SIGSEGV") != std::string::npos);
+    CHECK_FALSE(fs::exists(dir.file("registry.db")));
+  }
+
+  TEST_CASE("cli: a plugin that crashes while it is loaded is refused and changes nothing") {
+    TempDir dir;
+    write_file(dir.file("policy.yaml"), kPolicy);
+    write_file(dir.file("products.csv"), declarations_csv());
+    const std::string plugins =
+        fs::canonical(fs::path(IOTREG_CHECK_FIXTURES) / "load-initialiser-segfault").string();
+    for (const std::vector<std::string>& command :
+         {std::vector<std::string>{"import", dir.file("products.csv")},
+          std::vector<std::string>{"plugins"}}) {
+      CAPTURE(command.front());
+      auto refused = iotreg(dir, plugins, command);
+      CHECK(refused.exit_status == 2);
+      CHECK_MESSAGE(
+          refused.err.find(plugins + "/load.so: refused: the plugin crashed with SIGSEGV "
+                                     "while a worker process loaded it") != std::string::npos,
+          refused.err);
+    }
     CHECK_FALSE(fs::exists(dir.file("registry.db")));
   }
 }

@@ -14,18 +14,27 @@
 #include <vector>
 
 #include "registry/checks/checks.h"
+#include "registry/checks/detail/loaded_check.h"
+#include "registry/checks/detail/worker_process.h"
 #include "registry/checks/detail/worker_protocol.h"
 
 namespace iotreg::checks::detail {
 
-class WorkerProcess;
 class WorkerChecks;
+
+// Loads `files` in a worker process and returns, per file in order, its descriptor's texts (to
+// be validated by the caller, since the worker is not trusted) or why it was refused, naming the
+// file. When the worker faults, each file is loaded again by a worker of its own, so that the
+// fault ("crashed with SIGSEGV", "timed out after 2 s", ...) is charged to the file that caused
+// it. Never loads anything into this process.
+std::vector<Result<DescriptorTexts>> describe_in_worker(
+    const std::vector<WorkerProcess::PluginFile>& files, const Isolation& isolation);
 
 // One untrusted plugin: its file and its active checks (indexes in the Evaluator's check list,
 // with their setup views, which must outlive the Isolator).
 struct IsolatedPluginSpec {
   std::string id;
-  std::string path;
+  WorkerProcess::PluginFile file;
   std::vector<std::size_t> checks;
   std::vector<protocol::SetupCheck> setup;
 };

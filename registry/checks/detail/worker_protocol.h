@@ -15,10 +15,19 @@
 
 #include "iotreg/plugin.h"
 #include "registry/checks/checks.h"
+#include "registry/checks/detail/loaded_check.h"
 
 namespace iotreg::checks::protocol {
 
-enum MessageType : unsigned char { kSetup = 1, kBatch = 2, kResults = 3 };
+// A worker's first message is kSetup (then batches follow) or kDescribe (the worker answers
+// with one kDescription and exits).
+enum MessageType : unsigned char {
+  kSetup = 1,
+  kBatch = 2,
+  kResults = 3,
+  kDescribe = 4,
+  kDescription = 5
+};
 
 // Appends a frame header for a payload of `size` bytes.
 void put_frame_header(std::string& out, std::uint64_t size);
@@ -70,6 +79,14 @@ struct DecodedSetup {
 bool decode_setup(std::string_view payload, DecodedSetup& setup);
 bool decode_batch(std::string_view payload, std::vector<std::string_view>& paths,
                   std::vector<DecodedItem>& items);
+
+// The answer to kDescribe: per plugin file, in the worker's argument order, its description or
+// why the worker refused it.
+void encode_description(const std::vector<Result<PluginDescription>>& plugins,
+                        std::string& payload);
+// The host's side: `plugins` results, or what is wrong with the reply (empty on success).
+std::string decode_description(std::string_view payload, std::size_t plugins,
+                               std::vector<Result<detail::DescriptorTexts>>& out);
 
 // Results, `findings` in item-major order (items x checks).
 void encode_results(std::size_t items, std::size_t checks, const std::vector<Finding>& findings,
