@@ -50,10 +50,12 @@ int main(int argc, char** argv) {
     std::cerr << policy.status().message() << "\n";
     return 2;
   }
-  // With a worker program every plugin is untrusted: loaded and run only by workers.
+  // With a worker program every plugin is untrusted: loaded and run only by workers; without
+  // one, every plugin is loaded and run in this process.
   checks::Isolation isolation;
   if (argc > 5) isolation.worker_program = argv[5];
-  auto plugins = checks::PluginSet::load_directory(argv[2], policy.value(), isolation);
+  auto plugins = argc > 5 ? checks::PluginSet::load_directory(argv[2], policy.value(), isolation)
+                          : checks::PluginSet::load_directory(argv[2]);
   if (!plugins.is_ok()) {
     std::cerr << plugins.status().message() << "\n";
     return 2;

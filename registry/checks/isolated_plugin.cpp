@@ -5,7 +5,6 @@
 
 #include <iostream>
 #include <optional>
-#include <variant>
 
 #include "registry/checks/detail/loaded_check.h"
 #include "registry/checks/detail/worker_protocol.h"
@@ -19,53 +18,65 @@ constexpr std::size_t kMaxDescriptionBytes =
     64 + (3 + 4 * kMaxChecksPerPlugin) * (kMaxNameBytes + 1 + 10);
 constexpr std::size_t kMaxRefusalBytes = 4096;
 
-// Loads `files` in one worker; their descriptions, else the worker's fault.
-std::variant<std::vector<Result<DescriptorTexts>>, std::string> describe_together(
-    const std::vector<WorkerProcess::PluginFile>& files, const Isolation& isolation) {
+// What describing some files in one worker gave: their descriptions, the worker's fault while
+// loading them, or a failure to start a worker at all (no plugin's doing).
+struct Described {
+  std::vector<Result<DescriptorTexts>> plugins;
+  std::string fault;
+  Status start_failure;
+};
+
+Described describe_together(const std::vector<WorkerProcess::PluginFile>& files,
+                            const Isolation& isolation) {
+  Described out;
   auto started =
       WorkerProcess::start(isolation.worker_program, files, isolation.memory_limit_bytes);
-  if (!started.is_ok()) return "could not be started (" + started.status().message() + ")";
+  if (!started.is_ok()) {
+    out.start_failure = started.status();
+    return out;
+  }
   WorkerProcess& worker = *started.value();
   std::string request;
   protocol::put_frame_header(request, 1);
   request.push_back(static_cast<char>(protocol::kDescribe));
-  std::string fault = worker.send({request}, isolation.batch_deadline);
   std::string reply;
-  if (fault.empty()) {
-    fault = worker.receive(reply, files.size() * (kMaxDescriptionBytes + kMaxRefusalBytes));
+  out.fault = worker.send({request}, isolation.batch_deadline);
+  if (out.fault.empty()) {
+    out.fault = worker.receive(reply, files.size() * (kMaxDescriptionBytes + kMaxRefusalBytes));
   }
-  if (!fault.empty()) return fault;
-  std::vector<Result<DescriptorTexts>> described;
-  fault = protocol::decode_description(reply, files.size(), described);
-  if (!fault.empty()) return worker.stop(fault);
+  if (out.fault.empty()) {
+    out.fault = protocol::decode_description(reply, files.size(), out.plugins);
+    if (!out.fault.empty()) worker.stop({});
+  }
+  if (!out.fault.empty()) return out;
   for (std::size_t i = 0; i < files.size(); ++i) {
-    if (!described[i].is_ok()) {
-      // The worker's words about the file, made safe to print.
-      std::string refusal = described[i].status().message().substr(0, kMaxRefusalBytes);
-      std::string safe;
-      for (std::size_t at = 0; at < refusal.size(); at += kMaxNameBytes) {
-        safe += printable(std::string_view(refusal).substr(at, kMaxNameBytes));
-      }
-      described[i] = Status::invalid_argument(safe);
-    }
+    if (out.plugins[i].is_ok()) continue;
+    // The worker's words about the file, made safe to print, under the name the host knows.
+    std::string refusal = printable(out.plugins[i].status().message(), kMaxRefusalBytes);
+    const std::string named = files[i].path + ": ";
+    if (refusal.compare(0, named.size(), named) != 0) refusal = named + "refused: " + refusal;
+    out.plugins[i] = Status::invalid_argument(refusal);
   }
-  return described;
+  return out;
 }
 
 }  // namespace
 
-std::vector<Result<DescriptorTexts>> describe_in_worker(
+Result<std::vector<Result<DescriptorTexts>>> describe_in_worker(
     const std::vector<WorkerProcess::PluginFile>& files, const Isolation& isolation) {
-  auto together = describe_together(files, isolation);
-  if (auto* described = std::get_if<0>(&together)) return std::move(*described);
+  Described together = describe_together(files, isolation);
+  if (!together.start_failure.is_ok()) return together.start_failure;
+  if (together.fault.empty()) return std::move(together.plugins);
   std::vector<Result<DescriptorTexts>> described;
   for (const auto& file : files) {
-    auto alone = files.size() == 1 ? std::move(together) : describe_together({file}, isolation);
-    if (auto* one = std::get_if<0>(&alone)) {
-      described.push_back(std::move(one->front()));
+    Described alone =
+        files.size() == 1 ? std::move(together) : describe_together({file}, isolation);
+    if (!alone.start_failure.is_ok()) return alone.start_failure;
+    if (alone.fault.empty()) {
+      described.push_back(std::move(alone.plugins.front()));
     } else {
       described.push_back(Status::invalid_argument(
-          file.path + ": refused: the plugin " + std::get<1>(alone) +
+          file.path + ": refused: the plugin " + alone.fault +
           " while a worker process loaded it (it is not trusted, so it is not loaded into the "
           "registry itself)"));
     }

@@ -108,20 +108,15 @@ Result<std::string> verify_file(const std::string& path) {
   return sha256_file(path);
 }
 
-Status changed_since_verified(const std::string& path, const std::string& verified,
-                              const std::string& now) {
-  return Status::invalid_argument(path + ": refused: the file changed while it was being loaded " +
-                                  "(its SHA-256 was " + verified + ", then " + now + ")");
-}
-
 }  // namespace
 
 namespace detail {
 
-std::string printable(std::string_view text) {
+std::string printable(std::string_view text, std::size_t max_bytes) {
   std::string out;
+  text = text.substr(0, max_bytes);
   const bool valid = is_valid_utf8(text);
-  for (unsigned char byte : text.substr(0, kMaxNameBytes)) {
+  for (unsigned char byte : text) {
     if (byte < 0x20 || byte == 0x7F || (byte >= 0x80 && !valid)) {
       char escaped[8];
       std::snprintf(escaped, sizeof escaped, "\\x%02x", byte);
@@ -185,9 +180,14 @@ Result<PluginDescription> validate_descriptor(const std::string& path, const std
   return described;
 }
 
-Result<LoadedPlugin> load_plugin(const std::string& path) {
+Result<LoadedPlugin> load_plugin(const std::string& path, std::string_view expected_sha256) {
   auto hash = verify_file(path);
   if (!hash.is_ok()) return hash.status();
+  if (!expected_sha256.empty() && hash.value() != expected_sha256) {
+    return Status::invalid_argument(path + ": refused: the file changed after it was verified " +
+                                    "(its SHA-256 was " + std::string(expected_sha256) + ", now " +
+                                    hash.value() + ")");
+  }
   auto library = LibraryRegistry::instance().load(path);
   if (!library.is_ok()) return library.status();
   if (!library.value()->has(kEntrySymbol)) {
@@ -239,6 +239,86 @@ Result<LoadedPlugin> load_plugin(const std::string& path) {
 
 }  // namespace detail
 
+namespace {
+
+// A plugin file of the directory, verified and hashed before anything in it runs.
+struct Candidate {
+  std::string path;
+  std::string sha256;
+  bool read_by_worker = false;  // not known to be trusted before its descriptor is read
+};
+
+bool trusted_by(const policy::PluginSettings* settings, const Isolation& isolation) {
+  return settings && settings->trusted ? *settings->trusted : isolation.trusted_by_default;
+}
+
+// The policy grants trust by plugin id, which only a file's descriptor tells. A file may be
+// loaded here without a worker reading it first only when it is trusted whatever it declares:
+// its hash is one the policy pins only trusted plugins to, or the directory is trusted by
+// default and the policy neither distrusts a plugin nor pins one to a hash no file has.
+void mark_read_by_worker(std::vector<Candidate>& candidates, const policy::Policy& policy,
+                         const Isolation& isolation) {
+  const bool others_trusted =
+      isolation.trusted_by_default &&
+      std::all_of(policy.plugins.begin(), policy.plugins.end(),
+                  [&](const policy::PluginSettings& settings) {
+                    return trusted_by(&settings, isolation) &&
+                           (settings.sha256.empty() ||
+                            std::any_of(candidates.begin(), candidates.end(),
+                                        [&](const Candidate& candidate) {
+                                          return candidate.sha256 == settings.sha256;
+                                        }));
+                  });
+  for (auto& candidate : candidates) {
+    bool pinned = false, pinned_trusted = true;
+    for (const auto& settings : policy.plugins) {
+      if (settings.sha256.empty() || settings.sha256 != candidate.sha256) continue;
+      pinned = true;
+      pinned_trusted = pinned_trusted && trusted_by(&settings, isolation);
+    }
+    candidate.read_by_worker = pinned ? !pinned_trusted : !others_trusted;
+  }
+}
+
+bool same_declaration(const PluginDescription& a, const PluginDescription& b) {
+  return a.id == b.id && a.version == b.version && a.description == b.description &&
+         std::equal(a.checks.begin(), a.checks.end(), b.checks.begin(), b.checks.end(),
+                    [](const CheckDescription& x, const CheckDescription& y) {
+                      return x.id == y.id && x.title == y.title && x.requirement == y.requirement &&
+                             x.version == y.version;
+                    });
+}
+
+// The plugin of a file a worker read: checked against its pin, then loaded here only if the
+// policy trusts the plugin it declared (and it must declare the same here); else kept as a
+// description whose checks run only in workers.
+Result<detail::LoadedPlugin> admit_read_by_worker(const Candidate& candidate,
+                                                  const detail::DescriptorTexts& texts,
+                                                  const policy::Policy& policy,
+                                                  const Isolation& isolation) {
+  auto described = detail::validate_descriptor(candidate.path, candidate.sha256, texts);
+  if (!described.is_ok()) return described.status();
+  IOTREG_TRY(detail::check_pin(described.value(), policy));
+  if (trusted_by(policy.plugin_settings(described->id), isolation)) {
+    auto plugin = detail::load_plugin(candidate.path, candidate.sha256);
+    if (plugin.is_ok() && !same_declaration(plugin->description, described.value())) {
+      return Status::invalid_argument(candidate.path +
+                                      ": refused: its descriptor in the registry's process "
+                                      "differs from the one it gave a worker process");
+    }
+    return plugin;
+  }
+  detail::LoadedPlugin plugin{std::move(described).value(), {}};
+  plugin.description.in_process = false;
+  for (const auto& check : plugin.description.checks) {
+    plugin.checks.push_back({check, plugin.description.id, plugin.description.version,
+                             plugin.description.sha256, plugin.description.path, nullptr});
+  }
+  return plugin;
+}
+
+}  // namespace
+
 PluginSet::~PluginSet() = default;
 
 Result<std::shared_ptr<const PluginSet>> PluginSet::load_directory(const std::string& directory) {
@@ -288,12 +368,6 @@ Result<std::shared_ptr<const PluginSet>> PluginSet::load(const std::string& dire
     return true;
   });
 
-  // Every file is verified and hashed before anything in it runs.
-  struct Candidate {
-    std::string path;
-    std::string sha256;
-    bool read_by_worker = false;  // its trust is not known to be granted before it is loaded
-  };
   std::vector<Candidate> candidates;
   for (const auto& file : files) {
     auto hash = verify_file(file);
@@ -303,85 +377,49 @@ Result<std::shared_ptr<const PluginSet>> PluginSet::load(const std::string& dire
       problems.push_back(hash.status().message());
     }
   }
+  if (policy && isolation) mark_read_by_worker(candidates, *policy, *isolation);
 
-  // The policy grants trust by plugin id, which only the file's descriptor tells. A file is
-  // loaded here without a worker reading it first only when it is trusted whatever it says: its
-  // hash is the one the policy pins a trusted plugin to, or the directory is trusted by default
-  // and the policy neither distrusts a plugin nor pins one to a hash no file has.
-  const bool isolating = policy && isolation && !isolation->worker_program.empty();
-  if (isolating) {
-    auto pinned_to = [&](const std::string& sha256) -> const policy::PluginSettings* {
-      for (const auto& settings : policy->plugins) {
-        if (!settings.sha256.empty() && settings.sha256 == sha256) return &settings;
-      }
-      return nullptr;
-    };
-    const bool others_trusted =
-        isolation->trusted_by_default &&
-        std::none_of(policy->plugins.begin(), policy->plugins.end(),
-                     [](const policy::PluginSettings& settings) {
-                       return settings.trusted && !*settings.trusted;
-                     }) &&
-        std::all_of(policy->plugins.begin(), policy->plugins.end(),
-                    [&](const policy::PluginSettings& settings) {
-                      return settings.sha256.empty() ||
-                             std::any_of(candidates.begin(), candidates.end(),
-                                         [&](const Candidate& candidate) {
-                                           return candidate.sha256 == settings.sha256;
-                                         });
-                    });
-    for (auto& candidate : candidates) {
-      const policy::PluginSettings* pinned = pinned_to(candidate.sha256);
-      candidate.read_by_worker =
-          pinned ? !pinned->trusted.value_or(isolation->trusted_by_default) : !others_trusted;
+  // Files trusted whatever they declare are loaded before any untrusted code runs in a worker.
+  // A file is loaded here only if it still has the hash verified above.
+  std::vector<std::optional<Result<detail::LoadedPlugin>>> loaded(candidates.size());
+  std::vector<detail::WorkerProcess::PluginFile> to_read;
+  for (std::size_t i = 0; i < candidates.size(); ++i) {
+    if (candidates[i].read_by_worker) {
+      to_read.push_back({candidates[i].path, candidates[i].sha256});
+    } else {
+      loaded[i] = detail::load_plugin(candidates[i].path, candidates[i].sha256);
     }
   }
-  std::vector<detail::WorkerProcess::PluginFile> to_read;
-  for (const auto& candidate : candidates) {
-    if (candidate.read_by_worker) to_read.push_back({candidate.path, candidate.sha256});
+  if (!to_read.empty()) {
+    Result<std::vector<Result<detail::DescriptorTexts>>> read =
+        Status::invalid_argument("no worker program is set to load the plugins of " +
+                                 set->directory_ + " that are not trusted whatever they declare");
+    if (!isolation->worker_program.empty()) read = detail::describe_in_worker(to_read, *isolation);
+    if (!read.is_ok()) problems.push_back(read.status().message());
+    for (std::size_t i = 0, next = 0; read.is_ok() && i < candidates.size(); ++i) {
+      if (!candidates[i].read_by_worker) continue;
+      const auto& texts = read.value()[next++];
+      loaded[i] = texts.is_ok()
+                      ? admit_read_by_worker(candidates[i], texts.value(), *policy, *isolation)
+                      : texts.status();
+    }
   }
-  std::vector<Result<detail::DescriptorTexts>> read_by_worker;
-  if (!to_read.empty()) read_by_worker = detail::describe_in_worker(to_read, *isolation);
 
   std::map<std::string, std::string> plugin_files;  // plugin id -> file
   std::map<std::string, std::string> check_files;   // check id -> file
-  std::size_t next_read = 0;
-  for (const auto& candidate : candidates) {
-    auto loaded = [&]() -> Result<detail::LoadedPlugin> {
-      std::optional<PluginDescription> untrusted;
-      if (candidate.read_by_worker) {
-        const auto& texts = read_by_worker[next_read++];
-        if (!texts.is_ok()) return texts.status();
-        auto described =
-            detail::validate_descriptor(candidate.path, candidate.sha256, texts.value());
-        if (!described.is_ok()) return described.status();
-        IOTREG_TRY(detail::check_pin(described.value(), *policy));
-        const policy::PluginSettings* settings = policy->plugin_settings(described->id);
-        if (!(settings && settings->trusted ? *settings->trusted : isolation->trusted_by_default)) {
-          untrusted = std::move(described).value();
-        }
+  for (std::size_t i = 0; i < candidates.size(); ++i) {
+    if (!loaded[i]) continue;  // not read: no worker could be started
+    if (loaded[i]->is_ok() && policy) {
+      if (Status pin = detail::check_pin(loaded[i]->value().description, *policy); !pin.is_ok()) {
+        loaded[i] = pin;
       }
-      if (untrusted) {
-        untrusted->in_process = false;
-        detail::LoadedPlugin plugin{std::move(*untrusted), {}};
-        for (const auto& check : plugin.description.checks) {
-          plugin.checks.push_back({check, plugin.description.id, plugin.description.version,
-                                   plugin.description.sha256, plugin.description.path, nullptr});
-        }
-        return plugin;
-      }
-      auto plugin = detail::load_plugin(candidate.path);
-      if (plugin.is_ok() && plugin->description.sha256 != candidate.sha256) {
-        return changed_since_verified(candidate.path, candidate.sha256, plugin->description.sha256);
-      }
-      return plugin;
-    }();
-    if (!loaded.is_ok()) {
-      problems.push_back(loaded.status().message());
+    }
+    if (!loaded[i]->is_ok()) {
+      problems.push_back(loaded[i]->status().message());
       continue;
     }
-    auto& plugin = loaded.value();
-    const std::string& file = candidate.path;
+    auto& plugin = loaded[i]->value();
+    const std::string& file = candidates[i].path;
     auto [existing_plugin, new_plugin] = plugin_files.emplace(plugin.description.id, file);
     if (!new_plugin) {
       problems.push_back(file + ": plugin id '" + detail::printable(plugin.description.id) +

@@ -54,20 +54,37 @@ Result<std::unique_ptr<WorkerProcess>> WorkerProcess::start(const std::string& p
   if (::socketpair(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0, sockets) != 0) {
     return Status::io_error(std::string("cannot create a worker socket: ") + std::strerror(errno));
   }
-  pid_t pid = ::fork();
-  if (pid < 0) {
+  // The child writes errno here if it cannot exec; a successful exec closes it (CLOEXEC).
+  int exec_status[2];
+  if (::pipe2(exec_status, O_CLOEXEC) != 0) {
     ::close(sockets[0]);
     ::close(sockets[1]);
+    return Status::io_error(std::string("cannot create a pipe: ") + std::strerror(errno));
+  }
+  pid_t pid = ::fork();
+  if (pid < 0) {
+    for (int fd : {sockets[0], sockets[1], exec_status[0], exec_status[1]}) ::close(fd);
     return Status::io_error(std::string("cannot start a check worker: ") + std::strerror(errno));
   }
   if (pid == 0) {
+    // Descriptors 0-2 and 3 are rearranged through copies at 64 and above, so that no original
+    // is overwritten before it is copied; the exec status pipe ends up on descriptor 4.
+    constexpr int kExecStatusDescriptor = kWorkerProtocolDescriptor + 1;
     int protocol = ::fcntl(sockets[1], F_DUPFD, 64);
+    int status = ::fcntl(exec_status[1], F_DUPFD_CLOEXEC, 64);
     int null = ::open("/dev/null", O_RDWR);
-    if (protocol < 0 || null < 0) ::_exit(127);
+    if (protocol < 0 || status < 0 || null < 0) ::_exit(127);
     ::dup2(null, STDIN_FILENO);
     ::dup2(null, STDOUT_FILENO);
     ::dup2(protocol, kWorkerProtocolDescriptor);
-    ::close_range(kWorkerProtocolDescriptor + 1, ~0U, 0);
+    ::dup3(status, kExecStatusDescriptor, O_CLOEXEC);
+    ::close_range(kExecStatusDescriptor + 1, ~0U, 0);
+    auto fail = [] {
+      int error = errno;
+      ssize_t ignored = ::write(kExecStatusDescriptor, &error, sizeof error);
+      (void)ignored;
+      ::_exit(127);
+    };
     sigset_t none;
     ::sigemptyset(&none);
     ::sigprocmask(SIG_SETMASK, &none, nullptr);
@@ -77,9 +94,23 @@ Result<std::unique_ptr<WorkerProcess>> WorkerProcess::start(const std::string& p
     const rlimit no_core{0, 0};
     ::setrlimit(RLIMIT_CORE, &no_core);
     ::execv(program.c_str(), arguments.data());
-    ::_exit(127);
+    fail();
   }
   ::close(sockets[1]);
+  ::close(exec_status[1]);
+  int exec_error = 0;
+  ssize_t got = 0;
+  do {
+    got = ::read(exec_status[0], &exec_error, sizeof exec_error);
+  } while (got < 0 && errno == EINTR);
+  ::close(exec_status[0]);
+  if (got > 0) {
+    ::close(sockets[0]);
+    while (::waitpid(pid, nullptr, 0) < 0 && errno == EINTR) {
+    }
+    return Status::io_error("cannot run the check worker " + program + ": " +
+                            std::strerror(exec_error));
+  }
   ::fcntl(sockets[0], F_SETFL, ::fcntl(sockets[0], F_GETFL) | O_NONBLOCK);
   std::unique_ptr<WorkerProcess> worker(new WorkerProcess());
   worker->pid_ = pid;
@@ -213,7 +244,8 @@ std::string WorkerProcess::ended() {
     return "exceeded the memory limit of " + std::to_string(memory_limit_ >> 20) + " MiB";
   }
   if (code == kWorkerPluginRefused) {
-    return "could not be loaded again: its file changed after the registry verified it";
+    return "could not be loaded again (its file changed after it was verified, or no longer "
+           "loads)";
   }
   return "exited with status " + std::to_string(code) + " without answering";
 }

@@ -619,14 +619,129 @@ TEST_SUITE("isolation") {
     const std::string path = fixture_plugin("hostile-stdout", "hostile");
     const std::string stale(64, 'c');
     auto described = detail::describe_in_worker({{path, stale}}, test_isolation());
-    REQUIRE(described.size() == 1);
-    REQUIRE_FALSE(described[0].is_ok());
-    CHECK_MESSAGE(described[0].status().message().find(
-                      path +
-                      ": refused: the file changed after the registry verified it (its "
-                      "SHA-256 was " +
-                      stale) != std::string::npos,
-                  described[0].status().message());
+    REQUIRE(described.is_ok());
+    REQUIRE(described->size() == 1);
+    const auto& refused = described->front();
+    REQUIRE_FALSE(refused.is_ok());
+    CHECK_MESSAGE(refused.status().message().find(path +
+                                                  ": refused: the file changed after it was "
+                                                  "verified (its SHA-256 was " +
+                                                  stale) != std::string::npos,
+                  refused.status().message());
+  }
+
+  TEST_CASE("isolation: a plugin file replaced while the plugins load is never loaded here") {
+    // a-swapper.so, untrusted, replaces b-trusted.so (trusted by the policy by its id) with
+    // another plugin when a worker loads it; the replacement records where it is loaded.
+    testing::ScratchDir scratch;
+    std::filesystem::copy_file(fixture_plugin("load-swap-on-load", "load"),
+                               scratch.file("a-swapper.so"));
+    std::filesystem::copy_file(fixture_plugin("hostile-stdout", "hostile"),
+                               scratch.file("b-trusted.so"));
+    std::filesystem::copy_file(fixture_plugin("load-record-pid", "load"),
+                               scratch.file("replacement.tmp"));
+    LoadRecord record(scratch.file("loads"));
+    ::setenv("IOTREG_FIXTURE_SWAP_FROM", scratch.file("replacement.tmp").c_str(), 1);
+    ::setenv("IOTREG_FIXTURE_SWAP_TO", scratch.file("b-trusted.so").c_str(), 1);
+    auto refused =
+        load_trusting(scratch.path().string(),
+                      hostile_policy() + "plugins:\n  fixture.hostile-stdout: {trusted: true}\n",
+                      test_isolation());
+    ::unsetenv("IOTREG_FIXTURE_SWAP_FROM");
+    ::unsetenv("IOTREG_FIXTURE_SWAP_TO");
+    REQUIRE_FALSE(refused.is_ok());
+    CHECK_MESSAGE(refused.status().message().find(scratch.file("b-trusted.so") +
+                                                  ": refused: the file changed after it was "
+                                                  "verified") != std::string::npos,
+                  refused.status().message());
+    CHECK_FALSE(std::filesystem::exists(scratch.file("replacement.tmp")));  // it was swapped
+    CHECK(record.pids().empty());  // the replacement was loaded nowhere
+  }
+
+  TEST_CASE("isolation: a file trusted by its pinned hash is loaded before untrusted code runs") {
+    testing::ScratchDir scratch;
+    std::filesystem::copy_file(fixture_plugin("load-swap-on-load", "load"),
+                               scratch.file("a-swapper.so"));
+    std::filesystem::copy_file(fixture_plugin("hostile-stdout", "hostile"),
+                               scratch.file("b-pinned.so"));
+    std::filesystem::copy_file(fixture_plugin("load-record-pid", "load"),
+                               scratch.file("replacement.tmp"));
+    const std::string pinned = sha256_file(scratch.file("b-pinned.so")).value();
+    LoadRecord record(scratch.file("loads"));
+    ::setenv("IOTREG_FIXTURE_SWAP_FROM", scratch.file("replacement.tmp").c_str(), 1);
+    ::setenv("IOTREG_FIXTURE_SWAP_TO", scratch.file("b-pinned.so").c_str(), 1);
+    auto loaded = load_trusting(
+        scratch.path().string(),
+        hostile_policy() + "plugins:\n  fixture.hostile-stdout: {trusted: true, sha256: " + pinned +
+            "}\n",
+        test_isolation());
+    ::unsetenv("IOTREG_FIXTURE_SWAP_FROM");
+    ::unsetenv("IOTREG_FIXTURE_SWAP_TO");
+    REQUIRE_MESSAGE(loaded.is_ok(), loaded.status().message());
+    CHECK_FALSE(std::filesystem::exists(scratch.file("replacement.tmp")));  // swapped afterwards
+    const auto& plugins = loaded.value()->plugins();
+    REQUIRE(plugins.size() == 2);
+    CHECK(plugins[0].id == "fixture.load-swap-on-load");
+    CHECK_FALSE(plugins[0].in_process);
+    CHECK(plugins[1].id == "fixture.hostile-stdout");
+    CHECK(plugins[1].sha256 == pinned);
+    CHECK(plugins[1].in_process);
+    CHECK(record.pids().empty());
+  }
+
+  TEST_CASE("isolation: a hash pinned for a trusted and a distrusted plugin does not grant trust") {
+    const std::string hash = sha256_file(fixture_plugin("hostile-stdout", "hostile")).value();
+    Isolation isolation = test_isolation();
+    isolation.trusted_by_default = true;
+    auto loaded = load_trusting(
+        fixture_dir("hostile-stdout"),
+        hostile_policy() + "plugins:\n  fixture.other: {trusted: true, " + "sha256: " + hash +
+            "}\n  fixture.hostile-stdout: {trusted: false, sha256: " + hash + "}\n",
+        isolation);
+    REQUIRE_MESSAGE(loaded.is_ok(), loaded.status().message());
+    CHECK_FALSE(loaded.value()->plugins().front().in_process);
+  }
+
+  TEST_CASE("isolation: a plugin loaded here without a worker is still held to its id's pin") {
+    // The policy pins fixture.hostile-stdout to the hash of the other file, so every pin matches
+    // a file and both are trusted by default: both are loaded here, then hostile.so is refused.
+    testing::ScratchDir scratch;
+    std::filesystem::copy_file(fixture_plugin("hostile-stdout", "hostile"),
+                               scratch.file("hostile.so"));
+    std::filesystem::copy_file(fixture_plugin("good", "alpha"), scratch.file("alpha.so"));
+    const std::string actual = sha256_file(scratch.file("hostile.so")).value();
+    const std::string other = sha256_file(scratch.file("alpha.so")).value();
+    Isolation isolation = test_isolation();
+    isolation.trusted_by_default = true;
+    auto refused = load_trusting(
+        scratch.path().string(),
+        hostile_policy() + "plugins:\n  fixture.hostile-stdout: {sha256: " + other + "}\n",
+        isolation);
+    REQUIRE_FALSE(refused.is_ok());
+    const std::string& message = refused.status().message();
+    CHECK_MESSAGE(message.find(scratch.file("hostile.so") + ": refused: its SHA-256 is " + actual +
+                               "; policy fixture-policy pins plugin 'fixture.hostile-stdout' to " +
+                               other) != std::string::npos,
+                  message);
+    CHECK(message.find("alpha.so") == std::string::npos);
+  }
+
+  TEST_CASE("isolation: when no worker can be started, untrusted plugins are refused, not blamed") {
+    Isolation missing = test_isolation();
+    missing.worker_program = "/nonexistent/iotreg";
+    auto refused = load_trusting(fixture_dir("hostile-stdout"), hostile_policy(), missing);
+    REQUIRE_FALSE(refused.is_ok());
+    const std::string& message = refused.status().message();
+    CHECK_MESSAGE(message.find("cannot run the check worker /nonexistent/iotreg: No such file") !=
+                      std::string::npos,
+                  message);
+    CHECK(message.find("refused: the plugin") == std::string::npos);
+    Isolation none = test_isolation();
+    none.worker_program.clear();
+    auto closed = load_trusting(fixture_dir("hostile-stdout"), hostile_policy(), none);
+    REQUIRE_FALSE(closed.is_ok());
+    CHECK_MESSAGE(closed.status().message().find("no worker program is set") != std::string::npos,
+                  closed.status().message());
   }
 }
 

@@ -1,10 +1,9 @@
 // The host's decoders of what a worker process sends (findings, plugin descriptions) read
-// bytes an untrusted plugin may have written: a well-formed message round-trips exactly; every
-// truncation and every byte mutation of one is either decoded or refused with a reason, never
-// read out of bounds, and a mutated description that decodes is still validated before use.
+// bytes an untrusted plugin may have written: a well-formed message round-trips exactly, and
+// every truncation of one is refused. Byte mutations are decoded under the sanitizers by the
+// fuzz target tests/fuzz/fuzz_worker_replies.cpp.
 #include <doctest/doctest.h>
 
-#include <random>
 #include <string>
 #include <vector>
 
@@ -54,8 +53,7 @@ TEST_SUITE("isolation") {
     CHECK_FALSE(protocol::decode_description(payload, 3, decoded).empty());
   }
 
-  TEST_CASE(
-      "isolation: truncated or mutated worker messages are decoded or refused, never overrun") {
+  TEST_CASE("isolation: findings round-trip and truncated worker messages are refused") {
     std::string description, results;
     protocol::encode_description(sample_descriptions(), description);
     protocol::encode_results(2, 2, sample_findings(), results);
@@ -74,46 +72,6 @@ TEST_SUITE("isolation") {
       CAPTURE(size);
       CHECK_FALSE(protocol::decode_results(results.substr(0, size), 2, 2, findings).empty());
     }
-    // Random mutations: whatever decodes is validated, and a description that passes
-    // validation has only well-formed ids.
-    std::mt19937 random(20261129);
-    std::size_t refused = 0, decoded = 0;
-    for (int round = 0; round < 20000; ++round) {
-      std::string mutated = round % 2 ? description : results;
-      const int changes = 1 + static_cast<int>(random() % 4);
-      for (int i = 0; i < changes; ++i) {
-        mutated[random() % mutated.size()] = static_cast<char>(random() % 256);
-      }
-      if (round % 2) {
-        if (!protocol::decode_description(mutated, 2, texts).empty()) {
-          ++refused;
-          continue;
-        }
-        ++decoded;
-        REQUIRE(texts.size() == 2);
-        if (!texts[0].is_ok()) continue;
-        auto validated =
-            detail::validate_descriptor("/plugins/x.so", std::string(64, 'a'), texts[0].value());
-        if (validated.is_ok()) {
-          for (const auto& check : validated->checks) {
-            CHECK(check.id.find_first_not_of("abcdefghijklmnopqrstuvwxyz0123456789._-") ==
-                  std::string::npos);
-          }
-        }
-      } else if (protocol::decode_results(mutated, 2, 2, findings).empty()) {
-        ++decoded;
-        REQUIRE(findings.size() == 4);
-        for (const auto& finding : findings) {
-          CHECK(finding.outcome <= Outcome::kError);
-          CHECK(finding.message.size() <= detail::kMaxMessageBytes);
-        }
-      } else {
-        ++refused;
-      }
-    }
-    // Both kinds of outcome were exercised.
-    CHECK(refused > 1000);
-    CHECK(decoded > 1000);
   }
 }
 

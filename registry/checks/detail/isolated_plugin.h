@@ -26,8 +26,9 @@ class WorkerChecks;
 // be validated by the caller, since the worker is not trusted) or why it was refused, naming the
 // file. When the worker faults, each file is loaded again by a worker of its own, so that the
 // fault ("crashed with SIGSEGV", "timed out after 2 s", ...) is charged to the file that caused
-// it. Never loads anything into this process.
-std::vector<Result<DescriptorTexts>> describe_in_worker(
+// it. Fails as a whole only when no worker process can be started. Never loads anything into
+// this process.
+Result<std::vector<Result<DescriptorTexts>>> describe_in_worker(
     const std::vector<WorkerProcess::PluginFile>& files, const Isolation& isolation);
 
 // One untrusted plugin: its file and its active checks (indexes in the Evaluator's check list,

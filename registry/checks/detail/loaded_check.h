@@ -60,13 +60,14 @@ struct LoadedPlugin {
   PluginDescription description;
   std::vector<PluginSet::LoadedCheck> checks;
 };
-// Verifies one plugin file (see PluginSet::load_directory), loads it into this process and
-// reads its descriptor.
-Result<LoadedPlugin> load_plugin(const std::string& path);
+// Verifies one plugin file (see PluginSet::load_directory) and, unless `expected_sha256` is
+// given and the file's hash differs (it changed after it was verified), loads it into this
+// process and reads its descriptor.
+Result<LoadedPlugin> load_plugin(const std::string& path, std::string_view expected_sha256 = {});
 
-// Untrusted text made printable: at most kMaxNameBytes bytes, invalid UTF-8 and control bytes
-// escaped.
-std::string printable(std::string_view text);
+// Untrusted text made printable: its first `max_bytes` bytes, with control bytes escaped, and
+// every byte of 0x80 and above too when the text is not valid UTF-8.
+std::string printable(std::string_view text, std::size_t max_bytes = kMaxNameBytes);
 
 // Runs one check on `input` and turns what it reported into `finding` (`error` when it broke
 // the reporting contract). Thread-safe when the check is.
