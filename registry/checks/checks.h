@@ -185,6 +185,11 @@ class Evaluator {
   void evaluate_batch(std::span<const Subject> subjects, std::vector<Verdict>& out) const;
   // True when some check runs in a worker process.
   bool has_isolated_checks() const;
+  // Starts a new run of judging (an import or a re-check): a plugin disabled for faulting on
+  // more than Isolation::max_faulty_declarations declarations is enabled again and its faults
+  // are no longer counted. A process that judges one run needs not call it; a server that
+  // keeps its Evaluator calls it for each import and re-check.
+  void begin_run() const;
 
  private:
   struct Compiled;

@@ -333,6 +333,10 @@ std::string Evaluator::provenance_json() const {
 
 bool Evaluator::has_isolated_checks() const { return compiled_->isolator != nullptr; }
 
+void Evaluator::begin_run() const {
+  if (compiled_->isolator) compiled_->isolator->begin_run();
+}
+
 void Evaluator::evaluate(const model::Declaration& declaration,
                          std::span<const model::Declaration> earlier, Verdict& out) const {
   if (has_isolated_checks()) {

@@ -170,7 +170,8 @@ struct Isolator::Plugin {
   IsolatedPluginSpec spec;
   std::unique_ptr<WorkerChecks> alone;  // judges single declarations to find a fault's cause
   std::size_t faulty_declarations = 0;
-  std::string disabled;  // why; empty while enabled
+  std::string disabled;   // why; empty while enabled
+  bool excluded = false;  // disabled when the shared workers were built: they do not load it
 };
 
 Isolator::Isolator(std::vector<IsolatedPluginSpec> plugins, std::string as_of,
@@ -196,7 +197,8 @@ void Isolator::rebuild_shared() {
   std::vector<std::size_t> checks;
   std::vector<protocol::SetupCheck> setup;
   for (const auto& plugin : plugins_) {
-    if (!plugin->disabled.empty()) continue;
+    plugin->excluded = !plugin->disabled.empty();
+    if (plugin->excluded) continue;
     files.push_back(plugin->spec.file);
     checks.insert(checks.end(), plugin->spec.checks.begin(), plugin->spec.checks.end());
     setup.insert(setup.end(), plugin->spec.setup.begin(), plugin->spec.setup.end());
@@ -207,6 +209,17 @@ void Isolator::rebuild_shared() {
   for (std::size_t i = 0; i < std::max<std::size_t>(1, isolation_.worker_processes); ++i) {
     shared_.push_back(std::make_unique<WorkerChecks>(files, checks, payload, isolation_));
   }
+}
+
+void Isolator::begin_run() {
+  std::lock_guard lock(mutex_);
+  bool any_disabled = false;
+  for (auto& plugin : plugins_) {
+    any_disabled = any_disabled || !plugin->disabled.empty();
+    plugin->faulty_declarations = 0;
+    plugin->disabled.clear();
+  }
+  if (any_disabled) rebuild_shared();
 }
 
 void Isolator::set_error(const Plugin& plugin, Verdict& verdict, const std::string& message) {
@@ -232,10 +245,11 @@ void Isolator::judge(const std::string& path_table,
       chunks.back().push_back(i);
     }
   }
-  // Disabled plugins' checks err on every declaration of a chunk once it is done.
+  // The checks of plugins the shared workers do not load err on every declaration of a chunk
+  // once it is done. (A chunk sent before its plugin was disabled keeps what the plugin found.)
   auto finish = [&](std::size_t chunk) {
     for (const auto& plugin : plugins_) {
-      if (plugin->disabled.empty()) continue;
+      if (!plugin->excluded) continue;
       for (std::size_t i : chunks[chunk]) set_error(*plugin, *verdicts[i], plugin->disabled);
     }
   };

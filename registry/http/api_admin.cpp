@@ -59,6 +59,7 @@ Reply run_checks(Context& context) {
   if (!storage.is_ok()) return Reply::from_status(storage.status());
   std::unique_lock writer(context.server().write_mutex, std::defer_lock);
   if (!options.dry_run && !writer.try_lock_for(kWriterWait)) return busy_reply();
+  context.server().evaluator->begin_run();
   auto report = ingest::recheck(*storage.value(), *context.server().evaluator, options);
   if (!report.is_ok()) return Reply::from_status(report.status());
   return Reply::json(200, views::recheck_report_json(report.value()));

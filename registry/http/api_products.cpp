@@ -249,6 +249,7 @@ Reply post_declarations(Context& context) {
   std::istringstream in(request.body);
   std::unique_lock writer(context.server().write_mutex, std::defer_lock);
   if (!dry_run && !writer.try_lock_for(kWriterWait)) return busy_reply();
+  options.evaluator->begin_run();
   auto imported =
       ingest::import_stream(storage.value(), in, "api:" + options.actor, options, observer);
   if (!imported.is_ok()) return Reply::from_status(imported.status());

@@ -47,7 +47,9 @@ struct Answer {
 // A registry of every sample, with one token per role, served on a free port.
 class ServedRegistry {
  public:
-  explicit ServedRegistry(std::vector<std::string> serve_extra = {}) {
+  // `serve_extra` follows `serve`; `global_extra` (e.g. --plugins, --policy) precedes it.
+  explicit ServedRegistry(std::vector<std::string> serve_extra = {},
+                          std::vector<std::string> global_extra = {}) {
     std::vector<std::string> import = {"--db", db(), "--as-of", kAsOf, "import", "--quiet"};
     for (const auto& entry : fs::directory_iterator(kSource / "samples")) {
       if (entry.path().filename().string().rfind('0', 0) == 0) import.push_back(entry.path());
@@ -58,8 +60,9 @@ class ServedRegistry {
     officer = token({"--role", "officer"});
     manufacturer = token({"--role", "manufacturer", "--manufacturer", kLumora});
     admin = token({"--role", "admin"});
-    std::vector<std::string> serve = {"--db",  db(),       "--as-of",    kAsOf,
-                                      "serve", "--listen", "127.0.0.1:0"};
+    std::vector<std::string> serve = {"--db", db(), "--as-of", kAsOf};
+    serve.insert(serve.end(), global_extra.begin(), global_extra.end());
+    serve.insert(serve.end(), {"serve", "--listen", "127.0.0.1:0"});
     serve.insert(serve.end(), serve_extra.begin(), serve_extra.end());
     ProcessOptions options;
     options.stdout_path = dir_.file("serve.out");
@@ -609,6 +612,55 @@ TEST_SUITE("http") {
     CHECK(metrics.body.find("iotreg_products{status=\"compliant\"} " +
                             std::to_string(stats["by_status"]["compliant"].get<int>())) !=
           std::string::npos);
+  }
+
+  TEST_CASE("http: a plugin disabled for faulting in one import judges the next one again") {
+    TempDir setup;
+    write_file(setup.file("policy.yaml"),
+               "id: hostile-policy\nregime: prohibition\nchecks:\n  hostile: {level: mandatory}\n");
+    const std::string plugins =
+        fs::canonical(fs::path(IOTREG_CHECK_FIXTURES) / "hostile-segfault").string();
+    ServedRegistry served({}, {"--plugins", plugins, "--policy", setup.file("policy.yaml")});
+    // Products of brands A to J all make the untrusted plugin crash: after 8 it is disabled.
+    const std::string header = "manufacturer.name,product.brand,product.model\n";
+    auto rows = [](int first, int last, const std::string& model) {
+      std::string body;
+      for (int i = first; i <= last; ++i) {
+        body += "Hostile Test Ltd,Brand" + std::string(1, static_cast<char>('A' + i - 1)) + "," +
+                model + "\n";
+      }
+      return body;
+    };
+    auto message_of = [&](const std::string& brand) {
+      auto found = served.get("/api/v1/products?q=" + brand, served.officer).parsed();
+      REQUIRE(found["items"].size() == 1);
+      auto product = served
+                         .get("/api/v1/products/" +
+                                  std::to_string(found["items"][0]["id"].get<std::int64_t>()),
+                              served.officer)
+                         .parsed();
+      REQUIRE(product["findings"].size() == 1);
+      return product["status"].get<std::string>() + ": " +
+             product["findings"][0]["message"].get<std::string>();
+    };
+    auto first = served.request("POST", "/api/v1/declarations", served.admin,
+                                header + rows(1, 10, "trigger"), "text/csv");
+    REQUIRE_MESSAGE(first.status == 200, first.body);
+    const std::string crashed =
+        "check_error: the plugin fixture.hostile-segfault crashed with "
+        "SIGSEGV while judging this declaration";
+    const std::string brand_a = message_of("BrandA");
+    CHECK_MESSAGE(brand_a == crashed, brand_a);
+    const std::string brand_j = message_of("BrandJ");
+    CHECK_MESSAGE(brand_j.find("was disabled for the rest of the run") != std::string::npos,
+                  brand_j);
+    // The next import is a new run: the plugin judges again.
+    auto next = served.request("POST", "/api/v1/declarations", served.admin,
+                               header + rows(11, 11, "trigger") + rows(12, 12, "fine"), "text/csv");
+    REQUIRE_MESSAGE(next.status == 200, next.body);
+    const std::string brand_k = message_of("BrandK");
+    CHECK_MESSAGE(brand_k == crashed, brand_k);
+    CHECK(message_of("BrandL") == "compliant: fixture check passed");
   }
 
   TEST_CASE("http: tokens over the API and revoked tokens are refused") {

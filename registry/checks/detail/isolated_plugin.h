@@ -48,6 +48,9 @@ class Isolator {
   Isolator(const Isolator&) = delete;
   Isolator& operator=(const Isolator&) = delete;
 
+  // Starts a new run: plugins disabled for faulting are enabled again, with no faults counted.
+  void begin_run();
+
   // Judges the declarations `items` (each encoded as a protocol batch item, with fields named
   // by their place in `path_table`, by encode(i, items[i]) just before it is first sent) and
   // sets, in
