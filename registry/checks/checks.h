@@ -66,15 +66,16 @@ class PluginSet {
   // Loads `directory` as `policy` and `isolation` trust it: nothing of an untrusted plugin runs
   // in this process. A plugin is trusted when the policy's `plugins` section says so, else when
   // `isolation.trusted_by_default`. Every file is hashed first. A file that is trusted whatever
-  // its descriptor says (its hash is one the policy pins a trusted plugin to, or the directory is
-  // trusted by default and the policy distrusts no plugin and pins none to a hash no file has) is
-  // loaded here. Any other file is loaded by a worker process (`isolation.worker_program`,
-  // under the batch deadline and memory limit), which sends its descriptor back to be validated
-  // here; then the policy's SHA-256 pin for its id is checked, and it is loaded here only if the
-  // policy trusts that id. Besides the refusals above, a file is refused when it does not match
-  // its pin (both hashes are named), when it faults while a worker loads it ("crashed with
-  // SIGSEGV", "timed out after 2 s", ...) or when it changes while being loaded. With no worker
-  // program, as the one-argument form.
+  // its descriptor says (its hash is one the policy pins only trusted plugins to, or the
+  // directory is trusted by default and the policy distrusts no plugin and pins none to a hash
+  // no file has) is loaded here, before any other. Any other file is loaded by a worker process
+  // (`isolation.worker_program`, under the batch deadline and memory limit), which sends its
+  // descriptor back to be validated here; then the policy's SHA-256 pin for its id is checked,
+  // and it is loaded here only if the policy trusts that id (and it must declare the same here).
+  // Besides the refusals above, a file is refused when it does not match its pin (both hashes
+  // are named), when it faults while a worker loads it ("crashed with SIGSEGV", "timed out after
+  // 2 s", ...), when its hash has changed by the time it is loaded, and, with no worker program
+  // or when no worker can be started, when it would need a worker.
   static Result<std::shared_ptr<const PluginSet>> load_directory(const std::string& directory,
                                                                  const policy::Policy& policy,
                                                                  const Isolation& isolation);
@@ -115,7 +116,8 @@ struct ActiveCheck {
   bool isolated = false;  // runs in a worker process
 };
 
-// Where checks run. With no worker program every check runs in process.
+// Where checks run. With no worker program, the checks of plugins loaded in this process run
+// here whatever their trust, and plugins not loaded here cannot be run.
 struct Isolation {
   // The iotreg executable, started as `PROGRAM __check-worker FD SHA256:PLUGIN...`; empty: every
   // check runs in process.
@@ -187,8 +189,8 @@ class Evaluator {
   bool has_isolated_checks() const;
   // Starts a new run of judging (an import or a re-check): a plugin disabled for faulting on
   // more than Isolation::max_faulty_declarations declarations is enabled again and its faults
-  // are no longer counted. A process that judges one run needs not call it; a server that
-  // keeps its Evaluator calls it for each import and re-check.
+  // are no longer counted. A process that judges one run need not call it; a server that keeps
+  // its Evaluator calls it for each import and re-check. Runs that overlap share the count.
   void begin_run() const;
 
  private:

@@ -53,8 +53,10 @@ Described describe_together(const std::vector<WorkerProcess::PluginFile>& files,
     if (out.plugins[i].is_ok()) continue;
     // The worker's words about the file, made safe to print, under the name the host knows.
     std::string refusal = printable(out.plugins[i].status().message(), kMaxRefusalBytes);
-    const std::string named = files[i].path + ": ";
-    if (refusal.compare(0, named.size(), named) != 0) refusal = named + "refused: " + refusal;
+    const std::string named = printable(files[i].path + ": ", kMaxRefusalBytes);
+    if (refusal.compare(0, named.size(), named) != 0) {
+      refusal = files[i].path + ": refused: " + refusal;
+    }
     out.plugins[i] = Status::invalid_argument(refusal);
   }
   return out;

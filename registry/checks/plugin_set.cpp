@@ -392,10 +392,14 @@ Result<std::shared_ptr<const PluginSet>> PluginSet::load(const std::string& dire
   }
   if (!to_read.empty()) {
     Result<std::vector<Result<detail::DescriptorTexts>>> read =
-        Status::invalid_argument("no worker program is set to load the plugins of " +
-                                 set->directory_ + " that are not trusted whatever they declare");
+        Status::invalid_argument("no worker program is set to load it in");
     if (!isolation->worker_program.empty()) read = detail::describe_in_worker(to_read, *isolation);
-    if (!read.is_ok()) problems.push_back(read.status().message());
+    if (!read.is_ok()) {
+      for (const auto& file : to_read) {
+        problems.push_back(file.path + ": refused: it is not trusted whatever it declares, and " +
+                           read.status().message());
+      }
+    }
     for (std::size_t i = 0, next = 0; read.is_ok() && i < candidates.size(); ++i) {
       if (!candidates[i].read_by_worker) continue;
       const auto& texts = read.value()[next++];
@@ -409,7 +413,7 @@ Result<std::shared_ptr<const PluginSet>> PluginSet::load(const std::string& dire
   std::map<std::string, std::string> check_files;   // check id -> file
   for (std::size_t i = 0; i < candidates.size(); ++i) {
     if (!loaded[i]) continue;  // not read: no worker could be started
-    if (loaded[i]->is_ok() && policy) {
+    if (loaded[i]->is_ok() && policy && !candidates[i].read_by_worker) {
       if (Status pin = detail::check_pin(loaded[i]->value().description, *policy); !pin.is_ok()) {
         loaded[i] = pin;
       }

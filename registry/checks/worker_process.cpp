@@ -67,13 +67,18 @@ Result<std::unique_ptr<WorkerProcess>> WorkerProcess::start(const std::string& p
     return Status::io_error(std::string("cannot start a check worker: ") + std::strerror(errno));
   }
   if (pid == 0) {
-    // Descriptors 0-2 and 3 are rearranged through copies at 64 and above, so that no original
-    // is overwritten before it is copied; the exec status pipe ends up on descriptor 4.
+    // Descriptors 0, 1, 3 and 4 are set from copies at 64 and above, so that no original is
+    // overwritten before it is copied; the exec status pipe ends up on descriptor 4.
     constexpr int kExecStatusDescriptor = kWorkerProtocolDescriptor + 1;
     int protocol = ::fcntl(sockets[1], F_DUPFD, 64);
     int status = ::fcntl(exec_status[1], F_DUPFD_CLOEXEC, 64);
     int null = ::open("/dev/null", O_RDWR);
-    if (protocol < 0 || status < 0 || null < 0) ::_exit(127);
+    if (protocol < 0 || status < 0 || null < 0) {
+      int error = errno;
+      ssize_t ignored = ::write(exec_status[1], &error, sizeof error);
+      (void)ignored;
+      ::_exit(127);
+    }
     ::dup2(null, STDIN_FILENO);
     ::dup2(null, STDOUT_FILENO);
     ::dup2(protocol, kWorkerProtocolDescriptor);
@@ -108,8 +113,8 @@ Result<std::unique_ptr<WorkerProcess>> WorkerProcess::start(const std::string& p
     ::close(sockets[0]);
     while (::waitpid(pid, nullptr, 0) < 0 && errno == EINTR) {
     }
-    return Status::io_error("cannot run the check worker " + program + ": " +
-                            std::strerror(exec_error));
+    return Status::io_error("no check worker could be started (" + program + ": " +
+                            std::strerror(exec_error) + ")");
   }
   ::fcntl(sockets[0], F_SETFL, ::fcntl(sockets[0], F_GETFL) | O_NONBLOCK);
   std::unique_ptr<WorkerProcess> worker(new WorkerProcess());
@@ -204,15 +209,19 @@ std::string WorkerProcess::stop(std::string fault) {
 }
 
 // 1 when the socket is ready for `events`, 0 when the deadline passed, -1 when it hung up.
+// A socket already ready counts even when the deadline has passed (the host may have been busy
+// with other workers), so that a reply that arrived in time is never taken for a timeout.
 int WorkerProcess::wait_for(short events) {
   for (;;) {
     auto left = std::chrono::duration_cast<std::chrono::milliseconds>(give_up_ - Clock::now());
-    if (left.count() <= 0) return 0;
     pollfd entry{fd_, events, 0};
-    int ready = ::poll(&entry, 1, static_cast<int>(left.count()) + 1);
+    int ready = ::poll(&entry, 1, left.count() <= 0 ? 0 : static_cast<int>(left.count()) + 1);
     if (ready < 0 && errno == EINTR) continue;
     if (ready < 0) return -1;
-    if (ready == 0) continue;
+    if (ready == 0) {
+      if (left.count() <= 0) return 0;
+      continue;
+    }
     if (entry.revents & events) return 1;
     return -1;
   }

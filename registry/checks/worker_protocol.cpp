@@ -146,7 +146,7 @@ std::string decode_description(std::string_view payload, std::size_t plugins,
     std::string_view id, version, description, refusal;
     if (!loaded) {
       if (!reader.text(refusal)) return garbage;
-      out.push_back(Status::invalid_argument(refusal.empty() ? std::string("refused")
+      out.push_back(Status::invalid_argument(refusal.empty() ? std::string("no reason given")
                                                              : std::string(refusal)));
       continue;
     }

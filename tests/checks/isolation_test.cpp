@@ -300,8 +300,9 @@ TEST_SUITE("isolation") {
     isolation.max_faulty_declarations = 2;
     auto evaluator = isolated_evaluator("hostile-segfault", hostile_policy(), isolation);
     // Batches of 8: the first two go to the two workers at once. The third fault, on
-    // declaration 2, disables the plugin; the rest of the first two batches keep what the
-    // plugin answered for them, and the third batch is judged without it.
+    // declaration 2, disables the plugin, so triggers 3-5 get the disabled error; the other
+    // declarations of the first two batches (6-15) keep what the plugin answered for them, and
+    // the third batch is judged without it.
     auto verdicts = judge_all(*evaluator, declarations({0, 1, 2, 3, 4, 5}));
     for (std::size_t i = 0; i < verdicts.size(); ++i) {
       CAPTURE(i);
@@ -656,31 +657,40 @@ TEST_SUITE("isolation") {
   }
 
   TEST_CASE("isolation: a plugin file replaced while the plugins load is never loaded here") {
-    // a-swapper.so, untrusted, replaces b-trusted.so (trusted by the policy by its id) with
-    // another plugin when a worker loads it; the replacement records where it is loaded.
-    testing::ScratchDir scratch;
-    std::filesystem::copy_file(fixture_plugin("load-swap-on-load", "load"),
-                               scratch.file("a-swapper.so"));
-    std::filesystem::copy_file(fixture_plugin("hostile-stdout", "hostile"),
-                               scratch.file("b-trusted.so"));
-    std::filesystem::copy_file(fixture_plugin("load-record-pid", "load"),
-                               scratch.file("replacement.tmp"));
-    LoadRecord record(scratch.file("loads"));
-    ::setenv("IOTREG_FIXTURE_SWAP_FROM", scratch.file("replacement.tmp").c_str(), 1);
-    ::setenv("IOTREG_FIXTURE_SWAP_TO", scratch.file("b-trusted.so").c_str(), 1);
-    auto refused =
-        load_trusting(scratch.path().string(),
-                      hostile_policy() + "plugins:\n  fixture.hostile-stdout: {trusted: true}\n",
-                      test_isolation());
-    ::unsetenv("IOTREG_FIXTURE_SWAP_FROM");
-    ::unsetenv("IOTREG_FIXTURE_SWAP_TO");
-    REQUIRE_FALSE(refused.is_ok());
-    CHECK_MESSAGE(refused.status().message().find(scratch.file("b-trusted.so") +
-                                                  ": refused: the file changed after it was "
-                                                  "verified") != std::string::npos,
-                  refused.status().message());
-    CHECK_FALSE(std::filesystem::exists(scratch.file("replacement.tmp")));  // it was swapped
-    CHECK(record.pids().empty());  // the replacement was loaded nowhere
+    // An untrusted plugin replaces b-trusted.so (trusted by the policy by its id) with another
+    // plugin when a worker loads it; the replacement records where it is loaded. Named
+    // a-swapper, it runs before the worker loads b-trusted.so, which the worker then refuses;
+    // named z-swapper, it runs after, and the registry refuses the file when it loads it.
+    for (const char* swapper : {"a-swapper.so", "z-swapper.so"}) {
+      CAPTURE(swapper);
+      testing::ScratchDir scratch;
+      std::filesystem::copy_file(fixture_plugin("load-swap-on-load", "load"),
+                                 scratch.file(swapper));
+      std::filesystem::copy_file(fixture_plugin("hostile-stdout", "hostile"),
+                                 scratch.file("b-trusted.so"));
+      std::filesystem::copy_file(fixture_plugin("load-record-pid", "load"),
+                                 scratch.file("replacement.tmp"));
+      const std::string original = sha256_file(scratch.file("b-trusted.so")).value();
+      const std::string replacement = sha256_file(scratch.file("replacement.tmp")).value();
+      LoadRecord record(scratch.file("loads"));
+      ::setenv("IOTREG_FIXTURE_SWAP_FROM", scratch.file("replacement.tmp").c_str(), 1);
+      ::setenv("IOTREG_FIXTURE_SWAP_TO", scratch.file("b-trusted.so").c_str(), 1);
+      auto refused =
+          load_trusting(scratch.path().string(),
+                        hostile_policy() + "plugins:\n  fixture.hostile-stdout: {trusted: true}\n",
+                        test_isolation());
+      ::unsetenv("IOTREG_FIXTURE_SWAP_FROM");
+      ::unsetenv("IOTREG_FIXTURE_SWAP_TO");
+      REQUIRE_FALSE(refused.is_ok());
+      CHECK_MESSAGE(refused.status().message().find(scratch.file("b-trusted.so") +
+                                                    ": refused: the file changed after it was "
+                                                    "verified (its SHA-256 was " +
+                                                    original + ", now " + replacement + ")") !=
+                        std::string::npos,
+                    refused.status().message());
+      CHECK_FALSE(std::filesystem::exists(scratch.file("replacement.tmp")));  // it was swapped
+      CHECK(record.pids().empty());  // the replacement was loaded nowhere
+    }
   }
 
   TEST_CASE("isolation: a file trusted by its pinned hash is loaded before untrusted code runs") {
@@ -757,7 +767,9 @@ TEST_SUITE("isolation") {
     auto refused = load_trusting(fixture_dir("hostile-stdout"), hostile_policy(), missing);
     REQUIRE_FALSE(refused.is_ok());
     const std::string& message = refused.status().message();
-    CHECK_MESSAGE(message.find("cannot run the check worker /nonexistent/iotreg: No such file") !=
+    CHECK_MESSAGE(message.find(fixture_plugin("hostile-stdout", "hostile") +
+                               ": refused: it is not trusted whatever it declares, and no check "
+                               "worker could be started (/nonexistent/iotreg: No such file") !=
                       std::string::npos,
                   message);
     CHECK(message.find("refused: the plugin") == std::string::npos);
@@ -765,7 +777,9 @@ TEST_SUITE("isolation") {
     none.worker_program.clear();
     auto closed = load_trusting(fixture_dir("hostile-stdout"), hostile_policy(), none);
     REQUIRE_FALSE(closed.is_ok());
-    CHECK_MESSAGE(closed.status().message().find("no worker program is set") != std::string::npos,
+    CHECK_MESSAGE(closed.status().message().find(
+                      ": refused: it is not trusted whatever it declares, and no worker program "
+                      "is set to load it in") != std::string::npos,
                   closed.status().message());
   }
 }
