@@ -130,6 +130,10 @@ struct Isolation {
   std::size_t declarations_per_batch = 256;
   // Worker processes that each load every untrusted plugin and take batches in turn.
   std::size_t worker_processes = 2;
+  // Gives each untrusted plugin worker processes of its own (worker_processes each), so that
+  // no untrusted plugin shares memory with another; slower, since every declaration is sent to
+  // and decoded by each plugin's workers. A policy's `separate_workers: true` sets it.
+  bool separate_workers = false;
   // A plugin that faults on more declarations than this is disabled for the rest of the run.
   std::size_t max_faulty_declarations = 8;
 };

@@ -300,6 +300,7 @@ Result<std::unique_ptr<Evaluator>> Evaluator::create(std::shared_ptr<const Plugi
       std::any_of(evaluator->checks_.begin(), evaluator->checks_.end(),
                   [](const ActiveCheck& check) { return !check.isolated; });
   if (!isolated.empty()) {
+    isolation.separate_workers = isolation.separate_workers || active_policy.separate_workers;
     evaluator->compiled_->isolator = std::make_unique<detail::Isolator>(
         std::move(isolated), evaluator->as_of_, active_policy.id, isolation);
   }

@@ -176,6 +176,12 @@ struct Isolator::Plugin {
   bool excluded = false;  // disabled when the shared workers were built: they do not load it
 };
 
+struct Isolator::Group {
+  std::vector<Plugin*> plugins;
+  std::vector<std::unique_ptr<WorkerChecks>> workers;  // each loads the enabled plugins
+  bool rebuild_needed = false;  // a plugin was disabled since the workers were built
+};
+
 Isolator::Isolator(std::vector<IsolatedPluginSpec> plugins, std::string as_of,
                    std::string policy_id, const Isolation& isolation)
     : as_of_(std::move(as_of)), policy_id_(std::move(policy_id)), isolation_(isolation) {
@@ -188,17 +194,23 @@ Isolator::Isolator(std::vector<IsolatedPluginSpec> plugins, std::string as_of,
     plugin->spec = std::move(spec);
     plugins_.push_back(std::move(plugin));
   }
-  rebuild_shared();
+  for (const auto& plugin : plugins_) {
+    if (groups_.empty() || isolation_.separate_workers)
+      groups_.push_back(std::make_unique<Group>());
+    groups_.back()->plugins.push_back(plugin.get());
+  }
+  for (auto& group : groups_) rebuild(*group);
 }
 
 Isolator::~Isolator() = default;
 
-void Isolator::rebuild_shared() {
-  shared_.clear();
+void Isolator::rebuild(Group& group) {
+  group.workers.clear();
+  group.rebuild_needed = false;
   std::vector<WorkerProcess::PluginFile> files;
   std::vector<std::size_t> checks;
   std::vector<protocol::SetupCheck> setup;
-  for (const auto& plugin : plugins_) {
+  for (Plugin* plugin : group.plugins) {
     plugin->excluded = !plugin->disabled.empty();
     if (plugin->excluded) continue;
     files.push_back(plugin->spec.file);
@@ -209,19 +221,21 @@ void Isolator::rebuild_shared() {
   std::string payload;
   protocol::encode_setup(as_of_, policy_id_, setup, payload);
   for (std::size_t i = 0; i < std::max<std::size_t>(1, isolation_.worker_processes); ++i) {
-    shared_.push_back(std::make_unique<WorkerChecks>(files, checks, payload, isolation_));
+    group.workers.push_back(std::make_unique<WorkerChecks>(files, checks, payload, isolation_));
   }
 }
 
 void Isolator::begin_run() {
   std::lock_guard lock(mutex_);
-  bool any_disabled = false;
-  for (auto& plugin : plugins_) {
-    any_disabled = any_disabled || !plugin->disabled.empty();
-    plugin->faulty_declarations = 0;
-    plugin->disabled.clear();
+  for (auto& group : groups_) {
+    bool any_disabled = false;
+    for (Plugin* plugin : group->plugins) {
+      any_disabled = any_disabled || !plugin->disabled.empty();
+      plugin->faulty_declarations = 0;
+      plugin->disabled.clear();
+    }
+    if (any_disabled) rebuild(*group);
   }
-  if (any_disabled) rebuild_shared();
 }
 
 void Isolator::set_error(const Plugin& plugin, Verdict& verdict, const std::string& message) {
@@ -247,76 +261,90 @@ void Isolator::judge(const std::string& path_table,
       chunks.back().push_back(i);
     }
   }
-  // The checks of plugins the shared workers do not load err on every declaration of a chunk
-  // once it is done. (A chunk sent before its plugin was disabled keeps what the plugin found.)
+  // Each declaration is encoded once, just before it is first sent.
+  std::vector<char> encoded(items.size(), 0);
+  const std::function<void(std::size_t)> encode_once = [&](std::size_t i) {
+    if (encoded[i]) return;
+    encode(i, items[i]);
+    encoded[i] = 1;
+  };
+  for (auto& group : groups_) judge_group(*group, chunks, encode_once, items, verdicts);
+}
+
+void Isolator::judge_group(Group& group, const std::vector<std::vector<std::size_t>>& chunks,
+                           const std::function<void(std::size_t)>& encode_once,
+                           std::vector<std::string>& items, const std::vector<Verdict*>& verdicts) {
+  // The checks of the group's plugins its workers do not load err on every declaration of a
+  // chunk once it is done. (A chunk sent before its plugin was disabled keeps what the plugin
+  // found.)
   auto finish = [&](std::size_t chunk) {
-    for (const auto& plugin : plugins_) {
+    for (const Plugin* plugin : group.plugins) {
       if (!plugin->excluded) continue;
       for (std::size_t i : chunks[chunk]) set_error(*plugin, *verdicts[i], plugin->disabled);
     }
   };
-  // Each shared worker is kept busy: as soon as it answers it gets the next chunk, encoded
-  // while the others judge theirs. A plugin disabled on the way stops new chunks until every
-  // worker has answered; then the shared workers are rebuilt without it.
+  // Each worker is kept busy: as soon as it answers it gets the next chunk, encoded while the
+  // others judge theirs. A plugin disabled on the way stops new chunks until every worker has
+  // answered; then the group's workers are rebuilt without it.
   std::size_t next = 0;
   std::vector<std::optional<std::size_t>> in_flight;
   auto dispatch = [&](std::size_t w) {
-    while (next < chunks.size() && !rebuild_needed_) {
+    while (next < chunks.size() && !group.rebuild_needed) {
       const std::size_t chunk = next++;
-      for (std::size_t i : chunks[chunk]) encode(i, items[i]);
-      if (shared_[w]->send(*path_table_, items, chunks[chunk]).empty()) {
+      for (std::size_t i : chunks[chunk]) encode_once(i);
+      if (group.workers[w]->send(*path_table_, items, chunks[chunk]).empty()) {
         in_flight[w] = chunk;
         return;
       }
-      judge_range(*shared_[w], items, verdicts, chunks[chunk]);
+      judge_range(group, *group.workers[w], items, verdicts, chunks[chunk]);
       finish(chunk);
     }
   };
   for (;;) {
-    if (shared_.empty()) {  // every plugin is disabled
+    if (group.workers.empty()) {  // every plugin of the group is disabled
       for (; next < chunks.size(); ++next) finish(next);
       break;
     }
-    in_flight.assign(shared_.size(), std::nullopt);
-    for (std::size_t w = 0; w < shared_.size(); ++w) dispatch(w);
+    in_flight.assign(group.workers.size(), std::nullopt);
+    for (std::size_t w = 0; w < group.workers.size(); ++w) dispatch(w);
     for (bool waiting = true; waiting;) {
       waiting = false;
-      for (std::size_t w = 0; w < shared_.size(); ++w) {
+      for (std::size_t w = 0; w < group.workers.size(); ++w) {
         if (!in_flight[w]) continue;
         waiting = true;
         const std::size_t chunk = *in_flight[w];
         in_flight[w].reset();
-        if (!shared_[w]->receive(items, chunks[chunk], verdicts).empty()) {
-          judge_range(*shared_[w], items, verdicts, chunks[chunk]);
+        if (!group.workers[w]->receive(items, chunks[chunk], verdicts).empty()) {
+          judge_range(group, *group.workers[w], items, verdicts, chunks[chunk]);
         }
         finish(chunk);
         dispatch(w);
       }
     }
-    if (!rebuild_needed_) break;
-    rebuild_needed_ = false;
-    rebuild_shared();
+    if (!group.rebuild_needed) break;
+    rebuild(group);
   }
 }
 
-void Isolator::judge_range(WorkerChecks& shared, const std::vector<std::string>& items,
+void Isolator::judge_range(Group& group, WorkerChecks& shared,
+                           const std::vector<std::string>& items,
                            const std::vector<Verdict*>& verdicts,
                            const std::vector<std::size_t>& which) {
-  if (which.size() == 1) return attribute(items, verdicts, which.front());
+  if (which.size() == 1) return attribute(group, items, verdicts, which.front());
   std::vector<std::size_t> first(which.begin(),
                                  which.begin() + static_cast<std::ptrdiff_t>(which.size() / 2));
   std::vector<std::size_t> second(which.begin() + static_cast<std::ptrdiff_t>(which.size() / 2),
                                   which.end());
   for (const auto* half : {&first, &second}) {
     if (!shared.judge(*path_table_, items, *half, verdicts).empty())
-      judge_range(shared, items, verdicts, *half);
+      judge_range(group, shared, items, verdicts, *half);
   }
 }
 
-void Isolator::attribute(const std::vector<std::string>& items,
+void Isolator::attribute(Group& group, const std::vector<std::string>& items,
                          const std::vector<Verdict*>& verdicts, std::size_t item) {
   const std::vector<std::size_t> which = {item};
-  for (const auto& plugin : plugins_) {
+  for (Plugin* plugin : group.plugins) {
     if (!plugin->disabled.empty()) {
       set_error(*plugin, *verdicts[item], plugin->disabled);
       continue;
@@ -331,7 +359,7 @@ void Isolator::attribute(const std::vector<std::string>& items,
                          std::to_string(plugin->faulty_declarations) +
                          " declarations (the last time it " + fault + ")";
       std::cerr << "iotreg: " << plugin->disabled << "\n";
-      rebuild_needed_ = true;
+      group.rebuild_needed = true;
     }
   }
 }

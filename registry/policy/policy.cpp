@@ -247,6 +247,7 @@ Result<Policy> parse_policy(std::string_view yaml_text, std::string_view source)
     policy.checks.push_back(std::move(settings));
   }
   policy.verify_fixtures = document.value("verify_fixtures", false);
+  policy.separate_workers = document.value("separate_workers", false);
   if (document.contains("plugins")) {
     for (const auto& [plugin_id, entry] : document.at("plugins").items()) {
       PluginSettings settings;

@@ -47,9 +47,10 @@ struct Policy {
   std::string scope_check;            // empty: every product is in scope
   std::vector<CheckSettings> checks;  // in the order of the file
   std::vector<PluginSettings> plugins;
-  bool verify_fixtures = false;  // run each plugin's fixtures before using it
-  std::string source;            // file path, or "builtin:<id>"
-  std::string sha256;            // of the file's bytes: identifies the policy in findings
+  bool verify_fixtures = false;   // run each plugin's fixtures before using it
+  bool separate_workers = false;  // each untrusted plugin in worker processes of its own
+  std::string source;             // file path, or "builtin:<id>"
+  std::string sha256;             // of the file's bytes: identifies the policy in findings
 
   // The settings of a check, or nullptr when the policy does not name it.
   const CheckSettings* settings(std::string_view check_id) const;

@@ -11,6 +11,8 @@
 #include <filesystem>
 #include <fstream>
 #include <mutex>
+#include <set>
+#include <sstream>
 #include <string>
 #include <thread>
 #include <vector>
@@ -61,11 +63,21 @@ std::string hostile_policy(const std::string& check_settings = "{level: mandator
   return "id: fixture-policy\nregime: prohibition\nchecks:\n  hostile: " + check_settings + "\n";
 }
 
-// The process ids, one per line, in the file fixture.load-record-pid appends to.
-std::vector<long> recorded_pids(const std::string& record) {
+// The process ids in `record`, a file of lines that each start with one: those
+// fixture.load-record-pid writes ("PID PLUGIN-ID"), or the one fixture.hostile-stall writes.
+// With `plugin_id`, only the lines of that plugin.
+std::vector<long> recorded_pids(const std::string& record, const std::string& plugin_id = {}) {
   std::vector<long> pids;
   std::ifstream in(record);
-  for (long pid = 0; in >> pid;) pids.push_back(pid);
+  std::string line;
+  while (std::getline(in, line)) {
+    std::istringstream fields(line);
+    long pid = 0;
+    std::string id;
+    if (!(fields >> pid)) continue;
+    fields >> id;
+    if (plugin_id.empty() || id == plugin_id) pids.push_back(pid);
+  }
   return pids;
 }
 
@@ -78,7 +90,10 @@ class LoadRecord {
   ~LoadRecord() { ::unsetenv("IOTREG_FIXTURE_LOAD_RECORD"); }
   LoadRecord(const LoadRecord&) = delete;
   LoadRecord& operator=(const LoadRecord&) = delete;
-  std::vector<long> pids() const { return recorded_pids(path_); }
+  std::vector<long> pids(const std::string& plugin_id = {}) const {
+    return recorded_pids(path_, plugin_id);
+  }
+  void clear() const { std::ofstream(path_, std::ios::trunc).flush(); }
 
  private:
   std::string path_;
@@ -341,6 +356,44 @@ TEST_SUITE("isolation") {
     CHECK_MESSAGE(next[5].findings[0].message.find("crashed with SIGSEGV") != std::string::npos,
                   next[5].findings[0].message);
     CHECK(next[6].findings[0].outcome == Outcome::kPass);
+  }
+
+  TEST_CASE("isolation: with separate_workers no two untrusted plugins share a worker") {
+    testing::ScratchDir scratch;
+    std::filesystem::copy_file(fixture_plugin("load-record-pid", "load"), scratch.file("one.so"));
+    std::filesystem::copy_file(fixture_plugin("load-record-pid-too", "load"),
+                               scratch.file("two.so"));
+    LoadRecord record(scratch.file("loads"));
+    for (bool separate : {false, true}) {
+      CAPTURE(separate);
+      const std::string policy =
+          "id: fixture-policy\nregime: prohibition\nchecks:\n  loaded: {level: mandatory}\n"
+          "  loaded-too: {level: mandatory}\n" +
+          std::string(separate ? "separate_workers: true\n" : "");
+      auto plugins = load_trusting(scratch.path().string(), policy, test_isolation());
+      REQUIRE_MESSAGE(plugins.is_ok(), plugins.status().message());
+      record.clear();  // forget the worker that read the descriptors
+      auto evaluator =
+          Evaluator::create(plugins.value(), policy_from(policy), kAsOf, test_isolation());
+      REQUIRE(evaluator.is_ok());
+      auto verdicts = judge_all(*evaluator.value(), declarations({}));
+      for (const auto& verdict : verdicts) {
+        REQUIRE(verdict.findings.size() == 2);
+        CHECK(verdict.findings[0].outcome == Outcome::kPass);
+        CHECK(verdict.findings[1].outcome == Outcome::kPass);
+        CHECK(verdict.status == ProductStatus::kCompliant);
+      }
+      auto one = record.pids("fixture.load-record-pid");
+      auto two = record.pids("fixture.load-record-pid-too");
+      const std::set<long> one_set(one.begin(), one.end()), two_set(two.begin(), two.end());
+      CHECK(one_set.size() == 2);  // two workers each
+      CHECK(two_set.size() == 2);
+      std::vector<long> shared;
+      std::set_intersection(one_set.begin(), one_set.end(), two_set.begin(), two_set.end(),
+                            std::back_inserter(shared));
+      CHECK(shared.size() == (separate ? 0u : 2u));
+      CHECK(one_set.count(static_cast<long>(::getpid())) == 0);
+    }
   }
 
   TEST_CASE("isolation: evaluate judges one declaration through the worker") {

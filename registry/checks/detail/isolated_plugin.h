@@ -1,10 +1,10 @@
 // The host's side of out-of-process checks, private to registry/checks. An Isolator runs the
-// checks of every untrusted plugin of an Evaluator: batches go to shared worker processes that
-// load all of them; when a batch faults it is bisected down to single declarations, and each
-// such declaration is judged again by one worker per plugin so that the fault is charged to the
-// plugin that caused it. Workers are started on first use, killed and reaped on a fault and
-// when the Isolator is destroyed. judge() may be called from several threads; one batch runs at
-// a time.
+// checks of every untrusted plugin of an Evaluator: batches go to worker processes that load
+// all of them (or, with Isolation::separate_workers, to workers of each plugin's own); when a
+// batch faults it is bisected down to single declarations, and each such declaration is judged
+// again by one worker per plugin so that the fault is charged to the plugin that caused it.
+// Workers are started on first use, killed and reaped on a fault and when the Isolator is
+// destroyed. judge() may be called from several threads; one batch runs at a time.
 #pragma once
 
 #include <functional>
@@ -53,21 +53,24 @@ class Isolator {
 
   // Judges the declarations `items` (each encoded as a protocol batch item, with fields named
   // by their place in `path_table`, by encode(i, items[i]) just before it is first sent) and
-  // sets, in
-  // verdicts[i], the findings of every isolated check. Faults never escape: the declarations
-  // that cause them get `error` findings naming the plugin and the fault; a plugin that faults
-  // on more than Isolation::max_faulty_declarations declarations is disabled.
+  // sets, in verdicts[i], the findings of every isolated check. Faults never escape: the
+  // declarations that cause them get `error` findings naming the plugin and the fault; a plugin
+  // that faults on more than Isolation::max_faulty_declarations declarations is disabled.
   void judge(const std::string& path_table,
              const std::function<void(std::size_t, std::string&)>& encode,
              std::vector<std::string>& items, const std::vector<Verdict*>& verdicts);
 
  private:
   struct Plugin;
-  void rebuild_shared();
-  void judge_range(WorkerChecks& shared, const std::vector<std::string>& items,
+  struct Group;  // plugins judged by the same worker processes
+  void rebuild(Group& group);
+  void judge_group(Group& group, const std::vector<std::vector<std::size_t>>& chunks,
+                   const std::function<void(std::size_t)>& encode_once,
+                   std::vector<std::string>& items, const std::vector<Verdict*>& verdicts);
+  void judge_range(Group& group, WorkerChecks& shared, const std::vector<std::string>& items,
                    const std::vector<Verdict*>& verdicts, const std::vector<std::size_t>& which);
-  void attribute(const std::vector<std::string>& items, const std::vector<Verdict*>& verdicts,
-                 std::size_t item);
+  void attribute(Group& group, const std::vector<std::string>& items,
+                 const std::vector<Verdict*>& verdicts, std::size_t item);
   static void set_error(const Plugin& plugin, Verdict& verdict, const std::string& message);
 
   std::string as_of_;
@@ -75,9 +78,8 @@ class Isolator {
   Isolation isolation_;
   std::mutex mutex_;
   std::vector<std::unique_ptr<Plugin>> plugins_;
-  std::vector<std::unique_ptr<WorkerChecks>> shared_;  // of the enabled plugins
-  const std::string* path_table_ = nullptr;            // of the current judge() call
-  bool rebuild_needed_ = false;
+  std::vector<std::unique_ptr<Group>> groups_;  // one, or one per plugin
+  const std::string* path_table_ = nullptr;     // of the current judge() call
 };
 
 }  // namespace iotreg::checks::detail
