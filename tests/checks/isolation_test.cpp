@@ -99,6 +99,28 @@ class LoadRecord {
   std::string path_;
 };
 
+// Copies fixture plugin `name`.so of `scenario` into `scratch` as `as`.
+void copy_fixture(const testing::ScratchDir& scratch, const std::string& scenario,
+                  const std::string& name, const std::string& as) {
+  std::filesystem::copy_file(fixture_plugin(scenario, name), scratch.file(as));
+}
+
+// Has fixture.load-swap-on-load, wherever it is loaded while this lives, rename `from` over
+// `to`.
+class SwapOnLoad {
+ public:
+  SwapOnLoad(const std::string& from, const std::string& to) {
+    ::setenv("IOTREG_FIXTURE_SWAP_FROM", from.c_str(), 1);
+    ::setenv("IOTREG_FIXTURE_SWAP_TO", to.c_str(), 1);
+  }
+  ~SwapOnLoad() {
+    ::unsetenv("IOTREG_FIXTURE_SWAP_FROM");
+    ::unsetenv("IOTREG_FIXTURE_SWAP_TO");
+  }
+  SwapOnLoad(const SwapOnLoad&) = delete;
+  SwapOnLoad& operator=(const SwapOnLoad&) = delete;
+};
+
 // Kills, with SIGKILL, every process whose id fixture.hostile-stall writes to `marker`, from a
 // thread of its own, until destroyed. With `once`, it also creates `marker`.killed after the
 // first kill, so that the plugin stalls no more.
@@ -360,9 +382,8 @@ TEST_SUITE("isolation") {
 
   TEST_CASE("isolation: with separate_workers no two untrusted plugins share a worker") {
     testing::ScratchDir scratch;
-    std::filesystem::copy_file(fixture_plugin("load-record-pid", "load"), scratch.file("one.so"));
-    std::filesystem::copy_file(fixture_plugin("load-record-pid-too", "load"),
-                               scratch.file("two.so"));
+    copy_fixture(scratch, "load-record-pid", "load", "one.so");
+    copy_fixture(scratch, "load-record-pid-too", "load", "two.so");
     LoadRecord record(scratch.file("loads"));
     for (bool separate : {false, true}) {
       CAPTURE(separate);
@@ -513,8 +534,7 @@ TEST_SUITE("isolation") {
 
   TEST_CASE("isolation: verify_fixtures refuses a plugin whose own fixtures fail") {
     testing::ScratchDir scratch;
-    std::filesystem::copy_file(fixture_plugin("hostile-stdout", "hostile"),
-                               scratch.file("hostile.so"));
+    copy_fixture(scratch, "hostile-stdout", "hostile", "hostile.so");
     auto fixtures = [&](const std::string& outcome) {
       testing::write_file(scratch, "hostile.fixtures.yaml",
                           "cases:\n"
@@ -601,12 +621,9 @@ TEST_SUITE("isolation") {
 
   TEST_CASE("isolation: a crash while loading is charged to the one file that caused it") {
     testing::ScratchDir scratch;
-    std::filesystem::copy_file(fixture_plugin("load-record-pid", "load"),
-                               scratch.file("a-behaves.so"));
-    std::filesystem::copy_file(fixture_plugin("load-initialiser-segfault", "load"),
-                               scratch.file("b-crashes.so"));
-    std::filesystem::copy_file(fixture_plugin("hostile-stdout", "hostile"),
-                               scratch.file("c-behaves.so"));
+    copy_fixture(scratch, "load-record-pid", "load", "a-behaves.so");
+    copy_fixture(scratch, "load-initialiser-segfault", "load", "b-crashes.so");
+    copy_fixture(scratch, "hostile-stdout", "hostile", "c-behaves.so");
     auto refused = load_trusting(scratch.path().string(), hostile_policy(), test_isolation());
     REQUIRE_FALSE(refused.is_ok());
     const std::string& message = refused.status().message();
@@ -631,7 +648,7 @@ TEST_SUITE("isolation") {
 
   TEST_CASE("isolation: a pinned plugin is checked against its pin before it is loaded here") {
     testing::ScratchDir scratch;
-    std::filesystem::copy_file(fixture_plugin("load-record-pid", "load"), scratch.file("load.so"));
+    copy_fixture(scratch, "load-record-pid", "load", "load.so");
     LoadRecord record(scratch.file("loads"));
     const std::string actual = sha256_file(scratch.file("load.so")).value();
     const std::string pinned(64, 'b');
@@ -717,23 +734,19 @@ TEST_SUITE("isolation") {
     for (const char* swapper : {"a-swapper.so", "z-swapper.so"}) {
       CAPTURE(swapper);
       testing::ScratchDir scratch;
-      std::filesystem::copy_file(fixture_plugin("load-swap-on-load", "load"),
-                                 scratch.file(swapper));
-      std::filesystem::copy_file(fixture_plugin("hostile-stdout", "hostile"),
-                                 scratch.file("b-trusted.so"));
-      std::filesystem::copy_file(fixture_plugin("load-record-pid", "load"),
-                                 scratch.file("replacement.tmp"));
+      copy_fixture(scratch, "load-swap-on-load", "load", swapper);
+      copy_fixture(scratch, "hostile-stdout", "hostile", "b-trusted.so");
+      copy_fixture(scratch, "load-record-pid", "load", "replacement.tmp");
       const std::string original = sha256_file(scratch.file("b-trusted.so")).value();
       const std::string replacement = sha256_file(scratch.file("replacement.tmp")).value();
       LoadRecord record(scratch.file("loads"));
-      ::setenv("IOTREG_FIXTURE_SWAP_FROM", scratch.file("replacement.tmp").c_str(), 1);
-      ::setenv("IOTREG_FIXTURE_SWAP_TO", scratch.file("b-trusted.so").c_str(), 1);
-      auto refused =
-          load_trusting(scratch.path().string(),
-                        hostile_policy() + "plugins:\n  fixture.hostile-stdout: {trusted: true}\n",
-                        test_isolation());
-      ::unsetenv("IOTREG_FIXTURE_SWAP_FROM");
-      ::unsetenv("IOTREG_FIXTURE_SWAP_TO");
+      auto refused = [&] {
+        SwapOnLoad swap(scratch.file("replacement.tmp"), scratch.file("b-trusted.so"));
+        return load_trusting(
+            scratch.path().string(),
+            hostile_policy() + "plugins:\n  fixture.hostile-stdout: {trusted: true}\n",
+            test_isolation());
+      }();
       REQUIRE_FALSE(refused.is_ok());
       CHECK_MESSAGE(refused.status().message().find(scratch.file("b-trusted.so") +
                                                     ": refused: the file changed after it was "
@@ -748,23 +761,19 @@ TEST_SUITE("isolation") {
 
   TEST_CASE("isolation: a file trusted by its pinned hash is loaded before untrusted code runs") {
     testing::ScratchDir scratch;
-    std::filesystem::copy_file(fixture_plugin("load-swap-on-load", "load"),
-                               scratch.file("a-swapper.so"));
-    std::filesystem::copy_file(fixture_plugin("hostile-stdout", "hostile"),
-                               scratch.file("b-pinned.so"));
-    std::filesystem::copy_file(fixture_plugin("load-record-pid", "load"),
-                               scratch.file("replacement.tmp"));
+    copy_fixture(scratch, "load-swap-on-load", "load", "a-swapper.so");
+    copy_fixture(scratch, "hostile-stdout", "hostile", "b-pinned.so");
+    copy_fixture(scratch, "load-record-pid", "load", "replacement.tmp");
     const std::string pinned = sha256_file(scratch.file("b-pinned.so")).value();
     LoadRecord record(scratch.file("loads"));
-    ::setenv("IOTREG_FIXTURE_SWAP_FROM", scratch.file("replacement.tmp").c_str(), 1);
-    ::setenv("IOTREG_FIXTURE_SWAP_TO", scratch.file("b-pinned.so").c_str(), 1);
-    auto loaded = load_trusting(
-        scratch.path().string(),
-        hostile_policy() + "plugins:\n  fixture.hostile-stdout: {trusted: true, sha256: " + pinned +
-            "}\n",
-        test_isolation());
-    ::unsetenv("IOTREG_FIXTURE_SWAP_FROM");
-    ::unsetenv("IOTREG_FIXTURE_SWAP_TO");
+    auto loaded = [&] {
+      SwapOnLoad swap(scratch.file("replacement.tmp"), scratch.file("b-pinned.so"));
+      return load_trusting(
+          scratch.path().string(),
+          hostile_policy() +
+              "plugins:\n  fixture.hostile-stdout: {trusted: true, sha256: " + pinned + "}\n",
+          test_isolation());
+    }();
     REQUIRE_MESSAGE(loaded.is_ok(), loaded.status().message());
     CHECK_FALSE(std::filesystem::exists(scratch.file("replacement.tmp")));  // swapped afterwards
     const auto& plugins = loaded.value()->plugins();
@@ -794,9 +803,8 @@ TEST_SUITE("isolation") {
     // The policy pins fixture.hostile-stdout to the hash of the other file, so every pin matches
     // a file and both are trusted by default: both are loaded here, then hostile.so is refused.
     testing::ScratchDir scratch;
-    std::filesystem::copy_file(fixture_plugin("hostile-stdout", "hostile"),
-                               scratch.file("hostile.so"));
-    std::filesystem::copy_file(fixture_plugin("good", "alpha"), scratch.file("alpha.so"));
+    copy_fixture(scratch, "hostile-stdout", "hostile", "hostile.so");
+    copy_fixture(scratch, "good", "alpha", "alpha.so");
     const std::string actual = sha256_file(scratch.file("hostile.so")).value();
     const std::string other = sha256_file(scratch.file("alpha.so")).value();
     Isolation isolation = test_isolation();
