@@ -101,7 +101,7 @@ class WorkerChecks {
   std::string judge(const std::string& path_table, const std::vector<std::string>& items,
                     const std::vector<std::size_t>& which, const std::vector<Verdict*>& verdicts) {
     std::string fault = send(path_table, items, which);
-    if (fault.empty()) fault = receive(items, which, verdicts);
+    if (fault.empty()) fault = receive(which, verdicts);
     return fault;
   }
 
@@ -130,7 +130,7 @@ class WorkerChecks {
   }
 
   // Reads the findings of `which` (as sent) into `verdicts`; empty on success, else the fault.
-  std::string receive(const std::vector<std::string>&, const std::vector<std::size_t>& which,
+  std::string receive(const std::vector<std::size_t>& which,
                       const std::vector<Verdict*>& verdicts) {
     const std::size_t max_reply =
         64 +
@@ -314,7 +314,7 @@ void Isolator::judge_group(Group& group, const std::vector<std::vector<std::size
         waiting = true;
         const std::size_t chunk = *in_flight[w];
         in_flight[w].reset();
-        if (!group.workers[w]->receive(items, chunks[chunk], verdicts).empty()) {
+        if (!group.workers[w]->receive(chunks[chunk], verdicts).empty()) {
           judge_range(group, *group.workers[w], items, verdicts, chunks[chunk]);
         }
         finish(chunk);

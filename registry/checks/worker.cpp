@@ -82,17 +82,12 @@ int run_check_worker(int argc, char** argv) {
     files.push_back({std::string(argument.substr(kSha256HexDigits + 1)),
                      std::string(argument.substr(0, kSha256HexDigits))});
   }
-  // Each file is loaded only if it still has the SHA-256 the host verified.
-  auto load = [](const detail::WorkerProcess::PluginFile& file) {
-    return detail::load_plugin(file.path, file.sha256);
-  };
-
   std::string setup_payload;
   if (!read_frame(fd, setup_payload) || setup_payload.empty()) return 0;
   if (static_cast<unsigned char>(setup_payload[0]) == protocol::kDescribe) {
     std::vector<Result<PluginDescription>> described;
     for (const auto& file : files) {
-      auto plugin = load(file);
+      auto plugin = detail::load_plugin(file.path, file.sha256);  // if its hash is unchanged
       if (plugin.is_ok()) {
         described.push_back(std::move(plugin->description));
       } else {
@@ -107,7 +102,7 @@ int run_check_worker(int argc, char** argv) {
   }
   std::vector<PluginSet::LoadedCheck> loaded;
   for (const auto& file : files) {
-    auto plugin = load(file);
+    auto plugin = detail::load_plugin(file.path, file.sha256);  // if its hash is unchanged
     if (!plugin.is_ok()) {
       std::cerr << "iotreg check worker: " << plugin.status().message() << "\n";
       return detail::kWorkerPluginRefused;
