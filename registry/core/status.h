@@ -20,6 +20,7 @@ class Status {
     kNotFound,           // a named thing does not exist
     kIoError,            // a file could not be read or written
     kBusy,               // the database is locked by another process
+    kUnavailable,        // the storage cannot take the work now (disk full, out of memory)
     kReadOnly,           // the database cannot be written
     kNotIotregDatabase,  // the file is not a registry, or one from a newer version
     kCorruption,         // stored data violates an invariant
@@ -36,6 +37,9 @@ class Status {
   }
   static Status io_error(std::string message) { return Status(Code::kIoError, std::move(message)); }
   static Status busy(std::string message) { return Status(Code::kBusy, std::move(message)); }
+  static Status unavailable(std::string message) {
+    return Status(Code::kUnavailable, std::move(message));
+  }
   static Status read_only(std::string message) {
     return Status(Code::kReadOnly, std::move(message));
   }

@@ -39,9 +39,12 @@ Status status_from(sqlite3* db, int rc, std::string_view doing) {
                                          ": the file is not an iotreg database");
     case SQLITE_CORRUPT:
       return Status::corruption(message);
+    case SQLITE_FULL:
+    case SQLITE_NOMEM:
+      return Status::unavailable(std::string(doing) + where +
+                                 ": the disk is full or memory ran out; nothing was changed");
     case SQLITE_CANTOPEN:
     case SQLITE_IOERR:
-    case SQLITE_FULL:
     case SQLITE_PERM:
       return Status::io_error(message);
     case SQLITE_CONSTRAINT:
