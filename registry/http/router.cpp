@@ -413,81 +413,17 @@ Reply dispatch(Context& context, std::string& route_name) {
     append(name);
     append(value);
   }
-  ReplyCache& cache = context.server().replies;
-  if (auto body = cache.find_or_start(state_version, key)) {
+  auto found = context.server().replies.find_or_start(state_version, key);
+  if (auto* body = std::get_if<std::string>(&found)) {
     Reply reply;
     reply.body = std::move(*body);
     return reply;
   }
-  Reply reply;
-  try {
-    reply = route->handler(context);
-  } catch (...) {
-    cache.finish(state_version, key, nullptr);  // let waiting requests go on
-    throw;
-  }
-  cache.finish(state_version, key, reply.status == 200 && !reply.stream ? &reply.body : nullptr);
+  // Waiting requests are released however this ends: finished, or abandoned by a throw.
+  auto& computation = std::get<ReplyCache::Computation>(found);
+  Reply reply = route->handler(context);
+  computation.finish(reply.status == 200 && !reply.stream ? &reply.body : nullptr);
   return reply;
-}
-
-std::optional<std::string> ReplyCache::find_or_start(std::int64_t version, const std::string& key) {
-  std::unique_lock lock(mutex_);
-  start(version);
-  if (auto found = replies_.find(key); found != replies_.end()) return found->second;
-  // Join a computation of the same reply from a state at least as new as the caller's.
-  if (auto computing = computing_.find(key);
-      computing != computing_.end() && computing->second->version >= version) {
-    std::shared_ptr<Pending> pending = computing->second;
-    computed_.wait(lock, [&] { return pending->done; });
-    if (pending->body) return pending->body;
-  }
-  auto pending = std::make_shared<Pending>();
-  pending->version = version;
-  computing_[key] = std::move(pending);
-  return std::nullopt;
-}
-
-void ReplyCache::finish(std::int64_t version, const std::string& key, const std::string* body) {
-  std::lock_guard lock(mutex_);
-  if (auto computing = computing_.find(key); computing != computing_.end()) {
-    computing->second->done = true;
-    if (body) computing->second->body = *body;
-    computing_.erase(computing);
-    computed_.notify_all();
-  }
-  start(version);
-  if (!body || version != version_ || body->size() + key.size() > capacity_) return;
-  if (bytes_ + body->size() + key.size() > capacity_) {
-    replies_.clear();  // simplest eviction: the next requests refill what is in use
-    bytes_ = 0;
-  }
-  if (replies_.emplace(key, *body).second) bytes_ += body->size() + key.size();
-}
-
-std::optional<access::Principal> ReplyCache::find_principal(std::int64_t version,
-                                                            const std::string& token_hash,
-                                                            const std::string& today) {
-  std::lock_guard lock(mutex_);
-  start(version);
-  auto found = principals_.find(token_hash);
-  if (found == principals_.end() || found->second.first != today) return std::nullopt;
-  return found->second.second;
-}
-
-void ReplyCache::add_principal(std::int64_t version, const std::string& token_hash,
-                               const std::string& today, const access::Principal& principal) {
-  std::lock_guard lock(mutex_);
-  start(version);
-  if (version != version_ || principals_.size() > 10000) return;
-  principals_[token_hash] = {today, principal};
-}
-
-void ReplyCache::start(std::int64_t version) {
-  if (version <= version_) return;  // an older version's reader must not empty a newer cache
-  version_ = version;
-  replies_.clear();
-  principals_.clear();
-  bytes_ = 0;
 }
 
 }  // namespace iotreg::http

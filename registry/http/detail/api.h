@@ -24,6 +24,7 @@
 
 #include "registry/access/access.h"
 #include "registry/checks/checks.h"
+#include "registry/http/detail/reply_cache.h"
 #include "registry/http/server.h"
 #include "registry/storage/storage.h"
 #include "registry/views/views.h"
@@ -83,40 +84,6 @@ class Metrics {
   mutable std::mutex mutex_;
   std::map<std::pair<std::string, int>, std::uint64_t> requests_;
   std::map<std::string, Histogram> latency_;
-};
-
-// Replies of read-only endpoints and authenticated tokens, valid for one state of the registry
-// (Storage::state_version): a change of state, token revocations included, empties it.
-// Thread-safe.
-class ReplyCache {
- public:
-  explicit ReplyCache(std::size_t capacity_bytes) : capacity_(capacity_bytes) {}
-  // The reply for `key`; or nullopt, and the caller computes it and calls finish() (callers
-  // asking for a key being computed wait for it instead of computing it again).
-  std::optional<std::string> find_or_start(std::int64_t version, const std::string& key);
-  // Ends what find_or_start began; `body` is null when the reply is not to be kept.
-  void finish(std::int64_t version, const std::string& key, const std::string* body);
-  std::optional<access::Principal> find_principal(std::int64_t version,
-                                                  const std::string& token_hash,
-                                                  const std::string& today);
-  void add_principal(std::int64_t version, const std::string& token_hash, const std::string& today,
-                     const access::Principal& principal);
-
- private:
-  void start(std::int64_t version);  // empties the cache when the version moved on
-  std::mutex mutex_;
-  std::size_t capacity_;
-  std::size_t bytes_ = 0;
-  std::int64_t version_ = -1;
-  std::map<std::string, std::string, std::less<>> replies_;
-  struct Pending {
-    std::int64_t version = 0;  // of the state the reply is computed from
-    bool done = false;
-    std::optional<std::string> body;
-  };
-  std::map<std::string, std::shared_ptr<Pending>> computing_;
-  std::condition_variable computed_;
-  std::map<std::string, std::pair<std::string, access::Principal>> principals_;  // by hash
 };
 
 // One registry connection per worker thread, opened on first use and kept until the server
