@@ -231,7 +231,7 @@ int run(int argc, char** argv) {
       ->capture_default_str();
   serve
       ->add_option("--threads", serve_arguments.threads,
-                   "Connections served at once (more wait in a queue)")
+                   "Requests answered at once (idle and slow connections use none)")
       ->capture_default_str()
       ->check(CLI::Range(1, 1024));
   serve->add_option("--public-url", serve_arguments.public_url,
@@ -239,9 +239,31 @@ int run(int argc, char** argv) {
                     "(default: the listening address)");
   serve
       ->add_option("--idle-timeout", serve_arguments.idle_timeout_seconds,
-                   "Seconds a client may take to send a request, or stay idle between two")
+                   "Seconds from a connection's start, or its previous reply, until its request "
+                   "head is complete (408 after); also the longest a reply may stall")
       ->capture_default_str()
       ->check(CLI::Range(1, 3600));
+  serve
+      ->add_option("--body-timeout", serve_arguments.body_timeout_seconds,
+                   "Seconds from a request's head until its whole body has arrived (408 after)")
+      ->capture_default_str()
+      ->check(CLI::Range(1, 3600));
+  serve
+      ->add_option("--grace", serve_arguments.grace_seconds,
+                   "Seconds SIGTERM waits for requests in progress before cutting them")
+      ->capture_default_str()
+      ->check(CLI::Range(0, 3600));
+  serve
+      ->add_option("--max-connections", serve_arguments.max_connections,
+                   "Open connections at most (also bounded by the open-files limit)")
+      ->capture_default_str()
+      ->check(CLI::Range(1, 1000000));
+  serve
+      ->add_option("--max-client-connections", serve_arguments.max_client_connections,
+                   "Open connections per client address at most; a new one closes the "
+                   "address's oldest idle one")
+      ->capture_default_str()
+      ->check(CLI::Range(1, 1000000));
   serve
       ->add_option("--reply-cache", serve_arguments.reply_cache_mib,
                    "MiB of read-only replies kept until the registry changes (0: none)")

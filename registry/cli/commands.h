@@ -104,6 +104,10 @@ struct ServeArguments {
   std::string public_url;
   std::size_t max_body_mib = 64;
   int idle_timeout_seconds = 15;
+  int body_timeout_seconds = 60;
+  int grace_seconds = 30;
+  std::size_t max_connections = 10000;
+  std::size_t max_client_connections = 256;
   std::size_t reply_cache_mib = 64;
 };
 // Serves until SIGINT or SIGTERM, then finishes requests in flight and exits 0.

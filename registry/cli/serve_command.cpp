@@ -1,5 +1,7 @@
 // `iotreg serve`: the HTTP API, public pages and web UI in the foreground until SIGINT/SIGTERM.
+#include <cstdlib>
 #include <iostream>
+#include <thread>
 
 #include "registry/cli/commands.h"
 #include "registry/http/server.h"
@@ -16,6 +18,10 @@ int run_serve(const GlobalOptions& options, const ServeArguments& arguments) {
   server_options.public_url = arguments.public_url;
   server_options.max_body_bytes = arguments.max_body_mib << 20;
   server_options.idle_timeout = std::chrono::seconds(arguments.idle_timeout_seconds);
+  server_options.body_timeout = std::chrono::seconds(arguments.body_timeout_seconds);
+  server_options.shutdown_grace = std::chrono::seconds(arguments.grace_seconds);
+  server_options.max_connections = arguments.max_connections;
+  server_options.max_connections_per_client = arguments.max_client_connections;
   server_options.reply_cache_bytes = arguments.reply_cache_mib << 20;
   // Signals are taken by sigwait below: block them before the server's threads start, so that
   // every thread inherits the mask and none is interrupted.
@@ -26,7 +32,17 @@ int run_serve(const GlobalOptions& options, const ServeArguments& arguments) {
             << "); stop with Ctrl-C" << std::endl;
   int signal = http::wait_for_termination_signal();
   std::cerr << "iotreg: signal " << signal << ": finishing requests in flight, then stopping\n";
-  server.value()->stop();
+  // A second signal while stopping ends the process at once; the database stays consistent, as
+  // after any crash (a transaction in progress rolls back).
+  std::thread([] {
+    const int again = http::wait_for_termination_signal();
+    std::cerr << "iotreg: signal " << again << " again: stopping now\n";
+    std::_Exit(128 + again);
+  }).detach();
+  if (!server.value()->stop()) {
+    std::cerr << "iotreg: stopped; requests that did not end were abandoned\n";
+    std::_Exit(kExitSuccess);  // their threads still run: no destructor may free what they use
+  }
   std::cerr << "iotreg: stopped\n";
   return kExitSuccess;
 }

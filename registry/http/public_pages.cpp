@@ -58,8 +58,10 @@ std::string page_url(Context& context, std::int64_t id) {
 Reply get_healthz(Context& context) {
   auto storage = context.storage();
   if (!storage.is_ok()) {
-    return Reply::error(503,
-                        "the registry database cannot be opened: " + storage.status().message());
+    Reply reply = Reply::error(503, "the registry database cannot be opened");
+    reply.headers.emplace_back("Retry-After", "30");
+    reply.log_detail = storage.status().message();
+    return reply;
   }
   return Reply::json(200, {{"status", "ok"}});
 }

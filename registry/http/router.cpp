@@ -202,16 +202,28 @@ Reply busy_reply() {
 }
 
 Reply Reply::from_status(const Status& status) {
+  Reply reply;
   switch (status.code()) {
     case Status::Code::kNotFound:
       return error(404, status.message());
     case Status::Code::kInvalidArgument:
       return error(400, status.message());
     case Status::Code::kBusy:
-      return error(503, status.message());
+      reply = error(503, "the registry is busy with another writer; try again later");
+      reply.headers.emplace_back("Retry-After", "5");
+      break;
+    case Status::Code::kUnavailable:
+      reply = error(503,
+                    "the registry cannot take this request now (its storage is full or the "
+                    "server is stopping); nothing was changed; try again later");
+      reply.headers.emplace_back("Retry-After", "30");
+      break;
     default:
-      return error(500, "the registry could not complete the request: " + status.message());
+      reply = error(500, "the server could not complete the request; it has been logged");
+      break;
   }
+  reply.log_detail = status.message();
+  return reply;
 }
 
 Context::~Context() {

@@ -1,31 +1,35 @@
 #include "registry/http/server.h"
 
-#include <Poco/Net/HTTPServerParams.h>
-#include <Poco/Net/HTTPServerRequestImpl.h>
-#include <Poco/Net/HTTPServerResponseImpl.h>
-#include <Poco/Net/HTTPServerSession.h>
-#include <Poco/Net/NetException.h>
-#include <Poco/Net/ServerSocket.h>
-#include <Poco/Net/TCPServer.h>
-#include <Poco/Net/TCPServerConnection.h>
-#include <Poco/Net/TCPServerConnectionFactory.h>
-#include <Poco/ThreadPool.h>
+#include <Poco/Exception.h>
 #include <Poco/URI.h>
+#include <poll.h>
 #include <signal.h>
+#include <sys/resource.h>
+#include <sys/socket.h>
+#include <sys/uio.h>
 
 #include <algorithm>
 #include <chrono>
 #include <iostream>
-#include <set>
+#include <streambuf>
 #include <thread>
 
-#include "registry/core/clock.h"
 #include "registry/http/detail/api.h"
+#include "registry/http/detail/connection_loop.h"
+#include "registry/http/detail/reply_writer.h"
+#include "registry/http/detail/worker_pool.h"
 
 namespace iotreg::http {
 namespace {
 
 using Clock = std::chrono::steady_clock;
+
+// Bodies other than declarations, and any body from a sender not yet known to be allowed to
+// submit declarations, are held to this size.
+constexpr std::size_t kSmallBodyBytes = 64 * 1024;
+// After the grace period, how long work that was cut (sockets shut, database work
+// interrupted) has to end before the server gives up on it.
+constexpr std::chrono::seconds kCutGrace{5};
 
 std::string lower(std::string text) {
   std::transform(text.begin(), text.end(), text.begin(),
@@ -33,430 +37,293 @@ std::string lower(std::string text) {
   return text;
 }
 
-// Connections currently open, so that stop() can wake the idle ones.
-class ConnectionRegistry {
+std::string_view path_of(std::string_view target) { return target.substr(0, target.find('?')); }
+
+// One line per event on stderr, whole, so that lines of several threads never mix.
+void log_line(const std::string& line) { std::cerr << (line + "\n") << std::flush; }
+
+// Waits until `fd` can take more bytes; false when `timeout` passed or the connection failed.
+bool wait_writable(int fd, std::chrono::milliseconds timeout) {
+  pollfd poll_fd{fd, POLLOUT, 0};
+  int ready = 0;
+  do {
+    ready = ::poll(&poll_fd, 1, static_cast<int>(timeout.count()));
+  } while (ready < 0 && errno == EINTR);
+  return ready > 0 && !(poll_fd.revents & (POLLERR | POLLHUP | POLLNVAL));
+}
+
+// Sends `parts` in order as far as the socket takes them without waiting; returns what it did
+// not take (empty when all was sent, nullopt when the connection failed).
+std::optional<std::string> send_now(int fd, std::initializer_list<std::string_view> parts) {
+  std::vector<iovec> vectors;
+  for (auto part : parts) {
+    if (!part.empty()) vectors.push_back({const_cast<char*>(part.data()), part.size()});
+  }
+  std::size_t first = 0;
+  while (first < vectors.size()) {
+    msghdr message{};
+    message.msg_iov = vectors.data() + first;
+    message.msg_iovlen = vectors.size() - first;
+    const ssize_t sent = ::sendmsg(fd, &message, MSG_NOSIGNAL | MSG_DONTWAIT);
+    if (sent < 0) {
+      if (errno == EINTR) continue;
+      if (errno != EAGAIN && errno != EWOULDBLOCK) return std::nullopt;
+      break;
+    }
+    auto left = static_cast<std::size_t>(sent);
+    while (first < vectors.size() && left >= vectors[first].iov_len) {
+      left -= vectors[first].iov_len;
+      ++first;
+    }
+    if (first < vectors.size()) {
+      vectors[first].iov_base = static_cast<char*>(vectors[first].iov_base) + left;
+      vectors[first].iov_len -= left;
+    }
+  }
+  std::string unsent;
+  for (std::size_t i = first; i < vectors.size(); ++i) {
+    unsent.append(static_cast<const char*>(vectors[i].iov_base), vectors[i].iov_len);
+  }
+  return unsent;
+}
+
+// Writes a streamed reply body to a socket, in chunks unless the client speaks HTTP/1.0, waiting
+// at most `timeout` for each write to make progress. After a failure every write fails.
+class SocketStreamBuffer : public std::streambuf {
  public:
-  void add(Poco::Net::StreamSocket* socket) {
-    std::lock_guard lock(mutex_);
-    open_.insert(socket);
-    idle_.insert(socket);
+  SocketStreamBuffer(int fd, bool chunked, std::chrono::milliseconds timeout)
+      : fd_(fd), chunked_(chunked), timeout_(timeout) {
+    setp(buffer_, buffer_ + sizeof buffer_);
   }
-  void remove(Poco::Net::StreamSocket* socket) {
-    std::lock_guard lock(mutex_);
-    open_.erase(socket);
-    idle_.erase(socket);
-  }
-  // Ends every connection, busy or not: the grace period is over.
-  void abort_all() {
-    std::lock_guard lock(mutex_);
-    for (auto* socket : open_) {
-      try {
-        socket->shutdown();
-      } catch (const Poco::Exception&) {
-        // Already closed.
+  bool write(std::string_view bytes) {
+    while (!failed_ && !bytes.empty()) {
+      const ssize_t sent = ::send(fd_, bytes.data(), bytes.size(), MSG_NOSIGNAL | MSG_DONTWAIT);
+      if (sent > 0) {
+        bytes.remove_prefix(static_cast<std::size_t>(sent));
+      } else if (sent < 0 && errno == EINTR) {
+        continue;
+      } else if (sent < 0 && (errno == EAGAIN || errno == EWOULDBLOCK)) {
+        failed_ = !wait_writable(fd_, timeout_);
+      } else {
+        failed_ = true;
       }
     }
+    return !failed_;
   }
-  // While busy, a connection is not woken: its request finishes first.
-  void set_busy(Poco::Net::StreamSocket* socket, bool busy) {
-    std::lock_guard lock(mutex_);
-    if (busy) {
-      idle_.erase(socket);
-    } else {
-      idle_.insert(socket);
-      if (stopping_) wake(socket);
+  // Sends what is buffered and, when chunked, the last chunk.
+  bool finish() { return flush_buffer() && (!chunked_ || write("0\r\n\r\n")); }
+
+ protected:
+  int_type overflow(int_type c) override {
+    if (!flush_buffer()) return traits_type::eof();
+    if (!traits_type::eq_int_type(c, traits_type::eof())) {
+      *pptr() = traits_type::to_char_type(c);
+      pbump(1);
     }
+    return traits_type::not_eof(c);
   }
-  // Ends the wait of every idle connection for its next request.
-  void stop() {
-    std::lock_guard lock(mutex_);
-    stopping_ = true;
-    for (auto* socket : idle_) wake(socket);
-  }
+  int sync() override { return flush_buffer() ? 0 : -1; }
 
  private:
-  static void wake(Poco::Net::StreamSocket* socket) {
-    try {
-      socket->shutdownReceive();
-    } catch (const Poco::Exception&) {
-      // Already closed by the peer: nothing to wake.
+  bool flush_buffer() {
+    const auto size = static_cast<std::size_t>(pptr() - pbase());
+    setp(buffer_, buffer_ + sizeof buffer_);
+    if (size == 0) return !failed_;
+    if (chunked_) {
+      char size_line[24];
+      std::snprintf(size_line, sizeof size_line, "%zx\r\n", size);
+      write(size_line);
     }
+    write({buffer_, size});
+    if (chunked_) write("\r\n");
+    return !failed_;
   }
-  std::mutex mutex_;
-  std::set<Poco::Net::StreamSocket*> open_;
-  std::set<Poco::Net::StreamSocket*> idle_;
-  bool stopping_ = false;
+
+  int fd_;
+  bool chunked_;
+  std::chrono::milliseconds timeout_;
+  bool failed_ = false;
+  char buffer_[16384];
 };
 
-struct Shared {
-  ServerState& state;
-  ConnectionRegistry& connections;
-};
-
-// Bodies other than declarations, and any body from a sender not yet known to be allowed to
-// submit declarations, are held to this size.
-constexpr std::size_t kSmallBodyBytes = 64 * 1024;
-
-enum class BodyRead { kComplete, kTooLong, kIncomplete };
-
-// Reads the body of a request, at most `limit` bytes. Poco ends a body quietly when the client
-// closes early or a read times out: a short or broken read is incomplete, never complete.
-BodyRead read_body(Poco::Net::HTTPServerRequest& request, std::size_t limit, std::string& body) {
-  std::istream& in = request.stream();
-  char buffer[16384];
-  while (in) {
-    in.read(buffer, sizeof buffer);
-    body.append(buffer, static_cast<std::size_t>(in.gcount()));
-    if (body.size() > limit) return BodyRead::kTooLong;
-  }
-  if (in.bad()) return BodyRead::kIncomplete;
-  if (request.hasContentLength() &&
-      body.size() != static_cast<std::uint64_t>(request.getContentLength64())) {
-    return BodyRead::kIncomplete;
-  }
-  return BodyRead::kComplete;
-}
-
-void send_reply(Poco::Net::HTTPServerResponse& response, Reply& reply, bool& cut) {
-  response.setStatusAndReason(static_cast<Poco::Net::HTTPResponse::HTTPStatus>(reply.status));
-  response.setContentType(reply.content_type);
-  response.set("X-Content-Type-Options", "nosniff");
-  response.set("Referrer-Policy", "no-referrer");
-  for (const auto& [name, value] : reply.headers) response.set(name, value);
-  if (reply.stream) {
-    response.setChunkedTransferEncoding(true);
-    std::ostream& out = response.send();
-    bool complete = false;
-    try {
-      complete = reply.stream(out);
-    } catch (const std::exception&) {
-      complete = false;
-    }
-    if (!complete) {
-      cut = true;  // an incomplete chunked reply must not look complete
-      return;
-    }
-    out.flush();
-    return;
-  }
-  response.sendBuffer(reply.body.data(), reply.body.size());
-}
-
-// Sends an error reply on a connection whose request could not be read (so Poco has no request
-// to answer), written out whole; the connection then ends.
-void send_error(Poco::Net::StreamSocket& socket, int status, std::string_view message) {
-  const Reply reply = Reply::error(status, message);
-  std::string bytes = "HTTP/1.1 " + std::to_string(status) + " " +
-                      Poco::Net::HTTPResponse::getReasonForStatus(
-                          static_cast<Poco::Net::HTTPResponse::HTTPStatus>(status)) +
-                      "\r\nContent-Type: " + reply.content_type +
-                      "\r\nX-Content-Type-Options: nosniff\r\nConnection: close\r\n"
-                      "Content-Length: " +
-                      std::to_string(reply.body.size()) + "\r\n\r\n" + reply.body;
-  try {
-    socket.sendBytes(bytes.data(), static_cast<int>(bytes.size()));
-  } catch (const Poco::Exception&) {
-    // The client is gone: nothing more to tell it.
-  }
-}
-
-class HttpConnection : public Poco::Net::TCPServerConnection {
+// Answers requests on the worker threads for the connection loop.
+class ApiHandler final : public ExchangeHandler {
  public:
-  HttpConnection(const Poco::Net::StreamSocket& socket, Shared shared,
-                 Poco::Net::HTTPServerParams::Ptr params)
-      : TCPServerConnection(socket), shared_(shared), params_(std::move(params)) {}
+  explicit ApiHandler(ServerState& state) : state_(state) {}
 
-  void run() override {
-    shared_.connections.add(&socket());
-    try {
-      // A client that stops reading must not hold a worker for ever.
-      socket().setSendTimeout(
-          Poco::Timespan(static_cast<long>(shared_.state.options.idle_timeout.count()), 0));
-    } catch (const Poco::Exception&) {
-      // The connection is already gone; serve() will find out.
+  std::optional<std::size_t> body_limit(const RequestHead& head) override {
+    const bool declarations =
+        head.method == "POST" && path_of(head.target) == "/api/v1/declarations";
+    if (declarations && (head.chunked || head.content_length.value_or(0) > kSmallBodyBytes)) {
+      return std::nullopt;  // a large body only for a sender that may submit declarations
     }
+    return kSmallBodyBytes;
+  }
+
+  std::size_t admit(const Exchange& exchange) override {
     try {
-      serve();
-    } catch (const Poco::Exception&) {
-      // A network error ends the connection; its request, if any, was answered or abandoned.
+      Request request;
+      if (!parse_head(exchange.head, request)) return kSmallBodyBytes;
+      Context context(request, state_);
+      return may_send_declarations(context) ? state_.options.max_body_bytes : kSmallBodyBytes;
     } catch (const std::exception& error) {
-      std::cerr << "iotreg serve: connection ended by an error: " << error.what() << "\n";
-    }
-    shared_.connections.remove(&socket());
-  }
-
- private:
-  void serve() {
-    Poco::Net::HTTPServerSession session(socket(), params_);
-    bool first = true;
-    for (;;) {
-      if (shared_.state.stopping) return;
-      if (!session.hasMoreRequests()) {
-        // Nothing arrived in time for the first request: say so (later ones just end).
-        if (first && !shared_.state.stopping && socket().available() == 0) {
-          send_error(socket(), 408, "no request arrived in time");
-        }
-        return;
-      }
-      first = false;
-      shared_.connections.set_busy(&socket(), true);
-      // The reply is flushed when handle_one's response object ends, so linger only after.
-      const After after = handle_one(session);
-      shared_.connections.set_busy(&socket(), false);
-      if (after == After::kLingerAndClose) linger();
-      if (after != After::kKeepAlive) return;
+      log_line("iotreg serve: request " + exchange.request_id +
+               ": deciding its body limit failed: " + error.what());
+      return kSmallBodyBytes;
     }
   }
 
-  enum class After { kKeepAlive, kClose, kLingerAndClose };
-
-  // Reads, handles and answers one request, and says what becomes of the connection.
-  After handle_one(Poco::Net::HTTPServerSession& session) {
-    Poco::Net::HTTPServerResponseImpl response(session);
+  Outcome handle(Exchange& exchange) override {
     const auto started = Clock::now();
     std::string route = "unmatched";
-    int status = 0;
+    Request request;
+    request.body = std::move(exchange.body);
+    std::optional<Context> context;  // outlives the reply: a streamed body reads the registry
+    Reply reply;
     try {
-      Poco::Net::HTTPServerRequestImpl request(response, session, params_);
-      if (request.getVersion() != Poco::Net::HTTPMessage::HTTP_1_1 &&
-          request.getVersion() != Poco::Net::HTTPMessage::HTTP_1_0) {
-        throw Poco::Net::MessageException("unsupported HTTP version " + request.getVersion());
-      }
-      response.setVersion(request.getVersion());
-      bool keep_alive = request.getKeepAlive() && !shared_.state.stopping;
-      response.setKeepAlive(keep_alive);
-      Request parsed;
-      std::optional<Context> context;  // outlives the reply: a streamed body reads the registry
-      bool unread_input = false;       // the request's body was refused, not read
-      Reply reply = handle(request, response, parsed, context, route, keep_alive, unread_input);
-      response.setKeepAlive(keep_alive);
-      status = reply.status;
-      bool cut = false;
-      send_reply(response, reply, cut);
-      shared_.state.metrics.record(route, status, seconds_since(started));
-      if (cut) {
-        socket().shutdown();
-        return After::kClose;
-      }
-      if (keep_alive) return After::kKeepAlive;
-      return unread_input ? After::kLingerAndClose : After::kClose;
-    } catch (const Poco::Net::NoMessageException&) {
-      return After::kClose;  // the client closed the connection between requests
-    } catch (const Poco::Net::MessageException& error) {
-      const std::string message = error.message();
-      status = message.find("URI") != std::string::npos ? 414
-               : message.find("too long") != std::string::npos ||
-                       message.find("Too many") != std::string::npos
-                   ? 431
-                   : 400;
-      send_error(socket(), status,
-                 status == 414   ? "the request target is too long (at most 16 KiB)"
-                 : status == 431 ? "the request header is too large (" + message + ")"
-                                 : "malformed HTTP request (" + message + ")");
-    } catch (const Poco::TimeoutException&) {
-      status = 408;
-      send_error(socket(), status, "the request did not arrive in time");
-    } catch (const Poco::Net::NetException&) {
-      return After::kClose;  // the connection failed: nobody to answer
-    } catch (const Poco::Exception& error) {
-      status = 400;  // e.g. a Content-Length that is not a number
-      send_error(socket(), status, "malformed HTTP request (" + error.message() + ")");
-    }
-    shared_.state.metrics.record(route, status, seconds_since(started));
-    return After::kLingerAndClose;
-  }
-
-  // Ends a connection whose request was not read to its end: stops sending, then reads and
-  // drops what the client still sends for a moment, so that closing with unread input does not
-  // reset the connection before the client has read the answer.
-  void linger() {
-    try {
-      socket().shutdownSend();
-      socket().setReceiveTimeout(Poco::Timespan(0, 500000));
-      char buffer[16384];
-      std::size_t drained = 0;
-      while (drained < (4u << 20)) {
-        int got = socket().receiveBytes(buffer, sizeof buffer);
-        if (got <= 0) break;
-        drained += static_cast<std::size_t>(got);
-      }
-    } catch (const Poco::Exception&) {
-      // Timed out or reset: the connection ends either way.
-    }
-  }
-
-  Reply handle(Poco::Net::HTTPServerRequest& request, Poco::Net::HTTPServerResponse& response,
-               Request& parsed, std::optional<Context>& context, std::string& route,
-               bool& keep_alive, bool& unread_input) {
-    parsed.method = request.getMethod();
-    try {
-      Poco::URI uri(request.getURI());
-      parsed.path = uri.getPath();
-      for (auto& [name, value] : uri.getQueryParameters()) {
-        parsed.query.emplace_back(std::move(name), std::move(value));
-      }
-    } catch (const Poco::Exception& error) {
-      keep_alive = false;
-      unread_input = true;  // the body, if any, was not read
-      return Reply::error(400, "malformed request target: " + error.message());
-    }
-    if (parsed.path.empty() || parsed.path.front() != '/') {
-      keep_alive = false;
-      unread_input = true;
-      return Reply::error(400, "the request target must be a path");
-    }
-    std::string content_type = request.getContentType();
-    parsed.content_type = lower(content_type.substr(0, content_type.find(';')));
-    while (!parsed.content_type.empty() && parsed.content_type.back() == ' ') {
-      parsed.content_type.pop_back();
-    }
-    parsed.authorization = request.get("Authorization", "");
-
-    context.emplace(parsed, shared_.state);
-    std::size_t limit = kSmallBodyBytes;
-    if (parsed.method == "POST" && parsed.path == "/api/v1/declarations" &&
-        may_send_declarations(*context)) {
-      limit = shared_.state.options.max_body_bytes;
-    }
-    const bool has_length = request.hasContentLength();
-    if (has_length && request.getContentLength64() < 0) {
-      keep_alive = false;
-      unread_input = true;
-      return Reply::error(400, "Content-Length must be a whole number of bytes");
-    }
-    if (has_length && static_cast<std::uint64_t>(request.getContentLength64()) > limit) {
-      keep_alive = false;
-      unread_input = true;  // the body is not read
-      return Reply::error(413, "the body is larger than " + std::to_string(limit) + " bytes");
-    }
-    // Without a length or chunks a request has no body (RFC 9112 6.3).
-    if (has_length || request.getChunkedTransferEncoding()) {
-      if (request.getExpectContinue()) response.sendContinue();
-      switch (read_body(request, limit, parsed.body)) {
-        case BodyRead::kComplete:
-          break;
-        case BodyRead::kTooLong:
-          keep_alive = false;
-          unread_input = true;
-          return Reply::error(413, "the body is larger than " + std::to_string(limit) + " bytes");
-        case BodyRead::kIncomplete:
-          keep_alive = false;
-          unread_input = true;
-          return Reply::error(400,
-                              "the body ended before it was complete (connection closed, "
-                              "timed out or malformed chunks)");
-      }
-    }
-
-    try {
-      return dispatch(*context, route);
+      reply = answer(exchange, request, context, route);
     } catch (const std::exception& error) {
-      std::cerr << "iotreg serve: " << parsed.method << " " << parsed.path
-                << " failed: " << error.what() << "\n";
+      reply = Reply::error(500, "the server could not complete the request; it has been logged");
+      reply.log_detail = std::string("unexpected exception: ") + error.what();
     } catch (...) {
-      std::cerr << "iotreg serve: " << parsed.method << " " << parsed.path << " failed\n";
+      reply = Reply::error(500, "the server could not complete the request; it has been logged");
+      reply.log_detail = "unexpected exception";
     }
-    return Reply::error(500, "the server failed to handle this request; it has been logged");
+    if (reply.status >= 500) {
+      log_line("iotreg serve: request " + exchange.request_id + ": " + exchange.head.method + " " +
+               std::string(path_of(exchange.head.target)) + " answered " +
+               std::to_string(reply.status) +
+               (reply.log_detail.empty() ? "" : ": " + reply.log_detail));
+      add_request_id(reply, exchange.request_id);
+    }
+    const bool keep_alive = exchange.head.keep_alive && !state_.stopping && !exchange.client_closed;
+    Outcome outcome;
+    if (reply.stream) {
+      outcome.keep_alive = stream(exchange, reply, keep_alive);
+    } else {
+      const std::string head =
+          reply_head(reply, exchange.request_id, keep_alive, reply.body.size());
+      auto unsent = send_now(exchange.socket, {head, reply.body});
+      outcome.unsent = unsent.value_or("");
+      outcome.keep_alive = unsent.has_value() && keep_alive;
+    }
+    state_.metrics.record(route, reply.status,
+                          std::chrono::duration<double>(Clock::now() - started).count());
+    return outcome;
   }
 
-  static double seconds_since(Clock::time_point started) {
-    return std::chrono::duration<double>(Clock::now() - started).count();
-  }
-
-  Shared shared_;
-  Poco::Net::HTTPServerParams::Ptr params_;
-};
-
-class ConnectionFactory : public Poco::Net::TCPServerConnectionFactory {
- public:
-  ConnectionFactory(Shared shared, Poco::Net::HTTPServerParams::Ptr params)
-      : shared_(shared), params_(std::move(params)) {}
-  Poco::Net::TCPServerConnection* createConnection(const Poco::Net::StreamSocket& socket) override {
-    return new HttpConnection(socket, shared_, params_);
+  void refused(const std::string& request_id, int status, const std::string& message) override {
+    state_.metrics.record("unmatched", status, 0);
+    if (status >= 500) {
+      log_line("iotreg serve: request " + request_id + " answered " + std::to_string(status) +
+               ": " + message);
+    }
   }
 
  private:
-  Shared shared_;
-  Poco::Net::HTTPServerParams::Ptr params_;
+  // The path, query and the header fields the handlers use; false when the target cannot be
+  // decoded.
+  static bool parse_head(const RequestHead& head, Request& request) {
+    request.method = head.method;
+    try {
+      Poco::URI uri(head.target);
+      request.path = uri.getPath();
+      for (auto& [name, value] : uri.getQueryParameters()) {
+        request.query.emplace_back(std::move(name), std::move(value));
+      }
+    } catch (const Poco::Exception&) {
+      return false;
+    }
+    if (const std::string* type = head.find("content-type")) {
+      std::string content_type = lower(type->substr(0, type->find(';')));
+      while (!content_type.empty() && content_type.back() == ' ') content_type.pop_back();
+      request.content_type = std::move(content_type);
+    }
+    if (const std::string* authorization = head.find("authorization")) {
+      request.authorization = *authorization;
+    }
+    return true;
+  }
+
+  Reply answer(const Exchange& exchange, Request& request, std::optional<Context>& context,
+               std::string& route) {
+    if (!parse_head(exchange.head, request)) {
+      return Reply::error(400, "malformed request target (a bad percent-encoding)");
+    }
+    context.emplace(request, state_);
+    return dispatch(*context, route);
+  }
+
+  // Sends a streamed reply; true when it was sent whole and the connection may be kept.
+  bool stream(const Exchange& exchange, Reply& reply, bool keep_alive) {
+    const bool chunked = exchange.head.minor_version == 1;
+    keep_alive = keep_alive && chunked;  // without chunks, the end of the body is the close
+    SocketStreamBuffer buffer(exchange.socket, chunked, state_.options.idle_timeout);
+    bool complete = buffer.write(reply_head(reply, exchange.request_id, keep_alive,
+                                            chunked ? std::nullopt : std::optional<std::size_t>()));
+    if (complete) {
+      std::ostream out(&buffer);
+      try {
+        complete = reply.stream(out) && buffer.finish();
+      } catch (const std::exception& error) {
+        log_line("iotreg serve: request " + exchange.request_id +
+                 ": streaming the reply failed: " + error.what());
+        complete = false;
+      }
+    }
+    // A reply cut short must not look complete: the connection ends without the last chunk.
+    if (!complete) ::shutdown(exchange.socket, SHUT_RDWR);
+    return complete && keep_alive;
+  }
+
+  ServerState& state_;
 };
+
+// Lets the server hold as many connections as the process may open files.
+void raise_descriptor_limit() {
+  rlimit limit{};
+  if (getrlimit(RLIMIT_NOFILE, &limit) == 0 && limit.rlim_cur < limit.rlim_max) {
+    limit.rlim_cur = limit.rlim_max;
+    setrlimit(RLIMIT_NOFILE, &limit);
+  }
+}
+
+std::size_t descriptor_limit() {
+  rlimit limit{};
+  if (getrlimit(RLIMIT_NOFILE, &limit) != 0 || limit.rlim_cur == RLIM_INFINITY) return 1 << 20;
+  return static_cast<std::size_t>(limit.rlim_cur);
+}
 
 }  // namespace
 
-void Metrics::record(const std::string& route, int status, double seconds) {
-  std::lock_guard lock(mutex_);
-  ++requests_[{route, status}];
-  Histogram& histogram = latency_[route];
-  for (std::size_t i = 0; i < std::size(kBuckets); ++i) {
-    if (seconds <= kBuckets[i]) ++histogram.counts[i];
-  }
-  ++histogram.total;
-  histogram.sum += seconds;
-}
-
-std::string Metrics::render(const std::map<std::string, std::uint64_t>& products_by_status) const {
-  auto label = [](std::string_view text) {
-    std::string out;
-    for (char c : text) {
-      if (c == '\\' || c == '"') out.push_back('\\');
-      if (c == '\n') {
-        out += "\\n";
-        continue;
-      }
-      out.push_back(c);
-    }
-    return out;
-  };
-  std::string out =
-      "# HELP iotreg_http_requests_total HTTP requests answered, by route and status.\n"
-      "# TYPE iotreg_http_requests_total counter\n";
-  std::lock_guard lock(mutex_);
-  for (const auto& [key, count] : requests_) {
-    out += "iotreg_http_requests_total{route=\"" + label(key.first) + "\",status=\"" +
-           std::to_string(key.second) + "\"} " + std::to_string(count) + "\n";
-  }
-  out +=
-      "# HELP iotreg_http_request_duration_seconds Time from reading a request to answering it.\n"
-      "# TYPE iotreg_http_request_duration_seconds histogram\n";
-  for (const auto& [route, histogram] : latency_) {
-    const std::string name = "iotreg_http_request_duration_seconds";
-    const std::string route_label = "route=\"" + label(route) + "\"";
-    for (std::size_t i = 0; i < std::size(kBuckets); ++i) {
-      char bound[32];
-      std::snprintf(bound, sizeof bound, "%g", kBuckets[i]);
-      out += name + "_bucket{" + route_label + ",le=\"" + bound + "\"} " +
-             std::to_string(histogram.counts[i]) + "\n";
-    }
-    out +=
-        name + "_bucket{" + route_label + ",le=\"+Inf\"} " + std::to_string(histogram.total) + "\n";
-    char sum[64];
-    std::snprintf(sum, sizeof sum, "%.6f", histogram.sum);
-    out += name + "_sum{" + route_label + "} " + sum + "\n";
-    out += name + "_count{" + route_label + "} " + std::to_string(histogram.total) + "\n";
-  }
-  out +=
-      "# HELP iotreg_products Registered products by status.\n"
-      "# TYPE iotreg_products gauge\n";
-  for (const auto& [status, count] : products_by_status) {
-    out += "iotreg_products{status=\"" + label(status) + "\"} " + std::to_string(count) + "\n";
-  }
-  return out;
-}
-
 Result<std::unique_ptr<storage::Storage>> ConnectionPool::acquire() {
+  std::unique_ptr<storage::Storage> connection;
   {
     std::lock_guard lock(mutex_);
     if (!idle_.empty()) {
-      auto connection = std::move(idle_.back());
+      connection = std::move(idle_.back());
       idle_.pop_back();
-      return connection;
     }
   }
-  return storage::open_sqlite_storage(db_path_, storage::OpenMode::kReadWrite);
+  if (!connection) {
+    auto opened = storage::open_sqlite_storage(db_path_, storage::OpenMode::kReadWrite);
+    if (!opened.is_ok()) return opened.status();
+    connection = std::move(opened).value();
+  }
+  std::lock_guard lock(mutex_);
+  lent_.push_back(connection.get());
+  return connection;
 }
 
 void ConnectionPool::release(std::unique_ptr<storage::Storage> connection) {
   std::lock_guard lock(mutex_);
+  lent_.erase(std::remove(lent_.begin(), lent_.end(), connection.get()), lent_.end());
   idle_.push_back(std::move(connection));
+}
+
+void ConnectionPool::interrupt_all() {
+  std::lock_guard lock(mutex_);
+  for (storage::Storage* connection : lent_) connection->interrupt();
 }
 
 void ConnectionPool::close_all() {
@@ -466,81 +333,104 @@ void ConnectionPool::close_all() {
 
 struct Server::State {
   std::unique_ptr<ServerState> server;
-  ConnectionRegistry connections;
-  std::unique_ptr<Poco::ThreadPool> threads;
-  std::unique_ptr<Poco::Net::TCPServer> tcp;
-  std::uint16_t port = 0;
-  std::string host;
+  std::unique_ptr<ApiHandler> handler;
+  std::unique_ptr<WorkerPool> workers;
+  std::unique_ptr<ConnectionLoop> loop;
   bool stopped = false;
+  bool clean = true;
 };
 
 Server::Server(std::unique_ptr<State> state) : state_(std::move(state)) {}
 
-Server::~Server() { stop(); }
+Server::~Server() {
+  stop();
+  // Threads that did not end still use the state: it must outlive them, so it is left.
+  if (!state_->clean) static_cast<void>(state_.release());
+}
 
 Result<std::unique_ptr<Server>> Server::start(const ServerOptions& options,
                                               std::unique_ptr<checks::Evaluator> evaluator) {
   if (!evaluator) return Status::invalid_argument("the server needs the checks to judge with");
   if (options.threads == 0) return Status::invalid_argument("--threads must be at least 1");
+  if (options.max_connections_per_client == 0) {
+    return Status::invalid_argument("--max-client-connections must be at least 1");
+  }
   // Open (create, migrate) the registry once up front, so that a bad file fails here.
   auto first = storage::open_sqlite_storage(options.db_path, storage::OpenMode::kReadWrite);
   if (!first.is_ok()) return first.status();
+  raise_descriptor_limit();
 
   auto state = std::make_unique<State>();
   state->server = std::make_unique<ServerState>(options, std::move(evaluator));
   state->server->pool.release(std::move(first).value());
-  try {
-    Poco::Net::SocketAddress address(options.listen);
-    Poco::Net::ServerSocket socket(address, /*backlog=*/128);
-    state->host = address.host().toString();
-    state->port = socket.address().port();
+  state->handler = std::make_unique<ApiHandler>(*state->server);
+  state->workers = std::make_unique<WorkerPool>(options.threads, options.max_queued);
 
-    Poco::Net::HTTPServerParams::Ptr params = new Poco::Net::HTTPServerParams;
-    params->setTimeout(Poco::Timespan(options.idle_timeout.count(), 0));
-    params->setKeepAlive(true);
-    params->setKeepAliveTimeout(Poco::Timespan(options.idle_timeout.count(), 0));
-    params->setMaxKeepAliveRequests(0);  // unlimited
-    params->setMaxThreads(static_cast<int>(options.threads));
-    params->setMaxQueued(static_cast<int>(options.max_queued));
-    params->setThreadIdleTime(Poco::Timespan(60, 0));
-
-    state->threads = std::make_unique<Poco::ThreadPool>(2, static_cast<int>(options.threads) + 1);
-    Shared shared{*state->server, state->connections};
-    state->tcp = std::make_unique<Poco::Net::TCPServer>(new ConnectionFactory(shared, params),
-                                                        *state->threads, socket, params);
-  } catch (const Poco::Exception& error) {
-    return Status::invalid_argument("cannot listen on " + options.listen + ": " +
-                                    error.displayText());
+  LoopOptions loop_options;
+  loop_options.idle_timeout = options.idle_timeout;
+  loop_options.body_timeout = options.body_timeout;
+  loop_options.send_timeout = options.idle_timeout;
+  loop_options.small_body_bytes = kSmallBodyBytes;
+  loop_options.max_connections_per_client = options.max_connections_per_client;
+  // Descriptors are also needed for the database, plugins' workers and files.
+  const std::size_t usable = descriptor_limit();
+  loop_options.max_connections =
+      std::min(options.max_connections, usable > 256 ? usable - 128 : usable / 2);
+  auto loop =
+      ConnectionLoop::listen(options.listen, loop_options, *state->handler, *state->workers);
+  if (!loop.is_ok()) {
+    state->workers->stop(Clock::now() + kCutGrace);
+    return loop.status();
   }
+  state->loop = std::move(loop).value();
+  const std::string host = state->loop->host().find(':') == std::string::npos
+                               ? state->loop->host()
+                               : "[" + state->loop->host() + "]";
   state->server->base_url = options.public_url.empty()
-                                ? "http://" + state->host + ":" + std::to_string(state->port)
+                                ? "http://" + host + ":" + std::to_string(state->loop->port())
                                 : options.public_url;
   while (!state->server->base_url.empty() && state->server->base_url.back() == '/') {
     state->server->base_url.pop_back();
   }
-  state->tcp->start();
+  state->loop->start();
   return std::unique_ptr<Server>(new Server(std::move(state)));
 }
 
-std::uint16_t Server::port() const { return state_->port; }
+std::uint16_t Server::port() const { return state_->loop->port(); }
 
 std::string Server::url() const {
-  return "http://" + state_->host + ":" + std::to_string(state_->port);
+  const std::string& host = state_->loop->host();
+  return "http://" + (host.find(':') == std::string::npos ? host : "[" + host + "]") + ":" +
+         std::to_string(state_->loop->port());
 }
 
-void Server::stop() {
-  if (!state_ || state_->stopped) return;
+bool Server::stop() {
+  if (!state_ || state_->stopped) return state_ ? state_->clean : true;
   state_->stopped = true;
-  state_->server->stopping = true;
-  state_->tcp->stop();  // no new connections
-  state_->connections.stop();
-  const auto deadline = Clock::now() + state_->server->options.shutdown_grace;
-  while (state_->tcp->currentConnections() > 0 && Clock::now() < deadline) {
-    std::this_thread::sleep_for(std::chrono::milliseconds(10));
+  ServerState& server = *state_->server;
+  server.stopping = true;
+  state_->loop->begin_stop();
+  const auto grace_ends = Clock::now() + server.options.shutdown_grace;
+  if (!state_->loop->wait_idle(grace_ends)) {
+    // The grace period is over: cut what is left. Database work fails and rolls back; replies
+    // being written fail; requests waiting for another's reply compute their own and fail.
+    log_line("iotreg serve: requests still in progress after the grace period of " +
+             std::to_string(server.options.shutdown_grace.count()) + " s: cutting them");
+    server.pool.interrupt_all();
+    server.replies.close();
+    state_->loop->abandon();
+    state_->loop->wait_idle(Clock::now() + kCutGrace);
   }
-  state_->connections.abort_all();
-  state_->threads->joinAll();
-  state_->server->pool.close_all();
+  state_->clean = state_->workers->stop(Clock::now() + kCutGrace);
+  if (!state_->clean) {
+    log_line(
+        "iotreg serve: some requests did not end; the process ends without them (their "
+        "database transactions roll back)");
+    return false;
+  }
+  state_->loop.reset();
+  server.pool.close_all();
+  return true;
 }
 
 void block_termination_signals() {

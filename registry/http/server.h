@@ -2,11 +2,13 @@
 // product pages and labels, /healthz, /metrics and the officer web UI, described by
 // schemas/openapi.yaml.
 //
-// A Server owns its listening socket, a fixed pool of worker threads (one per open connection,
-// keep-alive), one SQLite connection per worker and the Evaluator that judges imports and
-// re-checks. start() returns once it listens; stop() stops accepting, lets requests in flight
-// finish (up to a deadline), then closes every database connection. Not copyable; start() and
-// stop() are called from one thread.
+// A Server owns its listening socket, one network thread that reads every request without
+// blocking (ConnectionLoop), a fixed pool of worker threads that answer complete requests, the
+// registry connections they use and the Evaluator that judges imports and re-checks. Idle and
+// slow connections never hold a worker. start() returns once it listens; stop() stops
+// accepting, lets requests in progress finish within the grace period, then cuts what is left
+// (database work is interrupted and rolls back). Not copyable; start() and stop() are called
+// from one thread.
 #pragma once
 
 #include <chrono>
@@ -23,13 +25,18 @@ namespace iotreg::http {
 struct ServerOptions {
   std::string db_path;
   std::string listen = "127.0.0.1:8080";   // host:port; port 0 picks a free port
-  std::size_t threads = 64;                // connections served at once; more wait in a queue
-  std::size_t max_queued = 256;            // connections waiting for a thread; more are refused
+  std::size_t threads = 64;                // requests answered at once
+  std::size_t max_queued = 256;            // complete requests waiting for a thread; more: 503
   std::size_t max_body_bytes = 64u << 20;  // larger bodies: 413
-  // Header limits are Poco's: 100 fields, names of 256 and values of 8 KiB (431), a request
+  // Header limits: 100 fields, names of 256 and values of 8 KiB, 64 KiB in all (431), a request
   // target of 16 KiB (414).
-  std::chrono::seconds idle_timeout{15};    // a request (or the next one) must arrive by then: 408
-  std::chrono::seconds shutdown_grace{30};  // stop() waits this long for requests in flight
+  // A connection's request head must be complete this long after the connection is accepted or
+  // its previous reply sent (408), and a reply must make progress within it.
+  std::chrono::seconds idle_timeout{15};
+  std::chrono::seconds body_timeout{60};  // a request's body, from its head (408)
+  std::size_t max_connections = 10000;  // at most; bounded by the descriptors the process may open
+  std::size_t max_connections_per_client = 256;  // per client address
+  std::chrono::seconds shutdown_grace{30};       // stop() waits this long for requests in progress
   // The address consumers reach the public pages at, for the label's QR code; empty: the
   // listening address.
   std::string public_url;
@@ -49,7 +56,9 @@ class Server {
   std::uint16_t port() const;
   // The base URL the server answers at, e.g. "http://127.0.0.1:8080".
   std::string url() const;
-  void stop();
+  // Stops serving (see above). False when some request did not end even after being cut: its
+  // thread still runs, and the caller must end the process (its transaction then rolls back).
+  bool stop();
 
  private:
   struct State;

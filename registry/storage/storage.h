@@ -308,6 +308,11 @@ class Storage {
 
   // Audit events in id order (oldest first).
   virtual Result<std::vector<AuditEvent>> audit_events(const AuditQuery& query) = 0;
+
+  // Makes the work running on this connection fail soon with kUnavailable; a write in progress
+  // rolls back. The one method that may be called from another thread while the connection is
+  // in use (a server that stops cuts work that outlived its grace period).
+  virtual void interrupt() = 0;
 };
 
 enum class OpenMode {

@@ -42,12 +42,16 @@ struct Reply {
   std::string body;
   std::vector<std::pair<std::string, std::string>> headers;
   std::function<bool(std::ostream&)> stream;
+  // Why a 5xx reply failed, for the server's log only: never sent, as it may name files or SQL.
+  std::string log_detail;
 
   static Reply json(int status, const Json& value);
   // The error envelope {"error": {"status", "code", "message"}}.
   static Reply error(int status, std::string_view message);
   static Reply error(int status, std::string_view message, Json extra);
-  // The reply for a failed storage or validation Status (404, 400, 409, 503 or 500).
+  // The reply for a failed storage or validation Status: 404, 400, 503 with Retry-After for a
+  // busy or full registry, else 500. A 5xx says only what the client can do; the Status goes to
+  // log_detail.
   static Reply from_status(const Status& status);
 };
 
@@ -86,7 +90,7 @@ class Metrics {
   std::map<std::string, Histogram> latency_;
 };
 
-// One registry connection per worker thread, opened on first use and kept until the server
+// Registry connections for the worker threads, opened on first use and kept until the server
 // stops. Thread-safe.
 class ConnectionPool {
  public:
@@ -94,6 +98,8 @@ class ConnectionPool {
   // Lends a connection; give it back with release(). Fails when the database cannot be opened.
   Result<std::unique_ptr<storage::Storage>> acquire();
   void release(std::unique_ptr<storage::Storage> connection);
+  // Makes the work on every lent connection fail soon (Storage::interrupt).
+  void interrupt_all();
   // Closes every idle connection.
   void close_all();
 
@@ -101,6 +107,7 @@ class ConnectionPool {
   std::string db_path_;
   std::mutex mutex_;
   std::vector<std::unique_ptr<storage::Storage>> idle_;
+  std::vector<storage::Storage*> lent_;
 };
 
 struct ServerState {

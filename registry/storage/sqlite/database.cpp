@@ -39,6 +39,9 @@ Status status_from(sqlite3* db, int rc, std::string_view doing) {
                                          ": the file is not an iotreg database");
     case SQLITE_CORRUPT:
       return Status::corruption(message);
+    case SQLITE_INTERRUPT:
+      return Status::unavailable(std::string(doing) + where +
+                                 ": interrupted (the server is stopping)");
     case SQLITE_FULL:
     case SQLITE_NOMEM:
       return Status::unavailable(std::string(doing) + where +

@@ -736,6 +736,8 @@ class SqliteStorage : public Storage {
  public:
   explicit SqliteStorage(std::unique_ptr<Database> db) : db_(std::move(db)) {}
 
+  void interrupt() override { sqlite3_interrupt(db_->handle()); }
+
   Result<std::unique_ptr<ImportSession>> begin_import(const ImportRunInfo& info,
                                                       const EvaluationInfo* evaluation,
                                                       Rejudge rejudge) override {

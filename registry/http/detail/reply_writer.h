@@ -1,0 +1,29 @@
+// How replies go on the wire: the status line and the header fields every reply carries, and
+// the complete error replies that the connection loop sends itself. Private to registry/http;
+// stateless functions, thread-safe.
+#pragma once
+
+#include <cstddef>
+#include <optional>
+#include <string>
+#include <string_view>
+
+#include "registry/http/detail/api.h"
+
+namespace iotreg::http {
+
+// The status line and header fields of `reply`, ending with the empty line: Content-Length, or
+// chunked transfer coding when `content_length` is nullopt; Connection; X-Request-Id; Date; the
+// security headers every reply carries; and the reply's own headers.
+std::string reply_head(const Reply& reply, std::string_view request_id, bool keep_alive,
+                       std::optional<std::size_t> content_length);
+
+// A complete JSON error reply (the error envelope with its request id) that closes the
+// connection; `retry_after_seconds` > 0 adds Retry-After.
+std::string error_reply(int status, std::string_view message, std::string_view request_id,
+                        int retry_after_seconds = 0);
+
+// Adds "request_id" to the error envelope of a JSON error reply's body.
+void add_request_id(Reply& reply, std::string_view request_id);
+
+}  // namespace iotreg::http
