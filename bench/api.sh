@@ -21,8 +21,8 @@ import re, sys
 m = re.fullmatch(r"(\d+(?:\.\d+)?)([smh]?)", sys.argv[1])
 if not m: sys.exit("API_BENCH_TIMEOUT: expected a number of seconds, minutes or hours: 2s, 1m")
 print(float(m.group(1)) * {"": 1, "s": 1, "m": 60, "h": 3600}[m.group(2)])' "$timeout")
-wrk_threads=2
 connections=64
+wrk_threads=$connections  # one connection per wrk thread: bench/api_requests.lua sees each one's waits
 server_threads=64
 as_of=2026-11-29
 lookup_ids=${API_BENCH_IDS:-1000}  # product ids spread evenly over the registry, drawn at random
@@ -282,9 +282,9 @@ def parse(kind, server):
     if m:
         for key, value in zip(SOCKET_ERRORS, m.groups()):
             r[f"errors_{key}"] = max(r[f"errors_{key}"], int(value))
-    # Requests still unanswered at the end after waiting longer than the timeout are timeouts
-    # too (wrk counts a timeout only when the late reply arrives).
-    r["errors_timeout"] += r["unanswered_late"]
+    # A connection left waiting longer than the timeout for a reply is a timeout too (wrk counts
+    # a timeout only when the late reply arrives).
+    r["errors_timeout"] += r["stuck_connections"]
     r["socket_errors"] = sum(r[f"errors_{k}"] for k in SOCKET_ERRORS)
     m = re.search(r"Requests/sec:\s*([\d.]+)", text)
     if m and abs(float(m.group(1)) - r["rps"]) > 0.01 * r["rps"] + 1:
@@ -315,7 +315,7 @@ def ratio(kind):
 def percentile_ms(r, q):
     """wrk records the latency of the replies that came within its timeout only: when more than
     (100 - q)% of the replies were later, the q-th percentile is beyond the timeout."""
-    late, total = r["errors_timeout"], r["requests"] + r["unanswered_late"]
+    late, total = r["errors_timeout"], r["requests"] + r["stuck_connections"]
     if total == 0 or late > total * (100 - q) / 100:
         return None
     return r[f"p{q}_us"] / 1000
@@ -327,9 +327,16 @@ def errors(r):
     if r["socket_errors"] == 0:
         return "0"
     parts = [f"{k} {r['errors_' + k]}" for k in SOCKET_ERRORS if r["errors_" + k]]
-    if r["unanswered_late"]:
-        parts.append(f"of which {r['unanswered_late']} never answered in the run")
+    if r["stuck_connections"]:
+        parts.append(f"of which {r['stuck_connections']} connections still waiting at the end")
     return f"{r['socket_errors']} ({', '.join(parts)})"
+
+def stalls(r):
+    """Connections that waited longer than the timeout for a reply at some moment."""
+    if r["stalled_connections"] == 0:
+        return f"0 (longest wait {r['longest_wait_us'] / 1000:.0f} ms)"
+    return (f"{r['stalled_connections']} of {r['connections']} (longest wait "
+            f"{r['longest_wait_us'] / 1e6:.1f} s)")
 
 def non2xx(r):
     if r["non2xx"] == 0:
@@ -345,12 +352,13 @@ print(f"Measured {datetime.date.today()} on {cores} cores (1-minute load average
       f"server share the machine. Lookups: {ids} product ids spread evenly over the registry, "
       "drawn at random; searches: `q` = " + ", ".join(f"`{w}`" for w in words) +
       " with `limit=20`, drawn at random. Socket errors include as timeouts the replies slower "
-      f"than wrk's {timeout} timeout (wrk does not record their latency) and the requests still "
-      f"unanswered at the end of the run after waiting longer than {timeout}.")
+      f"than wrk's {timeout} timeout (wrk does not record their latency) and the connections "
+      f"still waiting for a reply at the end of the run after longer than {timeout}; stalled "
+      f"connections waited longer than {timeout} for a reply at some moment of the run.")
 print()
 print("| requests | server | requests/s | iotreg ÷ nginx | p50 ms | p99 ms | bytes/reply | "
-      "CPU cores: server / wrk / other processes | non-2xx | socket errors |")
-print("|---|---|---|---|---|---|---|---|---|---|")
+      "CPU cores: server / wrk / other processes | non-2xx | socket errors | stalled connections |")
+print("|---|---|---|---|---|---|---|---|---|---|---|")
 for kind in ("lookups", "searches"):
     for server in ("iotreg", "nginx"):
         r = runs[(kind, server)]
@@ -359,14 +367,15 @@ for kind in ("lookups", "searches"):
         print(f"| {kind} | {server} | {r['rps']:,.1f} | {shown_ratio} | "
               f"{show_ms(percentile_ms(r, 50))} | {show_ms(percentile_ms(r, 99))} | {size} | "
               f"{r['cores_busy']:.2f} / {r['wrk_cores']:.2f} / {r['other_cores']:.2f} | "
-              f"{non2xx(r)} | {errors(r)} |")
+              f"{non2xx(r)} | {errors(r)} | {stalls(r)} |")
 print()
 
 def verdict(ok):
     return "met" if ok else "MISSED"
 
 p99 = percentile_ms(runs[("lookups", "iotreg")], 99)
-failures = sum(r["non2xx"] + r["socket_errors"] for r in runs.values())
+failures = sum(r["non2xx"] + r["socket_errors"] + r["stalled_connections"]
+               for r in runs.values())
 print("First fetch of each URL, one request at a time before any load (so from an empty cache, "
       f"if the server keeps one): iotreg lookups {first_fetch('lookups', 'iotreg')}, searches "
       f"{first_fetch('searches', 'iotreg')}; nginx lookups {first_fetch('lookups', 'nginx')}, "
@@ -380,7 +389,8 @@ print(f"| searches: iotreg ≥ 15% of nginx's requests/s | {ratio('searches'):.2
       f"{verdict(ratio('searches') >= 0.15)} |")
 print(f"| lookups: iotreg p99 latency < 50 ms | {show_ms(p99)}{'' if p99 is None else ' ms'} | "
       f"{verdict(p99 is not None and p99 < 50)} |")
-print(f"| no errors (non-2xx or socket errors) in any run | {failures} | {verdict(failures == 0)} |")
+print(f"| no errors (non-2xx, socket errors or stalled connections) in any run | {failures} | "
+      f"{verdict(failures == 0)} |")
 PY
 )
 python3 bench/write_results.py api "$result"

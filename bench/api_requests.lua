@@ -1,13 +1,16 @@
 -- wrk script for bench/api.sh: GET requests for paths picked at random from a fixed list, with
 -- a bearer token, counting every reply that is not 2xx (wrk itself only counts status >= 400)
--- and the requests still unanswered at the end that had waited longer than the timeout (wrk
--- counts a slow reply as a timeout only once it arrives, so a server that answers nothing in
--- the whole run shows no error at all in wrk's own figures).
--- Usage: wrk ... --timeout T -s bench/api_requests.lua URL -- PATHS_FILE TOKEN TIMEOUT_SECONDS
+-- and every connection that waited longer than the timeout for a reply. wrk cannot see those:
+-- it counts a slow reply as a timeout only once it arrives, so a connection that is never
+-- answered shows no error at all in wrk's own figures, and the script cannot tell a thread's
+-- connections apart. So run it with one connection per thread (wrk -tN -cN): a thread's gaps
+-- between replies are then its connection's waits. A connection that waited longer than the
+-- timeout at any moment is "stalled"; one still waiting at the end is "stuck".
+-- Usage: wrk -tN -cN ... --timeout T -s bench/api_requests.lua URL -- PATHS_FILE TOKEN
+--        TIMEOUT_SECONDS
 -- PATHS_FILE holds one request path (with its query string) per line. Each wrk thread draws
 -- from its own seeded generator, so two runs with the same thread count send the same sequence.
 -- At the end one line "api-bench-result {json}" carries the figures for bench/api.sh.
-
 local ffi = require("ffi")
 ffi.cdef [[
   typedef struct { long tv_sec; long tv_nsec; } api_bench_timespec;
@@ -32,7 +35,9 @@ end
 local requests = {}
 sent = 0
 received = 0
-sent_per_tenth = {}  -- requests sent in each tenth of a second (by monotonic clock)
+first_sent = 0  -- when this thread's connection sent its first request (monotonic seconds)
+last_received = 0  -- when it received its latest reply; 0: none yet
+longest_wait = 0  -- the longest gap, in seconds, between sending and receiving, or two replies
 timeout_seconds = 2  -- wrk's default; the third argument, read back by done()
 non2xx = 0
 statuses = ""  -- "status:count ..." of the non-2xx replies, for the report
@@ -56,13 +61,16 @@ end
 
 function request()
   sent = sent + 1
-  local tenth = math.floor(now() * 10)
-  sent_per_tenth[tenth] = (sent_per_tenth[tenth] or 0) + 1
+  if first_sent == 0 then first_sent = now() end
   return requests[math.random(#requests)]
 end
 
 function response(status, headers, body)
   received = received + 1
+  local at = now()
+  local waited = at - (last_received > 0 and last_received or first_sent)
+  if waited > longest_wait then longest_wait = waited end
+  last_received = at
   if status < 200 or status > 299 then
     non2xx = non2xx + 1
     status_counts[status] = (status_counts[status] or 0) + 1
@@ -75,33 +83,36 @@ end
 function done(summary, latency, requests_seen)
   local ended = now()
   local timeout = threads[1] and threads[1]:get("timeout_seconds") or 2
-  local total = { sent = 0, received = 0, non2xx = 0, recent = 0 }
+  local total = { sent = 0, received = 0, non2xx = 0, stuck = 0, stalled = 0, longest = 0 }
   local all_statuses = {}
-  -- Requests sent within the last `timeout` seconds may legitimately still be on their way.
-  local recent_from = math.floor((ended - timeout) * 10)
   for _, thread in ipairs(threads) do
-    total.sent = total.sent + (thread:get("sent") or 0)
+    local thread_sent = thread:get("sent") or 0
+    total.sent = total.sent + thread_sent
     total.received = total.received + (thread:get("received") or 0)
     total.non2xx = total.non2xx + (thread:get("non2xx") or 0)
-    for tenth, count in pairs(thread:get("sent_per_tenth") or {}) do
-      if tenth >= recent_from then total.recent = total.recent + count end
+    local longest = thread:get("longest_wait") or 0
+    if thread_sent > 0 then
+      -- The request in flight when the run ended has waited since the last reply.
+      local last = thread:get("last_received") or 0
+      local waiting = ended - (last > 0 and last or thread:get("first_sent"))
+      if waiting > timeout then total.stuck = total.stuck + 1 end
+      if waiting > longest then longest = waiting end
     end
+    if longest > timeout then total.stalled = total.stalled + 1 end
+    if longest > total.longest then total.longest = longest end
     local s = thread:get("statuses")
     if s and s ~= "" then table.insert(all_statuses, s) end
   end
   local e = summary.errors
-  -- Requests lost with a broken connection are already socket errors.
-  local unanswered = math.max(0, total.sent - total.received - e.read - e.write)
-  -- At least this many unanswered requests had waited longer than the timeout.
-  local unanswered_late = math.max(0, unanswered - total.recent)
   io.write(string.format(
     'api-bench-result {"requests": %d, "duration_us": %d, "bytes": %d, ' ..
     '"p50_us": %d, "p90_us": %d, "p99_us": %d, "max_us": %d, "mean_us": %.1f, ' ..
-    '"sent": %d, "unanswered": %d, "unanswered_late": %d, ' ..
-    '"non2xx": %d, "non2xx_statuses": "%s", "errors_status": %d, ' ..
+    '"sent": %d, "connections": %d, "stuck_connections": %d, "stalled_connections": %d, ' ..
+    '"longest_wait_us": %d, "non2xx": %d, "non2xx_statuses": "%s", "errors_status": %d, ' ..
     '"errors_connect": %d, "errors_read": %d, "errors_write": %d, "errors_timeout": %d}\n',
     summary.requests, summary.duration, summary.bytes,
     latency:percentile(50), latency:percentile(90), latency:percentile(99), latency.max,
-    latency.mean, total.sent, unanswered, unanswered_late, total.non2xx,
-    table.concat(all_statuses, " "), e.status, e.connect, e.read, e.write, e.timeout))
+    latency.mean, total.sent, #threads, total.stuck, total.stalled, total.longest * 1e6,
+    total.non2xx, table.concat(all_statuses, " "), e.status, e.connect, e.read, e.write,
+    e.timeout))
 end
