@@ -194,8 +194,8 @@ class ApiHandler final : public ExchangeHandler {
                std::string(path_of(exchange.head.target)) + " answered " +
                std::to_string(reply.status) +
                (reply.log_detail.empty() ? "" : ": " + reply.log_detail));
-      add_request_id(reply, exchange.request_id);
     }
+    if (reply.status >= 400) add_request_id(reply, exchange.request_id);
     const bool keep_alive = exchange.head.keep_alive && !state_.stopping && !exchange.client_closed;
     Outcome outcome;
     if (reply.stream) {

@@ -266,6 +266,7 @@ TEST_SUITE("http.resilience") {
     CHECK(status_of(second) == 200);
     CHECK(body_of(second)["role"] == "officer");
     CHECK(status_of(third) == 404);
+    CHECK(body_of(third)["error"]["request_id"] == header_of(third, "X-Request-Id"));
     CHECK(header_of(first, "X-Request-Id") != header_of(second, "X-Request-Id"));
   }
 

@@ -23,7 +23,8 @@ std::string reply_head(const Reply& reply, std::string_view request_id, bool kee
 std::string error_reply(int status, std::string_view message, std::string_view request_id,
                         int retry_after_seconds = 0);
 
-// Adds "request_id" to the error envelope of a JSON error reply's body.
+// Adds "request_id" to the error envelope of a JSON error reply's body; other bodies are left
+// as they are.
 void add_request_id(Reply& reply, std::string_view request_id);
 
 }  // namespace iotreg::http
