@@ -107,7 +107,7 @@ struct ServeArguments {
   int body_timeout_seconds = 60;
   int grace_seconds = 30;
   std::size_t max_connections = 10000;
-  std::size_t max_client_connections = 256;
+  std::size_t max_client_connections = 1024;
   std::size_t reply_cache_mib = 64;
 };
 // Serves until SIGINT or SIGTERM, then finishes requests in flight and exits 0.

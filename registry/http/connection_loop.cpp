@@ -366,29 +366,36 @@ void ConnectionLoop::accept_all() {
 }
 
 bool ConnectionLoop::evict(const std::string& client, bool same_client_only) {
-  // The oldest connection without a request in progress: one waiting for a request, else one
-  // still sending its request.
+  // The oldest connection without a request in progress, in this order: one that never sent a
+  // request, one kept alive after its replies, one still sending its request.
+  auto rank = [](const Connection& connection) {
+    if (connection.phase == kWaiting) return connection.answered_any ? 1 : 0;
+    return connection.phase == kReading ? 2 : 3;
+  };
+  Connection* chosen = nullptr;
+  auto consider = [&](std::uint64_t id) {
+    Connection* candidate = find(id);
+    if (candidate && rank(*candidate) < 3 && (!chosen || rank(*candidate) < rank(*chosen))) {
+      chosen = candidate;
+    }
+    return chosen && rank(*chosen) == 0;  // none can come before it
+  };
   if (same_client_only) {
     auto found = state_->by_client.find(client);
     if (found == state_->by_client.end()) return false;
-    for (int phase : {kWaiting, kReading}) {
-      for (std::uint64_t id : found->second) {
-        Connection* connection = this->find(id);
-        if (connection && connection->phase == phase) {
-          close(*connection);
-          return true;
-        }
+    for (std::uint64_t id : found->second) {
+      if (consider(id)) break;
+    }
+  } else {
+    for (const auto* candidates : {&state_->waiting, &state_->reading}) {
+      for (std::uint64_t id : *candidates) {
+        if (consider(id)) break;
       }
     }
-    return false;
   }
-  for (auto* candidates : {&state_->waiting, &state_->reading}) {
-    if (!candidates->empty()) {
-      close(*find(*candidates->begin()));
-      return true;
-    }
-  }
-  return false;
+  if (!chosen) return false;
+  close(*chosen);
+  return true;
 }
 
 void ConnectionLoop::on_io(Connection& connection, std::uint32_t events) {

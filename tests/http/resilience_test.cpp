@@ -165,7 +165,8 @@ TEST_SUITE("http.resilience") {
       CHECK(status_of(products) == 200);
       CHECK(body_of(products)["items"].size() == 5);
     }
-    // The address holds at most 256 connections: the oldest idle ones were closed.
+    // The address holds at most 1,024 connections: the oldest that never sent a request were
+    // closed.
     CHECK(idle.front()->closed_by_server(2s));
     CHECK(served.server().running());
   }
@@ -217,6 +218,14 @@ TEST_SUITE("http.resilience") {
     // The survivors are still served.
     REQUIRE(idle[3]->send(get_request("/healthz")));
     CHECK(status_of(idle[3]->receive_reply(3s)) == 200);
+    // Now idle[3] is kept alive after a reply, and idle[1] and idle[2] never sent a request: a
+    // newcomer closes the oldest of those first.
+    RawConnection sixth(served.port());
+    REQUIRE(sixth.send(get_request("/healthz")));
+    CHECK(status_of(sixth.receive_reply(3s)) == 200);
+    CHECK(idle[1]->closed_by_server(2s));
+    CHECK_FALSE(idle[2]->closed_by_server(50ms));
+    CHECK_FALSE(idle[3]->closed_by_server(50ms));
   }
 
   TEST_CASE("http: framing that could be read two ways is refused with 400 and a close") {

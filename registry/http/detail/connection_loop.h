@@ -11,7 +11,8 @@
 // sent), its body within the body timeout of the head, and a reply must make progress within
 // the send timeout. A client address may hold a bounded number of connections; a new connection
 // over that bound, or over the server's total, closes the same client's (else anyone's) oldest
-// connection that has no request in progress, else is refused with 503.
+// connection without a request in progress (one that never sent a request first, then one kept
+// alive, then one still sending), else is refused with 503.
 //
 // Threading: every Connection is owned and touched by the loop thread only; a request handed to
 // a worker carries its socket, which stays open until the worker reports back with done().
@@ -42,7 +43,7 @@ struct LoopOptions {
   std::chrono::milliseconds body_timeout{60000};  // from its head until its body is complete
   std::chrono::milliseconds send_timeout{15000};  // writing a reply without progress
   std::size_t max_connections = 4096;
-  std::size_t max_connections_per_client = 256;
+  std::size_t max_connections_per_client = 1024;
   std::size_t small_body_bytes = 64 * 1024;  // bodies a request may send without admission
   RequestLimits limits;
 };
