@@ -362,6 +362,41 @@ TEST_SUITE("http.resilience") {
     CHECK(served.server().wait(10s).exit_status == 0);
   }
 
+  TEST_CASE("http: SIGTERM ends the server within its grace period with a reply stuck") {
+    // A client asks for an export larger than the socket buffers and never reads it: the
+    // worker streaming it waits for the client, up to a minute each write; after the grace
+    // period the server cuts the connection, and the worker's write fails at once.
+    ServedRegistry served({"--grace", "1", "--idle-timeout", "60"});
+    std::string csv = "manufacturer.name,product.brand,product.model,product.type\n";
+    for (int i = 0; i < 6000; ++i) {
+      csv += "Bulk Maker Ltd,Bulk,B-" + std::to_string(i) + "," + std::string(200, 'x') + "\n";
+    }
+    const std::string file = served.dir().file("bulk.csv");
+    write_file(file, csv);
+    REQUIRE(served.cli({"import", file, "--quiet"}).exit_status == 0);
+    const int fd = ::socket(AF_INET, SOCK_STREAM, 0);
+    const int small = 4096;
+    REQUIRE(setsockopt(fd, SOL_SOCKET, SO_RCVBUF, &small, sizeof small) == 0);
+    sockaddr_in address{};
+    address.sin_family = AF_INET;
+    address.sin_port = htons(served.port());
+    address.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+    REQUIRE(::connect(fd, reinterpret_cast<sockaddr*>(&address), sizeof address) == 0);
+    const std::string request = get_request("/api/v1/export?format=ndjson&q=Bulk", served.officer);
+    REQUIRE(::send(fd, request.data(), request.size(), MSG_NOSIGNAL) ==
+            static_cast<ssize_t>(request.size()));
+    std::this_thread::sleep_for(1s);  // the worker has filled the buffers and waits
+    const auto signalled = Clock::now();
+    served.server().kill(SIGTERM);
+    auto result = served.server().wait(15s);
+    const auto took = Clock::now() - signalled;
+    ::close(fd);
+    CHECK_MESSAGE(result.exited, result.describe());
+    CHECK(result.exit_status == 0);
+    CHECK(took < 4s);
+    CHECK(result.err.find("cutting them") != std::string::npos);
+  }
+
   TEST_CASE("http: SIGTERM ends the server within its grace period with a write stuck") {
     // An import waits for a write lock that another process holds for longer than the grace
     // period: after it, the server cuts the import and ends; the import's records are not stored.
