@@ -823,6 +823,14 @@ TEST_SUITE("http") {
       check_envelope(answer);
       CHECK(answer.parsed()["error"]["message"] == message);
     }
+    // JSON can carry NUL: a manufacturer's name that holds one is refused too.
+    auto token =
+        served.post_json("/api/v1/tokens", served.admin,
+                         {{"role", "manufacturer"}, {"manufacturer", std::string("a\0b", 3)}});
+    CHECK(token.status == 400);
+    check_envelope(token);
+    CHECK(token.parsed()["error"]["message"] ==
+          "the manufacturer's name contains a NUL character (at byte offset 1)");
     CHECK(served.snapshot() == before);
   }
 

@@ -4,8 +4,8 @@
 Builds a registry of the bundled samples, serves it with `iotreg serve` on a free loopback port,
 and feeds hand-picked and generated Unicode (every category, lone surrogates and invalid UTF-8
 where the transport carries them) to every query parameter of every GET endpoint of
-schemas/openapi.yaml, to the {id} of every path that has one, and to the text options of the
-command line. Properties: never a 5xx, a crash or a timeout; every non-2xx reply is the JSON error
+schemas/openapi.yaml, to the {id} of every path that has one, as raw bytes in a request target,
+and to the text options of the command line. Properties: never a 5xx, a crash or a timeout; every non-2xx reply is the JSON error
 envelope with a message; every 2xx list or export is well formed; the command line exits 0, 1 or 2
 with a usage message for 2, and searches as the API does; and a word imported in a product's model
 finds that product.
@@ -19,6 +19,7 @@ import json
 import os
 import re
 import shutil
+import socket
 import subprocess
 import sys
 import tempfile
@@ -196,6 +197,27 @@ class Registry:
     def get(self, target, token=None):
         return self.request("GET", target, token)
 
+    def raw_get(self, target, token):
+        """GET with the request target's bytes sent as they are, not percent-encoded; the status
+        and body of the reply, which must be complete within REQUEST_DEADLINE."""
+        deadline = time.monotonic() + REQUEST_DEADLINE
+        with socket.create_connection(("127.0.0.1", self.port), timeout=REQUEST_DEADLINE) as peer:
+            peer.sendall(b"GET " + target + b" HTTP/1.1\r\nHost: 127.0.0.1\r\n"
+                         b"Authorization: Bearer " + token.encode() + b"\r\n"
+                         b"Connection: close\r\n\r\n")
+            reply = b""
+            while True:
+                peer.settimeout(max(deadline - time.monotonic(), 0.001))
+                received = peer.recv(65536)
+                if not received:
+                    break
+                reply += received
+        head, _, body = reply.partition(b"\r\n\r\n")
+        status_line = head.split(b"\r\n")[0].split(b" ")
+        content_type = re.search(rb"(?im)^content-type: *([^\r]*)", head)
+        return Answer(int(status_line[1]), content_type.group(1).decode() if content_type else "",
+                      body)
+
 
 REGISTRY = None
 
@@ -365,6 +387,14 @@ class ApiTextParameters(unittest.TestCase):
             Checks.path_id(self, path, value)
         if names:
             Checks.query_parameter(self, path, data.draw(st.sampled_from(names)), value)
+
+    @settings(max_examples=150, deadline=None, derandomize=True, database=None,
+              suppress_health_check=[HealthCheck.too_slow])
+    @given(value=st.binary(max_size=40).map(lambda raw: raw.translate(None, b"\r\n")))
+    def test_raw_bytes_in_the_request_target(self, value):
+        # Clients percent-encode; a request line carries any other byte but CR and LF as it is.
+        target = b"/api/v1/products?q=" + value
+        Checks.reply(self, REGISTRY.raw_get(target, REGISTRY.officer), repr(target))
 
     def test_the_five_words_that_answered_500_are_searched(self):
         # Each is two words for the index; "O’Neill" finds what "O'Neill" finds.
