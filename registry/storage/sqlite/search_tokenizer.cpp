@@ -23,13 +23,14 @@ struct Collector {
   std::vector<SearchToken>* tokens;
 };
 
-// Called by the tokenizer for each token; no exception may cross back into SQLite.
+// Called by the tokenizer for each token; no exception may cross back into SQLite. A token that
+// folds to nothing, or whose offsets are not within the text, is not taken as a search word.
 int collect_token(void* context, int /*flags*/, const char* token, int token_bytes, int begin,
                   int end) noexcept {
   auto* collector = static_cast<Collector*>(context);
   if (token_bytes <= 0 || begin < 0 || end < begin ||
       static_cast<std::size_t>(end) > collector->text.size()) {
-    return SQLITE_OK;  // a token that folds to nothing matches nothing: not a search word
+    return SQLITE_OK;
   }
   try {
     collector->tokens->push_back({std::string(token, static_cast<std::size_t>(token_bytes)),
