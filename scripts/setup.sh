@@ -13,6 +13,7 @@ packages=(
   libqrencode-dev                             # QR codes on product labels
   doctest-dev                                 # tests
   zbar-tools librsvg2-bin                     # tests: decode the label's QR code
+  python3-hypothesis python3-yaml             # tests: the property-based test of text parameters
   chromium                                    # tests: the web UI in a real browser
   "$@"
 )

@@ -8,6 +8,7 @@
 #include "importers/schema/compiled_schema.h"
 #include "registry/core/clock.h"
 #include "registry/core/sha256.h"
+#include "registry/core/utf8.h"
 
 namespace iotreg::access {
 namespace {
@@ -90,6 +91,9 @@ Status validate_token_request(const TokenRequest& request, std::string_view toda
   bool for_manufacturer = *role == Role::kManufacturer;
   if (for_manufacturer && model::identity_key(request.manufacturer).empty()) {
     return Status::invalid_argument("a manufacturer token needs the manufacturer's name");
+  }
+  if (auto problem = text_problem(request.manufacturer); !problem.empty()) {
+    return Status::invalid_argument("the manufacturer's name " + problem);
   }
   if (!for_manufacturer && !request.manufacturer.empty()) {
     return Status::invalid_argument("a manufacturer name is only for role manufacturer");

@@ -14,6 +14,7 @@
 #include "registry/checks/fixtures.h"
 #include "registry/cli/commands.h"
 #include "registry/core/clock.h"
+#include "registry/core/utf8.h"
 
 namespace iotreg::cli {
 
@@ -42,6 +43,14 @@ std::string builtin_plugin_dir() {
   if (!error && boost::dll::fs::is_directory(in_build_tree, error)) return in_build_tree.string();
   return (binary_dir.parent_path() / "lib" / "iotreg" / "plugins").string();
 }
+
+// Refuses an argument that is not text (an argument cannot hold NUL; see text_problem).
+const CLI::Validator kText(
+    [](std::string& value) {
+      std::string problem = text_problem(value);
+      return problem.empty() ? problem : "the value " + problem;
+    },
+    "TEXT");
 
 }  // namespace
 
@@ -152,10 +161,16 @@ int run(int argc, char** argv) {
                                      "Only products flagged for sale prohibition");
   products->add_flag("--not-flagged", products_arguments.not_flagged, "Only unflagged products")
       ->excludes(flagged);
-  products->add_option("--manufacturer", products_arguments.manufacturer,
-                       "Only this manufacturer (case and spacing do not matter)");
-  products->add_option("--search", products_arguments.search,
-                       "Words to find in manufacturer, brand, model or type (prefixes match)");
+  products
+      ->add_option("--manufacturer", products_arguments.manufacturer,
+                   "Only this manufacturer (case and spacing do not matter)")
+      ->check(kText);
+  products->add_option("--type", products_arguments.type, "Only products of exactly this type")
+      ->check(kText);
+  products
+      ->add_option("--search", products_arguments.search,
+                   "Words to find in manufacturer, brand, model or type (prefixes match)")
+      ->check(kText);
   products->add_option("--limit", products_arguments.limit, "At most this many products");
   auto* json =
       products->add_flag("--json", products_arguments.json, "JSON Lines: one product per line");
@@ -202,7 +217,8 @@ int run(int argc, char** argv) {
   for (auto* action : {confirm, dismiss}) {
     action->add_option("id", flag_arguments.id, "Flag id")->required();
     action->add_option("--reason", flag_arguments.reason, "Why (recorded in the audit log)")
-        ->required();
+        ->required()
+        ->check(kText);
   }
 
   auto* token = app.add_subcommand("token", "API bearer tokens");
@@ -212,8 +228,10 @@ int run(int argc, char** argv) {
       "create", "Create a token; it is printed once, as the last line, and stored only hashed");
   token_create->add_option("--role", token_arguments.role, "officer, manufacturer or admin")
       ->required();
-  token_create->add_option("--manufacturer", token_arguments.manufacturer,
-                           "The manufacturer a manufacturer token acts for");
+  token_create
+      ->add_option("--manufacturer", token_arguments.manufacturer,
+                   "The manufacturer a manufacturer token acts for")
+      ->check(kText);
   token_create->add_option("--expires", token_arguments.expires,
                            "Last valid day, YYYY-MM-DD (default: does not expire)");
   bool token_list_json = false;

@@ -51,6 +51,7 @@ struct ProductsArguments {
   bool flagged = false;
   bool not_flagged = false;
   std::optional<std::string> manufacturer;
+  std::optional<std::string> type;
   std::optional<std::string> search;
   std::size_t limit = 0;
   bool json = false;

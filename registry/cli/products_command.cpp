@@ -16,6 +16,7 @@ int run_products(const GlobalOptions& options, const ProductsArguments& argument
   if (arguments.flagged) query.flagged = true;
   if (arguments.not_flagged) query.flagged = false;
   query.manufacturer = arguments.manufacturer;
+  query.type = arguments.type;
   query.search = arguments.search;
   query.limit = arguments.limit;
   auto products = registry->list_products(query);

@@ -38,4 +38,20 @@ std::size_t find_invalid_utf8(std::string_view text) {
   return size;
 }
 
+std::string text_problem(std::string_view text) {
+  if (std::size_t invalid = find_invalid_utf8(text); invalid != text.size()) {
+    return "is not valid UTF-8 (at byte offset " + std::to_string(invalid) + ")";
+  }
+  if (std::size_t nul = text.find('\0'); nul != std::string_view::npos) {
+    return "contains a NUL character (at byte offset " + std::to_string(nul) + ")";
+  }
+  return {};
+}
+
+std::size_t count_code_points(std::string_view text) {
+  std::size_t count = 0;
+  for (char c : text) count += (static_cast<unsigned char>(c) & 0xC0) != 0x80;
+  return count;
+}
+
 }  // namespace iotreg

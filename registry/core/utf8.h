@@ -5,6 +5,7 @@
 #pragma once
 
 #include <cstddef>
+#include <string>
 #include <string_view>
 
 namespace iotreg {
@@ -13,5 +14,14 @@ namespace iotreg {
 std::size_t find_invalid_utf8(std::string_view text);
 
 inline bool is_valid_utf8(std::string_view text) { return find_invalid_utf8(text) == text.size(); }
+
+// What makes `text` unfit to be a search, a filter or a name given by a user: "is not valid
+// UTF-8 (at byte offset N)" or "contains a NUL character (at byte offset N)"; empty when it is
+// fit. Stored text is valid UTF-8 and every backend compares only such text (PostgreSQL refuses
+// invalid UTF-8 and NUL in text), so the command line and the API refuse the rest alike.
+std::string text_problem(std::string_view text);
+
+// The number of characters (code points) of valid UTF-8 text.
+std::size_t count_code_points(std::string_view text);
 
 }  // namespace iotreg

@@ -1,6 +1,7 @@
 // The prohibition workflow over HTTP: the flag queue, confirm and dismiss, and the audit log.
 #include <charconv>
 
+#include "registry/core/utf8.h"
 #include "registry/http/detail/api.h"
 
 namespace iotreg::http {
@@ -76,7 +77,12 @@ Reply list_audit(Context& context) {
     }
     query.product_id = id;
   }
-  if (auto actor = parameters.get("actor")) query.actor = *actor;
+  if (auto actor = parameters.get("actor")) {
+    if (auto problem = text_problem(*actor); !problem.empty()) {
+      return Reply::error(400, "actor " + problem);
+    }
+    query.actor = *actor;
+  }
   query.after_id = page.after_id;
   query.limit = page.limit + 1;
   auto storage = context.storage();

@@ -3,6 +3,7 @@
 #include <charconv>
 #include <sstream>
 
+#include "registry/core/utf8.h"
 #include "registry/http/detail/api.h"
 #include "registry/ingest/ingest.h"
 #include "registry/model/declaration.h"
@@ -14,6 +15,7 @@ constexpr std::string_view kStatuses[] = {"pending", "compliant", "non_compliant
                                           "check_error"};
 constexpr std::size_t kMaxRejectedInReply = 1000;
 constexpr std::size_t kExportBatch = 1000;
+constexpr std::size_t kMaxFilterCharacters = 1000;
 
 // The product filters shared by /products and /export, confined to the caller's manufacturer
 // when the token is a manufacturer's.
@@ -39,8 +41,12 @@ std::variant<storage::ProductQuery, Reply> product_query(const Context& context,
   for (auto [name, target] : {std::pair{"manufacturer", &query.manufacturer},
                               std::pair{"type", &query.type}, std::pair{"q", &query.search}}) {
     if (auto value = parameters.get(name)) {
-      if (value->size() > 1000) {
-        return Reply::error(400, std::string(name) + " is longer than 1000 characters");
+      if (auto problem = text_problem(*value); !problem.empty()) {
+        return Reply::error(400, std::string(name) + " " + problem);
+      }
+      if (count_code_points(*value) > kMaxFilterCharacters) {
+        return Reply::error(400, std::string(name) + " is longer than " +
+                                     std::to_string(kMaxFilterCharacters) + " characters");
       }
       *target = *value;
     }

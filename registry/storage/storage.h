@@ -133,7 +133,12 @@ struct ProductQuery {
   std::optional<std::string> type;          // the declared product type, exactly
   // Confines the query to one manufacturer's products (a manufacturer's API token), by key.
   std::optional<std::string> only_manufacturer_key;
-  std::optional<std::string> search;     // words, each matched as a prefix; all must match
+  // Words, each matched as the beginning of a word of the brand, model or type or of the
+  // manufacturer's name; all must match. A word is a run of Unicode letters and digits, compared
+  // without regard to case or diacritics (README.md, "Search"); text without any word is no
+  // condition, and more than 16 different words is kInvalidArgument. Any bytes are accepted
+  // (what is not a letter or digit separates words): user text is never a storage failure.
+  std::optional<std::string> search;
   std::optional<std::int64_t> after_id;  // keyset pagination: ids greater than this
   std::size_t limit = 0;                 // 0: no limit
 };

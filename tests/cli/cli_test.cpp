@@ -1525,6 +1525,56 @@ TEST_SUITE("cli") {
     CHECK(table_counts(registry.db) == before);
     CHECK(json_lines(registry.run({"token", "list", "--json"}).out).size() == 1);
   }
+
+  TEST_CASE("cli: products --search finds words split at punctuation; text options must be text") {
+    Registry registry;
+    REQUIRE(registry.import({sample("01-lumora-vision.csv")}).exit_status == 1);
+    auto models = [&](std::vector<std::string> filters) {
+      std::set<std::string> found;
+      for (const auto& product : registry.products(std::move(filters))) {
+        found.insert(product["model"].get<std::string>());
+      }
+      return found;
+    };
+    const std::set<std::string> all = models({});
+    REQUIRE(all.size() == 12);
+    // "LV‑C210" with a non-breaking hyphen is the words "lv" and "c210", as "LV-C210" is.
+    CHECK(models({"--search", "LV\u2011C210"}) == std::set<std::string>{"LV-C210"});
+    CHECK(models({"--search", "\u201cLV\u00d7C210\u201d"}) == std::set<std::string>{"LV-C210"});
+    // Text without words is no search condition.
+    CHECK(models({"--search", "\u00ae \u2014 !!!"}) == all);
+    // The type filter compares the declared type exactly.
+    auto cameras = models({"--type", "indoor smart camera"});
+    CHECK(cameras.size() == 3);
+    CHECK(cameras.count("LV-C210") == 1);
+    CHECK(models({"--type", "indoor smart"}).empty());
+
+    TableCounts before = table_counts(registry.db);
+    std::string seventeen;
+    for (int i = 0; i < 17; ++i) seventeen += "w" + std::to_string(i) + "\u00ae";
+    const std::vector<std::pair<std::vector<std::string>, std::string>> refused = {
+        {{"products", "--search", seventeen},
+         "iotreg: the search has 17 different words; at most 16 are allowed\n"},
+        {{"products", "--search", "ok\xff"},
+         "iotreg: --search: the value is not valid UTF-8 (at byte offset 2)\n"},
+        {{"products", "--type", "\xed\xa0\x80"},
+         "iotreg: --type: the value is not valid UTF-8 (at byte offset 0)\n"},
+        {{"products", "--manufacturer", "\xc3"},
+         "iotreg: --manufacturer: the value is not valid UTF-8 (at byte offset 0)\n"},
+        {{"token", "create", "--role", "manufacturer", "--manufacturer", "Lumora\xc0\x80"},
+         "iotreg: --manufacturer: the value is not valid UTF-8 (at byte offset 6)\n"},
+        {{"flag", "dismiss", "1", "--reason", "\x80"},
+         "iotreg: --reason: the value is not valid UTF-8 (at byte offset 0)\n"},
+    };
+    for (const auto& [arguments, message] : refused) {
+      CAPTURE(joined(arguments));
+      auto result = registry.run(arguments);
+      CHECK(result.exit_status == 2);
+      CHECK(result.out.empty());
+      CHECK(result.err.rfind(message, 0) == 0);
+    }
+    CHECK(table_counts(registry.db) == before);
+  }
 }
 
 }  // namespace

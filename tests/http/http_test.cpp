@@ -607,6 +607,65 @@ TEST_SUITE("http") {
     CHECK(served.snapshot() == before);
   }
 
+  TEST_CASE("http: search splits words at punctuation and text that is not text is 400") {
+    ServedRegistry served;
+    const std::string before = served.snapshot();
+    auto models = [&](const std::string& target) {
+      auto answer = served.get(target, served.officer);
+      INFO(target << ": " << answer.body.substr(0, 300));
+      REQUIRE(answer.status == 200);
+      const json body = answer.parsed();
+      std::set<std::string> found;
+      for (const auto& item : body["items"]) found.insert(item["model"].get<std::string>());
+      return found;
+    };
+    // "LV‑C210" (a non-breaking hyphen) and "LV×C210" are the words "lv" and "c210".
+    const std::set<std::string> lv_c210 = {"LV-C210"};
+    CHECK(models("/api/v1/products?q=LV%E2%80%91C210") == lv_c210);
+    CHECK(models("/api/v1/products?q=%E2%80%9CLV%C3%97C210%E2%80%9D") == lv_c210);
+    auto exported = served.get("/api/v1/export?q=LV%E2%80%91C210", served.officer);
+    CHECK(exported.status == 200);
+    CHECK(split_lines(exported.body).size() == 1);
+    // Text without words is no search condition; 1000 characters of 3 bytes each are allowed.
+    const auto all = models("/api/v1/products?limit=500");
+    CHECK(models("/api/v1/products?limit=500&q=%C2%AE%20%E2%80%94%20!!!") == all);
+    std::string euros;
+    for (int i = 0; i < 1000; ++i) euros += "%E2%82%AC";
+    CHECK(models("/api/v1/products?limit=500&q=" + euros) == all);
+
+    std::string seventeen;
+    for (int i = 0; i < 17; ++i) seventeen += "w" + std::to_string(i) + "%C2%AE";
+    const std::vector<std::pair<std::string, std::string>> refused = {
+        {"/api/v1/products?q=" + seventeen,
+         "the search has 17 different words; at most 16 are allowed"},
+        {"/api/v1/products?q=" + std::string(1001, 'a'), "q is longer than 1000 characters"},
+        {"/api/v1/products?q=" + euros + "%E2%82%AC", "q is longer than 1000 characters"},
+        {"/api/v1/products?q=cam%00era", "q contains a NUL character (at byte offset 3)"},
+        {"/api/v1/export?q=%ED%A0%80", "q is not valid UTF-8 (at byte offset 0)"},
+        {"/api/v1/products?manufacturer=Lumora%FF",
+         "manufacturer is not valid UTF-8 (at byte "
+         "offset 6)"},
+        {"/api/v1/export?type=%C0%80", "type is not valid UTF-8 (at byte offset 0)"},
+        {"/api/v1/audit?actor=token%3A1%C3", "actor is not valid UTF-8 (at byte offset 7)"},
+    };
+    for (const auto& [target, message] : refused) {
+      auto answer = served.get(target, served.officer);
+      INFO(target.substr(0, 200) << ": " << answer.body.substr(0, 300));
+      CHECK(answer.status == 400);
+      check_envelope(answer);
+      CHECK(answer.parsed()["error"]["message"] == message);
+    }
+    // JSON can carry NUL: a manufacturer's name that holds one is refused too.
+    auto token =
+        served.post_json("/api/v1/tokens", served.admin,
+                         {{"role", "manufacturer"}, {"manufacturer", std::string("a\0b", 3)}});
+    CHECK(token.status == 400);
+    check_envelope(token);
+    CHECK(token.parsed()["error"]["message"] ==
+          "the manufacturer's name contains a NUL character (at byte offset 1)");
+    CHECK(served.snapshot() == before);
+  }
+
   TEST_CASE("http: path traversal and oversized and malformed and slow requests") {
     ServedRegistry served({"--idle-timeout", "1", "--max-body", "1"});
     const std::string before = served.snapshot();

@@ -86,6 +86,28 @@ TEST_SUITE("access") {
     CHECK(refused(expiring, "2027-01-01"));
   }
 
+  TEST_CASE("access: a manufacturer's name that is not text is refused before anything is stored") {
+    ScratchDir dir;
+    auto registry = open_registry(dir.file("r.db"));
+    const std::vector<std::pair<std::string, std::string>> refused = {
+        {std::string("Lumora\0Vision", 13),
+         "the manufacturer's name contains a NUL character (at byte offset 6)"},
+        {"Lumora \xff", "the manufacturer's name is not valid UTF-8 (at byte offset 7)"},
+        {"\xed\xa0\x80", "the manufacturer's name is not valid UTF-8 (at byte offset 0)"},
+    };
+    for (const auto& [name, message] : refused) {
+      auto issued = issue_token(*registry, {"manufacturer", name, ""}, "test", "2026-11-29");
+      REQUIRE_FALSE(issued.is_ok());
+      CHECK(issued.status().code() == Status::Code::kInvalidArgument);
+      CHECK(issued.status().message() == message);
+    }
+    CHECK(registry->tokens()->empty());
+    auto issued = issue_token(*registry, {"manufacturer", "Pontevia Dom\u00f3tica S.L.", ""},
+                              "test", "2026-11-29");
+    REQUIRE(issued.is_ok());
+    CHECK(issued->record.manufacturer_name == "Pontevia Dom\u00f3tica S.L.");
+  }
+
   TEST_CASE("access: only hashes are stored and every token change is audited") {
     ScratchDir dir;
     std::string path = dir.file("r.db");

@@ -65,6 +65,11 @@ class Statement {
     sqlite3_bind_null(stmt_, index);
     return *this;
   }
+  // Binds a pointer that only an SQL function expecting `type` (a string literal) can see.
+  Statement& bind_pointer(int index, void* pointer, const char* type) {
+    sqlite3_bind_pointer(stmt_, index, pointer, type, nullptr);
+    return *this;
+  }
 
   // Advances: true with a row, false when done. Errors become a Status.
   Result<bool> step();

@@ -4,7 +4,7 @@
 #include <unistd.h>
 
 #include <algorithm>
-#include <cctype>
+#include <set>
 #include <unordered_map>
 
 #include <nlohmann/json.hpp>
@@ -13,6 +13,7 @@
 #include "registry/storage/sqlite/audit_log.h"
 #include "registry/storage/sqlite/database.h"
 #include "registry/storage/sqlite/migrations.h"
+#include "registry/storage/sqlite/search_tokenizer.h"
 #include "registry/storage/storage.h"
 
 namespace iotreg::storage {
@@ -47,29 +48,6 @@ std::string counts_json(const ImportRunInfo& info, const ImportCounts& counts) {
   }
   out += "}";
   return out;
-}
-
-// FTS5 queries from free text, one per word. A word is a run of letters and digits (bytes
-// >= 0x80 count as letters, as in the unicode61 tokenizer's view of UTF-8); each becomes a
-// quoted prefix query, so no input is ever read as FTS5 query syntax.
-std::vector<std::string> fts_terms(std::string_view text) {
-  std::vector<std::string> terms;
-  auto is_word_byte = [](char c) {
-    auto byte = static_cast<unsigned char>(c);
-    return std::isalnum(byte) || byte >= 0x80;
-  };
-  std::size_t i = 0;
-  while (i < text.size()) {
-    while (i < text.size() && !is_word_byte(text[i])) ++i;
-    std::size_t start = i;
-    while (i < text.size() && is_word_byte(text[i])) ++i;
-    if (i == start) continue;
-    std::string term = "\"";
-    term.append(text.substr(start, i - start));
-    term.append("\"*");
-    terms.push_back(std::move(term));
-  }
-  return terms;
 }
 
 // Label ids are derived from the product id: stable for as long as the product is compliant
@@ -679,13 +657,24 @@ TokenRecord read_token(const Statement& row) {
 // caller's start at 7); the values are only ever bound, never spliced into the SQL.
 class ProductFilter {
  public:
-  Status build(const ProductQuery& query) {
+  // The search words are the tokens `tokenizer` finds in query.search, each once; text without
+  // any is no search condition. `tokenizer` may be null when the query has no search.
+  Status build(const ProductQuery& query, const sqlite::SearchTokenizer* tokenizer) {
     query_ = &query;
-    terms_ = query.search ? fts_terms(*query.search) : std::vector<std::string>();
-    if (terms_.size() > kMaxSearchWords) {
-      return Status::invalid_argument("search has " + std::to_string(terms_.size()) +
-                                      " words; at most " + std::to_string(kMaxSearchWords) +
-                                      " are allowed");
+    if (query.search) {
+      auto tokens = tokenizer->tokenize(*query.search);
+      if (!tokens.is_ok()) return tokens.status();
+      std::set<std::string_view> words;
+      for (const auto& token : tokens.value()) {
+        if (words.insert(token.folded).second) {
+          terms_.push_back(sqlite::prefix_term(*query.search, token));
+        }
+      }
+      if (terms_.size() > kMaxSearchWords) {
+        return Status::invalid_argument("the search has " + std::to_string(terms_.size()) +
+                                        " different words; at most " +
+                                        std::to_string(kMaxSearchWords) + " are allowed");
+      }
     }
     if (query.manufacturer) manufacturer_key_ = model::identity_key(*query.manufacturer);
     return Status::ok();
@@ -808,7 +797,7 @@ class SqliteStorage : public Storage {
 
   Result<std::vector<ProductSummary>> list_products(const ProductQuery& query) override {
     ProductFilter filter;
-    IOTREG_TRY(filter.build(query));
+    IOTREG_TRY(build_filter(query, filter));
     auto statement = db_->prepare(std::string(kProductColumns) + filter.where() +
                                   "AND p.id > ?7 ORDER BY p.id LIMIT ?8");
     if (!statement.is_ok()) return statement.status();
@@ -828,7 +817,7 @@ class SqliteStorage : public Storage {
 
   Result<ProductFacets> product_facets(const ProductQuery& query) override {
     ProductFilter filter;
-    IOTREG_TRY(filter.build(query));
+    IOTREG_TRY(build_filter(query, filter));
     auto statement =
         db_->prepare("SELECT p.status, coalesce(p.type, ''), count(*) FROM products p " +
                      filter.where() + "GROUP BY p.status, p.type");
@@ -1176,7 +1165,19 @@ class SqliteStorage : public Storage {
   }
 
  private:
+  // Builds `filter` for `query`, creating the search tokenizer on the first search.
+  Status build_filter(const ProductQuery& query, ProductFilter& filter) {
+    if (query.search && !search_tokenizer_) {
+      auto created = sqlite::SearchTokenizer::create(*db_);
+      if (!created.is_ok()) return created.status();
+      search_tokenizer_ = std::move(created).value();
+    }
+    return filter.build(query, search_tokenizer_.get());
+  }
+
   std::unique_ptr<Database> db_;
+  // Declared after db_, so destroyed before it.
+  std::unique_ptr<sqlite::SearchTokenizer> search_tokenizer_;
 };
 
 // Migration 5: each product's support end date, from its latest stored declaration.
