@@ -63,6 +63,13 @@ const PENDING_CONNECTION_LAYER_FIXES = {
   foldedHeader: {
     reason: 'a header folded over two lines (obs-fold) is unfolded and used (server.cpp) instead of refused with 400',
   },
+  referrerPolicy: {
+    reason: 'the replies to requests that cannot be read (400 malformed, 408, 414, 431) lack Referrer-Policy: '
+      + 'no-referrer, which the document promises on every reply (send_error in server.cpp writes only '
+      + 'X-Content-Type-Options)',
+    applies: (record) => [400, 408, 414, 431].includes(record.reply.status),
+    header: 'referrer-policy',
+  },
   slowBody: {
     reason: 'a body that stops arriving is answered 400 "the body ended before it was complete" (read_body in '
       + 'server.cpp) when --idle-timeout passes, where the README and the document say half a request gets 408',
@@ -119,10 +126,14 @@ async function exchange(spec) {
   const record = { via: route, request: { method, target, body }, reply, operationIds };
   const described = () => `${spec.name ?? ''}\n${h.describeExchange(record)}`;
 
-  let violations = h.serverViolations(stack, record);
+  let violations = [...h.serverViolations(stack, record), ...h.missingCommonHeaders(reply)];
   for (const [id, pending] of Object.entries(PENDING_CONNECTION_LAYER_FIXES)) {
-    if (!pending.violation || !pending.applies(record)) continue;
-    const kept = violations.filter((violation) => !pending.violation.test(violation));
+    if (!pending.applies?.(record)) continue;
+    const pattern = pending.violation ?? new RegExp(`^${pending.header}: `);
+    const kept = violations.filter((violation) => !pattern.test(violation));
+    // A reply of the kind the entry names may meet the expectation already (a 400 from a
+    // handler carries every header): only one that shows the defect marks the entry as needed.
+    if (kept.length === violations.length && pending.header) continue;
     assert.notEqual(kept.length, violations.length,
       `pending fix no longer needed, switch the expectation on: ${pending.reason}\n${described()}`);
     pendingSeen.add(id);

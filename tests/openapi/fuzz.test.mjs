@@ -344,7 +344,7 @@ function fuzz(operationId, index) {
       const record = { via, request, reply, operationIds: [operation.iid] };
       const described = () => h.describeExchange(record);
       statuses.set(reply.status, (statuses.get(reply.status) ?? 0) + 1);
-      const violations = h.serverViolations(stack, record);
+      const violations = [...h.serverViolations(stack, record), ...h.missingCommonHeaders(reply)];
       assert.deepEqual(violations, [], `the reply violates the document:\n${violations.join('\n')}\n${described()}`);
       const defect = KNOWN_DEFECTS.find((candidate) => candidate.applies(operation.iid, reply));
       if (defect) {

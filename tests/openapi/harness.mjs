@@ -396,6 +396,14 @@ export function serverViolations(stack, exchange) {
   return violations.filter((violation) => violation.location?.[0] === 'response').map(describeViolation);
 }
 
+// The headers the document promises on every reply that a reply lacks or gets wrong, [] when
+// it has them all.
+export function missingCommonHeaders(reply) {
+  const expected = { 'x-content-type-options': 'nosniff', 'referrer-policy': 'no-referrer' };
+  return Object.entries(expected).filter(([name, value]) => reply.headers[name] !== value)
+    .map(([name, value]) => `${name}: ${value} (got ${reply.headers[name] ?? 'none'})`);
+}
+
 // A short account of an exchange for failure messages.
 export function describeExchange(exchange) {
   const { request, reply } = exchange;
