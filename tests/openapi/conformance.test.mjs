@@ -140,6 +140,10 @@ async function exchange(spec) {
     violations = kept;
   }
   assert.deepEqual(violations, [], `the reply violates the document:\n${violations.join('\n')}\n${described()}`);
+  if (route === 'proxy' && reply.status < 300) {
+    const forbidden = h.forbiddenRequest(reply);
+    assert.deepEqual(forbidden, [], `the server accepted a request the document forbids\n${described()}`);
+  }
   if (spec.pending) {
     const { reason } = PENDING_CONNECTION_LAYER_FIXES[spec.pending];
     assert.notEqual(reply.status, expect, `pending fix no longer needed, switch the expectation on: ${reason}\n${described()}`);
@@ -600,6 +604,7 @@ test('runChecks', async () => {
   await exchange({ operationId: 'runChecks', method: 'POST', target, token: admin, contentType: 'application/json', body: { all: true },
     expect: 200, check: (reply) => assert.equal(json(reply).status_changes, 0) });
   for (const [body, message] of [[{ all: 'yes' }, /field 'all' has the wrong type/], [{ force: true }, /unknown field 'force'/],
+    [{ dry_run: null }, /field 'dry_run' must be true or false/],
     [[true], /must be a JSON object/]]) {
     await exchange({ operationId: 'runChecks', method: 'POST', target, token: admin, contentType: 'application/json', body, expect: 400, message });
   }

@@ -352,6 +352,10 @@ function fuzz(operationId, index) {
         return;
       }
       assert.ok(reply.status < 500, `a 5xx reply\n${described()}`);
+      if (via === 'proxy' && reply.status < 300) {
+        const forbidden = h.forbiddenRequest(reply);
+        assert.deepEqual(forbidden, [], `the server accepted a request the document forbids:\n${forbidden.join('\n')}\n${described()}`);
+      }
       if (reply.status >= 300) {
         const contentType = String(reply.headers['content-type'] ?? '');
         if (contentType.startsWith('text/html')) {

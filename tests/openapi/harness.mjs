@@ -396,6 +396,15 @@ export function serverViolations(stack, exchange) {
   return violations.filter((violation) => violation.location?.[0] === 'response').map(describeViolation);
 }
 
+// The violations of the document Prism found in a forwarded request (not in its reply): a
+// request the document forbids must not succeed.
+export function forbiddenRequest(reply) {
+  const raw = reply.headers['sl-violations'];
+  if (raw === undefined || raw.startsWith('Too many violations!')) return raw === undefined ? [] : [raw];
+  return JSON.parse(raw).filter((violation) => violation.location?.[0] === 'request' && violation.severity === 'Error')
+    .map(describeViolation);
+}
+
 // The headers the document promises on every reply that a reply lacks or gets wrong, [] when
 // it has them all.
 export function missingCommonHeaders(reply) {
