@@ -212,7 +212,7 @@ function withDatabaseLocked(body) {
   return async () => {
     // The sqlite3 shell holds the registry's write lock until told to let go (-bail: it quits,
     // and the marker never comes, if it cannot take the lock).
-    const shell = spawn('sqlite3', ['-bail', stack.db], { stdio: ['pipe', 'pipe', 'pipe'] });
+    const shell = spawn(h.sqlite3, ['-bail', stack.db], { stdio: ['pipe', 'pipe', 'pipe'] });
     let output = '';
     shell.stdout.on('data', (chunk) => { output += chunk; });
     shell.stderr.on('data', (chunk) => { output += chunk; });
@@ -734,7 +734,7 @@ test('getPublicProductPage and getPublicProductLabel', async () => {
 test('500 for a product whose stored findings are damaged', async () => {
   // Written behind the server's back, as a failing disk would: the reply cache does not know,
   // so each request asks something not asked before.
-  const damaged = spawnSync('sqlite3', [stack.db, `UPDATE products SET findings = x'ff' WHERE id = ${ids.otherProduct};`],
+  const damaged = spawnSync(h.sqlite3, [stack.db, `UPDATE products SET findings = x'ff' WHERE id = ${ids.otherProduct};`],
     { encoding: 'utf8', timeout: 30_000 });
   assert.equal(damaged.status, 0, damaged.stderr);
   const internal = /the registry could not complete the request: stored findings are damaged at byte 0/;

@@ -11,8 +11,9 @@
 // the server directly, and its reply is validated by the same Prism validator in this process,
 // as it is when Prism cannot route a request (a method the path does not have).
 //
-// The environment names the inputs: IOTREG_BINARY, IOTREG_SOURCE_DIR and IOTREG_NODE_MODULES_DIR
-// (a directory whose node_modules holds this folder's package-lock.json, installed by `npm ci`).
+// The environment names the inputs: IOTREG_BINARY, IOTREG_SOURCE_DIR, IOTREG_NODE_MODULES_DIR
+// (a directory whose node_modules holds this folder's package-lock.json, installed by `npm ci`)
+// and IOTREG_SQLITE3 (the sqlite3 shell; by default the one on the PATH).
 
 import assert from 'node:assert/strict';
 import { spawn, spawnSync } from 'node:child_process';
@@ -27,6 +28,7 @@ export const AS_OF = '2026-11-29';
 export const LUMORA = 'Lumora Vision Ltd';
 
 const binary = process.env.IOTREG_BINARY;
+export const sqlite3 = process.env.IOTREG_SQLITE3 || 'sqlite3';
 const sourceDir = process.env.IOTREG_SOURCE_DIR;
 const modulesDir = path.resolve(process.env.IOTREG_NODE_MODULES_DIR || process.cwd());
 const require = createRequire(path.join(modulesDir, 'package.json'));
@@ -435,7 +437,7 @@ export function serverHealth(stack) {
 // What changes whenever the registry changes: every change of state writes an audit event,
 // so the newest event's id, with the counts of what a request may add, is the registry's state.
 export function registryState(stack) {
-  const result = spawnSync('sqlite3', ['-readonly', stack.db,
+  const result = spawnSync(sqlite3, ['-readonly', stack.db,
     'SELECT (SELECT coalesce(max(id), 0) FROM audit_events), (SELECT count(*) FROM products), ' +
     '(SELECT count(*) FROM declaration_versions), (SELECT count(*) FROM tokens), ' +
     "(SELECT group_concat(id || ':' || state) FROM flags);"], { encoding: 'utf8', timeout: 30_000 });
