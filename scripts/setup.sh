@@ -18,7 +18,8 @@ packages=(
   "$@"
 )
 
-# Node.js runs the browser tests (playwright-core); a machine may already have it from elsewhere.
+# Node.js runs the browser tests (playwright-core) and the OpenAPI tests (Prism, fast-check); a
+# machine may already have it from elsewhere.
 if ! command -v npm >/dev/null 2>&1; then
   packages+=(nodejs npm)
 fi

@@ -50,10 +50,16 @@ Reply run_checks(Context& context) {
   IOTREG_HTTP_TRY_ASSIGN(
       body, parse_json_object(context.request(), {{"all", Json::value_t::boolean},
                                                   {"dry_run", Json::value_t::boolean}}));
+  // A member, when given, is true or false: a null taken for false would run a real re-check
+  // where a dry run was meant.
+  for (const char* name : {"all", "dry_run"}) {
+    if (body.contains(name) && body[name].is_null()) {
+      return Reply::error(400, "field '" + std::string(name) + "' must be true or false");
+    }
+  }
   ingest::RecheckOptions options;
-  options.all = body.contains("all") && body["all"].is_boolean() && body["all"].get<bool>();
-  options.dry_run =
-      body.contains("dry_run") && body["dry_run"].is_boolean() && body["dry_run"].get<bool>();
+  options.all = body.value("all", false);
+  options.dry_run = body.value("dry_run", false);
   options.actor = context.actor();
   auto storage = context.storage();
   if (!storage.is_ok()) return Reply::from_status(storage.status());
