@@ -23,19 +23,6 @@ const fc = require('fast-check');
 const RUNS = Number(process.env.IOTREG_FUZZ_RUNS || 30);
 const SEED = Number(process.env.IOTREG_FUZZ_SEED || 20261129);
 
-// Defects outside the HTTP layer, being fixed elsewhere: each is tolerated only on the replies
-// it names, and counted (the last test prints how often it showed).
-const KNOWN_DEFECTS = [
-  {
-    reason: 'search words that FTS5\'s unicode61 tokenizer splits (e.g. "a┫b", a box-drawing or other non-letter '
-      + 'character) are quoted as one term, which FTS5 reads as a phrase, and the detail=none search tables refuse '
-      + 'phrases: 500 (fts_terms in registry/storage/sqlite/sqlite_storage.cpp; the search\'s tokenization is being reworked)',
-    applies: (operationId, reply) => ['listProducts', 'exportProducts'].includes(operationId) && reply.status === 500
-      && /fts5: phrase queries are not supported/.test(reply.text),
-  },
-];
-const defectsSeen = new Map();
-
 let stack;
 let known;  // ids that exist, so that generated requests reach past the 404s
 
@@ -346,11 +333,6 @@ function fuzz(operationId, index) {
       statuses.set(reply.status, (statuses.get(reply.status) ?? 0) + 1);
       const violations = [...h.serverViolations(stack, record), ...h.missingCommonHeaders(reply)];
       assert.deepEqual(violations, [], `the reply violates the document:\n${violations.join('\n')}\n${described()}`);
-      const defect = KNOWN_DEFECTS.find((candidate) => candidate.applies(operation.iid, reply));
-      if (defect) {
-        defectsSeen.set(defect.reason, [...(defectsSeen.get(defect.reason) ?? []), request.target]);
-        return;
-      }
       assert.ok(reply.status < 500, `a 5xx reply\n${described()}`);
       if (via === 'proxy' && reply.status < 300) {
         const forbidden = h.forbiddenRequest(reply);
@@ -391,9 +373,6 @@ test('the server still runs and logged no failure', () => {
 test('the fuzz reached success and refusal on every operation', () => {
   const summary = [...counts].map(([id, statuses]) => `${id}: ${[...statuses].sort(([a], [b]) => a - b).map(([status, n]) => `${status}x${n}`).join(' ')}`);
   console.log(summary.join('\n'));
-  for (const [reason, targets] of defectsSeen) {
-    console.log(`known defect, tolerated ${targets.length} time(s): ${reason}\n  ${targets.join('\n  ')}`);
-  }
   for (const [id, statuses] of counts) {
     const success = [...statuses.keys()].some((status) => status < 300);
     assert.ok(success, `${id}: no request succeeded (${[...statuses.keys()]})`);
