@@ -1,5 +1,6 @@
 // `iotreg import FILE...`: per-record rejections on stderr (FILE:LINE: FIELD: REASON), an
-// optional JSON report, a progress bar on a terminal, a summary per file on stdout.
+// optional JSON report, a progress bar on a terminal, a summary per file on stdout. Both lists
+// of rejections stop after --max-reported records per file and then give the count of the rest.
 #include <pwd.h>
 #include <sys/stat.h>
 #include <unistd.h>
@@ -20,7 +21,8 @@ namespace iotreg::cli {
 namespace {
 
 // Writes the JSON report incrementally so that memory does not grow with the number of
-// rejected records: {"files": [{file, rejected: [...], format, run_id, counts, error}], totals}.
+// rejected records: {"files": [{file, rejected: [...], rejected_not_listed, format, run_id,
+// counts, error}], totals}.
 class ReportWriter {
  public:
   bool open(const std::string& path) {
@@ -44,7 +46,7 @@ class ReportWriter {
   }
   void end_file(const ingest::FileResult* result, const std::string& file_error) {
     if (!active()) return;
-    out_ << "]";
+    out_ << "],\"rejected_not_listed\":" << (result ? result->rejections_not_reported : 0);
     if (result) {
       out_ << ",\"format\":" << nlohmann::json(result->format).dump()
            << ",\"run_id\":" << (result->run_id ? std::to_string(result->run_id) : "null")
@@ -185,6 +187,7 @@ void print_summary(const ingest::FileResult& result, bool dry_run) {
 int run_import(const GlobalOptions& options, const ImportArguments& arguments) {
   ingest::ImportOptions import_options;
   import_options.dry_run = arguments.dry_run;
+  import_options.max_reported_rejections = arguments.max_reported;
   import_options.actor = cli_actor();
   if (!arguments.format.empty()) {
     import_options.format = importers::format_from_name(arguments.format);
@@ -252,6 +255,12 @@ int run_import(const GlobalOptions& options, const ImportArguments& arguments) {
       return report_error(result.status());
     }
     report.end_file(&result.value(), result->counts.file_error);
+    if (const auto more = result->rejections_not_reported; more > 0 && !arguments.quiet) {
+      std::cerr << "... "
+                << (more < result->counts.rejected ? "and " + grouped(more) + " more"
+                                                   : grouped(more))
+                << " rejections in " << printable(file) << "\n";
+    }
     add(totals, result->counts);
     file_errors = file_errors || !result->counts.file_error.empty();
     print_summary(result.value(), arguments.dry_run);

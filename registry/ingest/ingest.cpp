@@ -135,6 +135,10 @@ class StagingSink : public importers::RecordSink {
   void reject(importers::RejectedRecord&& rejected) override {
     ++counts_.records_read;
     ++counts_.rejected;
+    if (counts_.rejected > options_.max_reported_rejections) {
+      ++result_.rejections_not_reported;
+      return;
+    }
     observer_.on_rejected(file_, rejected);
   }
 

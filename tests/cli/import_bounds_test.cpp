@@ -1,11 +1,12 @@
 // End-to-end tests of `iotreg import` on hostile input: NUL characters in every format, streams
-// that never end a record (fed through standard input by a bounded generator, with a deadline)
-// and oversized fields.
+// that never end a record (fed through standard input by a bounded generator, with a deadline),
+// files of many rejected records (--max-reported) and oversized fields.
 #include <doctest/doctest.h>
 
 #include <algorithm>
 #include <chrono>
 #include <filesystem>
+#include <nlohmann/json.hpp>
 #include <string>
 #include <vector>
 
@@ -15,6 +16,7 @@ namespace iotreg::test {
 namespace {
 
 namespace fs = std::filesystem;
+using nlohmann::json;
 using namespace std::chrono_literals;
 
 const std::string kIotreg = IOTREG_BINARY;
@@ -198,6 +200,94 @@ TEST_SUITE("cli") {
       CHECK(result.elapsed < 30s);
       CHECK(registry.models() == test.stored);
     }
+  }
+
+  TEST_CASE("cli: rejected records are listed up to --max-reported per file, then counted") {
+    Registry registry;
+    // 2,500 rows without identity (three issues each) between two good ones.
+    std::string content = kHeader + "Cap Ltd,C,FIRST\n";
+    for (int i = 0; i < 2500; ++i) content += ",,\n";
+    content += "Cap Ltd,C,LAST\n";
+    const std::string file = registry.write("many.csv", content);
+    const std::string report_path = registry.dir.file("report.json");
+    const std::string summary = file +
+                                ": 2502 records, 2 accepted (2 new products, 0 new versions, 0 "
+                                "unchanged), 2500 rejected";
+
+    SUBCASE("the default lists 1,000") {
+      auto result = registry.run({"import", "--report", report_path, file});
+      CHECK(result.exit_status == 1);
+      CHECK(has_line(result.out, summary));
+      const auto listed = lines_starting(result.err, file + ":");
+      REQUIRE(listed.size() == 3000);
+      CHECK(listed.front() == file + ":3: manufacturer.name: required field missing");
+      CHECK(listed.back() == file + ":1002: product.model: required field missing");
+      CHECK(split_lines(result.err).back() == "... and 1,500 more rejections in " + file);
+      CHECK(split_lines(result.err).size() == 3001);
+
+      json report = json::parse(read_file(report_path));
+      const json& entry = report["files"][0];
+      REQUIRE(entry["rejected"].size() == 1000);
+      CHECK(entry["rejected"].back()["line"] == 1002);
+      CHECK(entry["rejected_not_listed"] == 1500);
+      CHECK(entry["counts"]["rejected"] == 2500);
+      CHECK(report["totals"]["rejected"] == 2500);
+      CHECK(registry.models() == std::vector<std::string>{"FIRST", "LAST"});
+    }
+
+    SUBCASE("--max-reported 3") {
+      auto result = registry.run({"import", "--max-reported", "3", "--report", report_path, file});
+      CHECK(result.exit_status == 1);
+      CHECK(has_line(result.out, summary));
+      CHECK(lines_starting(result.err, file + ":").size() == 9);
+      CHECK(split_lines(result.err).back() == "... and 2,497 more rejections in " + file);
+      json report = json::parse(read_file(report_path));
+      CHECK(report["files"][0]["rejected"].size() == 3);
+      CHECK(report["files"][0]["rejected_not_listed"] == 2497);
+    }
+
+    SUBCASE("--max-reported 0 gives only the count") {
+      auto result = registry.run(
+          {"import", "--dry-run", "--max-reported", "0", "--report", report_path, file});
+      CHECK(result.exit_status == 1);
+      CHECK(split_lines(result.err) == std::vector<std::string>{"... 2,500 rejections in " + file});
+      json report = json::parse(read_file(report_path));
+      CHECK(report["files"][0]["rejected"] == json::array());
+      CHECK(report["files"][0]["rejected_not_listed"] == 2500);
+      CHECK(report["files"][0]["counts"]["rejected"] == 2500);
+    }
+
+    SUBCASE("--quiet prints none of them, the report still lists 1,000") {
+      auto result = registry.run({"import", "--quiet", "--report", report_path, file});
+      CHECK(result.exit_status == 1);
+      CHECK(result.err.empty());
+      json report = json::parse(read_file(report_path));
+      CHECK(report["files"][0]["rejected"].size() == 1000);
+      CHECK(report["files"][0]["rejected_not_listed"] == 1500);
+    }
+
+    SUBCASE("a value that is not a count is bad usage") {
+      auto result = registry.run({"import", "--max-reported", "-1", file});
+      CHECK(result.exit_status == 2);
+      CHECK(result.err.find("--max-reported") != std::string::npos);
+      CHECK_FALSE(fs::exists(registry.db));
+    }
+  }
+
+  TEST_CASE("cli: a file of 300,000 empty rows makes a report and stderr of bounded size") {
+    Registry registry;
+    std::string content = kHeader;
+    for (int i = 0; i < 300'000; ++i) content += ",,\n";
+    const std::string file = registry.write("empty-rows.csv", content);
+    const std::string report_path = registry.dir.file("report.json");
+    auto result = registry.run({"import", "--report", report_path, file});
+    CHECK(result.exit_status == 1);
+    CHECK(has_line(result.out, file + ": 300000 records, 0 accepted (0 new products, 0 new "
+                                      "versions, 0 unchanged), 300000 rejected"));
+    CHECK(split_lines(result.err).back() == "... and 299,000 more rejections in " + file);
+    CHECK(result.err.size() < 1'000'000);
+    CHECK(fs::file_size(report_path) < 500'000);
+    CHECK(json::parse(read_file(report_path))["files"][0]["rejected_not_listed"] == 299'000);
   }
 
   TEST_CASE("cli: a CSV field over the record-size limit is named by its line and column") {
