@@ -2,7 +2,6 @@
 // optional JSON report, a progress bar on a terminal, a summary per file on stdout. Both lists
 // of rejections stop after --max-reported records per file and then give the count of the rest.
 #include <pwd.h>
-#include <sys/stat.h>
 #include <unistd.h>
 
 #include <chrono>
@@ -213,17 +212,8 @@ int run_import(const GlobalOptions& options, const ImportArguments& arguments) {
                    "--format)\n";
       return kExitUsage;
     }
-    struct stat info {};
-    if (::stat(file.c_str(), &info) != 0) {
-      std::cerr << "iotreg: " << printable(file) << ": no such file\n";
-      return kExitUsage;
-    }
-    if (!S_ISREG(info.st_mode) && !S_ISFIFO(info.st_mode)) {
-      std::cerr << "iotreg: " << printable(file) << ": not a regular file\n";
-      return kExitUsage;
-    }
-    if (::access(file.c_str(), R_OK) != 0) {
-      std::cerr << "iotreg: " << printable(file) << ": cannot be read (permission denied)\n";
+    if (auto readable = ingest::check_input_file(file); !readable.is_ok()) {
+      std::cerr << "iotreg: " << printable(readable.message()) << "\n";
       return kExitUsage;
     }
   }

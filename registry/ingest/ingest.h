@@ -72,6 +72,11 @@ struct FileResult {
   std::map<std::string, std::uint64_t> statuses;
 };
 
+// Checks that `path` names something import_file can read: a regular file or a pipe that exists
+// and may be read. Otherwise kInvalidArgument, "PATH: " and what is wrong ("no such file",
+// "too many levels of symbolic links (a symlink loop)", "is a directory", ...).
+Status check_input_file(const std::string& path);
+
 // Imports one file ("-" is standard input). A non-ok Status means nothing of this file was
 // stored: the file could not be opened or its format is unknown (kInvalidArgument, kIoError),
 // or storage failed (kBusy, kReadOnly, ...). Rejected records and a file that was refused or

@@ -1,6 +1,6 @@
 // End-to-end tests of `iotreg import` on hostile input: NUL characters in every format, streams
 // that never end a record (fed through standard input by a bounded generator, with a deadline),
-// files of many rejected records (--max-reported) and oversized fields.
+// files of many rejected records (--max-reported), oversized fields and unreadable paths.
 #include <doctest/doctest.h>
 
 #include <algorithm>
@@ -328,6 +328,34 @@ TEST_SUITE("cli") {
                                    json_file + ":[0]: product.model: is longer than 300 characters",
                                    csv + ":2: product.model: is longer than 300 characters"});
     CHECK(registry.models().empty());
+  }
+
+  TEST_CASE("cli: paths that cannot be imported are bad usage, each named for what it is") {
+    Registry registry;
+    const std::string good = registry.write("good.csv", kHeader + "Path Ltd,P,OK\n");
+    struct Case {
+      std::string name, path, what;
+    };
+    const std::string loop = registry.dir.file("loop.csv");
+    fs::create_symlink("loop.csv", loop);
+    const std::string dangling = registry.dir.file("dangling.csv");
+    fs::create_symlink("nowhere.csv", dangling);
+    const std::string under_file = good + "/inside.csv";
+    const std::string folder = registry.dir.file("folder.csv");
+    fs::create_directory(folder);
+    for (const Case& test :
+         {Case{"a symlink loop", loop, "too many levels of symbolic links (a symlink loop)"},
+          Case{"a dangling symlink", dangling, "no such file"},
+          Case{"a path through a file", under_file,
+               "no such file (a part of its path is not a directory)"},
+          Case{"a directory", folder, "is a directory"},
+          Case{"a device", "/dev/null", "not a regular file"}}) {
+      CAPTURE(test.name);
+      auto result = registry.run({"import", "--format", "csv", good, test.path});
+      CHECK(result.exit_status == 2);
+      CHECK(result.err == "iotreg: " + test.path + ": " + test.what + "\n");
+      CHECK_FALSE(fs::exists(registry.db));
+    }
   }
 }
 
