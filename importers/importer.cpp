@@ -71,6 +71,11 @@ Status read_declarations(std::istream& in, Format format, const CompiledSchema& 
 
 namespace detail {
 
+std::string record_too_long(std::size_t max_record_bytes) {
+  return "record longer than " + std::to_string(max_record_bytes) +
+         " bytes (the limit for one record)";
+}
+
 void deliver_document(const nlohmann::json& document, const CompiledSchema& schema,
                       const RecordLocation& where, std::vector<FieldIssue> issues,
                       model::Declaration& scratch, RecordSink& sink) {

@@ -2,8 +2,8 @@
 //
 // read_declarations() streams one input, validates every record against a CompiledSchema and
 // hands each one to a RecordSink as either accepted (a model::Declaration) or rejected (with
-// its location and every field issue). Memory is bounded by the largest record, not the file.
-// A reader runs on the calling thread; the sink is called on that thread only.
+// its location and every field issue). Memory is bounded by the record-size limit, not the
+// file. A reader runs on the calling thread; the sink is called on that thread only.
 #pragma once
 
 #include <cstdint>
@@ -55,12 +55,16 @@ class RecordSink {
 };
 
 struct ReaderLimits {
-  std::size_t max_record_bytes = 1 << 20;  // a longer record is rejected, not buffered
+  // Bytes of one record: a CSV record (line terminator excluded), a JSON Lines line, an element
+  // of a JSON array (with the space and comma before it) or a whole JSON value, a YAML document
+  // (with the comments before it). Reading stops at the first byte past the limit.
+  std::size_t max_record_bytes = 1 << 20;
 };
 
 // Reads all of `in`. Records are delivered to `sink` as they are read. A non-ok Status means
-// the input could not be read to its end (the message says where and why, and that nothing
-// after that point was read), or, for CSV, that the header was refused before any record.
+// the input could not be read to its end: it broke off, or a record outgrew the limit (the
+// message says where and why, naming the field being read, and that nothing after that point
+// was read), or, for CSV, that the header was refused before any record.
 Status read_declarations(std::istream& in, Format format, const CompiledSchema& schema,
                          RecordSink& sink, const ReaderLimits& limits = {});
 

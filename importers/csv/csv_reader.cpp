@@ -1,5 +1,6 @@
 // CSV reader: one column per dotted field path, header required. Cells are typed by the
 // compiled schema (booleans, integers, `|`-separated lists); an empty cell is an absent field.
+// Problems name the column by its number and, past the header, by its field path.
 #include <string>
 #include <vector>
 
@@ -9,10 +10,29 @@
 namespace iotreg::importers::detail {
 namespace {
 
-std::string header_problem(const CsvProblem& problem) {
-  return "line " + std::to_string(problem.line) + ", column " + std::to_string(problem.column) +
-         ": " + problem.message;
-}
+class CsvLocator {
+ public:
+  CsvLocator(const model::FieldCatalog& catalog, const std::vector<std::size_t>& column_fields)
+      : catalog_(catalog), column_fields_(column_fields) {}
+
+  // The field path of the column at 0-based `index`, or "" past the header's columns.
+  std::string path(std::size_t index) const {
+    return index < column_fields_.size() ? catalog_.field(column_fields_[index]).path
+                                         : std::string();
+  }
+
+  // "line 7, column 3 (product.model)": where a problem that stops the file is.
+  std::string where(const CsvProblem& problem) const {
+    std::string text =
+        "line " + std::to_string(problem.line) + ", column " + std::to_string(problem.field + 1);
+    if (problem.field < column_fields_.size()) text += " (" + path(problem.field) + ")";
+    return text;
+  }
+
+ private:
+  const model::FieldCatalog& catalog_;
+  const std::vector<std::size_t>& column_fields_;
+};
 
 }  // namespace
 
@@ -24,12 +44,19 @@ Status read_csv(std::istream& in, const CompiledSchema& schema, RecordSink& sink
   CsvRow row;
 
   // Header: every column must name a field of the format, once.
+  const auto header_error = [](std::uint64_t line, std::size_t column, const std::string& what) {
+    return Status::invalid_argument("header line " + std::to_string(line) + ", column " +
+                                    std::to_string(column + 1) + ": " + what +
+                                    "; the file was not imported");
+  };
   switch (tokenizer.next(row)) {
     case CsvTokenizer::Status::End:
       return Status::ok();  // an empty file holds no records
     case CsvTokenizer::Status::BadRecord:
-    case CsvTokenizer::Status::Fatal:
-      return Status::invalid_argument("header " + header_problem(tokenizer.problem()));
+    case CsvTokenizer::Status::Fatal: {
+      const auto& problem = tokenizer.problem();
+      return header_error(problem.line, problem.field, problem.message);
+    }
     case CsvTokenizer::Status::Record:
       break;
   }
@@ -38,23 +65,25 @@ Status read_csv(std::istream& in, const CompiledSchema& schema, RecordSink& sink
   std::vector<bool> seen(catalog.size(), false);
   for (std::size_t column = 0; column < row.fields.size(); ++column) {
     std::string_view name = row.fields[column];
+    if (name.find('\0') != std::string_view::npos) {
+      return header_error(row.start_line, column,
+                          "the column name contains a NUL character (U+0000)");
+    }
     auto field = catalog.index_of(name);
     if (!field) {
-      return Status::invalid_argument(
-          "header line " + std::to_string(row.start_line) + ", column " +
-          std::to_string(column + 1) + ": unknown column '" + std::string(name) +
-          "' (columns are field paths such as manufacturer.name or support.end_date); the file "
-          "was not imported");
+      return header_error(row.start_line, column,
+                          "unknown column '" + std::string(name) +
+                              "' (columns are field paths such as manufacturer.name or "
+                              "support.end_date)");
     }
     if (seen[*field]) {
-      return Status::invalid_argument("header line " + std::to_string(row.start_line) +
-                                      ", column " + std::to_string(column + 1) + ": column '" +
-                                      std::string(name) +
-                                      "' appears twice; the file was not imported");
+      return header_error(row.start_line, column,
+                          "column '" + std::string(name) + "' appears twice");
     }
     seen[*field] = true;
     column_fields.push_back(*field);
   }
+  const CsvLocator locator(catalog, column_fields);
 
   model::Declaration record(schema.catalog());
   std::vector<FieldIssue> issues;
@@ -64,16 +93,22 @@ Status read_csv(std::istream& in, const CompiledSchema& schema, RecordSink& sink
     auto status = tokenizer.next(row);
     if (status == CsvTokenizer::Status::End) break;
     if (status == CsvTokenizer::Status::Fatal) {
-      return Status::invalid_argument(header_problem(tokenizer.problem()) +
-                                      "; nothing after this point was read");
+      const auto& problem = tokenizer.problem();
+      return Status::invalid_argument(locator.where(problem) + ": " + problem.message +
+                                      "; nothing from this record on was read");
     }
     location.line = row.start_line;
     ++location.ordinal;
     if (++records % 4096 == 0) sink.progress(tokenizer.bytes_consumed());
     if (status == CsvTokenizer::Status::BadRecord) {
       const auto& problem = tokenizer.problem();
+      std::string at = problem.field < column_fields.size()
+                           ? std::string()
+                           : "column " + std::to_string(problem.field + 1) + ", ";
       sink.reject({location,
-                   {{"", problem.message + " (column " + std::to_string(problem.column) + ")",
+                   {{locator.path(problem.field),
+                     problem.message + " (" + at + "byte " + std::to_string(problem.column) +
+                         " of the line)",
                      problem.line}}});
       continue;
     }
@@ -90,8 +125,9 @@ Status read_csv(std::istream& in, const CompiledSchema& schema, RecordSink& sink
     bool valid = true;
     for (std::size_t column = 0; column < column_fields.size(); ++column) {
       if (row.fields[column].empty()) continue;
-      valid =
-          schema.set_from_text(column_fields[column], row.fields[column], record, issues) && valid;
+      valid = schema.set_from_text(column_fields[column], row.fields[column], record, issues,
+                                   row.has_nul) &&
+              valid;
     }
     valid = schema.check_required(record, issues) && valid;
     if (valid) {

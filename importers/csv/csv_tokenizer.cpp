@@ -21,7 +21,8 @@ constexpr std::size_t kLookaheadSlack = 8;
 using Byte = unsigned char;
 
 // Bytes that end a run of plain field content. Outside quotes: separator, quote, CR, LF;
-// inside quotes: quote, CR, LF. NUL and every byte >= 0x80 stop both, to be validated.
+// inside quotes: quote, CR, LF. NUL and every byte >= 0x80 stop both: NUL to be noted, the
+// others to be validated.
 constexpr std::array<bool, 256> make_stop_table(bool in_quotes) {
   std::array<bool, 256> table{};
   table['"'] = true;
@@ -160,6 +161,8 @@ CsvTokenizer::Status CsvTokenizer::next(CsvRow& row) {
   if (finished_) return Status::End;
   record_bad_ = false;
   spans_.clear();
+  skipped_fields_ = 0;
+  has_nul_ = false;
 
   if (!started_) {
     started_ = true;
@@ -187,6 +190,8 @@ CsvTokenizer::Status CsvTokenizer::next(CsvRow& row) {
     }
   }
 
+  limit_index_ = saturating_add(record_start_, saturating_add(limits_.max_record_bytes, 1));
+  scan_end_ = std::min(end_, limit_index_);
   record_line_ = line_;
   row.start_line = line_;
   for (;;) {
@@ -195,19 +200,20 @@ CsvTokenizer::Status CsvTokenizer::next(CsvRow& row) {
     }
     FieldEnd field_end;
     if (!ensure(1)) {
-      end_field(pos_ - record_start_, 0);
-      field_end = FieldEnd::InputEnd;
+      field_end = end_field(pos_ - record_start_, 0)
+                      ? FieldEnd::InputEnd
+                      : too_long(line_, column_at(pos_), /*in_quotes=*/false);
     } else if (buf_[pos_] == '"') {
       field_end = parse_quoted();
     } else {
       field_end = parse_unquoted();
     }
     if (field_end == FieldEnd::Separator) continue;
-    if (field_end == FieldEnd::Resync) return Status::BadRecord;
-    if (field_end == FieldEnd::Unterminated) {
+    if (field_end == FieldEnd::TooLong || field_end == FieldEnd::Unterminated) {
       finished_ = true;
       return Status::Fatal;
     }
+    if (field_end == FieldEnd::Resync) return Status::BadRecord;
     if (field_end == FieldEnd::InputEnd && read_failed_) {
       finished_ = true;
       return read_error();
@@ -217,6 +223,7 @@ CsvTokenizer::Status CsvTokenizer::next(CsvRow& row) {
   if (record_bad_) return Status::BadRecord;
 
   const char* record = buf_.data() + record_start_;
+  row.has_nul = has_nul_;
   row.fields.reserve(spans_.size());
   for (const FieldSpan& span : spans_) row.fields.emplace_back(record + span.offset, span.length);
   return Status::Record;
@@ -226,33 +233,34 @@ CsvTokenizer::FieldEnd CsvTokenizer::parse_unquoted() {
   const std::size_t begin = pos_ - record_start_;
   for (;;) {
     const auto* data = reinterpret_cast<const Byte*>(buf_.data());
-    const Byte* stop = find_stop<false>(data + pos_, data + end_);
+    const Byte* stop = find_stop<false>(data + pos_, data + scan_end_);
     pos_ = static_cast<std::size_t>(stop - data);
-    if (pos_ == end_) {
+    if (pos_ >= scan_end_) {
+      if (past_limit()) return unquoted_too_long(begin);
       if (fill()) continue;
-      end_field(begin, pos_ - record_start_ - begin);
+      if (!end_field(begin, pos_ - record_start_ - begin)) return unquoted_too_long(begin);
       return FieldEnd::InputEnd;
     }
+    // A byte the scan stops at lies within the limit.
     switch (*stop) {
       case ',':
-        end_field(begin, pos_ - record_start_ - begin);
+        add_field(begin, pos_ - record_start_ - begin);
         ++pos_;
         return FieldEnd::Separator;
       case '\n':
-        end_field(begin, pos_ - record_start_ - begin);
+        add_field(begin, pos_ - record_start_ - begin);
         ++pos_;
         new_line();
         return FieldEnd::RecordEnd;
       case '\r':
-        end_field(begin, pos_ - record_start_ - begin);
+        add_field(begin, pos_ - record_start_ - begin);
         consume_cr();
         return FieldEnd::RecordEnd;
       case '"':
         report(
             "quote inside an unquoted field (a field holding quotes must be enclosed in quotes, "
             "with each quote doubled)");
-        skip_line();
-        return FieldEnd::Resync;
+        return skip_line() ? FieldEnd::Resync : unquoted_too_long(begin);
       default:
         check_text_byte();
         break;
@@ -280,11 +288,12 @@ CsvTokenizer::FieldEnd CsvTokenizer::parse_quoted() {
 
   for (;;) {
     const auto* data = reinterpret_cast<const Byte*>(buf_.data());
-    const Byte* stop = find_stop<true>(data + pos_, data + end_);
+    const Byte* stop = find_stop<true>(data + pos_, data + scan_end_);
     pos_ = static_cast<std::size_t>(stop - data);
-    if (pos_ == end_) {
+    if (pos_ >= scan_end_) {
+      if (past_limit()) return too_long(open_line, open_column, /*in_quotes=*/true);
       if (fill()) continue;
-      problem_ = {open_line, open_column,
+      problem_ = {open_line, open_column, field_index(),
                   "unterminated quoted field opened at line " + std::to_string(open_line)};
       return FieldEnd::Unterminated;
     }
@@ -299,31 +308,29 @@ CsvTokenizer::FieldEnd CsvTokenizer::parse_quoted() {
         }
         move_pending(pos_ - record_start_);
         ++pos_;
-        if (!followed) {
-          end_field(begin, written_end - begin);
-          return FieldEnd::InputEnd;
-        }
-        const char after = buf_[pos_];
-        if (after == ',') {
-          end_field(begin, written_end - begin);
-          ++pos_;
-          return FieldEnd::Separator;
-        }
-        if (after == '\n') {
-          end_field(begin, written_end - begin);
-          ++pos_;
-          new_line();
-          return FieldEnd::RecordEnd;
-        }
-        if (after == '\r') {
-          end_field(begin, written_end - begin);
-          consume_cr();
+        const char after = followed ? buf_[pos_] : '\0';
+        if (!followed || after == ',' || after == '\n' || after == '\r') {
+          // The closing quote itself may be the byte that makes the record too long.
+          if (!end_field(begin, written_end - begin)) {
+            return too_long(open_line, open_column, /*in_quotes=*/false);
+          }
+          if (!followed) return FieldEnd::InputEnd;
+          if (after == ',') {
+            ++pos_;
+            return FieldEnd::Separator;
+          }
+          if (after == '\n') {
+            ++pos_;
+            new_line();
+          } else {
+            consume_cr();
+          }
           return FieldEnd::RecordEnd;
         }
         report("unexpected " + describe_byte(static_cast<Byte>(after)) +
                " after a closing quote (expected a comma or the end of the line)");
-        skip_line();
-        return FieldEnd::Resync;
+        return skip_line() ? FieldEnd::Resync
+                           : too_long(open_line, open_column, /*in_quotes=*/false);
       }
       case '\n':
         ++pos_;
@@ -339,14 +346,14 @@ CsvTokenizer::FieldEnd CsvTokenizer::parse_quoted() {
   }
 }
 
-// Validates the NUL or non-ASCII byte at pos_ and moves past it.
+// Moves past the NUL or non-ASCII byte at pos_: notes a NUL, validates the rest.
 void CsvTokenizer::check_text_byte() {
   if (record_bad_) {
     ++pos_;
     return;
   }
   if (buf_[pos_] == '\0') {
-    report("invalid UTF-8 text: NUL byte");
+    has_nul_ = true;
     ++pos_;
     return;
   }
@@ -361,13 +368,21 @@ void CsvTokenizer::check_text_byte() {
   pos_ += sequence.length;
 }
 
-void CsvTokenizer::end_field(std::size_t offset, std::size_t length) {
-  if (record_bad_) return;
-  if (pos_ - record_start_ > limits_.max_record_bytes) {
-    report_too_long();
-    return;
+// Ends the field being read, whose bytes lie within the limit.
+void CsvTokenizer::add_field(std::size_t offset, std::size_t length) {
+  if (record_bad_) {
+    ++skipped_fields_;
+  } else {
+    spans_.push_back({offset, length});
   }
-  spans_.push_back({offset, length});
+}
+
+// Ends the field being read, with pos_ at the byte after it (separator, terminator or end).
+// Returns false, ending nothing, when the bytes before pos_ make the record too long.
+bool CsvTokenizer::end_field(std::size_t offset, std::size_t length) {
+  if (past_limit()) return false;
+  add_field(offset, length);
+  return true;
 }
 
 // Consumes the CR at pos_ and an LF right after it: one line break.
@@ -380,17 +395,19 @@ void CsvTokenizer::consume_cr() {
   new_line();
 }
 
-// Skips past the next line break, ignoring quotes.
-void CsvTokenizer::skip_line() {
+// Skips past the next line break, ignoring quotes. Returns false, at the limit, when the record
+// grows too long first.
+bool CsvTokenizer::skip_line() {
   for (;;) {
     const char* data = buf_.data();
     const char* p = data + pos_;
-    const char* const end = data + end_;
+    const char* const end = data + scan_end_;
     while (p < end && *p != '\n' && *p != '\r') ++p;
     pos_ = static_cast<std::size_t>(p - data);
-    if (pos_ == end_) {
+    if (pos_ >= scan_end_) {
+      if (past_limit()) return false;
       if (fill()) continue;
-      return;
+      return true;
     }
     if (*p == '\n') {
       ++pos_;
@@ -398,7 +415,7 @@ void CsvTokenizer::skip_line() {
     } else {
       consume_cr();
     }
-    return;
+    return true;
   }
 }
 
@@ -411,20 +428,22 @@ bool CsvTokenizer::ensure(std::size_t count) {
   return true;
 }
 
-// Reads one more chunk, first dropping consumed bytes that are no longer needed: everything
-// before the current record, or everything before pos_ once the record is known to be bad.
-// Returns false at the end of input. Invalidates pointers into buf_.
+// Reads one more chunk, first dropping the bytes before the current record. Returns false at
+// the end of input. Invalidates pointers into buf_. The scans stop at the limit, so the current
+// record never holds more than max_record_bytes + 1 bytes, plus a few of lookahead: a read
+// always has room.
 bool CsvTokenizer::fill() {
   if (stream_ended_) return false;
-  if (!record_bad_ && pos_ - record_start_ > limits_.max_record_bytes) report_too_long();
 
-  const std::size_t keep_from = record_bad_ ? pos_ : record_start_;
+  const std::size_t keep_from = record_start_;
   if (keep_from > 0) {
     std::memmove(buf_.data(), buf_.data() + keep_from, end_ - keep_from);
     base_offset_ += keep_from;
     pos_ -= keep_from;
     end_ -= keep_from;
     record_start_ = record_start_ > keep_from ? record_start_ - keep_from : 0;
+    limit_index_ = limit_index_ > keep_from ? limit_index_ - keep_from : 0;
+    scan_end_ = std::min(end_, limit_index_);
   }
   if (buf_.size() - end_ < chunk_bytes_ && buf_.size() < max_buffer_bytes_) {
     const std::size_t wanted =
@@ -442,6 +461,7 @@ bool CsvTokenizer::fill() {
   }
   const auto got = static_cast<std::size_t>(in_.gcount());
   end_ += got;
+  scan_end_ = std::min(end_, limit_index_);
   if (got < wanted) {
     stream_ended_ = true;
     read_failed_ = in_.bad();
@@ -458,28 +478,37 @@ std::uint64_t CsvTokenizer::column_at(std::size_t index) const {
   return base_offset_ + index - line_start_offset_ + 1;
 }
 
-// Records the first problem of the current record, located at pos_. A problem found more than
-// max_record_bytes into the record is reported as the record being too long: fill() may already
-// have said so, depending on where reads split the input, and the outcome must not depend on it.
+// True when the record holds more than max_record_bytes bytes before pos_.
+bool CsvTokenizer::past_limit() const { return pos_ >= limit_index_; }
+
+// Records the first problem of the current record, located at pos_.
 void CsvTokenizer::report(std::string message) {
   if (record_bad_) return;
-  if (pos_ - record_start_ > limits_.max_record_bytes) {
-    report_too_long();
-    return;
-  }
   record_bad_ = true;
-  problem_ = {line_, column_at(pos_), std::move(message)};
+  problem_ = {line_, column_at(pos_), field_index(), std::move(message)};
+}
+
+// too_long() for the unquoted field at `begin`: it lies on one line, the current one.
+CsvTokenizer::FieldEnd CsvTokenizer::unquoted_too_long(std::size_t begin) {
+  return too_long(line_, column_at(record_start_ + begin), /*in_quotes=*/false);
+}
+
+// Records that the record crossed the length limit in the field being read, which starts at
+// `line` and `column` (and is still open when `in_quotes`). This ends tokenizing.
+CsvTokenizer::FieldEnd CsvTokenizer::too_long(std::uint64_t line, std::uint64_t column,
+                                              bool in_quotes) {
+  std::string message = "record longer than " + std::to_string(limits_.max_record_bytes) +
+                        " bytes (the limit for one record)";
+  if (line != record_line_) message += ", from line " + std::to_string(record_line_);
+  if (in_quotes) message += ", in a quoted field (is a closing quote missing?)";
+  problem_ = {line, column, field_index(), std::move(message)};
+  return FieldEnd::TooLong;
 }
 
 CsvTokenizer::Status CsvTokenizer::read_error() {
-  problem_ = {line_, column_at(pos_), "read error after byte " + std::to_string(bytes_consumed())};
+  problem_ = {line_, column_at(pos_), field_index(),
+              "read error after byte " + std::to_string(bytes_consumed())};
   return Status::Fatal;
-}
-
-void CsvTokenizer::report_too_long() {
-  record_bad_ = true;
-  problem_ = {record_line_, 1,
-              "record longer than " + std::to_string(limits_.max_record_bytes) + " bytes"};
 }
 
 }  // namespace iotreg::importers

@@ -2,6 +2,8 @@
 #pragma once
 
 #include <istream>
+#include <string>
+#include <string_view>
 
 #include "importers/importer.h"
 
@@ -21,5 +23,9 @@ Status read_yaml(std::istream& in, const CompiledSchema& schema, RecordSink& sin
 void deliver_document(const nlohmann::json& document, const CompiledSchema& schema,
                       const RecordLocation& where, std::vector<FieldIssue> issues,
                       model::Declaration& scratch, RecordSink& sink);
+
+// "record longer than N bytes (the limit for one record)": why reading stopped at a record that
+// outgrew ReaderLimits::max_record_bytes, in every format.
+std::string record_too_long(std::size_t max_record_bytes);
 
 }  // namespace iotreg::importers::detail

@@ -101,6 +101,10 @@ bool matches_type(unsigned types, const json& value) {
   }
 }
 
+// Text values and field names must not hold NUL: it ends strings in C, so downstream consumers
+// (exports, plugins, spreadsheets) would each see a different value.
+bool has_nul(std::string_view text) { return text.find('\0') != std::string_view::npos; }
+
 // Code points in valid UTF-8; malformed bytes count one each.
 std::uint64_t utf8_length(std::string_view text) {
   std::uint64_t count = 0;
@@ -161,6 +165,18 @@ bool looks_like_date(std::string_view text) {
 }
 
 }  // namespace
+
+std::string visible_field_name(std::string_view name) {
+  std::string out;
+  for (char c : name) {
+    if (c == '\0') {
+      out += "\\u0000";
+    } else {
+      out.push_back(c);
+    }
+  }
+  return out;
+}
 
 bool is_calendar_date(std::string_view text) {
   long long year = 0;
@@ -407,8 +423,10 @@ class Compiler {
 // returns whether the value satisfied the node.
 class Checker {
  public:
-  Checker(const CompiledSchema::Options& options, std::vector<FieldIssue>& issues)
-      : options_(options), issues_(issues) {}
+  // `look_for_nul` false: the caller knows that no text it checks holds NUL.
+  Checker(const CompiledSchema::Options& options, std::vector<FieldIssue>& issues,
+          bool look_for_nul = true)
+      : options_(options), issues_(issues), look_for_nul_(look_for_nul) {}
 
   bool fail(const std::string& path, std::string reason) {
     issues_.push_back({path, std::move(reason)});
@@ -416,6 +434,7 @@ class Checker {
   }
 
   bool check_string(const Node& node, std::string_view text, const std::string& path) {
+    if (look_for_nul_ && has_nul(text)) return fail(path, kNulInValue);
     bool ok = true;
     if (node.has_enum) {
       bool found =
@@ -540,6 +559,10 @@ class Checker {
       if (!object.contains(name)) ok = fail(join_path(path, name), "required field missing");
     }
     for (const auto& [key, member] : object.items()) {
+      if (has_nul(key)) {
+        ok = fail(join_path(path, visible_field_name(key)), kNulInName);
+        continue;
+      }
       const Node* child = node.property(key);
       if (child) {
         ok = check_value(*child, member, join_path(path, key), out) && ok;
@@ -599,6 +622,7 @@ class Checker {
 
   const CompiledSchema::Options& options_;
   std::vector<FieldIssue>& issues_;
+  bool look_for_nul_;
 };
 
 }  // namespace
@@ -666,6 +690,11 @@ std::optional<bool> parse_boolean(std::string_view text) {
   return std::nullopt;
 }
 
+// Why a cell does not parse as its type: the NUL it holds, if it holds one, else `reason`.
+[[gnu::noinline]] std::string unparsed(std::string_view text, std::string reason) {
+  return has_nul(text) ? std::string(kNulInValue) : std::move(reason);
+}
+
 // Splits a CSV list cell on unescaped `|`; `\|` and `\\` are literal. Returns nullopt on a
 // dangling or unknown escape.
 std::optional<model::StringList> split_list(std::string_view text) {
@@ -687,8 +716,9 @@ std::optional<model::StringList> split_list(std::string_view text) {
 }  // namespace
 
 bool CompiledSchema::set_from_text(std::size_t field, std::string_view text,
-                                   model::Declaration& out, std::vector<FieldIssue>& issues) const {
-  if (convert_text(field, text, out, issues)) return true;
+                                   model::Declaration& out, std::vector<FieldIssue>& issues,
+                                   bool may_hold_nul) const {
+  if (convert_text(field, text, out, issues, may_hold_nul)) return true;
   // The record is rejected; the cell still counts as present so that check_required does not
   // also call it missing.
   out.set(field, std::string(text));
@@ -696,10 +726,12 @@ bool CompiledSchema::set_from_text(std::size_t field, std::string_view text,
 }
 
 bool CompiledSchema::convert_text(std::size_t field, std::string_view text, model::Declaration& out,
-                                  std::vector<FieldIssue>& issues) const {
+                                  std::vector<FieldIssue>& issues, bool may_hold_nul) const {
   const Node& node = *field_nodes_[field];
   const std::string& path = catalog_->field(field).path;
-  Checker checker(options_, issues);
+  Checker checker(options_, issues, may_hold_nul);
+  // Text and list items are checked for NUL in check_string; a boolean, an integer or a list
+  // holding NUL may fail to parse, and the NUL is then the reason given.
   switch (catalog_->field(field).type) {
     case model::ValueType::kString:
       if (!checker.check_string(node, text, path)) return false;
@@ -708,8 +740,9 @@ bool CompiledSchema::convert_text(std::size_t field, std::string_view text, mode
     case model::ValueType::kBoolean: {
       auto flag = parse_boolean(text);
       if (!flag) {
-        return checker.fail(path,
-                            "expected a boolean (true/false, yes/no, 1/0), got " + quoted(text));
+        return checker.fail(
+            path,
+            unparsed(text, "expected a boolean (true/false, yes/no, 1/0), got " + quoted(text)));
       }
       out.set(field, *flag);
       return true;
@@ -722,7 +755,7 @@ bool CompiledSchema::convert_text(std::size_t field, std::string_view text, mode
       auto [stop, ec] = std::from_chars(begin, end, number);
       if (ec == std::errc::result_out_of_range) return checker.fail(path, "integer is too large");
       if (ec != std::errc() || stop != end) {
-        return checker.fail(path, "expected an integer, got " + quoted(text));
+        return checker.fail(path, unparsed(text, "expected an integer, got " + quoted(text)));
       }
       if (!checker.check_number(node, static_cast<double>(number), path)) return false;
       out.set(field, number);
@@ -731,7 +764,8 @@ bool CompiledSchema::convert_text(std::size_t field, std::string_view text, mode
     case model::ValueType::kStringList: {
       auto items = split_list(text);
       if (!items) {
-        return checker.fail(path, "a list item has a '\\' that is not followed by '|' or '\\'");
+        return checker.fail(
+            path, unparsed(text, "a list item has a '\\' that is not followed by '|' or '\\'"));
       }
       if (!checker.check_list(node, *items, path)) return false;
       out.set(field, std::move(*items));

@@ -5,6 +5,7 @@
 // documents (JSON, YAML) and single CSV cells, and fills model::Declaration values. With
 // domain checks on (the default) it also enforces what JSON Schema cannot express: dates must
 // exist in the calendar (leap years) and `format: gtin` values need a valid check digit.
+// Whatever the options, a text value or field name that holds NUL (U+0000) is refused.
 // Immutable after compile(); every const member is safe to call from any thread.
 #pragma once
 
@@ -21,6 +22,13 @@
 #include "registry/model/declaration.h"
 
 namespace iotreg::importers {
+
+// The reasons given for NUL (U+0000) in a text value and in a field name. Readers that meet a
+// raw NUL byte before the schema sees the text give the same ones.
+inline constexpr const char* kNulInValue = "contains a NUL character (U+0000)";
+inline constexpr const char* kNulInName = "field name contains a NUL character (U+0000)";
+// A field name as messages show it: each NUL written as \u0000.
+std::string visible_field_name(std::string_view name);
 
 // One problem with one field of one record.
 struct FieldIssue {
@@ -61,9 +69,11 @@ class CompiledSchema {
 
   // Flat (CSV) records: converts the text of one non-empty cell to the field's type (booleans
   // true/false/yes/no/1/0 in any case, integers, `|`-separated lists with `\` escapes), checks
-  // it and stores it. Returns false and appends an issue when the cell is malformed.
+  // it and stores it. Returns false and appends an issue when the cell is malformed. A caller
+  // that knows `text` holds no NUL (the CSV tokenizer knows which records do) passes
+  // `may_hold_nul` false, which spares looking for one.
   bool set_from_text(std::size_t field, std::string_view text, model::Declaration& out,
-                     std::vector<FieldIssue>& issues) const;
+                     std::vector<FieldIssue>& issues, bool may_hold_nul = true) const;
   // After all cells of a flat record are set: appends an issue per missing required field.
   bool check_required(const model::Declaration& record, std::vector<FieldIssue>& issues) const;
 
@@ -72,7 +82,7 @@ class CompiledSchema {
  private:
   CompiledSchema() = default;
   bool convert_text(std::size_t field, std::string_view text, model::Declaration& out,
-                    std::vector<FieldIssue>& issues) const;
+                    std::vector<FieldIssue>& issues, bool may_hold_nul) const;
 
   Options options_;
   std::unique_ptr<Node> root_;

@@ -52,6 +52,17 @@ const CLI::Validator kText(
     },
     "TEXT");
 
+// Digits only: CLI11 alone would read "-1" as a huge unsigned number.
+CLI::Validator count_validator() {
+  return CLI::Validator(
+      [](std::string& value) {
+        const bool digits = !value.empty() && value.size() <= 18 &&
+                            value.find_first_not_of("0123456789") == std::string::npos;
+        return digits ? std::string() : std::string("must be a whole number, 0 or more");
+      },
+      "COUNT");
+}
+
 }  // namespace
 
 std::string cli_actor() {
@@ -151,6 +162,11 @@ int run(int argc, char** argv) {
   import->add_option("--report", import_arguments.report_path,
                      "Write the row-level report as JSON to this file");
   import->add_flag("--quiet", import_arguments.quiet, "Print no per-record rejections on stderr");
+  import
+      ->add_option("--max-reported", import_arguments.max_reported,
+                   "List at most N rejected records per file on stderr and in the report, then "
+                   "how many more there are (default 1000; 0: only the count)")
+      ->check(count_validator());
 
   ProductsArguments products_arguments;
   auto* products = app.add_subcommand("products", "List registered products");

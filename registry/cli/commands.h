@@ -43,6 +43,7 @@ struct ImportArguments {
   bool dry_run = false;
   std::string report_path;
   bool quiet = false;
+  std::uint64_t max_reported = 1000;  // rejected records listed per file
 };
 int run_import(const GlobalOptions& options, const ImportArguments& arguments);
 

@@ -1,7 +1,7 @@
 // `iotreg import FILE...`: per-record rejections on stderr (FILE:LINE: FIELD: REASON), an
-// optional JSON report, a progress bar on a terminal, a summary per file on stdout.
+// optional JSON report, a progress bar on a terminal, a summary per file on stdout. Both lists
+// of rejections stop after --max-reported records per file and then give the count of the rest.
 #include <pwd.h>
-#include <sys/stat.h>
 #include <unistd.h>
 
 #include <chrono>
@@ -20,7 +20,8 @@ namespace iotreg::cli {
 namespace {
 
 // Writes the JSON report incrementally so that memory does not grow with the number of
-// rejected records: {"files": [{file, rejected: [...], format, run_id, counts, error}], totals}.
+// rejected records: {"files": [{file, rejected: [...], rejected_not_listed, format, run_id,
+// counts, error}], totals}.
 class ReportWriter {
  public:
   bool open(const std::string& path) {
@@ -44,7 +45,7 @@ class ReportWriter {
   }
   void end_file(const ingest::FileResult* result, const std::string& file_error) {
     if (!active()) return;
-    out_ << "]";
+    out_ << "],\"rejected_not_listed\":" << (result ? result->rejections_not_reported : 0);
     if (result) {
       out_ << ",\"format\":" << nlohmann::json(result->format).dump()
            << ",\"run_id\":" << (result->run_id ? std::to_string(result->run_id) : "null")
@@ -185,6 +186,7 @@ void print_summary(const ingest::FileResult& result, bool dry_run) {
 int run_import(const GlobalOptions& options, const ImportArguments& arguments) {
   ingest::ImportOptions import_options;
   import_options.dry_run = arguments.dry_run;
+  import_options.max_reported_rejections = arguments.max_reported;
   import_options.actor = cli_actor();
   if (!arguments.format.empty()) {
     import_options.format = importers::format_from_name(arguments.format);
@@ -210,17 +212,8 @@ int run_import(const GlobalOptions& options, const ImportArguments& arguments) {
                    "--format)\n";
       return kExitUsage;
     }
-    struct stat info {};
-    if (::stat(file.c_str(), &info) != 0) {
-      std::cerr << "iotreg: " << printable(file) << ": no such file\n";
-      return kExitUsage;
-    }
-    if (!S_ISREG(info.st_mode) && !S_ISFIFO(info.st_mode)) {
-      std::cerr << "iotreg: " << printable(file) << ": not a regular file\n";
-      return kExitUsage;
-    }
-    if (::access(file.c_str(), R_OK) != 0) {
-      std::cerr << "iotreg: " << printable(file) << ": cannot be read (permission denied)\n";
+    if (auto readable = ingest::check_input_file(file); !readable.is_ok()) {
+      std::cerr << "iotreg: " << printable(readable.message()) << "\n";
       return kExitUsage;
     }
   }
@@ -252,6 +245,12 @@ int run_import(const GlobalOptions& options, const ImportArguments& arguments) {
       return report_error(result.status());
     }
     report.end_file(&result.value(), result->counts.file_error);
+    if (const auto more = result->rejections_not_reported; more > 0 && !arguments.quiet) {
+      std::cerr << "... "
+                << (more < result->counts.rejected ? "and " + grouped(more) + " more"
+                                                   : grouped(more))
+                << " rejections in " << printable(file) << "\n";
+    }
     add(totals, result->counts);
     file_errors = file_errors || !result->counts.file_error.empty();
     print_summary(result.value(), arguments.dry_run);

@@ -2,6 +2,7 @@
 // registry/views/views.h, shared with the HTTP API.
 #pragma once
 
+#include <cstdint>
 #include <string>
 #include <string_view>
 
@@ -14,5 +15,8 @@ std::string cell(std::string_view text, std::size_t width);
 // Text for a terminal: control characters replaced, so that untrusted data cannot move the
 // cursor or change colours.
 std::string printable(std::string_view text);
+
+// A count with thousands separated by commas: "123,456".
+std::string grouped(std::uint64_t count);
 
 }  // namespace iotreg::cli

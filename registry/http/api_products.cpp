@@ -61,14 +61,12 @@ Json counts_json(const std::map<std::string, std::uint64_t>& counts) {
   return out;
 }
 
-// Collects the rejected records of an import for the reply, up to a cap.
+// Collects the rejected records of an import for the reply (ingest stops at the cap).
 class ReplyObserver : public ingest::ImportObserver {
  public:
   void on_rejected(const std::string& /*file*/,
                    const importers::RejectedRecord& rejected) override {
-    if (rejected_.size() < kMaxRejectedInReply) {
-      rejected_.push_back(views::rejected_record_json(rejected));
-    }
+    rejected_.push_back(views::rejected_record_json(rejected));
   }
   void on_file_error(const std::string& /*file*/, const std::string& /*message*/) override {}
   Json take() { return std::move(rejected_); }
@@ -247,6 +245,7 @@ Reply post_declarations(Context& context) {
   options.dry_run = dry_run;
   options.actor = context.actor();
   options.evaluator = context.server().evaluator.get();
+  options.max_reported_rejections = kMaxRejectedInReply;
   if (context.is_manufacturer()) {
     options.only_manufacturer_key = context.principal()->manufacturer_key;
     options.manufacturer_name = context.principal()->manufacturer_name;
@@ -269,7 +268,8 @@ Reply post_declarations(Context& context) {
                  {"statuses", counts_json(result.statuses)},
                  {"file_error", result.counts.file_error.empty() ? Json(nullptr)
                                                                  : Json(result.counts.file_error)},
-                 {"rejected", observer.take()}};
+                 {"rejected", observer.take()},
+                 {"rejected_not_listed", result.rejections_not_reported}};
   if (result.counts.accepted == 0) {
     std::string why = !result.counts.file_error.empty() ? result.counts.file_error
                       : result.counts.records_read == 0 ? "the body holds no declarations"

@@ -1,6 +1,10 @@
 #include "registry/ingest/ingest.h"
 
 #include <sys/stat.h>
+#include <unistd.h>
+
+#include <cerrno>
+#include <cstring>
 
 #include <condition_variable>
 #include <deque>
@@ -16,6 +20,25 @@ constexpr std::size_t kBatchSize = 2048;
 constexpr std::size_t kQueuedBatches = 4;  // bounds memory: at most this many batches in flight
 
 using Batch = std::vector<storage::StagedDeclaration>;
+
+// What an errno from stat(), access() or open() means for a file to import.
+std::string describe_file_error(int error) {
+  switch (error) {
+    case ENOENT:
+      return "no such file";
+    case ELOOP:
+      return "too many levels of symbolic links (a symlink loop)";
+    case ENOTDIR:
+      return "no such file (a part of its path is not a directory)";
+    case EACCES:
+    case EPERM:
+      return "cannot be read (permission denied)";
+    case ENAMETOOLONG:
+      return "the name is too long";
+    default:
+      return "cannot be read (" + std::string(std::strerror(error)) + ")";
+  }
+}
 
 // A bounded single-producer single-consumer queue of batches. The consumer hands stored
 // batches back (recycle) and the producer refills them, so that the strings of staged
@@ -135,6 +158,10 @@ class StagingSink : public importers::RecordSink {
   void reject(importers::RejectedRecord&& rejected) override {
     ++counts_.records_read;
     ++counts_.rejected;
+    if (counts_.rejected > options_.max_reported_rejections) {
+      ++result_.rejections_not_reported;
+      return;
+    }
     observer_.on_rejected(file_, rejected);
   }
 
@@ -201,20 +228,18 @@ Result<OpenedInput> open_input(const std::string& path) {
     input.stream = &std::cin;
     return input;
   }
+  if (auto status = check_input_file(path); !status.is_ok()) return status;
   struct stat info {};
   if (::stat(path.c_str(), &info) != 0) {
-    return Status::invalid_argument(path + ": no such file");
+    return Status::invalid_argument(path + ": " + describe_file_error(errno));
   }
-  if (S_ISDIR(info.st_mode)) return Status::invalid_argument(path + ": is a directory");
   input.size = static_cast<std::uint64_t>(info.st_size);
   constexpr std::size_t kBufferSize = 1 << 20;
   input.buffer = std::make_unique<char[]>(kBufferSize);
   input.file = std::make_unique<std::ifstream>();
   input.file->rdbuf()->pubsetbuf(input.buffer.get(), kBufferSize);
   input.file->open(path, std::ios::binary);
-  if (!input.file->is_open()) {
-    return Status::io_error(path + ": cannot be read (permission denied or unreadable)");
-  }
+  if (!input.file->is_open()) return Status::io_error(path + ": " + describe_file_error(errno));
   input.stream = input.file.get();
   return input;
 }
@@ -322,6 +347,21 @@ Result<FileResult> import_input(storage::Storage* storage, std::istream& in,
 }
 
 }  // namespace
+
+Status check_input_file(const std::string& path) {
+  struct stat info {};
+  if (::stat(path.c_str(), &info) != 0) {
+    return Status::invalid_argument(path + ": " + describe_file_error(errno));
+  }
+  if (S_ISDIR(info.st_mode)) return Status::invalid_argument(path + ": is a directory");
+  if (!S_ISREG(info.st_mode) && !S_ISFIFO(info.st_mode)) {
+    return Status::invalid_argument(path + ": not a regular file");
+  }
+  if (::access(path.c_str(), R_OK) != 0) {
+    return Status::invalid_argument(path + ": " + describe_file_error(errno));
+  }
+  return Status::ok();
+}
 
 storage::VerdictRecord to_record(const checks::Evaluator& evaluator,
                                  const checks::Verdict& verdict) {

@@ -30,6 +30,10 @@ struct ImportOptions {
   // rejected, naming `manufacturer_name` (a manufacturer's API token).
   std::optional<std::string> only_manufacturer_key;
   std::string manufacturer_name;
+  // How many rejected records of one file the observer is told about; the others are only
+  // counted (FileResult::rejections_not_reported), so that a file of millions of bad records
+  // does not make a report of gigabytes. The counts stay exact.
+  std::uint64_t max_reported_rejections = 1000;
 };
 
 // The verdict of an Evaluator in the form storage keeps.
@@ -46,6 +50,7 @@ storage::VerdictRecord rejudge(const checks::Evaluator& evaluator,
 class ImportObserver {
  public:
   virtual ~ImportObserver() = default;
+  // The first ImportOptions::max_reported_rejections rejected records of the file, in order.
   virtual void on_rejected(const std::string& file, const importers::RejectedRecord& rejected) = 0;
   // The file as a whole was refused or could not be read to its end.
   virtual void on_file_error(const std::string& file, const std::string& message) = 0;
@@ -59,11 +64,18 @@ struct FileResult {
   std::string format;
   std::int64_t run_id = 0;  // 0 for a dry run or when nothing was stored
   storage::ImportCounts counts;
+  // Rejected records counted in counts.rejected but, past the cap, not told to the observer.
+  std::uint64_t rejections_not_reported = 0;
   std::uint64_t flags_raised = 0;
   std::uint64_t flags_lifted = 0;
   // Stored declarations by status (a dry run: accepted ones, judged without history).
   std::map<std::string, std::uint64_t> statuses;
 };
+
+// Checks that `path` names something import_file can read: a regular file or a pipe that exists
+// and may be read. Otherwise kInvalidArgument, "PATH: " and what is wrong ("no such file",
+// "too many levels of symbolic links (a symlink loop)", "is a directory", ...).
+Status check_input_file(const std::string& path);
 
 // Imports one file ("-" is standard input). A non-ok Status means nothing of this file was
 // stored: the file could not be opened or its format is unknown (kInvalidArgument, kIoError),

@@ -592,10 +592,12 @@ TEST_SUITE("cli") {
     REQUIRE(report["files"].size() == 2);
     for (const auto& file : report["files"]) {
       CAPTURE(file.dump());
-      for (const char* key : {"file", "rejected", "format", "run_id", "counts", "error"}) {
+      for (const char* key :
+           {"file", "rejected", "rejected_not_listed", "format", "run_id", "counts", "error"}) {
         CHECK_MESSAGE(file.contains(key), key);
       }
-      CHECK(file.size() == 6);
+      CHECK(file.size() == 7);
+      CHECK(file["rejected_not_listed"] == 0);
     }
 
     SqliteProbe probe(registry.db);

@@ -29,7 +29,6 @@ bool is_valid_text(std::string_view text) {
   std::size_t i = 0;
   while (i < text.size()) {
     const auto lead = static_cast<unsigned char>(text[i]);
-    if (lead == 0) return false;
     if (lead < 0x80) {
       ++i;
       continue;
@@ -122,7 +121,7 @@ std::vector<Outcome> tokenize(const std::string& input, CsvTokenizer::Limits lim
 bool same(const Outcome& a, const Outcome& b) {
   return a.status == b.status && a.fields == b.fields && a.start_line == b.start_line &&
          a.problem.line == b.problem.line && a.problem.column == b.problem.column &&
-         a.problem.message == b.problem.message;
+         a.problem.field == b.problem.field && a.problem.message == b.problem.message;
 }
 
 }  // namespace

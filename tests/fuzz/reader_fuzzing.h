@@ -1,12 +1,13 @@
 // Shared body of the reader fuzz targets: reads the input in one format with small limits and
 // checks what every reader promises, whatever the bytes: accepted records satisfy the schema's
-// identity fields, rejected ones carry at least one issue, and nothing throws.
+// identity fields and hold no NUL, rejected ones carry at least one issue, and nothing throws.
 #pragma once
 
 #include <cstdint>
 #include <cstdlib>
 #include <sstream>
 #include <string>
+#include <variant>
 
 #include "importers/importer.h"
 
@@ -21,6 +22,15 @@ class CheckingSink : public importers::RecordSink {
         declaration.string_at(model::kModelField).empty() || where.ordinal == 0) {
       std::abort();
     }
+    for (std::size_t field = 0; field < declaration.catalog().size(); ++field) {
+      const auto& value = declaration.value(field);
+      if (const auto* text = std::get_if<std::string>(&value); text && has_nul(*text)) std::abort();
+      if (const auto* list = std::get_if<model::StringList>(&value)) {
+        for (const auto& item : *list) {
+          if (has_nul(item)) std::abort();
+        }
+      }
+    }
     // The canonical form must read back to the same canonical form.
     std::string canonical = declaration.to_canonical_json();
     auto again = model::Declaration::from_json(declaration.shared_catalog(), canonical);
@@ -29,6 +39,9 @@ class CheckingSink : public importers::RecordSink {
   void reject(importers::RejectedRecord&& rejected) override {
     if (rejected.issues.empty()) std::abort();
   }
+
+ private:
+  static bool has_nul(const std::string& text) { return text.find('\0') != std::string::npos; }
 };
 
 inline int fuzz_reader(importers::Format format, const std::uint8_t* data, std::size_t size) {

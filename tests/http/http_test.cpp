@@ -260,6 +260,57 @@ TEST_SUITE("http") {
     CHECK(audit["items"].back()["action"] == "import");
   }
 
+  TEST_CASE("http: an import reply lists the first 1000 rejected records and counts the rest") {
+    ServedRegistry served;
+    const std::string header = "manufacturer.name,product.brand,product.model\n";
+    std::string rows;
+    for (int i = 0; i < 1200; ++i) rows += ",,\n";
+    const std::string before = served.snapshot();
+
+    auto answer = served.request("POST", "/api/v1/declarations?dry_run=true", served.admin,
+                                 header + "Cap Ltd,C,CAP-1\n" + rows, "text/csv");
+    INFO(answer.body.substr(0, 2000));
+    REQUIRE(answer.status == 200);
+    json report = answer.parsed();
+    CHECK(report["counts"]["records"] == 1201);
+    CHECK(report["counts"]["rejected"] == 1200);
+    REQUIRE(report["rejected"].size() == 1000);
+    CHECK(report["rejected"][0]["line"] == 3);
+    CHECK(report["rejected"].back()["line"] == 1002);
+    CHECK(report["rejected_not_listed"] == 200);
+    // The reply has exactly the members schemas/openapi.yaml documents, all required ones.
+    YAML::Node schema = YAML::LoadFile(
+        (kSource / "schemas" / "openapi.yaml").string())["components"]["schemas"]["ImportReport"];
+    std::set<std::string> documented, required, replied;
+    for (const auto& property : schema["properties"])
+      documented.insert(property.first.as<std::string>());
+    for (const auto& name : schema["required"]) required.insert(name.as<std::string>());
+    for (const auto& [name, value] : report.items()) replied.insert(name);
+    CHECK(replied == documented);
+    CHECK(required == documented);
+
+    // Nothing accepted: 422, with the same capped report in the envelope.
+    auto refused =
+        served.request("POST", "/api/v1/declarations", served.admin, header + rows, "text/csv");
+    CHECK(refused.status == 422);
+    json inside = refused.parsed()["error"]["report"];
+    CHECK(inside["rejected"].size() == 1000);
+    CHECK(inside["rejected_not_listed"] == 200);
+    CHECK(inside["counts"]["rejected"] == 1200);
+
+    // A record over the size limit ends the body there; what came before is judged.
+    auto cut = served.request(
+        "POST", "/api/v1/declarations?dry_run=true", served.admin,
+        header + "Cap Ltd,C,CAP-2\nCap Ltd,C," + std::string((1 << 20) + 1, 'x') + "\n",
+        "text/csv");
+    REQUIRE(cut.status == 200);
+    CHECK(cut.parsed()["counts"]["accepted"] == 1);
+    CHECK(cut.parsed()["file_error"] ==
+          "line 3, column 3 (product.model): record longer than 1048576 bytes (the limit for one "
+          "record); nothing from this record on was read");
+    CHECK(served.snapshot() == before);
+  }
+
   TEST_CASE("http: declarations in every format and refused bodies that change nothing") {
     ServedRegistry served;
     struct Body {

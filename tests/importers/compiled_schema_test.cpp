@@ -667,6 +667,36 @@ TEST_SUITE("compiled_schema") {
     }
   }
 
+  TEST_CASE("set_from_text: NUL is refused in a cell of every type, with the item's path") {
+    const std::string nul(1, '\0');
+    const std::string reason = "contains a NUL character (U+0000)";
+    struct Case {
+      std::string path, text, field;
+    };
+    for (const Case& test :
+         {Case{"product.model", "EX" + nul + "1", "product.model"},
+          Case{"passwords.default", "none" + nul, "passwords.default"},
+          Case{"support.end_date", "2030-01-01" + nul, "support.end_date"},
+          Case{"product.cellular", "yes" + nul, "product.cellular"},
+          Case{"vulnerability.acknowledge_days", nul + "5", "vulnerability.acknowledge_days"},
+          Case{"passwords.examples", "a|b" + nul, "passwords.examples[1]"},
+          Case{"passwords.examples", "a\\" + nul, "passwords.examples"}}) {
+      CAPTURE(test.text);
+      auto cell = set_cell(test.path, test.text);
+      CHECK_FALSE(cell.ok);
+      REQUIRE(cell.issues.size() == 1);
+      CHECK(cell.issues[0].field == test.field);
+      CHECK(cell.issues[0].reason == reason);
+    }
+    // A caller that knows the text holds no NUL may spare the search; the text is then judged
+    // on its own terms.
+    const auto& schema = *CompiledSchema::builtin();
+    Cell trusted(schema);
+    CHECK(schema.set_from_text(index_of(schema, "product.model"), "EX-1", trusted.record,
+                               trusted.issues, /*may_hold_nul=*/false));
+    CHECK(trusted.issues.empty());
+  }
+
   TEST_CASE("check_required: identity fields and groups") {
     const auto& schema = *CompiledSchema::builtin();
     model::Declaration record(schema.catalog());
@@ -772,6 +802,19 @@ TEST_SUITE("compiled_schema") {
       CHECK(result.reason_for("product.colour") == "unknown field");
       CHECK(result.reason_for("extra") == "unknown field");
       CHECK(result.reason_for("suport") == "unknown field");
+      CHECK(result.issues.size() == 3);
+    }
+    SUBCASE("NUL in a value, a list item or a field name") {
+      auto document = minimal_declaration();
+      document["manufacturer"]["name"] = std::string("Example\0 Ltd", 12);
+      document["passwords"] = {{"examples", {"ok", std::string("b\0", 2)}}};
+      document["product"][std::string("ty\0pe", 5)] = "camera";
+      auto result = validate(document);
+      CHECK_FALSE(result.ok);
+      CHECK(result.reason_for("manufacturer.name") == "contains a NUL character (U+0000)");
+      CHECK(result.reason_for("passwords.examples[1]") == "contains a NUL character (U+0000)");
+      CHECK(result.reason_for("product.ty\\u0000pe") ==
+            "field name contains a NUL character (U+0000)");
       CHECK(result.issues.size() == 3);
     }
     SUBCASE("wrong JSON types") {

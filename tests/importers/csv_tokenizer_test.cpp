@@ -7,11 +7,12 @@
 #include <cstdint>
 #include <ios>
 #include <sstream>
-#include <streambuf>
 #include <string>
 #include <string_view>
 #include <utility>
 #include <vector>
+
+#include "support/generated_input.h"
 
 namespace iotreg::importers {
 namespace {
@@ -69,59 +70,14 @@ std::vector<std::uint64_t> start_lines(std::string_view input) {
 bool same(const Outcome& a, const Outcome& b) {
   return a.status == b.status && a.fields == b.fields && a.start_line == b.start_line &&
          a.problem.line == b.problem.line && a.problem.column == b.problem.column &&
-         a.problem.message == b.problem.message;
+         a.problem.field == b.problem.field && a.problem.message == b.problem.message;
 }
 
 bool contains(std::string_view text, std::string_view part) {
   return text.find(part) != std::string_view::npos;
 }
 
-// Streams `prefix`, then `unit` repeated `repeat` times, then `suffix`, without ever holding
-// more than one block of it in memory.
-class GeneratedInput : public std::streambuf {
- public:
-  GeneratedInput(std::string prefix, std::string unit, std::size_t repeat, std::string suffix)
-      : prefix_(std::move(prefix)),
-        unit_(std::move(unit)),
-        repeat_(repeat),
-        suffix_(std::move(suffix)) {}
-
-  std::uint64_t total_bytes() const {
-    return prefix_.size() + static_cast<std::uint64_t>(unit_.size()) * repeat_ + suffix_.size();
-  }
-
- protected:
-  int_type underflow() override {
-    block_.clear();
-    while (block_.size() < kBlockBytes && stage_ < 3) {
-      if (stage_ == 0) {
-        block_ += prefix_;
-        stage_ = 1;
-      } else if (stage_ == 1 && emitted_ < repeat_) {
-        block_ += unit_;
-        ++emitted_;
-      } else if (stage_ == 1) {
-        stage_ = 2;
-      } else {
-        block_ += suffix_;
-        stage_ = 3;
-      }
-    }
-    if (block_.empty()) return traits_type::eof();
-    setg(block_.data(), block_.data(), block_.data() + block_.size());
-    return traits_type::to_int_type(block_[0]);
-  }
-
- private:
-  static constexpr std::size_t kBlockBytes = 16 * 1024;
-  std::string prefix_;
-  std::string unit_;
-  std::size_t repeat_;
-  std::string suffix_;
-  std::string block_;
-  int stage_ = 0;
-  std::size_t emitted_ = 0;
-};
+using testing::GeneratedInput;
 
 }  // namespace
 
@@ -343,11 +299,9 @@ TEST_SUITE("csv_tokenizer") {
         {"ab,c\xE2\x82,d", 5, "truncated"},
         {"ab,c\xC3", 5, "truncated"},
         {"ab,\x80", 4, "unexpected continuation byte"},
-        {"ab,c", 5, "NUL byte"},
         {"\"a\",\"b\xE2\x82\"", 7, "truncated"},
     };
-    for (Case test : cases) {
-      if (test.complaint == "NUL byte") test.bad_line.push_back('\0');
+    for (const Case& test : cases) {
       const std::string input = "first\n" + test.bad_line + "\nthird,ok\n";
       CAPTURE(input);
       const auto outcomes = tokenize(input);
@@ -357,12 +311,34 @@ TEST_SUITE("csv_tokenizer") {
       CHECK(outcomes[1].start_line == 2);
       CHECK(outcomes[1].problem.line == 2);
       CHECK(outcomes[1].problem.column == test.column);
+      CHECK(outcomes[1].problem.field == 1);
       CHECK(contains(outcomes[1].problem.message, "invalid UTF-8"));
       CHECK(contains(outcomes[1].problem.message, test.complaint));
       CHECK(outcomes[2].status == Status::Record);
       CHECK(outcomes[2].fields == Fields{"third", "ok"});
       CHECK(outcomes[2].start_line == 3);
     }
+  }
+
+  TEST_CASE("NUL is text: it passes through, to be judged by whoever reads the fields") {
+    const auto outcomes = tokenize(std::string("a\0b,\"\0\"\n\0\n", 10));
+    REQUIRE(outcomes.size() == 2);
+    CHECK(outcomes[0].status == Status::Record);
+    CHECK(outcomes[0].fields == Fields{std::string("a\0b", 3), std::string(1, '\0')});
+    CHECK(outcomes[1].fields == Fields{std::string(1, '\0')});
+  }
+
+  TEST_CASE("a problem names the field it is in") {
+    const auto outcomes = tokenize("a,b,c\xFF,d\nw,\"x\"y,z\n\"p\nq\",r\"s\n");
+    REQUIRE(outcomes.size() == 3);
+    CHECK(outcomes[0].problem.field == 2);
+    CHECK(outcomes[0].problem.column == 6);
+    CHECK(outcomes[1].problem.field == 1);
+    CHECK(outcomes[1].problem.column == 6);
+    CHECK(outcomes[2].problem.field == 1);
+    CHECK(outcomes[2].problem.line == 4);
+    CHECK(outcomes[2].problem.column == 5);
+    CHECK(contains(outcomes[2].problem.message, "quote inside an unquoted field"));
   }
 
   TEST_CASE("truncated UTF-8 at the end of input") {
@@ -432,50 +408,78 @@ TEST_SUITE("csv_tokenizer") {
     CHECK(contains(binary[0].problem.message, "byte 0x01"));
   }
 
-  TEST_CASE("record length limit") {
+  TEST_CASE("a record longer than the limit stops tokenizing at the field that crosses it") {
     CsvTokenizer::Limits limits;
     limits.max_record_bytes = 10;
-    const auto outcomes =
-        tokenize("0123456789\n0123456789A\n\"12345678\"\n\"123456789\"\nok\n", limits);
-    REQUIRE(outcomes.size() == 5);
+    const auto outcomes = tokenize("0123456789\n\"12345678\"\n01234,6789A\nok\n", limits);
+    REQUIRE(outcomes.size() == 3);
     CHECK(outcomes[0].fields == Fields{"0123456789"});
-    CHECK(outcomes[1].status == Status::BadRecord);
-    CHECK(outcomes[1].start_line == 2);
-    CHECK(outcomes[1].problem.line == 2);
-    CHECK(outcomes[1].problem.column == 1);
-    CHECK(outcomes[1].problem.message == "record longer than 10 bytes");
-    CHECK(outcomes[2].fields == Fields{"12345678"});
-    CHECK(outcomes[3].status == Status::BadRecord);
-    CHECK(outcomes[3].problem.message == "record longer than 10 bytes");
-    CHECK(outcomes[4].fields == Fields{"ok"});
-    CHECK(outcomes[4].start_line == 5);
+    CHECK(outcomes[1].fields == Fields{"12345678"});
+    CHECK(outcomes[2].status == Status::Fatal);
+    CHECK(outcomes[2].start_line == 3);
+    CHECK(outcomes[2].problem.line == 3);
+    CHECK(outcomes[2].problem.column == 7);
+    CHECK(outcomes[2].problem.field == 1);
+    CHECK(outcomes[2].problem.message == "record longer than 10 bytes (the limit for one record)");
+
+    // The separator counts: "0123456789," is 11 bytes, whatever follows it.
+    const auto separator = tokenize("0123456789,\n", limits);
+    REQUIRE(separator.size() == 1);
+    CHECK(separator[0].status == Status::Fatal);
+    CHECK(separator[0].problem.field == 1);
+
+    // A closing quote that makes the record too long, and one just within the limit.
+    const auto closing = tokenize("\"123456789\"\n", limits);
+    REQUIRE(closing.size() == 1);
+    CHECK(closing[0].status == Status::Fatal);
+    CHECK(closing[0].problem.field == 0);
+    CHECK(closing[0].problem.column == 1);
+    CHECK(records("\"12345678\"\r\n") == std::vector<Fields>{{"12345678"}});
   }
 
-  TEST_CASE("a problem past the length limit is reported as the record being too long") {
+  TEST_CASE("the field that crosses the limit is named with the line where it starts") {
+    CsvTokenizer::Limits limits;
+    limits.max_record_bytes = 20;
+    const auto outcomes = tokenize("a,\"b\nc\",\"d\ne\nfghijklmnopqrstu\"\n", limits);
+    REQUIRE(outcomes.size() == 1);
+    CHECK(outcomes[0].status == Status::Fatal);
+    CHECK(outcomes[0].start_line == 1);
+    CHECK(outcomes[0].problem.line == 2);
+    CHECK(outcomes[0].problem.column == 4);
+    CHECK(outcomes[0].problem.field == 2);
+    CHECK(outcomes[0].problem.message ==
+          "record longer than 20 bytes (the limit for one record), from line 1, in a quoted "
+          "field (is a closing quote missing?)");
+  }
+
+  TEST_CASE("a record already known to be bad still stops tokenizing at the limit") {
     CsvTokenizer::Limits limits;
     limits.max_record_bytes = 12;
-    const auto outcomes = tokenize(
-        "0123456789abc\xFF\n0123456789abc\"x\n0123456789ab,,\n\xFF"
-        "0123456789ab\n",
-        limits);
-    REQUIRE(outcomes.size() == 4);
-    for (std::size_t i = 0; i < 3; ++i) {
-      CAPTURE(i);
-      CHECK(outcomes[i].status == Status::BadRecord);
-      CHECK(outcomes[i].problem.line == i + 1);
-      CHECK(outcomes[i].problem.column == 1);
-      CHECK(outcomes[i].problem.message == "record longer than 12 bytes");
+    // Invalid UTF-8, a stray quote, garbage after a closing quote: each would skip to the end of
+    // the record, which lies beyond the limit.
+    for (const std::string bad : {"ab\xFF,0123456789\nok\n", "ab\"c0123456789\nok\n",
+                                  "\"ab\"x0123456789\nok\n", "0123456789abc\xFF\nok\n"}) {
+      CAPTURE(bad);
+      const auto outcomes = tokenize(bad, limits);
+      REQUIRE(outcomes.size() == 1);
+      CHECK(outcomes[0].status == Status::Fatal);
+      CHECK(outcomes[0].problem.line == 1);
+      CHECK(outcomes[0].problem.message ==
+            "record longer than 12 bytes (the limit for one record)");
     }
-    CHECK(outcomes[3].status == Status::BadRecord);
-    CHECK(outcomes[3].problem.line == 4);
-    CHECK(outcomes[3].problem.column == 1);
-    CHECK(contains(outcomes[3].problem.message, "invalid UTF-8"));
+    // Within the limit, the same problems reject only their record.
+    const auto short_bad = tokenize("ab\xFF,cd\nok\n", limits);
+    REQUIRE(short_bad.size() == 2);
+    CHECK(short_bad[0].status == Status::BadRecord);
+    CHECK(short_bad[1].fields == Fields{"ok"});
   }
 
-  TEST_CASE("a huge record is skipped with bounded memory") {
+  TEST_CASE("a record that never ends is read no further than the limit, in bounded memory") {
     CsvTokenizer::Limits limits;
     limits.max_record_bytes = 1000;
     const std::size_t buffer_bound = limits.max_record_bytes + limits.read_chunk_bytes + 8;
+    // At most this much of the stream is read: the record up to the limit, and one read more.
+    const std::uint64_t read_bound = 7 + limits.max_record_bytes + limits.read_chunk_bytes;
 
     SUBCASE("unquoted") {
       GeneratedInput source("before\n", "0123456789,", 5'000'000, "end\nafter,1\n");
@@ -484,16 +488,28 @@ TEST_SUITE("csv_tokenizer") {
       CsvRow row;
       REQUIRE(tokenizer.next(row) == Status::Record);
       CHECK(row.fields == std::vector<std::string_view>{"before"});
-      REQUIRE(tokenizer.next(row) == Status::BadRecord);
+      REQUIRE(tokenizer.next(row) == Status::Fatal);
       CHECK(row.start_line == 2);
       CHECK(tokenizer.problem().line == 2);
-      CHECK(tokenizer.problem().message == "record longer than 1000 bytes");
+      CHECK(tokenizer.problem().field == 91);
+      CHECK(tokenizer.problem().column == 1002);
+      CHECK(tokenizer.problem().message ==
+            "record longer than 1000 bytes (the limit for one record)");
       CHECK(tokenizer.buffer_capacity() <= buffer_bound);
-      REQUIRE(tokenizer.next(row) == Status::Record);
-      CHECK(row.fields == std::vector<std::string_view>{"after", "1"});
-      CHECK(row.start_line == 3);
+      CHECK(tokenizer.bytes_consumed() <= read_bound);
       CHECK(tokenizer.next(row) == Status::End);
-      CHECK(tokenizer.bytes_consumed() == source.total_bytes());
+    }
+
+    SUBCASE("NUL bytes without a line break") {
+      GeneratedInput source("", std::string(1, '\0'), 200'000'000, "");
+      std::istream in(&source);
+      CsvTokenizer tokenizer(in, limits);
+      CsvRow row;
+      REQUIRE(tokenizer.next(row) == Status::Fatal);
+      CHECK(tokenizer.problem().line == 1);
+      CHECK(tokenizer.problem().field == 0);
+      CHECK(tokenizer.buffer_capacity() <= buffer_bound);
+      CHECK(tokenizer.bytes_consumed() <= read_bound);
     }
 
     SUBCASE("quoted, with line breaks and doubled quotes inside") {
@@ -501,42 +517,42 @@ TEST_SUITE("csv_tokenizer") {
       std::istream in(&source);
       CsvTokenizer tokenizer(in, limits);
       CsvRow row;
-      REQUIRE(tokenizer.next(row) == Status::BadRecord);
+      REQUIRE(tokenizer.next(row) == Status::Fatal);
       CHECK(row.start_line == 1);
-      CHECK(tokenizer.problem().message == "record longer than 1000 bytes");
+      CHECK(tokenizer.problem().line == 1);
+      CHECK(tokenizer.problem().message ==
+            "record longer than 1000 bytes (the limit for one record), in a quoted field (is a "
+            "closing quote missing?)");
       CHECK(tokenizer.buffer_capacity() <= buffer_bound);
-      REQUIRE(tokenizer.next(row) == Status::Record);
-      CHECK(row.fields == std::vector<std::string_view>{"after", "2"});
-      CHECK(row.start_line == 10'000'002);
-      CHECK(tokenizer.next(row) == Status::End);
+      CHECK(tokenizer.bytes_consumed() <= read_bound);
     }
 
-    SUBCASE("unterminated quoted field") {
-      GeneratedInput source("a,\"", "xyz\"\"\n", 3'000'000, "");
+    SUBCASE("an unterminated quoted field shorter than the limit is fatal at the end of input") {
+      GeneratedInput source("a,\"", "xyz\"\"\n", 100, "");
       std::istream in(&source);
       CsvTokenizer tokenizer(in, limits);
       CsvRow row;
       REQUIRE(tokenizer.next(row) == Status::Fatal);
       CHECK(tokenizer.problem().line == 1);
       CHECK(tokenizer.problem().column == 3);
+      CHECK(tokenizer.problem().field == 1);
       CHECK(tokenizer.problem().message == "unterminated quoted field opened at line 1");
-      CHECK(tokenizer.buffer_capacity() <= buffer_bound);
       CHECK(tokenizer.next(row) == Status::End);
     }
   }
 
-  TEST_CASE("a record of the maximum size is accepted") {
+  TEST_CASE("a record of the maximum size is accepted, one byte more is not") {
     CsvTokenizer::Limits limits;
     limits.max_record_bytes = 200 * 1024;
     const std::string big(limits.max_record_bytes - 2, 'b');
     const auto outcomes = tokenize("\"" + big + "\"\r\n\"" + big + "x\"\r\nok\r\n", limits);
-    REQUIRE(outcomes.size() == 3);
+    REQUIRE(outcomes.size() == 2);
     CHECK(outcomes[0].status == Status::Record);
     CHECK(outcomes[0].fields == Fields{big});
-    CHECK(outcomes[1].status == Status::BadRecord);
-    CHECK(outcomes[1].problem.message == "record longer than 204800 bytes");
-    CHECK(outcomes[2].fields == Fields{"ok"});
-    CHECK(outcomes[2].start_line == 3);
+    CHECK(outcomes[1].status == Status::Fatal);
+    CHECK(outcomes[1].start_line == 2);
+    CHECK(outcomes[1].problem.message ==
+          "record longer than 204800 bytes (the limit for one record)");
   }
 
   TEST_CASE("field count limit") {

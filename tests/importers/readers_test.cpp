@@ -4,6 +4,7 @@
 #include <string>
 
 #include "support/collecting_sink.h"
+#include "support/generated_input.h"
 
 namespace iotreg::importers {
 namespace {
@@ -145,16 +146,52 @@ TEST_SUITE("readers") {
     CHECK(result.sink.accepted.size() == 1);
   }
 
-  TEST_CASE("csv: a record over the size limit is rejected without stopping the file") {
+  TEST_CASE("csv: a record over the size limit stops the file, naming the line and column") {
     ReaderLimits limits;
     limits.max_record_bytes = 1024;
-    std::string huge(5000, 'x');
-    auto result = read_text(kCsvHeader + "\nA,B," + huge + "\nA,B,\"" + huge + "\"\nA,B,C\n",
-                            Format::kCsv, limits);
-    CHECK(result.status.is_ok());
-    CHECK(result.sink.rejected.size() == 2);
+    const std::string huge(5000, 'x');
+    auto result =
+        read_text(kCsvHeader + "\nA,B,C\nA,B," + huge + "\nA,B,D\n", Format::kCsv, limits);
+    CHECK(result.status.message() ==
+          "line 3, column 3 (product.model): record longer than 1024 bytes (the limit for one "
+          "record); nothing from this record on was read");
+    CHECK(result.sink.rejected.empty());
     REQUIRE(result.sink.accepted.size() == 1);
-    CHECK(result.sink.accepted[0].where.line == 4);
+    CHECK(result.sink.accepted[0].where.line == 2);
+
+    // A quoted field: the line where it opens, and where its record starts.
+    auto quoted =
+        read_text(kCsvHeader + "\nA,\"B\nB\",\"" + huge + "\"\nA,B,D\n", Format::kCsv, limits);
+    CHECK(quoted.status.message() ==
+          "line 3, column 3 (product.model): record longer than 1024 bytes (the limit for one "
+          "record), from line 2, in a quoted field (is a closing quote missing?); nothing from "
+          "this record on was read");
+    CHECK(quoted.sink.accepted.empty());
+
+    // Past the header's columns, the column has no field path.
+    auto extra = read_text(kCsvHeader + "\nA,B,C," + huge + "\n", Format::kCsv, limits);
+    CHECK(extra.status.message() ==
+          "line 2, column 4: record longer than 1024 bytes (the limit for one record); nothing "
+          "from this record on was read");
+
+    auto header = read_text(huge + "\n", Format::kCsv, limits);
+    CHECK(header.status.message() ==
+          "header line 1, column 1: record longer than 1024 bytes (the limit for one record); "
+          "the file was not imported");
+  }
+
+  TEST_CASE("csv: a problem found by the tokenizer names the column's field and the byte") {
+    auto result = read_text(kCsvHeader + "\nA,B\xC3\x28,C\nA,B,C,D\xFF\n", Format::kCsv);
+    REQUIRE(result.sink.rejected.size() == 2);
+    CHECK(result.sink.issues(0) ==
+          std::vector<std::string>{
+              "product.brand: invalid UTF-8 text: truncated multi-byte sequence (byte 4 of the "
+              "line)"});
+    CHECK(result.sink.rejected[0].issues[0].line == 2);
+    CHECK(result.sink.issues(1) ==
+          std::vector<std::string>{
+              ": invalid UTF-8 text: byte that never occurs in UTF-8 (column 4, byte 8 of the "
+              "line)"});
   }
 
   TEST_CASE("csv: a field over the schema's maxLength is rejected with the field") {
@@ -196,20 +233,31 @@ TEST_SUITE("readers") {
           std::vector<std::string>{": a declaration must be an object, got a list"});
   }
 
-  TEST_CASE("jsonl: invalid UTF-8 and over-long lines are rejected") {
+  TEST_CASE("jsonl: invalid UTF-8 is rejected; a line over the size limit stops the file") {
     ReaderLimits limits;
     limits.max_record_bytes = 200;
     std::string bad_utf8 = R"({"manufacturer":{"name":"A)"
                            "\xFF"
                            R"("},"product":{"brand":"x","model":"y"}})";
-    std::string long_line = R"({"manufacturer":{"name":")" + std::string(300, 'a') +
-                            R"("},"product":{"brand":"x","model":"y"}})";
-    auto result = read_text(bad_utf8 + "\n" + long_line + "\n" + kMinimalJson + "\n",
-                            Format::kJsonLines, limits);
-    REQUIRE(result.sink.rejected.size() == 2);
-    CHECK(result.sink.issues(1)[0].find("longer than 200 bytes") != std::string::npos);
+    std::string long_line = R"({"product":{"brand":"x"},"manufacturer":{"address":")" +
+                            std::string(300, 'a') + R"("}})";
+    auto result =
+        read_text(kMinimalJson + "\n" + bad_utf8 + "\n" + long_line + "\n" + kMinimalJson + "\n",
+                  Format::kJsonLines, limits);
+    CHECK(result.status.message() ==
+          "line 3, field manufacturer.address: record longer than 200 bytes (the limit for one "
+          "record); nothing from this line on was read");
+    REQUIRE(result.sink.rejected.size() == 1);
+    CHECK(result.sink.rejected[0].where.line == 2);
+    CHECK(result.sink.issues(0)[0].find(": not valid JSON: ") == 0);
     REQUIRE(result.sink.accepted.size() == 1);
-    CHECK(result.sink.accepted[0].where.line == 3);
+    CHECK(result.sink.accepted[0].where.line == 1);
+
+    // The limit is on the line without its terminator: CR LF after 200 bytes is fine.
+    const std::string exact = kMinimalJson + std::string(200 - kMinimalJson.size(), ' ');
+    auto fits = read_text(exact + "\r\n" + exact, Format::kJsonLines, limits);
+    CHECK(fits.status.is_ok());
+    CHECK(fits.sink.accepted.size() == 2);
   }
 
   TEST_CASE("json: a single object, or an array with per-element results") {
@@ -323,22 +371,111 @@ TEST_SUITE("readers") {
     CHECK(named);
   }
 
-  TEST_CASE("yaml: input the YAML parser cannot get past ends the file instead of hanging") {
-    auto result = read_text("manufacturer: {name: A}\nproduct: {brand: B, model: C}\n---\n,a: x\n",
-                            Format::kYaml);
-    CHECK_FALSE(result.status.is_ok());
-    CHECK(result.status.message().find("not valid YAML at line") == 0);
-    CHECK(result.status.message().find("document(s) before it were read") != std::string::npos);
-    CHECK(result.sink.accepted.size() == 1);
+  TEST_CASE("yaml: a document the YAML parser cannot get past is rejected, not looped on") {
+    auto result = read_text(
+        "manufacturer: {name: A}\nproduct: {brand: B, model: C}\n---\n,a: x\n---\n"
+        "manufacturer: {name: A}\nproduct: {brand: B, model: D}\n",
+        Format::kYaml);
+    CHECK(result.status.is_ok());
+    REQUIRE(result.sink.rejected.size() == 1);
+    CHECK(result.sink.rejected[0].where.line == 4);
+    REQUIRE(result.sink.rejected[0].issues.size() == 1);
+    CHECK(result.sink.rejected[0].issues[0].line == 4);
+    CHECK(result.sink.issues(0) ==
+          std::vector<std::string>{": not valid YAML: the parser cannot go on from column 1 (is "
+                                   "there a ',' or other flow indicator outside brackets?)"});
+    REQUIRE(result.sink.accepted.size() == 2);
+    CHECK(result.sink.accepted[1].where.line == 5);
   }
 
-  TEST_CASE("yaml: a syntax error stops the file after the documents before it") {
+  TEST_CASE("yaml: a document that is not valid YAML is rejected alone") {
     auto result = read_text(
-        "manufacturer: {name: A}\nproduct: {brand: B, model: C}\n---\nproduct: [unclosed\n",
+        "manufacturer: {name: A}\nproduct: {brand: B, model: C}\n---\nproduct: [unclosed\n"
+        "---\nmanufacturer: {name: A}\nproduct: {brand: B, model: D}\n",
         Format::kYaml);
-    CHECK_FALSE(result.status.is_ok());
-    CHECK(result.status.message().find("not valid YAML at line") == 0);
+    CHECK(result.status.is_ok());
+    REQUIRE(result.sink.rejected.size() == 1);
+    CHECK(*result.sink.rejected[0].where.document_number == 2);
+    CHECK(result.sink.rejected[0].where.line == 3);
+    CHECK(result.sink.issues(0) ==
+          std::vector<std::string>{": not valid YAML: end of sequence flow not found (column 1)"});
+    REQUIRE(result.sink.accepted.size() == 2);
+    CHECK(*result.sink.accepted[1].where.document_number == 3);
+  }
+
+  TEST_CASE("yaml: among thousands of documents, broken ones are rejected alone, with lines") {
+    // Four lines a document: more than one batch of parsing, and failures in the middle of them.
+    std::string text;
+    std::vector<std::uint64_t> broken_lines;
+    for (int i = 0; i < 3000; ++i) {
+      const std::uint64_t line = 4 * static_cast<std::uint64_t>(i) + 1;
+      text += "---\nmanufacturer: {name: Acme Ltd}\n";
+      if (i % 700 == 350) {
+        text += "product: [unclosed\n# broken\n";
+        broken_lines.push_back(line);
+      } else if (i % 700 == 351) {
+        text += "product: {brand: B, model: \"M" + std::string(1, '\0') + "\"}\n# nul\n";
+        broken_lines.push_back(line);
+      } else {
+        text += "product: {brand: B, model: M" + std::to_string(i) + "}\n# fine\n";
+      }
+    }
+    auto result = read_text(text, Format::kYaml);
+    CHECK(result.status.is_ok());
+    REQUIRE(result.sink.accepted.size() == 3000 - broken_lines.size());
+    REQUIRE(result.sink.rejected.size() == broken_lines.size());
+    for (std::size_t i = 0; i < broken_lines.size(); ++i) {
+      CAPTURE(i);
+      const auto& rejected = result.sink.rejected[i];
+      CHECK(rejected.where.line == broken_lines[i]);
+      CHECK(*rejected.where.document_number == (broken_lines[i] - 1) / 4 + 1);
+      CHECK(rejected.issues[0].reason ==
+            (i % 2 == 0 ? "not valid YAML: end of sequence flow not found (column 1)"
+                        : "contains a NUL character (U+0000)"));
+    }
+    const auto& last = result.sink.accepted.back();
+    CHECK(*last.where.document_number == 3000);
+    CHECK(last.where.line == 4 * 2999 + 1);
+    CHECK(last.where.ordinal == 3000);
+  }
+
+  TEST_CASE("yaml: document markers split the stream whatever precedes them") {
+    auto result = read_text(
+        "# a comment\n%YAML 1.2\n---\nmanufacturer: {name: A}\nproduct: {brand: B, model: C}\n"
+        "...\n# between documents\n--- {manufacturer: {name: A}, product: {brand: B, model: D}}\n"
+        "---\nmanufacturer:\n  name: |-\n    A\nproduct: {brand: B, model: E}\n",
+        Format::kYaml);
+    CHECK(result.status.is_ok());
+    CHECK(result.sink.rejected.empty());
+    REQUIRE(result.sink.accepted.size() == 3);
+    CHECK(result.sink.accepted[0].where.line == 3);
+    CHECK(*result.sink.accepted[0].where.document_number == 1);
+    CHECK(result.sink.accepted[1].where.line == 8);
+    CHECK(result.sink.accepted[2].where.line == 9);
+    CHECK(*result.sink.accepted[2].where.document_number == 3);
+  }
+
+  TEST_CASE("yaml: a document over the size limit stops the file, naming its line and field") {
+    ReaderLimits limits;
+    limits.max_record_bytes = 200;
+    auto result = read_text(
+        "manufacturer: {name: A}\nproduct: {brand: B, model: C}\n---\n"
+        "product: {brand: B}\nmanufacturer:\n  address: " +
+            std::string(300, 'a') + "\n---\n" + kFullYaml,
+        Format::kYaml, limits);
+    CHECK(result.status.message() ==
+          "document 2 (line 3), field manufacturer.address: record longer than 200 bytes (the "
+          "limit for one record); the 1 document(s) before it were read, nothing after it");
     CHECK(result.sink.accepted.size() == 1);
+    CHECK(result.sink.rejected.empty());
+
+    // A document of exactly the limit (without its last line break) is read.
+    const std::string head = "manufacturer: {name: A}\nproduct: {brand: B, model: C}\n#";
+    auto fits = read_text(head + std::string(200 - head.size(), '-') + "\n", Format::kYaml, limits);
+    CHECK(fits.status.is_ok());
+    CHECK(fits.sink.accepted.size() == 1);
+    auto over = read_text(head + std::string(201 - head.size(), '-') + "\n", Format::kYaml, limits);
+    CHECK_FALSE(over.status.is_ok());
   }
 
   TEST_CASE("yaml: invalid UTF-8 is rejected, not stored") {
@@ -346,6 +483,264 @@ TEST_SUITE("readers") {
                             Format::kYaml);
     CHECK(result.sink.accepted.empty());
     CHECK((result.sink.rejected.size() == 1 || !result.status.is_ok()));
+  }
+
+  TEST_CASE("NUL in a text value rejects the record in every format, naming the field") {
+    const std::string nul(1, '\0');
+    const std::string reason = "contains a NUL character (U+0000)";
+    struct Case {
+      std::string name;
+      Format format;
+      std::string text;
+      std::string field;
+    };
+    const std::vector<Case> cases = {
+        {"csv, raw", Format::kCsv, kCsvHeader + "\nA" + nul + "B,x,y\nA,x,z\n",
+         "manufacturer.name"},
+        {"csv, quoted, in a list", Format::kCsv,
+         kCsvHeader + ",passwords.examples\nA,x,y,\"p|q" + nul + "\"\nA,x,z,\n",
+         "passwords.examples[1]"},
+        {"csv, a boolean", Format::kCsv,
+         kCsvHeader + ",product.cellular\nA,x,y,yes" + nul + "\nA,x,z,\n", "product.cellular"},
+        {"jsonl, escaped", Format::kJsonLines,
+         R"({"manufacturer":{"name":"A\u0000B"},"product":{"brand":"x","model":"y"}})"
+         "\n" +
+             kMinimalJson + "\n",
+         "manufacturer.name"},
+        {"jsonl, raw", Format::kJsonLines,
+         R"({"manufacturer":{"name":"A"},"product":{"brand":"x","model":"y)" + nul +
+             R"("}})"
+             "\n" +
+             kMinimalJson + "\n",
+         "product.model"},
+        {"jsonl, raw in a list", Format::kJsonLines,
+         R"({"manufacturer":{"name":"A"},"product":{"brand":"x","model":"y"},)"
+         R"("passwords":{"examples":["a","b)" +
+             nul + R"("]}})" + "\n" + kMinimalJson + "\n",
+         "passwords.examples[1]"},
+        {"json array, escaped", Format::kJson,
+         R"([{"manufacturer":{"name":"A"},"product":{"brand":"x\u0000","model":"y"}},)" +
+             kMinimalJson + "]",
+         "product.brand"},
+        {"json array, raw", Format::kJson,
+         R"([{"manufacturer":{"name":"A)" + nul + R"("},"product":{"brand":"x","model":"y"}},)" +
+             kMinimalJson + "]",
+         "manufacturer.name"},
+        {"yaml, \\0 escape", Format::kYaml,
+         "manufacturer: {name: \"A\\0\"}\nproduct: {brand: x, model: y}\n---\n" + kFullYaml,
+         "manufacturer.name"},
+        {"yaml, \\u0000 escape", Format::kYaml,
+         "manufacturer: {name: A}\nproduct: {brand: x, model: \"\\u0000\"}\n---\n" + kFullYaml,
+         "product.model"},
+        {"yaml, raw in a plain scalar", Format::kYaml,
+         "manufacturer:\n  name: A\nproduct:\n  brand: x" + nul + "y\n  model: y\n---\n" +
+             kFullYaml,
+         "product.brand"},
+        {"yaml, raw in a quoted list item", Format::kYaml,
+         "manufacturer: {name: A}\nproduct: {brand: x, model: y}\npasswords:\n  examples: [a, \"" +
+             nul + "\"]\n---\n" + kFullYaml,
+         "passwords.examples[1]"},
+    };
+    for (const Case& test : cases) {
+      CAPTURE(test.name);
+      auto result = read_text(test.text, test.format);
+      CHECK(result.status.is_ok());
+      REQUIRE(result.sink.rejected.size() == 1);
+      CHECK(result.sink.issues(0) == std::vector<std::string>{test.field + ": " + reason});
+      CHECK(result.sink.rejected[0].where.ordinal == 1);
+      CHECK(result.sink.accepted.size() == 1);
+    }
+  }
+
+  TEST_CASE("NUL in a field name is refused with the name shown and why") {
+    const std::string nul(1, '\0');
+    const std::string reason = "field name contains a NUL character (U+0000)";
+    struct Case {
+      std::string name;
+      Format format;
+      std::string text;
+      std::string field;
+    };
+    const std::vector<Case> cases = {
+        {"jsonl, escaped", Format::kJsonLines,
+         R"({"manufacturer":{"name":"A","e\u0000mail":"x"},"product":{"brand":"x","model":"y"}})",
+         "manufacturer.e\\u0000mail"},
+        {"jsonl, raw", Format::kJsonLines,
+         R"({"manufacturer":{"name":"A"},"prod)" + nul + R"(uct":{"brand":"x","model":"y"}})",
+         "prod\\u0000uct"},
+        {"json, raw", Format::kJson,
+         R"([{"manufacturer":{"name":"A"},"product":{"brand":"x","mo)" + nul + R"(del":"y"}}])",
+         "product.mo\\u0000del"},
+        {"yaml, escaped", Format::kYaml,
+         "manufacturer: {name: A}\nproduct: {brand: x, model: y, \"ty\\0pe\": camera}\n",
+         "product.ty\\u0000pe"},
+        {"yaml, raw", Format::kYaml,
+         "manufacturer: {name: A}\nproduct:\n  brand: x\n  model: y\n  ty" + nul + "pe: camera\n",
+         "product.ty\\u0000pe"},
+    };
+    for (const Case& test : cases) {
+      CAPTURE(test.name);
+      auto result = read_text(test.text, test.format);
+      CHECK(result.status.is_ok());
+      CHECK(result.sink.accepted.empty());
+      REQUIRE(result.sink.rejected.size() == 1);
+      bool named = false;
+      for (const auto& issue : result.sink.rejected[0].issues) {
+        named = named || (issue.field == test.field && issue.reason == reason);
+      }
+      CHECK_MESSAGE(named, "issues: ", result.sink.issues(0).front());
+    }
+
+    auto header = read_text("manufacturer.name,product.br" + nul + "and,product.model\nA,B,C\n",
+                            Format::kCsv);
+    CHECK(header.status.message() ==
+          "header line 1, column 2: the column name contains a NUL character (U+0000); the file "
+          "was not imported");
+    CHECK(header.sink.accepted.empty());
+  }
+
+  TEST_CASE("a raw NUL outside text is not taken for the end of the input") {
+    const std::string nul(1, '\0');
+    auto jsonl =
+        read_text(kMinimalJson + nul + "garbage\n" + kMinimalJson + "\n", Format::kJsonLines);
+    REQUIRE(jsonl.sink.rejected.size() == 1);
+    CHECK(jsonl.sink.issues(0) ==
+          std::vector<std::string>{
+              ": a NUL character (U+0000) outside text, which JSON does not allow"});
+    CHECK(jsonl.sink.accepted.size() == 1);
+
+    auto json = read_text("[" + kMinimalJson + "," + nul + kMinimalJson + "," + kMinimalJson + "]",
+                          Format::kJson);
+    CHECK(json.status.is_ok());
+    REQUIRE(json.sink.rejected.size() == 1);
+    CHECK(*json.sink.rejected[0].where.array_index == 1);
+    CHECK(json.sink.accepted.size() == 2);
+
+    auto yaml = read_text(kFullYaml + "# a comment" + nul + "\n", Format::kYaml);
+    REQUIRE(yaml.sink.rejected.size() == 1);
+    CHECK(yaml.sink.rejected[0].issues.back().reason ==
+          "a NUL character (U+0000) outside text, which YAML does not allow");
+    CHECK(yaml.sink.rejected[0].issues.back().line == 14);
+  }
+
+  TEST_CASE("json: an element that is not valid JSON is rejected alone, with its position") {
+    auto result = read_text(
+        "[" + kMinimalJson + ",\n  {\"manufacturer\" {}},\n" + kMinimalJson + "]", Format::kJson);
+    CHECK(result.status.is_ok());
+    REQUIRE(result.sink.rejected.size() == 1);
+    CHECK(*result.sink.rejected[0].where.array_index == 1);
+    CHECK(result.sink.issues(0) ==
+          std::vector<std::string>{
+              ": not valid JSON at line 2, column 19: syntax error while parsing object "
+              "separator - unexpected '{'; expected ':'"});
+    REQUIRE(result.sink.accepted.size() == 2);
+    CHECK(*result.sink.accepted[1].where.array_index == 2);
+  }
+
+  TEST_CASE("json: what breaks the array stops the file after the records before it") {
+    auto comma = read_text("[" + kMinimalJson + ",]", Format::kJson);
+    CHECK(comma.status.message() ==
+          "not valid JSON: array index 1 (line 1): a ',' at the end of the array, where a record "
+          "should follow; the 1 record(s) before this point were read, nothing after it");
+    CHECK(comma.sink.accepted.size() == 1);
+
+    auto missing = read_text("[" + kMinimalJson + "\n" + kMinimalJson + "]", Format::kJson);
+    CHECK(missing.status.message() ==
+          "not valid JSON: array index 1 (line 1): expected ',' or ']' after the record before "
+          "it, found '{' at line 2; the 1 record(s) before this point were read, nothing after "
+          "it");
+
+    auto after = read_text("[" + kMinimalJson + "]\n]", Format::kJson);
+    CHECK(after.status.message() ==
+          "not valid JSON: found ']' at line 2 after the array's closing ']'; the 1 record(s) "
+          "before this point were read, nothing after it");
+    CHECK(after.sink.accepted.size() == 1);
+  }
+
+  TEST_CASE("json: an element over the size limit stops the file, naming its index and field") {
+    ReaderLimits limits;
+    limits.max_record_bytes = 200;
+    auto result = read_text("[" + kMinimalJson + ",\n" + R"({"product":{"brand":"x","model":")" +
+                                std::string(300, 'm') + R"("}},)" + kMinimalJson + "]",
+                            Format::kJson, limits);
+    CHECK(result.status.message() ==
+          "array index 1 (line 2), field product.model: record longer than 200 bytes (the limit "
+          "for one record); the 1 record(s) before this point were read, nothing after it");
+    CHECK(result.sink.accepted.size() == 1);
+
+    auto single = read_text(R"({"manufacturer":{"name":")" + std::string(300, 'n') + "\"}}",
+                            Format::kJson, limits);
+    CHECK(single.status.message() ==
+          "line 1, field manufacturer.name: record longer than 200 bytes (the limit for one "
+          "record); the 0 record(s) before this point were read, nothing after it");
+  }
+
+  TEST_CASE("a stream that never ends a record is read no further than the limit") {
+    // 200 MB that a reader which waits for the end of the record would read whole.
+    constexpr std::size_t kRepeat = 200'000'000;
+    ReaderLimits limits;
+    limits.max_record_bytes = 100'000;
+    const std::uint64_t read_bound = 4 * limits.max_record_bytes + 256 * 1024;
+    struct Case {
+      std::string name;
+      Format format;
+      std::string prefix, unit;
+      std::string message;
+      std::size_t accepted;
+    };
+    const std::string record = "manufacturer: {name: A}\nproduct: {brand: B, model: C}\n";
+    const std::vector<Case> cases = {
+        {"csv of NUL", Format::kCsv, "", std::string(1, '\0'),
+         "header line 1, column 1: record longer than 100000 bytes (the limit for one record); "
+         "the file was not imported",
+         0},
+        {"csv of 'a'", Format::kCsv, kCsvHeader + "\nA,B,C\n", "a",
+         "line 3, column 1 (manufacturer.name): record longer than 100000 bytes (the limit for "
+         "one record); nothing from this record on was read",
+         1},
+        {"csv, an unterminated quoted field", Format::kCsv, kCsvHeader + "\nA,B,\"", "ab\n",
+         "line 2, column 3 (product.model): record longer than 100000 bytes (the limit for one "
+         "record), in a quoted field (is a closing quote missing?); nothing from this record on "
+         "was read",
+         0},
+        {"jsonl of 'a'", Format::kJsonLines, kMinimalJson + "\n", "a",
+         "line 2: record longer than 100000 bytes (the limit for one record); nothing from this "
+         "line on was read",
+         1},
+        {"jsonl of NUL", Format::kJsonLines, "", std::string(1, '\0'),
+         "line 1: record longer than 100000 bytes (the limit for one record); nothing from this "
+         "line on was read",
+         0},
+        {"json, an unclosed array of whitespace", Format::kJson, "[" + kMinimalJson + ",", " ",
+         "array index 1 (line 1): record longer than 100000 bytes (the limit for one record); "
+         "the 1 record(s) before this point were read, nothing after it",
+         1},
+        {"json, an endless string", Format::kJson, "[" + kMinimalJson + R"(,{"product":{"type":")",
+         "a",
+         "array index 1 (line 1), field product.type: record longer than 100000 bytes (the limit "
+         "for one record); the 1 record(s) before this point were read, nothing after it",
+         1},
+        {"yaml of line breaks", Format::kYaml, record + "---\n", "\n",
+         "document 2 (line 3): record longer than 100000 bytes (the limit for one record); the 1 "
+         "document(s) before it were read, nothing after it",
+         1},
+        {"yaml, an endless scalar", Format::kYaml, record + "---\nmanufacturer:\n  name: ", "a",
+         "document 2 (line 3), field manufacturer.name: record longer than 100000 bytes (the "
+         "limit for one record); the 1 document(s) before it were read, nothing after it",
+         1},
+    };
+    for (const Case& test : cases) {
+      CAPTURE(test.name);
+      testing::GeneratedInput source(test.prefix, test.unit, kRepeat, "");
+      std::istream in(&source);
+      testing::CollectingSink sink;
+      const Status status =
+          read_declarations(in, test.format, *CompiledSchema::builtin(), sink, limits);
+      CHECK(status.message() == test.message);
+      CHECK(sink.accepted.size() == test.accepted);
+      CHECK(sink.rejected.empty());
+      CHECK(source.bytes_served() <= read_bound);
+    }
   }
 
   TEST_CASE("format names and extensions") {

@@ -1,12 +1,15 @@
 #include "support/process.h"
 
 #include <fcntl.h>
+#include <poll.h>
+#include <pthread.h>
 #include <signal.h>
 #include <sqlite3.h>
 #include <sys/stat.h>
 #include <sys/wait.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <cerrno>
 #include <cstdlib>
 #include <cstring>
@@ -101,8 +104,17 @@ std::unique_ptr<ChildProcess> ChildProcess::spawn(const std::string& program,
   for (auto& entry : env_storage) envp.push_back(entry.data());
   envp.push_back(nullptr);
 
-  int in_fd = options.standard_input ? open_or_throw(in_path, O_RDONLY)
-                                     : open_or_throw("/dev/null", O_RDONLY);
+  int feed_fd = -1;
+  int in_fd = -1;
+  if (options.streamed_input) {
+    int pipe_fds[2];
+    if (::pipe2(pipe_fds, O_CLOEXEC) != 0) throw system_error("pipe2");
+    in_fd = pipe_fds[0];
+    feed_fd = pipe_fds[1];
+  } else {
+    in_fd = options.standard_input ? open_or_throw(in_path, O_RDONLY)
+                                   : open_or_throw("/dev/null", O_RDONLY);
+  }
   int out_fd = open_or_throw(
       options.stdout_path.empty() ? child->capture_->file("stdout") : options.stdout_path,
       O_WRONLY | O_CREAT | O_TRUNC, 0644);
@@ -133,6 +145,10 @@ std::unique_ptr<ChildProcess> ChildProcess::spawn(const std::string& program,
   child->pid_ = pid;
   ::close(exec_pipe[1]);
   ::close(in_fd);
+  if (feed_fd >= 0) {
+    child->feeder_ =
+        std::thread(&ChildProcess::feed, child.get(), feed_fd, *options.streamed_input);
+  }
   ::close(out_fd);
   ::close(err_fd);
   int failure = 0;
@@ -154,6 +170,48 @@ ChildProcess::~ChildProcess() {
     ::kill(pid_, SIGKILL);
     try_reap(0);
   }
+  stop_feeding();
+}
+
+// Runs on feeder_: writes the input without blocking, so that it can be stopped at any time, and
+// closes the pipe at the end. SIGPIPE is blocked on this thread: a closed pipe is EPIPE.
+void ChildProcess::feed(int fd, StreamedInput input) {
+  sigset_t pipe_signal;
+  sigemptyset(&pipe_signal);
+  sigaddset(&pipe_signal, SIGPIPE);
+  pthread_sigmask(SIG_BLOCK, &pipe_signal, nullptr);
+  ::fcntl(fd, F_SETFL, ::fcntl(fd, F_GETFL) | O_NONBLOCK);
+  std::string block = input.prefix;
+  std::size_t offset = 0;
+  std::uint64_t written = 0;
+  while (written < input.total_bytes && !stop_feeder_) {
+    if (offset == block.size()) {
+      block.clear();
+      offset = 0;
+      while (block.size() < 64 * 1024 && !input.unit.empty()) block += input.unit;
+      if (block.empty()) break;
+    }
+    const std::size_t wanted = static_cast<std::size_t>(
+        std::min<std::uint64_t>(block.size() - offset, input.total_bytes - written));
+    const ssize_t done = ::write(fd, block.data() + offset, wanted);
+    if (done > 0) {
+      offset += static_cast<std::size_t>(done);
+      written += static_cast<std::uint64_t>(done);
+      fed_ = written;
+    } else if (done < 0 && (errno == EAGAIN || errno == EINTR)) {
+      pollfd writable{fd, POLLOUT, 0};
+      ::poll(&writable, 1, 50);
+    } else {
+      break;  // EPIPE: the child is gone or closed its standard input
+    }
+  }
+  ::close(fd);
+}
+
+void ChildProcess::stop_feeding() {
+  if (!feeder_.joinable()) return;
+  stop_feeder_ = true;
+  feeder_.join();
 }
 
 bool ChildProcess::try_reap(int flags) {
@@ -195,6 +253,8 @@ ProcessResult ChildProcess::wait(std::chrono::milliseconds timeout) {
   }
   result.elapsed = std::chrono::duration_cast<std::chrono::milliseconds>(
       std::chrono::steady_clock::now() - started_);
+  stop_feeding();
+  result.input_written = fed_;
   if (WIFEXITED(wait_status_)) {
     result.exited = true;
     result.exit_status = WEXITSTATUS(wait_status_);

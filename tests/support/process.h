@@ -1,7 +1,8 @@
 // Test support for end-to-end tests: child processes, temporary directories, database probes.
 //
 // ChildProcess runs a program with fork/execve (never a shell), feeds it optional standard
-// input, captures its standard output and error into private temporary files and reaps it;
+// input (a string, or a long stream written through a pipe by a thread of its own while the
+// child runs), captures its standard output and error into private temporary files and reaps it;
 // destroying a child that is still running kills it with SIGKILL and waits for it, so no test
 // leaves a process behind. TempDir owns a fresh directory and removes it recursively.
 // SqliteProbe is a test's own connection to a registry file, to look inside it. None of them is
@@ -10,12 +11,14 @@
 
 #include <sys/types.h>
 
+#include <atomic>
 #include <chrono>
 #include <cstdint>
 #include <filesystem>
 #include <memory>
 #include <optional>
 #include <string>
+#include <thread>
 #include <utility>
 #include <vector>
 
@@ -40,13 +43,24 @@ class TempDir {
   std::filesystem::path path_;
 };
 
+// Standard input written through a pipe while the child runs: `prefix`, then `unit` over and
+// over, until `total_bytes` are written or the child closes its end (by exiting, or by being
+// killed at the deadline).
+struct StreamedInput {
+  std::string prefix;
+  std::string unit;
+  std::uint64_t total_bytes = 0;
+};
+
 struct ProcessOptions {
   // Variables added to (or replacing those of) the test's environment.
   std::vector<std::pair<std::string, std::string>> environment;
   // Variables removed from the inherited environment.
   std::vector<std::string> unset_environment;
-  // Standard input; nullopt gives the child /dev/null.
+  // Standard input; nullopt gives the child /dev/null (unless streamed_input is set).
   std::optional<std::string> standard_input;
+  // Standard input from a pipe instead; standard_input must then be nullopt.
+  std::optional<StreamedInput> streamed_input;
   // Working directory of the child; empty keeps the test's.
   std::string working_directory;
   // When set, standard output goes to this file instead of ProcessResult::out.
@@ -61,6 +75,7 @@ struct ProcessResult {
   std::string out;         // everything the child wrote to standard output
   std::string err;         // everything the child wrote to standard error
   std::chrono::milliseconds elapsed{0};  // from spawn to reaping
+  std::uint64_t input_written = 0;       // bytes of a StreamedInput the child was given
 
   // "exit 1", "signal 9", "timed out (signal 9)": for doctest messages.
   std::string describe() const;
@@ -94,11 +109,18 @@ class ChildProcess {
   ChildProcess() = default;
   bool try_reap(int flags);
 
+  void feed(int fd, StreamedInput input);
+  void stop_feeding();
+
   pid_t pid_ = -1;
   bool reaped_ = false;
   int wait_status_ = 0;
   std::chrono::steady_clock::time_point started_;
   std::unique_ptr<TempDir> capture_;  // holds the stdin/stdout/stderr files
+  // Writes a StreamedInput; stopped and joined once the child is reaped.
+  std::thread feeder_;
+  std::atomic<bool> stop_feeder_{false};
+  std::atomic<std::uint64_t> fed_{0};
 };
 
 // Runs a program to completion (spawn + wait).
