@@ -36,7 +36,7 @@ struct ServerOptions {
   std::chrono::seconds body_timeout{60};  // a request's body, from its head (408)
   std::size_t max_connections = 10000;  // at most; bounded by the descriptors the process may open
   std::size_t max_connections_per_client = 1024;  // per client address
-  std::chrono::seconds shutdown_grace{30};       // stop() waits this long for requests in progress
+  std::chrono::seconds shutdown_grace{30};        // stop() waits this long for requests in progress
   // The address consumers reach the public pages at, for the label's QR code; empty: the
   // listening address.
   std::string public_url;
