@@ -488,8 +488,8 @@ void ConnectionLoop::process(Connection& connection) {
   }
 }
 
-void ConnectionLoop::admit(Connection& connection) {
-  set_phase(connection, kAdmitting);
+std::shared_ptr<Exchange> ConnectionLoop::hand_over(Connection& connection, int phase) {
+  set_phase(connection, phase);
   set_deadline(connection, std::nullopt);
   watch(connection, 0);
   auto exchange = std::make_shared<Exchange>();
@@ -497,6 +497,11 @@ void ConnectionLoop::admit(Connection& connection) {
   exchange->request_id = connection.request_id;
   exchange->client = connection.client;
   exchange->head = connection.reader.head();
+  return exchange;
+}
+
+void ConnectionLoop::admit(Connection& connection) {
+  auto exchange = hand_over(connection, kAdmitting);
   const bool queued = workers_.try_submit([this, exchange] {
     Posted event(Posted::Kind::kAdmitted, exchange->connection);
     event.limit = handler_.admit(*exchange);
@@ -527,15 +532,8 @@ void ConnectionLoop::start_body(Connection& connection, std::size_t limit) {
 }
 
 void ConnectionLoop::dispatch(Connection& connection) {
-  set_phase(connection, kInWorker);
-  set_deadline(connection, std::nullopt);
-  watch(connection, 0);
-  auto exchange = std::make_shared<Exchange>();
-  exchange->connection = connection.id;
+  auto exchange = hand_over(connection, kInWorker);
   exchange->socket = connection.fd.get();
-  exchange->request_id = connection.request_id;
-  exchange->client = connection.client;
-  exchange->head = connection.reader.head();
   exchange->body = std::move(connection.reader.body());
   exchange->client_closed = connection.client_closed;
   const bool queued = workers_.try_submit([this, exchange] {

@@ -44,53 +44,28 @@ class RawConnection {
   }
   // Everything received until the server closes the connection or `wait` passes.
   std::string receive_all(std::chrono::milliseconds wait) {
-    std::string received;
-    const auto deadline = Clock::now() + wait;
-    while (Clock::now() < deadline) {
-      if (!readable(
-              std::chrono::duration_cast<std::chrono::milliseconds>(deadline - Clock::now()))) {
-        break;
-      }
-      char buffer[16384];
-      const ssize_t got = ::recv(fd_, buffer, sizeof buffer, 0);
-      if (got <= 0) {
-        closed_ = true;
-        break;
-      }
-      received.append(buffer, static_cast<std::size_t>(got));
-    }
+    std::string received = std::move(pending_);
+    pending_.clear();
+    receive_until(received, wait, [](const std::string&) { return false; });
     return received;
   }
   // One whole reply (a head and a Content-Length body), or what arrived before `wait` passed.
   std::string receive_reply(std::chrono::milliseconds wait) {
-    std::string received = pending_;
+    std::string received = std::move(pending_);
     pending_.clear();
-    const auto deadline = Clock::now() + wait;
-    auto complete = [&]() -> std::size_t {
-      const std::size_t head_end = received.find("\r\n\r\n");
+    auto end_of_reply = [](const std::string& text) -> std::size_t {
+      const std::size_t head_end = text.find("\r\n\r\n");
       if (head_end == std::string::npos) return 0;
       std::smatch match;
-      const std::string head = received.substr(0, head_end);
+      const std::string head = text.substr(0, head_end);
       std::size_t length = 0;
       if (std::regex_search(head, match, std::regex("Content-Length: (\\d+)"))) {
         length = std::stoul(match[1]);
       }
-      return received.size() >= head_end + 4 + length ? head_end + 4 + length : 0;
+      return text.size() >= head_end + 4 + length ? head_end + 4 + length : 0;
     };
-    while (complete() == 0 && Clock::now() < deadline) {
-      if (!readable(
-              std::chrono::duration_cast<std::chrono::milliseconds>(deadline - Clock::now()))) {
-        break;
-      }
-      char buffer[16384];
-      const ssize_t got = ::recv(fd_, buffer, sizeof buffer, 0);
-      if (got <= 0) {
-        closed_ = true;
-        break;
-      }
-      received.append(buffer, static_cast<std::size_t>(got));
-    }
-    const std::size_t end = complete();
+    receive_until(received, wait, [&](const std::string& text) { return end_of_reply(text) > 0; });
+    const std::size_t end = end_of_reply(received);
     if (end == 0) return received;
     pending_ = received.substr(end);
     return received.substr(0, end);
@@ -104,6 +79,25 @@ class RawConnection {
   }
 
  private:
+  // Appends what arrives to `received` until `done` says so, the server closes the connection,
+  // or `wait` passes.
+  template <typename Done>
+  void receive_until(std::string& received, std::chrono::milliseconds wait, Done done) {
+    const auto deadline = Clock::now() + wait;
+    while (!done(received) && Clock::now() < deadline) {
+      if (!readable(
+              std::chrono::duration_cast<std::chrono::milliseconds>(deadline - Clock::now()))) {
+        break;
+      }
+      char buffer[16384];
+      const ssize_t got = ::recv(fd_, buffer, sizeof buffer, 0);
+      if (got <= 0) {
+        closed_ = true;
+        break;
+      }
+      received.append(buffer, static_cast<std::size_t>(got));
+    }
+  }
   bool readable(std::chrono::milliseconds wait) {
     pollfd poll_fd{fd_, POLLIN, 0};
     return ::poll(&poll_fd, 1, static_cast<int>(std::max<std::int64_t>(wait.count(), 0))) > 0;

@@ -119,6 +119,8 @@ class ConnectionLoop {
   void on_io(Connection& connection, std::uint32_t events);
   void read_input(Connection& connection);
   void process(Connection& connection);
+  // Stops watching the connection while a worker has its request, which it returns.
+  std::shared_ptr<Exchange> hand_over(Connection& connection, int phase);
   void admit(Connection& connection);
   void dispatch(Connection& connection);
   void admitted(Connection& connection, std::size_t limit);
