@@ -18,6 +18,7 @@ class Status {
     kOk,
     kInvalidArgument,    // bad usage or malformed input
     kNotFound,           // a named thing does not exist
+    kConflict,           // the request does not fit the current state (e.g. a flag's)
     kIoError,            // a file could not be read or written
     kBusy,               // the database is locked by another process
     kUnavailable,        // the storage cannot take the work now (disk full, out of memory)
@@ -34,6 +35,9 @@ class Status {
   }
   static Status not_found(std::string message) {
     return Status(Code::kNotFound, std::move(message));
+  }
+  static Status conflict(std::string message) {
+    return Status(Code::kConflict, std::move(message));
   }
   static Status io_error(std::string message) { return Status(Code::kIoError, std::move(message)); }
   static Status busy(std::string message) { return Status(Code::kBusy, std::move(message)); }

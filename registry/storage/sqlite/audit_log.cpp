@@ -1,25 +1,24 @@
 #include "registry/storage/sqlite/audit_log.h"
 
-#include <nlohmann/json.hpp>
-
-#include "registry/core/sha256.h"
+#include "registry/enforcement/enforcement.h"
 
 namespace iotreg::storage::sqlite {
 namespace {
 
-// The hashed form of an event: the previous hash and the content as one JSON array, so that
-// no two different events serialise alike.
+// The chain's rule is the enforcement subsystem's; this file only stores and reads events.
+enforcement::AuditContent content_of(std::int64_t id, const AuditRecord& event) {
+  return {id,
+          event.at,
+          event.actor,
+          event.action,
+          event.subject_type,
+          event.subject_id,
+          event.details_json};
+}
+
 std::string event_hash(const std::string& previous_hash, std::int64_t id,
                        const AuditRecord& event) {
-  nlohmann::json content = {id,
-                            event.at,
-                            event.actor,
-                            event.action,
-                            event.subject_type,
-                            event.subject_id,
-                            event.details_json};
-  return sha256_hex(previous_hash + "\n" +
-                    content.dump(-1, ' ', false, nlohmann::json::error_handler_t::replace));
+  return enforcement::audit_hash(previous_hash, content_of(id, event));
 }
 
 AuditRecord read_record(const Statement& row, int first) {
@@ -88,39 +87,20 @@ Result<AuditVerification> verify_audit_chain(Database& db) {
       "SELECT id, at, actor, action, subject_type, subject_id, details, previous_hash, hash "
       "FROM audit_events ORDER BY id");
   if (!events.is_ok()) return events.status();
-  AuditVerification verification;
-  std::string previous_hash;
-  std::int64_t previous_id = 0;
+  enforcement::AuditChainVerifier verifier;
   for (;;) {
     auto row = events->step();
     if (!row.is_ok()) return row.status();
     if (!row.value()) break;
-    ++verification.events;
-    std::int64_t id = events->int64(0);
-    std::string stored_previous = events->text(7);
-    std::string stored_hash = events->text(8);
-    auto fail = [&](std::string problem) {
-      verification.first_bad_id = id;
-      verification.problem = std::move(problem);
-      return verification;
-    };
-    if (stored_previous != previous_hash || id != previous_id + 1) {
-      return fail(previous_id == 0
-                      ? "audit event " + std::to_string(id) +
-                            " should be the first event, but events before it "
-                            "are missing"
-                      : "audit event " + std::to_string(id) + " does not follow audit event " +
-                            std::to_string(previous_id) +
-                            ": an event between them was deleted, or the order "
-                            "was changed");
+    if (!verifier.add(content_of(events->int64(0), read_record(*events, 1)), events->text_view(7),
+                      events->text_view(8))) {
+      break;
     }
-    if (event_hash(previous_hash, id, read_record(*events, 1)) != stored_hash) {
-      return fail("audit event " + std::to_string(id) +
-                  " was altered: its content does not match its hash");
-    }
-    previous_hash = stored_hash;
-    previous_id = id;
   }
+  AuditVerification verification;
+  verification.events = verifier.events();
+  verification.first_bad_id = verifier.first_bad_id();
+  verification.problem = verifier.problem();
   return verification;
 }
 

@@ -1,7 +1,7 @@
-// The audit log as a hash chain, private to the SQLite backend. Each event's hash is the SHA-256
-// of the previous event's hash and the event's own content (id, time, actor, action, subject,
-// details), so changing, removing or reordering any event breaks every hash after it. Appends
-// must run inside the caller's write transaction (the one of the change they record).
+// The audit log's storage in the SQLite backend. Each event is stored with its predecessor's
+// hash and its own, computed by the chain's rule (enforcement::audit_hash), so changing,
+// removing or reordering any event breaks every hash after it. Appends must run inside the
+// caller's write transaction (the one of the change they record).
 #pragma once
 
 #include <cstdint>
