@@ -55,7 +55,7 @@ echo "api: importing $n declarations" >&2
   [ "$status" -eq 1 ] || { cat "$work/import.log" >&2; exit "$status"; }
 }
 products=$(sqlite3 "$db" "SELECT count(*) FROM products")
-token=$("$iotreg" --db "$db" token create --role officer | tail -1)
+token=$("$iotreg" --db "$db" token create --role officer --name "Bench Officer" | tail -1)
 [[ "$token" == iotreg_* ]] || { echo "api: no officer token: $token" >&2; exit 1; }
 
 # Two free loopback ports.

@@ -208,7 +208,7 @@ class Registry:
                               input=stdin, capture_output=True, timeout=timeout, env=env)
 
     def token(self, *arguments):
-        done = self.run("token", "create", *arguments)
+        done = self.run("token", "create", "--name", "Soak Tester", *arguments)
         if done.returncode != 0:
             sys.exit(f"token create failed: {done.stderr.decode()}")
         return done.stdout.decode().strip().splitlines()[-1]

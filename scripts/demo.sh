@@ -45,7 +45,7 @@ echo "Row-level import report: $build_dir/demo-import-report.json"
 echo "Explore: $iotreg --db $db show ID | products --status non_compliant | flags | plugins"
 echo
 listen=${IOTREG_LISTEN:-127.0.0.1:8080}
-token=$("$iotreg" --db "$db" token create --role officer | tail -n 1)
+token=$("$iotreg" --db "$db" token create --role officer --name "Demo Officer" | tail -n 1)
 echo "== The officer web UI and the HTTP API: open http://$listen/ and sign in with this"
 echo "   officer token (the API takes it as 'Authorization: Bearer <token>'):"
 echo

@@ -82,12 +82,23 @@ Result<Principal> authenticate(storage::Storage& storage, std::string_view token
   auto role = role_from_name(record.role);
   if (!role)
     return Status::corruption("token " + std::to_string(record.id) + " has role " + record.role);
-  return Principal{record.id, *role, record.manufacturer_key, record.manufacturer_name};
+  return Principal{record.id, *role, record.holder, record.manufacturer_key,
+                   record.manufacturer_name};
 }
 
 Status validate_token_request(const TokenRequest& request, std::string_view today) {
   auto role = role_from_name(request.role);
   if (!role) return Status::invalid_argument("role must be officer, manufacturer or admin");
+  if (request.holder.find_first_not_of(" \t") == std::string::npos) {
+    return Status::invalid_argument(
+        "a token needs the name of the person who holds it (--name, or \"name\" in the API)");
+  }
+  if (request.holder.size() > 200) {
+    return Status::invalid_argument("the holder's name is longer than 200 bytes");
+  }
+  if (auto problem = text_problem(request.holder); !problem.empty()) {
+    return Status::invalid_argument("the holder's name " + problem);
+  }
   bool for_manufacturer = *role == Role::kManufacturer;
   if (for_manufacturer && model::identity_key(request.manufacturer).empty()) {
     return Status::invalid_argument("a manufacturer token needs the manufacturer's name");
@@ -125,6 +136,7 @@ Result<IssuedToken> issue_token(storage::Storage& storage, const TokenRequest& r
     record.manufacturer_key = model::identity_key(request.manufacturer);
     record.manufacturer_name = request.manufacturer;
   }
+  record.holder = request.holder;
   record.created_at = utc_timestamp();
   record.created_by = actor;
   record.expires = request.expires;

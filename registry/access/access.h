@@ -28,6 +28,7 @@ std::string token_hash(std::string_view token);
 struct Principal {
   std::int64_t token_id = 0;
   Role role = Role::kOfficer;
+  std::string holder;            // the person who holds the token
   std::string manufacturer_key;  // role manufacturer: the one manufacturer it may act for
   std::string manufacturer_name;
 };
@@ -35,6 +36,7 @@ struct Principal {
 // What a new token is for.
 struct TokenRequest {
   std::string role;          // officer, manufacturer or admin
+  std::string holder;        // required: the person who will hold the token
   std::string manufacturer;  // required for (and only for) role manufacturer
   std::string expires;       // YYYY-MM-DD, the last valid day; empty: never
 };

@@ -15,10 +15,18 @@ namespace iotreg::cli {
 int run_check(const GlobalOptions& options, const CheckArguments& arguments) {
   auto evaluator = load_evaluator(options);
   if (!evaluator) return kExitUsage;
-  auto registry = open_registry(options, arguments.dry_run ? Access::kRead : Access::kWrite);
+  auto registry = open_registry(options, arguments.dry_run ? Access::kPreview : Access::kWrite);
   if (!registry) return kExitUsage;
+  // A dry run is the re-check itself, undone: it reports exactly what the real one would do.
+  std::unique_ptr<storage::Preview> preview;
+  if (arguments.dry_run) {
+    auto begun = registry->begin_preview();
+    if (!begun.is_ok()) return report_error(begun.status());
+    preview = std::move(begun).value();
+  }
   auto rechecked =
-      ingest::recheck(*registry, *evaluator, {arguments.all, arguments.dry_run, cli_actor()});
+      ingest::recheck(*registry, *evaluator, {arguments.all, cli_actor(options), std::nullopt});
+  preview.reset();
   if (!rechecked.is_ok()) return report_error(rechecked.status());
   const ingest::RecheckReport& report = rechecked.value();
   const auto checked = report.checked;
@@ -28,7 +36,7 @@ int run_check(const GlobalOptions& options, const CheckArguments& arguments) {
 
   const auto& policy = evaluator->policy();
   if (arguments.json) {
-    std::cout << views::dump(views::recheck_report_json(report), 2) << "\n";
+    std::cout << views::dump(views::recheck_report_json(report, arguments.dry_run), 2) << "\n";
     return kExitSuccess;
   }
 
@@ -62,10 +70,8 @@ int run_check(const GlobalOptions& options, const CheckArguments& arguments) {
       std::cout << "\n";
     }
   }
-  if (!arguments.dry_run) {
-    std::cout << "\n"
-              << report.flags_raised << " flags raised, " << report.flags_lifted << " lifted\n";
-  }
+  std::cout << "\n";
+  print_change_summary(report.summary, arguments.dry_run);
   return kExitSuccess;
 }
 

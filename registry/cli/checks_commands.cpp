@@ -1,8 +1,9 @@
-// `iotreg plugins`, `iotreg flags` and `iotreg flag confirm|dismiss`: the loaded checks and the
-// prohibition workflow.
+// `iotreg plugins`, `iotreg flags` and `iotreg flag confirm|dismiss|lift`: the loaded checks and
+// the prohibition workflow.
 #include <iomanip>
 #include <iostream>
 
+#include "registry/actions/actions.h"
 #include "registry/checks/fixtures.h"
 #include "registry/cli/commands.h"
 #include "registry/cli/output.h"
@@ -96,10 +97,17 @@ int run_plugin_fixtures(const GlobalOptions& options, const std::string& directo
 }
 
 int run_flags(const GlobalOptions& options, const FlagsArguments& arguments) {
+  storage::FlagQuery query;
+  if (arguments.state) {
+    query.state = enforcement::parse_flag_state(*arguments.state);
+    if (!query.state) {
+      std::cerr << "iotreg: --state must be " << enforcement::flag_state_list() << "\n";
+      return kExitUsage;
+    }
+  }
+  if (arguments.remedied) query.remedied = true;
   auto registry = open_registry(options, Access::kRead);
   if (!registry) return kExitUsage;
-  storage::FlagQuery query;
-  query.state = arguments.state;
   auto flags = registry->flags(query);
   if (!flags.is_ok()) return report_error(flags.status());
   if (arguments.json) {
@@ -108,35 +116,32 @@ int run_flags(const GlobalOptions& options, const FlagsArguments& arguments) {
     }
     return kExitSuccess;
   }
-  std::cout << std::left << std::setw(7) << "FLAG" << std::setw(11) << "STATE" << std::setw(9)
+  std::cout << std::left << std::setw(7) << "FLAG" << std::setw(21) << "STATE" << std::setw(9)
             << "PRODUCT" << std::setw(22) << "RAISED"
             << "PRODUCT / REASON\n";
   for (const auto& flag : flags.value()) {
-    std::cout << std::left << std::setw(7) << flag.id << std::setw(11) << flag.state << std::setw(9)
+    std::string state(enforcement::flag_state_name(flag.state));
+    if (flag.remedied_version != 0) state += " (remedied)";
+    std::cout << std::left << std::setw(7) << flag.id << std::setw(21) << state << std::setw(9)
               << flag.product_id << std::setw(22) << flag.raised_at << printable(flag.manufacturer)
               << " / " << printable(flag.brand) << " " << printable(flag.model) << "\n"
-              << std::setw(49) << "" << printable(flag.raise_reason) << "\n";
+              << std::setw(59) << "" << printable(flag.raise_reason) << "\n";
   }
   std::cout << flags->size() << (flags->size() == 1 ? " flag\n" : " flags\n");
   return kExitSuccess;
 }
 
 int run_flag_action(const GlobalOptions& options, const FlagActionArguments& arguments) {
-  if (arguments.reason.find_first_not_of(" \t\r\n") == std::string::npos) {
-    std::cerr << "iotreg: --reason must say why (it is recorded in the audit log)\n";
-    return kExitUsage;
-  }
+  actions::FlagActionRequest request{arguments.action, arguments.ids, arguments.reason,
+                                     arguments.notice, cli_actor(options)};
   auto registry = open_registry(options, Access::kWrite);
   if (!registry) return kExitUsage;
-  auto status = registry->act_on_flag(
-      arguments.id,
-      arguments.confirm ? storage::FlagAction::kConfirm : storage::FlagAction::kDismiss,
-      cli_actor(), arguments.reason);
-  if (!status.is_ok()) {
-    std::cerr << "iotreg: " << status.message() << "\n";
-    return status.code() == Status::Code::kNotFound ? kExitRejectedOrNotFound : kExitUsage;
+  if (auto status = actions::act_on_flags(*registry, request); !status.is_ok()) {
+    return report_error(status);
   }
-  std::cout << "flag " << arguments.id << (arguments.confirm ? " confirmed" : " dismissed") << "\n";
+  static constexpr const char* kDone[] = {"confirmed", "dismissed", "lifted"};
+  const char* done = kDone[static_cast<int>(arguments.action)];
+  for (std::int64_t id : arguments.ids) std::cout << "flag " << id << " " << done << "\n";
   return kExitSuccess;
 }
 

@@ -19,12 +19,16 @@
 namespace iotreg::cli {
 
 std::unique_ptr<storage::Storage> open_registry(const GlobalOptions& options, Access access) {
+  // A dry run on a registry that does not exist yet runs on an empty one in memory: what the
+  // real run would find, and nothing is created.
+  const bool exists = ::access(options.db_path.c_str(), F_OK) == 0;
+  const std::string path = access == Access::kPreview && !exists ? ":memory:" : options.db_path;
   auto mode = storage::OpenMode::kReadWrite;
   if (access == Access::kRead && ::access(options.db_path.c_str(), F_OK) == 0 &&
       ::access(options.db_path.c_str(), W_OK) != 0) {
     mode = storage::OpenMode::kReadOnly;
   }
-  auto opened = storage::open_sqlite_storage(options.db_path, mode);
+  auto opened = storage::open_sqlite_storage(path, mode);
   if (!opened.is_ok()) {
     report_error(opened.status());
     return nullptr;
@@ -65,12 +69,13 @@ CLI::Validator count_validator() {
 
 }  // namespace
 
-std::string cli_actor() {
-  if (const char* user = std::getenv("USER"); user && *user) return std::string("cli:") + user;
-  if (const passwd* entry = ::getpwuid(::geteuid()); entry && entry->pw_name) {
-    return std::string("cli:") + entry->pw_name;
+std::string cli_actor(const GlobalOptions& options) {
+  if (!options.actor.empty()) return enforcement::cli_actor(options.actor);
+  if (const passwd* entry = ::getpwuid(::geteuid()); entry && entry->pw_name && *entry->pw_name) {
+    return enforcement::cli_actor(entry->pw_name);
   }
-  return "cli:uid-" + std::to_string(::geteuid());
+  if (const char* user = std::getenv("USER"); user && *user) return enforcement::cli_actor(user);
+  return enforcement::cli_actor("user " + std::to_string(::geteuid()));
 }
 
 std::string plugin_directory(const GlobalOptions& options) {
@@ -148,6 +153,9 @@ int run(int argc, char** argv) {
   app.add_option("--plugins", global.plugin_dir,
                  "Directory of check plugins (default: the built-in plugins)");
   app.add_option("--as-of", global.as_of, "Evaluation date YYYY-MM-DD (default: today)");
+  app.add_option("--actor", global.actor,
+                 "Who acts, as the audit log names them (default: the operating-system user)")
+      ->check(kText);
 
   ImportArguments import_arguments;
   auto* import = app.add_subcommand("import",
@@ -158,7 +166,10 @@ int run(int argc, char** argv) {
   import->add_option("--format", import_arguments.format,
                      "Format for every file: csv, jsonl, json or yaml (default: from the "
                      "extension)");
-  import->add_flag("--dry-run", import_arguments.dry_run, "Validate only; store nothing");
+  import->add_flag("--dry-run", import_arguments.dry_run,
+                   "Do everything an import does and report it, then undo it: nothing is stored");
+  import->add_flag("--json", import_arguments.json,
+                   "Print each file's summary as one line of JSON instead of text");
   import->add_option("--report", import_arguments.report_path,
                      "Write the row-level report as JSON to this file");
   import->add_flag("--quiet", import_arguments.quiet, "Print no per-record rejections on stderr");
@@ -218,24 +229,37 @@ int run(int argc, char** argv) {
 
   FlagsArguments flags_arguments;
   auto* flags = app.add_subcommand("flags", "List sale-prohibition flags");
-  flags
-      ->add_option("--state", flags_arguments.state,
-                   "Only flags in this state: raised, confirmed, dismissed or lifted")
-      ->check(CLI::IsMember({"raised", "confirmed", "dismissed", "lifted"}));
+  flags->add_option("--state", flags_arguments.state,
+                    "Only flags in this state: " + enforcement::flag_state_list());
+  flags->add_flag("--remedied", flags_arguments.remedied,
+                  "Only confirmed flags whose product has become compliant (the remedy queue)");
   flags->add_flag("--json", flags_arguments.json, "JSON Lines: one flag per line");
 
   FlagActionArguments flag_arguments;
-  auto* flag = app.add_subcommand("flag", "Act on a sale-prohibition flag");
+  auto* flag = app.add_subcommand("flag", "Act on sale-prohibition flags (several: all or none)");
   flag->require_subcommand(1);
-  auto* confirm =
-      flag->add_subcommand("confirm", "Confirm a raised flag: the prohibition is in force");
-  auto* dismiss = flag->add_subcommand("dismiss", "Dismiss a raised or confirmed flag");
-  for (auto* action : {confirm, dismiss}) {
-    action->add_option("id", flag_arguments.id, "Flag id")->required();
+  auto* confirm = flag->add_subcommand(
+      "confirm", "Confirm raised flags: the prohibition is in force (a stop notice)");
+  auto* dismiss = flag->add_subcommand("dismiss", "Dismiss raised or confirmed flags: no action");
+  auto* lift = flag->add_subcommand("lift", "Lift confirmed flags: the prohibition ends");
+  for (auto* action : {confirm, dismiss, lift}) {
+    action->add_option("ids", flag_arguments.ids, "Flag ids")->required();
     action->add_option("--reason", flag_arguments.reason, "Why (recorded in the audit log)")
         ->required()
         ->check(kText);
   }
+  confirm->add_option("--notice", flag_arguments.notice, "The stop notice's reference")
+      ->check(kText);
+
+  ChangesArguments changes_arguments;
+  auto* changes = app.add_subcommand(
+      "changes", "Status and flag changes, newest first, since a date or an import run");
+  auto* since = changes->add_option("--since", changes_arguments.since,
+                                    "Changes on or after this date, YYYY-MM-DD (UTC)");
+  changes
+      ->add_option("--since-run", changes_arguments.since_run, "Changes since import run N began")
+      ->excludes(since);
+  changes->add_flag("--json", changes_arguments.json, "JSON Lines: one change per line");
 
   auto* token = app.add_subcommand("token", "API bearer tokens");
   token->require_subcommand(1);
@@ -244,6 +268,11 @@ int run(int argc, char** argv) {
       "create", "Create a token; it is printed once, as the last line, and stored only hashed");
   token_create->add_option("--role", token_arguments.role, "officer, manufacturer or admin")
       ->required();
+  token_create
+      ->add_option("--name", token_arguments.name,
+                   "The person who will hold the token (audit events name them)")
+      ->required()
+      ->check(kText);
   token_create
       ->add_option("--manufacturer", token_arguments.manufacturer,
                    "The manufacturer a manufacturer token acts for")
@@ -350,8 +379,11 @@ int run(int argc, char** argv) {
   if (*plugins_test) return run_plugin_fixtures(global, fixtures_dir, fixtures_verbose);
   if (*plugins) return run_plugins(global, plugins_json);
   if (*flags) return run_flags(global, flags_arguments);
+  if (*changes) return run_changes(global, changes_arguments);
   if (*flag) {
-    flag_arguments.confirm = confirm->parsed();
+    flag_arguments.action = confirm->parsed()   ? enforcement::OfficerAction::kConfirm
+                            : dismiss->parsed() ? enforcement::OfficerAction::kDismiss
+                                                : enforcement::OfficerAction::kLift;
     return run_flag_action(global, flag_arguments);
   }
   return kExitUsage;

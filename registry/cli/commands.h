@@ -10,6 +10,7 @@
 #include "registry/checks/checks.h"
 #include "registry/cli/cli.h"
 #include "registry/core/status.h"
+#include "registry/enforcement/enforcement.h"
 #include "registry/storage/storage.h"
 
 namespace iotreg::cli {
@@ -19,6 +20,7 @@ struct GlobalOptions {
   std::string policy;      // a policy file or the id of a shipped policy
   std::string plugin_dir;  // empty: the built-in plugin directory
   std::string as_of;       // YYYY-MM-DD; empty: today
+  std::string actor;       // who acts (--actor); empty: the operating-system user
 };
 
 // Loads the plugins and the policy named by the global options and binds them to the as-of
@@ -29,10 +31,11 @@ checks::Isolation isolation(const GlobalOptions& options);
 // The plugin directory the global options name, or the built-in one.
 std::string plugin_directory(const GlobalOptions& options);
 
-enum class Access { kRead, kWrite };
+enum class Access { kRead, kWrite, kPreview };
 // Opens the registry named by the global options; prints the error and returns null on failure.
 // For reading, a database file the user may not write is opened read-only; a missing one is
-// created (and migrated), as on first use.
+// created (and migrated), as on first use. For a preview (a dry run), a missing one is an empty
+// registry in memory, and nothing is created.
 std::unique_ptr<storage::Storage> open_registry(const GlobalOptions& options, Access access);
 // Prints "iotreg: <message>" on stderr and returns the exit status for the Status.
 int report_error(const Status& status);
@@ -44,6 +47,7 @@ struct ImportArguments {
   std::string report_path;
   bool quiet = false;
   std::uint64_t max_reported = 1000;  // rejected records listed per file
+  bool json = false;                  // a JSON summary per file instead of text
 };
 int run_import(const GlobalOptions& options, const ImportArguments& arguments);
 
@@ -80,19 +84,29 @@ int run_plugin_fixtures(const GlobalOptions& options, const std::string& directo
 
 struct FlagsArguments {
   std::optional<std::string> state;
+  bool remedied = false;
   bool json = false;
 };
 int run_flags(const GlobalOptions& options, const FlagsArguments& arguments);
 
 struct FlagActionArguments {
-  std::int64_t id = 0;
+  std::vector<std::int64_t> ids;
   std::string reason;
-  bool confirm = false;  // else dismiss
+  std::string notice;  // confirm only
+  enforcement::OfficerAction action = enforcement::OfficerAction::kConfirm;
 };
 int run_flag_action(const GlobalOptions& options, const FlagActionArguments& arguments);
 
+struct ChangesArguments {
+  std::optional<std::string> since;       // YYYY-MM-DD
+  std::optional<std::int64_t> since_run;  // an import run
+  bool json = false;
+};
+int run_changes(const GlobalOptions& options, const ChangesArguments& arguments);
+
 struct TokenCreateArguments {
   std::string role;
+  std::string name;  // the holder
   std::string manufacturer;
   std::string expires;  // YYYY-MM-DD; empty: never
 };
@@ -118,7 +132,8 @@ int run_serve(const GlobalOptions& options, const ServeArguments& arguments);
 // Exit 0 when the audit log's hash chain is intact, 1 naming the first bad event.
 int run_audit_verify(const GlobalOptions& options);
 
-// The login name of the person running the command, for the audit log ("cli:<name>").
-std::string cli_actor();
+// The person running the command, for the audit log: --actor, else the operating-system user,
+// e.g. "alice (command line)".
+std::string cli_actor(const GlobalOptions& options);
 
 }  // namespace iotreg::cli

@@ -43,13 +43,17 @@ class ReportWriter {
     if (rejected_in_file_++) out_ << ",";
     out_ << views::dump(views::rejected_record_json(record));
   }
-  void end_file(const ingest::FileResult* result, const std::string& file_error) {
+  void end_file(const ingest::FileResult* result, const std::string& file_error, bool dry_run) {
     if (!active()) return;
     out_ << "],\"rejected_not_listed\":" << (result ? result->rejections_not_reported : 0);
     if (result) {
-      out_ << ",\"format\":" << nlohmann::json(result->format).dump()
-           << ",\"run_id\":" << (result->run_id ? std::to_string(result->run_id) : "null")
-           << ",\"counts\":" << views::import_counts_json(result->counts).dump();
+      // The summary's members, as `import --json` and the API give them.
+      views::Json summary = views::import_report_json(*result, dry_run);
+      summary.erase("file_error");
+      summary.erase("rejected_not_listed");
+      for (const auto& [name, value] : summary.items()) {
+        out_ << "," << nlohmann::json(name).dump() << ":" << views::dump(value);
+      }
     }
     out_ << ",\"error\":"
          << (file_error.empty()
@@ -153,18 +157,16 @@ void add(storage::ImportCounts& total, const storage::ImportCounts& counts) {
   total.unchanged += counts.unchanged;
 }
 
+// The same summary for a dry run and a real one, but for its verbs.
 void print_summary(const ingest::FileResult& result, bool dry_run) {
   const auto& counts = result.counts;
-  std::cout << printable(result.file) << ": " << counts.records_read << " records, ";
-  if (dry_run) {
-    std::cout << counts.accepted << " valid, " << counts.rejected
-              << " rejected (dry run: nothing stored)";
-  } else {
-    std::cout << counts.accepted << " accepted (" << counts.new_products << " new products, "
-              << counts.new_versions << " new versions, " << counts.unchanged << " unchanged), "
-              << counts.rejected << " rejected";
-  }
+  std::cout << printable(result.file) << ": " << counted(counts.records_read, "record", "records")
+            << ", " << counts.accepted << (dry_run ? " would be accepted (" : " accepted (")
+            << counted(counts.new_products, "new product", "new products") << ", "
+            << counted(counts.new_versions, "new version", "new versions") << ", "
+            << counts.unchanged << " unchanged), " << counts.rejected << " rejected";
   if (!counts.file_error.empty()) std::cout << "; file not read to its end";
+  if (dry_run) std::cout << " (dry run: nothing stored)";
   std::cout << "\n";
   if (!result.statuses.empty()) {
     std::cout << "  checked:";
@@ -173,11 +175,8 @@ void print_summary(const ingest::FileResult& result, bool dry_run) {
       std::cout << separator << count << " " << status;
       separator = ", ";
     }
-    if (!dry_run) {
-      std::cout << "; " << result.flags_raised << " flagged for sale prohibition";
-      if (result.flags_lifted) std::cout << ", " << result.flags_lifted << " flags lifted";
-    }
     std::cout << "\n";
+    print_change_summary(result.changes, dry_run);
   }
 }
 
@@ -185,9 +184,8 @@ void print_summary(const ingest::FileResult& result, bool dry_run) {
 
 int run_import(const GlobalOptions& options, const ImportArguments& arguments) {
   ingest::ImportOptions import_options;
-  import_options.dry_run = arguments.dry_run;
   import_options.max_reported_rejections = arguments.max_reported;
-  import_options.actor = cli_actor();
+  import_options.actor = cli_actor(options);
   if (!arguments.format.empty()) {
     import_options.format = importers::format_from_name(arguments.format);
     if (!import_options.format) {
@@ -222,10 +220,15 @@ int run_import(const GlobalOptions& options, const ImportArguments& arguments) {
   if (!evaluator) return kExitUsage;
   import_options.evaluator = evaluator.get();
 
-  std::unique_ptr<storage::Storage> registry;
-  if (!arguments.dry_run) {
-    registry = open_registry(options, Access::kWrite);
-    if (!registry) return kExitUsage;
+  auto registry = open_registry(options, arguments.dry_run ? Access::kPreview : Access::kWrite);
+  if (!registry) return kExitUsage;
+  // A dry run is the import itself, every file of it, undone at the end: its summary is what
+  // the real run's would be.
+  std::unique_ptr<storage::Preview> preview;
+  if (arguments.dry_run) {
+    auto begun = registry->begin_preview();
+    if (!begun.is_ok()) return report_error(begun.status());
+    preview = std::move(begun).value();
   }
   ReportWriter report;
   if (!arguments.report_path.empty() && !report.open(arguments.report_path)) {
@@ -240,11 +243,11 @@ int run_import(const GlobalOptions& options, const ImportArguments& arguments) {
     auto result = ingest::import_file(registry.get(), file, import_options, observer);
     observer.clear_progress();
     if (!result.is_ok()) {
-      report.end_file(nullptr, result.status().message());
+      report.end_file(nullptr, result.status().message(), arguments.dry_run);
       report.finish(totals);
       return report_error(result.status());
     }
-    report.end_file(&result.value(), result->counts.file_error);
+    report.end_file(&result.value(), result->counts.file_error, arguments.dry_run);
     if (const auto more = result->rejections_not_reported; more > 0 && !arguments.quiet) {
       std::cerr << "... "
                 << (more < result->counts.rejected ? "and " + grouped(more) + " more"
@@ -253,7 +256,13 @@ int run_import(const GlobalOptions& options, const ImportArguments& arguments) {
     }
     add(totals, result->counts);
     file_errors = file_errors || !result->counts.file_error.empty();
-    print_summary(result.value(), arguments.dry_run);
+    if (arguments.json) {
+      views::Json summary = {{"file", result->file}};
+      summary.update(views::import_report_json(result.value(), arguments.dry_run));
+      std::cout << views::dump(summary) << "\n";
+    } else {
+      print_summary(result.value(), arguments.dry_run);
+    }
   }
   report.finish(totals);
   return totals.rejected > 0 || file_errors ? kExitRejectedOrNotFound : kExitSuccess;

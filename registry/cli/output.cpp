@@ -1,5 +1,7 @@
 #include "registry/cli/output.h"
 
+#include <iostream>
+
 namespace iotreg::cli {
 
 // A table cell of `width` characters: the text, cut with ~ to leave at least one space before
@@ -45,6 +47,29 @@ std::string printable(std::string_view text) {
     out.push_back(byte < 0x20 || byte == 0x7F ? ' ' : c);
   }
   return out;
+}
+
+std::string counted(std::uint64_t count, std::string_view one, std::string_view many) {
+  return std::to_string(count) + " " + std::string(count == 1 ? one : many);
+}
+
+void print_change_summary(const storage::ChangeSummary& summary, bool would) {
+  std::cout << "  flags: " << std::to_string(summary.flags_raised) << (would ? " would be" : "")
+            << " raised, " << std::to_string(summary.flags_withdrawn) << " withdrawn, "
+            << std::to_string(summary.flags_remedied) << " confirmed remedied\n";
+  if (summary.products_changed == 0) return;
+  std::cout << "  " << counted(summary.products_changed, "product", "products")
+            << (would ? " would change status or flag:" : " changed status or flag:") << "\n";
+  for (const auto& change : summary.first) {
+    std::cout << "    " << change.product_id << " " << printable(change.manufacturer) << " / "
+              << printable(change.brand) << " " << printable(change.model) << ": " << change.kind
+              << " " << (change.from.empty() ? "(new)" : change.from) << " -> " << change.to
+              << "\n";
+  }
+  if (summary.products_changed > summary.first.size()) {
+    std::cout << "    ... and " << std::to_string(summary.products_changed - summary.first.size())
+              << " more\n";
+  }
 }
 
 }  // namespace iotreg::cli

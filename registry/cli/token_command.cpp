@@ -12,19 +12,20 @@
 namespace iotreg::cli {
 
 int run_token_create(const GlobalOptions& options, const TokenCreateArguments& arguments) {
-  const access::TokenRequest request{arguments.role, arguments.manufacturer, arguments.expires};
+  const access::TokenRequest request{arguments.role, arguments.name, arguments.manufacturer,
+                                     arguments.expires};
   if (auto valid = access::validate_token_request(request, local_date()); !valid.is_ok()) {
     return report_error(valid);
   }
   auto registry = open_registry(options, Access::kWrite);
   if (!registry) return kExitUsage;
-  auto issued = access::issue_token(*registry, request, cli_actor(), local_date());
+  auto issued = access::issue_token(*registry, request, cli_actor(options), local_date());
   if (!issued.is_ok()) return report_error(issued.status());
   const storage::TokenRecord& record = issued->record;
   bool for_manufacturer = !record.manufacturer_name.empty();
   auto token = issued->token;
   auto id = record.id;
-  std::cout << "token " << id << ": " << record.role;
+  std::cout << "token " << id << ": " << record.role << " held by " << printable(record.holder);
   if (for_manufacturer) std::cout << " for " << printable(record.manufacturer_name);
   std::cout << (record.expires.empty() ? ", does not expire" : ", valid to " + record.expires)
             << "\nIt is shown only now; the registry keeps only its hash.\n"
@@ -43,11 +44,12 @@ int run_token_list(const GlobalOptions& options, bool json) {
     }
     return kExitSuccess;
   }
-  std::cout << std::left << std::setw(6) << "ID" << std::setw(14) << "ROLE" << std::setw(28)
-            << "MANUFACTURER" << std::setw(12) << "EXPIRES"
+  std::cout << std::left << std::setw(6) << "ID" << std::setw(14) << "ROLE" << std::setw(26)
+            << "HOLDER" << std::setw(28) << "MANUFACTURER" << std::setw(12) << "EXPIRES"
             << "STATE\n";
   for (const auto& token : tokens.value()) {
     std::cout << std::left << std::setw(6) << token.id << std::setw(14) << token.role
+              << cell(token.holder, 26)
               << cell(token.manufacturer_name.empty() ? "-" : token.manufacturer_name, 28)
               << std::setw(12) << (token.expires.empty() ? "never" : token.expires)
               << (token.revoked_at.empty() ? "active" : "revoked " + token.revoked_at) << "\n";
@@ -58,7 +60,7 @@ int run_token_list(const GlobalOptions& options, bool json) {
 int run_token_revoke(const GlobalOptions& options, std::int64_t id) {
   auto registry = open_registry(options, Access::kWrite);
   if (!registry) return kExitUsage;
-  auto status = registry->revoke_token(id, cli_actor());
+  auto status = registry->revoke_token(id, cli_actor(options));
   if (!status.is_ok()) return report_error(status);
   std::cout << "token " << id << " revoked\n";
   return kExitSuccess;

@@ -59,16 +59,27 @@ Reply run_checks(Context& context) {
   }
   ingest::RecheckOptions options;
   options.all = body.value("all", false);
-  options.dry_run = body.value("dry_run", false);
+  const bool dry_run = body.value("dry_run", false);
+  // Officers may preview a re-check's impact; only an admin applies one.
+  if (!dry_run && context.principal()->role != access::Role::kAdmin) {
+    return Reply::error(403, "an officer token may only preview a re-check ({\"dry_run\": true})");
+  }
   options.actor = context.actor();
   auto storage = context.storage();
   if (!storage.is_ok()) return Reply::from_status(storage.status());
+  // A preview runs the re-check itself and undoes it, so it waits for other writers too.
   std::unique_lock writer(context.server().write_mutex, std::defer_lock);
-  if (!options.dry_run && !writer.try_lock_for(kWriterWait)) return busy_reply();
+  if (!writer.try_lock_for(kWriterWait)) return busy_reply();
+  std::unique_ptr<storage::Preview> preview;
+  if (dry_run) {
+    auto begun = storage.value()->begin_preview();
+    if (!begun.is_ok()) return Reply::from_status(begun.status());
+    preview = std::move(begun).value();
+  }
   context.server().evaluator->begin_run();
   auto report = ingest::recheck(*storage.value(), *context.server().evaluator, options);
   if (!report.is_ok()) return Reply::from_status(report.status());
-  return Reply::json(200, views::recheck_report_json(report.value()));
+  return Reply::json(200, views::recheck_report_json(report.value(), dry_run));
 }
 
 Reply list_tokens(Context& context) {
@@ -95,13 +106,14 @@ Reply create_token(Context& context) {
   (void)parameters;
   IOTREG_HTTP_TRY_ASSIGN(
       body, parse_json_object(context.request(), {{"role", Json::value_t::string},
+                                                  {"name", Json::value_t::string},
                                                   {"manufacturer", Json::value_t::string},
                                                   {"expires", Json::value_t::string}}));
   auto text = [&](const char* name) {
     return body.contains(name) && body[name].is_string() ? body[name].get<std::string>()
                                                          : std::string();
   };
-  access::TokenRequest request{text("role"), text("manufacturer"), text("expires")};
+  access::TokenRequest request{text("role"), text("name"), text("manufacturer"), text("expires")};
   auto storage = context.storage();
   if (!storage.is_ok()) return Reply::from_status(storage.status());
   auto issued = access::issue_token(*storage.value(), request, context.actor(), local_date());

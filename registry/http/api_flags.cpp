@@ -1,50 +1,79 @@
-// The prohibition workflow over HTTP: the flag queue, confirm and dismiss, and the audit log.
+// The prohibition workflow over HTTP: the flag queue, confirm, dismiss and lift (one flag or
+// several at once), and the audit log.
 #include <charconv>
 
+#include "importers/schema/compiled_schema.h"
+#include "registry/actions/actions.h"
 #include "registry/core/utf8.h"
 #include "registry/http/detail/api.h"
 
 namespace iotreg::http {
 namespace {
 
-constexpr std::string_view kFlagStates[] = {"raised", "confirmed", "dismissed", "lifted"};
+// The answer to an officer's action: the flags as they are now, or why nothing was done (409
+// naming the state that does not allow it, 404 for an unknown flag).
+Reply act(Context& context, actions::FlagActionRequest request) {
+  auto storage = context.storage();
+  if (!storage.is_ok()) return Reply::from_status(storage.status());
+  request.actor = context.actor();
+  if (auto acted = actions::act_on_flags(*storage.value(), request); !acted.is_ok()) {
+    return Reply::from_status(acted);
+  }
+  Json items = Json::array();
+  for (std::int64_t id : request.flag_ids) {
+    auto flag = storage.value()->flag(id);
+    if (!flag.is_ok()) return Reply::from_status(flag.status());
+    items.push_back(views::flag_json(flag.value()));
+  }
+  return Reply::json(
+      200, items.size() == 1 && context.ids().size() == 1 ? items[0] : Json{{"items", items}});
+}
 
-Reply act_on_flag(Context& context, storage::FlagAction action) {
-  IOTREG_HTTP_TRY_ASSIGN(parameters, QueryParameters::parse(context.request(), {}));
-  (void)parameters;
+// The reason and, for confirm, the notice reference of an action's body.
+std::variant<actions::FlagActionRequest, Reply> action_body(Context& context,
+                                                            enforcement::OfficerAction action) {
   IOTREG_HTTP_TRY_ASSIGN(body,
-                         parse_json_object(context.request(), {{"reason", Json::value_t::string}}));
+                         parse_json_object(context.request(), {{"reason", Json::value_t::string},
+                                                               {"notice", Json::value_t::string}}));
   if (!body.contains("reason") || !body["reason"].is_string()) {
     return Reply::error(400, "the body must give a reason: {\"reason\": \"...\"}");
   }
-  const std::string reason = body["reason"].get<std::string>();
-  if (reason.find_first_not_of(" \t\r\n") == std::string::npos) {
-    return Reply::error(400, "reason must say why (it is recorded in the audit log)");
+  actions::FlagActionRequest request;
+  request.action = action;
+  request.reason = body["reason"].get<std::string>();
+  if (body.contains("notice") && body["notice"].is_string()) {
+    request.notice = body["notice"].get<std::string>();
   }
-  if (reason.size() > 4000) return Reply::error(400, "reason is longer than 4000 characters");
-  auto storage = context.storage();
-  if (!storage.is_ok()) return Reply::from_status(storage.status());
-  const std::int64_t id = context.ids()[0];
-  auto acted = storage.value()->act_on_flag(id, action, context.actor(), reason);
-  if (acted.code() == Status::Code::kInvalidArgument) return Reply::error(409, acted.message());
-  if (!acted.is_ok()) return Reply::from_status(acted);
-  auto flag = storage.value()->flag(id);
-  if (!flag.is_ok()) return Reply::from_status(flag.status());
-  return Reply::json(200, views::flag_json(flag.value()));
+  return request;
+}
+
+Reply act_on_one(Context& context, enforcement::OfficerAction action) {
+  IOTREG_HTTP_TRY_ASSIGN(parameters, QueryParameters::parse(context.request(), {}));
+  (void)parameters;
+  IOTREG_HTTP_TRY_ASSIGN(request, action_body(context, action));
+  request.flag_ids = {context.ids()[0]};
+  return act(context, std::move(request));
 }
 
 }  // namespace
 
 Reply list_flags(Context& context) {
-  IOTREG_HTTP_TRY_ASSIGN(parameters,
-                         QueryParameters::parse(context.request(), {"state", "limit", "cursor"}));
+  IOTREG_HTTP_TRY_ASSIGN(
+      parameters,
+      QueryParameters::parse(context.request(), {"state", "remedied", "limit", "cursor"}));
   IOTREG_HTTP_TRY_ASSIGN(page, parse_page(parameters, "flags"));
   storage::FlagQuery query;
   if (auto state = parameters.get("state")) {
-    bool known = false;
-    for (auto candidate : kFlagStates) known = known || candidate == *state;
-    if (!known) return Reply::error(400, "state must be raised, confirmed, dismissed or lifted");
-    query.state = *state;
+    query.state = enforcement::parse_flag_state(*state);
+    if (!query.state) {
+      return Reply::error(400, "state must be " + enforcement::flag_state_list());
+    }
+  }
+  if (auto remedied = parameters.get("remedied")) {
+    if (*remedied != "true" && *remedied != "false") {
+      return Reply::error(400, "remedied must be true or false");
+    }
+    query.remedied = *remedied == "true";
   }
   query.only_manufacturer_key = context.only_manufacturer_key();
   query.after_id = page.after_id;
@@ -59,9 +88,93 @@ Reply list_flags(Context& context) {
   return Reply::json(200, page_json(std::move(items), page.limit, "flags", last_id));
 }
 
-Reply confirm_flag(Context& context) { return act_on_flag(context, storage::FlagAction::kConfirm); }
+Reply confirm_flag(Context& context) {
+  return act_on_one(context, enforcement::OfficerAction::kConfirm);
+}
 
-Reply dismiss_flag(Context& context) { return act_on_flag(context, storage::FlagAction::kDismiss); }
+Reply dismiss_flag(Context& context) {
+  return act_on_one(context, enforcement::OfficerAction::kDismiss);
+}
+
+Reply lift_flag(Context& context) { return act_on_one(context, enforcement::OfficerAction::kLift); }
+
+Reply act_on_flags(Context& context) {
+  IOTREG_HTTP_TRY_ASSIGN(parameters, QueryParameters::parse(context.request(), {}));
+  (void)parameters;
+  IOTREG_HTTP_TRY_ASSIGN(body,
+                         parse_json_object(context.request(), {{"action", Json::value_t::string},
+                                                               {"ids", Json::value_t::array},
+                                                               {"reason", Json::value_t::string},
+                                                               {"notice", Json::value_t::string}}));
+  std::optional<enforcement::OfficerAction> action;
+  if (body.contains("action") && body["action"].is_string()) {
+    for (auto candidate :
+         {enforcement::OfficerAction::kConfirm, enforcement::OfficerAction::kDismiss,
+          enforcement::OfficerAction::kLift}) {
+      if (body["action"] == enforcement::action_name(candidate)) action = candidate;
+    }
+  }
+  if (!action) return Reply::error(400, "action must be confirm, dismiss or lift");
+  if (!body.contains("ids") || !body["ids"].is_array() || body["ids"].empty() ||
+      body["ids"].size() > 500) {
+    return Reply::error(400, "ids must list from 1 to 500 flag ids");
+  }
+  if (!body.contains("reason") || !body["reason"].is_string()) {
+    return Reply::error(400, "the body must give a reason: {\"reason\": \"...\"}");
+  }
+  actions::FlagActionRequest request;
+  request.action = *action;
+  request.reason = body["reason"].get<std::string>();
+  if (body.contains("notice") && body["notice"].is_string()) {
+    request.notice = body["notice"].get<std::string>();
+  }
+  for (const auto& id : body["ids"]) {
+    if (!id.is_number_integer() || id.get<std::int64_t>() <= 0) {
+      return Reply::error(400, "ids must be flag ids (positive whole numbers)");
+    }
+    request.flag_ids.push_back(id.get<std::int64_t>());
+  }
+  return act(context, std::move(request));
+}
+
+Reply list_changes(Context& context) {
+  IOTREG_HTTP_TRY_ASSIGN(
+      parameters, QueryParameters::parse(context.request(),
+                                         {"since", "since_run", "cause", "limit", "cursor"}));
+  IOTREG_HTTP_TRY_ASSIGN(page, parse_page(parameters, "changes"));
+  storage::ChangeQuery query;
+  if (auto since = parameters.get("since")) {
+    if (!importers::is_calendar_date(*since)) {
+      return Reply::error(400, "since must be a date, YYYY-MM-DD");
+    }
+    query.since = *since;
+  }
+  if (auto run = parameters.get("since_run")) {
+    std::int64_t id = 0;
+    auto [next, error] = std::from_chars(run->data(), run->data() + run->size(), id);
+    if (error != std::errc() || next != run->data() + run->size() || id <= 0) {
+      return Reply::error(400, "since_run must be an import run id (a positive whole number)");
+    }
+    query.since_run = id;
+  }
+  if (auto cause = parameters.get("cause")) {
+    if (auto problem = text_problem(*cause); !problem.empty()) {
+      return Reply::error(400, "cause " + problem);
+    }
+    query.cause = *cause;
+  }
+  query.only_manufacturer_key = context.only_manufacturer_key();
+  query.before_id = page.after_id;  // newest first: the cursor names the last id shown
+  query.limit = page.limit + 1;
+  auto storage = context.storage();
+  if (!storage.is_ok()) return Reply::from_status(storage.status());
+  auto changes = storage.value()->changes(query);
+  if (!changes.is_ok()) return Reply::from_status(changes.status());
+  Json items = Json::array();
+  for (const auto& change : changes.value()) items.push_back(views::change_json(change));
+  std::int64_t last_id = changes->size() > page.limit ? changes.value()[page.limit - 1].id : 0;
+  return Reply::json(200, page_json(std::move(items), page.limit, "changes", last_id));
+}
 
 Reply list_audit(Context& context) {
   IOTREG_HTTP_TRY_ASSIGN(

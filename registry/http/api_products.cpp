@@ -242,7 +242,6 @@ Reply post_declarations(Context& context) {
 
   ingest::ImportOptions options;
   options.format = format;
-  options.dry_run = dry_run;
   options.actor = context.actor();
   options.evaluator = context.server().evaluator.get();
   options.max_reported_rejections = kMaxRejectedInReply;
@@ -252,24 +251,23 @@ Reply post_declarations(Context& context) {
   }
   ReplyObserver observer;
   std::istringstream in(request.body);
+  // A dry run is the import itself, undone: it waits for other writers like one.
   std::unique_lock writer(context.server().write_mutex, std::defer_lock);
-  if (!dry_run && !writer.try_lock_for(kWriterWait)) return busy_reply();
+  if (!writer.try_lock_for(kWriterWait)) return busy_reply();
+  std::unique_ptr<storage::Preview> preview;
+  if (dry_run) {
+    auto begun = storage.value()->begin_preview();
+    if (!begun.is_ok()) return Reply::from_status(begun.status());
+    preview = std::move(begun).value();
+  }
   options.evaluator->begin_run();
   auto imported =
       ingest::import_stream(storage.value(), in, "api:" + options.actor, options, observer);
+  preview.reset();  // the dry run is undone before the reply
   if (!imported.is_ok()) return Reply::from_status(imported.status());
   const ingest::FileResult& result = imported.value();
-  Json report = {{"run_id", result.run_id == 0 ? Json(nullptr) : Json(result.run_id)},
-                 {"format", result.format},
-                 {"dry_run", dry_run},
-                 {"counts", views::import_counts_json(result.counts)},
-                 {"flags_raised", result.flags_raised},
-                 {"flags_lifted", result.flags_lifted},
-                 {"statuses", counts_json(result.statuses)},
-                 {"file_error", result.counts.file_error.empty() ? Json(nullptr)
-                                                                 : Json(result.counts.file_error)},
-                 {"rejected", observer.take()},
-                 {"rejected_not_listed", result.rejections_not_reported}};
+  Json report = views::import_report_json(result, dry_run);
+  report["rejected"] = observer.take();
   if (result.counts.accepted == 0) {
     std::string why = !result.counts.file_error.empty() ? result.counts.file_error
                       : result.counts.records_read == 0 ? "the body holds no declarations"

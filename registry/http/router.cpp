@@ -41,8 +41,11 @@ constexpr std::array kRoutes = {
     Route{"GET", "/api/v1/flags", kAnyRole, list_flags, true},
     Route{"POST", "/api/v1/flags/{id}/confirm", kOfficer, confirm_flag},
     Route{"POST", "/api/v1/flags/{id}/dismiss", kOfficer, dismiss_flag},
+    Route{"POST", "/api/v1/flags/{id}/lift", kOfficer, lift_flag},
+    Route{"POST", "/api/v1/flags/actions", kOfficer, act_on_flags},
+    Route{"GET", "/api/v1/changes", kAnyRole, list_changes, true},
     Route{"GET", "/api/v1/checks", kAnyRole, list_checks, true},
-    Route{"POST", "/api/v1/checks/run", kAdmin, run_checks},
+    Route{"POST", "/api/v1/checks/run", kOfficer | kAdmin, run_checks},
     Route{"GET", "/api/v1/export", kAnyRole, export_products},
     Route{"GET", "/api/v1/audit", kOfficer | kAdmin, list_audit, true},
     Route{"GET", "/api/v1/stats", kAnyRole, get_stats, true},
@@ -208,6 +211,8 @@ Reply Reply::from_status(const Status& status) {
       return error(404, status.message());
     case Status::Code::kInvalidArgument:
       return error(400, status.message());
+    case Status::Code::kConflict:
+      return error(409, status.message());
     case Status::Code::kBusy:
       reply = error(503, "the registry is busy with another writer; try again later");
       reply.headers.emplace_back("Retry-After", "5");
@@ -249,7 +254,9 @@ std::optional<std::string> Context::only_manufacturer_key() const {
 }
 
 std::string Context::actor() const {
-  return principal_ ? "token:" + std::to_string(principal_->token_id) : "anonymous";
+  if (!principal_) return "anonymous";
+  return enforcement::token_actor(principal_->holder, access::role_name(principal_->role),
+                                  principal_->token_id);
 }
 
 std::variant<QueryParameters, Reply> QueryParameters::parse(

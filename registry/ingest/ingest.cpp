@@ -257,17 +257,20 @@ Result<FileResult> import_input(storage::Storage* storage, std::istream& in,
   result.format = std::string(importers::format_name(*options.format));
 
   std::unique_ptr<storage::ImportSession> session;
-  if (!options.dry_run) {
+  if (storage) {
     std::optional<storage::EvaluationInfo> evaluation;
     storage::Rejudge judge;
+    storage::Decide decide;
     if (options.evaluator) {
       evaluation = evaluation_info(*options.evaluator);
       judge = [&options, &schema](const std::vector<std::string>& payloads) {
         return rejudge(*options.evaluator, schema.catalog(), payloads);
       };
+      decide = decide_for(*evaluation);
     }
     auto begun = storage->begin_import({file, result.format, options.actor},
-                                       evaluation ? &*evaluation : nullptr, std::move(judge));
+                                       evaluation ? &*evaluation : nullptr, std::move(judge),
+                                       std::move(decide));
     if (!begun.is_ok()) return begun.status();
     session = std::move(begun).value();
     result.run_id = session->run_id();
@@ -280,8 +283,8 @@ Result<FileResult> import_input(storage::Storage* storage, std::istream& in,
     // Nothing may escape a thread: an exception here (memory exhausted by a hostile input)
     // ends this file's import with an error instead of the process.
     try {
-      StagingSink sink(encoder.value(), options, file, bytes_total,
-                       options.dry_run ? nullptr : &queue, observer, result);
+      StagingSink sink(encoder.value(), options, file, bytes_total, storage ? &queue : nullptr,
+                       observer, result);
       read_status = importers::read_declarations(in, *options.format, schema, sink);
       sink.flush();
     } catch (const std::exception& error) {
@@ -337,8 +340,7 @@ Result<FileResult> import_input(storage::Storage* storage, std::istream& in,
   // An import that would change nothing (all rejected, refused, or identical to what is
   // stored) is rolled back so that the database stays exactly as it was.
   if (session && new_products + new_versions > 0) {
-    result.flags_raised = session->flags_raised();
-    result.flags_lifted = session->flags_lifted();
+    result.changes = session->changes();
     if (auto status = session->commit(counts); !status.is_ok()) return status;
   } else {
     result.run_id = 0;
@@ -381,6 +383,14 @@ storage::VerdictRecord to_record(const checks::Evaluator& evaluator,
 storage::EvaluationInfo evaluation_info(const checks::Evaluator& evaluator) {
   return {evaluator.key(), evaluator.policy().id, evaluator.as_of(), evaluator.provenance_json(),
           evaluator.policy().regime == policy::Regime::kProhibition};
+}
+
+storage::Decide decide_for(const storage::EvaluationInfo& evaluation) {
+  const enforcement::Regime regime{evaluation.prohibition, evaluation.policy_id, evaluation.as_of};
+  return
+      [regime](const enforcement::ProductFacts& product, const enforcement::VerdictFacts& verdict) {
+        return enforcement::follow_verdict(regime, product, verdict);
+      };
 }
 
 storage::VerdictRecord rejudge(const checks::Evaluator& evaluator,

@@ -21,7 +21,6 @@ namespace iotreg::ingest {
 
 struct ImportOptions {
   std::optional<importers::Format> format;  // overrides the file extension; required for "-"
-  bool dry_run = false;                     // validate only; storage is not touched
   std::string actor = "cli";
   // Judges what is imported (on the reader thread; known products again, with their history,
   // on the writer). Null: products stay pending. Must outlive the import.
@@ -40,6 +39,8 @@ struct ImportOptions {
 storage::VerdictRecord to_record(const checks::Evaluator& evaluator,
                                  const checks::Verdict& verdict);
 storage::EvaluationInfo evaluation_info(const checks::Evaluator& evaluator);
+// The enforcement rules (registry/enforcement) for an evaluation's regime, as storage asks them.
+storage::Decide decide_for(const storage::EvaluationInfo& evaluation);
 // Judges the last of a product's versions, given as payloads oldest first, with the others as
 // its history. A payload that cannot be decoded yields a check_error verdict saying why.
 storage::VerdictRecord rejudge(const checks::Evaluator& evaluator,
@@ -62,14 +63,13 @@ class ImportObserver {
 struct FileResult {
   std::string file;
   std::string format;
-  std::int64_t run_id = 0;  // 0 for a dry run or when nothing was stored
+  std::int64_t run_id = 0;  // 0 when nothing was stored
   storage::ImportCounts counts;
   // Rejected records counted in counts.rejected but, past the cap, not told to the observer.
   std::uint64_t rejections_not_reported = 0;
-  std::uint64_t flags_raised = 0;
-  std::uint64_t flags_lifted = 0;
-  // Stored declarations by status (a dry run: accepted ones, judged without history).
+  // Stored declarations by status, and the flags and products whose status changed.
   std::map<std::string, std::uint64_t> statuses;
+  storage::ChangeSummary changes;
 };
 
 // Checks that `path` names something import_file can read: a regular file or a pipe that exists
@@ -77,10 +77,12 @@ struct FileResult {
 // "too many levels of symbolic links (a symlink loop)", "is a directory", ...).
 Status check_input_file(const std::string& path);
 
-// Imports one file ("-" is standard input). A non-ok Status means nothing of this file was
-// stored: the file could not be opened or its format is unknown (kInvalidArgument, kIoError),
-// or storage failed (kBusy, kReadOnly, ...). Rejected records and a file that was refused or
-// cut short are not errors here: they are in the FileResult and were told to the observer.
+// Imports one file ("-" is standard input); a dry run is the same import inside a
+// storage::Preview. Null `storage` only validates and judges, storing nothing and knowing
+// nothing of what is stored. A non-ok Status means nothing of this file was stored: the file could
+// not be opened or its format is unknown (kInvalidArgument, kIoError), or storage failed (kBusy,
+// kReadOnly, ...). Rejected records and a file that was refused or cut short are not errors here:
+// they are in the FileResult and were told to the observer.
 Result<FileResult> import_file(storage::Storage* storage, const std::string& file,
                                const ImportOptions& options, ImportObserver& observer);
 // As import_file, from a stream named `source` (e.g. a request body); options.format is required.
@@ -93,9 +95,10 @@ Result<FileResult> import_stream(storage::Storage* storage, std::istream& in,
 namespace iotreg::ingest {
 
 struct RecheckOptions {
-  bool all = false;      // every product, not only those whose verdict is stale
-  bool dry_run = false;  // judge and report, store nothing
+  bool all = false;  // every product, not only those whose verdict is stale
   std::string actor = "cli";
+  // The daily re-check of this date (at most one per date), rather than one asked for.
+  std::optional<std::string> daily_date;
 };
 
 // What a re-check changed (or, dry, would change) for one product.
@@ -121,18 +124,18 @@ struct ManufacturerImpact {
 struct RecheckReport {
   std::string policy_id;
   std::string as_of;
-  bool dry_run = false;
+  std::int64_t run_id = 0;  // 0 when nothing was checked
   std::uint64_t checked = 0;
   std::uint64_t status_changes = 0;
-  std::uint64_t flags_raised = 0;
-  std::uint64_t flags_lifted = 0;
+  storage::ChangeSummary summary;  // flags raised, withdrawn, remedied; products changed
   std::map<std::string, ManufacturerImpact> impact;  // by manufacturer name
   std::vector<RecheckChange> changes;                // products whose status or flag changes
 };
 
-// Judges again every product whose verdict is stale for `evaluator` (or all), storing the
-// verdicts, flags and one audit event in one transaction unless dry. kBusy when another writer
-// holds the registry.
+// Judges again every product whose verdict is stale for `evaluator` (or all), as one re-check
+// run: the verdicts, what the enforcement rules decide and one audit event, in one
+// transaction (a dry run is the same inside a storage::Preview). kBusy when another writer
+// holds the registry; kConflict when the daily re-check of that date ran already.
 Result<RecheckReport> recheck(storage::Storage& storage, const checks::Evaluator& evaluator,
                               const RecheckOptions& options);
 

@@ -48,18 +48,15 @@ std::vector<storage::VerdictRecord> rejudge_all(
 Result<RecheckReport> recheck(storage::Storage& storage, const checks::Evaluator& evaluator,
                               const RecheckOptions& options) {
   const storage::EvaluationInfo evaluation = evaluation_info(evaluator);
+  const storage::Decide decide = decide_for(evaluation);
   const auto& catalog = importers::CompiledSchema::builtin()->catalog();
   RecheckReport report;
   report.policy_id = evaluator.policy().id;
   report.as_of = evaluator.as_of();
-  report.dry_run = options.dry_run;
 
-  std::unique_ptr<storage::RecheckSession> session;
-  if (!options.dry_run) {
-    auto begun = storage.begin_recheck(evaluation, options.actor);
-    if (!begun.is_ok()) return begun.status();
-    session = std::move(begun).value();
-  }
+  auto begun = storage.begin_recheck(evaluation, options.actor, options.daily_date);
+  if (!begun.is_ok()) return begun.status();
+  std::unique_ptr<storage::RecheckSession> session = std::move(begun).value();
   std::int64_t after = 0;
   for (;;) {
     auto batch = storage.recheck_candidates(evaluation.key, options.all, after, kBatch);
@@ -68,32 +65,36 @@ Result<RecheckReport> recheck(storage::Storage& storage, const checks::Evaluator
     std::vector<storage::VerdictRecord> verdicts = rejudge_all(evaluator, catalog, batch.value());
     for (std::size_t i = 0; i < batch->size(); ++i) {
       const storage::RecheckCandidate& candidate = batch.value()[i];
-      storage::VerdictRecord& verdict = verdicts[i];
-      after = candidate.product_id;
-      bool flagged =
-          storage::flagged_after(evaluation.prohibition, candidate.flagged, verdict.status);
-      if (session) IOTREG_TRY(session->apply(candidate, verdict));
+      const storage::VerdictRecord& verdict = verdicts[i];
+      const enforcement::ProductFacts& before = candidate.facts;
+      after = before.product_id;
+      const enforcement::Consequences decided =
+          decide(before, {verdict.status, verdict.failed, candidate.version_id});
+      IOTREG_TRY(session->apply(candidate, verdict, decided));
+      const bool was_flagged =
+          before.newest_flag && enforcement::is_open(before.newest_flag->state);
       auto& counts = report.impact[candidate.manufacturer];
       ++counts.checked;
       ++report.checked;
-      bool changed = verdict.status != candidate.status;
+      const bool changed = decided.status != before.status;
       if (changed) {
         ++counts.status_changes;
         ++report.status_changes;
       }
-      counts.newly_flagged += flagged && !candidate.flagged;
-      counts.unflagged += !flagged && candidate.flagged;
-      if (changed || flagged != candidate.flagged) {
-        report.changes.push_back({candidate.product_id, candidate.manufacturer, candidate.brand,
-                                  candidate.model, candidate.status, verdict.status,
-                                  candidate.flagged, flagged, verdict.failed});
+      counts.newly_flagged += decided.flagged && !was_flagged;
+      counts.unflagged += !decided.flagged && was_flagged;
+      if (!decided.changes.empty()) {
+        report.changes.push_back({before.product_id, candidate.manufacturer, candidate.brand,
+                                  candidate.model, before.status, decided.status, was_flagged,
+                                  decided.flagged, verdict.failed});
       }
     }
   }
-  if (session && report.checked > 0) {
+  // A re-check that judged nothing leaves no run behind.
+  if (report.checked > 0) {
+    report.summary = session->changes();
+    report.run_id = session->run_id();
     IOTREG_TRY(session->commit(report.checked, report.status_changes));
-    report.flags_raised = session->flags_raised();
-    report.flags_lifted = session->flags_lifted();
   }
   return report;
 }

@@ -15,11 +15,4 @@ void stage(const BodyEncoder& encoder, const model::Declaration& declaration,
   staged.source_location = std::move(source_location);
 }
 
-bool flagged_after(bool prohibition, bool was_flagged, std::string_view status) {
-  if (!prohibition) return was_flagged;
-  if (status == "non_compliant") return true;
-  if (status == "compliant" || status == "excepted") return false;
-  return was_flagged;
-}
-
 }  // namespace iotreg::storage

@@ -17,6 +17,7 @@
 #include <vector>
 
 #include "registry/core/status.h"
+#include "registry/enforcement/enforcement.h"
 #include "registry/model/declaration.h"
 #include "registry/storage/body_codec.h"
 
@@ -60,6 +61,38 @@ struct EvaluationInfo {
 // oldest first, the last being the one judged.
 using Rejudge = std::function<VerdictRecord(const std::vector<std::string>& payloads)>;
 
+// Decides what a verdict makes happen to a product: the enforcement rules for the evaluation's
+// regime (registry/enforcement). A backend writes what it returns and decides nothing itself.
+using Decide = std::function<enforcement::Consequences(const enforcement::ProductFacts& product,
+                                                       const enforcement::VerdictFacts& verdict)>;
+
+// A change of a product's status or flag, as recorded in the status history.
+struct ChangeRecord {
+  std::int64_t id = 0;
+  std::int64_t product_id = 0;
+  std::string manufacturer;
+  std::string brand;
+  std::string model;
+  std::int64_t version = 0;  // the version number the change happened on
+  std::string kind;          // status or flag
+  std::string from;          // empty: none before
+  std::string to;
+  std::int64_t flag_id = 0;
+  std::string at;
+  std::string cause;   // "import run 12", "re-check run 4", "daily re-check ...", or a person
+  std::string reason;  // for flag changes
+};
+
+// What a write session changed: counts, and the first changes in full (the rest counted).
+struct ChangeSummary {
+  static constexpr std::size_t kListed = 20;
+  std::uint64_t flags_raised = 0;
+  std::uint64_t flags_withdrawn = 0;
+  std::uint64_t flags_remedied = 0;    // confirmed flags whose product became compliant
+  std::uint64_t products_changed = 0;  // products whose status or flag changed
+  std::vector<ChangeRecord> first;     // of the first kListed such products
+};
+
 // One validated declaration ready to be stored: its stored form (body_codec.h), its identity
 // and the fields the product row shows, all prepared by the producer, off the writer's thread.
 struct StagedDeclaration {
@@ -90,47 +123,67 @@ class ImportSession {
   virtual Result<StoreOutcome> store(StagedDeclaration& staged) = 0;
   // Records the run's counts and its audit event, then makes everything durable at once.
   virtual Status commit(const ImportCounts& counts) = 0;
-  // Flags raised and lifted so far by this session.
-  virtual std::uint64_t flags_raised() const = 0;
-  virtual std::uint64_t flags_lifted() const = 0;
+  // What this session changed so far.
+  virtual const ChangeSummary& changes() const = 0;
   virtual std::int64_t run_id() const = 0;
 };
 
-// Whether a product carries an open sale-prohibition flag after a verdict with `status`: under
-// prohibition a non-compliant verdict raises one and a compliant or excepted one lifts it; a
-// check error, or a labelling regime, leaves the flag as it was.
-bool flagged_after(bool prohibition, bool was_flagged, std::string_view status);
-
 // A product due for re-checking, with what is needed to judge it again.
 struct RecheckCandidate {
-  std::int64_t product_id = 0;
   std::int64_t version_id = 0;  // of the latest declaration
   std::string manufacturer;
   std::string brand;
   std::string model;
-  std::string status;
-  bool flagged = false;
+  enforcement::ProductFacts facts;    // its status and newest flag
   std::vector<std::string> payloads;  // every version (body_codec.h), oldest first
 };
 
-// Re-checking as one unit of work: nothing is visible to other connections until commit(), and
-// destroying it without commit() discards everything. Borrows its Storage.
+// Re-checking as one unit of work (a numbered re-check run): nothing is visible to other
+// connections until commit(), and destroying it without commit() discards everything. Borrows
+// its Storage.
 class RecheckSession {
  public:
   virtual ~RecheckSession() = default;
-  // Stores the verdict on the product's latest declaration and raises or lifts its flag.
-  virtual Status apply(const RecheckCandidate& product, const VerdictRecord& verdict) = 0;
-  // Records the re-check's audit event with its counts, then makes everything durable at once.
+  virtual std::int64_t run_id() const = 0;
+  // Stores the verdict on the product's latest declaration and what the rules decided.
+  virtual Status apply(const RecheckCandidate& product, const VerdictRecord& verdict,
+                       const enforcement::Consequences& consequences) = 0;
+  // Records the run's counts and its audit event, then makes everything durable at once.
   virtual Status commit(std::uint64_t checked, std::uint64_t status_changes) = 0;
-  virtual std::uint64_t flags_raised() const = 0;
-  virtual std::uint64_t flags_lifted() const = 0;
+  virtual const ChangeSummary& changes() const = 0;
+};
+
+// An officer's action on flags, all or nothing: read the flags, write their new states, then
+// commit. Borrows its Storage; destroying it without commit() discards everything.
+class FlagActionSession {
+ public:
+  virtual ~FlagActionSession() = default;
+  // The flag as it is now, inside this session. kNotFound for an unknown flag.
+  virtual Result<enforcement::FlagFacts> flag(std::int64_t flag_id, std::int64_t& product_id,
+                                              std::int64_t& latest_version_id) = 0;
+  // Writes a flag's new state (and, for confirm, the notice; for dismiss and lift, the versions
+  // it covers), the product's flagged mark, its status history and the audit event.
+  struct Transition {
+    std::int64_t flag_id = 0;
+    std::int64_t product_id = 0;
+    std::int64_t version_id = 0;  // the product's latest version
+    enforcement::FlagState from = enforcement::FlagState::kRaised;
+    enforcement::FlagState to = enforcement::FlagState::kRaised;
+    std::string action;  // the audit event's action, e.g. "flag.confirm"
+    std::string reason;
+    std::string notice;  // confirm: the stop notice's reference, if any
+  };
+  virtual Status write(const Transition& transition) = 0;
+  virtual Status commit() = 0;
 };
 
 struct ProductQuery {
   std::optional<std::string> status;
   std::optional<bool> flagged;
-  std::optional<std::string> manufacturer;  // compared by identity key
-  std::optional<std::string> type;          // the declared product type, exactly
+  std::optional<enforcement::FlagState> flag_state;  // of the product's newest flag
+  std::optional<bool> remedied;                      // a confirmed flag that is remedied
+  std::optional<std::string> manufacturer;           // compared by identity key
+  std::optional<std::string> type;                   // the declared product type, exactly
   // Confines the query to one manufacturer's products (a manufacturer's API token), by key.
   std::optional<std::string> only_manufacturer_key;
   // Words, each matched as the beginning of a word of the brand, model or type or of the
@@ -151,6 +204,8 @@ struct ProductSummary {
   std::string type;
   std::string status;  // pending until checked
   bool flagged = false;
+  std::optional<enforcement::FlagState> flag_state;  // of its newest flag, if any
+  bool remedied = false;                             // that flag is confirmed and remedied
   std::int64_t version_count = 0;
   std::string created_at;
   std::string updated_at;
@@ -163,24 +218,42 @@ struct ProductSummary {
 struct FlagRecord {
   std::int64_t id = 0;
   std::int64_t product_id = 0;
-  std::string state;  // raised, confirmed, dismissed, lifted
+  enforcement::FlagState state = enforcement::FlagState::kRaised;
   std::string raised_at;
   std::string raised_by;
-  std::int64_t raised_version = 0;  // version number of the declaration that raised it
+  std::int64_t raised_version = 0;    // version number of the declaration that raised it
+  std::int64_t remedied_version = 0;  // confirmed and remedied by this version number; 0: not
+  std::string notice;                 // the stop notice's reference, if an officer gave one
   std::string raise_reason;
   std::string updated_at;
+  // Every state it was in, oldest first: raised, then each change.
+  struct HistoryEntry {
+    enforcement::FlagState state = enforcement::FlagState::kRaised;
+    std::string at;
+    std::string actor;  // a person, or the automatic cause
+    std::string reason;
+  };
+  std::vector<HistoryEntry> history;
   std::string manufacturer;
   std::string brand;
   std::string model;
 };
 
-enum class FlagAction { kConfirm, kDismiss };
-
 struct FlagQuery {
-  std::optional<std::string> state;                  // raised, confirmed, dismissed, lifted
+  std::optional<enforcement::FlagState> state;
+  std::optional<bool> remedied;
   std::optional<std::string> only_manufacturer_key;  // as in ProductQuery
   std::int64_t after_id = 0;                         // keyset pagination: ids greater than this
   std::size_t limit = 0;                             // 0: no limit
+};
+
+struct ChangeQuery {
+  std::optional<std::string> since;       // UTC ISO 8601 or a date: changes at or after it
+  std::optional<std::int64_t> since_run;  // changes at or after import run N began
+  std::optional<std::string> cause;       // exactly
+  std::optional<std::string> only_manufacturer_key;  // as in ProductQuery
+  std::int64_t before_id = 0;  // keyset pagination, newest first: ids below; 0: none
+  std::size_t limit = 0;       // 0: no limit
 };
 
 struct AuditQuery {
@@ -206,6 +279,7 @@ struct TokenRecord {
   std::string manufacturer_name;
   std::string created_at;
   std::string created_by;
+  std::string holder;      // the person who holds the token
   std::string expires;     // YYYY-MM-DD, last valid day; empty: never
   std::string revoked_at;  // empty: not revoked
 };
@@ -246,25 +320,38 @@ struct AuditEvent {
   std::string details_json;
 };
 
+// Undoes, when it ends, everything written through its Storage while it lives: a dry run
+// does exactly what the real run would (the same sessions, counts and changes) and leaves the
+// registry as it was. Holds the write lock for its life; destroy it before its Storage.
+class Preview {
+ public:
+  virtual ~Preview() = default;
+};
+
 class Storage {
  public:
   virtual ~Storage() = default;
+
+  // Starts a preview (takes the write lock; kBusy as for imports).
+  virtual Result<std::unique_ptr<Preview>> begin_preview() = 0;
 
   // Starts an import. With an evaluation, staged verdicts are stored, known products are judged
   // again with their history through `rejudge`, and flags or label ids follow the verdicts.
   // Fails with kBusy when another process holds the write lock for longer than the busy timeout.
   virtual Result<std::unique_ptr<ImportSession>> begin_import(const ImportRunInfo& info,
                                                               const EvaluationInfo* evaluation,
-                                                              Rejudge rejudge) = 0;
+                                                              Rejudge rejudge, Decide decide) = 0;
 
   // Products whose verdict is stale for the evaluation with `evaluation_key` (never judged,
   // judged under another evaluation, or not on their latest declaration), or every product with
   // `all`; ids above `after_id`, in id order, at most `limit`.
   virtual Result<std::vector<RecheckCandidate>> recheck_candidates(
       const std::string& evaluation_key, bool all, std::int64_t after_id, std::size_t limit) = 0;
-  // Starts a re-check (takes the write lock; kBusy as for imports).
-  virtual Result<std::unique_ptr<RecheckSession>> begin_recheck(const EvaluationInfo& evaluation,
-                                                                const std::string& actor) = 0;
+  // Starts a re-check run (takes the write lock; kBusy as for imports). `daily_date` names the
+  // daily re-check of that date (at most one per date: kConflict when it ran already).
+  virtual Result<std::unique_ptr<RecheckSession>> begin_recheck(
+      const EvaluationInfo& evaluation, const std::string& actor,
+      std::optional<std::string> daily_date) = 0;
 
   virtual Result<std::vector<ProductSummary>> list_products(const ProductQuery& query) = 0;
   // Facet counts over every product the query matches (after_id and limit are ignored).
@@ -287,11 +374,11 @@ class Storage {
   virtual Result<FlagRecord> flag(std::int64_t flag_id) = 0;
   // A product's flags, oldest first.
   virtual Result<std::vector<FlagRecord>> product_flags(std::int64_t product_id) = 0;
-  // Confirms or dismisses a flag, with its audit event, in one transaction. kNotFound for an
-  // unknown flag; kInvalidArgument when the flag's state does not allow the action (confirm:
-  // raised; dismiss: raised or confirmed).
-  virtual Status act_on_flag(std::int64_t flag_id, FlagAction action, const std::string& actor,
-                             const std::string& reason) = 0;
+  // Starts an officer's action on flags (takes the write lock).
+  virtual Result<std::unique_ptr<FlagActionSession>> begin_flag_action(
+      const std::string& actor) = 0;
+  // Status and flag changes, newest first.
+  virtual Result<std::vector<ChangeRecord>> changes(const ChangeQuery& query) = 0;
 
   // Stores a new token (its hash; the caller shows the token once) with its audit event.
   virtual Result<std::int64_t> create_token(const TokenRecord& token) = 0;

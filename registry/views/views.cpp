@@ -28,6 +28,10 @@ Json product_json(const storage::ProductSummary& product, Json findings) {
       {"type", or_null(product.type)},
       {"status", product.status},
       {"flagged", product.flagged},
+      {"flag_state", product.flag_state
+                         ? Json(std::string(enforcement::flag_state_name(*product.flag_state)))
+                         : Json(nullptr)},
+      {"remedied", product.remedied},
       {"label_id", or_null(product.label_id)},
       {"findings", std::move(findings)},
       {"version_count", product.version_count},
@@ -124,27 +128,9 @@ Result<Json> product_detail(storage::Storage& storage, std::int64_t product_id,
       product->evaluated_version == 0 ? Json(nullptr) : Json(product->evaluated_version);
   out["evaluation"] = std::move(provenance).value();
 
-  // Each flag with its history: the raise, then every audit event about it.
+  // Each flag with its history.
   Json& flag_list = out["flags"] = Json::array();
-  for (const auto& flag : flags.value()) {
-    Json history = Json::array();
-    history.push_back({{"at", flag.raised_at},
-                       {"actor", flag.raised_by},
-                       {"action", "flag.raise"},
-                       {"reason", flag.raise_reason}});
-    for (const auto& event : events.value()) {
-      if (event.subject_type != "flag" || event.subject_id != flag.id) continue;
-      auto details = parse_stored(event.details_json);
-      history.push_back({{"at", event.at},
-                         {"actor", event.actor},
-                         {"action", event.action},
-                         {"reason", details.is_object() ? details.value("reason", "") : ""}});
-    }
-    flag_list.push_back({{"id", flag.id},
-                         {"state", flag.state},
-                         {"raised_version", flag.raised_version},
-                         {"history", std::move(history)}});
-  }
+  for (const auto& flag : flags.value()) flag_list.push_back(flag_json(flag));
   Json version_list = Json::array();
   for (const auto& version : versions.value()) {
     version_list.push_back({{"version", version.version},
@@ -162,17 +148,59 @@ Result<Json> product_detail(storage::Storage& storage, std::int64_t product_id,
 }
 
 Json flag_json(const storage::FlagRecord& flag) {
+  Json history = Json::array();
+  for (const auto& entry : flag.history) {
+    history.push_back({{"state", enforcement::flag_state_name(entry.state)},
+                       {"at", entry.at},
+                       {"actor", entry.actor},
+                       {"reason", entry.reason}});
+  }
   return {{"id", flag.id},
           {"product_id", flag.product_id},
-          {"state", flag.state},
+          {"state", enforcement::flag_state_name(flag.state)},
+          {"remedied", flag.remedied_version != 0},
+          {"remedied_version",
+           flag.remedied_version == 0 ? Json(nullptr) : Json(flag.remedied_version)},
+          {"notice", or_null(flag.notice)},
           {"manufacturer", flag.manufacturer},
           {"brand", flag.brand},
           {"model", flag.model},
+          {"version", flag.raised_version},
           {"raised_at", flag.raised_at},
           {"raised_by", flag.raised_by},
-          {"raised_version", flag.raised_version},
           {"reason", flag.raise_reason},
-          {"updated_at", flag.updated_at}};
+          {"updated_at", flag.updated_at},
+          {"history", std::move(history)}};
+}
+
+Json change_json(const storage::ChangeRecord& change) {
+  Json out = change.id != 0 ? Json{{"id", change.id}} : Json::object();
+  out.update(Json{{"product_id", change.product_id},
+                  {"manufacturer", change.manufacturer},
+                  {"brand", change.brand},
+                  {"model", change.model},
+                  {"version", change.version},
+                  {"kind", change.kind},
+                  {"from", or_null(change.from)},
+                  {"to", change.to},
+                  {"at", change.at},
+                  {"cause", change.cause}});
+  if (change.kind == "flag") {
+    out["flag_id"] = change.flag_id == 0 ? Json(nullptr) : Json(change.flag_id);
+    out["reason"] = or_null(change.reason);
+  }
+  return out;
+}
+
+Json change_summary_json(const storage::ChangeSummary& summary) {
+  Json changed = Json::array();
+  for (const auto& change : summary.first) changed.push_back(change_json(change));
+  return {{"flags_raised", summary.flags_raised},
+          {"flags_withdrawn", summary.flags_withdrawn},
+          {"flags_remedied", summary.flags_remedied},
+          {"products_changed", summary.products_changed},
+          {"changed", std::move(changed)},
+          {"changed_not_listed", summary.products_changed - summary.first.size()}};
 }
 
 Json audit_event_json(const storage::AuditEvent& event) {
@@ -188,6 +216,7 @@ Json audit_event_json(const storage::AuditEvent& event) {
 Json token_json(const storage::TokenRecord& token) {
   return {{"id", token.id},
           {"role", token.role},
+          {"holder", token.holder},
           {"manufacturer", or_null(token.manufacturer_name)},
           {"created_at", token.created_at},
           {"created_by", token.created_by},
@@ -215,16 +244,30 @@ Json import_counts_json(const storage::ImportCounts& counts) {
           {"new_versions", counts.new_versions}, {"unchanged", counts.unchanged}};
 }
 
-Json recheck_report_json(const ingest::RecheckReport& report) {
-  Json out = {{"dry_run", report.dry_run},
+Json import_report_json(const ingest::FileResult& result, bool dry_run) {
+  Json statuses = Json::object();
+  for (const auto& [status, count] : result.statuses) statuses[status] = count;
+  Json out = {{"run_id", dry_run || result.run_id == 0 ? Json(nullptr) : Json(result.run_id)},
+              {"format", result.format},
+              {"dry_run", dry_run},
+              {"counts", import_counts_json(result.counts)},
+              {"statuses", std::move(statuses)}};
+  out.update(change_summary_json(result.changes));
+  out["file_error"] = or_null(result.counts.file_error);
+  out["rejected_not_listed"] = result.rejections_not_reported;
+  return out;
+}
+
+Json recheck_report_json(const ingest::RecheckReport& report, bool dry_run) {
+  Json out = {{"dry_run", dry_run},
+              {"run_id", dry_run || report.run_id == 0 ? Json(nullptr) : Json(report.run_id)},
               {"policy", report.policy_id},
               {"as_of", report.as_of},
               {"checked", report.checked},
-              {"status_changes", report.status_changes},
-              {"flags_raised", report.flags_raised},
-              {"flags_lifted", report.flags_lifted},
-              {"manufacturers", Json::array()},
-              {"changes", Json::array()}};
+              {"status_changes", report.status_changes}};
+  out.update(change_summary_json(report.summary));
+  out["manufacturers"] = Json::array();
+  out["changes"] = Json::array();
   for (const auto& [name, counts] : report.impact) {
     out["manufacturers"].push_back({{"manufacturer", name},
                                     {"checked", counts.checked},

@@ -26,8 +26,9 @@ using Json = nlohmann::ordered_json;
 // Serialises for output: invalid UTF-8 (never stored, but never trusted) becomes U+FFFD.
 std::string dump(const Json& value, int indent = -1);
 
-// {id, manufacturer, brand, model, type, status, flagged, label_id, findings, version_count,
-//  created_at, updated_at}. `findings` as made by FindingsPrinter (empty until checked).
+// {id, manufacturer, brand, model, type, status, flagged, flag_state, remedied, label_id,
+//  findings, version_count, created_at, updated_at}. `findings` as made by FindingsPrinter (empty
+//  until checked).
 Json product_json(const storage::ProductSummary& product, Json findings);
 
 // Evaluation provenance parsed once per process: evaluations never change once stored.
@@ -68,23 +69,35 @@ class FindingsPrinter {
 Result<Json> product_detail(storage::Storage& storage, std::int64_t product_id,
                             ProvenanceCache* shared = nullptr);
 
-// {id, product_id, state, manufacturer, brand, model, raised_at, raised_by, raised_version,
-//  reason, updated_at}
+// {id, product_id, state, remedied, remedied_version, notice, manufacturer, brand, model,
+//  version (the one that raised it), raised_at, raised_by, reason, updated_at,
+//  history: [{state, at, actor, reason}]}
 Json flag_json(const storage::FlagRecord& flag);
+// {id?, product_id, manufacturer, brand, model, version, kind, from, to, at, cause,
+//  flag_id and reason for flag changes}
+Json change_json(const storage::ChangeRecord& change);
+// {flags_raised, flags_withdrawn, flags_remedied, products_changed, changed: [the first
+//  changes, change_json], changed_not_listed}
+Json change_summary_json(const storage::ChangeSummary& summary);
 // {id, at, actor, action, subject_type, subject_id, details}
 Json audit_event_json(const storage::AuditEvent& event);
-// {id, role, manufacturer, created_at, created_by, expires, revoked_at}; never the hash.
+// {id, role, holder, manufacturer, created_at, created_by, expires, revoked_at}; never the
+// hash.
 Json token_json(const storage::TokenRecord& token);
 
 // {record, location, line?, document?, array_index?, issues: [{field, reason, line?}]}
 Json rejected_record_json(const importers::RejectedRecord& record);
 // {records, accepted, rejected, new_products, new_versions, unchanged}
 Json import_counts_json(const storage::ImportCounts& counts);
+// One file's import, the same for a dry run and the real one: {run_id (null when dry or
+// nothing was stored), format, dry_run, counts, statuses, change_summary_json's members,
+// file_error, rejected_not_listed}.
+Json import_report_json(const ingest::FileResult& result, bool dry_run);
 
-// {dry_run, policy, as_of, checked, status_changes, flags_raised, flags_lifted,
+// {dry_run, run_id, policy, as_of, checked, status_changes, change_summary_json's members,
 //  manufacturers: [{manufacturer, checked, status_changes, newly_flagged, unflagged}],
 //  changes: [{id, manufacturer, brand, model, from, to, flagged_before, flagged, failed}]}
-Json recheck_report_json(const ingest::RecheckReport& report);
+Json recheck_report_json(const ingest::RecheckReport& report, bool dry_run);
 
 // The CSV form of products (RFC 4180): a header line, then one line per product.
 std::string_view product_csv_header();

@@ -27,6 +27,9 @@ const failureDir = path.resolve(process.env.IOTREG_BROWSER_FAILURES || 'browser-
 const require = createRequire(path.join(path.resolve(modulesDir), 'package.json'));
 const { chromium } = require('playwright-core');
 
+// How the audit log names the officer the browser signs in as (the token's holder).
+const officerName = () => `Olivia Officer (officer, token ${state.me.token_id})`;
+
 const state = {
   tmp: null, db: null, token: null, me: null, server: null, serverLog: [], base: null,
   context: null, page: null, pageErrors: [], failed: false,
@@ -234,7 +237,7 @@ before(async () => {
   assert.ok(samples.length >= 8, 'the sample declarations are missing');
   run(['--db', state.db, '--as-of', AS_OF, 'import', '--quiet', ...samples], { allow: [0, 1] });
 
-  const created = run(['--db', state.db, 'token', 'create', '--role', 'officer']);
+  const created = run(['--db', state.db, 'token', 'create', '--role', 'officer', '--name', 'Olivia Officer']);
   state.token = created.stdout.trim().split('\n').pop().trim();
   assert.match(state.token, /^iotreg_[0-9a-f]{64}$/, `token create printed: ${created.stdout}`);
 
@@ -454,17 +457,18 @@ uiTest('confirming the flag needs a reason and changes its state', async (page) 
   const after = await api(`/api/v1/products/${shortened.id}`);
   assert.equal(after.flags[0].state, 'confirmed');
   const last = after.flags[0].history.at(-1);
-  assert.equal(last.action, 'flag.confirm');
+  assert.equal(last.state, 'confirmed');
   assert.equal(last.reason, reason);
-  assert.equal(last.actor, `token:${state.me.token_id}`);
+  assert.equal(last.actor, officerName());
   // The history on the page, reason shown as text (not markup).
   const historyRows = flagBlock.locator('tbody tr');
   assert.equal(await historyRows.count(), after.flags[0].history.length);
   assert.deepEqual((await historyRows.last().locator('td').allTextContents()).slice(1),
-    ['flag.confirm', `token:${state.me.token_id}`, reason]);
+    ['confirmed', officerName(), reason]);
   assert.equal(await page.locator('section.flag b').count(), 0);
-  // A confirmed flag can be dismissed, not confirmed again.
+  // A confirmed flag can be lifted or dismissed, not confirmed again.
   assert.equal(await flagBlock.getByRole('button', { name: 'Confirm flag' }).count(), 0);
+  assert.equal(await flagBlock.getByRole('button', { name: 'Lift flag' }).count(), 1);
   assert.equal(await flagBlock.getByRole('button', { name: 'Dismiss flag' }).count(), 1);
 });
 
@@ -530,7 +534,7 @@ uiTest('the audit view shows the flag.confirm event with its reason and actor', 
   assert.ok(event, 'the API has no flag.confirm event for the product');
   const row = page.locator(`table.audit tbody tr[data-event-id="${event.id}"]`);
   const cells = await row.locator('td').allTextContents();
-  assert.equal(cells[2], `token:${state.me.token_id}`);
+  assert.equal(cells[2], officerName());
   assert.equal(cells[3], 'flag.confirm');
   assert.match(cells[5], /Support period shortened from 2031-12-31 to 2029-06-30: prohibition confirmed <b>now<\/b>/);
   assert.equal(event.details.reason, 'Support period shortened from 2031-12-31 to 2029-06-30: prohibition confirmed <b>now</b>');
@@ -540,14 +544,14 @@ uiTest('the audit view shows the flag.confirm event with its reason and actor', 
   await eventually(async () => assert.match(page.url(), /#\/audit$/));
   await eventually(async () => assert.equal(await page.getByLabel('Product ID').inputValue(), ''));
   const actorField = page.getByLabel('Actor');
-  await actorField.fill(`token:${state.me.token_id}`);
+  await actorField.fill(officerName());
   await actorField.press('Enter');
-  const byActor = await api(`/api/v1/audit?actor=${encodeURIComponent(`token:${state.me.token_id}`)}&limit=50`);
+  const byActor = await api(`/api/v1/audit?actor=${encodeURIComponent(officerName())}&limit=50`);
   await eventually(async () => assert.deepEqual(await shownIds(), byActor.items.map((item) => item.id)));
   const actions = byActor.items.map((item) => item.action).sort();
   assert.deepEqual(actions, ['flag.confirm', 'flag.confirm', 'flag.dismiss']);
   const actors = await page.locator('table.audit tbody tr[data-event-id] td:nth-child(3)').allTextContents();
-  assert.ok(actors.every((actor) => actor === `token:${state.me.token_id}`), actors.join(', '));
+  assert.ok(actors.every((actor) => actor === officerName()), actors.join(', '));
 });
 
 uiTest('the dashboard draws the three charts from /api/v1/stats', async (page) => {

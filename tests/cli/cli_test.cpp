@@ -96,13 +96,20 @@ const std::map<std::string, std::size_t> kProductsPerManufacturer = {
     {"Pontevia Domótica S.L.", 3},
 };
 
-std::string summary_line(const std::string& file, const SampleFile& expected) {
+// "1 record", "2 records": a count and its word in the number it needs.
+std::string counted(std::uint64_t count, const std::string& one, const std::string& many) {
+  return std::to_string(count) + " " + (count == 1 ? one : many);
+}
+
+// The summary line of an import (`would`: a dry run's).
+std::string summary_line(const std::string& file, const SampleFile& expected, bool would = false) {
   std::uint64_t accepted = expected.stored + expected.unchanged;
-  return file + ": " + std::to_string(expected.records) + " records, " + std::to_string(accepted) +
-         " accepted (" + std::to_string(expected.stored - expected.new_versions) +
-         " new products, " + std::to_string(expected.new_versions) + " new versions, " +
+  return file + ": " + counted(expected.records, "record", "records") + ", " +
+         std::to_string(accepted) + (would ? " would be accepted (" : " accepted (") +
+         counted(expected.stored - expected.new_versions, "new product", "new products") + ", " +
+         counted(expected.new_versions, "new version", "new versions") + ", " +
          std::to_string(expected.unchanged) + " unchanged), " + std::to_string(expected.rejected) +
-         " rejected";
+         " rejected" + (would ? " (dry run: nothing stored)" : "");
 }
 
 std::string joined(const std::vector<std::string>& lines) {
@@ -161,7 +168,7 @@ std::vector<std::vector<std::string>> parse_csv(const std::string& text) {
 std::vector<std::string> summary_lines(const std::string& out) {
   std::vector<std::string> lines;
   for (auto& line : split_lines(out)) {
-    if (line.rfind("  checked:", 0) != 0) lines.push_back(std::move(line));
+    if (line.rfind("  ", 0) != 0) lines.push_back(std::move(line));  // details are indented
   }
   return lines;
 }
@@ -592,11 +599,14 @@ TEST_SUITE("cli") {
     REQUIRE(report["files"].size() == 2);
     for (const auto& file : report["files"]) {
       CAPTURE(file.dump());
+      // The summary's members as `import --json` and the API give them, and the rejections.
       for (const char* key :
-           {"file", "rejected", "rejected_not_listed", "format", "run_id", "counts", "error"}) {
+           {"file", "rejected", "rejected_not_listed", "run_id", "format", "dry_run", "counts",
+            "statuses", "flags_raised", "flags_withdrawn", "flags_remedied", "products_changed",
+            "changed", "changed_not_listed", "error"}) {
         CHECK_MESSAGE(file.contains(key), key);
       }
-      CHECK(file.size() == 7);
+      CHECK(file.size() == 15);
       CHECK(file["rejected_not_listed"] == 0);
     }
 
@@ -680,16 +690,16 @@ TEST_SUITE("cli") {
       CHECK_FALSE(fs::exists(registry.db + "-wal"));
       CHECK_FALSE(fs::exists(registry.dir.file("iotreg.db")));
       REQUIRE(summary_lines(dry.out).size() == files.size());
+      // The dry run's summary is the real run's, in the conditional.
       for (std::size_t i = 0; i < files.size(); ++i) {
-        const auto& expected = kSampleFiles[i];
-        CHECK(summary_lines(dry.out)[i] ==
-              files[i] + ": " + std::to_string(expected.records) + " records, " +
-                  std::to_string(expected.stored + expected.unchanged) + " valid, " +
-                  std::to_string(expected.rejected) + " rejected (dry run: nothing stored)");
+        CHECK(summary_lines(dry.out)[i] == summary_line(files[i], kSampleFiles[i], true));
       }
       auto real = registry.import(files);
       CHECK(real.exit_status == 1);
       CHECK_MESSAGE(dry.err == real.err, "the same rejections, in the same words");
+      for (std::size_t i = 0; i < files.size(); ++i) {
+        CHECK(summary_lines(real.out)[i] == summary_line(files[i], kSampleFiles[i]));
+      }
     }
 
     SUBCASE("into an existing database: no row changes") {
@@ -744,7 +754,7 @@ TEST_SUITE("cli") {
       INFO("json stderr:\n", json_array.err);
       CHECK(json_array.exit_status == 1);
       CHECK(has_line(json_array.out,
-                     "-: 2 records, 1 accepted (1 new products, 0 new versions, "
+                     "-: 2 records, 1 accepted (1 new product, 0 new versions, "
                      "0 unchanged), 1 rejected"));
       CHECK(contains(json_array.err, "product.colour"));
 
@@ -1100,12 +1110,17 @@ TEST_SUITE("cli") {
         CHECK(product["flagged"] == (verdict.status == "non_compliant"));
         non_compliant += verdict.status == "non_compliant";
       }
-      // HomeSpark HS-P01 was flagged by its first version and lifted by its second.
+      // HomeSpark HS-P01 was flagged by its first version; its second, compliant, withdrew the
+      // flag before any officer reviewed it.
       auto raised = json_lines(registry.run({"flags", "--json", "--state", "raised"}).out);
-      auto lifted = json_lines(registry.run({"flags", "--json", "--state", "lifted"}).out);
+      auto withdrawn = json_lines(registry.run({"flags", "--json", "--state", "withdrawn"}).out);
       CHECK(raised.size() == non_compliant);
-      REQUIRE(lifted.size() == 1);
-      CHECK(lifted[0]["model"] == "HS-P01");
+      REQUIRE(withdrawn.size() == 1);
+      CHECK(withdrawn[0]["model"] == "HS-P01");
+      CHECK(withdrawn[0]["remedied"] == false);
+      REQUIRE(withdrawn[0]["history"].size() == 2);
+      CHECK(withdrawn[0]["history"][1]["state"] == "withdrawn");
+      CHECK(withdrawn[0]["history"][1]["actor"].get<std::string>().rfind("import run ", 0) == 0);
     }
   }
 
@@ -1178,15 +1193,26 @@ TEST_SUITE("cli") {
 
       auto real = registry.run({"--policy", "psti-2023", "check", "--json"});
       REQUIRE(real.exit_status == 0);
-      CHECK(json::parse(real.out)["changes"] == preview["changes"]);
+      // The preview is the re-check, field for field, but for what only a stored run has.
+      json real_report = json::parse(real.out);
+      CHECK(real_report["run_id"].is_number_integer());
+      CHECK(preview["run_id"].is_null());
+      for (auto* report : {&real_report, &preview}) {
+        report->erase("dry_run");
+        report->erase("run_id");
+        for (auto& change : (*report)["changed"]) change.erase("at");
+      }
+      CHECK(real_report == preview);
       for (const auto& [name, status] : statuses_by_model(registry)) {
         CAPTURE(name);
         CHECK(status == expected[name].second.status);
       }
       SqliteProbe probe(registry.db);
       CHECK(probe.integer("SELECT count(*) FROM audit_events WHERE action = 'recheck'") == 1);
-      CHECK(probe.integer("SELECT count(*) FROM audit_events WHERE action = 'flag.lift'") ==
-            1 + unflagged);  // HS-P01 at import, then the re-check's lifts
+      // Unreviewed flags whose product became compliant were withdrawn, nothing was lifted.
+      CHECK(probe.integer("SELECT count(*) FROM audit_events WHERE action = 'flag.withdrawn'") ==
+            1 + unflagged);  // HS-P01 at import, then the re-check's withdrawals
+      CHECK(probe.integer("SELECT count(*) FROM flags WHERE state = 'lifted'") == 0);
       CHECK(probe.integer("SELECT count(*) FROM flags WHERE state = 'raised'") ==
             static_cast<std::int64_t>(registry.products({"--status", "non_compliant"}).size()));
 
@@ -1214,53 +1240,92 @@ TEST_SUITE("cli") {
     }
   }
 
-  TEST_CASE("cli: flag confirm and dismiss - reasons required, audited, shown in the history") {
+  TEST_CASE(
+      "cli: flag confirm dismiss and lift - reasons required, audited, shown in the history") {
     Registry registry;
     import_samples(registry);
     auto flags = json_lines(registry.run({"flags", "--json", "--state", "raised"}).out);
-    REQUIRE(flags.size() >= 2);
-    std::int64_t first = flags[0]["id"], second = flags[1]["id"];
+    REQUIRE(flags.size() >= 3);
+    std::int64_t first = flags[0]["id"], second = flags[1]["id"], third = flags[2]["id"];
     std::int64_t product = flags[0]["product_id"];
     CHECK(flags[0]["reason"].get<std::string>().find("non-compliant under dcms-2019") == 0);
+    CHECK(flags[0]["remedied"] == false);
+    CHECK(flags[0]["history"].size() == 1);
 
     SUBCASE("a reason is required and must say something") {
       TableCounts before = table_counts(registry.db);
       CHECK(registry.run({"flag", "confirm", std::to_string(first)}).exit_status == 2);
       auto blank = registry.run({"flag", "confirm", std::to_string(first), "--reason", "  "});
       CHECK(blank.exit_status == 2);
-      CHECK(blank.err.find("--reason") != std::string::npos);
+      CHECK(blank.err == "iotreg: reason must say why (it is recorded in the audit log)\n");
+      auto notice = registry.run(
+          {"flag", "dismiss", std::to_string(first), "--reason", "x", "--notice", "SN-1"});
+      CHECK(notice.exit_status == 2);  // --notice goes with confirm only
       CHECK(table_counts(registry.db) == before);
     }
 
-    SUBCASE("confirm, then dismiss; each transition is an audit event with actor and reason") {
+    SUBCASE("confirm with a notice, then lift: each transition is audited with the person") {
       auto confirmed =
-          registry.run({"flag", "confirm", std::to_string(first), "--reason", "lab test ok"});
-      REQUIRE(confirmed.exit_status == 0);
+          registry.run({"--actor", "Jane Smith", "flag", "confirm", std::to_string(first),
+                        "--reason", "lab test ok", "--notice", "SN-2026-0141"});
+      REQUIRE_MESSAGE(confirmed.exit_status == 0, confirmed.err);
+      CHECK(confirmed.out == "flag " + std::to_string(first) + " confirmed\n");
       CHECK(registry.products({"--flagged"}).size() ==
             registry.products({"--status", "non_compliant"}).size());
-      auto dismissed = registry.run(
-          {"flag", "dismiss", std::to_string(first), "--reason", "remediated in the field"});
-      REQUIRE(dismissed.exit_status == 0);
+      auto lifted = registry.run({"--actor", "Jane Smith", "flag", "lift", std::to_string(first),
+                                  "--reason", "stop notice withdrawn on appeal"});
+      REQUIRE_MESSAGE(lifted.exit_status == 0, lifted.err);
       auto shown = json::parse(registry.run({"show", std::to_string(product), "--json"}).out);
       CHECK(shown["flagged"] == false);
+      CHECK(shown["flag_state"] == "lifted");
       REQUIRE(shown["flags"].size() == 1);
-      const auto& history = shown["flags"][0]["history"];
+      const auto& flag = shown["flags"][0];
+      CHECK(flag["state"] == "lifted");
+      CHECK(flag["notice"] == "SN-2026-0141");
+      const auto& history = flag["history"];
       REQUIRE(history.size() == 3);
-      CHECK(history[0]["action"] == "flag.raise");
-      CHECK(history[1]["action"] == "flag.confirm");
+      CHECK(history[0]["state"] == "raised");
+      CHECK(history[0]["actor"].get<std::string>().rfind("import run ", 0) == 0);
+      CHECK(history[1]["state"] == "confirmed");
       CHECK(history[1]["reason"] == "lab test ok");
-      CHECK(history[1]["actor"].get<std::string>().rfind("cli:", 0) == 0);
-      CHECK(history[2]["action"] == "flag.dismiss");
-      CHECK(history[2]["reason"] == "remediated in the field");
-      CHECK(shown["flags"][0]["state"] == "dismissed");
-      // A dismissed flag cannot be confirmed; the message says why.
+      CHECK(history[1]["actor"] == "Jane Smith (command line)");
+      CHECK(history[2]["state"] == "lifted");
+      CHECK(history[2]["reason"] == "stop notice withdrawn on appeal");
+      // A lifted flag cannot be confirmed or lifted again; the message names its state.
       auto again = registry.run({"flag", "confirm", std::to_string(first), "--reason", "x"});
       CHECK(again.exit_status == 2);
-      CHECK(again.err.find("dismissed") != std::string::npos);
-      CHECK(json_lines(registry.run({"flags", "--json", "--state", "dismissed"}).out).size() == 1);
-      CHECK(
-          registry.run({"flag", "dismiss", std::to_string(second), "--reason", "y"}).exit_status ==
-          0);
+      CHECK(again.err == "iotreg: flag " + std::to_string(first) +
+                             " is lifted; only a raised flag can be confirmed\n");
+      CHECK(json_lines(registry.run({"flags", "--json", "--state", "lifted"}).out).size() == 1);
+      // The status history names every change.
+      auto changes = json_lines(registry.run({"changes", "--since", "2000-01-01", "--json"}).out);
+      REQUIRE(changes.size() >= 2);
+      CHECK(changes[0]["kind"] == "flag");
+      CHECK(changes[0]["from"] == "confirmed");
+      CHECK(changes[0]["to"] == "lifted");
+      CHECK(changes[0]["cause"] == "Jane Smith (command line)");
+      CHECK(changes[0]["product_id"] == product);
+      CHECK(changes[1]["to"] == "confirmed");
+    }
+
+    SUBCASE("several flags in one action: all or none") {
+      TableCounts before = table_counts(registry.db);
+      auto refused =
+          registry.run({"flag", "confirm", std::to_string(second), "999999", "--reason", "both"});
+      CHECK(refused.exit_status == 1);
+      CHECK(refused.err == "iotreg: no flag with id 999999\n");
+      CHECK(table_counts(registry.db) == before);
+      auto both = registry.run({"flag", "confirm", std::to_string(second), std::to_string(third),
+                                "--reason", "test purchases"});
+      REQUIRE_MESSAGE(both.exit_status == 0, both.err);
+      auto confirmed = json_lines(registry.run({"flags", "--json", "--state", "confirmed"}).out);
+      CHECK(confirmed.size() == 2);
+      auto conflict =
+          registry.run({"flag", "dismiss", std::to_string(first), std::to_string(second),
+                        std::to_string(second), "--reason", "z"});
+      CHECK(conflict.exit_status == 2);  // a flag named twice
+      CHECK(json_lines(registry.run({"flags", "--json", "--state", "raised"}).out).size() ==
+            flags.size() - 2);
     }
 
     SUBCASE("an unknown flag is not found") {
@@ -1460,6 +1525,19 @@ TEST_SUITE("cli") {
       // A registry of schema version 2, as it was before the chain (and before tokens).
       const std::int64_t latest = probe.integer("PRAGMA user_version");
       probe.exec(
+          "DROP TABLE status_changes;"
+          "DROP TABLE recheck_runs;"
+          "CREATE TABLE flags_v2 (id INTEGER PRIMARY KEY, product_id INTEGER NOT NULL, "
+          "state TEXT NOT NULL, raised_at TEXT NOT NULL, raised_by TEXT NOT NULL, "
+          "raised_version_id INTEGER NOT NULL, raise_reason TEXT NOT NULL, "
+          "updated_at TEXT NOT NULL);"
+          "INSERT INTO flags_v2 SELECT id, product_id, state, raised_at, raised_by, "
+          "raised_version_id, raise_reason, updated_at FROM flags;"
+          "DROP TABLE flags;"
+          "ALTER TABLE flags_v2 RENAME TO flags;"
+          "CREATE INDEX flags_product ON flags (product_id);"
+          "CREATE INDEX flags_state ON flags (state, id);"
+          "ALTER TABLE products DROP COLUMN flag_id;"
           "ALTER TABLE audit_events DROP COLUMN hash;"
           "ALTER TABLE audit_events DROP COLUMN previous_hash;"
           "DROP TABLE tokens;"
@@ -1475,14 +1553,16 @@ TEST_SUITE("cli") {
 
   TEST_CASE("cli: token create prints the token once as its last line and list never shows it") {
     Registry registry;
-    auto created = registry.run({"token", "create", "--role", "manufacturer", "--manufacturer",
+    auto created = registry.run({"--actor", "Ada Admin", "token", "create", "--role",
+                                 "manufacturer", "--name", "Lena Lumora", "--manufacturer",
                                  "Lumora Vision Ltd", "--expires", "2099-12-31"});
     INFO("stderr: ", created.err);
     REQUIRE(created.exit_status == 0);
     auto lines = split_lines(created.out);
     REQUIRE(lines.size() >= 2);
     CHECK(std::regex_match(lines.back(), std::regex("iotreg_[0-9a-f]{64}")));
-    CHECK(lines.front() == "token 1: manufacturer for Lumora Vision Ltd, valid to 2099-12-31");
+    CHECK(lines.front() ==
+          "token 1: manufacturer held by Lena Lumora for Lumora Vision Ltd, valid to 2099-12-31");
     const std::string token = lines.back();
 
     auto listed = registry.run({"token", "list", "--json"});
@@ -1491,6 +1571,8 @@ TEST_SUITE("cli") {
     auto tokens = json_lines(listed.out);
     REQUIRE(tokens.size() == 1);
     CHECK(tokens[0]["role"] == "manufacturer");
+    CHECK(tokens[0]["holder"] == "Lena Lumora");
+    CHECK(tokens[0]["created_by"] == "Ada Admin (command line)");
     CHECK(tokens[0]["manufacturer"] == "Lumora Vision Ltd");
     CHECK(tokens[0]["expires"] == "2099-12-31");
     CHECK(tokens[0]["revoked_at"].is_null());
@@ -1507,16 +1589,19 @@ TEST_SUITE("cli") {
 
   TEST_CASE("cli: token create refuses bad arguments and stores nothing") {
     Registry registry;
-    REQUIRE(registry.run({"token", "create", "--role", "admin"}).exit_status == 0);
+    REQUIRE(registry.run({"token", "create", "--role", "admin", "--name", "Ada"}).exit_status == 0);
     TableCounts before = table_counts(registry.db);
     for (const std::vector<std::string>& arguments :
-         {std::vector<std::string>{"token", "create", "--role", "root"},
-          std::vector<std::string>{"token", "create", "--role", "manufacturer"},
-          std::vector<std::string>{"token", "create", "--role", "officer", "--manufacturer", "X"},
-          std::vector<std::string>{"token", "create", "--role", "officer", "--expires",
-                                   "2000-01-01"},
-          std::vector<std::string>{"token", "create", "--role", "officer", "--expires",
-                                   "2027-02-30"},
+         {std::vector<std::string>{"token", "create", "--name", "N", "--role", "root"},
+          std::vector<std::string>{"token", "create", "--name", "N", "--role", "manufacturer"},
+          std::vector<std::string>{"token", "create", "--name", "N", "--role", "officer",
+                                   "--manufacturer", "X"},
+          std::vector<std::string>{"token", "create", "--name", "N", "--role", "officer",
+                                   "--expires", "2000-01-01"},
+          std::vector<std::string>{"token", "create", "--name", "N", "--role", "officer",
+                                   "--expires", "2027-02-30"},
+          std::vector<std::string>{"token", "create", "--role", "officer"},
+          std::vector<std::string>{"token", "create", "--role", "officer", "--name", " "},
           std::vector<std::string>{"token", "create"}}) {
       CAPTURE(joined(arguments));
       auto result = registry.run(arguments);

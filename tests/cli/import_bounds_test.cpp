@@ -105,9 +105,9 @@ TEST_SUITE("cli") {
               yaml + ":2: manufacturer.name: contains a NUL character (U+0000)",
               yaml + ":8: product.model: contains a NUL character (U+0000)",
           });
-    CHECK(has_line(result.out, csv + ": 2 records, 1 accepted (1 new products, 0 new versions, "
+    CHECK(has_line(result.out, csv + ": 2 records, 1 accepted (1 new product, 0 new versions, "
                                      "0 unchanged), 1 rejected"));
-    CHECK(has_line(result.out, jsonl + ": 4 records, 1 accepted (1 new products, 0 new "
+    CHECK(has_line(result.out, jsonl + ": 4 records, 1 accepted (1 new product, 0 new "
                                        "versions, 0 unchanged), 3 rejected"));
     CHECK(registry.models() ==
           std::vector<std::string>{"CSV-OK", "JSON-OK", "JSONL-OK", "YAML-OK"});
@@ -302,7 +302,7 @@ TEST_SUITE("cli") {
           std::vector<std::string>{file + ": line 4, column 3 (product.model): " + kTooLong +
                                    ", from line 3, in a quoted field (is a closing quote "
                                    "missing?); nothing from this record on was read"});
-    CHECK(has_line(result.out, file + ": 1 records, 1 accepted (1 new products, 0 new versions, "
+    CHECK(has_line(result.out, file + ": 1 record, 1 accepted (1 new product, 0 new versions, "
                                       "0 unchanged), 0 rejected; file not read to its end"));
     CHECK(registry.models() == std::vector<std::string>{"FIRST"});
   }

@@ -61,14 +61,20 @@ TEST_SUITE("http") {
         {"POST", "/api/v1/flags/{id}/dismiss", "/api/v1/flags/" + flag_id + "/dismiss",
          R"({"reason":"checked"})", "application/json", 401, 200, 403, 403},
         {"GET", "/api/v1/checks", "/api/v1/checks", "", "", 401, 200, 200, 200},
+        {"POST", "/api/v1/flags/{id}/lift", "/api/v1/flags/" + flag_id + "/lift",
+         R"({"reason":"checked"})", "application/json", 401, 409, 403, 403},
+        {"POST", "/api/v1/flags/actions", "/api/v1/flags/actions",
+         R"({"action":"confirm","ids":[999999],"reason":"checked"})", "application/json", 401, 404,
+         403, 403},
+        {"GET", "/api/v1/changes", "/api/v1/changes", "", "", 401, 200, 200, 200},
         {"POST", "/api/v1/checks/run", "/api/v1/checks/run", R"({"dry_run":true})",
-         "application/json", 401, 403, 403, 200},
+         "application/json", 401, 200, 403, 200},
         {"GET", "/api/v1/export", "/api/v1/export?format=csv", "", "", 401, 200, 200, 200},
         {"GET", "/api/v1/audit", "/api/v1/audit", "", "", 401, 200, 403, 200},
         {"GET", "/api/v1/stats", "/api/v1/stats", "", "", 401, 200, 200, 200},
         {"GET", "/api/v1/tokens", "/api/v1/tokens", "", "", 401, 403, 403, 200},
-        {"POST", "/api/v1/tokens", "/api/v1/tokens", R"({"role":"officer"})", "application/json",
-         401, 403, 403, 201},
+        {"POST", "/api/v1/tokens", "/api/v1/tokens", R"({"role":"officer","name":"Ola Nordmann"})",
+         "application/json", 401, 403, 403, 201},
         {"POST", "/api/v1/tokens/{id}/revoke", "/api/v1/tokens/{new}/revoke", "", "", 401, 403, 403,
          200},
     };
@@ -99,8 +105,10 @@ TEST_SUITE("http") {
         std::string target = c.target;
         if (target.find("{new}") != std::string::npos) {
           // A fresh token to revoke for each role that may.
-          auto created =
-              served.post_json("/api/v1/tokens", served.admin, {{"role", "officer"}}).parsed();
+          auto created = served
+                             .post_json("/api/v1/tokens", served.admin,
+                                        {{"role", "officer"}, {"name", "Ola Nordmann"}})
+                             .parsed();
           revocable = created["id"].get<std::int64_t>();
           target.replace(target.find("{new}"), 5, std::to_string(revocable));
         }
@@ -255,7 +263,10 @@ TEST_SUITE("http") {
           std::string::npos);
     CHECK(SqliteProbe(served.db()).integer("SELECT count(*) FROM products") == before_products + 1);
     // The import is audited under the token.
-    auto audit = served.get("/api/v1/audit?actor=token:2", served.officer).parsed();
+    auto audit =
+        served
+            .get("/api/v1/audit?actor=Test%20Holder%20(manufacturer,%20token%202)", served.officer)
+            .parsed();
     REQUIRE(!audit["items"].empty());
     CHECK(audit["items"].back()["action"] == "import");
   }
@@ -410,7 +421,7 @@ TEST_SUITE("http") {
     REQUIRE(!trail["items"].empty());
     const auto& event = trail["items"].back();
     CHECK(event["action"] == "flag.confirm");
-    CHECK(event["actor"] == "token:1");
+    CHECK(event["actor"] == "Test Holder (officer, token 1)");
     CHECK(event["details"]["reason"] == "lab test: default password");
     // The same question as before the change is not answered from before the change.
     auto raised = served.get("/api/v1/flags?state=raised", served.officer).parsed();
@@ -548,9 +559,11 @@ TEST_SUITE("http") {
 
   TEST_CASE("http: tokens over the API and revoked tokens are refused") {
     ServedRegistry served;
-    auto created = served.post_json("/api/v1/tokens", served.admin,
-                                    {{"role", "manufacturer"}, {"manufacturer", kLumora}});
+    auto created = served.post_json(
+        "/api/v1/tokens", served.admin,
+        {{"role", "manufacturer"}, {"name", "Lena Lumora"}, {"manufacturer", kLumora}});
     REQUIRE(created.status == 201);
+    CHECK(created.parsed()["holder"] == "Lena Lumora");
     const std::string token = created.parsed()["token"];
     CHECK(token.rfind("iotreg_", 0) == 0);
     auto me = served.get("/api/v1/me", token).parsed();
@@ -707,9 +720,10 @@ TEST_SUITE("http") {
       CHECK(answer.parsed()["error"]["message"] == message);
     }
     // JSON can carry NUL: a manufacturer's name that holds one is refused too.
-    auto token =
-        served.post_json("/api/v1/tokens", served.admin,
-                         {{"role", "manufacturer"}, {"manufacturer", std::string("a\0b", 3)}});
+    auto token = served.post_json("/api/v1/tokens", served.admin,
+                                  {{"role", "manufacturer"},
+                                   {"name", "Lena Lumora"},
+                                   {"manufacturer", std::string("a\0b", 3)}});
     CHECK(token.status == 400);
     check_envelope(token);
     CHECK(token.parsed()["error"]["message"] ==

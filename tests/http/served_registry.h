@@ -134,7 +134,7 @@ class ServedRegistry {
 
  private:
   std::string token(std::vector<std::string> arguments) {
-    arguments.insert(arguments.begin(), {"--db", db(), "token", "create"});
+    arguments.insert(arguments.begin(), {"--db", db(), "token", "create", "--name", "Test Holder"});
     auto created = run_process(kIotreg, arguments);
     REQUIRE_MESSAGE(created.exit_status == 0, created.err);
     return split_lines(created.out).back();

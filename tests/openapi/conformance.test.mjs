@@ -40,7 +40,8 @@ const NOT_PRODUCIBLE = {
   getWebUiAsset: { 503: 'the web UI\'s files are served from memory: nothing makes them unavailable yet' },
 };
 for (const operationId of ['getMetrics', 'getMe', 'listFlags', 'listChecks', 'exportProducts',
-  'listAuditEvents', 'getStats', 'listTokens', 'getPublicProductPage', 'getPublicProductLabel']) {
+  'listAuditEvents', 'getStats', 'listTokens', 'getPublicProductPage', 'getPublicProductLabel',
+  'listChanges']) {
   NOT_PRODUCIBLE[operationId] = { 503: READS_NEVER_WAIT };
 }
 
@@ -312,7 +313,12 @@ test('503 while another process holds the registry\'s write lock', withDatabaseL
   await exchange({ operationId: 'runChecks', method: 'POST', target: '/api/v1/checks/run', token: stack.tokens.admin,
     contentType: 'application/json', body: { all: true }, expect: 503, message: locked });
   await exchange({ operationId: 'createToken', method: 'POST', target: '/api/v1/tokens', token: stack.tokens.admin,
-    contentType: 'application/json', body: { role: 'officer' }, expect: 503, message: locked });
+    contentType: 'application/json', body: { role: 'officer', name: 'Lock Holder' }, expect: 503, message: locked });
+  await exchange({ operationId: 'liftFlag', method: 'POST', target: `/api/v1/flags/${ids.raisedFlags[2]}/lift`,
+    token: stack.tokens.officer, contentType: 'application/json', body: { reason: 'locked' }, expect: 503, message: locked });
+  await exchange({ operationId: 'actOnFlags', method: 'POST', target: '/api/v1/flags/actions', token: stack.tokens.officer,
+    contentType: 'application/json', body: { action: 'confirm', ids: [ids.raisedFlags[2]], reason: 'locked' }, expect: 503,
+    message: locked });
   await exchange({ operationId: 'revokeToken', method: 'POST', target: `/api/v1/tokens/${ids.spareTokens[2]}/revoke`,
     token: stack.tokens.admin, body: '', expect: 503, message: locked });
 }));
@@ -348,7 +354,7 @@ test('getMe', async () => {
       check: (reply) => {
         const me = json(reply);
         assert.equal(me.role, role);
-        assert.equal(me.actor, `token:${me.token_id}`);
+        assert.equal(me.actor, `Test Holder (${role}, token ${me.token_id})`);
         assert.equal(me.manufacturer, role === 'manufacturer' ? h.LUMORA : null);
       } });
   }
@@ -480,7 +486,7 @@ test('listFlags', async () => {
   const first = await exchange({ operationId: 'listFlags', target: '/api/v1/flags?state=raised&limit=1', token: stack.tokens.officer, expect: 200 });
   await exchange({ operationId: 'listFlags', target: `/api/v1/flags?state=raised&limit=1&cursor=${json(first).next_cursor}`,
     token: stack.tokens.officer, expect: 200, check: (reply) => assert.ok(json(reply).items[0].id > json(first).items[0].id) });
-  for (const [query, message] of [['state=open', /state must be raised, confirmed, dismissed or lifted/],
+  for (const [query, message] of [['state=open', /state must be raised, withdrawn, confirmed, dismissed or lifted/],
     ['cursor=bm90LWEtY3Vyc29y', /not a cursor of this list/], ['limit=-1', /limit must be/], ['order=desc', /unknown query parameter 'order'/]]) {
     await exchange({ operationId: 'listFlags', target: `/api/v1/flags?${query}`, token: stack.tokens.officer, expect: 400, message });
   }
@@ -494,13 +500,17 @@ async function flagActionRefusals(operationId, action, id) {
     ['', /must give a reason/], [{}, /must give a reason/], [{ reason: null }, /must give a reason/],
     [{ reason: ' \t ' }, /reason must say why/], [{ reason: 7 }, /field 'reason' has the wrong type \(expected string\)/],
     [{ reason: 'ok', extra: 1 }, /unknown field 'extra' in the body/], [['reason'], /must be a JSON object/],
-    [{ reason: 'r'.repeat(4001) }, /longer than 4000 characters/],
+    [{ reason: 'r'.repeat(4001) }, /longer than 4000 bytes/],
   ]) {
     await exchange({ operationId, method: 'POST', target, token: officer, contentType: 'application/json', body, expect: 400, message });
   }
   // Malformed JSON cannot pass through Prism, which parses JSON bodies before forwarding them.
   await exchange({ operationId, via: 'direct', method: 'POST', target, token: officer, contentType: 'application/json',
     body: '{"reason": ', expect: 400, message: /not valid JSON/ });
+  if (action !== 'confirm') {
+    await exchange({ operationId, method: 'POST', target, token: officer, contentType: 'application/json',
+      body: { reason: 'ok', notice: 'N-1' }, expect: 400, message: /a notice reference goes with confirm only/ });
+  }
   await exchange({ operationId, method: 'POST', target: `${target}?notice=N-1`, token: officer, contentType: 'application/json',
     body: { reason: 'ok' }, expect: 400, message: /unknown query parameter 'notice'/ });
   await exchange({ operationId, method: 'POST', target, token: officer, contentType: 'text/plain', body: 'checked on a unit',
@@ -511,10 +521,11 @@ async function flagActionRefusals(operationId, action, id) {
   }
 }
 
-test('confirmFlag and dismissFlag', async () => {
-  const [first, second] = ids.raisedFlags;
+test('confirmFlag, dismissFlag, liftFlag and actOnFlags', async () => {
+  const [first, second, third, fourth] = ids.raisedFlags;
   await flagActionRefusals('confirmFlag', 'confirm', first);
   await flagActionRefusals('dismissFlag', 'dismiss', second);
+  await flagActionRefusals('liftFlag', 'lift', first);
   const act = (operationId, action, id, expect, state) => exchange({
     operationId, method: 'POST', target: `/api/v1/flags/${id}/${action}`, token: stack.tokens.officer,
     contentType: 'application/json; charset=UTF-8', body: { reason: `${action} after a test purchase` }, expect,
@@ -526,6 +537,43 @@ test('confirmFlag and dismissFlag', async () => {
   await act('dismissFlag', 'dismiss', first, 409);
   await act('dismissFlag', 'dismiss', second, 200, 'dismissed');
   await act('confirmFlag', 'confirm', second, 409);
+  await act('liftFlag', 'lift', second, 409);
+  // Several flags at once, all or none, with a notice reference on confirm.
+  const bulk = (body, expect, rest = {}) => exchange({
+    operationId: 'actOnFlags', method: 'POST', target: '/api/v1/flags/actions', token: stack.tokens.officer,
+    contentType: 'application/json', body, expect, ...rest,
+  });
+  await bulk({ action: 'confirm', ids: [third, second], reason: 'both' }, 409,
+    { message: new RegExp(`flag ${second} is dismissed; only a raised flag can be confirmed`) });
+  await bulk({ action: 'confirm', ids: [third, 999999], reason: 'both' }, 404, { message: /no flag with id 999999/ });
+  await bulk({ action: 'confirm', ids: [third, third], reason: 'twice' }, 400, { message: /is named twice/ });
+  await bulk({ action: 'promote', ids: [third], reason: 'x' }, 400, { message: /action must be confirm, dismiss or lift/ });
+  await bulk({ action: 'confirm', ids: [], reason: 'x' }, 400, { message: /ids must list from 1 to 500 flag ids/ });
+  await bulk({ action: 'confirm', ids: [third, fourth], reason: 'test purchases', notice: 'SN-2026-0141' }, 200,
+    { check: (reply) => {
+      const flags = json(reply).items;
+      assert.deepEqual(flags.map((flag) => [flag.id, flag.state, flag.notice]),
+        [[third, 'confirmed', 'SN-2026-0141'], [fourth, 'confirmed', 'SN-2026-0141']]);
+      assert.deepEqual(flags[0].history.map((entry) => entry.state), ['raised', 'confirmed']);
+      assert.equal(flags[0].history[1].actor, 'Test Holder (officer, token 1)');
+    } });
+  await act('liftFlag', 'lift', third, 200, 'lifted');
+  await exchange({ operationId: 'actOnFlags', method: 'POST', target: '/api/v1/flags/actions', token: stack.tokens.officer,
+    contentType: 'text/plain', body: 'lift', expect: 415, message: /must be JSON/ });
+});
+
+test('listChanges', async () => {
+  for (const role of ROLES) {
+    await exchange({ operationId: 'listChanges', target: '/api/v1/changes?limit=5', token: stack.tokens[role], expect: 200 });
+  }
+  await exchange({ operationId: 'listChanges', target: '/api/v1/changes?since=2026-01-01', token: stack.tokens.officer, expect: 200,
+    check: (reply) => assert.ok(json(reply).items.every((change) => change.at >= '2026-01-01')) });
+  await exchange({ operationId: 'listChanges', target: '/api/v1/changes?since_run=1&limit=2', token: stack.tokens.officer,
+    expect: 200, check: (reply) => assert.equal(json(reply).items.length, 2) });
+  for (const [query, message] of [['since=yesterday', /since must be a date/], ['since_run=0', /since_run must be/],
+    ['cursor=zz', /cursor/], ['verbose=1', /unknown query parameter 'verbose'/]]) {
+    await exchange({ operationId: 'listChanges', target: `/api/v1/changes?${query}`, token: stack.tokens.officer, expect: 400, message });
+  }
 });
 
 test('listChecks', async () => {
@@ -582,7 +630,7 @@ test('exportProducts', async () => {
     } });
   await exchange({ operationId: 'exportProducts', target: `${target}?format=csv&status=non_compliant`, token: stack.tokens.admin, expect: 200,
     check: (reply) => assert.ok(reply.text.startsWith('id,manufacturer,brand,model,type,status,flagged,label_id,version_count,updated_at\n')) });
-  await exchange({ operationId: 'exportProducts', target: `${target}?format=ndjson&flagged=true`, token: stack.tokens.manufacturer, expect: 200,
+  await exchange({ operationId: 'exportProducts', target: `${target}?format=ndjson&flagged=false`, token: stack.tokens.manufacturer, expect: 200,
     check: (reply) => assert.ok(reply.text.trim().split('\n').every((line) => JSON.parse(line).manufacturer === h.LUMORA)) });
   for (const [query, message] of [['format=xlsx', /format must be csv or ndjson/], ['status=gone', /status must be one of/],
     ['limit=5', /unknown query parameter 'limit'/]]) {
@@ -595,8 +643,9 @@ test('listAuditEvents', async () => {
   for (const role of ['officer', 'admin']) await exchange({ operationId: 'listAuditEvents', target, token: stack.tokens[role], expect: 200 });
   await exchange({ operationId: 'listAuditEvents', target: `${target}?product=${ids.ownProduct}`, token: stack.tokens.officer, expect: 200,
     check: (reply) => assert.ok(json(reply).items.length > 0) });
-  await exchange({ operationId: 'listAuditEvents', target: `${target}?actor=token:3`, token: stack.tokens.officer, expect: 200,
-    check: (reply) => assert.ok(json(reply).items.every((event) => event.actor === 'token:3')) });
+  const admin = 'Test Holder (admin, token 3)';
+  await exchange({ operationId: 'listAuditEvents', target: `${target}?actor=${encodeURIComponent(admin)}`, token: stack.tokens.officer,
+    expect: 200, check: (reply) => assert.ok(json(reply).items.every((event) => event.actor === admin)) });
   // The samples' import runs are audited: more than one page of one.
   const first = await exchange({ operationId: 'listAuditEvents', target: `${target}?limit=1`, token: stack.tokens.officer, expect: 200,
     check: (reply) => assert.equal(typeof json(reply).next_cursor, 'string') });
@@ -629,22 +678,29 @@ test('listTokens, createToken and revokeToken', async () => {
   const create = (body, expect, rest = {}) => exchange({
     operationId: 'createToken', method: 'POST', target: '/api/v1/tokens', token: admin, contentType: 'application/json', body, expect, ...rest,
   });
-  const made = await create({ role: 'officer' }, 201, { check: (reply) => assert.match(json(reply).token, /^iotreg_[0-9a-f]{64}$/) });
-  await create({ role: 'manufacturer', manufacturer: 'Nidocare AB', expires: '2030-01-01' }, 201,
+  const made = await create({ role: 'officer', name: 'Jane Smith' }, 201, { check: (reply) => {
+    assert.match(json(reply).token, /^iotreg_[0-9a-f]{64}$/);
+    assert.equal(json(reply).holder, 'Jane Smith');
+  } });
+  await create({ role: 'manufacturer', name: 'Nils Nido', manufacturer: 'Nidocare AB', expires: '2030-01-01' }, 201,
     { check: (reply) => assert.equal(json(reply).expires, '2030-01-01') });
-  await create({ role: 'admin', manufacturer: null, expires: null }, 201);
+  await create({ role: 'admin', name: 'Ada Admin', manufacturer: null, expires: null }, 201);
+  const name = 'Jane Smith';
   for (const [body, message] of [
-    [{}, /role must be officer, manufacturer or admin/], [{ role: 'root' }, /role must be/],
-    [{ role: 'manufacturer' }, /needs the manufacturer's name/], [{ role: 'officer', manufacturer: 'Acme' }, /only for role manufacturer/],
-    [{ role: 'officer', expires: '2020-01-01' }, /past/], [{ role: 'officer', expires: '2027-02-30' }, /calendar date/],
-    [{ role: 7 }, /field 'role' has the wrong type/], [{ role: 'officer', holder: 'Jane' }, /unknown field 'holder'/],
+    [{}, /role must be officer, manufacturer or admin/], [{ role: 'root', name }, /role must be/],
+    [{ role: 'officer' }, /a token needs the name of the person who holds it/],
+    [{ role: 'officer', name: '  ' }, /a token needs the name of the person who holds it/],
+    [{ role: 'manufacturer', name }, /needs the manufacturer's name/], [{ role: 'officer', name, manufacturer: 'Acme' }, /only for role manufacturer/],
+    [{ role: 'officer', name, expires: '2020-01-01' }, /past/], [{ role: 'officer', name, expires: '2027-02-30' }, /calendar date/],
+    [{ role: 7 }, /field 'role' has the wrong type/], [{ role: 'officer', name, holder: 'Jane' }, /unknown field 'holder'/],
   ]) {
     await create(body, 400, { message });
   }
   await exchange({ operationId: 'createToken', via: 'direct', method: 'POST', target: '/api/v1/tokens', token: admin,
     contentType: 'application/json', body: '{role: officer}', expect: 400, message: /not valid JSON/ });
   await exchange({ operationId: 'createToken', method: 'POST', target: '/api/v1/tokens?role=officer', token: admin,
-    contentType: 'application/json', body: { role: 'officer' }, expect: 400, message: /unknown query parameter 'role'/ });
+    contentType: 'application/json', body: { role: 'officer', name: 'Jane Smith' }, expect: 400,
+    message: /unknown query parameter 'role'/ });
   await exchange({ operationId: 'createToken', method: 'POST', target: '/api/v1/tokens', token: admin, contentType: 'text/yaml',
     body: 'role: officer', expect: 415 });
 

@@ -217,7 +217,12 @@ function body(operation, { wellFormed, own }) {
       return fc.tuple(fc.constant(mediaType), wellFormed ? rendered
         : fc.oneof({ weight: 4, arbitrary: rendered }, { weight: 1, arbitrary: fc.string({ maxLength: 60 }) }));
     }
-    const validBody = valid(content.schema).map((value) => JSON.stringify(value));
+    // A bulk action on random ids almost never names a flag: well-formed ones name known flags.
+    const validBody = (operation.iid === 'actOnFlags'
+      ? fc.record({ action: fc.constantFrom('confirm', 'dismiss', 'lift'),
+        ids: fc.uniqueArray(fc.constantFrom(...known.flags), { minLength: 1, maxLength: 3 }),
+        reason: fc.constant('fuzz: a bulk action') })
+      : valid(content.schema)).map((value) => JSON.stringify(value));
     return fc.tuple(fc.constant(mediaType), wellFormed ? validBody : fc.oneof(
       { weight: 2, arbitrary: validBody },
       { weight: 2, arbitrary: invalid(content.schema).map((value) => JSON.stringify(value)) },
@@ -357,7 +362,8 @@ function fuzz(operationId, index) {
 
 // The operations by name; the first test proves they are exactly the document's.
 const operationIds = ['getHealth', 'getMetrics', 'getMe', 'listProducts', 'getProduct', 'importDeclarations', 'listFlags',
-  'confirmFlag', 'dismissFlag', 'listChecks', 'runChecks', 'exportProducts', 'listAuditEvents', 'getStats', 'listTokens',
+  'confirmFlag', 'dismissFlag', 'liftFlag', 'actOnFlags', 'listChanges', 'listChecks', 'runChecks', 'exportProducts',
+  'listAuditEvents', 'getStats', 'listTokens',
   'createToken', 'revokeToken', 'getPublicProductPage', 'getPublicProductLabel', 'getWebUi', 'getWebUiAsset'];
 
 test('the fuzz covers exactly the operations of the document', () => {

@@ -157,7 +157,7 @@ async function startServing(stack, { serveArgs, serverEnv, spareTokens }) {
     .map((name) => path.join(samplesDir, name));
   runIotreg(['--db', stack.db, '--as-of', AS_OF, 'import', '--quiet', ...samples], { allow: [1] });
   const create = (...args) => {
-    const out = runIotreg(['--db', stack.db, 'token', 'create', ...args]).stdout;
+    const out = runIotreg(['--db', stack.db, 'token', 'create', '--name', 'Test Holder', ...args]).stdout;
     const token = out.trim().split('\n').pop().trim();
     assert.match(token, /^iotreg_[0-9a-f]{64}$/, `token create printed: ${out}`);
     return token;

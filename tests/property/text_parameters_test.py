@@ -168,7 +168,7 @@ class Registry:
             stdout=subprocess.PIPE, stderr=subprocess.PIPE, timeout=CLI_DEADLINE, check=False)
 
     def token(self, arguments):
-        created = self.cli(["token", "create"] + arguments)
+        created = self.cli(["token", "create", "--name", "Property Tester"] + arguments)
         if created.returncode != 0:
             raise AssertionError("token create: %r" % created.stderr)
         return created.stdout.decode().strip().splitlines()[-1]
@@ -354,7 +354,7 @@ class Checks:
         elif option == "--reason":
             Checks.command(case, ["flag", "dismiss", "999999"] + option_value("--reason", raw))
         elif option == "token --manufacturer":
-            Checks.command(case, ["token", "create", "--role", "manufacturer"]
+            Checks.command(case, ["token", "create", "--role", "manufacturer", "--name", "P"]
                            + option_value("--manufacturer", raw))
         elif option == "--state":
             Checks.command(case, ["flags", "--json"] + option_value("--state", raw))

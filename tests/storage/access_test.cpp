@@ -96,14 +96,16 @@ TEST_SUITE("access") {
         {"\xed\xa0\x80", "the manufacturer's name is not valid UTF-8 (at byte offset 0)"},
     };
     for (const auto& [name, message] : refused) {
-      auto issued = issue_token(*registry, {"manufacturer", name, ""}, "test", "2026-11-29");
+      auto issued =
+          issue_token(*registry, {"manufacturer", "Ana Ruiz", name, ""}, "test", "2026-11-29");
       REQUIRE_FALSE(issued.is_ok());
       CHECK(issued.status().code() == Status::Code::kInvalidArgument);
       CHECK(issued.status().message() == message);
     }
     CHECK(registry->tokens()->empty());
-    auto issued = issue_token(*registry, {"manufacturer", "Pontevia Dom\u00f3tica S.L.", ""},
-                              "test", "2026-11-29");
+    auto issued =
+        issue_token(*registry, {"manufacturer", "Ana Ruiz", "Pontevia Dom\u00f3tica S.L.", ""},
+                    "test", "2026-11-29");
     REQUIRE(issued.is_ok());
     CHECK(issued->record.manufacturer_name == "Pontevia Dom\u00f3tica S.L.");
   }

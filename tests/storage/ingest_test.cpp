@@ -72,17 +72,35 @@ TEST_SUITE("ingest") {
           "manufacturers=1 products=2 declaration_versions=2 import_runs=1 audit_events=1 ");
   }
 
-  TEST_CASE("a dry run validates and stores nothing") {
+  TEST_CASE("a dry run in a preview counts what the real run does and stores nothing") {
     ScratchDir dir;
     auto file = testing::write_file(dir, "a.csv", kCsv);
+    auto path = dir.file("r.db");
+    auto opened = storage::open_sqlite_storage(path, storage::OpenMode::kReadWrite);
+    REQUIRE(opened.is_ok());
+    const std::string empty = table_counts(path);
     RecordingObserver observer;
-    ImportOptions options;
-    options.dry_run = true;
-    auto result = import_file(nullptr, file, options, observer);
-    REQUIRE(result.is_ok());
-    CHECK(result->counts.accepted == 2);
-    CHECK(result->counts.rejected == 1);
-    CHECK(result->run_id == 0);
+    Result<FileResult> dry = Status::internal("not run");
+    {
+      auto preview = opened.value()->begin_preview();
+      REQUIRE(preview.is_ok());
+      dry = import_file(opened.value().get(), file, {}, observer);
+    }
+    REQUIRE(dry.is_ok());
+    CHECK(dry->counts.accepted == 2);
+    CHECK(dry->counts.rejected == 1);
+    CHECK(dry->counts.new_products == 2);
+    CHECK(table_counts(path) == empty);
+    auto real = import_file(opened.value().get(), file, {}, observer);
+    REQUIRE(real.is_ok());
+    CHECK(real->counts.new_products == dry->counts.new_products);
+    CHECK(real->run_id == dry->run_id);
+    CHECK(table_counts(path) != empty);
+    // Without a registry, a file is only validated.
+    auto validated = import_file(nullptr, file, {}, observer);
+    REQUIRE(validated.is_ok());
+    CHECK(validated->counts.accepted == 2);
+    CHECK(validated->run_id == 0);
   }
 
   TEST_CASE("a refused file leaves the registry exactly as it was") {

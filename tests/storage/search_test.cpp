@@ -27,7 +27,7 @@ std::unique_ptr<Storage> registry_of(const std::string& path,
   REQUIRE_MESSAGE(opened.is_ok(), opened.status().message());
   auto catalog = importers::CompiledSchema::builtin()->catalog();
   static const BodyEncoder encoder = BodyEncoder::create(*catalog).value();
-  auto session = opened.value()->begin_import({"search.csv", "csv", "test"}, nullptr, {});
+  auto session = opened.value()->begin_import({"search.csv", "csv", "test"}, nullptr, {}, {});
   REQUIRE(session.is_ok());
   for (const auto& product : products) {
     model::Declaration declaration(catalog);

@@ -135,7 +135,7 @@ TEST_SUITE("storage") {
     auto path = dir.file("r.db");
     auto storage = open_or_fail(path);
     {
-      auto session = storage->begin_import({"a.csv", "csv", "test"}, nullptr, {});
+      auto session = storage->begin_import({"a.csv", "csv", "test"}, nullptr, {}, {});
       REQUIRE(session.is_ok());
       CHECK(store(*session.value(), staged("Acme Ltd", "Acme", "X1", "camera")) ==
             StoreOutcome::kNewProduct);
@@ -165,7 +165,7 @@ TEST_SUITE("storage") {
     CHECK(count(path, "manufacturers") == 2);
 
     // Re-importing any version on file changes nothing; a new text is a new version.
-    auto session = storage->begin_import({"b.csv", "csv", "test"}, nullptr, {});
+    auto session = storage->begin_import({"b.csv", "csv", "test"}, nullptr, {}, {});
     REQUIRE(session.is_ok());
     CHECK(store(*session.value(), staged(" ACME  ltd", "acme", "x1", "camera", "2.0")) ==
           StoreOutcome::kUnchanged);
@@ -180,7 +180,7 @@ TEST_SUITE("storage") {
     auto path = dir.file("r.db");
     auto storage = open_or_fail(path);
     {
-      auto session = storage->begin_import({"a.csv", "csv", "test"}, nullptr, {});
+      auto session = storage->begin_import({"a.csv", "csv", "test"}, nullptr, {}, {});
       REQUIRE(session.is_ok());
       store(*session.value(), staged("Acme Ltd", "Acme", "X1"));
     }
@@ -194,7 +194,7 @@ TEST_SUITE("storage") {
     ScratchDir dir;
     auto path = dir.file("r.db");
     auto storage = open_or_fail(path);
-    auto session = storage->begin_import({"a.csv", "csv", "cli:alice"}, nullptr, {});
+    auto session = storage->begin_import({"a.csv", "csv", "cli:alice"}, nullptr, {}, {});
     REQUIRE(session.is_ok());
     store(*session.value(), staged("Acme Ltd", "Acme", "X1"));
     ImportCounts counts;
@@ -222,7 +222,7 @@ TEST_SUITE("storage") {
   TEST_CASE("search, filters and pagination") {
     ScratchDir dir;
     auto storage = open_or_fail(dir.file("r.db"));
-    auto session = storage->begin_import({"a.csv", "csv", "test"}, nullptr, {});
+    auto session = storage->begin_import({"a.csv", "csv", "test"}, nullptr, {}, {});
     REQUIRE(session.is_ok());
     store(*session.value(), staged("Lumora Vision Ltd", "Lumora", "LV-C210", "smart camera"));
     store(*session.value(), staged("Lumora Vision Ltd", "Nightjar", "NJ-BM1", "baby monitor"));
@@ -272,7 +272,7 @@ TEST_SUITE("storage") {
     ScratchDir dir;
     auto storage = open_or_fail(dir.file("r.db"));
     for (const char* type : {"baby monitor", "smart speaker"}) {
-      auto session = storage->begin_import({"a.csv", "csv", "test"}, nullptr, {});
+      auto session = storage->begin_import({"a.csv", "csv", "test"}, nullptr, {}, {});
       REQUIRE(session.is_ok());
       store(*session.value(), staged("Acme", "Acme", "A1", type));
       REQUIRE(session.value()->commit({}).is_ok());

@@ -152,7 +152,7 @@ class Context {
   bool is_manufacturer() const;
   // A manufacturer token's manufacturer key: every query is confined to it.
   std::optional<std::string> only_manufacturer_key() const;
-  // How the audit log names the sender, e.g. "token:3".
+  // How the audit log names the sender: "Jane Smith (officer, token 3)".
   std::string actor() const;
 
   // The numeric path parameters of the matched route ({id}), in order.
@@ -214,6 +214,9 @@ Reply post_declarations(Context& context);
 Reply list_flags(Context& context);
 Reply confirm_flag(Context& context);
 Reply dismiss_flag(Context& context);
+Reply lift_flag(Context& context);
+Reply act_on_flags(Context& context);
+Reply list_changes(Context& context);
 Reply list_audit(Context& context);
 Reply list_checks(Context& context);
 Reply run_checks(Context& context);

@@ -101,6 +101,19 @@ function stateBadge(state) {
     state ?? '');
 }
 
+// A confirmed flag whose product has since become compliant: waiting for an officer to lift it.
+function remediedBadge() {
+  return h('span', { class: 'badge state-remedied', text: 'remedied' });
+}
+
+// What each flag action is called, and which states allow it (DESIGN.md §3).
+const FLAG_ACTIONS = {
+  confirm: { label: 'Confirm', done: 'confirmed', from: ['raised'] },
+  dismiss: { label: 'Dismiss', done: 'dismissed', from: ['raised', 'confirmed'] },
+  lift: { label: 'Lift', done: 'lifted', from: ['confirmed'] },
+};
+const actionsFor = (state) => Object.keys(FLAG_ACTIONS).filter((action) => FLAG_ACTIONS[action].from.includes(state));
+
 function outcomeBadge(outcome) {
   return h('span', { class: `badge outcome-${cssToken(outcome)}` }, String(outcome ?? '').replace('_', ' '));
 }
@@ -640,11 +653,14 @@ function flagsSection(product, refresh) {
   for (const flag of flags) {
     const headingId = uid('flag');
     const block = h('section', { class: 'flag', 'aria-labelledby': headingId, dataset: { flagId: flag.id, state: flag.state } },
-      h('h3', { id: headingId, tabindex: '-1' }, `Flag ${flag.id} `, stateBadge(flag.state)),
-      h('p', null, `Raised on version ${flag.raised_version ?? '?'}.`),
-      table(`History of flag ${flag.id}`, ['When', 'Action', 'Actor', 'Reason'],
+      h('h3', { id: headingId, tabindex: '-1' }, `Flag ${flag.id} `, stateBadge(flag.state),
+        flag.remedied ? remediedBadge() : null),
+      h('p', null, `Raised on version ${flag.version ?? '?'}.`
+        + (flag.remedied ? ` Remedied by version ${flag.remedied_version}: the prohibition stays in force until an officer lifts it.` : '')
+        + (flag.notice ? ` Stop notice ${flag.notice}.` : '')),
+      table(`History of flag ${flag.id}`, ['When', 'State', 'By', 'Reason'],
         (flag.history ?? []).map((entry) => h('tr', null,
-          cell(formatTime(entry.at)), cell(entry.action ?? ''), cell(entry.actor ?? ''), cell(entry.reason ?? '')))));
+          cell(formatTime(entry.at)), cell(entry.state ?? ''), cell(entry.actor ?? ''), cell(entry.reason ?? '')))));
     if (can.actOnFlags() && (flag.state === 'raised' || flag.state === 'confirmed')) {
       block.append(flagActionForm(flag, product, refresh));
     }
@@ -656,22 +672,20 @@ function flagsSection(product, refresh) {
 // The reason field and the confirm/dismiss buttons of one flag on the product page.
 function flagActionForm(flag, product, refresh) {
   const reason = h('textarea', { name: 'reason', rows: '2', required: true, maxlength: '2000' });
-  const buttons = [];
-  if (flag.state === 'raised') {
-    buttons.push(h('button', { type: 'submit', name: 'action', value: 'confirm', text: 'Confirm flag' }));
-  }
-  buttons.push(h('button', { type: 'submit', name: 'action', value: 'dismiss', class: flag.state === 'raised' ? 'secondary' : '', text: 'Dismiss flag' }));
+  const buttons = actionsFor(flag.state).map((action, i) => h('button', {
+    type: 'submit', name: 'action', value: action, class: i === 0 ? '' : 'secondary', text: `${FLAG_ACTIONS[action].label} flag`,
+  }));
   const legendText = `Act on flag ${flag.id}`;
   const form = h('form', { class: 'flag-action', novalidate: true },
     h('fieldset', null,
       h('legend', { text: legendText }),
       field('Reason', reason, flag.state === 'raised'
         ? 'Confirm puts the sale prohibition in force; dismiss closes the flag. The reason is recorded in the audit log.'
-        : 'Dismissing lifts the confirmed prohibition. The reason is recorded in the audit log.'),
+        : 'Lift ends the prohibition in force; dismiss closes the flag with no action. The reason is recorded in the audit log.'),
       h('div', { class: 'actions' }, buttons)));
   form.addEventListener('submit', async (event) => {
     event.preventDefault();
-    const action = event.submitter?.value || (flag.state === 'raised' ? 'confirm' : 'dismiss');
+    const action = event.submitter?.value || actionsFor(flag.state)[0];
     const done = await actOnFlag(flag.id, action, reason, buttons, productName(product));
     if (done) {
       const body = await refresh().catch((error) => {
@@ -689,7 +703,7 @@ function flagActionForm(flag, product, refresh) {
 async function actOnFlag(flagId, action, reasonInput, buttons, name) {
   clearError();
   const reason = reasonInput.value.trim();
-  const verb = action === 'confirm' ? 'confirm' : 'dismiss';
+  const verb = action;
   if (!reason) {
     showError(new Error('a reason is required'), `Could not ${verb} flag ${flagId}`);
     reasonInput.focus();
@@ -698,7 +712,7 @@ async function actOnFlag(flagId, action, reasonInput, buttons, name) {
   for (const button of buttons) button.disabled = true;
   try {
     const flag = await api(`/api/v1/flags/${encodeURIComponent(flagId)}/${verb}`, { method: 'POST', body: { reason } });
-    notify(`Flag ${flagId}${name ? ` (${name})` : ''} ${verb === 'confirm' ? 'confirmed' : 'dismissed'}.`);
+    notify(`Flag ${flagId}${name ? ` (${name})` : ''} ${FLAG_ACTIONS[verb].done}.`);
     return flag ?? {};
   } catch (error) {
     showError(error, `Could not ${verb} flag ${flagId}`);
@@ -932,23 +946,20 @@ function flagRow(flag) {
     cell(flag.manufacturer ?? ''),
     stateCell,
     cell(formatTime(flag.raised_at)),
-    cell(flag.raised_version === undefined || flag.raised_version === null ? '' : String(flag.raised_version)),
+    cell(flag.version === undefined || flag.version === null ? '' : String(flag.version)),
     cell(flag.raise_reason ?? flag.reason ?? ''),
     actionsCell);
   const fillActions = (current) => {
     actionsBox.replaceChildren();
     if (!can.actOnFlags()) return;
-    const actions = [];
-    if (current.state === 'raised') actions.push('confirm');
-    if (current.state === 'raised' || current.state === 'confirmed') actions.push('dismiss');
-    for (const action of actions) {
-      const label = action === 'confirm' ? 'Confirm' : 'Dismiss';
+    for (const action of actionsFor(current.state)) {
+      const label = FLAG_ACTIONS[action].label;
       const button = h('button', {
         type: 'button', class: action === 'confirm' ? 'small' : 'small secondary',
         'aria-label': `${label} flag ${flag.id} (${name})`, text: label,
       });
       button.addEventListener('click', () => openFlagDialog(flag, action, name, button, (updated) => {
-        const state = updated?.state ?? (action === 'confirm' ? 'confirmed' : 'dismissed');
+        const state = updated?.state ?? FLAG_ACTIONS[action].done;
         row.dataset.state = state;
         stateCell.replaceChildren(stateBadge(state));
         fillActions({ state });
@@ -964,7 +975,7 @@ function flagRow(flag) {
 
 // A modal dialog asking for the reason of a flag action.
 function openFlagDialog(flag, action, name, opener, onDone) {
-  const verb = action === 'confirm' ? 'Confirm' : 'Dismiss';
+  const verb = FLAG_ACTIONS[action].label;
   const titleId = uid('dialog-title');
   const reason = h('textarea', { name: 'reason', rows: '3', required: true, maxlength: '2000' });
   const submit = h('button', { type: 'submit', text: `${verb} flag` });

@@ -193,17 +193,24 @@ Result<std::int64_t> Database::query_int(std::string_view sql) {
 }
 
 Transaction::~Transaction() {
-  if (open_) db_.exec("ROLLBACK");
+  if (!open_) return;
+  if (nested_) {
+    db_.exec("ROLLBACK TO iotreg_nested");
+    db_.exec("RELEASE iotreg_nested");
+  } else {
+    db_.exec("ROLLBACK");
+  }
 }
 
 Status Transaction::begin() {
-  auto status = db_.exec("BEGIN IMMEDIATE");
+  nested_ = sqlite3_get_autocommit(db_.handle()) == 0;
+  auto status = db_.exec(nested_ ? "SAVEPOINT iotreg_nested" : "BEGIN IMMEDIATE");
   if (status.is_ok()) open_ = true;
   return status;
 }
 
 Status Transaction::commit() {
-  auto status = db_.exec("COMMIT");
+  auto status = db_.exec(nested_ ? "RELEASE iotreg_nested" : "COMMIT");
   if (status.is_ok()) open_ = false;
   return status;
 }

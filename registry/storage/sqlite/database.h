@@ -123,6 +123,9 @@ class Database {
 };
 
 // BEGIN IMMEDIATE on construction via begin(); ROLLBACK on destruction unless committed.
+// A write transaction (BEGIN IMMEDIATE), rolled back when destroyed without commit(). Inside
+// another transaction of the same connection (a preview) it is a savepoint instead, released
+// on commit() and rolled back to when destroyed without it.
 class Transaction {
  public:
   explicit Transaction(Database& db) : db_(db) {}
@@ -136,6 +139,7 @@ class Transaction {
  private:
   Database& db_;
   bool open_ = false;
+  bool nested_ = false;
 };
 
 }  // namespace iotreg::storage::sqlite

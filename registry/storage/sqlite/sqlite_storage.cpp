@@ -50,14 +50,6 @@ std::string counts_json(const ImportRunInfo& info, const ImportCounts& counts) {
   return out;
 }
 
-// Label ids are derived from the product id: stable for as long as the product is compliant
-// and the same whenever it becomes compliant again.
-std::string label_id(std::int64_t product_id) {
-  char buffer[32];
-  std::snprintf(buffer, sizeof buffer, "LBL-%08lld", static_cast<long long>(product_id));
-  return buffer;
-}
-
 template <typename T>
 Status assign(Result<T>&& result, T& out) {
   if (!result.is_ok()) return result.status();
@@ -65,49 +57,177 @@ Status assign(Result<T>&& result, T& out) {
   return Status::ok();
 }
 
-// Writes what verdicts imply, inside the transaction of a write session: the evaluation row
-// (found or added once), status, findings and label id of a product row, flags raised, and
-// flags lifted with their audit events. Borrows the Database; used from one thread.
-class VerdictWriter {
- public:
-  VerdictWriter(Database& db, EvaluationInfo evaluation, std::string actor, std::string at)
-      : db_(db), evaluation_(std::move(evaluation)), actor_(std::move(actor)), at_(std::move(at)) {}
+std::string_view state_name(enforcement::FlagState state) {
+  return enforcement::flag_state_name(state);
+}
 
-  Status prepare() {
-    IOTREG_TRY(assign(db_.prepare("INSERT INTO flags (product_id, state, raised_at, raised_by, "
+// Reads a flag state as stored; a value the rules do not know is corruption.
+Result<enforcement::FlagState> read_state(std::string_view stored, std::int64_t flag_id) {
+  if (auto state = enforcement::parse_flag_state(stored)) return *state;
+  return Status::corruption("flag " + std::to_string(flag_id) + " has an unknown state '" +
+                            std::string(stored) + "'");
+}
+
+// Appends a JSON member "name":"value" to an object being built (after its opening brace).
+void append_member(std::string& out, std::string_view name, std::string_view value) {
+  if (out.back() != '{') out += ',';
+  model::append_json_string(out, name);
+  out += ':';
+  model::append_json_string(out, value);
+}
+
+// Writes, inside the transaction of a write session, what the enforcement rules decided after
+// verdicts: the evaluation row (found or added once), a product's verdict columns, flags raised
+// and changed, the status history and the audit events of flag changes. It decides nothing:
+// every decision comes in a Consequences. Flag ids are assigned here (the session holds the
+// write lock). Borrows the Database; used from one thread.
+class ConsequenceWriter {
+ public:
+  // `cause` names what wrote, e.g. "import run 12"; `at` is the session's time.
+  ConsequenceWriter(Database& db, std::string cause, std::string at)
+      : db_(db), cause_(std::move(cause)), at_(std::move(at)) {}
+
+  Status prepare(const EvaluationInfo* evaluation) {
+    IOTREG_TRY(assign(db_.prepare("INSERT INTO flags (id, product_id, state, raised_at, raised_by, "
                                   "raised_version_id, raise_reason, updated_at) "
-                                  "VALUES (?1, 'raised', ?2, ?3, ?4, ?5, ?2)"),
+                                  "VALUES (?1, ?2, 'raised', ?3, ?4, ?5, ?6, ?3)"),
                       insert_flag_));
-    IOTREG_TRY(assign(db_.prepare("UPDATE flags SET state = 'lifted', updated_at = ?1 "
-                                  "WHERE product_id = ?2 AND state IN ('raised', 'confirmed') "
-                                  "RETURNING id"),
-                      lift_flags_));
-    return find_or_add_evaluation();
+    IOTREG_TRY(assign(db_.prepare("UPDATE flags SET state = ?1, remedied_version_id = ?2, "
+                                  "updated_at = ?3 WHERE id = ?4"),
+                      update_flag_));
+    IOTREG_TRY(assign(db_.prepare("SELECT state, raised_version_id, "
+                                  "coalesce(covered_version_id, 0), "
+                                  "coalesce(remedied_version_id, 0) FROM flags WHERE id = ?1"),
+                      find_flag_));
+    IOTREG_TRY(assign(db_.prepare("INSERT INTO status_changes (product_id, version_id, kind, "
+                                  "from_value, to_value, flag_id, at, cause, reason) "
+                                  "VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9)"),
+                      insert_change_));
+    auto last_flag = db_.query_int("SELECT coalesce(max(id), 0) FROM flags");
+    if (!last_flag.is_ok()) return last_flag.status();
+    next_flag_id_ = last_flag.value() + 1;
+    if (evaluation) {
+      evaluation_ = *evaluation;
+      IOTREG_TRY(find_or_add_evaluation());
+    }
+    return Status::ok();
   }
 
   const EvaluationInfo& evaluation() const { return evaluation_; }
   std::int64_t evaluation_id() const { return evaluation_id_; }
-  std::uint64_t flags_raised() const { return flags_raised_; }
-  std::uint64_t flags_lifted() const { return flags_lifted_; }
+  const ChangeSummary& summary() const { return summary_; }
 
-  // Binds "pending" and no evaluation, judged version, findings or label id.
+  // What the rules need to know of a product: its status and newest flag.
+  Result<enforcement::ProductFacts> facts(std::int64_t product_id, std::string status,
+                                          std::int64_t flag_id) {
+    enforcement::ProductFacts facts{product_id, std::move(status), std::nullopt};
+    if (flag_id == 0) return facts;
+    find_flag_.bind(1, flag_id);
+    auto row = find_flag_.step();
+    if (!row.is_ok() || !row.value()) {
+      find_flag_.reset();
+      if (!row.is_ok()) return row.status();
+      return Status::corruption("product " + std::to_string(product_id) + " names flag " +
+                                std::to_string(flag_id) + ", which does not exist");
+    }
+    auto state = read_state(find_flag_.text_view(0), flag_id);
+    facts.newest_flag =
+        enforcement::FlagFacts{flag_id, state.is_ok() ? state.value() : enforcement::FlagState{},
+                               find_flag_.int64(1), find_flag_.int64(2), find_flag_.int64(3)};
+    find_flag_.reset();
+    if (!state.is_ok()) return state.status();
+    return facts;
+  }
+
+  // The id the flag that `decided` raises will have, or the product's newest flag otherwise.
+  std::int64_t newest_flag_id(const enforcement::ProductFacts& before,
+                              const enforcement::Consequences& decided) const {
+    if (decided.raise_reason) return next_flag_id_;
+    return before.newest_flag ? before.newest_flag->id : 0;
+  }
+
+  // Binds status, evaluation, judged version, findings, label id and flagged from parameter
+  // `first` on, and the newest flag id at `first` + 6.
+  void bind(Statement& statement, int first, std::int64_t version_id, const VerdictRecord& verdict,
+            const enforcement::ProductFacts& before, const enforcement::Consequences& decided) {
+    statement.bind(first, decided.status);
+    statement.bind(first + 1, evaluation_id_).bind(first + 2, version_id);
+    statement.bind_blob(first + 3, verdict.findings);
+    if (decided.label_id.empty()) {
+      statement.bind_null(first + 4);
+    } else {
+      label_buffer_ = decided.label_id;
+      statement.bind(first + 4, label_buffer_);
+    }
+    statement.bind(first + 5, std::int64_t{decided.flagged ? 1 : 0});
+    if (const std::int64_t flag = newest_flag_id(before, decided); flag != 0) {
+      statement.bind(first + 6, flag);
+    } else {
+      statement.bind_null(first + 6);
+    }
+  }
+
+  // Binds "pending", no evaluation, judged version, findings or label id, and not flagged.
   static void bind_unjudged(Statement& statement, int first) {
     statement.bind(first, "pending");
     for (int i = 1; i <= 4; ++i) statement.bind_null(first + i);
+    statement.bind(first + 5, std::int64_t{0});
+    statement.bind_null(first + 6);
+  }
+
+  // Writes the flag rows, status history and audit events `decided` asks for, after the product
+  // row and its version exist. `product` names it in the change summary.
+  Status write(const enforcement::ProductFacts& before, std::int64_t version_id,
+               const enforcement::Consequences& decided, const ChangeRecord& product) {
+    std::int64_t raised_id = 0;
+    if (decided.raise_reason) {
+      raised_id = next_flag_id_++;
+      insert_flag_.bind(1, raised_id)
+          .bind(2, before.product_id)
+          .bind(3, at_)
+          .bind(4, cause_)
+          .bind(5, version_id)
+          .bind(6, *decided.raise_reason);
+      IOTREG_TRY(insert_flag_.run());
+      ++summary_.flags_raised;
+    }
+    if (decided.update) IOTREG_TRY(write_update(before, version_id, *decided.update));
+    for (const auto& change : decided.changes) {
+      const bool flag = change.kind == enforcement::Change::Kind::kFlag;
+      const std::int64_t flag_id = flag && change.flag_id == 0 ? raised_id : change.flag_id;
+      std::string_view reason;
+      if (flag) reason = change.flag_id == 0 ? *decided.raise_reason : decided.update->reason;
+      IOTREG_TRY(record_change(before.product_id, version_id, change, flag_id, reason));
+    }
+    if (!decided.changes.empty()) {
+      ++summary_.products_changed;
+      if (summary_.first.size() < ChangeSummary::kListed) {
+        ChangeRecord listed = product;
+        listed.product_id = before.product_id;
+        const auto& status = decided.changes.front();
+        listed.kind = status.kind == enforcement::Change::Kind::kStatus ? "status" : "flag";
+        listed.from = status.from;
+        listed.to = status.to;
+        listed.at = at_;
+        listed.cause = cause_;
+        summary_.first.push_back(std::move(listed));
+      }
+    }
+    return Status::ok();
   }
 
  private:
   Status find_or_add_evaluation() {
-    IOTREG_TRY(assign(db_.prepare("SELECT id FROM evaluations WHERE key = ?1"), find_evaluation_));
-    find_evaluation_.bind(1, evaluation_.key);
-    auto found = find_evaluation_.step();
+    Statement find;
+    IOTREG_TRY(assign(db_.prepare("SELECT id FROM evaluations WHERE key = ?1"), find));
+    find.bind(1, evaluation_.key);
+    auto found = find.step();
     if (!found.is_ok()) return found.status();
     if (found.value()) {
-      evaluation_id_ = find_evaluation_.int64(0);
-      find_evaluation_.reset();
+      evaluation_id_ = find.int64(0);
       return Status::ok();
     }
-    find_evaluation_.reset();
+    find.reset();
     auto insert = db_.prepare(
         "INSERT INTO evaluations (key, policy_id, as_of, created_at, provenance) "
         "VALUES (?1, ?2, ?3, ?4, ?5)");
@@ -122,89 +242,73 @@ class VerdictWriter {
     return Status::ok();
   }
 
- public:
-  // Binds status, evaluation, judged version, findings and label id from parameter `first` on.
-  void bind(Statement& statement, int first, std::int64_t version_id, std::int64_t product_id,
-            const VerdictRecord& verdict) {
-    bool judged = !verdict.status.empty();
-    statement.bind(first, judged ? std::string_view(verdict.status) : "pending");
-    if (judged) {
-      statement.bind(first + 1, evaluation_id_).bind(first + 2, version_id);
-      statement.bind_blob(first + 3, verdict.findings);
+  Status write_update(const enforcement::ProductFacts& before, std::int64_t version_id,
+                      const enforcement::Consequences::FlagUpdate& update) {
+    const enforcement::FlagFacts& flag = *before.newest_flag;
+    update_flag_.bind(1, state_name(update.state)).bind(3, at_).bind(4, update.flag_id);
+    if (update.remedied_version_id == 0) {
+      update_flag_.bind_null(2);
     } else {
-      statement.bind_null(first + 1).bind_null(first + 2).bind_null(first + 3);
+      update_flag_.bind(2, update.remedied_version_id);
     }
-    if (judged && !evaluation_.prohibition && verdict.status == "compliant") {
-      label_buffer_ = label_id(product_id);
-      statement.bind(first + 4, label_buffer_);
+    IOTREG_TRY(update_flag_.run());
+    std::string action;
+    if (update.state != flag.state) {
+      action = "flag." + std::string(state_name(update.state));
+      ++summary_.flags_withdrawn;
+    } else if (update.remedied_version_id != 0) {
+      action = "flag.remedied";
+      ++summary_.flags_remedied;
     } else {
-      statement.bind_null(first + 4);
+      action = "flag.remedy_lapsed";
     }
+    std::string details = "{";
+    append_member(details, "from", state_name(flag.state));
+    append_member(details, "to", state_name(update.state));
+    append_member(details, "reason", update.reason);
+    details += ",\"product_id\":" + std::to_string(before.product_id) +
+               ",\"version_id\":" + std::to_string(version_id) + "}";
+    auto appended =
+        sqlite::append_audit_event(db_, {at_, cause_, action, "flag", update.flag_id, details});
+    return appended.is_ok() ? Status::ok() : appended.status();
   }
 
-  // Under prohibition, raises a flag for a known product that became non-compliant and lifts
-  // its open flag when it became compliant or excepted. `flagged` is whether an open flag
-  // exists, before and after.
-  Status follow(std::int64_t product_id, std::int64_t version_id, const VerdictRecord& verdict,
-                bool& flagged) {
-    if (verdict.status.empty()) return Status::ok();
-    bool after = flagged_after(evaluation_.prohibition, flagged, verdict.status);
-    if (after && !flagged) {
-      IOTREG_TRY(raise(product_id, version_id, verdict));
-      flagged = true;
-    } else if (!after && flagged) {
-      lift_flags_.bind(1, at_).bind(2, product_id);
-      std::vector<std::int64_t> lifted;
-      for (;;) {
-        auto row = lift_flags_.step();
-        if (!row.is_ok()) {
-          lift_flags_.reset();
-          return row.status();
-        }
-        if (!row.value()) break;
-        lifted.push_back(lift_flags_.int64(0));
-      }
-      lift_flags_.reset();
-      for (std::int64_t flag_id : lifted) {
-        std::string details =
-            "{\"product_id\":" + std::to_string(product_id) + ",\"to\":\"lifted\",\"reason\":";
-        model::append_json_string(details, "a " + verdict.status +
-                                               " declaration was imported (version id " +
-                                               std::to_string(version_id) + ")");
-        details += "}";
-        auto appended =
-            sqlite::append_audit_event(db_, {at_, actor_, "flag.lift", "flag", flag_id, details});
-        if (!appended.is_ok()) return appended.status();
-        ++flags_lifted_;
-      }
-      flagged = false;
+  Status record_change(std::int64_t product_id, std::int64_t version_id,
+                       const enforcement::Change& change, std::int64_t flag_id,
+                       std::string_view reason) {
+    insert_change_.bind(1, product_id)
+        .bind(2, version_id)
+        .bind(3, change.kind == enforcement::Change::Kind::kStatus ? "status" : "flag")
+        .bind(5, change.to)
+        .bind(7, at_)
+        .bind(8, cause_);
+    if (change.from.empty()) {
+      insert_change_.bind_null(4);
+    } else {
+      insert_change_.bind(4, change.from);
     }
-    return Status::ok();
+    if (flag_id == 0) {
+      insert_change_.bind_null(6);
+    } else {
+      insert_change_.bind(6, flag_id);
+    }
+    if (reason.empty()) {
+      insert_change_.bind_null(9);
+    } else {
+      insert_change_.bind(9, reason);
+    }
+    return insert_change_.run();
   }
 
-  Status raise(std::int64_t product_id, std::int64_t version_id, const VerdictRecord& verdict) {
-    std::string reason = "non-compliant under " + evaluation_.policy_id + " as of " +
-                         evaluation_.as_of + ": failed " + verdict.failed;
-    insert_flag_.bind(1, product_id)
-        .bind(2, at_)
-        .bind(3, actor_)
-        .bind(4, version_id)
-        .bind(5, reason);
-    IOTREG_TRY(insert_flag_.run());
-    ++flags_raised_;
-    return Status::ok();
-  }
-
- private:
   Database& db_;
-  EvaluationInfo evaluation_;
-  std::string actor_;
+  std::string cause_;
   std::string at_;
+  EvaluationInfo evaluation_;
   std::int64_t evaluation_id_ = 0;
+  std::int64_t next_flag_id_ = 0;
   std::string label_buffer_;  // bound label id; alive until the statement runs
-  std::uint64_t flags_raised_ = 0;
-  std::uint64_t flags_lifted_ = 0;
-  Statement find_evaluation_, insert_flag_, lift_flags_;
+  ChangeSummary summary_;
+  Statement insert_flag_, update_flag_, find_flag_, insert_change_;
 };
 
 // Writes one import inside one IMMEDIATE transaction. Product and version ids are assigned
@@ -214,25 +318,29 @@ class VerdictWriter {
 class SqliteImportSession : public ImportSession {
  public:
   SqliteImportSession(Database& db, ImportRunInfo info, const EvaluationInfo* evaluation,
-                      Rejudge rejudge)
+                      Rejudge rejudge, Decide decide)
       : db_(db),
         transaction_(db),
         info_(std::move(info)),
         started_at_(utc_timestamp()),
-        rejudge_(std::move(rejudge)) {
-    if (evaluation) verdicts_.emplace(db, *evaluation, info_.actor, started_at_);
-  }
+        evaluation_(evaluation ? std::optional<EvaluationInfo>(*evaluation) : std::nullopt),
+        rejudge_(std::move(rejudge)),
+        decide_(std::move(decide)) {}
 
   Status start() {
+    if (evaluation_ && !decide_) {
+      return Status::internal("an import that judges needs the enforcement rules");
+    }
     IOTREG_TRY(transaction_.begin());
     IOTREG_TRY(prepare_all());
-    if (verdicts_) IOTREG_TRY(verdicts_->prepare());
     insert_run_.bind(1, started_at_)
         .bind(2, info_.source)
         .bind(3, info_.format)
         .bind(4, info_.actor);
     IOTREG_TRY(insert_run_.run());
     run_id_ = db_.last_insert_id();
+    writer_.emplace(db_, enforcement::import_cause(run_id_), started_at_);
+    IOTREG_TRY(writer_->prepare(evaluation_ ? &*evaluation_ : nullptr));
     auto last_product = db_.query_int("SELECT coalesce(max(id), 0) FROM products");
     if (!last_product.is_ok()) return last_product.status();
     auto last_version = db_.query_int("SELECT coalesce(max(id), 0) FROM declaration_versions");
@@ -244,8 +352,7 @@ class SqliteImportSession : public ImportSession {
   }
 
   std::int64_t run_id() const override { return run_id_; }
-  std::uint64_t flags_raised() const override { return verdicts_ ? verdicts_->flags_raised() : 0; }
-  std::uint64_t flags_lifted() const override { return verdicts_ ? verdicts_->flags_lifted() : 0; }
+  const ChangeSummary& changes() const override { return writer_->summary(); }
 
   Result<StoreOutcome> store(StagedDeclaration& staged) override {
     std::int64_t manufacturer_id = 0;
@@ -269,22 +376,33 @@ class SqliteImportSession : public ImportSession {
     IOTREG_TRY(insert_version(version_id, known.id, known.version_count + 1,
                               known.latest_version_id, staged));
     VerdictRecord& verdict = staged.verdict;
-    if (verdicts_ && rejudge_) {
-      std::reverse(history.begin(), history.end());
-      history.push_back(staged.payload);
-      verdict = rejudge_(history);
-    }
-    bool flagged = known.flagged;
-    if (verdicts_) IOTREG_TRY(verdicts_->follow(known.id, version_id, verdict, flagged));
     update_product_.bind(1, known.version_count + 1)
         .bind(2, run_id_)
         .bind(4, version_id)
-        .bind(5, known.id)
-        .bind(11, std::int64_t{flagged ? 1 : 0});
+        .bind(5, known.id);
     bind_optional(update_product_, 3, type);
-    bind_optional(update_product_, 12, staged.support_end);
-    bind_verdict(update_product_, 6, version_id, known.id, verdict);
-    IOTREG_TRY(update_product_.run());
+    bind_optional(update_product_, 13, staged.support_end);
+    if (evaluation_ && !verdict.status.empty()) {
+      if (rejudge_) {
+        std::reverse(history.begin(), history.end());
+        history.push_back(staged.payload);
+        verdict = rejudge_(history);
+      }
+      auto before = writer_->facts(known.id, known.status, known.flag_id);
+      if (!before.is_ok()) return before.status();
+      const enforcement::Consequences decided =
+          decide_(before.value(), {verdict.status, verdict.failed, version_id});
+      writer_->bind(update_product_, 6, version_id, verdict, before.value(), decided);
+      IOTREG_TRY(update_product_.run());
+      IOTREG_TRY(writer_->write(before.value(), version_id, decided,
+                                described(staged, known.version_count + 1)));
+    } else {
+      // Not judged: pending, and the flag as it was.
+      ConsequenceWriter::bind_unjudged(update_product_, 6);
+      update_product_.bind(11, std::int64_t{known.flagged ? 1 : 0});
+      if (known.flag_id != 0) update_product_.bind(12, known.flag_id);
+      IOTREG_TRY(update_product_.run());
+    }
     // Products created by this import are indexed once, at commit.
     if (known.type != type && known.id < first_new_product_id_) {
       delete_fts_.bind(1, known.id).bind(2, known.brand).bind(3, known.model);
@@ -314,11 +432,14 @@ class SqliteImportSession : public ImportSession {
     bind_optional(finish_run_, 8, counts.file_error);
     IOTREG_TRY(finish_run_.run());
     std::string details = counts_json(info_, counts);
-    if (verdicts_) {
+    if (evaluation_) {
+      const ChangeSummary& changed = writer_->summary();
       details.pop_back();
-      details += ",\"evaluation_id\":" + std::to_string(verdicts_->evaluation_id()) +
-                 ",\"flags_raised\":" + std::to_string(verdicts_->flags_raised()) +
-                 ",\"flags_lifted\":" + std::to_string(verdicts_->flags_lifted()) + "}";
+      details += ",\"evaluation_id\":" + std::to_string(writer_->evaluation_id()) +
+                 ",\"flags_raised\":" + std::to_string(changed.flags_raised) +
+                 ",\"flags_withdrawn\":" + std::to_string(changed.flags_withdrawn) +
+                 ",\"flags_remedied\":" + std::to_string(changed.flags_remedied) +
+                 ",\"products_changed\":" + std::to_string(changed.products_changed) + "}";
     }
     auto appended = sqlite::append_audit_event(
         db_, {finished_at, info_.actor, "import", "import_run", run_id_, details});
@@ -335,15 +456,18 @@ class SqliteImportSession : public ImportSession {
     std::string brand;
     std::string model;
     std::string type;
+    std::string status;
+    std::int64_t flag_id = 0;  // its newest flag; 0: none
   };
 
-  void bind_verdict(Statement& statement, int first, std::int64_t version_id,
-                    std::int64_t product_id, const VerdictRecord& verdict) {
-    if (verdicts_ && !verdict.status.empty()) {
-      verdicts_->bind(statement, first, version_id, product_id, verdict);
-    } else {
-      VerdictWriter::bind_unjudged(statement, first);
-    }
+  // The product a staged declaration is about, for the change summary.
+  ChangeRecord described(const StagedDeclaration& staged, std::int64_t version) const {
+    ChangeRecord record;
+    record.manufacturer = staged.manufacturer_name;
+    record.brand = staged.brand;
+    record.model = staged.model;
+    record.version = version;
+    return record;
   }
 
   static void bind_optional(Statement& statement, int index, std::string_view text) {
@@ -364,19 +488,21 @@ class SqliteImportSession : public ImportSession {
                       insert_manufacturer_));
     IOTREG_TRY(assign(db_.prepare("INSERT INTO manufacturers_fts (rowid, name) VALUES (?1, ?2)"),
                       insert_manufacturer_fts_));
-    IOTREG_TRY(assign(db_.prepare("SELECT id, brand, model, coalesce(type, ''), version_count, "
-                                  "latest_version_id, flagged FROM products "
-                                  "WHERE identity_hash = ?1 AND manufacturer_id = ?2"),
-                      find_product_));
+    IOTREG_TRY(
+        assign(db_.prepare("SELECT id, brand, model, coalesce(type, ''), version_count, "
+                           "latest_version_id, flagged, status, coalesce(flag_id, 0) "
+                           "FROM products WHERE identity_hash = ?1 AND manufacturer_id = ?2"),
+               find_product_));
     IOTREG_TRY(assign(db_.prepare("SELECT body, coalesce(previous_id, 0) FROM declaration_versions "
                                   "WHERE id = ?1"),
                       version_body_));
     IOTREG_TRY(assign(
         db_.prepare("INSERT INTO products (id, manufacturer_id, identity_hash, brand, model, type, "
-                    "latest_version_id, version_count, created_run_id, updated_run_id, flagged, "
-                    "status, evaluation_id, evaluated_version_id, findings, label_id, support_end) "
+                    "latest_version_id, version_count, created_run_id, updated_run_id, status, "
+                    "evaluation_id, evaluated_version_id, findings, label_id, flagged, flag_id, "
+                    "support_end) "
                     "VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, 1, ?8, ?8, ?9, ?10, ?11, ?12, ?13, ?14, "
-                    "?15)"),
+                    "?15, ?16)"),
         insert_product_));
     IOTREG_TRY(assign(db_.prepare("INSERT INTO declaration_versions (id, product_id, version, "
                                   "previous_id, import_run_id, source_location, body) "
@@ -385,7 +511,8 @@ class SqliteImportSession : public ImportSession {
     IOTREG_TRY(assign(db_.prepare("UPDATE products SET version_count = ?1, updated_run_id = ?2, "
                                   "type = ?3, latest_version_id = ?4, status = ?6, "
                                   "evaluation_id = ?7, evaluated_version_id = ?8, findings = ?9, "
-                                  "label_id = ?10, flagged = ?11, support_end = ?12 WHERE id = ?5"),
+                                  "label_id = ?10, flagged = ?11, flag_id = ?12, "
+                                  "support_end = ?13 WHERE id = ?5"),
                       update_product_));
     IOTREG_TRY(assign(db_.prepare("INSERT INTO products_fts (rowid, brand, model, type) "
                                   "VALUES (?1, ?2, ?3, ?4)"),
@@ -473,6 +600,8 @@ class SqliteImportSession : public ImportSession {
       known.version_count = find_product_.int64(4);
       known.latest_version_id = find_product_.int64(5);
       known.flagged = find_product_.int64(6) != 0;
+      known.status = find_product_.text(7);
+      known.flag_id = find_product_.int64(8);
       break;
     }
     find_product_.reset();
@@ -486,22 +615,28 @@ class SqliteImportSession : public ImportSession {
     std::int64_t product_id = next_product_id_++;
     std::int64_t version_id = next_version_id_++;
     const VerdictRecord& verdict = staged.verdict;
-    bool flagged =
-        verdicts_ && verdicts_->evaluation().prohibition && verdict.status == "non_compliant";
     insert_product_.bind(1, product_id)
         .bind(2, manufacturer_id)
         .bind(3, static_cast<std::int64_t>(staged.identity.hash))
         .bind(4, brand)
         .bind(5, model_name)
         .bind(7, version_id)
-        .bind(8, run_id_)
-        .bind(9, std::int64_t{flagged ? 1 : 0});
+        .bind(8, run_id_);
     bind_optional(insert_product_, 6, type);
-    bind_optional(insert_product_, 15, staged.support_end);
-    bind_verdict(insert_product_, 10, version_id, product_id, verdict);
-    IOTREG_TRY(insert_product_.run());
-    IOTREG_TRY(insert_version(version_id, product_id, 1, 0, staged));
-    if (flagged) IOTREG_TRY(verdicts_->raise(product_id, version_id, verdict));
+    bind_optional(insert_product_, 16, staged.support_end);
+    if (evaluation_ && !verdict.status.empty()) {
+      const enforcement::ProductFacts before{product_id, "", std::nullopt};
+      const enforcement::Consequences decided =
+          decide_(before, {verdict.status, verdict.failed, version_id});
+      writer_->bind(insert_product_, 9, version_id, verdict, before, decided);
+      IOTREG_TRY(insert_product_.run());
+      IOTREG_TRY(insert_version(version_id, product_id, 1, 0, staged));
+      IOTREG_TRY(writer_->write(before, version_id, decided, described(staged, 1)));
+    } else {
+      ConsequenceWriter::bind_unjudged(insert_product_, 9);
+      IOTREG_TRY(insert_product_.run());
+      IOTREG_TRY(insert_version(version_id, product_id, 1, 0, staged));
+    }
     return StoreOutcome::kNewProduct;
   }
 
@@ -530,68 +665,206 @@ class SqliteImportSession : public ImportSession {
   std::int64_t first_new_product_id_ = 0;  // products from here on were created by this import
   std::int64_t next_version_id_ = 0;
   std::unordered_map<std::string, std::int64_t> manufacturer_ids_;
-  std::optional<VerdictWriter> verdicts_;  // with an evaluation
+  std::optional<EvaluationInfo> evaluation_;  // with one, what is stored is judged
   Rejudge rejudge_;
+  Decide decide_;
+  std::optional<ConsequenceWriter> writer_;  // from start() on
   Statement insert_run_, find_manufacturer_, insert_manufacturer_, insert_manufacturer_fts_,
       find_product_, version_body_, insert_product_, insert_version_, update_product_, insert_fts_,
       delete_fts_, index_new_products_, finish_run_;
 };
 
-// Re-checks inside one IMMEDIATE transaction: each product's verdict, flag and label follow the
-// new evaluation; one audit event records the run.
+// Re-checks inside one IMMEDIATE transaction, as one numbered re-check run: each product's
+// verdict, flag and label follow what the rules decided; one audit event records the run.
 class SqliteRecheckSession : public RecheckSession {
  public:
-  SqliteRecheckSession(Database& db, const EvaluationInfo& evaluation, std::string actor)
+  SqliteRecheckSession(Database& db, const EvaluationInfo& evaluation, std::string actor,
+                       std::optional<std::string> daily_date)
       : db_(db),
         transaction_(db),
+        evaluation_(evaluation),
         actor_(std::move(actor)),
-        started_at_(utc_timestamp()),
-        verdicts_(db, evaluation, actor_, started_at_) {}
+        daily_date_(std::move(daily_date)),
+        started_at_(utc_timestamp()) {}
 
   Status start() {
     IOTREG_TRY(transaction_.begin());
-    IOTREG_TRY(verdicts_.prepare());
+    if (daily_date_) {
+      auto done = db_.prepare("SELECT id FROM recheck_runs WHERE daily_date = ?1");
+      if (!done.is_ok()) return done.status();
+      done->bind(1, *daily_date_);
+      auto found = done->step();
+      if (!found.is_ok()) return found.status();
+      if (found.value()) {
+        return Status::conflict("the daily re-check of " + *daily_date_ +
+                                " ran already (re-check run " + std::to_string(done->int64(0)) +
+                                ")");
+      }
+    }
+    auto insert =
+        db_.prepare("INSERT INTO recheck_runs (started_at, actor, daily_date) VALUES (?1, ?2, ?3)");
+    if (!insert.is_ok()) return insert.status();
+    insert->bind(1, started_at_).bind(2, actor_);
+    if (daily_date_) {
+      insert->bind(3, *daily_date_);
+    } else {
+      insert->bind_null(3);
+    }
+    IOTREG_TRY(insert->run());
+    run_id_ = db_.last_insert_id();
+    writer_.emplace(db_,
+                    daily_date_ ? enforcement::daily_recheck_cause(*daily_date_)
+                                : enforcement::recheck_cause(run_id_),
+                    started_at_);
+    IOTREG_TRY(writer_->prepare(&evaluation_));
     return assign(db_.prepare("UPDATE products SET status = ?1, evaluation_id = ?2, "
                               "evaluated_version_id = ?3, findings = ?4, label_id = ?5, "
-                              "flagged = ?6 WHERE id = ?7"),
+                              "flagged = ?6, flag_id = ?7 WHERE id = ?8"),
                   update_product_);
   }
 
-  Status apply(const RecheckCandidate& product, const VerdictRecord& verdict) override {
-    bool flagged = product.flagged;
-    IOTREG_TRY(verdicts_.follow(product.product_id, product.version_id, verdict, flagged));
-    verdicts_.bind(update_product_, 1, product.version_id, product.product_id, verdict);
-    update_product_.bind(6, std::int64_t{flagged ? 1 : 0}).bind(7, product.product_id);
-    return update_product_.run();
+  std::int64_t run_id() const override { return run_id_; }
+  const ChangeSummary& changes() const override { return writer_->summary(); }
+
+  Status apply(const RecheckCandidate& product, const VerdictRecord& verdict,
+               const enforcement::Consequences& decided) override {
+    writer_->bind(update_product_, 1, product.version_id, verdict, product.facts, decided);
+    update_product_.bind(8, product.facts.product_id);
+    IOTREG_TRY(update_product_.run());
+    ChangeRecord described;
+    described.manufacturer = product.manufacturer;
+    described.brand = product.brand;
+    described.model = product.model;
+    described.version = static_cast<std::int64_t>(product.payloads.size());
+    return writer_->write(product.facts, product.version_id, decided, described);
   }
 
   Status commit(std::uint64_t checked, std::uint64_t status_changes) override {
+    const ChangeSummary& changed = writer_->summary();
     std::string details =
-        "{\"evaluation_id\":" + std::to_string(verdicts_.evaluation_id()) + ",\"policy\":";
-    model::append_json_string(details, verdicts_.evaluation().policy_id);
+        "{\"evaluation_id\":" + std::to_string(writer_->evaluation_id()) + ",\"policy\":";
+    model::append_json_string(details, evaluation_.policy_id);
     details += ",\"as_of\":";
-    model::append_json_string(details, verdicts_.evaluation().as_of);
+    model::append_json_string(details, evaluation_.as_of);
     details += ",\"checked\":" + std::to_string(checked) +
                ",\"status_changes\":" + std::to_string(status_changes) +
-               ",\"flags_raised\":" + std::to_string(verdicts_.flags_raised()) +
-               ",\"flags_lifted\":" + std::to_string(verdicts_.flags_lifted()) + "}";
+               ",\"flags_raised\":" + std::to_string(changed.flags_raised) +
+               ",\"flags_withdrawn\":" + std::to_string(changed.flags_withdrawn) +
+               ",\"flags_remedied\":" + std::to_string(changed.flags_remedied) + "}";
+    const std::string finished_at = utc_timestamp();
+    auto finish = db_.prepare(
+        "UPDATE recheck_runs SET finished_at = ?1, evaluation_id = ?2, checked = ?3, "
+        "status_changes = ?4 WHERE id = ?5");
+    if (!finish.is_ok()) return finish.status();
+    finish->bind(1, finished_at)
+        .bind(2, writer_->evaluation_id())
+        .bind(3, static_cast<std::int64_t>(checked))
+        .bind(4, static_cast<std::int64_t>(status_changes))
+        .bind(5, run_id_);
+    IOTREG_TRY(finish->run());
     auto appended = sqlite::append_audit_event(
-        db_,
-        {utc_timestamp(), actor_, "recheck", "evaluation", verdicts_.evaluation_id(), details});
+        db_, {finished_at, actor_, "recheck", "recheck_run", run_id_, details});
     if (!appended.is_ok()) return appended.status();
     return transaction_.commit();
   }
 
-  std::uint64_t flags_raised() const override { return verdicts_.flags_raised(); }
-  std::uint64_t flags_lifted() const override { return verdicts_.flags_lifted(); }
+ private:
+  Database& db_;
+  Transaction transaction_;
+  EvaluationInfo evaluation_;
+  std::string actor_;
+  std::optional<std::string> daily_date_;
+  std::string started_at_;
+  std::int64_t run_id_ = 0;
+  std::optional<ConsequenceWriter> writer_;  // from start() on
+  Statement update_product_;
+};
+
+// An officer's action on flags inside one IMMEDIATE transaction: the new states, each product's
+// flagged mark, the status history and one audit event per flag. Decides nothing: the rules
+// (enforcement::officer_transition) chose every state before write().
+class SqliteFlagActionSession : public FlagActionSession {
+ public:
+  SqliteFlagActionSession(Database& db, std::string actor)
+      : db_(db), transaction_(db), actor_(std::move(actor)), at_(utc_timestamp()) {}
+
+  Status start() { return transaction_.begin(); }
+
+  Result<enforcement::FlagFacts> flag(std::int64_t flag_id, std::int64_t& product_id,
+                                      std::int64_t& latest_version_id) override {
+    auto found = db_.prepare(
+        "SELECT f.state, f.raised_version_id, coalesce(f.covered_version_id, 0), "
+        "coalesce(f.remedied_version_id, 0), f.product_id, p.latest_version_id "
+        "FROM flags f JOIN products p ON p.id = f.product_id WHERE f.id = ?1");
+    if (!found.is_ok()) return found.status();
+    found->bind(1, flag_id);
+    auto row = found->step();
+    if (!row.is_ok()) return row.status();
+    if (!row.value()) return Status::not_found("no flag with id " + std::to_string(flag_id));
+    auto state = read_state(found->text_view(0), flag_id);
+    if (!state.is_ok()) return state.status();
+    product_id = found->int64(4);
+    latest_version_id = found->int64(5);
+    return enforcement::FlagFacts{flag_id, state.value(), found->int64(1), found->int64(2),
+                                  found->int64(3)};
+  }
+
+  Status write(const Transition& transition) override {
+    const bool closes = !enforcement::is_open(transition.to);
+    auto update = db_.prepare(
+        "UPDATE flags SET state = ?1, updated_at = ?2, notice = coalesce(?3, notice), "
+        "covered_version_id = ?4 WHERE id = ?5");
+    if (!update.is_ok()) return update.status();
+    update->bind(1, state_name(transition.to)).bind(2, at_).bind(5, transition.flag_id);
+    if (transition.notice.empty()) {
+      update->bind_null(3);
+    } else {
+      update->bind(3, transition.notice);
+    }
+    if (closes) {
+      update->bind(4, transition.version_id);
+    } else {
+      update->bind_null(4);
+    }
+    IOTREG_TRY(update->run());
+    // The product is flagged while its newest flag is open.
+    auto flagged = db_.prepare("UPDATE products SET flagged = ?1 WHERE id = ?2 AND flag_id = ?3");
+    if (!flagged.is_ok()) return flagged.status();
+    flagged->bind(1, std::int64_t{closes ? 0 : 1})
+        .bind(2, transition.product_id)
+        .bind(3, transition.flag_id);
+    IOTREG_TRY(flagged->run());
+    auto change = db_.prepare(
+        "INSERT INTO status_changes (product_id, version_id, kind, from_value, to_value, "
+        "flag_id, at, cause, reason) VALUES (?1, ?2, 'flag', ?3, ?4, ?5, ?6, ?7, ?8)");
+    if (!change.is_ok()) return change.status();
+    change->bind(1, transition.product_id)
+        .bind(2, transition.version_id)
+        .bind(3, state_name(transition.from))
+        .bind(4, state_name(transition.to))
+        .bind(5, transition.flag_id)
+        .bind(6, at_)
+        .bind(7, actor_)
+        .bind(8, transition.reason);
+    IOTREG_TRY(change->run());
+    std::string details = "{";
+    append_member(details, "from", state_name(transition.from));
+    append_member(details, "to", state_name(transition.to));
+    append_member(details, "reason", transition.reason);
+    if (!transition.notice.empty()) append_member(details, "notice", transition.notice);
+    details += ",\"product_id\":" + std::to_string(transition.product_id) + "}";
+    auto appended = sqlite::append_audit_event(
+        db_, {at_, actor_, transition.action, "flag", transition.flag_id, details});
+    return appended.is_ok() ? Status::ok() : appended.status();
+  }
+
+  Status commit() override { return transaction_.commit(); }
 
  private:
   Database& db_;
   Transaction transaction_;
   std::string actor_;
-  std::string started_at_;
-  VerdictWriter verdicts_;
-  Statement update_product_;
+  std::string at_;
 };
 
 constexpr const char* kProductColumns =
@@ -599,10 +872,12 @@ constexpr const char* kProductColumns =
     "p.version_count, cr.started_at, ur.started_at, coalesce(p.label_id, ''), "
     "coalesce(p.evaluation_id, 0), "
     "coalesce((SELECT version FROM declaration_versions WHERE id = p.evaluated_version_id), 0), "
-    "p.findings "
+    "p.findings, coalesce(nf.state, ''), "
+    "nf.state = 'confirmed' AND nf.remedied_version_id IS NOT NULL "
     "FROM products p JOIN manufacturers m ON m.id = p.manufacturer_id "
     "JOIN import_runs cr ON cr.id = p.created_run_id "
-    "JOIN import_runs ur ON ur.id = p.updated_run_id ";
+    "JOIN import_runs ur ON ur.id = p.updated_run_id "
+    "LEFT JOIN flags nf ON nf.id = p.flag_id ";
 
 ProductSummary read_product(const Statement& row) {
   ProductSummary product;
@@ -620,15 +895,42 @@ ProductSummary read_product(const Statement& row) {
   product.evaluation_id = row.int64(11);
   product.evaluated_version = row.int64(12);
   product.findings = std::string(row.blob_view(13));
+  product.flag_state = enforcement::parse_flag_state(row.text_view(14));
+  product.remedied = row.int64(15) != 0;
   return product;
 }
 
 constexpr const char* kFlagColumns =
     "SELECT f.id, f.product_id, f.state, f.raised_at, f.raised_by, v.version, f.raise_reason, "
-    "f.updated_at, m.name, p.brand, p.model "
+    "f.updated_at, m.name, p.brand, p.model, coalesce(rv.version, 0), coalesce(f.notice, '') "
     "FROM flags f JOIN products p ON p.id = f.product_id "
     "JOIN manufacturers m ON m.id = p.manufacturer_id "
-    "JOIN declaration_versions v ON v.id = f.raised_version_id ";
+    "JOIN declaration_versions v ON v.id = f.raised_version_id "
+    "LEFT JOIN declaration_versions rv ON rv.id = f.remedied_version_id "
+    "AND f.state = 'confirmed' ";
+
+// Adds each flag's history: its raise, then every change of its state (status_changes).
+Status add_history(Database& db, std::vector<FlagRecord>& flags) {
+  auto changes = db.prepare(
+      "SELECT to_value, at, cause, coalesce(reason, '') FROM status_changes "
+      "WHERE kind = 'flag' AND flag_id = ?1 AND from_value IS NOT NULL ORDER BY id");
+  if (!changes.is_ok()) return changes.status();
+  for (auto& flag : flags) {
+    flag.history.push_back(
+        {enforcement::FlagState::kRaised, flag.raised_at, flag.raised_by, flag.raise_reason});
+    changes->bind(1, flag.id);
+    for (;;) {
+      auto row = changes->step();
+      if (!row.is_ok()) return row.status();
+      if (!row.value()) break;
+      auto state = read_state(changes->text_view(0), flag.id);
+      if (!state.is_ok()) return state.status();
+      flag.history.push_back({state.value(), changes->text(1), changes->text(2), changes->text(3)});
+    }
+    changes->reset();
+  }
+  return Status::ok();
+}
 
 Result<std::vector<FlagRecord>> read_flags(Statement& statement) {
   std::vector<FlagRecord> flags;
@@ -636,21 +938,35 @@ Result<std::vector<FlagRecord>> read_flags(Statement& statement) {
     auto row = statement.step();
     if (!row.is_ok()) return row.status();
     if (!row.value()) break;
-    flags.push_back({statement.int64(0), statement.int64(1), statement.text(2), statement.text(3),
-                     statement.text(4), statement.int64(5), statement.text(6), statement.text(7),
-                     statement.text(8), statement.text(9), statement.text(10)});
+    FlagRecord flag;
+    flag.id = statement.int64(0);
+    flag.product_id = statement.int64(1);
+    auto state = read_state(statement.text_view(2), flag.id);
+    if (!state.is_ok()) return state.status();
+    flag.state = state.value();
+    flag.raised_at = statement.text(3);
+    flag.raised_by = statement.text(4);
+    flag.raised_version = statement.int64(5);
+    flag.raise_reason = statement.text(6);
+    flag.updated_at = statement.text(7);
+    flag.manufacturer = statement.text(8);
+    flag.brand = statement.text(9);
+    flag.model = statement.text(10);
+    flag.remedied_version = statement.int64(11);
+    flag.notice = statement.text(12);
+    flags.push_back(std::move(flag));
   }
   return flags;
 }
 
 constexpr const char* kTokenColumns =
     "SELECT id, token_hash, role, coalesce(manufacturer_key, ''), "
-    "coalesce(manufacturer_name, ''), created_at, created_by, coalesce(expires, ''), "
+    "coalesce(manufacturer_name, ''), created_at, created_by, holder, coalesce(expires, ''), "
     "coalesce(revoked_at, '') FROM tokens ";
 
 TokenRecord read_token(const Statement& row) {
   return {row.int64(0), row.text(1), row.text(2), row.text(3), row.text(4),
-          row.text(5),  row.text(6), row.text(7), row.text(8)};
+          row.text(5),  row.text(6), row.text(7), row.text(8), row.text(9)};
 }
 
 // The WHERE clause shared by product lists, facets and exports. Parameters 1-6 are its own (the
@@ -690,6 +1006,13 @@ class ProductFilter {
       sql += "AND p.manufacturer_id IN (SELECT id FROM manufacturers WHERE name_key = ?3) ";
     }
     if (query_->type) sql += "AND p.type = ?4 ";
+    if (query_->flag_state) sql += "AND p.flag_id IN (SELECT id FROM flags WHERE state = ?6) ";
+    if (query_->remedied) {
+      sql += *query_->remedied ? "AND " : "AND NOT ";
+      sql +=
+          "coalesce(p.flag_id IN (SELECT id FROM flags WHERE state = 'confirmed' "
+          "AND remedied_version_id IS NOT NULL), 0) ";
+    }
     if (query_->only_manufacturer_key) {
       sql += "AND p.manufacturer_id IN (SELECT id FROM manufacturers WHERE name_key = ?5) ";
     }
@@ -709,6 +1032,7 @@ class ProductFilter {
     if (query_->manufacturer) statement.bind(3, manufacturer_key_);
     if (query_->type) statement.bind(4, *query_->type);
     if (query_->only_manufacturer_key) statement.bind(5, *query_->only_manufacturer_key);
+    if (query_->flag_state) statement.bind(6, enforcement::flag_state_name(*query_->flag_state));
     for (std::size_t i = 0; i < terms_.size(); ++i) {
       statement.bind(static_cast<int>(kFirstTermParameter + i), terms_[i]);
     }
@@ -721,17 +1045,33 @@ class ProductFilter {
   std::string manufacturer_key_;
 };
 
+// A transaction that is never committed: the sessions inside it use savepoints.
+class SqlitePreview : public Preview {
+ public:
+  explicit SqlitePreview(Database& db) : transaction_(db) {}
+  Status start() { return transaction_.begin(); }
+
+ private:
+  Transaction transaction_;
+};
+
 class SqliteStorage : public Storage {
  public:
   explicit SqliteStorage(std::unique_ptr<Database> db) : db_(std::move(db)) {}
+
+  Result<std::unique_ptr<Preview>> begin_preview() override {
+    auto preview = std::make_unique<SqlitePreview>(*db_);
+    IOTREG_TRY(preview->start());
+    return std::unique_ptr<Preview>(std::move(preview));
+  }
 
   void interrupt() override { sqlite3_interrupt(db_->handle()); }
 
   Result<std::unique_ptr<ImportSession>> begin_import(const ImportRunInfo& info,
                                                       const EvaluationInfo* evaluation,
-                                                      Rejudge rejudge) override {
-    auto session =
-        std::make_unique<SqliteImportSession>(*db_, info, evaluation, std::move(rejudge));
+                                                      Rejudge rejudge, Decide decide) override {
+    auto session = std::make_unique<SqliteImportSession>(*db_, info, evaluation, std::move(rejudge),
+                                                         std::move(decide));
     IOTREG_TRY(session->start());
     return std::unique_ptr<ImportSession>(std::move(session));
   }
@@ -740,9 +1080,12 @@ class SqliteStorage : public Storage {
                                                            bool all, std::int64_t after_id,
                                                            std::size_t limit) override {
     auto statement = db_->prepare(
-        "SELECT p.id, p.latest_version_id, m.name, p.brand, p.model, p.status, p.flagged "
+        "SELECT p.id, p.latest_version_id, m.name, p.brand, p.model, p.status, "
+        "coalesce(f.id, 0), coalesce(f.state, ''), coalesce(f.raised_version_id, 0), "
+        "coalesce(f.covered_version_id, 0), coalesce(f.remedied_version_id, 0) "
         "FROM products p JOIN manufacturers m ON m.id = p.manufacturer_id "
         "LEFT JOIN evaluations e ON e.id = p.evaluation_id "
+        "LEFT JOIN flags f ON f.id = p.flag_id "
         "WHERE p.id > ?1 AND (?2 OR e.key IS NULL OR e.key != ?3 "
         "OR p.evaluated_version_id IS NOT p.latest_version_id) "
         "ORDER BY p.id LIMIT ?4");
@@ -756,14 +1099,20 @@ class SqliteStorage : public Storage {
       auto row = statement->step();
       if (!row.is_ok()) return row.status();
       if (!row.value()) break;
-      candidates.push_back({statement->int64(0),
-                            statement->int64(1),
-                            statement->text(2),
-                            statement->text(3),
-                            statement->text(4),
-                            statement->text(5),
-                            statement->int64(6) != 0,
-                            {}});
+      RecheckCandidate candidate;
+      candidate.facts.product_id = statement->int64(0);
+      candidate.version_id = statement->int64(1);
+      candidate.manufacturer = statement->text(2);
+      candidate.brand = statement->text(3);
+      candidate.model = statement->text(4);
+      candidate.facts.status = statement->text(5);
+      if (const std::int64_t flag_id = statement->int64(6); flag_id != 0) {
+        auto state = read_state(statement->text_view(7), flag_id);
+        if (!state.is_ok()) return state.status();
+        candidate.facts.newest_flag = enforcement::FlagFacts{
+            flag_id, state.value(), statement->int64(8), statement->int64(9), statement->int64(10)};
+      }
+      candidates.push_back(std::move(candidate));
     }
     auto chain = db_->prepare(
         "SELECT body, coalesce(previous_id, 0) FROM declaration_versions WHERE id = ?1");
@@ -775,7 +1124,7 @@ class SqliteStorage : public Storage {
         if (!row.is_ok()) return row.status();
         if (!row.value()) {
           return Status::corruption("version chain of product " +
-                                    std::to_string(candidate.product_id) + " is broken");
+                                    std::to_string(candidate.facts.product_id) + " is broken");
         }
         auto payload = decompress_body(chain->blob_view(0));
         next = chain->int64(1);
@@ -788,11 +1137,58 @@ class SqliteStorage : public Storage {
     return candidates;
   }
 
-  Result<std::unique_ptr<RecheckSession>> begin_recheck(const EvaluationInfo& evaluation,
-                                                        const std::string& actor) override {
-    auto session = std::make_unique<SqliteRecheckSession>(*db_, evaluation, actor);
+  Result<std::unique_ptr<RecheckSession>> begin_recheck(
+      const EvaluationInfo& evaluation, const std::string& actor,
+      std::optional<std::string> daily_date) override {
+    auto session =
+        std::make_unique<SqliteRecheckSession>(*db_, evaluation, actor, std::move(daily_date));
     IOTREG_TRY(session->start());
     return std::unique_ptr<RecheckSession>(std::move(session));
+  }
+
+  Result<std::unique_ptr<FlagActionSession>> begin_flag_action(const std::string& actor) override {
+    auto session = std::make_unique<SqliteFlagActionSession>(*db_, actor);
+    IOTREG_TRY(session->start());
+    return std::unique_ptr<FlagActionSession>(std::move(session));
+  }
+
+  Result<std::vector<ChangeRecord>> changes(const ChangeQuery& query) override {
+    std::string sql =
+        "SELECT c.id, c.product_id, m.name, p.brand, p.model, coalesce(v.version, 0), c.kind, "
+        "coalesce(c.from_value, ''), c.to_value, coalesce(c.flag_id, 0), c.at, c.cause, "
+        "coalesce(c.reason, '') "
+        "FROM status_changes c JOIN products p ON p.id = c.product_id "
+        "JOIN manufacturers m ON m.id = p.manufacturer_id "
+        "LEFT JOIN declaration_versions v ON v.id = c.version_id WHERE 1 ";
+    if (query.since) sql += "AND c.at >= ?1 ";
+    if (query.since_run) {
+      sql += "AND c.at >= (SELECT started_at FROM import_runs WHERE id = ?2) ";
+    }
+    if (query.cause) sql += "AND c.cause = ?3 ";
+    if (query.only_manufacturer_key) sql += "AND m.name_key = ?4 ";
+    if (query.before_id > 0) sql += "AND c.id < ?5 ";
+    sql += "ORDER BY c.id DESC";
+    if (query.limit > 0) sql += " LIMIT ?6";
+    auto statement = db_->prepare(sql);
+    if (!statement.is_ok()) return statement.status();
+    if (query.since) statement->bind(1, *query.since);
+    if (query.since_run) statement->bind(2, *query.since_run);
+    if (query.cause) statement->bind(3, *query.cause);
+    if (query.only_manufacturer_key) statement->bind(4, *query.only_manufacturer_key);
+    if (query.before_id > 0) statement->bind(5, query.before_id);
+    if (query.limit > 0) statement->bind(6, static_cast<std::int64_t>(query.limit));
+    std::vector<ChangeRecord> changes;
+    for (;;) {
+      auto row = statement->step();
+      if (!row.is_ok()) return row.status();
+      if (!row.value()) break;
+      changes.push_back({statement->int64(0), statement->int64(1), statement->text(2),
+                         statement->text(3), statement->text(4), statement->int64(5),
+                         statement->text(6), statement->text(7), statement->text(8),
+                         statement->int64(9), statement->text(10), statement->text(11),
+                         statement->text(12)});
+    }
+    return changes;
   }
 
   Result<std::vector<ProductSummary>> list_products(const ProductQuery& query) override {
@@ -918,12 +1314,13 @@ class SqliteStorage : public Storage {
     IOTREG_TRY(transaction.begin());
     auto insert = db_->prepare(
         "INSERT INTO tokens (token_hash, role, manufacturer_key, manufacturer_name, created_at, "
-        "created_by, expires) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7)");
+        "created_by, expires, holder) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8)");
     if (!insert.is_ok()) return insert.status();
     insert->bind(1, token.token_hash)
         .bind(2, token.role)
         .bind(5, token.created_at)
-        .bind(6, token.created_by);
+        .bind(6, token.created_by)
+        .bind(8, token.holder);
     auto optional_text = [&](int index, const std::string& text) {
       if (text.empty()) {
         insert->bind_null(index);
@@ -938,6 +1335,8 @@ class SqliteStorage : public Storage {
     std::int64_t id = db_->last_insert_id();
     std::string details = "{\"role\":";
     model::append_json_string(details, token.role);
+    details += ",\"holder\":";
+    model::append_json_string(details, token.holder);
     details += ",\"manufacturer\":";
     if (token.manufacturer_name.empty()) {
       details += "null";
@@ -1021,22 +1420,25 @@ class SqliteStorage : public Storage {
   Result<std::vector<FlagRecord>> flags(const FlagQuery& query) override {
     auto statement = db_->prepare(std::string(kFlagColumns) +
                                   "WHERE (?1 IS NULL OR f.state = ?1) AND "
-                                  "(?2 IS NULL OR m.name_key = ?2) AND f.id > ?3 "
+                                  "(?2 IS NULL OR m.name_key = ?2) AND f.id > ?3 AND "
+                                  "(?5 IS NULL OR (f.state = 'confirmed' AND "
+                                  "f.remedied_version_id IS NOT NULL) = ?5) "
                                   "ORDER BY f.id LIMIT ?4");
     if (!statement.is_ok()) return statement.status();
-    if (query.state) statement->bind(1, *query.state);
+    if (query.state) statement->bind(1, enforcement::flag_state_name(*query.state));
+    if (query.remedied) statement->bind(5, std::int64_t{*query.remedied ? 1 : 0});
     if (query.only_manufacturer_key) statement->bind(2, *query.only_manufacturer_key);
     statement->bind(3, query.after_id);
     statement->bind(4,
                     query.limit == 0 ? std::int64_t{-1} : static_cast<std::int64_t>(query.limit));
-    return read_flags(*statement);
+    return read_flags_with_history(*statement);
   }
 
   Result<FlagRecord> flag(std::int64_t flag_id) override {
     auto statement = db_->prepare(std::string(kFlagColumns) + "WHERE f.id = ?1");
     if (!statement.is_ok()) return statement.status();
     statement->bind(1, flag_id);
-    auto found = read_flags(*statement);
+    auto found = read_flags_with_history(*statement);
     if (!found.is_ok()) return found.status();
     if (found->empty()) return Status::not_found("no flag with id " + std::to_string(flag_id));
     return std::move(found->front());
@@ -1047,50 +1449,7 @@ class SqliteStorage : public Storage {
         db_->prepare(std::string(kFlagColumns) + "WHERE f.product_id = ?1 ORDER BY f.id");
     if (!statement.is_ok()) return statement.status();
     statement->bind(1, product_id);
-    return read_flags(*statement);
-  }
-
-  Status act_on_flag(std::int64_t flag_id, FlagAction action, const std::string& actor,
-                     const std::string& reason) override {
-    Transaction transaction(*db_);
-    IOTREG_TRY(transaction.begin());
-    auto current = db_->prepare("SELECT state, product_id FROM flags WHERE id = ?1");
-    if (!current.is_ok()) return current.status();
-    current->bind(1, flag_id);
-    auto row = current->step();
-    if (!row.is_ok()) return row.status();
-    if (!row.value()) return Status::not_found("no flag with id " + std::to_string(flag_id));
-    std::string from = current->text(0);
-    std::int64_t product_id = current->int64(1);
-    current->reset();
-    bool confirm = action == FlagAction::kConfirm;
-    bool allowed = confirm ? from == "raised" : (from == "raised" || from == "confirmed");
-    if (!allowed) {
-      return Status::invalid_argument(
-          "flag " + std::to_string(flag_id) + " is " + from + "; only a " +
-          (confirm ? "raised flag can be confirmed" : "raised or confirmed flag can be dismissed"));
-    }
-    std::string to = confirm ? "confirmed" : "dismissed";
-    std::string at = utc_timestamp();
-    auto update = db_->prepare("UPDATE flags SET state = ?1, updated_at = ?2 WHERE id = ?3");
-    if (!update.is_ok()) return update.status();
-    update->bind(1, to).bind(2, at).bind(3, flag_id);
-    IOTREG_TRY(update->run());
-    auto flagged = db_->prepare("UPDATE products SET flagged = ?1 WHERE id = ?2");
-    if (!flagged.is_ok()) return flagged.status();
-    flagged->bind(1, std::int64_t{confirm ? 1 : 0}).bind(2, product_id);
-    IOTREG_TRY(flagged->run());
-    std::string details = "{\"product_id\":" + std::to_string(product_id) + ",\"from\":";
-    model::append_json_string(details, from);
-    details += ",\"to\":";
-    model::append_json_string(details, to);
-    details += ",\"reason\":";
-    model::append_json_string(details, reason);
-    details += "}";
-    auto appended = sqlite::append_audit_event(
-        *db_, {at, actor, confirm ? "flag.confirm" : "flag.dismiss", "flag", flag_id, details});
-    if (!appended.is_ok()) return appended.status();
-    return transaction.commit();
+    return read_flags_with_history(*statement);
   }
 
   Result<std::vector<ImportRun>> import_runs() override {
@@ -1165,6 +1524,13 @@ class SqliteStorage : public Storage {
   }
 
  private:
+  Result<std::vector<FlagRecord>> read_flags_with_history(Statement& statement) {
+    auto flags = read_flags(statement);
+    if (!flags.is_ok()) return flags;
+    IOTREG_TRY(add_history(*db_, flags.value()));
+    return flags;
+  }
+
   // Builds `filter` for `query`, creating the search tokenizer on the first search.
   Status build_filter(const ProductQuery& query, ProductFilter& filter) {
     if (query.search && !search_tokenizer_) {
@@ -1207,6 +1573,33 @@ Status backfill_support_end(Database& db) {
   return Status::ok();
 }
 
+// Migration 6 changed the state of flags that a compliant verdict had lifted automatically
+// (migration_6_lifted names them): the audit log records which and why.
+Status record_flag_state_migration(Database& db) {
+  auto lifted =
+      db.prepare("SELECT flag_id, was_confirmed FROM migration_6_lifted ORDER BY flag_id");
+  if (!lifted.is_ok()) return lifted.status();
+  std::string withdrawn = "[", reinstated = "[";
+  for (;;) {
+    auto row = lifted->step();
+    if (!row.is_ok()) return row.status();
+    if (!row.value()) break;
+    std::string& list = lifted->int64(1) != 0 ? reinstated : withdrawn;
+    if (list.size() > 1) list += ',';
+    list += std::to_string(lifted->int64(0));
+  }
+  lifted.value() = Statement();
+  IOTREG_TRY(db.exec("DROP TABLE migration_6_lifted"));
+  if (withdrawn == "[" && reinstated == "[") return Status::ok();
+  const std::string details =
+      "{\"schema_version\":6,\"withdrawn\":" + withdrawn + "],\"confirmed_again\":" + reinstated +
+      "],\"reason\":\"flags lifted automatically by a compliant verdict: a raised one was "
+      "withdrawn; a confirmed one stays confirmed, remedied, until an officer lifts it\"}";
+  auto appended = sqlite::append_audit_event(
+      db, {utc_timestamp(), "schema migration 6", "flag.migrate", "registry", 0, details});
+  return appended.is_ok() ? Status::ok() : appended.status();
+}
+
 Status migrate(Database& db) {
   auto all = sqlite::migrations();
   Transaction transaction(db);
@@ -1223,6 +1616,7 @@ Status migrate(Database& db) {
     // Migration 3 adds the audit hash chain: events already recorded are chained now.
     if (migration.version == 3) IOTREG_TRY(sqlite::chain_unhashed_audit_events(db));
     if (migration.version == 5) IOTREG_TRY(backfill_support_end(db));
+    if (migration.version == 6) IOTREG_TRY(record_flag_state_migration(db));
   }
   IOTREG_TRY(db.exec("PRAGMA application_id = " + std::to_string(kApplicationId)));
   return transaction.commit();

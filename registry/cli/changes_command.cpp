@@ -1,0 +1,56 @@
+// `iotreg changes --since DATE|--since-run N`: the status history, newest first: every change
+// of a product's status or flag, with the version, time and cause.
+#include <iomanip>
+#include <iostream>
+
+#include "importers/schema/compiled_schema.h"
+#include "registry/cli/commands.h"
+#include "registry/cli/output.h"
+#include "registry/views/views.h"
+
+namespace iotreg::cli {
+
+int run_changes(const GlobalOptions& options, const ChangesArguments& arguments) {
+  storage::ChangeQuery query;
+  if (arguments.since) {
+    if (!importers::is_calendar_date(*arguments.since)) {
+      std::cerr << "iotreg: --since must be a calendar date written YYYY-MM-DD\n";
+      return kExitUsage;
+    }
+    query.since = *arguments.since;
+  }
+  query.since_run = arguments.since_run;
+  auto registry = open_registry(options, Access::kRead);
+  if (!registry) return kExitUsage;
+  if (query.since_run) {
+    auto runs = registry->import_runs();
+    if (!runs.is_ok()) return report_error(runs.status());
+    bool known = false;
+    for (const auto& run : runs.value()) known = known || run.id == *query.since_run;
+    if (!known) {
+      return report_error(
+          Status::not_found("no import run with id " + std::to_string(*query.since_run)));
+    }
+  }
+  auto changes = registry->changes(query);
+  if (!changes.is_ok()) return report_error(changes.status());
+  if (arguments.json) {
+    for (const auto& change : changes.value()) {
+      std::cout << views::dump(views::change_json(change)) << "\n";
+    }
+    return kExitSuccess;
+  }
+  std::cout << std::left << std::setw(22) << "AT" << std::setw(9) << "PRODUCT" << std::setw(8)
+            << "VERSION" << std::setw(7) << "KIND" << std::setw(30) << "CHANGE"
+            << "CAUSE\n";
+  for (const auto& change : changes.value()) {
+    std::cout << std::left << std::setw(22) << change.at << std::setw(9) << change.product_id
+              << std::setw(8) << change.version << std::setw(7) << change.kind
+              << cell((change.from.empty() ? "(new)" : change.from) + " -> " + change.to, 30)
+              << printable(change.cause) << "\n";
+  }
+  std::cout << counted(changes->size(), "change", "changes") << "\n";
+  return kExitSuccess;
+}
+
+}  // namespace iotreg::cli
