@@ -1526,6 +1526,7 @@ TEST_SUITE("cli") {
       const std::int64_t latest = probe.integer("PRAGMA user_version");
       probe.exec(
           "DROP TABLE status_changes;"
+          "DROP TABLE change_events;"
           "DROP TABLE recheck_runs;"
           "CREATE TABLE flags_v2 (id INTEGER PRIMARY KEY, product_id INTEGER NOT NULL, "
           "state TEXT NOT NULL, raised_at TEXT NOT NULL, raised_by TEXT NOT NULL, "

@@ -39,36 +39,51 @@ UPDATE products SET flagged = 1
 -- A dismissed flag covers the version it was raised on.
 UPDATE flags SET covered_version_id = raised_version_id WHERE state = 'dismissed';
 
--- Every change of a product's status or flag: what, from, to, on which version, when and why
--- (an automatic cause such as "import run 12", or a person).
+-- Every change of a product's status or flag: what, from, to, on which version, and, through
+-- its event, when and why (an automatic cause such as "import run 12", or a person). One import
+-- writes one event for all its changes, and its changes get consecutive ids from the event's
+-- first_change_id on, so a change row stays small and needs no index to be found by time.
+CREATE TABLE change_events (
+  id              INTEGER PRIMARY KEY,
+  at              TEXT NOT NULL,  -- UTC, ISO 8601
+  cause           TEXT NOT NULL,
+  first_change_id INTEGER NOT NULL
+);
+CREATE INDEX change_events_at ON change_events (at);
 CREATE TABLE status_changes (
   id         INTEGER PRIMARY KEY,
+  event_id   INTEGER NOT NULL REFERENCES change_events(id),
   product_id INTEGER NOT NULL REFERENCES products(id),
   version_id INTEGER NOT NULL,  -- the product's latest version then (no FK: written first)
-  kind       TEXT NOT NULL,     -- status or flag
+  kind       INTEGER NOT NULL,  -- 0: status, 1: flag
   from_value TEXT,              -- NULL: none before (a new product, a newly raised flag)
   to_value   TEXT NOT NULL,
   flag_id    INTEGER REFERENCES flags(id),
-  at         TEXT NOT NULL,     -- UTC, ISO 8601
-  cause      TEXT NOT NULL,
-  reason     TEXT               -- why, for flag changes
+  reason     TEXT               -- why, for flag changes (a raise: the flag's raise_reason)
 );
-CREATE INDEX status_changes_at ON status_changes (at, id);
-CREATE INDEX status_changes_product ON status_changes (product_id, id);
+-- A flag's history after its raise (which the flag's own row records).
+CREATE INDEX status_changes_flag ON status_changes (flag_id)
+  WHERE flag_id IS NOT NULL AND from_value IS NOT NULL;
 
 -- The flags' history so far, from their audit events (a lift that migration 6 undid left out).
-INSERT INTO status_changes (product_id, version_id, kind, from_value, to_value, flag_id, at,
-                            cause, reason)
-  SELECT f.product_id, f.raised_version_id, 'flag',
-         coalesce(json_extract(a.details, '$.from'), 'raised'),
-         CASE a.action WHEN 'flag.confirm' THEN 'confirmed' WHEN 'flag.dismiss' THEN 'dismissed'
-                       ELSE 'withdrawn' END,
-         f.id, a.at, a.actor, json_extract(a.details, '$.reason')
-  FROM audit_events a JOIN flags f ON f.id = a.subject_id
+INSERT INTO change_events (id, at, cause, first_change_id)
+  SELECT a.id, a.at, a.actor, 0 FROM audit_events a JOIN flags f ON f.id = a.subject_id
   WHERE a.subject_type = 'flag' AND a.action IN ('flag.confirm', 'flag.dismiss', 'flag.lift')
     AND NOT (a.action = 'flag.lift'
              AND a.subject_id IN (SELECT flag_id FROM migration_6_lifted WHERE was_confirmed))
   ORDER BY a.id;
+INSERT INTO status_changes (event_id, product_id, version_id, kind, from_value, to_value, flag_id,
+                            reason)
+  SELECT a.id, f.product_id, f.raised_version_id, 1,
+         coalesce(json_extract(a.details, '$.from'), 'raised'),
+         CASE a.action WHEN 'flag.confirm' THEN 'confirmed' WHEN 'flag.dismiss' THEN 'dismissed'
+                       ELSE 'withdrawn' END,
+         f.id, json_extract(a.details, '$.reason')
+  FROM audit_events a JOIN flags f ON f.id = a.subject_id
+  WHERE a.id IN (SELECT id FROM change_events)
+  ORDER BY a.id;
+UPDATE change_events
+  SET first_change_id = (SELECT min(c.id) FROM status_changes c WHERE c.event_id = change_events.id);
 
 -- Re-checks are numbered runs, like imports; a daily re-check records its date.
 CREATE TABLE recheck_runs (
