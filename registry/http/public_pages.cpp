@@ -46,7 +46,9 @@ std::variant<label::LabelData, Reply> product_label(Context& context, bool as_ht
     declaration = Json::parse(versions->back().body_json, nullptr, /*allow_exceptions=*/false);
     if (declaration.is_discarded()) declaration = nullptr;
   }
-  return label::label_data(product.value(), declaration);
+  auto flags = storage.value()->product_flags(id);
+  if (!flags.is_ok()) return Reply::from_status(flags.status());
+  return label::label_data(product.value(), declaration, flags->empty() ? nullptr : &flags->back());
 }
 
 std::string page_url(Context& context, std::int64_t id) {

@@ -188,52 +188,40 @@ std::string link_or_text(std::string_view text, std::optional<std::string> targe
 // ---- Status ---------------------------------------------------------------------------------
 
 struct StatusWording {
-  std::string_view headline;    // the page's verdict
-  std::string_view short_text;  // fits on the label
-  std::string_view detail;
+  std::string headline;    // the page's verdict
+  std::string short_text;  // fits on the label
+  std::string detail;
   std::string_view css_class;
   std::string_view colour;  // of the label's band; white text on it is readable
 };
 
+// Only an officer's decision is published as an enforcement action; an automatic verdict is
+// shown as the manufacturer's declaration, with no judgement (DESIGN.md §3).
 StatusWording status_wording(const LabelData& data) {
-  if (data.flagged) {
-    return {"Flagged for sale prohibition: does not meet the UK security requirements",
-            "Flagged for sale prohibition",
-            "This product fails at least one mandatory security requirement for consumer "
-            "connectable products. It has been flagged for prohibition from sale in the UK.",
-            "flagged", "#b10e1e"};
+  if (!data.prohibited_since.empty()) {
+    const auto since = parse_date(data.prohibited_since);
+    std::string detail =
+        "The market-surveillance authority has prohibited the sale of this "
+        "product in the UK since " +
+        (since ? long_date(*since) : data.prohibited_since) + ".";
+    if (!data.prohibition_notice.empty()) {
+      detail += " Stop notice " + data.prohibition_notice + ".";
+    }
+    return {"Sale prohibited in the UK", "Sale prohibited in the UK", std::move(detail),
+            "prohibited", "#b10e1e"};
   }
   if (data.status == "compliant") {
-    return {"Meets the UK security requirements", "Meets UK security requirements",
-            "The manufacturer's declaration meets every mandatory requirement the register "
-            "checks: no universal default passwords, a published way to report security "
-            "problems, and a stated period of security updates.",
+    return {"Meets the UK security requirements, as declared by the manufacturer",
+            "Meets UK security requirements",
+            "The manufacturer declares that this product has no universal default password, "
+            "a published way to report security problems, and a stated period of security "
+            "updates, and the register's checks of that declaration found nothing missing.",
             "compliant", "#00703c"};
   }
-  if (data.status == "non_compliant") {
-    return {"Does not meet the UK security requirements", "Does not meet UK requirements",
-            "The manufacturer's declaration fails at least one mandatory security requirement "
-            "for consumer connectable products.",
-            "non-compliant", "#b10e1e"};
-  }
-  if (data.status == "excepted") {
-    return {"Not covered by the UK security requirements", "Not covered by UK requirements",
-            "This kind of product is excepted from the UK security requirements for consumer "
-            "connectable products.",
-            "neutral", "#505a5f"};
-  }
-  if (data.status == "check_error") {
-    return {"Assessment not complete", "Assessment not complete",
-            "The register could not finish checking this product's declaration. Please check "
-            "again later.",
-            "neutral", "#505a5f"};
-  }
-  if (data.status == "pending") {
-    return {"Not yet assessed", "Not yet assessed",
-            "The register has not yet checked this product's declaration.", "neutral", "#505a5f"};
-  }
-  return {"Status not available", "Status not available",
-          "The register cannot show an assessment for this product.", "neutral", "#505a5f"};
+  return {"Declaration registered", "Declaration registered",
+          "The manufacturer's declaration of how this product meets the UK security "
+          "requirements is in the register.",
+          "neutral", "#505a5f"};
 }
 
 // ---- Pages ----------------------------------------------------------------------------------
@@ -248,7 +236,7 @@ h2{font-size:1.5rem;margin:1.75rem 0 .5rem}
 .kind{margin:0;color:#505a5f}
 .status{border-left:.5rem solid #505a5f;padding:.5rem 1rem;margin-top:1.5rem;background:#f3f2f1}
 .status.compliant{border-color:#00703c}
-.status.non-compliant,.status.flagged{border-color:#b10e1e}
+.status.prohibited{border-color:#b10e1e}
 .verdict{font-size:1.5rem;font-weight:bold;margin:.25rem 0}
 .lead{font-weight:bold;margin-bottom:.25rem}
 dl{display:grid;grid-template-columns:max-content 1fr;gap:.25rem 1.5rem;margin:0}
@@ -421,7 +409,8 @@ std::string product_name(const LabelData& data) {
 
 }  // namespace
 
-LabelData label_data(const storage::ProductSummary& product, const Json& declaration) {
+LabelData label_data(const storage::ProductSummary& product, const Json& declaration,
+                     const storage::FlagRecord* newest_flag) {
   auto field = [&declaration](const char* section, const char* name) -> std::string {
     if (!declaration.is_object()) return {};
     const auto group = declaration.find(section);
@@ -437,7 +426,17 @@ LabelData label_data(const storage::ProductSummary& product, const Json& declara
   data.model = product.model;
   data.type = product.type.empty() ? field("product", "type") : product.type;
   data.status = product.status;
-  data.flagged = product.flagged;
+  if (newest_flag && newest_flag->state == enforcement::FlagState::kConfirmed) {
+    // Since the confirmation: the newest history entry that confirmed it.
+    for (const auto& entry : newest_flag->history) {
+      if (entry.state == enforcement::FlagState::kConfirmed) {
+        data.prohibited_since = entry.at.substr(0, 10);
+      }
+    }
+    if (data.prohibited_since.empty())
+      data.prohibited_since = newest_flag->updated_at.substr(0, 10);
+    data.prohibition_notice = newest_flag->notice;
+  }
   if (product.status == "compliant") data.label_id = product.label_id;
   data.support_end_date = field("support", "end_date");
   if (!parse_date(data.support_end_date)) data.support_end_date.clear();
@@ -461,8 +460,7 @@ std::string public_page_html(const LabelData& data, std::string_view today,
   out += "<section class=\"status " + std::string(wording.css_class) +
          "\" aria-labelledby=\"status-heading\">\n<h2 id=\"status-heading\">Security "
          "status</h2>\n<p class=\"verdict\">" +
-         std::string(wording.headline) + "</p>\n<p>" + std::string(wording.detail) +
-         "</p>\n</section>\n";
+         escape(wording.headline) + "</p>\n<p>" + escape(wording.detail) + "</p>\n</section>\n";
 
   out += "<h2>Product</h2>\n<dl>\n<dt>Manufacturer</dt><dd>" + escape(data.manufacturer) +
          "</dd>\n<dt>Brand</dt><dd>" + escape(data.brand) + "</dd>\n<dt>Model</dt><dd>" +
@@ -479,7 +477,7 @@ std::string public_page_html(const LabelData& data, std::string_view today,
 
   out += "<h2>Security label</h2>\n<p><img src=\"" + escape(label_url) +
          "\" width=\"480\" height=\"260\" alt=\"Security label of " + name + ": " +
-         std::string(wording.short_text) + ". Its QR code opens this page.\"></p>\n";
+         escape(wording.short_text) + ". Its QR code opens this page.\"></p>\n";
   page_end(out);
   return out;
 }
@@ -513,7 +511,7 @@ Result<std::string> label_svg(const LabelData& data, std::string_view page_url) 
         "<svg xmlns=\"http://www.w3.org/2000/svg\" width=\"480\" height=\"260\" "
         "viewBox=\"0 0 480 260\" role=\"img\" aria-labelledby=\"label-title\">\n"
         "<title id=\"label-title\">Security label: " +
-        escape(product_name(data)) + ": " + std::string(wording.short_text) +
+        escape(product_name(data)) + ": " + escape(wording.short_text) +
         "</title>\n"
         "<rect x=\"1\" y=\"1\" width=\"478\" height=\"258\" fill=\"#fff\" stroke=\"#0b0c0c\" "
         "stroke-width=\"2\"/>\n"

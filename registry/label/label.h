@@ -23,9 +23,12 @@ struct LabelData {
   std::string manufacturer;
   std::string brand;
   std::string model;
-  std::string type;                   // e.g. "smart camera"; may be empty
-  std::string status;                 // compliant, non_compliant, excepted, check_error or pending
-  bool flagged = false;               // flagged for sale prohibition
+  std::string type;    // e.g. "smart camera"; may be empty
+  std::string status;  // compliant, non_compliant, excepted, check_error or pending
+  // A sale prohibition in force (a confirmed flag): since when (YYYY-MM-DD) and the stop
+  // notice's reference; both empty otherwise. An unreviewed flag is never public.
+  std::string prohibited_since;
+  std::string prohibition_notice;
   std::string label_id;               // under a labelling regime, when compliant; else empty
   std::string support_end_date;       // last day of security updates, YYYY-MM-DD; empty: none
   std::string support_published_url;  // where the manufacturer publishes the support period
@@ -36,17 +39,21 @@ struct LabelData {
   std::string vulnerability_policy_url;  // the published disclosure policy
 };
 
-// From a product and the nested JSON object of its latest declaration (null when it has none).
-// Identity, status, flag and label id come from the product; the rest from the declaration.
-// Fields of the wrong type or a malformed support end date are treated as absent.
+// From a product, the nested JSON object of its latest declaration (null when it has none) and
+// its newest flag (null when none). Identity, status and label id come from the product; the
+// prohibition from the flag, only when it is confirmed; the rest from the declaration. Fields
+// of the wrong type or a malformed support end date are treated as absent.
 LabelData label_data(const storage::ProductSummary& product,
-                     const nlohmann::ordered_json& declaration);
+                     const nlohmann::ordered_json& declaration,
+                     const storage::FlagRecord* newest_flag);
 
 // The public page of a product: a complete, self-contained HTML5 document (inline CSS, no
-// scripts, no external resources) that tells a consumer, in plain words, whether the product
-// meets the requirements, until when it gets security updates relative to `today`
-// (YYYY-MM-DD), and how to report a vulnerability. Contacts are links only when they are
-// http(s) or mailto URLs. Shows the label as an <img> at `label_url`.
+// scripts, no external resources) that tells a consumer in neutral words what the register
+// holds (DESIGN.md §3): "Sale prohibited in the UK" with its date and notice only for a
+// prohibition in force; "Meets the UK security requirements, as declared by the manufacturer"
+// for a compliant product; else "Declaration registered", with no judgement; until when it gets
+// security updates relative to `today` (YYYY-MM-DD), and how to report a vulnerability. Contacts
+// are links only when they are http(s) or mailto URLs. Shows the label as an <img> at `label_url`.
 std::string public_page_html(const LabelData& data, std::string_view today,
                              std::string_view label_url);
 

@@ -613,6 +613,44 @@ TEST_SUITE("http") {
     CHECK(ui.headers["Content-Security-Policy"].find("default-src 'self'") == 0);
   }
 
+  TEST_CASE("http: a flag is public only once an officer confirmed it") {
+    ServedRegistry served;
+    const auto flag = first_flag(served, "raised");
+    const std::string flag_id = std::to_string(flag["id"].get<std::int64_t>());
+    const std::string page = "/public/products/" + std::to_string(flag["product_id"].get<int>());
+    auto wording = [&]() {
+      auto html = served.get(page);
+      auto svg = served.get(page + "/label.svg");
+      REQUIRE(html.status == 200);
+      REQUIRE(svg.status == 200);
+      return std::pair{html.body, svg.body};
+    };
+    // Raised by the checks, unreviewed: the page and the label pass no judgement.
+    auto [raised_page, raised_label] = wording();
+    CHECK(raised_page.find("Declaration registered") != std::string::npos);
+    CHECK(raised_page.find("Sale prohibited") == std::string::npos);
+    CHECK(raised_page.find("prohibited the sale") == std::string::npos);
+    CHECK(raised_page.find("Does not meet") == std::string::npos);
+    CHECK(raised_label.find("Declaration registered") != std::string::npos);
+    // Confirmed, with a stop notice: a prohibition in force, with its date and notice.
+    auto confirmed = served.post_json("/api/v1/flags/" + flag_id + "/confirm", served.officer,
+                                      {{"reason", "test purchase"}, {"notice", "SN-2026-0141"}});
+    REQUIRE(confirmed.status == 200);
+    CHECK(confirmed.parsed()["notice"] == "SN-2026-0141");
+    auto [confirmed_page, confirmed_label] = wording();
+    CHECK(confirmed_page.find("Sale prohibited in the UK") != std::string::npos);
+    CHECK(confirmed_page.find("Stop notice SN-2026-0141.") != std::string::npos);
+    CHECK(confirmed_label.find("Sale prohibited in the UK") != std::string::npos);
+    // Lifted by an officer: no longer prohibited; the declaration is shown as registered.
+    auto lifted = served.post_json("/api/v1/flags/" + flag_id + "/lift", served.officer,
+                                   {{"reason", "appeal upheld"}});
+    REQUIRE(lifted.status == 200);
+    CHECK(lifted.parsed()["state"] == "lifted");
+    auto [lifted_page, lifted_label] = wording();
+    CHECK(lifted_page.find("Sale prohibited") == std::string::npos);
+    CHECK(lifted_page.find("Declaration registered") != std::string::npos);
+  }
+
   TEST_CASE("http: injection strings in every parameter change nothing and never fail") {
     ServedRegistry served;
     const std::string before = served.snapshot();

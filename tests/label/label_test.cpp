@@ -131,14 +131,14 @@ TEST_SUITE("label") {
     auto product = summary("compliant");
     product.label_id = "UK-PSTI-000042";
 
-    const LabelData data = iotreg::label::label_data(product, declaration);
+    const LabelData data = iotreg::label::label_data(product, declaration, nullptr);
     CHECK(data.product_id == 42);
     CHECK(data.manufacturer == "Tessellate Computing, Inc.");
     CHECK(data.brand == "Tessellate");
     CHECK(data.model == "TX-11 LTE");
     CHECK(data.type == "tablet (LTE)");  // the summary has none: from the declaration
     CHECK(data.status == "compliant");
-    CHECK_FALSE(data.flagged);
+    CHECK(data.prohibited_since.empty());
     // The registry's label id, not the third-party label (US-CTM) in the declaration.
     CHECK(data.label_id == "UK-PSTI-000042");
     CHECK(data.support_end_date == "2030-10-31");
@@ -155,12 +155,12 @@ TEST_SUITE("label") {
     product.type = "tablet";
     product.label_id = "stale-label";
 
-    const LabelData none = iotreg::label::label_data(product, Json());
+    const LabelData none = iotreg::label::label_data(product, Json(), nullptr);
     CHECK(none.brand == "Tessellate");
     CHECK(none.type == "tablet");
     CHECK(none.status == "non_compliant");
-    CHECK(none.flagged);
-    CHECK(none.label_id.empty());  // only a compliant product shows a label id
+    CHECK(none.prohibited_since.empty());  // no flag given: nothing is prohibited
+    CHECK(none.label_id.empty());          // only a compliant product shows a label id
     CHECK(none.support_end_date.empty());
     CHECK(none.vulnerability_contact_url.empty());
 
@@ -168,7 +168,7 @@ TEST_SUITE("label") {
     odd["support"]["end_date"] = "2027-02-30";  // does not exist
     odd["vulnerability"] = "not an object";
     odd["product"]["type"] = 12;
-    const LabelData data = iotreg::label::label_data(product, odd);
+    const LabelData data = iotreg::label::label_data(product, odd, nullptr);
     CHECK(data.type == "tablet");  // the summary's type wins
     CHECK(data.support_end_date.empty());
     CHECK(data.vulnerability_contact_email.empty());
@@ -305,24 +305,72 @@ TEST_SUITE("label") {
     CHECK_FALSE(contains(none, "Security updates until"));
   }
 
-  TEST_CASE("status is told in plain words") {
-    LabelData data = plain_data();
-    CHECK(contains(iotreg::label::public_page_html(data, "2026-01-01", "/l.svg"),
-                   "Meets the UK security requirements"));
-    data.status = "non_compliant";
-    const std::string failing = iotreg::label::public_page_html(data, "2026-01-01", "/l.svg");
-    CHECK(contains(failing, "Does not meet the UK security requirements"));
-    CHECK_FALSE(contains(failing, "Meets the UK"));
-    data.flagged = true;
-    CHECK(contains(iotreg::label::public_page_html(data, "2026-01-01", "/l.svg"),
-                   "Flagged for sale prohibition: does not meet the UK security requirements"));
-    data.flagged = false;
-    data.status = "pending";
-    CHECK(contains(iotreg::label::public_page_html(data, "2026-01-01", "/l.svg"),
-                   "Not yet assessed"));
-    data.status = "excepted";
-    CHECK(contains(iotreg::label::public_page_html(data, "2026-01-01", "/l.svg"),
-                   "Not covered by the UK security requirements"));
+  TEST_CASE("the public page judges no one unheard: its wording for every status and flag state") {
+    using iotreg::enforcement::FlagState;
+    const std::string prohibited = "Sale prohibited in the UK";
+    const std::string meets = "Meets the UK security requirements, as declared by the manufacturer";
+    const std::string registered = "Declaration registered";
+    auto product = summary("non_compliant", true);
+    auto flag_in = [](FlagState state) {
+      iotreg::storage::FlagRecord flag;
+      flag.id = 3;
+      flag.state = state;
+      flag.updated_at = "2026-11-30T09:00:00Z";
+      flag.history.push_back({FlagState::kRaised, "2026-11-20T08:00:00Z", "import run 1", "r"});
+      if (state != FlagState::kRaised && state != FlagState::kWithdrawn) {
+        flag.history.push_back(
+            {FlagState::kConfirmed, "2026-11-21T10:00:00Z", "Jane Smith (officer, token 1)", "c"});
+      }
+      if (state == FlagState::kConfirmed) flag.notice = "SN-2026-0141";
+      return flag;
+    };
+    struct Case {
+      std::string status;
+      std::optional<FlagState> flag;
+      std::string headline;
+    };
+    const std::vector<Case> cases = {
+        {"non_compliant", std::nullopt, registered},
+        {"non_compliant", FlagState::kRaised, registered},  // unreviewed: never published
+        {"compliant", FlagState::kWithdrawn, meets},
+        {"non_compliant", FlagState::kConfirmed, prohibited},
+        {"compliant", FlagState::kConfirmed, prohibited},  // remedied, until an officer lifts it
+        {"non_compliant", FlagState::kDismissed, registered},
+        {"compliant", FlagState::kLifted, meets},
+        {"non_compliant", FlagState::kLifted, registered},
+        {"compliant", std::nullopt, meets},
+        {"excepted", std::nullopt, registered},
+        {"check_error", std::nullopt, registered},
+        {"pending", std::nullopt, registered},
+    };
+    for (const auto& c : cases) {
+      CAPTURE(c.status);
+      CAPTURE(c.flag ? std::string(iotreg::enforcement::flag_state_name(*c.flag)) : "none");
+      product.status = c.status;
+      iotreg::storage::FlagRecord flag;
+      if (c.flag) flag = flag_in(*c.flag);
+      const LabelData data =
+          iotreg::label::label_data(product, sample_declaration(2), c.flag ? &flag : nullptr);
+      const std::string page = iotreg::label::public_page_html(data, "2026-12-01", "/l.svg");
+      auto svg = iotreg::label::label_svg(data, "https://registry.example/public/products/42");
+      REQUIRE(svg.is_ok());
+      CHECK(contains(page, c.headline));
+      for (const auto* other : {&prohibited, &meets, &registered}) {
+        if (*other != c.headline) CHECK_FALSE(contains(page, *other));
+      }
+      // The label carries the same verdict, in its short form.
+      CHECK(contains(*svg, c.headline == prohibited ? "Sale prohibited in the UK"
+                           : c.headline == meets    ? "Meets UK security requirements"
+                                                    : "Declaration registered"));
+      // No wording of the old automatic verdicts, nor any unreviewed judgement.
+      CHECK_FALSE(contains(page, "Flagged"));
+      CHECK_FALSE(contains(page, "Does not meet"));
+      CHECK_FALSE(contains(*svg, "Flagged"));
+      if (c.headline == prohibited) {
+        CHECK(contains(page, "since 21 November 2026"));
+        if (c.flag == FlagState::kConfirmed) CHECK(contains(page, "Stop notice SN-2026-0141."));
+      }
+    }
   }
 
   TEST_CASE("the label shows the product and draws the QR code as one path") {
@@ -368,7 +416,8 @@ TEST_SUITE("label") {
     data.model = "\xFF\xFE broken UTF-8 \xEF\xBF\xBF";
     data.type = "]]><!ENTITY x SYSTEM \"file:///etc/passwd\">";
     data.status = "non_compliant";
-    data.flagged = true;
+    data.prohibited_since = "2026-11-21";
+    data.prohibition_notice = "</text><script>alert(2)</script>";
     data.label_id = "<label>";
     data.support_end_date = "<never>";
     const std::string url = "https://registry.example/public/products/5?x=<&y=>";
@@ -378,7 +427,7 @@ TEST_SUITE("label") {
     CHECK_FALSE(contains(*svg, "<b>"));
     CHECK_FALSE(contains(*svg, "<!ENTITY"));
     CHECK_FALSE(contains(*svg, "\x01"));
-    CHECK(contains(*svg, "Flagged for sale prohibition"));
+    CHECK(contains(*svg, "Sale prohibited in the UK"));
     CHECK(decode_label_qr(*svg) == url);  // rsvg-convert fails on malformed XML
   }
 
