@@ -9,6 +9,7 @@
 #include <set>
 
 #include "importers/schema/builtin_schema.h"
+#include "registry/core/utf8.h"
 
 namespace iotreg::importers {
 
@@ -433,6 +434,12 @@ class Checker {
     return false;
   }
 
+  // The text of a JSON string value as it is validated and stored.
+  std::string_view text_of(const json& value) const {
+    const std::string& text = value.get_ref<const std::string&>();
+    return options_.trim_whitespace ? trim_whitespace(text) : std::string_view(text);
+  }
+
   bool check_string(const Node& node, std::string_view text, const std::string& path) {
     if (look_for_nul_ && has_nul(text)) return fail(path, kNulInValue);
     bool ok = true;
@@ -526,7 +533,7 @@ class Checker {
     }
     switch (value.type()) {
       case json::value_t::string:
-        ok = check_string(node, value.get_ref<const std::string&>(), path) && ok;
+        ok = check_string(node, text_of(value), path) && ok;
         break;
       case json::value_t::number_integer:
       case json::value_t::number_unsigned:
@@ -578,7 +585,7 @@ class Checker {
              bool& ok) {
     switch (out.catalog().field(field).type) {
       case model::ValueType::kString:
-        out.set(field, value.get<std::string>());
+        out.set(field, std::string(text_of(value)));
         break;
       case model::ValueType::kBoolean:
         out.set(field, value.get<bool>());
@@ -591,9 +598,13 @@ class Checker {
         }
         out.set(field, value.get<std::int64_t>());
         break;
-      case model::ValueType::kStringList:
-        out.set(field, value.get<model::StringList>());
+      case model::ValueType::kStringList: {
+        model::StringList items;
+        items.reserve(value.size());
+        for (const auto& item : value) items.emplace_back(text_of(item));
+        out.set(field, std::move(items));
         break;
+      }
     }
   }
 
@@ -718,6 +729,10 @@ std::optional<model::StringList> split_list(std::string_view text) {
 bool CompiledSchema::set_from_text(std::size_t field, std::string_view text,
                                    model::Declaration& out, std::vector<FieldIssue>& issues,
                                    bool may_hold_nul) const {
+  if (options_.trim_whitespace) {
+    text = trim_whitespace(text);
+    if (text.empty()) return true;
+  }
   if (convert_text(field, text, out, issues, may_hold_nul)) return true;
   // The record is rejected; the cell still counts as present so that check_required does not
   // also call it missing.
@@ -766,6 +781,12 @@ bool CompiledSchema::convert_text(std::size_t field, std::string_view text, mode
       if (!items) {
         return checker.fail(
             path, unparsed(text, "a list item has a '\\' that is not followed by '|' or '\\'"));
+      }
+      if (options_.trim_whitespace) {
+        for (auto& item : *items) {
+          std::string_view trimmed = trim_whitespace(item);
+          if (trimmed.size() != item.size()) item = std::string(trimmed);
+        }
       }
       if (!checker.check_list(node, *items, path)) return false;
       out.set(field, std::move(*items));

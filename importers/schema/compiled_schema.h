@@ -5,6 +5,7 @@
 // documents (JSON, YAML) and single CSV cells, and fills model::Declaration values. With
 // domain checks on (the default) it also enforces what JSON Schema cannot express: dates must
 // exist in the calendar (leap years) and `format: gtin` values need a valid check digit.
+// Leading and trailing whitespace of text values is removed before they are validated.
 // Whatever the options, a text value or field name that holds NUL (U+0000) is refused.
 // Immutable after compile(); every const member is safe to call from any thread.
 #pragma once
@@ -43,6 +44,11 @@ class CompiledSchema {
     // Calendar-exact dates and GTIN check digits on top of the JSON Schema keywords. Off only
     // to compare the pure JSON Schema semantics with a reference validator.
     bool domain_checks = true;
+    // Leading and trailing whitespace of every text value (trim_whitespace in
+    // registry/core/utf8.h) is removed before it is validated and stored (DESIGN.md §2): a
+    // spreadsheet's 'HL-CAM2  ' is HL-CAM2 and 'no ' is a boolean. Off only to compare the pure
+    // JSON Schema semantics with a reference validator.
+    bool trim_whitespace = true;
   };
 
   // Compiles a schema document. Errors name the JSON pointer of the offending keyword.
@@ -67,9 +73,10 @@ class CompiledSchema {
   bool validate_document(const nlohmann::json& document, model::Declaration& out,
                          std::vector<FieldIssue>& issues) const;
 
-  // Flat (CSV) records: converts the text of one non-empty cell to the field's type (booleans
+  // Flat (CSV) records: converts the text of one cell to the field's type (booleans
   // true/false/yes/no/1/0 in any case, integers, `|`-separated lists with `\` escapes), checks
-  // it and stores it. Returns false and appends an issue when the cell is malformed. A caller
+  // it and stores it; a cell that is empty once trimmed is absent and sets nothing. Returns
+  // false and appends an issue when the cell is malformed. A caller
   // that knows `text` holds no NUL (the CSV tokenizer knows which records do) passes
   // `may_hold_nul` false, which spares looking for one.
   bool set_from_text(std::size_t field, std::string_view text, model::Declaration& out,

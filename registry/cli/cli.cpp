@@ -188,6 +188,11 @@ int run(int argc, char** argv) {
                                      "Only products flagged for sale prohibition");
   products->add_flag("--not-flagged", products_arguments.not_flagged, "Only unflagged products")
       ->excludes(flagged);
+  products->add_option(
+      "--flag-state", products_arguments.flag_state,
+      "Only products whose newest flag is in this state: " + enforcement::flag_state_list());
+  products->add_flag("--remedied", products_arguments.remedied,
+                     "Only products whose confirmed flag is remedied (compliant since)");
   products
       ->add_option("--manufacturer", products_arguments.manufacturer,
                    "Only this manufacturer (case and spacing do not matter)")

@@ -55,6 +55,8 @@ struct ProductsArguments {
   std::optional<std::string> status;
   bool flagged = false;
   bool not_flagged = false;
+  std::optional<std::string> flag_state;
+  bool remedied = false;
   std::optional<std::string> manufacturer;
   std::optional<std::string> type;
   std::optional<std::string> search;

@@ -54,4 +54,50 @@ std::size_t count_code_points(std::string_view text) {
   return count;
 }
 
+namespace {
+
+// The length of the whitespace character that `text` starts with, or 0.
+std::size_t leading_space_length(std::string_view text) {
+  if (text.empty()) return 0;
+  const auto byte = [&](std::size_t i) { return static_cast<unsigned char>(text[i]); };
+  switch (byte(0)) {
+    case ' ':
+    case '\t':
+    case '\n':
+    case '\v':
+    case '\f':
+    case '\r':
+      return 1;
+    case 0xC2:  // U+00A0
+      return text.size() >= 2 && byte(1) == 0xA0 ? 2 : 0;
+    case 0xE1:  // U+1680
+      return text.size() >= 3 && byte(1) == 0x9A && byte(2) == 0x80 ? 3 : 0;
+    case 0xE2:  // U+2000..U+200A, U+202F, U+205F
+      if (text.size() < 3) return 0;
+      if (byte(1) == 0x80 && (byte(2) <= 0x8A || byte(2) == 0xAF)) return 3;
+      return byte(1) == 0x81 && byte(2) == 0x9F ? 3 : 0;
+    case 0xE3:  // U+3000
+      return text.size() >= 3 && byte(1) == 0x80 && byte(2) == 0x80 ? 3 : 0;
+    default:
+      return 0;
+  }
+}
+
+// The length of the whitespace character that `text` ends with, or 0.
+std::size_t trailing_space_length(std::string_view text) {
+  for (std::size_t length = 1; length <= 3 && length <= text.size(); ++length) {
+    std::string_view last = text.substr(text.size() - length);
+    if (leading_space_length(last) == length) return length;
+  }
+  return 0;
+}
+
+}  // namespace
+
+std::string_view trim_whitespace(std::string_view text) {
+  while (std::size_t length = leading_space_length(text)) text.remove_prefix(length);
+  while (std::size_t length = trailing_space_length(text)) text.remove_suffix(length);
+  return text;
+}
+
 }  // namespace iotreg

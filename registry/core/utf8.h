@@ -24,4 +24,11 @@ std::string text_problem(std::string_view text);
 // The number of characters (code points) of valid UTF-8 text.
 std::size_t count_code_points(std::string_view text);
 
+// `text` without its leading and trailing whitespace: ASCII space, tab, line feed, vertical tab,
+// form feed and carriage return, and the Unicode space separators (U+00A0 no-break space,
+// U+1680, U+2000 to U+200A, U+202F, U+205F, U+3000), which spreadsheets and word processors
+// leave around cell values. Inner whitespace is kept. Bytes that are not valid UTF-8 end the
+// trimming there, so the result of any input is a substring of it.
+std::string_view trim_whitespace(std::string_view text);
+
 }  // namespace iotreg

@@ -38,6 +38,18 @@ std::variant<storage::ProductQuery, Reply> product_query(const Context& context,
     }
     query.flagged = *flagged == "true";
   }
+  if (auto state = parameters.get("flag_state")) {
+    query.flag_state = enforcement::parse_flag_state(*state);
+    if (!query.flag_state) {
+      return Reply::error(400, "flag_state must be " + enforcement::flag_state_list());
+    }
+  }
+  if (auto remedied = parameters.get("remedied")) {
+    if (*remedied != "true" && *remedied != "false") {
+      return Reply::error(400, "remedied must be true or false");
+    }
+    query.remedied = *remedied == "true";
+  }
   for (auto [name, target] : {std::pair{"manufacturer", &query.manufacturer},
                               std::pair{"type", &query.type}, std::pair{"q", &query.search}}) {
     if (auto value = parameters.get(name)) {
@@ -93,8 +105,9 @@ std::optional<importers::Format> format_of(std::string_view content_type) {
 
 Reply list_products(Context& context) {
   IOTREG_HTTP_TRY_ASSIGN(
-      parameters, QueryParameters::parse(context.request(), {"status", "flagged", "manufacturer",
-                                                             "type", "q", "limit", "cursor"}));
+      parameters,
+      QueryParameters::parse(context.request(), {"status", "flagged", "flag_state", "remedied",
+                                                 "manufacturer", "type", "q", "limit", "cursor"}));
   IOTREG_HTTP_TRY_ASSIGN(page, parse_page(parameters, "products"));
   IOTREG_HTTP_TRY_ASSIGN(query, product_query(context, parameters));
   auto storage = context.storage();
@@ -137,9 +150,10 @@ Reply get_product(Context& context) {
 }
 
 Reply export_products(Context& context) {
-  IOTREG_HTTP_TRY_ASSIGN(parameters,
-                         QueryParameters::parse(context.request(), {"format", "status", "flagged",
-                                                                    "manufacturer", "type", "q"}));
+  IOTREG_HTTP_TRY_ASSIGN(
+      parameters,
+      QueryParameters::parse(context.request(), {"format", "status", "flagged", "flag_state",
+                                                 "remedied", "manufacturer", "type", "q"}));
   IOTREG_HTTP_TRY_ASSIGN(query, product_query(context, parameters));
   const std::string format = parameters.get("format").value_or("ndjson");
   if (format != "csv" && format != "ndjson") {

@@ -558,29 +558,79 @@ TEST_SUITE("cli") {
     }
   }
 
-  TEST_CASE("cli: re-importing every sample adds nothing") {
+  // Each sample product's status, by "brand model".
+  std::map<std::string, std::string> statuses_by_model(const Registry& registry) {
+    std::map<std::string, std::string> statuses;
+    for (const auto& product : registry.products()) {
+      statuses[product["brand"].get<std::string>() + " " + product["model"].get<std::string>()] =
+          product["status"];
+    }
+    return statuses;
+  }
+
+  TEST_CASE(
+      "cli: a declaration identical to the latest version changes nothing - one identical to an "
+      "older version is a re-declaration") {
     Registry registry;
     auto files = sample_files();
     REQUIRE(registry.import(files).exit_status == 1);
     TableCounts before = table_counts(registry.db);
     REQUIRE(before.versions == kSampleVersions);
+    auto statuses_before = statuses_by_model(registry);
 
+    // The last file holds only latest versions: nothing new.
+    auto last = registry.import({files.back()});
+    INFO("stdout:\n", last.out, "stderr:\n", last.err);
+    CHECK(last.exit_status == 1);  // its malformed record is rejected again
+    CHECK(table_counts(registry.db) == before);
+    const SampleFile& expected_last = kSampleFiles.back();
+    CHECK(split_lines(last.out) ==
+          std::vector<std::string>{files.back() + ": 8 records, " +
+                                   std::to_string(expected_last.stored + expected_last.unchanged) +
+                                   " accepted (0 new products, 0 new versions, 7 unchanged), " +
+                                   "1 rejected"});
+
+    // Every file again, in order: each earlier version of the four products with two versions
+    // becomes the latest again, then their later version does.
     auto again = registry.import(files);
     INFO("stdout:\n", again.out, "stderr:\n", again.err);
-    CHECK_MESSAGE(again.exit_status == 1, "the same records are rejected again");
-    CHECK(split_lines(again.err).size() == kMalformed.size());
-    CHECK(table_counts(registry.db) == before);
-    std::vector<std::string> expected_lines;
-    for (std::size_t i = 0; i < files.size(); ++i) {
-      const auto& expected = kSampleFiles[i];
-      std::uint64_t accepted = expected.stored + expected.unchanged;
-      expected_lines.push_back(files[i] + ": " + std::to_string(expected.records) + " records, " +
-                               std::to_string(accepted) +
-                               " accepted (0 new products, 0 new versions, " +
-                               std::to_string(accepted) + " unchanged), " +
-                               std::to_string(expected.rejected) + " rejected");
+    CHECK(again.exit_status == 1);
+    const std::map<std::string, int> redeclared = {{"01-lumora-vision.csv", 1},
+                                                   {"02-brightpath-electronics.csv", 1},
+                                                   {"02-nidocare.yaml", 1},
+                                                   {"03-orrin-displays.csv", 1},
+                                                   {"04-spring-2026-submissions.yaml", 1},
+                                                   {"05-autumn-2026-resubmissions.csv", 3}};
+    std::size_t summaries = 0;
+    for (const auto& line : split_lines(again.out)) {
+      if (line.rfind(kSamples.string(), 0) != 0) continue;
+      std::string name = fs::path(line.substr(0, line.find(':'))).filename();
+      auto versions = redeclared.count(name) ? redeclared.at(name) : 0;
+      CAPTURE(line);
+      CHECK(line.find("(0 new products, " + std::to_string(versions) +
+                      (versions == 1 ? " new version, " : " new versions, ")) != std::string::npos);
+      ++summaries;
     }
-    CHECK(split_lines(again.out) == expected_lines);
+    CHECK(summaries == files.size());
+    TableCounts after = table_counts(registry.db);
+    CHECK(after.products == before.products);
+    CHECK(after.versions == before.versions + 8);
+    // The latest declarations are those of the first import again, and so are the verdicts.
+    CHECK(statuses_by_model(registry) == statuses_before);
+    for (const auto& [brand, model] :
+         std::vector<std::pair<std::string, std::string>>{{"Lumora", "LV-C210"},
+                                                          {"HomeSpark", "HS-P01"},
+                                                          {"Orrin", "OQ65-A7"},
+                                                          {"Nidocare", "NC-700"}}) {
+      CAPTURE(model);
+      auto shown = json::parse(
+          registry.run({"show", std::to_string(registry.product_id(brand, model)), "--json"}).out);
+      REQUIRE(shown["versions"].size() == 4);
+      CHECK(shown["versions"][3]["version"] == 4);
+      CHECK(shown["versions"][3]["declaration"] == shown["versions"][1]["declaration"]);
+      CHECK(shown["versions"][2]["declaration"] == shown["versions"][0]["declaration"]);
+      CHECK(shown["versions"][1]["declaration"] != shown["versions"][0]["declaration"]);
+    }
   }
 
   TEST_CASE("cli: import --report writes the row-level report as JSON") {
@@ -1131,15 +1181,6 @@ TEST_SUITE("cli") {
     REQUIRE(result.exit_status == 1);
   }
 
-  std::map<std::string, std::string> statuses_by_model(const Registry& registry) {
-    std::map<std::string, std::string> statuses;
-    for (const auto& product : registry.products()) {
-      statuses[product["brand"].get<std::string>() + " " + product["model"].get<std::string>()] =
-          product["status"];
-    }
-    return statuses;
-  }
-
   TEST_CASE(
       "cli: check re-judges stale products and --dry-run previews the impact storing nothing") {
     Registry registry;
@@ -1333,6 +1374,131 @@ TEST_SUITE("cli") {
       CHECK(missing.exit_status == 1);
       CHECK(missing.err.find("no flag with id 999999") != std::string::npos);
     }
+  }
+
+  TEST_CASE(
+      "cli: re-declaring an earlier declaration withdraws a raised flag and remedies a confirmed "
+      "one, which stays confirmed until an officer lifts it") {
+    Registry registry;
+    import_samples(registry);
+    const std::int64_t oq65 = registry.product_id("Orrin", "OQ65-A7");
+    auto open_flags = [&](const std::string& state) {
+      std::set<std::int64_t> products;
+      for (const auto& flag : json_lines(registry.run({"flags", "--json", "--state", state}).out)) {
+        products.insert(flag["product_id"].get<std::int64_t>());
+      }
+      return products;
+    };
+    auto product_ids = [&](std::vector<std::string> filters) {
+      std::set<std::int64_t> ids;
+      for (const auto& product : registry.products(std::move(filters)))
+        ids.insert(product["id"].get<std::int64_t>());
+      return ids;
+    };
+    // Version 2 shortened the support period: flagged, unreviewed.
+    REQUIRE(open_flags("raised").count(oq65) == 1);
+    auto flags = json_lines(registry.run({"flags", "--json", "--state", "raised"}).out);
+    std::int64_t flag_id = 0;
+    for (const auto& flag : flags) {
+      if (flag["product_id"] == oq65) flag_id = flag["id"];
+    }
+    REQUIRE(flag_id != 0);
+    CHECK(product_ids({"--flag-state", "raised"}).count(oq65) == 1);
+
+    SUBCASE("an unreviewed flag is withdrawn") {
+      auto redeclared = registry.import({sample("03-orrin-displays.csv")});
+      INFO("stdout: ", redeclared.out, "stderr: ", redeclared.err);
+      CHECK(contains(redeclared.out, "1 new version"));
+      auto shown = json::parse(registry.run({"show", std::to_string(oq65), "--json"}).out);
+      CHECK(shown["status"] == "compliant");
+      CHECK(shown["flagged"] == false);
+      CHECK(shown["flag_state"] == "withdrawn");
+      CHECK(shown["versions"].size() == 3);
+      CHECK(shown["versions"][2]["declaration"] == shown["versions"][0]["declaration"]);
+      CHECK(product_ids({"--flag-state", "withdrawn"}).count(oq65) == 1);
+      CHECK(product_ids({"--flag-state", "raised"}).count(oq65) == 0);
+      auto changes = json_lines(registry.run({"changes", "--since", "2000-01-01", "--json"}).out);
+      REQUIRE(changes.size() >= 2);
+      std::set<std::pair<std::string, std::string>> newest;
+      for (const auto& change : changes) {
+        if (change["product_id"] == oq65 && change["version"] == 3) {
+          newest.emplace(change["kind"].get<std::string>(), change["to"].get<std::string>());
+          CHECK(change["cause"].get<std::string>().rfind("import run ", 0) == 0);
+        }
+      }
+      CHECK(newest == std::set<std::pair<std::string, std::string>>{{"status", "compliant"},
+                                                                    {"flag", "withdrawn"}});
+    }
+
+    SUBCASE("a confirmed flag is remedied and stays in force") {
+      REQUIRE(registry
+                  .run({"flag", "confirm", std::to_string(flag_id), "--reason", "test purchase",
+                        "--notice", "SN-7"})
+                  .exit_status == 0);
+      CHECK(product_ids({"--remedied"}).empty());
+      auto redeclared = registry.import({sample("03-orrin-displays.csv")});
+      INFO("stdout: ", redeclared.out, "stderr: ", redeclared.err);
+      CHECK(contains(redeclared.out, "flags: 0 raised, 0 withdrawn, 1 confirmed remedied"));
+      auto confirmed = json_lines(registry.run({"flags", "--json", "--state", "confirmed"}).out);
+      REQUIRE(confirmed.size() == 1);
+      CHECK(confirmed[0]["id"] == flag_id);
+      CHECK(confirmed[0]["remedied"] == true);
+      CHECK(confirmed[0]["remedied_version"] == 3);
+      CHECK(confirmed[0]["notice"] == "SN-7");
+      CHECK(json_lines(registry.run({"flags", "--json", "--remedied"}).out).size() == 1);
+      CHECK(product_ids({"--remedied"}) == std::set<std::int64_t>{oq65});
+      CHECK(product_ids({"--flag-state", "confirmed"}) == std::set<std::int64_t>{oq65});
+      auto product = registry.products({"--remedied"})[0];
+      CHECK(product["status"] == "compliant");
+      CHECK(product["flagged"] == true);
+      CHECK(product["flag_state"] == "confirmed");
+      CHECK(product["remedied"] == true);
+
+      // Nothing automatic lifts it: neither a re-check under another policy nor a later date.
+      for (const std::vector<std::string>& check :
+           {std::vector<std::string>{"--policy", "psti-2023", "check", "--all"},
+            std::vector<std::string>{"check", "--all"}}) {
+        REQUIRE(registry.run(check).exit_status == 0);
+        auto after = json_lines(registry.run({"flags", "--json", "--state", "confirmed"}).out);
+        REQUIRE(after.size() == 1);
+        CHECK(after[0]["remedied"] == true);
+      }
+      // A later version that fails again: the remedy lapses, the flag is still confirmed.
+      auto relapse = registry.import({sample("05-autumn-2026-resubmissions.csv")});
+      CHECK(contains(relapse.out, "1 new version"));
+      auto lapsed = json_lines(registry.run({"flags", "--json", "--state", "confirmed"}).out);
+      REQUIRE(lapsed.size() == 1);
+      CHECK(lapsed[0]["remedied"] == false);
+      CHECK(product_ids({"--remedied"}).empty());
+      // Only an officer lifts it, with a reason.
+      REQUIRE(registry.run({"flag", "lift", std::to_string(flag_id), "--reason", "appeal upheld"})
+                  .exit_status == 0);
+      CHECK(product_ids({"--flag-state", "lifted"}) == std::set<std::int64_t>{oq65});
+    }
+
+    SUBCASE("an unknown --flag-state is bad usage") {
+      auto refused = registry.run({"products", "--flag-state", "open"});
+      CHECK(refused.exit_status == 2);
+      CHECK(refused.err ==
+            "iotreg: --flag-state must be raised, withdrawn, confirmed, dismissed or lifted\n");
+    }
+  }
+
+  TEST_CASE("cli: whitespace around values is removed before validation, identity included") {
+    Registry registry;
+    const std::string header = "manufacturer.name,product.brand,product.model,product.cellular\n";
+    std::ofstream(registry.dir.file("a.csv")) << header << "Acme Ltd ,Acme,  HL-CAM2  ,no \n";
+    std::ofstream(registry.dir.file("b.csv")) << header << "Acme Ltd,Acme,HL-CAM2,no\n";
+    auto stored = registry.import({registry.dir.file("a.csv")});
+    INFO("stderr: ", stored.err);
+    REQUIRE(stored.exit_status == 0);
+    auto products = registry.products();
+    REQUIRE(products.size() == 1);
+    CHECK(products[0]["model"] == "HL-CAM2");
+    CHECK(products[0]["manufacturer"] == "Acme Ltd");
+    auto same = registry.import({registry.dir.file("b.csv")});
+    CHECK(contains(same.out, "0 new products, 0 new versions, 1 unchanged"));
+    CHECK(registry.products()[0]["version_count"] == 1);
   }
 
   TEST_CASE(

@@ -327,10 +327,10 @@ TEST_SUITE("http") {
     struct Body {
       std::string file, content_type;
     };
-    for (const Body& body : {Body{"01-lumora-vision.csv", "text/csv"},
+    for (const Body& body : {Body{"05-autumn-2026-resubmissions.csv", "text/csv"},
                              Body{"03-tessellate.jsonl", "application/x-ndjson"},
-                             Body{"02-nidocare.yaml", "application/yaml"}}) {
-      // Already imported: accepted again, but nothing new.
+                             Body{"01-kestrel-networks.yaml", "application/yaml"}}) {
+      // Already imported, each record its product's latest version: nothing new.
       auto answer = served.request("POST", "/api/v1/declarations", served.admin,
                                    read_file(kSource / "samples" / body.file), body.content_type);
       INFO(body.file << ": " << answer.body);

@@ -449,7 +449,7 @@ TEST_SUITE("compiled_schema") {
       REQUIRE(cell.ok);
       CHECK(std::get<bool>(cell.value(*CompiledSchema::builtin(), "product.cellular")) == flag);
     }
-    for (const std::string text : {"maybe", "y", "2", "t", "true ", "on"}) {
+    for (const std::string text : {"maybe", "y", "2", "t", "tr ue", "on"}) {
       INFO("cell " << text);
       auto cell = set_cell("product.cellular", text);
       CHECK_FALSE(cell.ok);
@@ -476,7 +476,7 @@ TEST_SUITE("compiled_schema") {
     CHECK(cell.reason() == "expected an integer, got '12abc'");
     cell = set_cell("vulnerability.acknowledge_days", "99999999999999999999");
     CHECK(cell.reason() == "integer is too large");
-    for (const std::string text : {"+", "-", "5.0", " 5", "1e3", "0x10", "++5"}) {
+    for (const std::string text : {"+", "-", "5.0", "5 5", "1e3", "0x10", "++5"}) {
       INFO("cell " << text);
       CHECK(contains(set_cell("vulnerability.acknowledge_days", text).reason(),
                      "expected an integer"));
@@ -551,7 +551,7 @@ TEST_SUITE("compiled_schema") {
     CHECK(contains(cell.reason(), "expected 7, found 0"));
 
     // The wrong shape is reported once, as the pattern's words, without a check-digit issue.
-    for (const std::string gtin : {"12345", "4006381333", "40063813339311x", "4006381333931 "}) {
+    for (const std::string gtin : {"12345", "4006381333", "40063813339311x", "4006381 333931"}) {
       INFO("GTIN " << gtin);
       cell = set_cell("product.gtin", gtin);
       REQUIRE(cell.issues.size() == 1);
@@ -661,7 +661,7 @@ TEST_SUITE("compiled_schema") {
     auto cell = set_cell("passwords.default", "shared");
     CHECK(cell.reason() ==
           "'shared' is not one of: none, unique_per_device, user_defined, universal");
-    for (const std::string text : {"Universal", "universal ", " none", "NONE"}) {
+    for (const std::string text : {"Universal", "uni versal", "n one", "NONE"}) {
       INFO("cell " << text);
       CHECK_FALSE(set_cell("passwords.default", text).ok);
     }
@@ -900,6 +900,60 @@ TEST_SUITE("compiled_schema") {
       CHECK(result.reason_for("product.units") == "integer is too large");
       document["product"]["units"] = std::numeric_limits<std::int64_t>::max();
       CHECK(validate(document, *compiled_schema).ok);
+    }
+  }
+
+  TEST_CASE("leading and trailing whitespace of every text value is removed before validation") {
+    const CompiledSchema& schema = *CompiledSchema::builtin();
+    SUBCASE("CSV cells of every type") {
+      auto model = set_cell("product.model", " \tHL-CAM2  ");
+      REQUIRE(model.ok);
+      CHECK(std::get<std::string>(model.value(schema, "product.model")) == "HL-CAM2");
+      // Inner whitespace stays; a no-break space (U+00A0) and an ideographic space are trimmed.
+      auto brand = set_cell("product.brand", "\xC2\xA0Home  Lens\xE3\x80\x80");
+      REQUIRE(brand.ok);
+      CHECK(std::get<std::string>(brand.value(schema, "product.brand")) == "Home  Lens");
+      auto flag = set_cell("product.cellular", "no ");
+      REQUIRE(flag.ok);
+      CHECK(std::get<bool>(flag.value(schema, "product.cellular")) == false);
+      auto number = set_cell("vulnerability.acknowledge_days", " 5\r");
+      REQUIRE(number.ok);
+      CHECK(std::get<std::int64_t>(number.value(schema, "vulnerability.acknowledge_days")) == 5);
+      auto date = set_cell("support.end_date", "2030-12-31 ");
+      CHECK(date.ok);
+      auto category = set_cell("product.category", " computer ");
+      CHECK(category.ok);
+      auto list = set_cell("passwords.examples", " a1B2c3D4e5 | f6G7h8I9j0 ");
+      REQUIRE(list.ok);
+      CHECK(std::get<model::StringList>(list.value(schema, "passwords.examples")) ==
+            model::StringList{"a1B2c3D4e5", "f6G7h8I9j0"});
+      // A cell of whitespace only is an empty cell: absent.
+      auto blank = set_cell("product.type", " \t ");
+      CHECK(blank.ok);
+      CHECK_FALSE(blank.record.has(index_of(schema, "product.type")));
+    }
+    SUBCASE("nested documents (JSON, YAML)") {
+      json document = minimal_declaration();
+      document["product"]["model"] = "HL-CAM2  ";
+      document["product"]["category"] = "computer ";
+      document["support"]["end_date"] = " 2030-12-31";
+      document["passwords"]["examples"] = {" a1B2c3D4e5", "f6G7h8I9j0\n"};
+      auto result = validate(document);
+      REQUIRE(result.ok);
+      auto canonical = json::parse(result.record.to_canonical_json());
+      CHECK(canonical["product"]["model"] == "HL-CAM2");
+      CHECK(canonical["product"]["category"] == "computer");
+      CHECK(canonical["support"]["end_date"] == "2030-12-31");
+      CHECK(canonical["passwords"]["examples"] == json({"a1B2c3D4e5", "f6G7h8I9j0"}));
+      // A required value of whitespace only is empty once trimmed.
+      document["product"]["brand"] = "   ";
+      CHECK(validate(document).reason_for("product.brand") == "must not be empty");
+    }
+    SUBCASE("off, the schema's own semantics") {
+      auto untrimmed =
+          CompiledSchema::compile(CompiledSchema::builtin_text(), {.trim_whitespace = false});
+      REQUIRE(untrimmed.is_ok());
+      CHECK_FALSE(set_cell("product.cellular", "no ", *untrimmed.value()).ok);
     }
   }
 

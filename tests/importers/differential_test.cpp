@@ -524,8 +524,10 @@ class Differential {
   }
 
   static std::shared_ptr<const CompiledSchema> compile_builtin(bool domain_checks) {
+    // JSON Schema does not trim text; the comparison is with the schema's own semantics.
     auto compiled = CompiledSchema::compile(
-        CompiledSchema::builtin_text(), CompiledSchema::Options{.domain_checks = domain_checks});
+        CompiledSchema::builtin_text(),
+        CompiledSchema::Options{.domain_checks = domain_checks, .trim_whitespace = false});
     REQUIRE_MESSAGE(compiled.is_ok(), compiled.status().message());
     return compiled.value();
   }

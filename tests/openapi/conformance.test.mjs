@@ -383,6 +383,11 @@ test('listProducts', async () => {
     } });
   await exchange({ operationId: 'listProducts', target: `${target}?q=camera&type=${encodeURIComponent('indoor smart camera')}&manufacturer=lumora%20VISION%20ltd`,
     token: stack.tokens.officer, expect: 200 });
+  await exchange({ operationId: 'listProducts', target: '/api/v1/products?flag_state=raised&limit=500', token: stack.tokens.officer,
+    expect: 200, check: (reply) => assert.ok(json(reply).items.length > 0
+      && json(reply).items.every((product) => product.flag_state === 'raised' && product.flagged)) });
+  await exchange({ operationId: 'listProducts', target: '/api/v1/products?flag_state=open', token: stack.tokens.officer, expect: 400,
+    message: /flag_state must be raised, withdrawn, confirmed, dismissed or lifted/ });
   await exchange({ operationId: 'listProducts', target: `${target}?flagged=false`, token: stack.tokens.manufacturer, expect: 200,
     check: (reply) => assert.ok(json(reply).items.every((item) => item.manufacturer === h.LUMORA)) });
   for (const [query, message] of [
@@ -393,7 +398,7 @@ test('listProducts', async () => {
     ['limit=ten', /limit must be a whole number from 1 to 500/],
     ['cursor=%21%21', /not a cursor of this list/],
     [`cursor=${Buffer.from('flags:3').toString('base64url')}`, /not a cursor of this list/],
-    ['page=2', /unknown query parameter 'page' \(known: status, flagged, manufacturer, type, q, limit, cursor\)/],
+    ['page=2', /unknown query parameter 'page' \(known: status, flagged, flag_state, remedied, manufacturer, type, q, limit, cursor\)/],
     ['status=compliant&status=excepted', /query parameter 'status' is given more than once/],
     [`q=${'w'.repeat(1001)}`, /q is longer than 1000 characters/],
   ]) {
@@ -432,9 +437,11 @@ test('importDeclarations', async () => {
   await exchange({ operationId: 'importDeclarations', method: 'POST', target: `${target}?dry_run=true`, token: stack.tokens.manufacturer,
     contentType: 'text/csv', body: sample('01-lumora-vision.csv'), expect: 200, check: accepted(1) });
   for (const [contentType, file] of [
-    ['text/csv; charset=utf-8', '02-brightpath-electronics.csv'], ['application/x-ndjson', '03-tessellate.jsonl'],
+    // Files whose every record is its product's latest version: nothing new.
+    ['text/csv; charset=utf-8', '05-autumn-2026-resubmissions.csv'], ['application/x-ndjson', '03-tessellate.jsonl'],
     ['application/jsonl', '03-tessellate.jsonl'], ['application/json-lines', '03-tessellate.jsonl'],
-    ['application/yaml', '02-nidocare.yaml'], ['application/x-yaml', '01-kestrel-networks.yaml'], ['text/yaml', '02-nidocare.yaml'],
+    ['application/yaml', '04-spring-2026-submissions.yaml'], ['application/x-yaml', '01-kestrel-networks.yaml'],
+    ['text/yaml', '04-spring-2026-submissions.yaml'],
   ]) {
     await exchange({ operationId: 'importDeclarations', method: 'POST', target, token: stack.tokens.admin, contentType,
       body: sample(file), expect: 200, check: (reply) => assert.equal(json(reply).run_id, null, 'nothing new') });

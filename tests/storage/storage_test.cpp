@@ -164,15 +164,25 @@ TEST_SUITE("storage") {
     CHECK(versions->at(1).source == "a.csv");
     CHECK(count(path, "manufacturers") == 2);
 
-    // Re-importing any version on file changes nothing; a new text is a new version.
+    // The latest version again changes nothing; an older one is a re-declaration, a new
+    // version with its text; a new text is a new version.
     auto session = storage->begin_import({"b.csv", "csv", "test"}, nullptr, {}, {});
     REQUIRE(session.is_ok());
     CHECK(store(*session.value(), staged(" ACME  ltd", "acme", "x1", "camera", "2.0")) ==
           StoreOutcome::kUnchanged);
     CHECK(store(*session.value(), staged("Acme Ltd", "Acme", "X1", "camera")) ==
+          StoreOutcome::kNewVersion);
+    CHECK(store(*session.value(), staged("Acme Ltd", "Acme", "X1", "camera")) ==
           StoreOutcome::kUnchanged);
     CHECK(store(*session.value(), staged("Acme Ltd", "Acme", "X1", "camera", "3.0")) ==
           StoreOutcome::kNewVersion);
+    REQUIRE(session.value()->commit({}).is_ok());
+    auto history = storage->versions(products->at(0).id);
+    REQUIRE(history.is_ok());
+    REQUIRE(history->size() == 4);
+    CHECK(history->at(2).version == 3);
+    CHECK(history->at(2).body_json == versions->at(0).body_json);
+    CHECK(history->at(3).body_json.find(R"("firmware_version":"3.0")") != std::string::npos);
   }
 
   TEST_CASE("an import that is not committed leaves nothing behind") {

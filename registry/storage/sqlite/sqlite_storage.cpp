@@ -4,6 +4,7 @@
 #include <unistd.h>
 
 #include <algorithm>
+#include <limits>
 #include <set>
 #include <unordered_map>
 
@@ -425,13 +426,12 @@ class SqliteImportSession : public ImportSession {
     IOTREG_TRY(find_product(staged.identity, manufacturer_id, known));
     if (known.id == 0) return insert_new_product(staged, manufacturer_id, type);
 
-    // A declaration identical to any version on file adds nothing, so that importing the same
-    // files again, in any order, changes nothing.
+    // A declaration identical to the latest version changes nothing. One identical to an older
+    // version is a re-declaration: it becomes the latest again, as a new version (DESIGN.md §2).
     std::vector<std::string> history;  // payloads, latest first
-    IOTREG_TRY(read_history(known.latest_version_id, history));
-    if (std::find(history.begin(), history.end(), staged.payload) != history.end()) {
-      return StoreOutcome::kUnchanged;
-    }
+    std::int64_t older_version_id = 0;
+    IOTREG_TRY(read_history(known.latest_version_id, history, older_version_id, 1));
+    if (!history.empty() && history.front() == staged.payload) return StoreOutcome::kUnchanged;
 
     std::int64_t version_id = next_version_id_++;
     IOTREG_TRY(insert_version(version_id, known.id, known.version_count + 1,
@@ -445,6 +445,7 @@ class SqliteImportSession : public ImportSession {
     bind_optional(update_product_, 13, staged.support_end);
     if (evaluation_ && !verdict.status.empty()) {
       if (rejudge_) {
+        IOTREG_TRY(read_history(older_version_id, history, older_version_id));
         std::reverse(history.begin(), history.end());
         history.push_back(staged.payload);
         verdict = rejudge_(history);
@@ -614,8 +615,13 @@ class SqliteImportSession : public ImportSession {
   }
 
   // The payloads of a product's versions, from the latest back to the first.
-  Status read_history(std::int64_t version_id, std::vector<std::string>& history) {
-    while (version_id != 0) {
+  // Appends the payloads of `version_id` and the versions before it, latest first, at most
+  // `max_versions` of them; `next_version_id` is then the version before the last one read (0:
+  // the product's first version was read).
+  Status read_history(std::int64_t version_id, std::vector<std::string>& history,
+                      std::int64_t& next_version_id,
+                      std::size_t max_versions = std::numeric_limits<std::size_t>::max()) {
+    for (std::size_t read = 0; version_id != 0 && read < max_versions; ++read) {
       version_body_.bind(1, version_id);
       auto found = version_body_.step();
       if (!found.is_ok()) {
@@ -633,6 +639,7 @@ class SqliteImportSession : public ImportSession {
       if (!stored.is_ok()) return stored.status();
       history.push_back(std::move(stored).value());
     }
+    next_version_id = version_id;
     return Status::ok();
   }
 
