@@ -11,6 +11,7 @@ packages=(
   libcli11-dev                                # command line
   libpoco-dev libboost-dev libboost-filesystem-dev  # HTTP/JSON utilities and plugin loading
   libqrencode-dev                             # QR codes on product labels
+  libhowardhinnant-date-dev tzdata            # the server's date in its time zone
   doctest-dev                                 # tests
   zbar-tools librsvg2-bin                     # tests: decode the label's QR code
   python3-hypothesis python3-yaml             # tests: the property-based test of text parameters

@@ -179,6 +179,9 @@ class Evaluator {
   const PluginSet& plugins() const { return *plugins_; }
   // Equal keys give equal verdicts: a hash of the policy, the plugin set and the as-of date.
   const std::string& key() const { return key_; }
+  // The same evaluation (plugins, policy, isolation) as of another date: what a server judges
+  // with once its date has moved on. Runs in its own workers; this one is left as it is.
+  Result<std::unique_ptr<Evaluator>> at_date(std::string as_of) const;
   // The evaluation's provenance as a JSON object: policy id and hash, as-of, plugin set and
   // every active check with its plugin, version, file hash, level and requirement.
   std::string provenance_json() const;
@@ -207,6 +210,7 @@ class Evaluator {
   std::shared_ptr<const PluginSet> plugins_;
   policy::Policy policy_;
   std::string as_of_;
+  Isolation isolation_;
   std::string key_;
   std::vector<ActiveCheck> checks_;
   std::unique_ptr<Compiled> compiled_;

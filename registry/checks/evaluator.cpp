@@ -162,6 +162,10 @@ struct Evaluator::Compiled {
 
 Evaluator::~Evaluator() = default;
 
+Result<std::unique_ptr<Evaluator>> Evaluator::at_date(std::string as_of) const {
+  return create(plugins_, policy_, std::move(as_of), isolation_);
+}
+
 std::string_view outcome_name(Outcome outcome) {
   switch (outcome) {
     case Outcome::kPass:
@@ -224,6 +228,7 @@ Result<std::unique_ptr<Evaluator>> Evaluator::create(std::shared_ptr<const Plugi
   evaluator->plugins_ = std::move(plugins);
   evaluator->policy_ = std::move(policy);
   evaluator->as_of_ = std::move(as_of);
+  evaluator->isolation_ = isolation;
   const policy::Policy& active_policy = evaluator->policy_;
 
   // Checks run in the policy's order, those it does not name after them in plugin order; the

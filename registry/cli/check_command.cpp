@@ -25,7 +25,9 @@ int run_check(const GlobalOptions& options, const CheckArguments& arguments) {
     preview = std::move(begun).value();
   }
   auto rechecked =
-      ingest::recheck(*registry, *evaluator, {arguments.all, cli_actor(options), std::nullopt});
+      ingest::recheck(*registry, *evaluator,
+                      {arguments.all ? storage::RecheckScope::kAll : storage::RecheckScope::kStale,
+                       cli_actor(options), std::nullopt});
   preview.reset();
   if (!rechecked.is_ok()) return report_error(rechecked.status());
   const ingest::RecheckReport& report = rechecked.value();

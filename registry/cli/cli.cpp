@@ -338,6 +338,12 @@ int run(int argc, char** argv) {
       ->capture_default_str()
       ->check(CLI::Range(0, 65536));
   serve
+      ->add_option("--time-zone", serve_arguments.time_zone,
+                   "Time zone (IANA name) whose date verdicts are judged as of; after its "
+                   "midnight the server re-checks what the new date can change (with --as-of "
+                   "the date stays fixed and there is no daily re-check)")
+      ->capture_default_str();
+  serve
       ->add_option("--max-body", serve_arguments.max_body_mib,
                    "Largest request body in MiB (larger: 413)")
       ->capture_default_str()

@@ -127,6 +127,7 @@ struct ServeArguments {
   std::size_t max_connections = 10000;
   std::size_t max_client_connections = 1024;
   std::size_t reply_cache_mib = 64;
+  std::string time_zone = "Europe/London";
 };
 // Serves until SIGINT or SIGTERM, then finishes requests in flight and exits 0.
 int run_serve(const GlobalOptions& options, const ServeArguments& arguments);

@@ -4,14 +4,28 @@
 #include <thread>
 
 #include "registry/cli/commands.h"
+#include "registry/core/calendar.h"
 #include "registry/http/server.h"
 
 namespace iotreg::cli {
 
 int run_serve(const GlobalOptions& options, const ServeArguments& arguments) {
-  auto evaluator = load_evaluator(options);
+  auto calendar = ZonedCalendar::load(arguments.time_zone);
+  if (!calendar.is_ok()) {
+    std::cerr << "iotreg: --time-zone: " << calendar.status().message() << "\n";
+    return kExitUsage;
+  }
+  // Without --as-of the server judges as of today in its time zone, and moves to each new date.
+  GlobalOptions judged = options;
+  if (judged.as_of.empty()) judged.as_of = calendar->date_at(system_clock()->now());
+  auto evaluator = load_evaluator(judged);
   if (!evaluator) return kExitUsage;
   http::ServerOptions server_options;
+  if (options.as_of.empty()) {
+    http::DailyRecheckOptions daily;
+    daily.time_zone = arguments.time_zone;
+    server_options.daily_recheck = daily;
+  }
   server_options.db_path = options.db_path;
   server_options.listen = arguments.listen;
   server_options.threads = arguments.threads;
@@ -29,6 +43,9 @@ int run_serve(const GlobalOptions& options, const ServeArguments& arguments) {
   auto server = http::Server::start(server_options, std::move(evaluator));
   if (!server.is_ok()) return report_error(server.status());
   std::cout << "iotreg: serving " << server.value()->url() << " (registry " << options.db_path
+            << "; verdicts as of " << judged.as_of
+            << (options.as_of.empty() ? ", re-checked after each midnight in " + arguments.time_zone
+                                      : std::string(", a fixed date"))
             << "); stop with Ctrl-C" << std::endl;
   int signal = http::wait_for_termination_signal();
   std::cerr << "iotreg: signal " << signal << ": finishing requests in flight, then stopping\n";

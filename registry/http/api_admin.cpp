@@ -22,7 +22,8 @@ Reply get_me(Context& context) {
 Reply list_checks(Context& context) {
   IOTREG_HTTP_TRY_ASSIGN(parameters, QueryParameters::parse(context.request(), {}));
   (void)parameters;
-  const checks::Evaluator& evaluator = *context.server().evaluator;
+  const std::shared_ptr<const checks::Evaluator> current = context.server().evaluator.get();
+  const checks::Evaluator& evaluator = *current;
   // The checks as the provenance of every verdict records them, each named by `id`.
   const Json provenance = Json::parse(evaluator.provenance_json());
   Json items = Json::array();
@@ -58,7 +59,7 @@ Reply run_checks(Context& context) {
     }
   }
   ingest::RecheckOptions options;
-  options.all = body.value("all", false);
+  if (body.value("all", false)) options.scope = storage::RecheckScope::kAll;
   const bool dry_run = body.value("dry_run", false);
   // Officers may preview a re-check's impact; only an admin applies one.
   if (!dry_run && context.principal()->role != access::Role::kAdmin) {
@@ -76,8 +77,9 @@ Reply run_checks(Context& context) {
     if (!begun.is_ok()) return Reply::from_status(begun.status());
     preview = std::move(begun).value();
   }
-  context.server().evaluator->begin_run();
-  auto report = ingest::recheck(*storage.value(), *context.server().evaluator, options);
+  const std::shared_ptr<const checks::Evaluator> evaluator = context.server().evaluator.get();
+  evaluator->begin_run();
+  auto report = ingest::recheck(*storage.value(), *evaluator, options);
   if (!report.is_ok()) return Reply::from_status(report.status());
   return Reply::json(200, views::recheck_report_json(report.value(), dry_run));
 }

@@ -208,7 +208,7 @@ Reply get_stats(Context& context) {
   query.only_manufacturer_key = context.only_manufacturer_key();
   auto facets = storage.value()->product_facets(query);
   if (!facets.is_ok()) return Reply::from_status(facets.status());
-  const std::string& as_of = context.server().evaluator->as_of();
+  const std::string as_of = context.server().evaluator.get()->as_of();
   auto quarters = storage.value()->support_end_by_quarter(as_of, context.only_manufacturer_key());
   if (!quarters.is_ok()) return Reply::from_status(quarters.status());
   // Twelve quarters from the as-of date's quarter, each listed even when no support ends then.
@@ -257,7 +257,8 @@ Reply post_declarations(Context& context) {
   ingest::ImportOptions options;
   options.format = format;
   options.actor = context.actor();
-  options.evaluator = context.server().evaluator.get();
+  const std::shared_ptr<const checks::Evaluator> evaluator = context.server().evaluator.get();
+  options.evaluator = evaluator.get();
   options.max_reported_rejections = kMaxRejectedInReply;
   if (context.is_manufacturer()) {
     options.only_manufacturer_key = context.principal()->manufacturer_key;

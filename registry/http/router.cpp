@@ -424,6 +424,8 @@ Reply dispatch(Context& context, std::string& route_name) {
     key += ':';
     key += part;
   };
+  // Replies may name the evaluation date, which moves at midnight without a change of state.
+  append(context.server().evaluator.get()->as_of());
   auto scope = context.only_manufacturer_key();
   append(scope ? "manufacturer" : "all");
   if (scope) append(*scope);

@@ -16,6 +16,7 @@
 
 #include "registry/http/detail/api.h"
 #include "registry/http/detail/connection_loop.h"
+#include "registry/http/detail/daily_recheck.h"
 #include "registry/http/detail/reply_writer.h"
 #include "registry/http/detail/worker_pool.h"
 
@@ -336,6 +337,7 @@ struct Server::State {
   std::unique_ptr<ApiHandler> handler;
   std::unique_ptr<WorkerPool> workers;
   std::unique_ptr<ConnectionLoop> loop;
+  std::unique_ptr<DailyRecheck> daily;  // ended before the state it uses
   bool stopped = false;
   bool clean = true;
 };
@@ -354,6 +356,12 @@ Result<std::unique_ptr<Server>> Server::start(const ServerOptions& options,
   if (options.threads == 0) return Status::invalid_argument("--threads must be at least 1");
   if (options.max_connections_per_client == 0) {
     return Status::invalid_argument("--max-client-connections must be at least 1");
+  }
+  std::optional<ZonedCalendar> calendar;
+  if (options.daily_recheck) {
+    auto loaded = ZonedCalendar::load(options.daily_recheck->time_zone);
+    if (!loaded.is_ok()) return loaded.status();
+    calendar = std::move(loaded).value();
   }
   // Open (create, migrate) the registry once up front, so that a bad file fails here.
   auto first = storage::open_sqlite_storage(options.db_path, storage::OpenMode::kReadWrite);
@@ -393,6 +401,10 @@ Result<std::unique_ptr<Server>> Server::start(const ServerOptions& options,
     state->server->base_url.pop_back();
   }
   state->loop->start();
+  if (calendar) {
+    state->daily = std::make_unique<DailyRecheck>(*state->server, *options.daily_recheck,
+                                                  std::move(*calendar));
+  }
   return std::unique_ptr<Server>(new Server(std::move(state)));
 }
 
@@ -410,6 +422,7 @@ bool Server::stop() {
   ServerState& server = *state_->server;
   server.stopping = true;
   state_->loop->begin_stop();
+  if (state_->daily) state_->daily->begin_stop();
   const auto grace_ends = Clock::now() + server.options.shutdown_grace;
   if (!state_->loop->wait_idle(grace_ends)) {
     // The grace period is over: cut what is left. Database work fails and rolls back; replies
@@ -421,6 +434,8 @@ bool Server::stop() {
     state_->loop->abandon();
     state_->loop->wait_idle(Clock::now() + kCutGrace);
   }
+  // A daily re-check still running has what is left of the grace period, then is cut.
+  if (state_->daily) state_->daily->stop(std::max(grace_ends, Clock::now()));
   state_->clean = state_->workers->stop(Clock::now() + kCutGrace);
   if (!state_->clean) {
     log_line(

@@ -4,23 +4,35 @@
 //
 // A Server owns its listening socket, one network thread that reads every request without
 // blocking (ConnectionLoop), a fixed pool of worker threads that answer complete requests, the
-// registry connections they use and the Evaluator that judges imports and re-checks. Idle and
-// slow connections never hold a worker. start() returns once it listens; stop() stops
-// accepting, lets requests in progress finish within the grace period, then cuts what is left
-// (database work is interrupted and rolls back). Not copyable; start() and stop() are called
-// from one thread.
+// registry connections they use, the Evaluator that judges imports and re-checks, and the daily
+// re-check that moves that Evaluator to each new date. Idle and slow connections never hold a
+// worker. start() returns once it listens; stop() stops accepting, lets requests in progress
+// (and a daily re-check) finish within the grace period, then cuts what is left (database work
+// is interrupted and rolls back). Not copyable; start() and stop() are called from one thread.
 #pragma once
 
 #include <chrono>
 #include <cstddef>
 #include <cstdint>
 #include <memory>
+#include <optional>
 #include <string>
 
 #include "registry/checks/checks.h"
+#include "registry/core/calendar.h"
 #include "registry/core/status.h"
 
 namespace iotreg::http {
+
+// The server's re-check once a day after midnight (DESIGN.md §3 "Time"; daily_recheck.h).
+struct DailyRecheckOptions {
+  std::string time_zone = ZonedCalendar::kDefaultZone;  // whose midnight
+  std::shared_ptr<const Clock> clock;                   // null: the system clock
+  // How often the clock is read at most, so that a clock that jumps is noticed; and how long
+  // after a busy registry or a failure the run is tried again.
+  std::chrono::milliseconds poll_interval{std::chrono::seconds(60)};
+  std::chrono::milliseconds retry_interval{std::chrono::seconds(60)};
+};
 
 struct ServerOptions {
   std::string db_path;
@@ -42,6 +54,9 @@ struct ServerOptions {
   std::string public_url;
   // Memory for replies of read-only endpoints kept until the registry changes; 0: none.
   std::size_t reply_cache_bytes = 64u << 20;
+  // Re-check once a day after midnight, moving the evaluation to the new date; none when the
+  // evaluation date is fixed (`--as-of`).
+  std::optional<DailyRecheckOptions> daily_recheck;
 };
 
 class Server {

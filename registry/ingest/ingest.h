@@ -95,7 +95,7 @@ Result<FileResult> import_stream(storage::Storage* storage, std::istream& in,
 namespace iotreg::ingest {
 
 struct RecheckOptions {
-  bool all = false;  // every product, not only those whose verdict is stale
+  storage::RecheckScope scope = storage::RecheckScope::kStale;
   std::string actor = "cli";
   // The daily re-check of this date (at most one per date), rather than one asked for.
   std::optional<std::string> daily_date;

@@ -59,7 +59,7 @@ Result<RecheckReport> recheck(storage::Storage& storage, const checks::Evaluator
   std::unique_ptr<storage::RecheckSession> session = std::move(begun).value();
   std::int64_t after = 0;
   for (;;) {
-    auto batch = storage.recheck_candidates(evaluation.key, options.all, after, kBatch);
+    auto batch = storage.recheck_candidates(evaluation, options.scope, after, kBatch);
     if (!batch.is_ok()) return batch.status();
     if (batch->empty()) break;
     std::vector<storage::VerdictRecord> verdicts = rejudge_all(evaluator, catalog, batch.value());

@@ -49,6 +49,17 @@ struct VerdictRecord {
 };
 
 // What judges declarations in a write session: stored once per distinct key.
+// Which products a re-check judges again.
+enum class RecheckScope {
+  // Those whose verdict is stale: never judged, judged under another evaluation (policy, plugin
+  // set or date), or not on their latest declaration.
+  kStale,
+  kAll,  // every product
+  // Those judged under the same policy (by id) as of an earlier date: the verdicts the passing
+  // of time can change. A verdict under another policy is left to an officer's re-check.
+  kEarlierDate,
+};
+
 struct EvaluationInfo {
   std::string key;  // equal keys give equal verdicts (policy, plugin set, as-of)
   std::string policy_id;
@@ -342,11 +353,12 @@ class Storage {
                                                               const EvaluationInfo* evaluation,
                                                               Rejudge rejudge, Decide decide) = 0;
 
-  // Products whose verdict is stale for the evaluation with `evaluation_key` (never judged,
-  // judged under another evaluation, or not on their latest declaration), or every product with
-  // `all`; ids above `after_id`, in id order, at most `limit`.
-  virtual Result<std::vector<RecheckCandidate>> recheck_candidates(
-      const std::string& evaluation_key, bool all, std::int64_t after_id, std::size_t limit) = 0;
+  // The products `scope` selects for `evaluation`; ids above `after_id`, in id order, at most
+  // `limit`.
+  virtual Result<std::vector<RecheckCandidate>> recheck_candidates(const EvaluationInfo& evaluation,
+                                                                   RecheckScope scope,
+                                                                   std::int64_t after_id,
+                                                                   std::size_t limit) = 0;
   // Starts a re-check run (takes the write lock; kBusy as for imports). `daily_date` names the
   // daily re-check of that date (at most one per date: kConflict when it ran already).
   virtual Result<std::unique_ptr<RecheckSession>> begin_recheck(

@@ -453,6 +453,46 @@ TEST_SUITE("http") {
           SqliteProbe(served.db()).integer("SELECT count(*) FROM audit_events"));
   }
 
+  TEST_CASE("http: a preview through the API reports what the real run then does") {
+    // Without what only a stored run has: its id, and the times of its changes.
+    auto comparable = [](json report) {
+      report.erase("dry_run");
+      report.erase("run_id");
+      for (auto& change : report["changed"]) change.erase("at");
+      return report;
+    };
+    SUBCASE("an import: a re-declaration that withdraws a flag") {
+      ServedRegistry served;
+      const std::string body = read_file(kSource / "samples" / "03-orrin-displays.csv");
+      const std::string before = served.snapshot();
+      auto dry = served.request("POST", "/api/v1/declarations?dry_run=true", served.admin, body,
+                                "text/csv");
+      REQUIRE(dry.status == 200);
+      CHECK(served.snapshot() == before);
+      auto real = served.request("POST", "/api/v1/declarations", served.admin, body, "text/csv");
+      REQUIRE(real.status == 200);
+      CHECK(dry.parsed()["dry_run"] == true);
+      CHECK(real.parsed()["run_id"].is_number_integer());
+      CHECK(comparable(dry.parsed()) == comparable(real.parsed()));
+      CHECK(real.parsed()["flags_withdrawn"] == 1);
+      CHECK(real.parsed()["counts"]["new_versions"] == 1);
+    }
+    SUBCASE("a re-check under another policy: an officer previews, an admin applies") {
+      ServedRegistry served({}, {"--policy", "psti-2023"});
+      const std::string before = served.snapshot();
+      auto dry = served.post_json("/api/v1/checks/run", served.officer, {{"dry_run", true}});
+      REQUIRE(dry.status == 200);
+      CHECK(served.snapshot() == before);
+      auto refused = served.post_json("/api/v1/checks/run", served.officer, json::object());
+      CHECK(refused.status == 403);
+      auto real = served.post_json("/api/v1/checks/run", served.admin, json::object());
+      REQUIRE(real.status == 200);
+      CHECK(dry.parsed()["checked"] == 74);
+      CHECK(dry.parsed()["status_changes"].get<int>() > 0);
+      CHECK(comparable(dry.parsed()) == comparable(real.parsed()));
+    }
+  }
+
   TEST_CASE("http: checks and re-checks and export and statistics and metrics") {
     ServedRegistry served;
     auto checks = served.get("/api/v1/checks", served.officer).parsed();

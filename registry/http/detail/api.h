@@ -110,9 +110,29 @@ class ConnectionPool {
   std::vector<storage::Storage*> lent_;
 };
 
+// The evaluation the server judges with. After midnight the daily re-check moves it to the new
+// date; a request keeps the one it started with for as long as it runs. Thread-safe.
+class CurrentEvaluator {
+ public:
+  explicit CurrentEvaluator(std::shared_ptr<const checks::Evaluator> evaluator)
+      : current_(std::move(evaluator)) {}
+  std::shared_ptr<const checks::Evaluator> get() const {
+    std::lock_guard lock(mutex_);
+    return current_;
+  }
+  void replace(std::shared_ptr<const checks::Evaluator> evaluator) {
+    std::lock_guard lock(mutex_);
+    current_ = std::move(evaluator);
+  }
+
+ private:
+  mutable std::mutex mutex_;
+  std::shared_ptr<const checks::Evaluator> current_;
+};
+
 struct ServerState {
   ServerOptions options;
-  std::unique_ptr<checks::Evaluator> evaluator;
+  CurrentEvaluator evaluator;
   std::string base_url;          // where the public pages are, for QR codes
   std::timed_mutex write_mutex;  // one import or re-check at a time; reads never wait for it
   ConnectionPool pool;

@@ -1145,9 +1145,23 @@ class SqliteStorage : public Storage {
     return std::unique_ptr<ImportSession>(std::move(session));
   }
 
-  Result<std::vector<RecheckCandidate>> recheck_candidates(const std::string& evaluation_key,
-                                                           bool all, std::int64_t after_id,
+  Result<std::vector<RecheckCandidate>> recheck_candidates(const EvaluationInfo& evaluation,
+                                                           RecheckScope scope,
+                                                           std::int64_t after_id,
                                                            std::size_t limit) override {
+    const char* selected = "";
+    switch (scope) {
+      case RecheckScope::kStale:
+        selected =
+            "(e.key IS NULL OR e.key != ?2 OR p.evaluated_version_id IS NOT p.latest_version_id)";
+        break;
+      case RecheckScope::kAll:
+        selected = "1";
+        break;
+      case RecheckScope::kEarlierDate:
+        selected = "(e.policy_id = ?3 AND e.as_of < ?4)";
+        break;
+    }
     auto statement = db_->prepare(
         "SELECT p.id, p.latest_version_id, m.name, p.brand, p.model, p.status, "
         "coalesce(f.id, 0), coalesce(f.state, ''), coalesce(f.raised_version_id, 0), "
@@ -1155,14 +1169,14 @@ class SqliteStorage : public Storage {
         "FROM products p JOIN manufacturers m ON m.id = p.manufacturer_id "
         "LEFT JOIN evaluations e ON e.id = p.evaluation_id "
         "LEFT JOIN flags f ON f.id = p.flag_id "
-        "WHERE p.id > ?1 AND (?2 OR e.key IS NULL OR e.key != ?3 "
-        "OR p.evaluated_version_id IS NOT p.latest_version_id) "
-        "ORDER BY p.id LIMIT ?4");
+        "WHERE p.id > ?1 AND " +
+        std::string(selected) + " ORDER BY p.id LIMIT ?5");
     if (!statement.is_ok()) return statement.status();
     statement->bind(1, after_id)
-        .bind(2, std::int64_t{all ? 1 : 0})
-        .bind(3, evaluation_key)
-        .bind(4, static_cast<std::int64_t>(limit));
+        .bind(2, evaluation.key)
+        .bind(3, evaluation.policy_id)
+        .bind(4, evaluation.as_of)
+        .bind(5, static_cast<std::int64_t>(limit));
     std::vector<RecheckCandidate> candidates;
     for (;;) {
       auto row = statement->step();
