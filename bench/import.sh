@@ -2,19 +2,30 @@
 # Import benchmark: `iotreg import` against `sqlite3 .import` of the same CSV into a bare table
 # (the raw-load floor) and against `sqlite-utils insert`, all in one run, plus iotreg's peak
 # memory at several file sizes. Writes the results into bench/README.md.
-# Usage: bench/import.sh [N]    (default 1000000 declarations; sizes N/4, N/2, N for memory)
+# With --against REV it also builds iotreg at git revision REV (in bench/out, from a worktree)
+# and times both on the same file in alternating runs: the regression check of a change.
+# Usage: bench/import.sh [N] [--against REV]
+#   (default 1000000 declarations; sizes N/4, N/2, N for memory; IOTREG_BUILD_DIR: build dir)
 set -euo pipefail
 cd "$(dirname "$0")/.."
 root=$(pwd)
-n=${1:-1000000}
+n=1000000
+against=""
+while [ $# -gt 0 ]; do
+  case "$1" in
+    --against) against=$2; shift 2 ;;
+    *) n=$1; shift ;;
+  esac
+done
 generator="$root/../shared/bench/gen_declarations.py"
 out="$root/bench/out"
 mkdir -p "$out"
+build_dir=${IOTREG_BUILD_DIR:-build}
 
 scripts/setup.sh sqlite-utils time
-cmake -S . -B build -DIOTREG_WERROR=ON -DCMAKE_BUILD_TYPE=Release >/dev/null
-cmake --build build -j2 --target iotreg >/dev/null
-iotreg="$root/build/iotreg"
+cmake -S . -B "$build_dir" -DIOTREG_WERROR=ON -DCMAKE_BUILD_TYPE=Release >/dev/null
+cmake --build "$build_dir" -j2 --target iotreg >/dev/null
+iotreg="$(cd "$build_dir" && pwd)/iotreg"
 
 csv_for() {  # generates (once) and prints the path of a CSV with $1 declarations
   local file="$out/declarations-$1.csv"
@@ -37,6 +48,39 @@ fresh() { rm -f "$1" "$1-wal" "$1-shm" "$1-journal"; }
 
 big=$(csv_for "$n")
 db="$out/bench.db"
+
+if [ -n "$against" ]; then
+  # The same file imported by both builds, alternately, three times each; medians compared.
+  revision=$(git rev-parse --short "$against")
+  source_tree="$out/against-$revision"
+  [ -d "$source_tree" ] || git worktree add --detach "$source_tree" "$revision" >/dev/null
+  cmake -S "$source_tree" -B "$source_tree/build" -DCMAKE_BUILD_TYPE=Release >/dev/null
+  cmake --build "$source_tree/build" -j2 --target iotreg >/dev/null
+  baseline="$source_tree/build/iotreg"
+  times_now=(); times_then=()
+  for _ in 1 2 3; do
+    fresh "$db"; read -r t _ < <(measure "$baseline" --db "$db" import --quiet "$big")
+    times_then+=("$t")
+    fresh "$db"; read -r t _ < <(measure "$iotreg" --db "$db" import --quiet "$big")
+    times_now+=("$t")
+  done
+  fresh "$db"
+  median() { printf '%s\n' "$@" | sort -n | sed -n 2p; }
+  now=$(median "${times_now[@]}"); then_=$(median "${times_then[@]}")
+  head_revision=$(git rev-parse --short HEAD)
+  against_result=$(cat <<MD
+Measured $(date -u +%Y-%m-%d) on $(nproc) cores, $n declarations, each build three times in
+alternating runs on the same file (checks on, default policy).
+
+| build | runs (seconds) | median | ÷ $revision | target |
+|---|---|---|---|---|
+| $revision (before) | ${times_then[*]} | $then_ | 1.00 | |
+| $head_revision (this tree) | ${times_now[*]} | $now | $(python3 -c "print(f'{$now / $then_:.2f}')") | ≤ 1.10 |
+MD
+)
+  python3 bench/write_results.py import-against "$against_result"
+  echo "$against_result"
+fi
 
 fresh "$db"; read -r t_sqlite m_sqlite < <(measure sqlite3 "$db" -cmd ".mode csv" ".import $big declarations")
 fresh "$db"; read -r t_iotreg m_iotreg < <(measure "$iotreg" --db "$db" import --quiet "$big")

@@ -1,5 +1,5 @@
-// `iotreg changes --since DATE|--since-run N`: the status history, newest first: every change
-// of a product's status or flag, with the version, time and cause.
+// `iotreg changes --since DATE|--since-run N [--cause C]`: the status history, newest first:
+// every change of a product's status or flag, with the version, time and cause.
 #include <iomanip>
 #include <iostream>
 
@@ -20,6 +20,7 @@ int run_changes(const GlobalOptions& options, const ChangesArguments& arguments)
     query.since = *arguments.since;
   }
   query.since_run = arguments.since_run;
+  query.cause = arguments.cause;
   auto registry = open_registry(options, Access::kRead);
   if (!registry) return kExitUsage;
   if (query.since_run) {

@@ -96,12 +96,23 @@ checks::Isolation isolation(const GlobalOptions& options) {
   return isolation;
 }
 
-std::unique_ptr<checks::Evaluator> load_evaluator(const GlobalOptions& options) {
-  std::string as_of = options.as_of.empty() ? local_date() : options.as_of;
-  if (!importers::is_calendar_date(as_of)) {
+std::optional<std::string> evaluation_date(const GlobalOptions& options) {
+  if (!options.as_of.empty()) {
+    if (importers::is_calendar_date(options.as_of)) return options.as_of;
     std::cerr << "iotreg: --as-of must be a calendar date written YYYY-MM-DD\n";
-    return nullptr;
+    return std::nullopt;
   }
+  auto calendar = ZonedCalendar::load(options.time_zone);
+  if (!calendar.is_ok()) {
+    std::cerr << "iotreg: --time-zone: " << calendar.status().message() << "\n";
+    return std::nullopt;
+  }
+  return calendar->date_at(system_clock()->now());
+}
+
+std::unique_ptr<checks::Evaluator> load_evaluator(const GlobalOptions& options) {
+  std::optional<std::string> as_of = evaluation_date(options);
+  if (!as_of) return nullptr;
   auto policy = policy::load_policy(options.policy);
   if (!policy.is_ok()) {
     report_error(policy.status());
@@ -121,7 +132,7 @@ std::unique_ptr<checks::Evaluator> load_evaluator(const GlobalOptions& options) 
     }
   }
   auto evaluator = checks::Evaluator::create(std::move(plugins).value(), std::move(policy).value(),
-                                             as_of, where);
+                                             *as_of, where);
   if (!evaluator.is_ok()) {
     report_error(evaluator.status());
     return nullptr;
@@ -152,7 +163,13 @@ int run(int argc, char** argv) {
                  "Policy file, or a shipped policy: dcms-2019 (default) or psti-2023");
   app.add_option("--plugins", global.plugin_dir,
                  "Directory of check plugins (default: the built-in plugins)");
-  app.add_option("--as-of", global.as_of, "Evaluation date YYYY-MM-DD (default: today)");
+  app.add_option("--as-of", global.as_of,
+                 "Evaluation date YYYY-MM-DD (default: today in --time-zone)");
+  app.add_option("--time-zone", global.time_zone,
+                 "Time zone (IANA name) whose date is today: the default evaluation date, and "
+                 "whose midnight starts the server's daily re-check")
+      ->capture_default_str()
+      ->check(kText);
   app.add_option("--actor", global.actor,
                  "Who acts, as the audit log names them (default: the operating-system user)")
       ->check(kText);
@@ -264,6 +281,11 @@ int run(int argc, char** argv) {
   changes
       ->add_option("--since-run", changes_arguments.since_run, "Changes since import run N began")
       ->excludes(since);
+  changes
+      ->add_option("--cause", changes_arguments.cause,
+                   "Only changes of this cause, exactly: 'import run 12', 're-check run 4', "
+                   "'daily re-check 2026-12-05' or an officer as the audit log names them")
+      ->check(kText);
   changes->add_flag("--json", changes_arguments.json, "JSON Lines: one change per line");
 
   auto* token = app.add_subcommand("token", "API bearer tokens");
@@ -337,12 +359,6 @@ int run(int argc, char** argv) {
                    "MiB of read-only replies kept until the registry changes (0: none)")
       ->capture_default_str()
       ->check(CLI::Range(0, 65536));
-  serve
-      ->add_option("--time-zone", serve_arguments.time_zone,
-                   "Time zone (IANA name) whose date verdicts are judged as of; after its "
-                   "midnight the server re-checks what the new date can change (with --as-of "
-                   "the date stays fixed and there is no daily re-check)")
-      ->capture_default_str();
   serve
       ->add_option("--max-body", serve_arguments.max_body_mib,
                    "Largest request body in MiB (larger: 413)")

@@ -9,6 +9,7 @@
 
 #include "registry/checks/checks.h"
 #include "registry/cli/cli.h"
+#include "registry/core/calendar.h"
 #include "registry/core/status.h"
 #include "registry/enforcement/enforcement.h"
 #include "registry/storage/storage.h"
@@ -19,12 +20,17 @@ struct GlobalOptions {
   std::string db_path;
   std::string policy;      // a policy file or the id of a shipped policy
   std::string plugin_dir;  // empty: the built-in plugin directory
-  std::string as_of;       // YYYY-MM-DD; empty: today
+  std::string as_of;       // YYYY-MM-DD; empty: today in time_zone
   std::string actor;       // who acts (--actor); empty: the operating-system user
+  std::string time_zone = ZonedCalendar::kDefaultZone;  // whose "today"
 };
 
-// Loads the plugins and the policy named by the global options and binds them to the as-of
-// date; prints the error and returns null on failure.
+// The evaluation date the options name: --as-of, else today in --time-zone. Prints the error
+// and returns nullopt for an unknown time zone or a malformed date.
+std::optional<std::string> evaluation_date(const GlobalOptions& options);
+
+// Loads the plugins and the policy named by the global options and binds them to the
+// evaluation date; prints the error and returns null on failure.
 std::unique_ptr<checks::Evaluator> load_evaluator(const GlobalOptions& options);
 // Where checks run: untrusted plugins in workers started from this executable.
 checks::Isolation isolation(const GlobalOptions& options);
@@ -102,6 +108,7 @@ int run_flag_action(const GlobalOptions& options, const FlagActionArguments& arg
 struct ChangesArguments {
   std::optional<std::string> since;       // YYYY-MM-DD
   std::optional<std::int64_t> since_run;  // an import run
+  std::optional<std::string> cause;       // exactly, e.g. "daily re-check 2026-12-05"
   bool json = false;
 };
 int run_changes(const GlobalOptions& options, const ChangesArguments& arguments);
@@ -127,7 +134,6 @@ struct ServeArguments {
   std::size_t max_connections = 10000;
   std::size_t max_client_connections = 1024;
   std::size_t reply_cache_mib = 64;
-  std::string time_zone = "Europe/London";
 };
 // Serves until SIGINT or SIGTERM, then finishes requests in flight and exits 0.
 int run_serve(const GlobalOptions& options, const ServeArguments& arguments);

@@ -4,26 +4,22 @@
 #include <thread>
 
 #include "registry/cli/commands.h"
-#include "registry/core/calendar.h"
 #include "registry/http/server.h"
 
 namespace iotreg::cli {
 
 int run_serve(const GlobalOptions& options, const ServeArguments& arguments) {
-  auto calendar = ZonedCalendar::load(arguments.time_zone);
-  if (!calendar.is_ok()) {
-    std::cerr << "iotreg: --time-zone: " << calendar.status().message() << "\n";
-    return kExitUsage;
-  }
   // Without --as-of the server judges as of today in its time zone, and moves to each new date.
+  std::optional<std::string> as_of = evaluation_date(options);
+  if (!as_of) return kExitUsage;
   GlobalOptions judged = options;
-  if (judged.as_of.empty()) judged.as_of = calendar->date_at(system_clock()->now());
+  judged.as_of = *as_of;
   auto evaluator = load_evaluator(judged);
   if (!evaluator) return kExitUsage;
   http::ServerOptions server_options;
   if (options.as_of.empty()) {
     http::DailyRecheckOptions daily;
-    daily.time_zone = arguments.time_zone;
+    daily.time_zone = options.time_zone;
     server_options.daily_recheck = daily;
   }
   server_options.db_path = options.db_path;
@@ -44,7 +40,7 @@ int run_serve(const GlobalOptions& options, const ServeArguments& arguments) {
   if (!server.is_ok()) return report_error(server.status());
   std::cout << "iotreg: serving " << server.value()->url() << " (registry " << options.db_path
             << "; verdicts as of " << judged.as_of
-            << (options.as_of.empty() ? ", re-checked after each midnight in " + arguments.time_zone
+            << (options.as_of.empty() ? ", re-checked after each midnight in " + options.time_zone
                                       : std::string(", a fixed date"))
             << "); stop with Ctrl-C" << std::endl;
   int signal = http::wait_for_termination_signal();

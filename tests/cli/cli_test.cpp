@@ -1473,6 +1473,13 @@ TEST_SUITE("cli") {
       }
       CHECK(newest == std::set<std::pair<std::string, std::string>>{{"status", "compliant"},
                                                                     {"flag", "withdrawn"}});
+      // One cause only: the re-declaring import's.
+      const std::string cause = changes[0]["cause"];
+      auto of_cause = json_lines(registry.run({"changes", "--cause", cause, "--json"}).out);
+      CHECK(of_cause.size() == 2);
+      for (const auto& change : of_cause) CHECK(change["cause"] == cause);
+      CHECK(
+          json_lines(registry.run({"changes", "--cause", "import run 999", "--json"}).out).empty());
     }
 
     SUBCASE("a confirmed flag is remedied and stays in force") {

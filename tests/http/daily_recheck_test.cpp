@@ -252,8 +252,8 @@ TEST_SUITE("daily_recheck") {
   TEST_CASE("daily re-check: serve names its time zone and refuses an unknown one") {
     TempDir dir;
     const std::string db = dir.file("registry.db");
-    auto refused = run_process(kIotreg, {"--db", db, "serve", "--listen", "127.0.0.1:0",
-                                         "--time-zone", "Europe/Atlantis"});
+    auto refused = run_process(kIotreg, {"--db", db, "--time-zone", "Europe/Atlantis", "serve",
+                                         "--listen", "127.0.0.1:0"});
     CHECK(refused.exit_status == 2);
     CHECK(refused.err.find("iotreg: --time-zone: unknown time zone 'Europe/Atlantis'") == 0);
 
@@ -282,7 +282,7 @@ TEST_SUITE("daily_recheck") {
           std::string::npos);
     // Its date, in its zone, is today's there.
     auto utc_today = ZonedCalendar::load("UTC")->date_at(std::chrono::system_clock::now());
-    CHECK(first_line({}, {"--time-zone", "UTC"})
+    CHECK(first_line({"--time-zone", "UTC"})
               .find("verdicts as of " + utc_today + ", re-checked after each midnight in UTC)") !=
           std::string::npos);
     CHECK(first_line({"--as-of", "2026-11-29"}).find("verdicts as of 2026-11-29, a fixed date") !=
