@@ -2,8 +2,9 @@
 # Import benchmark: `iotreg import` against `sqlite3 .import` of the same CSV into a bare table
 # (the raw-load floor) and against `sqlite-utils insert`, all in one run, plus iotreg's peak
 # memory at several file sizes. Writes the results into bench/README.md.
-# With --against REV it also builds iotreg at git revision REV (in bench/out, from a worktree)
-# and times both on the same file in alternating runs: the regression check of a change.
+# With --against REV it instead builds iotreg at git revision REV (in bench/out, from a
+# worktree) and times both builds on the same file in alternating runs: the regression check of
+# a change.
 # Usage: bench/import.sh [N] [--against REV]
 #   (default 1000000 declarations; sizes N/4, N/2, N for memory; IOTREG_BUILD_DIR: build dir)
 set -euo pipefail
@@ -80,6 +81,7 @@ MD
 )
   python3 bench/write_results.py import-against "$against_result"
   echo "$against_result"
+  exit 0
 fi
 
 fresh "$db"; read -r t_sqlite m_sqlite < <(measure sqlite3 "$db" -cmd ".mode csv" ".import $big declarations")

@@ -85,7 +85,14 @@ Reply list_flags(Context& context) {
   Json items = Json::array();
   for (const auto& flag : flags.value()) items.push_back(views::flag_json(flag));
   std::int64_t last_id = flags->size() > page.limit ? flags.value()[page.limit - 1].id : 0;
-  return Reply::json(200, page_json(std::move(items), page.limit, "flags", last_id));
+  Json out = page_json(std::move(items), page.limit, "flags", last_id);
+  // The first page counts every state's flags (within the token's scope), for the queues.
+  if (!parameters.get("cursor")) {
+    auto counts = storage.value()->flag_counts(query.only_manufacturer_key);
+    if (!counts.is_ok()) return Reply::from_status(counts.status());
+    out["counts"] = views::flag_counts_json(counts.value());
+  }
+  return Reply::json(200, out);
 }
 
 Reply confirm_flag(Context& context) {

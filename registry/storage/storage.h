@@ -258,6 +258,12 @@ struct FlagQuery {
   std::size_t limit = 0;                             // 0: no limit
 };
 
+// How many flags are in each state, for the officers' queues.
+struct FlagCounts {
+  std::map<enforcement::FlagState, std::uint64_t> by_state;  // every state, 0 included
+  std::uint64_t remedied = 0;                                // confirmed and remedied
+};
+
 struct ChangeQuery {
   std::optional<std::string> since;       // UTC ISO 8601 or a date: changes at or after it
   std::optional<std::int64_t> since_run;  // changes at or after import run N began
@@ -382,6 +388,9 @@ class Storage {
 
   // Flags in id order.
   virtual Result<std::vector<FlagRecord>> flags(const FlagQuery& query) = 0;
+  // The flags in each state, of one manufacturer's products only when given (a name key).
+  virtual Result<FlagCounts> flag_counts(
+      const std::optional<std::string>& only_manufacturer_key) = 0;
   // kNotFound when there is no such flag.
   virtual Result<FlagRecord> flag(std::int64_t flag_id) = 0;
   // A product's flags, oldest first.

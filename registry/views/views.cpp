@@ -147,6 +147,15 @@ Result<Json> product_detail(storage::Storage& storage, std::int64_t product_id,
   return out;
 }
 
+Json flag_counts_json(const storage::FlagCounts& counts) {
+  Json out = Json::object();
+  for (const auto& [state, count] : counts.by_state) {
+    out[std::string(enforcement::flag_state_name(state))] = count;
+  }
+  out["remedied"] = counts.remedied;
+  return out;
+}
+
 Json flag_json(const storage::FlagRecord& flag) {
   Json history = Json::array();
   for (const auto& entry : flag.history) {

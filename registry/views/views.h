@@ -73,6 +73,9 @@ Result<Json> product_detail(storage::Storage& storage, std::int64_t product_id,
 //  version (the one that raised it), raised_at, raised_by, reason, updated_at,
 //  history: [{state, at, actor, reason}]}
 Json flag_json(const storage::FlagRecord& flag);
+// {raised, withdrawn, confirmed, dismissed, lifted, remedied}: flags in each state; `remedied`
+// counts the confirmed ones that are remedied.
+Json flag_counts_json(const storage::FlagCounts& counts);
 // {id?, product_id, manufacturer, brand, model, version, kind, from, to, at, cause,
 //  flag_id and reason for flag changes}
 Json change_json(const storage::ChangeRecord& change);

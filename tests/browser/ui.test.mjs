@@ -177,6 +177,65 @@ async function expectSearchMatches(page, apiQuery) {
   return expected;
 }
 
+// The flag queues of the flag page and the query of GET /api/v1/flags that each one lists.
+const FLAG_QUEUES = {
+  raised: { state: 'raised' },
+  confirmed: { state: 'confirmed' },
+  remedied: { state: 'confirmed', remedied: 'true' },
+  withdrawn: { state: 'withdrawn' },
+  dismissed: { state: 'dismissed' },
+  lifted: { state: 'lifted' },
+};
+
+// How many flags the API lists for each queue, read page by page; `all` is the sum of the states.
+async function apiQueueCounts() {
+  const counts = {};
+  for (const [queue, filter] of Object.entries(FLAG_QUEUES)) {
+    counts[queue] = 0;
+    let cursor = null;
+    do {
+      const params = new URLSearchParams({ ...filter, limit: '500', ...(cursor ? { cursor } : {}) });
+      const reply = await api(`/api/v1/flags?${params}`);
+      counts[queue] += reply.items.length;
+      cursor = reply.next_cursor;
+    } while (cursor);
+  }
+  counts.all = ['raised', 'withdrawn', 'confirmed', 'dismissed', 'lifted'].reduce((sum, queue) => sum + counts[queue], 0);
+  return counts;
+}
+
+async function shownQueueCounts(page) {
+  return Object.fromEntries(await page.locator('nav.queue-tabs a[data-queue]').evaluateAll(
+    (links) => links.map((link) => [link.dataset.queue, Number(link.querySelector('.count').textContent)])));
+}
+
+async function shownFlagIds(page) {
+  return page.locator('table.flags tbody tr[data-flag-id]').evaluateAll((rows) => rows.map((row) => Number(row.dataset.flagId)));
+}
+
+// Waits until the flag page shows `queue` as the API lists it (first page) with every queue's
+// count as the API's; answers the ids shown and the counts.
+async function expectFlagQueue(page, queue) {
+  const listed = await api(`/api/v1/flags?${new URLSearchParams({ ...FLAG_QUEUES[queue], limit: '50' })}`);
+  const counts = await apiQueueCounts();
+  const ids = listed.items.map((flag) => flag.id);
+  await eventually(async () => {
+    assert.equal(await page.locator('nav.queue-tabs a[aria-current="page"]').getAttribute('data-queue'), queue);
+    assert.deepEqual(await shownFlagIds(page), ids);
+    assert.deepEqual(await shownQueueCounts(page), counts);
+  });
+  return { ids, counts, items: listed.items };
+}
+
+// The flag with this id as the API answers it.
+async function apiFlag(id) {
+  for (const filter of Object.values(FLAG_QUEUES)) {
+    const found = (await api(`/api/v1/flags?${new URLSearchParams({ ...filter, limit: '500' })}`)).items.find((flag) => flag.id === id);
+    if (found) return found;
+  }
+  throw new Error(`the API lists no flag ${id}`);
+}
+
 async function alertText(page) {
   const alert = page.getByRole('alert');
   await alert.waitFor({ state: 'visible' });
@@ -478,8 +537,7 @@ uiTest('the flag queue lists the raised flags and dismisses one from there', asy
   await page.getByRole('navigation', { name: 'Main' }).getByRole('link', { name: 'Flag queue' }).click();
   await heading(page, 'Flag queue');
   const raised = await api('/api/v1/flags?state=raised&limit=50');
-  const shownIds = () => page.locator('table.flags tbody tr[data-flag-id]').evaluateAll((trs) => trs.map((tr) => Number(tr.dataset.flagId)));
-  await eventually(async () => assert.deepEqual(await shownIds(), raised.items.map((flag) => flag.id)));
+  await eventually(async () => assert.deepEqual(await shownFlagIds(page), raised.items.map((flag) => flag.id)));
   assert.ok(raised.items.length > 5);
   assert.ok(!raised.items.some((flag) => flag.id === shortened.flags[0].id), 'the confirmed flag is still raised');
 
@@ -494,11 +552,12 @@ uiTest('the flag queue lists the raised flags and dismisses one from there', asy
   await dialog.getByLabel('Reason').fill(reason);
   await dialog.getByRole('button', { name: 'Dismiss flag' }).click();
   await dialog.waitFor({ state: 'detached' });
-  const row = page.locator(`table.flags tbody tr[data-flag-id="${dismissed.id}"]`);
-  await eventually(async () => assert.equal(await row.getAttribute('data-state'), 'dismissed'));
-  assert.equal(await row.getByRole('button').count(), 0);
+  await page.getByRole('status').getByText(`Flag ${dismissed.id} (${name}) dismissed.`).waitFor();
   const stored = await api('/api/v1/flags?state=dismissed&limit=50');
   assert.ok(stored.items.some((flag) => flag.id === dismissed.id), 'the API does not list the flag as dismissed');
+  // The list and the counts are reloaded: the dismissed flag has left the raised list.
+  const afterDismiss = await expectFlagQueue(page, 'raised');
+  assert.ok(!afterDismiss.ids.includes(dismissed.id), 'the dismissed flag is still listed as raised');
 
   // Acting on a flag whose state no longer allows it shows the API's error.
   await page.reload();
@@ -515,9 +574,13 @@ uiTest('the flag queue lists the raised flags and dismisses one from there', asy
   const stale = page.getByRole('dialog');
   await stale.getByLabel('Reason').fill('second confirmation');
   await stale.getByRole('button', { name: 'Confirm flag' }).click();
-  assert.match(await alertText(page), /409 conflict/);
-  await stale.getByRole('button', { name: 'Cancel' }).click();
+  // The refusal closes the dialog, stays in the page's alert region, and the list is reloaded.
   await stale.waitFor({ state: 'detached' });
+  const refused = await alertText(page);
+  assert.match(refused, /409 conflict/);
+  assert.match(refused, new RegExp(`flag ${other.id} is confirmed`));
+  const afterRefusal = await expectFlagQueue(page, 'raised');
+  assert.ok(!afterRefusal.ids.includes(other.id), 'the flag confirmed behind the page is still listed as raised');
 });
 
 uiTest('the audit view shows the flag.confirm event with its reason and actor', async (page) => {
@@ -582,6 +645,248 @@ uiTest('the dashboard draws the three charts from /api/v1/stats', async (page) =
   const widest = widths.reduce((best, entry) => (entry[1] > best[1] ? entry : best));
   const largest = Object.entries(stats.by_status).reduce((best, entry) => (entry[1] > best[1] ? entry : best));
   assert.equal(widest[0], largest[0]);
+});
+
+const flagName = (flag) => `${flag.brand} ${flag.model}`;
+
+uiTest('bulk confirm puts one reason on the selected raised flags, and the counts follow without a reload', async (page) => {
+  await page.getByRole('navigation', { name: 'Main' }).getByRole('link', { name: 'Flag queue' }).click();
+  await heading(page, 'Flag queue');
+  const before = await expectFlagQueue(page, 'raised');
+  const shown = before.ids.length;
+  assert.ok(shown >= 4, `expected several raised flags, the API has ${shown}`);
+  await page.evaluate(() => { window.iotregNotReloaded = true; });
+
+  // "Select all on this page" ticks every row, and unticks them again.
+  const selectAll = page.getByLabel('Select all on this page');
+  const confirmSelected = page.getByRole('button', { name: 'Confirm selected' });
+  assert.equal(await confirmSelected.isDisabled(), true);
+  await selectAll.check();
+  await page.getByText(`${shown} of ${shown} selected`).waitFor();
+  assert.equal(await page.locator('table.flags tbody input[type="checkbox"]:checked').count(), shown);
+  await selectAll.uncheck();
+  await page.getByText(`0 of ${shown} selected`).waitFor();
+  assert.equal(await page.locator('table.flags tbody input[type="checkbox"]:checked').count(), 0);
+
+  const chosen = before.items.slice(0, 2);
+  for (const flag of chosen) {
+    await page.getByRole('checkbox', { name: `Select flag ${flag.id} (${flagName(flag)})` }).check();
+  }
+  await page.getByText(`2 of ${shown} selected`).waitFor();
+  assert.equal(await selectAll.isChecked(), false);
+  await confirmSelected.click();
+  const dialog = page.getByRole('dialog', { name: 'Confirm 2 flags' });
+  await dialog.waitFor();
+  for (const flag of chosen) await dialog.getByText(`Flag ${flag.id}: ${flagName(flag)}`).waitFor();
+
+  // One reason, required, and an optional stop-notice reference for all of them.
+  await dialog.getByRole('button', { name: 'Confirm 2 flags' }).click();
+  assert.match(await alertText(page), /a reason is required/);
+  const reason = 'Universal default passwords confirmed on test units of both models';
+  await dialog.getByLabel('Reason').fill(reason);
+  await dialog.getByLabel('Stop-notice reference (optional)').fill('SN-2026-0141');
+  await dialog.getByRole('button', { name: 'Confirm 2 flags' }).click();
+  await dialog.waitFor({ state: 'detached' });
+  await page.getByRole('status').getByText(`2 flags confirmed: ${chosen[0].id}, ${chosen[1].id}.`).waitFor();
+
+  for (const { id } of chosen) {
+    const flag = await apiFlag(id);
+    assert.equal(flag.state, 'confirmed');
+    assert.equal(flag.notice, 'SN-2026-0141');
+    const last = flag.history.at(-1);
+    assert.deepEqual([last.state, last.reason, last.actor], ['confirmed', reason, officerName()]);
+  }
+  const after = await expectFlagQueue(page, 'raised');
+  assert.equal(after.counts.raised, before.counts.raised - 2);
+  assert.equal(after.counts.confirmed, before.counts.confirmed + 2);
+  assert.ok(!after.ids.some((id) => chosen.some((flag) => flag.id === id)), 'a confirmed flag is still listed as raised');
+  assert.equal(await page.evaluate(() => window.iotregNotReloaded), true, 'the page was reloaded');
+  assert.match(page.url(), /#\/flags$/);
+
+  // The confirmed tab lists them, with the notice.
+  await page.locator('nav.queue-tabs a[data-queue="confirmed"]').click();
+  const confirmed = await expectFlagQueue(page, 'confirmed');
+  for (const flag of chosen) {
+    assert.ok(confirmed.ids.includes(flag.id));
+    await page.locator(`table.flags tbody tr[data-flag-id="${flag.id}"]`).getByText('Stop notice SN-2026-0141').waitFor();
+  }
+});
+
+uiTest('a bulk action the server refuses changes no flag and shows why', async (page) => {
+  await page.locator('nav.queue-tabs a[data-queue="raised"]').click();
+  const before = await expectFlagQueue(page, 'raised');
+  const [first, second] = before.items;
+  // From the keyboard: Space ticks a flag.
+  for (const flag of [first, second]) {
+    await page.getByRole('checkbox', { name: `Select flag ${flag.id} (${flagName(flag)})` }).focus();
+    await page.keyboard.press('Space');
+  }
+  await page.getByText(`2 of ${before.ids.length} selected`).waitFor();
+  // The second flag is dismissed behind the page's back.
+  const response = await fetch(`${state.base}/api/v1/flags/${second.id}/dismiss`, {
+    method: 'POST',
+    headers: { Authorization: `Bearer ${state.token}`, 'Content-Type': 'application/json' },
+    body: JSON.stringify({ reason: 'dismissed behind the page\'s back' }),
+  });
+  assert.equal(response.status, 200);
+
+  await page.getByRole('button', { name: 'Dismiss selected' }).focus();
+  await page.keyboard.press('Enter');
+  const dialog = page.getByRole('dialog', { name: 'Dismiss 2 flags' });
+  await dialog.waitFor();
+  assert.equal(await dialog.getByLabel('Stop-notice reference (optional)').count(), 0, 'only confirm takes a notice');
+  // The dialog opens with the reason focused; Tab leads on to its button.
+  assert.equal(await page.evaluate(() => document.activeElement?.name), 'reason');
+  await page.keyboard.type('No action: duplicate registrations');
+  await page.keyboard.press('Tab');
+  assert.equal(await page.evaluate(() => document.activeElement?.textContent), 'Dismiss 2 flags');
+  await page.keyboard.press('Enter');
+  await dialog.waitFor({ state: 'detached' });
+  const refused = await alertText(page);
+  assert.match(refused, /409 conflict/);
+  assert.match(refused, new RegExp(`flag ${second.id} is dismissed`));
+  // All or none: the first flag is still raised, and the reloaded list no longer has the second.
+  assert.equal((await apiFlag(first.id)).state, 'raised');
+  const after = await expectFlagQueue(page, 'raised');
+  assert.ok(after.ids.includes(first.id) && !after.ids.includes(second.id));
+  assert.equal(after.counts.raised, before.counts.raised - 1);
+  assert.equal(after.counts.dismissed, before.counts.dismissed + 1);
+});
+
+uiTest('a remedied prohibition waits in the remedy queue with its remedying version until lifted there', async (page) => {
+  const flag = await apiFlag(shortened.flags[0].id);
+  assert.deepEqual([flag.state, flag.remedied], ['confirmed', false]);
+
+  // The manufacturer declares the first declaration again: it becomes version 3, compliant.
+  run(['--db', state.db, '--as-of', AS_OF, 'import', '--quiet', path.join(sourceDir, 'samples', '03-orrin-displays.csv')],
+    { allow: [0, 1] });
+  const product = await api(`/api/v1/products/${shortened.id}`);
+  assert.equal(product.status, 'compliant');
+  assert.equal(product.versions.at(-1).version, 3);
+  const remedied = await apiFlag(flag.id);
+  assert.deepEqual([remedied.state, remedied.remedied, remedied.remedied_version], ['confirmed', true, 3]);
+
+  await page.getByRole('link', { name: /^Remedy queue/ }).click();
+  await eventually(async () => assert.match(page.url(), /#\/flags\?queue=remedied$/));
+  await heading(page, 'Flag queue');
+  const before = await expectFlagQueue(page, 'remedied');
+  assert.ok(before.ids.includes(flag.id), 'the remedied flag is not in the remedy queue');
+  const row = page.locator(`table.flags tbody tr[data-flag-id="${flag.id}"]`);
+  const headers = await page.locator('table.flags thead th').allTextContents();
+  const cells = await row.locator('td').allTextContents();
+  assert.equal(cells[headers.indexOf('Remedied by version')], '3');
+  assert.equal(cells[headers.indexOf('Version')], String(flag.version));
+  assert.equal(await row.getAttribute('data-remedied-version'), '3');
+
+  // Lifting needs a reason.
+  await row.getByRole('button', { name: `Lift flag ${flag.id} (Orrin OQ65-A7)` }).click();
+  const dialog = page.getByRole('dialog', { name: `Lift flag ${flag.id}` });
+  await dialog.getByRole('button', { name: 'Lift flag' }).click();
+  assert.match(await alertText(page), /a reason is required/);
+  const reason = 'Version 3 declares the 2031-12-31 support period again; prohibition lifted';
+  await dialog.getByLabel('Reason').fill(reason);
+  await dialog.getByRole('button', { name: 'Lift flag' }).click();
+  await dialog.waitFor({ state: 'detached' });
+  await page.getByRole('status').getByText(`Flag ${flag.id} (Orrin OQ65-A7) lifted.`).waitFor();
+
+  const after = await expectFlagQueue(page, 'remedied');
+  assert.ok(!after.ids.includes(flag.id), 'the lifted flag is still in the remedy queue');
+  assert.equal(after.counts.remedied, before.counts.remedied - 1);
+  assert.equal(after.counts.lifted, before.counts.lifted + 1);
+  const lifted = await apiFlag(flag.id);
+  assert.equal(lifted.state, 'lifted');
+  const last = lifted.history.at(-1);
+  assert.deepEqual([last.state, last.reason, last.actor], ['lifted', reason, officerName()]);
+});
+
+// The change rows shown: id, product, kind, from, to, cause, version and time, as the API names them.
+async function shownChanges(page) {
+  return page.locator('table.changes tbody tr[data-product-id]').evaluateAll((rows) => rows.map((row) => [
+    Number(row.dataset.changeId), Number(row.dataset.productId), row.dataset.kind, row.dataset.from, row.dataset.to,
+    row.dataset.cause, row.cells[3].textContent, row.querySelector('time').getAttribute('datetime')]));
+}
+
+const changeTuple = (change) => [change.id, change.product_id, change.kind, change.from ?? '', change.to, change.cause,
+  String(change.version), change.at];
+
+// Waits until the change view shows the first page of GET /api/v1/changes?apiQuery.
+async function expectChanges(page, apiQuery) {
+  const expected = await api(`/api/v1/changes?${apiQuery}`);
+  await eventually(async () => assert.deepEqual(await shownChanges(page), expected.items.map(changeTuple)));
+  return expected;
+}
+
+function nextDay(date) {
+  const day = new Date(`${date}T00:00:00Z`);
+  day.setUTCDate(day.getUTCDate() + 1);
+  return day.toISOString().slice(0, 10);
+}
+
+uiTest('what changed lists the status history as the API does, by cause and since a date', async (page) => {
+  await page.getByRole('navigation', { name: 'Main' }).getByRole('link', { name: 'What changed' }).click();
+  await heading(page, 'What changed');
+  assert.match(page.url(), /#\/changes$/);
+  const first = await expectChanges(page, 'limit=50');
+  assert.ok(first.next_cursor, 'expected more than one page of changes');
+  await page.getByRole('button', { name: 'More changes' }).click();
+  const second = await api(`/api/v1/changes?limit=50&cursor=${encodeURIComponent(first.next_cursor)}`);
+  await eventually(async () => assert.deepEqual(await shownChanges(page), [...first.items, ...second.items].map(changeTuple)));
+
+  // Newest first: the lift of the remedied flag, by the officer.
+  const newest = first.items[0];
+  assert.deepEqual([newest.kind, newest.from, newest.to, newest.cause], ['flag', 'confirmed', 'lifted', officerName()]);
+  const newestCells = await page.locator('table.changes tbody tr').first().locator('td').allTextContents();
+  assert.equal(newestCells[1], 'Orrin OQ65-A7');
+  assert.equal(newestCells[4], `Flag ${newest.flag_id}`);
+  assert.match(newestCells[5], /^confirmed → +to lifted/);
+
+  // By cause, typed: only the officer's own actions.
+  const causeField = page.getByLabel('Cause');
+  await causeField.fill(officerName());
+  await causeField.press('Enter');
+  await eventually(async () => assert.match(page.url(), /#\/changes\?cause=/));
+  const byOfficer = await expectChanges(page, `cause=${encodeURIComponent(officerName())}&limit=50`);
+  assert.ok(byOfficer.items.length > 0 && byOfficer.items.length < first.items.length + second.items.length);
+  assert.ok(byOfficer.items.every((change) => change.cause === officerName()));
+
+  // By cause, picked from the table: the re-import that remedied the flag.
+  await page.getByRole('button', { name: 'Clear filters' }).click();
+  await eventually(async () => assert.match(page.url(), /#\/changes$/));
+  await expectChanges(page, 'limit=50');
+  const importCause = first.items.find((change) => change.cause.startsWith('import run')).cause;
+  await page.locator('table.changes tbody tr').getByRole('link', { name: importCause, exact: true }).first().click();
+  await eventually(async () => assert.equal(await page.getByLabel('Cause').inputValue(), importCause));
+  const byImport = await expectChanges(page, `cause=${encodeURIComponent(importCause)}&limit=50`);
+  assert.ok(byImport.items.some((change) => change.product_id === shortened.id && change.to === 'compliant'));
+
+  // Since a date: the day after the newest change has none; its own day has changes.
+  const newestDay = newest.at.slice(0, 10);
+  await page.getByRole('button', { name: 'Clear filters' }).click();
+  await eventually(async () => assert.equal(await page.getByLabel('Cause').inputValue(), ''));
+  await page.getByLabel('Since').fill(nextDay(newestDay));
+  await page.getByRole('button', { name: 'Filter', exact: true }).click();
+  const none = await expectChanges(page, `since=${nextDay(newestDay)}&limit=50`);
+  assert.equal(none.items.length, 0);
+  await page.getByText(`No changes since ${nextDay(newestDay)}.`).waitFor();
+  await page.getByLabel('Since').fill(newestDay);
+  await page.getByRole('button', { name: 'Filter', exact: true }).click();
+  const sinceNewest = await expectChanges(page, `since=${newestDay}&limit=50`);
+  assert.ok(sinceNewest.items.length > 0);
+
+  // A filtered view is a link: both filters come back from the address.
+  const linked = `#/changes?since=${newestDay}&cause=${encodeURIComponent(officerName())}`;
+  await page.goto(`${state.base}/${linked}`);
+  await heading(page, 'What changed');
+  assert.equal(await page.getByLabel('Since').inputValue(), newestDay);
+  assert.equal(await page.getByLabel('Cause').inputValue(), officerName());
+  const both = await expectChanges(page, `since=${newestDay}&cause=${encodeURIComponent(officerName())}&limit=50`);
+  assert.ok(both.items.length > 0);
+
+  // A product link opens the product.
+  const change = both.items[0];
+  await page.locator('table.changes tbody tr').first().getByRole('link', { name: `${change.brand} ${change.model}` }).click();
+  await heading(page, `${change.brand} ${change.model}`);
+  assert.match(page.url(), new RegExp(`#/products/${change.product_id}$`));
 });
 
 uiTest('the console works from the keyboard and signs out', async (page) => {

@@ -378,6 +378,39 @@ TEST_SUITE("http") {
     CHECK(served.snapshot() == before);
   }
 
+  TEST_CASE("http: the first page of flags counts every state within the token's scope") {
+    ServedRegistry served;
+    // Counted by the command line, state by state.
+    auto cli_count = [&](std::vector<std::string> filters) {
+      filters.insert(filters.begin(), {"flags", "--json"});
+      return split_lines(served.cli(filters).out).size();
+    };
+    auto first = served.get("/api/v1/flags?state=raised&limit=1", served.officer).parsed();
+    REQUIRE(first["counts"].is_object());
+    for (const std::string state : {"raised", "withdrawn", "confirmed", "dismissed", "lifted"}) {
+      CAPTURE(state);
+      CHECK(first["counts"][state] == cli_count({"--state", state}));
+    }
+    CHECK(first["counts"]["raised"].get<std::size_t>() > 1);
+    CHECK(first["counts"]["withdrawn"] == 1);  // HomeSpark HS-P01
+    CHECK(first["counts"]["remedied"] == 0);
+    // Further pages leave them out.
+    auto second = served
+                      .get("/api/v1/flags?state=raised&limit=1&cursor=" +
+                               first["next_cursor"].get<std::string>(),
+                           served.officer)
+                      .parsed();
+    CHECK_FALSE(second.contains("counts"));
+    // A manufacturer counts its own products' flags only.
+    auto own = served.get("/api/v1/flags", served.manufacturer).parsed();
+    std::size_t own_total = 0;
+    for (const std::string state : {"raised", "withdrawn", "confirmed", "dismissed", "lifted"}) {
+      own_total += own["counts"][state].get<std::size_t>();
+    }
+    CHECK(own_total == own["items"].size());
+    CHECK(own_total < cli_count({}));
+  }
+
   TEST_CASE("http: confirming and dismissing flags with reasons in the audit log") {
     ServedRegistry served;
     auto flag = first_flag(served, "raised");

@@ -5,7 +5,7 @@
 
 const TOKEN_KEY = 'iotreg.token';
 const STATUSES = ['pending', 'compliant', 'non_compliant', 'excepted', 'check_error'];
-const FLAG_STATES = ['raised', 'confirmed', 'dismissed', 'lifted'];
+const FLAG_STATES = ['raised', 'withdrawn', 'confirmed', 'dismissed', 'lifted'];
 const PAGE_SIZE = 50;
 const SVG_NS = 'http://www.w3.org/2000/svg';
 
@@ -107,10 +107,11 @@ function remediedBadge() {
 }
 
 // What each flag action is called, and which states allow it (DESIGN.md §3).
+// The order is that of the buttons: the usual next step of a state comes first.
 const FLAG_ACTIONS = {
   confirm: { label: 'Confirm', done: 'confirmed', from: ['raised'] },
-  dismiss: { label: 'Dismiss', done: 'dismissed', from: ['raised', 'confirmed'] },
   lift: { label: 'Lift', done: 'lifted', from: ['confirmed'] },
+  dismiss: { label: 'Dismiss', done: 'dismissed', from: ['raised', 'confirmed'] },
 };
 const actionsFor = (state) => Object.keys(FLAG_ACTIONS).filter((action) => FLAG_ACTIONS[action].from.includes(state));
 
@@ -319,7 +320,8 @@ function renderSignIn(view) {
 }
 
 // ---------------------------------------------------------------------------------------------
-// Routing: #/search, #/products/ID, #/flags, #/audit, #/dashboard (each with an optional ?query).
+// Routing: #/search, #/products/ID, #/flags, #/changes, #/audit, #/dashboard (each with an
+// optional ?query).
 
 let generation = 0;
 
@@ -335,6 +337,7 @@ const routes = [
   { pattern: /^\/search\/?$/, nav: 'search', render: renderSearch },
   { pattern: /^\/products\/(\d+)\/?$/, nav: 'search', render: renderProduct },
   { pattern: /^\/flags\/?$/, nav: 'flags', render: renderFlags },
+  { pattern: /^\/changes\/?$/, nav: 'changes', render: renderChanges },
   { pattern: /^\/audit\/?$/, nav: 'audit', render: renderAudit },
   { pattern: /^\/dashboard\/?$/, nav: 'dashboard', render: renderDashboard },
 ];
@@ -403,6 +406,69 @@ function placeholder(text = 'Loading…') {
   return h('p', { class: 'loading', text });
 }
 
+// "12 flags", or "50+ flags" when more pages follow.
+function countText(count, hasMore, [one, many]) {
+  return `${count}${hasMore ? '+' : ''} ${count === 1 && !hasMore ? one : many}`;
+}
+
+// A keyset-paged list of the API ({items, next_cursor}) shown as the rows of a table body:
+// reload() shows the first page, the `more` button appends the next one and moves focus to its
+// first row. fetchPage(cursor) answers one page (cursor null for the first), row(item) builds its
+// <tr>, onPage({reply, first, count, hasMore}) runs after each page is shown. An answer that
+// arrives after the view was left (alive() false) is dropped.
+function pagedRows({ tbody, more, fetchPage, row, emptyText, failure, alive, onPage }) {
+  let cursor = null;
+  let count = 0;
+  const load = async (first) => {
+    const reply = await fetchPage(first ? null : cursor);
+    if (!alive()) return [];
+    const rows = (reply.items ?? []).map(row);
+    if (first) {
+      count = 0;
+      tbody.replaceChildren(...rows);
+      if (!rows.length) tbody.append(emptyRow(tbody, emptyText));
+    } else {
+      tbody.append(...rows);
+    }
+    count += rows.length;
+    cursor = reply.next_cursor ?? null;
+    more.hidden = !cursor;
+    onPage?.({ reply, first, count, hasMore: Boolean(cursor) });
+    return rows;
+  };
+  more.addEventListener('click', async () => {
+    clearError();
+    more.disabled = true;
+    try {
+      const rows = await load(false);
+      if (rows.length) focusRow(rows[0]);
+    } catch (error) {
+      showError(error, failure);
+    } finally {
+      more.disabled = false;
+    }
+  });
+  return { reload: () => load(true) };
+}
+
+// One cell spanning the whole table, saying why there are no rows.
+function emptyRow(tbody, text) {
+  const columns = tbody.closest('table')?.tHead?.rows[0]?.cells.length ?? 1;
+  return h('tr', null, h('td', { colspan: String(columns), class: 'empty', text }));
+}
+
+// Moves focus into a row: to its first link, else to its first cell.
+function focusRow(row) {
+  const link = row.querySelector('a');
+  if (link) {
+    link.focus();
+    return;
+  }
+  const first = row.querySelector('td');
+  first?.setAttribute('tabindex', '-1');
+  first?.focus();
+}
+
 // ---------------------------------------------------------------------------------------------
 // Search
 
@@ -468,65 +534,44 @@ function renderSearch({ view, params, alive }) {
         h('h2', { id: 'results-heading', text: 'Results' }),
         summary, resultsTable, shown, more)));
 
-  let cursor = null;
-  let count = 0;
-
-  const addRows = (items) => {
-    const rows = items.map((product) => h('tr', { dataset: { productId: product.id } },
-      cell(String(product.id)),
-      cell(productLink(product.id, productName(product) || `Product ${product.id}`)),
-      cell(product.manufacturer ?? ''),
-      cell(product.type ?? ''),
-      cell(statusBadge(product.status)),
-      cell(product.flagged ? h('span', { class: 'badge flagged', text: 'flagged' }) : h('span', { class: 'muted', text: 'no' })),
-      cell(String(product.version_count ?? '')),
-      cell(formatTime(product.updated_at))));
-    tbody.append(...rows);
-    count += items.length;
-    return rows;
-  };
-
-  const load = async (first) => {
-    const reply = await api(`/api/v1/products${query({ ...filters, limit: PAGE_SIZE, cursor: first ? null : cursor })}`);
-    if (!alive()) return null;
-    cursor = reply.next_cursor ?? null;
-    const rows = addRows(reply.items ?? []);
-    if (first) {
-      if (reply.facets) renderFacets(facetsBox, reply.facets, filters);
-      for (const type of Object.keys(reply.facets?.type ?? {}).sort()) {
-        if (type) typeList.append(h('option', { value: type }));
+  const list = pagedRows({
+    tbody,
+    more,
+    alive,
+    fetchPage: (cursor) => api(`/api/v1/products${query({ ...filters, limit: PAGE_SIZE, cursor })}`),
+    row: productRow,
+    emptyText: 'No product matches these filters.',
+    failure: 'Could not load more products',
+    onPage: ({ reply, first, count, hasMore }) => {
+      if (first) {
+        if (reply.facets) renderFacets(facetsBox, reply.facets, filters);
+        for (const type of Object.keys(reply.facets?.type ?? {}).sort()) {
+          if (type) typeList.append(h('option', { value: type }));
+        }
+        const total = reply.facets?.status ? Object.values(reply.facets.status).reduce((a, b) => a + b, 0) : null;
+        summary.textContent = total === null
+          ? `${count} products`
+          : `${total} ${total === 1 ? 'product matches' : 'products match'}${describeFilters(filters)}.`;
       }
-      const total = reply.facets?.status ? Object.values(reply.facets.status).reduce((a, b) => a + b, 0) : null;
-      summary.textContent = total === null
-        ? `${count} products`
-        : `${total} ${total === 1 ? 'product matches' : 'products match'}${describeFilters(filters)}.`;
-      if (count === 0) {
-        tbody.append(h('tr', null, h('td', { colspan: '8', class: 'empty', text: 'No product matches these filters.' })));
-      }
-    }
-    shown.textContent = count ? `Showing ${count}${cursor ? '' : ' (all)'}.` : '';
-    more.hidden = !cursor;
-    return rows;
-  };
-
-  more.addEventListener('click', async () => {
-    clearError();
-    more.disabled = true;
-    try {
-      const rows = await load(false);
-      const link = rows?.[0]?.querySelector('a');
-      if (link) link.focus();
-    } catch (error) {
-      showError(error, 'Could not load more products');
-    } finally {
-      more.disabled = false;
-    }
+      shown.textContent = count ? `Showing ${count}${hasMore ? '' : ' (all)'}.` : '';
+    },
   });
-
-  return load(true).catch((error) => {
+  return list.reload().catch((error) => {
     summary.textContent = 'The search failed.';
     throw error;
   });
+}
+
+function productRow(product) {
+  return h('tr', { dataset: { productId: product.id } },
+    cell(String(product.id)),
+    cell(productLink(product.id, productName(product) || `Product ${product.id}`)),
+    cell(product.manufacturer ?? ''),
+    cell(product.type ?? ''),
+    cell(statusBadge(product.status)),
+    cell(product.flagged ? h('span', { class: 'badge flagged', text: 'flagged' }) : h('span', { class: 'muted', text: 'no' })),
+    cell(String(product.version_count ?? '')),
+    cell(formatTime(product.updated_at)));
 }
 
 function describeFilters(filters) {
@@ -662,64 +707,104 @@ function flagsSection(product, refresh) {
         (flag.history ?? []).map((entry) => h('tr', null,
           cell(formatTime(entry.at)), cell(entry.state ?? ''), cell(entry.actor ?? ''), cell(entry.reason ?? '')))));
     if (can.actOnFlags() && (flag.state === 'raised' || flag.state === 'confirmed')) {
-      block.append(flagActionForm(flag, product, refresh));
+      block.append(flagActionForm(flag, refresh));
     }
     section.append(block);
   }
   return section;
 }
 
-// The reason field and the confirm/dismiss buttons of one flag on the product page.
-function flagActionForm(flag, product, refresh) {
-  const reason = h('textarea', { name: 'reason', rows: '2', required: true, maxlength: '2000' });
-  const buttons = actionsFor(flag.state).map((action, i) => h('button', {
+// The reason field, the stop-notice field (to confirm) and the action buttons of one flag on the
+// product page.
+function flagActionForm(flag, refresh) {
+  const actions = actionsFor(flag.state);
+  const reason = h('textarea', { name: 'reason', rows: '2', required: true, maxlength: '4000' });
+  const notice = actions.includes('confirm') ? noticeInput() : null;
+  const buttons = actions.map((action, i) => h('button', {
     type: 'submit', name: 'action', value: action, class: i === 0 ? '' : 'secondary', text: `${FLAG_ACTIONS[action].label} flag`,
   }));
-  const legendText = `Act on flag ${flag.id}`;
   const form = h('form', { class: 'flag-action', novalidate: true },
     h('fieldset', null,
-      h('legend', { text: legendText }),
+      h('legend', { text: `Act on flag ${flag.id}` }),
       field('Reason', reason, flag.state === 'raised'
         ? 'Confirm puts the sale prohibition in force; dismiss closes the flag. The reason is recorded in the audit log.'
         : 'Lift ends the prohibition in force; dismiss closes the flag with no action. The reason is recorded in the audit log.'),
+      notice ? noticeField(notice) : null,
       h('div', { class: 'actions' }, buttons)));
   form.addEventListener('submit', async (event) => {
     event.preventDefault();
-    const action = event.submitter?.value || actionsFor(flag.state)[0];
-    const done = await actOnFlag(flag.id, action, reason, buttons, productName(product));
-    if (done) {
-      const body = await refresh().catch((error) => {
-        showError(error, 'Could not reload the product');
-        return null;
-      });
-      const heading = body?.querySelector(`[data-flag-id="${CSS.escape(String(flag.id))}"] h3`);
-      if (heading) heading.focus();
+    clearError();
+    const action = event.submitter?.value || actions[0];
+    const failure = actionFailure(action, [flag]);
+    const why = requiredReason(reason, failure);
+    if (!why) return;
+    setDisabled(buttons, true);
+    try {
+      notify(actedMessage(action, await postFlagAction(action, [flag.id], why, notice?.value)));
+    } catch (error) {
+      showError(error, failure);
+      return;
+    } finally {
+      setDisabled(buttons, false);
     }
+    const body = await refresh().catch((error) => {
+      showError(error, 'Could not reload the product');
+      return null;
+    });
+    body?.querySelector(`[data-flag-id="${CSS.escape(String(flag.id))}"] h3`)?.focus();
   });
   return form;
 }
 
-// Posts a flag action; returns the updated flag, or null after showing why it failed.
-async function actOnFlag(flagId, action, reasonInput, buttons, name) {
-  clearError();
-  const reason = reasonInput.value.trim();
-  const verb = action;
+// ---------------------------------------------------------------------------------------------
+// Flag actions, shared by the product page and the flag queue
+
+// Puts one officer action on flags, all or none (POST /api/v1/flags/actions), and answers the
+// flags after it. A notice reference goes only with confirm, the one action that takes it.
+async function postFlagAction(action, ids, reason, notice) {
+  const body = { action, ids, reason };
+  if (action === 'confirm' && notice?.trim()) body.notice = notice.trim();
+  const reply = await api('/api/v1/flags/actions', { method: 'POST', body });
+  return reply?.items ?? [];
+}
+
+// The reason typed into a field, trimmed; null, after saying that one is required, when blank.
+function requiredReason(input, failure) {
+  const reason = input.value.trim();
   if (!reason) {
-    showError(new Error('a reason is required'), `Could not ${verb} flag ${flagId}`);
-    reasonInput.focus();
-    return null;
+    showError(new Error('a reason is required'), failure);
+    input.focus();
   }
-  for (const button of buttons) button.disabled = true;
-  try {
-    const flag = await api(`/api/v1/flags/${encodeURIComponent(flagId)}/${verb}`, { method: 'POST', body: { reason } });
-    notify(`Flag ${flagId}${name ? ` (${name})` : ''} ${FLAG_ACTIONS[verb].done}.`);
-    return flag ?? {};
-  } catch (error) {
-    showError(error, `Could not ${verb} flag ${flagId}`);
-    return null;
-  } finally {
-    for (const button of buttons) button.disabled = false;
-  }
+  return reason || null;
+}
+
+function noticeInput() {
+  return h('input', { type: 'text', name: 'notice', maxlength: '200', autocomplete: 'off' });
+}
+
+function noticeField(input) {
+  return field('Stop-notice reference (optional)', input,
+    'Confirm only: the reference of the stop notice served, e.g. SN-2026-0141. It is shown on the public page.');
+}
+
+function setDisabled(controls, disabled) {
+  for (const control of controls) control.disabled = disabled;
+}
+
+function flagProductName(flag) {
+  return productName(flag) || `Product ${flag.product_id}`;
+}
+
+// What an error about an action is headed with: "Could not confirm flag 12", "Could not lift 3 flags".
+function actionFailure(action, flags) {
+  return `Could not ${action} ${flags.length === 1 ? `flag ${flags[0].id}` : `${flags.length} flags`}`;
+}
+
+// The notice after an action: "Flag 12 (Orrin OQ65-A7) confirmed." or "2 flags confirmed: 12, 14.".
+function actedMessage(action, flags) {
+  const done = FLAG_ACTIONS[action].done;
+  if (flags.length === 1) return `Flag ${flags[0].id} (${flagProductName(flags[0])}) ${done}.`;
+  return `${flags.length} flags ${done}: ${flags.map((flag) => flag.id).join(', ')}.`;
 }
 
 function findingsSection(product) {
@@ -873,131 +958,279 @@ function productAuditSection(product) {
 }
 
 // ---------------------------------------------------------------------------------------------
-// Flag queue
+// Flag queue: a tab per queue with the number of its flags, the queue's flags, and actions on one
+// flag or on the ticked ones. After every action the list and the numbers are loaded again.
 
-function renderFlags({ view, params, alive }) {
+// The queues, in the order an officer works through them; filter is the query of GET
+// /api/v1/flags. The queue of each state has the state's name as its key.
+const FLAG_QUEUES = [
+  { key: 'raised', label: 'Raised', title: 'Raised flags', filter: { state: 'raised' },
+    about: 'Flags the checks raised that no officer has reviewed. Confirm one to put the sale prohibition in force, or dismiss it.' },
+  { key: 'confirmed', label: 'Confirmed', title: 'Confirmed flags', filter: { state: 'confirmed' }, remedy: true,
+    about: 'Sale prohibitions in force. Lift one when the prohibition ends.' },
+  { key: 'remedied', label: 'Remedy queue', title: 'Remedy queue', filter: { state: 'confirmed', remedied: 'true' }, remedy: true,
+    about: 'Prohibitions in force whose product has since become compliant or excepted: lift them once the remedy is verified.' },
+  { key: 'withdrawn', label: 'Withdrawn', title: 'Withdrawn flags', filter: { state: 'withdrawn' },
+    about: 'Raised flags whose product became compliant or excepted before anyone reviewed them.' },
+  { key: 'dismissed', label: 'Dismissed', title: 'Dismissed flags', filter: { state: 'dismissed' },
+    about: 'Flags an officer closed with no action.' },
+  { key: 'lifted', label: 'Lifted', title: 'Lifted flags', filter: { state: 'lifted' },
+    about: 'Prohibitions an officer ended.' },
+  { key: 'all', label: 'All', title: 'All flags', filter: {},
+    about: 'Every flag, whatever its state.' },
+];
+
+function flagQueueHash(queue) {
+  return `#/flags${query({ queue: queue.key === 'raised' ? null : queue.key })}`;
+}
+
+async function renderFlags({ view, params, alive }) {
   document.title = 'Flag queue – iotreg';
-  const state = params.has('state') ? params.get('state') : 'raised';
-  const stateSelect = select('state', [...FLAG_STATES.map((s) => [s, s]), ['', 'any state']], state);
-  const form = h('form', { class: 'filters', 'aria-label': 'Flag filter' },
-    field('State', stateSelect),
-    h('div', { class: 'actions' }, h('button', { type: 'submit', text: 'Show flags' })));
-  form.addEventListener('submit', (event) => {
-    event.preventDefault();
-    navigate(`#/flags?state=${encodeURIComponent(stateSelect.value)}`);
-  });
-  const summary = h('p', { class: 'summary' }, 'Loading…');
+  const key = params.get('queue') || 'raised';
+  const queue = FLAG_QUEUES.find((candidate) => candidate.key === key);
+  view.append(h('h1', { tabindex: '-1', text: 'Flag queue' }));
+  if (!queue) throw new Error(`there is no flag queue called “${key}”`);
+
+  const tabs = flagQueueTabs(queue, alive);
+  const listHeading = h('h2', { id: 'flag-list-heading', tabindex: '-1', text: queue.title });
+  const summary = h('p', { class: 'summary', id: 'flag-summary' }, 'Loading…');
   const tbody = h('tbody');
   const more = h('button', { type: 'button', class: 'more', text: 'More flags', hidden: true });
+  const bulkActions = can.actOnFlags() && queue.filter.state ? actionsFor(queue.filter.state) : [];
+  const shownFlags = new Map();
+  const selection = bulkActions.length
+    ? flagSelection(tbody, bulkActions, (action, ids, opener) => act(action, ids.map((id) => shownFlags.get(id)), opener))
+    : null;
   view.append(
-    h('h1', { tabindex: '-1', text: 'Flag queue' }),
-    h('p', null, 'Products flagged for sale prohibition. Confirm a raised flag to put the prohibition in force, or dismiss it; each action needs a reason.'),
-    form,
+    h('p', null, 'Products flagged for sale prohibition. Every action needs a reason, recorded in the flag’s history and the audit log.'),
+    tabs.element,
     h('section', { 'aria-labelledby': 'flag-list-heading' },
-      h('h2', { id: 'flag-list-heading', text: state ? `Flags ${state}` : 'All flags' }),
+      listHeading,
+      h('p', { class: 'muted', text: queue.about }),
       summary,
-      h('div', { class: 'table-wrap' },
-        h('table', { class: 'flags' },
-          h('caption', { text: state ? `Flags in state ${state}` : 'Flags' }),
-          h('thead', null, h('tr', null, ['Flag', 'Product', 'Manufacturer', 'State', 'Raised', 'Version', 'Reason', 'Actions']
-            .map((header) => h('th', { scope: 'col', text: header })))),
-          tbody)),
+      selection?.bar,
+      flagTable(queue, tbody, Boolean(selection), 'flag-summary'),
       more));
 
-  let cursor = null;
-  let count = 0;
-  const load = async (first) => {
-    const reply = await api(`/api/v1/flags${query({ state, limit: PAGE_SIZE, cursor: first ? null : cursor })}`);
-    if (!alive()) return [];
-    cursor = reply.next_cursor ?? null;
-    const rows = (reply.items ?? []).map((flag) => flagRow(flag));
-    tbody.append(...rows);
-    count += rows.length;
-    if (first && !count) tbody.append(h('tr', null, h('td', { colspan: '8', class: 'empty', text: 'No flags in this state.' })));
-    summary.textContent = count
-      ? `${count}${cursor ? '+' : ''} ${count === 1 && !cursor ? 'flag' : 'flags'}.`
-      : `No flags${state ? ` in state ${state}` : ''}.`;
-    more.hidden = !cursor;
-    return rows;
-  };
-  more.addEventListener('click', async () => {
-    clearError();
-    more.disabled = true;
-    try {
-      const rows = await load(false);
-      rows[0]?.querySelector('a')?.focus();
-    } catch (error) {
-      showError(error, 'Could not load more flags');
-    } finally {
-      more.disabled = false;
-    }
+  const list = pagedRows({
+    tbody,
+    more,
+    alive,
+    fetchPage: (cursor) => api(`/api/v1/flags${query({ ...queue.filter, limit: PAGE_SIZE, cursor })}`),
+    row: (flag) => {
+      shownFlags.set(flag.id, flag);
+      return flagRow(flag, { remedy: queue.remedy, selection, onAction: act });
+    },
+    emptyText: 'No flags in this queue.',
+    failure: 'Could not load more flags',
+    onPage: ({ count, hasMore }) => {
+      summary.textContent = count ? `${countText(count, hasMore, ['flag', 'flags'])}.` : 'No flags in this queue.';
+      selection?.update();
+    },
   });
-  return load(true);
+  const refresh = () => Promise.all([list.reload(), tabs.reload()]);
+
+  // Asks for the reason of an action on flags and, once done or refused, shows the queue as it is
+  // now. Focus goes to the row that took the acted-on row's place, else to the list's heading.
+  function act(action, flags, opener) {
+    const place = flags.length === 1 ? [...tbody.rows].indexOf(opener.closest('tr')) : -1;
+    const reload = async () => {
+      await refresh().catch((error) => showError(error, 'Could not reload the flags'));
+      if (!alive()) return;
+      const row = place < 0 ? null : tbody.rows[Math.min(place, tbody.rows.length - 1)];
+      const target = row?.dataset.flagId ? row.querySelector('button') ?? row.querySelector('a') : listHeading;
+      target.focus();
+    };
+    openFlagActionDialog({
+      action,
+      flags,
+      opener,
+      onActed: (acted) => {
+        notify(actedMessage(action, acted));
+        return reload();
+      },
+      onRefused: (error) => {
+        showError(error, actionFailure(action, flags));
+        return reload();
+      },
+    });
+  }
+
+  return Promise.all([
+    list.reload(),
+    tabs.reload().catch((error) => showError(error, 'Could not count the flags')),
+  ]);
 }
 
-function flagRow(flag) {
-  const name = productName(flag) || `Product ${flag.product_id}`;
-  const stateCell = cell(stateBadge(flag.state));
-  const actionsBox = h('div', { class: 'row-actions' });
-  const actionsCell = cell(actionsBox);
-  const row = h('tr', { dataset: { flagId: flag.id, productId: flag.product_id, state: flag.state } },
-    cell(String(flag.id)),
+function flagTable(queue, tbody, selectable, summaryId) {
+  const headers = ['Flag', 'Product', 'Manufacturer', 'State', 'Raised', 'Version',
+    queue.remedy ? 'Remedied by version' : null, 'Reason', 'Actions'].filter(Boolean);
+  return h('div', { class: 'table-wrap' },
+    h('table', { class: 'flags', 'aria-describedby': summaryId },
+      h('caption', { text: queue.title }),
+      h('thead', null, h('tr', null,
+        selectable ? h('th', { scope: 'col' }, h('span', { class: 'visually-hidden', text: 'Select' })) : null,
+        headers.map((header) => h('th', { scope: 'col', text: header })))),
+      tbody));
+}
+
+// The queue tabs: a link per queue with the number of its flags; reload() counts them again.
+function flagQueueTabs(current, alive) {
+  const counts = new Map(FLAG_QUEUES.map((queue) => [queue.key, h('span', { class: 'count', text: '…' })]));
+  const element = h('nav', { class: 'queue-tabs', 'aria-label': 'Flag queues' },
+    h('ul', null, FLAG_QUEUES.map((queue) => h('li', null,
+      h('a', { href: flagQueueHash(queue), dataset: { queue: queue.key }, 'aria-current': queue === current ? 'page' : null },
+        queue.label, ' ', counts.get(queue.key))))));
+  const reload = async () => {
+    // The first page of any flag list counts every state; one flag per page is enough.
+    const reply = await api(`/api/v1/flags${query({ limit: 1 })}`);
+    if (!alive()) return;
+    const counted = reply.counts ?? {};
+    // Every flag is in exactly one state.
+    counted.all = FLAG_STATES.reduce((sum, state) => sum + (counted[state] ?? 0), 0);
+    for (const [key, element] of counts) element.textContent = String(counted[key] ?? 0);
+  };
+  return { element, reload };
+}
+
+// Ticking flags in a list: a checkbox per row, "Select all on this page", how many are ticked and
+// a button per action, which calls act(action, tickedIds, button). update() must run after rows
+// are added or replaced.
+function flagSelection(tbody, actions, act) {
+  const boxes = () => [...tbody.querySelectorAll('input[data-select-flag]')];
+  const ticked = () => boxes().filter((box) => box.checked).map((box) => Number(box.value));
+  const all = h('input', { type: 'checkbox', name: 'select-all' });
+  const status = h('span', { class: 'selected-count', 'aria-live': 'polite' });
+  const buttons = actions.map((action, index) => h('button', {
+    type: 'button', class: index === 0 ? '' : 'secondary', text: `${FLAG_ACTIONS[action].label} selected`,
+  }));
+  const update = () => {
+    const shown = boxes().length;
+    const count = ticked().length;
+    all.checked = shown > 0 && count === shown;
+    all.indeterminate = count > 0 && count < shown;
+    all.disabled = shown === 0;
+    status.textContent = `${count} of ${shown} selected`;
+    setDisabled(buttons, count === 0);
+  };
+  all.addEventListener('change', () => {
+    for (const box of boxes()) box.checked = all.checked;
+    update();
+  });
+  tbody.addEventListener('change', (event) => {
+    if (event.target.matches('input[data-select-flag]')) update();
+  });
+  buttons.forEach((button, index) => button.addEventListener('click', () => act(actions[index], ticked(), button)));
+  const bar = h('div', { class: 'bulk-bar', role: 'group', 'aria-label': 'Selected flags' },
+    h('label', { class: 'select-all' }, all, 'Select all on this page'),
+    status,
+    h('div', { class: 'actions' }, buttons));
+  const checkbox = (flag) => h('input', {
+    type: 'checkbox', value: flag.id, dataset: { selectFlag: '' },
+    'aria-label': `Select flag ${flag.id} (${flagProductName(flag)})`,
+  });
+  update();
+  return { bar, update, checkbox };
+}
+
+// One flag of a queue: a checkbox when flags can be ticked, the remedying version in the queues
+// that show it, and a button per action its state allows.
+function flagRow(flag, { remedy, selection, onAction }) {
+  const name = flagProductName(flag);
+  const dataset = {
+    flagId: flag.id, productId: flag.product_id, state: flag.state,
+    remedied: String(Boolean(flag.remedied)), remediedVersion: flag.remedied_version ?? '',
+  };
+  return h('tr', { dataset },
+    selection ? cell(selection.checkbox(flag)) : null,
+    h('td', { class: 'flag-id', text: String(flag.id) }),
     cell(productLink(flag.product_id, name)),
     cell(flag.manufacturer ?? ''),
-    stateCell,
+    cell(flagStateSummary(flag)),
     cell(formatTime(flag.raised_at)),
-    cell(flag.version === undefined || flag.version === null ? '' : String(flag.version)),
-    cell(flag.raise_reason ?? flag.reason ?? ''),
-    actionsCell);
-  const fillActions = (current) => {
-    actionsBox.replaceChildren();
-    if (!can.actOnFlags()) return;
-    for (const action of actionsFor(current.state)) {
-      const label = FLAG_ACTIONS[action].label;
-      const button = h('button', {
-        type: 'button', class: action === 'confirm' ? 'small' : 'small secondary',
-        'aria-label': `${label} flag ${flag.id} (${name})`, text: label,
-      });
-      button.addEventListener('click', () => openFlagDialog(flag, action, name, button, (updated) => {
-        const state = updated?.state ?? FLAG_ACTIONS[action].done;
-        row.dataset.state = state;
-        stateCell.replaceChildren(stateBadge(state));
-        fillActions({ state });
-        const next = actionsBox.querySelector('button') ?? row.querySelector('a');
-        next?.focus();
-      }));
-      actionsBox.append(button);
-    }
-  };
-  fillActions(flag);
-  return row;
+    cell(String(flag.version ?? '')),
+    remedy ? cell(flag.remedied_version ? String(flag.remedied_version) : '') : null,
+    cell(flag.reason ?? ''),
+    cell(h('div', { class: 'row-actions' }, flagActionButtons(flag, name, onAction))));
 }
 
-// A modal dialog asking for the reason of a flag action.
-function openFlagDialog(flag, action, name, opener, onDone) {
-  const verb = FLAG_ACTIONS[action].label;
+// The state's badge, "remedied" when it is, and the stop notice's reference when one was given.
+function flagStateSummary(flag) {
+  return [
+    stateBadge(flag.state),
+    flag.remedied ? [' ', remediedBadge()] : null,
+    flag.notice ? h('span', { class: 'notice-ref', text: `Stop notice ${flag.notice}` }) : null,
+  ];
+}
+
+function flagActionButtons(flag, name, onAction) {
+  const actions = can.actOnFlags() ? actionsFor(flag.state) : [];
+  return actions.map((action, index) => {
+    const { label } = FLAG_ACTIONS[action];
+    const button = h('button', {
+      type: 'button', class: index === 0 ? 'small' : 'small secondary',
+      'aria-label': `${label} flag ${flag.id} (${name})`, text: label,
+    });
+    button.addEventListener('click', () => onAction(action, [flag], button));
+    return button;
+  });
+}
+
+// A modal dialog asking once for the reason of an action on one flag or several (and, to confirm,
+// for an optional stop-notice reference), then taking it: all of them or none. onActed(flags)
+// receives the flags as they are after it. A refusal that means the page was out of date (404,
+// 409) closes the dialog and goes to onRefused(error); other failures are shown in the dialog.
+function openFlagActionDialog({ action, flags, opener, onActed, onRefused }) {
+  const { label } = FLAG_ACTIONS[action];
+  const single = flags.length === 1;
+  const title = single ? `${label} flag ${flags[0].id}` : `${label} ${flags.length} flags`;
   const titleId = uid('dialog-title');
-  const reason = h('textarea', { name: 'reason', rows: '3', required: true, maxlength: '2000' });
-  const submit = h('button', { type: 'submit', text: `${verb} flag` });
+  const reason = h('textarea', { name: 'reason', rows: '3', required: true, maxlength: '4000' });
+  const notice = action === 'confirm' ? noticeInput() : null;
+  const submit = h('button', { type: 'submit', text: single ? `${label} flag` : title });
   const cancel = h('button', { type: 'button', class: 'secondary', text: 'Cancel' });
+  const describe = (flag) => `Flag ${flag.id}: ${flagProductName(flag)}, ${flag.manufacturer ?? ''}. Raised: ${flag.reason ?? ''}`;
   const form = h('form', { novalidate: true },
-    h('h2', { id: titleId, text: `${verb} flag ${flag.id}` }),
-    h('p', null, `${name}, ${flag.manufacturer ?? ''}. Raised: ${flag.raise_reason ?? flag.reason ?? ''}`),
-    field('Reason', reason, 'Recorded with your token in the audit log.'),
+    h('h2', { id: titleId, text: title }),
+    single
+      ? h('p', null, describe(flags[0]))
+      : h('ul', { class: 'dialog-flags', tabindex: '0', 'aria-label': 'The selected flags' },
+        flags.map((flag) => h('li', { text: describe(flag) }))),
+    field('Reason', reason, single
+      ? 'Recorded with your name in the flag’s history and in the audit log.'
+      : 'One reason for all of them, recorded with your name in each flag’s history and in the audit log.'),
+    notice ? noticeField(notice) : null,
     h('div', { class: 'alert dialog-alert', role: 'alert', hidden: true }),
     h('div', { class: 'actions' }, submit, cancel));
   const dialog = h('dialog', { 'aria-labelledby': titleId, class: 'flag-dialog' }, form);
-  let updated = null;
+  let outcome = null;
   cancel.addEventListener('click', () => dialog.close());
   dialog.addEventListener('close', () => {
     dialog.remove();
-    if (updated) onDone(updated);
+    if (outcome?.acted) onActed(outcome.acted);
+    else if (outcome?.refused) onRefused(outcome.refused);
     else if (opener.isConnected) opener.focus();
   });
   form.addEventListener('submit', async (event) => {
     event.preventDefault();
-    updated = await actOnFlag(flag.id, action, reason, [submit, cancel], name);
-    if (updated) dialog.close();
+    clearError();
+    const failure = actionFailure(action, flags);
+    const why = requiredReason(reason, failure);
+    if (!why) return;
+    setDisabled([submit, cancel], true);
+    try {
+      outcome = { acted: await postFlagAction(action, flags.map((flag) => flag.id), why, notice?.value) };
+      dialog.close();
+    } catch (error) {
+      if (error instanceof ApiError && (error.status === 404 || error.status === 409)) {
+        outcome = { refused: error };
+        dialog.close();
+      } else {
+        showError(error, failure);
+      }
+    } finally {
+      setDisabled([submit, cancel], false);
+    }
   });
   document.body.append(dialog);
   dialog.showModal();
@@ -1014,7 +1247,7 @@ function renderAudit({ view, params, alive }) {
   const actorInput = h('input', { type: 'text', name: 'actor', value: filters.actor, autocomplete: 'off' });
   const form = h('form', { class: 'filters', 'aria-label': 'Audit filter', novalidate: true },
     field('Product ID', productInput),
-    field('Actor', actorInput, 'For example token:3 or cli:root.'),
+    field('Actor', actorInput, 'Exactly as listed, e.g. Jane Smith (officer, token 3) or alice (command line).'),
     h('div', { class: 'actions' },
       h('button', { type: 'submit', text: 'Filter' }),
       h('button', { type: 'button', class: 'secondary', text: 'Clear filters', onclick: () => navigate('#/audit') })));
@@ -1023,51 +1256,30 @@ function renderAudit({ view, params, alive }) {
     navigate(`#/audit${query({ product: productInput.value.trim(), actor: actorInput.value.trim() })}`);
   });
   const summary = h('p', { class: 'summary' }, 'Loading…');
-  const holder = h('div');
+  const wrap = auditTable([], `Audit events${filters.product ? ` for product ${filters.product}` : ''}${filters.actor ? ` by ${filters.actor}` : ''}`);
   const more = h('button', { type: 'button', class: 'more', text: 'More events', hidden: true });
   view.append(h('h1', { tabindex: '-1', text: 'Audit log' }), form,
     h('section', { 'aria-labelledby': 'audit-list-heading' },
-      h('h2', { id: 'audit-list-heading', text: 'Events' }), summary, holder, more));
+      h('h2', { id: 'audit-list-heading', text: 'Events' }), summary));
 
   if (!can.readAudit()) {
     summary.textContent = 'Your role cannot read the audit log.';
     return null;
   }
-  let cursor = null;
-  let count = 0;
-  let tbody = null;
-  const load = async (first) => {
-    const reply = await api(`/api/v1/audit${query({ ...filters, limit: PAGE_SIZE, cursor: first ? null : cursor })}`);
-    if (!alive()) return [];
-    cursor = reply.next_cursor ?? null;
-    const items = reply.items ?? [];
-    if (first) {
-      const wrap = auditTable(items, `Audit events${filters.product ? ` for product ${filters.product}` : ''}${filters.actor ? ` by ${filters.actor}` : ''}`);
-      holder.replaceChildren(wrap);
-      tbody = wrap.querySelector('tbody');
-      if (!items.length) tbody.append(h('tr', null, h('td', { colspan: '6', class: 'empty', text: 'No events match these filters.' })));
-    } else {
-      tbody.append(...items.map(auditRow));
-    }
-    count += items.length;
-    summary.textContent = count ? `${count}${cursor ? '+' : ''} ${count === 1 && !cursor ? 'event' : 'events'}.` : 'No events match.';
-    more.hidden = !cursor;
-    return [...tbody.rows].slice(-items.length);
-  };
-  more.addEventListener('click', async () => {
-    clearError();
-    more.disabled = true;
-    try {
-      const rows = await load(false);
-      rows[0]?.querySelector('td')?.setAttribute('tabindex', '-1');
-      rows[0]?.querySelector('td')?.focus();
-    } catch (error) {
-      showError(error, 'Could not load more events');
-    } finally {
-      more.disabled = false;
-    }
+  summary.after(wrap, more);
+  const list = pagedRows({
+    tbody: wrap.querySelector('tbody'),
+    more,
+    alive,
+    fetchPage: (cursor) => api(`/api/v1/audit${query({ ...filters, limit: PAGE_SIZE, cursor })}`),
+    row: auditRow,
+    emptyText: 'No events match these filters.',
+    failure: 'Could not load more events',
+    onPage: ({ count, hasMore }) => {
+      summary.textContent = count ? `${countText(count, hasMore, ['event', 'events'])}.` : 'No events match.';
+    },
   });
-  return load(true);
+  return list.reload();
 }
 
 function auditTable(events, caption) {
@@ -1092,6 +1304,102 @@ function auditRow(event) {
     cell(details.size
       ? h('dl', { class: 'details' }, [...details].map(([key, value]) => [h('dt', { text: key }), h('dd', { text: formatValue(value) })]))
       : ''));
+}
+
+// ---------------------------------------------------------------------------------------------
+// What changed: the status history (every change of a product's status or flag), newest first.
+
+function renderChanges({ view, params, alive }) {
+  document.title = 'What changed – iotreg';
+  const filters = { since: params.get('since') ?? '', cause: params.get('cause') ?? '' };
+  const sinceInput = h('input', { type: 'date', name: 'since', value: filters.since });
+  const causeList = h('datalist', { id: uid('causes') });
+  const causeInput = h('input', { type: 'text', name: 'cause', value: filters.cause, list: causeList.id, autocomplete: 'off' });
+  const form = h('form', { class: 'filters', 'aria-label': 'Change filter', novalidate: true },
+    field('Since', sinceInput, 'Changes on or after this day (UTC).'),
+    field('Cause', causeInput, 'Exactly as listed: an import run (import run 12), a re-check (re-check run 4, daily re-check 2026-12-05) or an officer. Pick one from the list, or select a cause in the table.'),
+    causeList,
+    h('div', { class: 'actions' },
+      h('button', { type: 'submit', text: 'Filter' }),
+      h('button', { type: 'button', class: 'secondary', text: 'Clear filters', onclick: () => navigate('#/changes') })));
+  form.addEventListener('submit', (event) => {
+    event.preventDefault();
+    navigate(`#/changes${query({ since: sinceInput.value, cause: causeInput.value.trim() })}`);
+  });
+
+  const summary = h('p', { class: 'summary', id: 'change-summary' }, 'Loading…');
+  const tbody = h('tbody');
+  const more = h('button', { type: 'button', class: 'more', text: 'More changes', hidden: true });
+  view.append(
+    h('h1', { tabindex: '-1', text: 'What changed' }),
+    h('p', null, 'Every change of a product’s status or flag, newest first, with what caused it.'),
+    form,
+    h('section', { 'aria-labelledby': 'change-list-heading' },
+      h('h2', { id: 'change-list-heading', text: 'Changes' }),
+      summary,
+      h('div', { class: 'table-wrap' },
+        h('table', { class: 'changes', 'aria-describedby': 'change-summary' },
+          h('caption', { text: `Changes${describeChangeFilters(filters)}` }),
+          h('thead', null, h('tr', null, ['When', 'Product', 'Manufacturer', 'Version', 'What changed', 'From → to', 'Cause']
+            .map((header) => h('th', { scope: 'col', text: header })))),
+          tbody)),
+      more));
+
+  const causes = new Set([session.me.actor].filter(Boolean));
+  const list = pagedRows({
+    tbody,
+    more,
+    alive,
+    fetchPage: (cursor) => api(`/api/v1/changes${query({ ...filters, limit: PAGE_SIZE, cursor })}`),
+    row: (change) => changeRow(change, filters),
+    emptyText: 'No changes match these filters.',
+    failure: 'Could not load more changes',
+    onPage: ({ reply, count, hasMore }) => {
+      summary.textContent = count
+        ? `${countText(count, hasMore, ['change', 'changes'])}${describeChangeFilters(filters)}.`
+        : `No changes${describeChangeFilters(filters)}.`;
+      for (const change of reply.items ?? []) causes.add(change.cause);
+      causeList.replaceChildren(...[...causes].sort().map((cause) => h('option', { value: cause })));
+    },
+  });
+  return list.reload();
+}
+
+function describeChangeFilters(filters) {
+  return `${filters.since ? ` since ${filters.since}` : ''}${filters.cause ? ` caused by ${filters.cause}` : ''}`;
+}
+
+// One change: the product links to its page, the cause (unless it is the filter already) to the
+// changes of that cause.
+function changeRow(change, filters) {
+  const dataset = {
+    changeId: change.id ?? '', productId: change.product_id, kind: change.kind,
+    from: change.from ?? '', to: change.to ?? '', cause: change.cause ?? '',
+  };
+  const cause = filters.cause
+    ? change.cause
+    : h('a', { href: `#/changes${query({ since: filters.since, cause: change.cause })}`, title: 'Show only the changes of this cause' }, change.cause);
+  return h('tr', { dataset },
+    cell(formatTime(change.at)),
+    cell(productLink(change.product_id, productName(change) || `Product ${change.product_id}`)),
+    cell(change.manufacturer ?? ''),
+    cell(String(change.version ?? '')),
+    cell(change.kind === 'flag' ? `Flag ${change.flag_id ?? ''}`.trim() : 'Status'),
+    cell(fromTo(change)),
+    cell(cause));
+}
+
+// "raised → confirmed" as badges (statuses or flag states), "new" when there was none before,
+// and the reason of a flag change under it.
+function fromTo(change) {
+  const badge = change.kind === 'flag' ? stateBadge : statusBadge;
+  return [
+    change.from ? badge(change.from) : h('span', { class: 'muted', text: 'new' }),
+    h('span', { class: 'arrow', 'aria-hidden': 'true', text: ' → ' }),
+    h('span', { class: 'visually-hidden', text: ' to ' }),
+    badge(change.to),
+    change.reason ? h('p', { class: 'change-reason', text: change.reason }) : null,
+  ];
 }
 
 // ---------------------------------------------------------------------------------------------

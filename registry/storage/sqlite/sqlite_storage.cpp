@@ -1529,6 +1529,34 @@ class SqliteStorage : public Storage {
     return read_flags_with_history(*statement);
   }
 
+  Result<FlagCounts> flag_counts(const std::optional<std::string>& only_manufacturer_key) override {
+    auto statement = db_->prepare(
+        only_manufacturer_key
+            ? "SELECT f.state, count(*), count(f.remedied_version_id) FROM flags f "
+              "JOIN products p ON p.id = f.product_id "
+              "JOIN manufacturers m ON m.id = p.manufacturer_id "
+              "WHERE m.name_key = ?1 GROUP BY f.state"
+            : "SELECT state, count(*), count(remedied_version_id) FROM flags GROUP BY state");
+    if (!statement.is_ok()) return statement.status();
+    if (only_manufacturer_key) statement->bind(1, *only_manufacturer_key);
+    FlagCounts counts;
+    for (const enforcement::FlagState state : enforcement::kFlagStates) {
+      counts.by_state[state] = 0;
+    }
+    for (;;) {
+      auto row = statement->step();
+      if (!row.is_ok()) return row.status();
+      if (!row.value()) break;
+      auto state = read_state(statement->text_view(0), 0);
+      if (!state.is_ok()) return state.status();
+      counts.by_state[state.value()] = static_cast<std::uint64_t>(statement->int64(1));
+      if (state.value() == enforcement::FlagState::kConfirmed) {
+        counts.remedied = static_cast<std::uint64_t>(statement->int64(2));
+      }
+    }
+    return counts;
+  }
+
   Result<FlagRecord> flag(std::int64_t flag_id) override {
     auto statement = db_->prepare(std::string(kFlagColumns) + "WHERE f.id = ?1");
     if (!statement.is_ok()) return statement.status();
