@@ -19,16 +19,10 @@
 namespace iotreg::cli {
 
 std::unique_ptr<storage::Storage> open_registry(const GlobalOptions& options, Access access) {
-  // A dry run on a registry that does not exist yet runs on an empty one in memory: what the
-  // real run would find, and nothing is created.
-  const bool exists = ::access(options.db_path.c_str(), F_OK) == 0;
-  const std::string path = access == Access::kPreview && !exists ? ":memory:" : options.db_path;
-  auto mode = storage::OpenMode::kReadWrite;
-  if (access == Access::kRead && ::access(options.db_path.c_str(), F_OK) == 0 &&
-      ::access(options.db_path.c_str(), W_OK) != 0) {
-    mode = storage::OpenMode::kReadOnly;
-  }
-  auto opened = storage::open_sqlite_storage(path, mode);
+  const storage::OpenMode mode = access == Access::kRead      ? storage::OpenMode::kRead
+                                 : access == Access::kPreview ? storage::OpenMode::kPreview
+                                                              : storage::OpenMode::kReadWrite;
+  auto opened = storage::open_storage(options.registry, mode);
   if (!opened.is_ok()) {
     report_error(opened.status());
     return nullptr;
@@ -155,8 +149,8 @@ int run(int argc, char** argv) {
 
   GlobalOptions global;
   const char* env_db = std::getenv("IOTREG_DB");
-  global.db_path = env_db && *env_db ? env_db : "iotreg.db";
-  app.add_option("--db", global.db_path,
+  global.registry = env_db && *env_db ? env_db : "iotreg.db";
+  app.add_option("--db", global.registry,
                  "Registry database file (default: $IOTREG_DB, else ./iotreg.db)");
   global.policy = std::string(policy::kDefaultPolicyId);
   app.add_option("--policy", global.policy,

@@ -17,7 +17,7 @@
 namespace iotreg::cli {
 
 struct GlobalOptions {
-  std::string db_path;
+  std::string registry;    // --db: where the registry is (storage::open_storage)
   std::string policy;      // a policy file or the id of a shipped policy
   std::string plugin_dir;  // empty: the built-in plugin directory
   std::string as_of;       // YYYY-MM-DD; empty: today in time_zone

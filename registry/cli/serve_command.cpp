@@ -22,7 +22,7 @@ int run_serve(const GlobalOptions& options, const ServeArguments& arguments) {
     daily.time_zone = options.time_zone;
     server_options.daily_recheck = daily;
   }
-  server_options.db_path = options.db_path;
+  server_options.registry = options.registry;
   server_options.listen = arguments.listen;
   server_options.threads = arguments.threads;
   server_options.public_url = arguments.public_url;
@@ -38,8 +38,8 @@ int run_serve(const GlobalOptions& options, const ServeArguments& arguments) {
   http::block_termination_signals();
   auto server = http::Server::start(server_options, std::move(evaluator));
   if (!server.is_ok()) return report_error(server.status());
-  std::cout << "iotreg: serving " << server.value()->url() << " (registry " << options.db_path
-            << "; verdicts as of " << judged.as_of
+  std::cout << "iotreg: serving " << server.value()->url() << " (registry "
+            << storage::printable_location(options.registry) << "; verdicts as of " << judged.as_of
             << (options.as_of.empty() ? ", re-checked after each midnight in " + options.time_zone
                                       : std::string(", a fixed date"))
             << "); stop with Ctrl-C" << std::endl;

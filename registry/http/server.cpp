@@ -307,7 +307,7 @@ Result<std::unique_ptr<storage::Storage>> ConnectionPool::acquire() {
     }
   }
   if (!connection) {
-    auto opened = storage::open_sqlite_storage(db_path_, storage::OpenMode::kReadWrite);
+    auto opened = storage::open_storage(registry_, storage::OpenMode::kReadWrite);
     if (!opened.is_ok()) return opened.status();
     connection = std::move(opened).value();
   }
@@ -364,7 +364,7 @@ Result<std::unique_ptr<Server>> Server::start(const ServerOptions& options,
     calendar = std::move(loaded).value();
   }
   // Open (create, migrate) the registry once up front, so that a bad file fails here.
-  auto first = storage::open_sqlite_storage(options.db_path, storage::OpenMode::kReadWrite);
+  auto first = storage::open_storage(options.registry, storage::OpenMode::kReadWrite);
   if (!first.is_ok()) return first.status();
   raise_descriptor_limit();
 

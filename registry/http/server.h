@@ -35,7 +35,7 @@ struct DailyRecheckOptions {
 };
 
 struct ServerOptions {
-  std::string db_path;
+  std::string registry;  // where the registry is: a location for storage::open_storage
   std::string listen = "127.0.0.1:8080";   // host:port; port 0 picks a free port
   std::size_t threads = 64;                // requests answered at once
   std::size_t max_queued = 256;            // complete requests waiting for a thread; more: 503

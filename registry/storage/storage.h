@@ -1,9 +1,9 @@
 // Storage: the registry's persistent state behind one interface (DESIGN.md §7).
 //
-// A Storage owns one connection to a backend (SQLite is the embedded default; see
-// open_sqlite_storage). Declarations, products, manufacturers, import runs and audit events are
-// only reached through this interface so that another backend can be added without touching
-// importers, checks or the API. A Storage is used from one thread at a time; open one per
+// A Storage owns one connection to a backend, opened by open_storage from a location (an SQLite
+// file is the embedded default). Declarations, products, manufacturers, import runs and audit
+// events are only reached through this interface so that another backend can be added without
+// touching importers, checks or the API. A Storage is used from one thread at a time; open one per
 // thread. An ImportSession borrows its Storage and must be destroyed before it.
 #pragma once
 
@@ -429,12 +429,23 @@ class Storage {
 };
 
 enum class OpenMode {
-  kReadWrite,  // creates and migrates the database when needed
-  kReadOnly,   // fails when the database does not exist or is not current
+  kReadWrite,  // creates and migrates the registry when needed
+  kReadOnly,   // fails when the registry does not exist or is not current
+  // To read: read-only where the registry may only be read (an SQLite file without write
+  // permission), else as kReadWrite.
+  kRead,
+  // For a dry run, whose changes are undone: a registry that does not exist yet is an empty one
+  // that is never created; else as kReadWrite.
+  kPreview,
 };
 
-// Opens (and, read-write, creates and migrates) an SQLite registry at `path`. Errors say what is
-// wrong with the file: not an iotreg database, from a newer version, read-only, locked.
+// Opens the registry at `location`: the path of an SQLite file, the embedded default. Errors say
+// what is wrong with it: not an iotreg registry, from a newer version, read-only, locked.
+Result<std::unique_ptr<Storage>> open_storage(const std::string& location, OpenMode mode);
+// `location` as messages may show it.
+std::string printable_location(const std::string& location);
+
+// The SQLite backend (open_storage's for a path).
 Result<std::unique_ptr<Storage>> open_sqlite_storage(const std::string& path, OpenMode mode);
 
 }  // namespace iotreg::storage

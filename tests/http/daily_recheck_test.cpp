@@ -162,7 +162,7 @@ class DatedRegistry {
     auto evaluator = checks::Evaluator::create(plugins.value(), policy.value(), "2026-12-04");
     REQUIRE(evaluator.is_ok());
     http::ServerOptions options;
-    options.db_path = db;
+    options.registry = db;
     options.listen = "127.0.0.1:0";
     options.threads = 2;
     options.shutdown_grace = 5s;

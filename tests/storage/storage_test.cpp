@@ -2,6 +2,7 @@
 #include <doctest/doctest.h>
 #include <sqlite3.h>
 
+#include <filesystem>
 #include <fstream>
 
 #include "importers/schema/compiled_schema.h"
@@ -14,6 +15,7 @@ namespace iotreg::storage {
 namespace {
 
 using testing::ScratchDir;
+namespace fs = std::filesystem;
 
 std::unique_ptr<Storage> open_or_fail(const std::string& path) {
   auto opened = open_sqlite_storage(path, OpenMode::kReadWrite);
@@ -128,6 +130,22 @@ TEST_SUITE("storage") {
     result = open_sqlite_storage(dir.file("missing.db"), OpenMode::kReadOnly);
     REQUIRE_FALSE(result.is_ok());
     CHECK(result.status().code() == Status::Code::kNotFound);
+  }
+
+  TEST_CASE(
+      "a dry run on a registry that does not exist runs on an empty one and creates nothing") {
+    ScratchDir dir;
+    const std::string missing = dir.file("missing.db");
+    auto preview = open_storage(missing, OpenMode::kPreview);
+    REQUIRE(preview.is_ok());
+    auto session = preview.value()->begin_import({"a.csv", "csv", "test"}, nullptr, {}, {});
+    REQUIRE(session.is_ok());
+    CHECK(store(*session.value(), staged("Acme Ltd", "Acme", "X1")) == StoreOutcome::kNewProduct);
+    session.value().reset();
+    preview.value().reset();
+    CHECK_FALSE(fs::exists(missing));
+
+    CHECK_FALSE(fs::exists(missing + "-wal"));
   }
 
   TEST_CASE("identity and history: new product, unchanged, new version") {

@@ -94,7 +94,7 @@ class Metrics {
 // stops. Thread-safe.
 class ConnectionPool {
  public:
-  explicit ConnectionPool(std::string db_path) : db_path_(std::move(db_path)) {}
+  explicit ConnectionPool(std::string registry) : registry_(std::move(registry)) {}
   // Lends a connection; give it back with release(). Fails when the database cannot be opened.
   Result<std::unique_ptr<storage::Storage>> acquire();
   void release(std::unique_ptr<storage::Storage> connection);
@@ -104,7 +104,7 @@ class ConnectionPool {
   void close_all();
 
  private:
-  std::string db_path_;
+  std::string registry_;  // where the registry is (storage::open_storage)
   std::mutex mutex_;
   std::vector<std::unique_ptr<storage::Storage>> idle_;
   std::vector<storage::Storage*> lent_;
@@ -142,7 +142,7 @@ struct ServerState {
   std::atomic<bool> stopping{false};
 
   ServerState(ServerOptions server_options, std::unique_ptr<checks::Evaluator> checks)
-      : options(std::move(server_options)), evaluator(std::move(checks)), pool(options.db_path) {}
+      : options(std::move(server_options)), evaluator(std::move(checks)), pool(options.registry) {}
 };
 
 struct Request {

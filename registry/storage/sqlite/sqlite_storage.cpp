@@ -1748,9 +1748,15 @@ Status migrate(Database& db) {
 }  // namespace
 
 Result<std::unique_ptr<Storage>> open_sqlite_storage(const std::string& path, OpenMode mode) {
-  bool read_only = mode == OpenMode::kReadOnly;
   struct stat info {};
   bool exists = ::stat(path.c_str(), &info) == 0;
+  // A dry run on a registry that does not exist yet runs on an empty one in memory: what the
+  // real run would find, and nothing is created.
+  if (mode == OpenMode::kPreview && !exists) {
+    return open_sqlite_storage(":memory:", OpenMode::kReadWrite);
+  }
+  const bool read_only = mode == OpenMode::kReadOnly ||
+                         (mode == OpenMode::kRead && exists && ::access(path.c_str(), W_OK) != 0);
   if (exists && S_ISDIR(info.st_mode)) {
     return Status::invalid_argument("database " + path + " is a directory");
   }
