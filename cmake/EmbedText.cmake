@@ -1,9 +1,10 @@
 # Build-time embedding of data files as C++ string literals.
 #
-# iotreg_embed_migrations(OUTPUT <file.cpp> FILES <sql files...>) writes the definition of
-# iotreg::storage::sqlite::migrations() with one entry per NNNN_name.sql file.
+# iotreg_embed_migrations(OUTPUT <file.cpp> HEADER <include> NAMESPACE <ns> FILES <sql files...>)
+# writes the definition of <ns>::migrations(), declared in HEADER, with one entry per
+# NNNN_name.sql file, numbered from 1 without gaps.
 function(iotreg_embed_migrations)
-  cmake_parse_arguments(ARG "" "OUTPUT" "FILES" ${ARGN})
+  cmake_parse_arguments(ARG "" "OUTPUT;HEADER;NAMESPACE" "FILES" ${ARGN})
   list(SORT ARG_FILES)
   set(entries "")
   set(expected 1)
@@ -23,9 +24,9 @@ function(iotreg_embed_migrations)
     set_property(DIRECTORY APPEND PROPERTY CMAKE_CONFIGURE_DEPENDS "${file}")
   endforeach()
   file(CONFIGURE OUTPUT "${ARG_OUTPUT}" CONTENT
-"#include \"registry/storage/sqlite/migrations.h\"
+"#include \"${ARG_HEADER}\"
 
-namespace iotreg::storage::sqlite {
+namespace ${ARG_NAMESPACE} {
 
 std::span<const Migration> migrations() {
   static constexpr Migration kMigrations[] = {
@@ -33,7 +34,7 @@ ${entries}  };
   return kMigrations;
 }
 
-}  // namespace iotreg::storage::sqlite
+}  // namespace ${ARG_NAMESPACE}
 " @ONLY)
 endfunction()
 

@@ -7,6 +7,8 @@ set -euo pipefail
 packages=(
   build-essential cmake pkg-config python3   # toolchain; python3 generates test data
   libsqlite3-dev sqlite3 liblz4-dev           # storage
+  libpq-dev                                   # storage: the PostgreSQL backend's client library
+  postgresql                                  # tests: a throwaway PostgreSQL server per run
   nlohmann-json3-dev libyaml-cpp-dev libre2-dev libvalijson-dev  # importers and validation
   libcli11-dev                                # command line
   libpoco-dev libboost-dev libboost-filesystem-dev  # HTTP/JSON utilities and plugin loading

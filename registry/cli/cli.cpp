@@ -151,7 +151,8 @@ int run(int argc, char** argv) {
   const char* env_db = std::getenv("IOTREG_DB");
   global.registry = env_db && *env_db ? env_db : "iotreg.db";
   app.add_option("--db", global.registry,
-                 "Registry database file (default: $IOTREG_DB, else ./iotreg.db)");
+                 "The registry: an SQLite file, or a PostgreSQL connection URI "
+                 "(postgresql://...) (default: $IOTREG_DB, else ./iotreg.db)");
   global.policy = std::string(policy::kDefaultPolicyId);
   app.add_option("--policy", global.policy,
                  "Policy file, or a shipped policy: dcms-2019 (default) or psti-2023");

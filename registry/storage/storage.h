@@ -439,8 +439,9 @@ enum class OpenMode {
   kPreview,
 };
 
-// Opens the registry at `location`: the path of an SQLite file, the embedded default. Errors say
-// what is wrong with it: not an iotreg registry, from a newer version, read-only, locked.
+// Opens the registry at `location`: a libpq connection URI (postgresql://..., postgres://...)
+// for the PostgreSQL backend, else the path of an SQLite file, the embedded default. Errors say
+// what is wrong with it: not an iotreg registry, from a newer version, read-only, busy.
 Result<std::unique_ptr<Storage>> open_storage(const std::string& location, OpenMode mode);
 // `location` as messages may show it.
 std::string printable_location(const std::string& location);

@@ -247,7 +247,7 @@ TEST_SUITE("http") {
     ours["manufacturer"]["name"] = kLumora;
     ours["product"]["model"] = "LV-NEW1";
     std::string mixed = ours.dump() + "\n" + theirs.dump() + "\n";
-    auto before_products = SqliteProbe(served.db()).integer("SELECT count(*) FROM products");
+    auto before_products = RegistryProbe(served.db()).integer("SELECT count(*) FROM products");
     auto answer = served.request("POST", "/api/v1/declarations", served.manufacturer, mixed,
                                  "application/x-ndjson");
     INFO(answer.body);
@@ -261,7 +261,8 @@ TEST_SUITE("http") {
     CHECK(report["rejected"][0]["issues"][0]["field"] == "manufacturer.name");
     CHECK(report["rejected"][0]["issues"][0]["reason"].get<std::string>().find(kLumora) !=
           std::string::npos);
-    CHECK(SqliteProbe(served.db()).integer("SELECT count(*) FROM products") == before_products + 1);
+    CHECK(RegistryProbe(served.db()).integer("SELECT count(*) FROM products") ==
+          before_products + 1);
     // The import is audited under the token.
     auto audit =
         served
@@ -483,7 +484,7 @@ TEST_SUITE("http") {
       target = "/api/v1/audit?limit=2&cursor=" + page["next_cursor"].get<std::string>();
     }
     CHECK(static_cast<std::int64_t>(seen.size()) ==
-          SqliteProbe(served.db()).integer("SELECT count(*) FROM audit_events"));
+          RegistryProbe(served.db()).integer("SELECT count(*) FROM audit_events"));
   }
 
   TEST_CASE("http: a preview through the API reports what the real run then does") {
@@ -563,7 +564,7 @@ TEST_SUITE("http") {
     CHECK(stats["support_end_by_quarter"][0]["quarter"] == "2026-Q4");
     CHECK(stats["support_end_by_quarter"][11]["quarter"] == "2029-Q3");
     // The quarter counts agree with the declared end dates.
-    SqliteProbe probe(served.db());
+    RegistryProbe probe(served.db());
     CHECK(stats["support_end_by_quarter"][4]["products"] ==
           probe.integer("SELECT count(*) FROM products WHERE support_end BETWEEN '2027-10-01' "
                         "AND '2027-12-31'"));
@@ -929,12 +930,61 @@ TEST_SUITE("http") {
     CHECK(served.snapshot() == before);
   }
 
+  TEST_CASE("http: two servers on one registry see each other's changes at once") {
+    ServedRegistry served;
+    const std::uint16_t first = served.port();
+    const std::uint16_t second = served.serve_again();
+    auto raised_at = [&](std::uint16_t port) {
+      auto answer = served.request_at(port, "GET", "/api/v1/flags?state=raised", served.officer);
+      REQUIRE(answer.status == 200);
+      return answer.parsed()["counts"];
+    };
+    // Both answer, and keep the answer in their reply caches.
+    const json before = raised_at(second);
+    CHECK(raised_at(first) == before);
+
+    // An officer confirms through the first; the second answers with the change at once.
+    const std::int64_t flag = first_flag(served, "raised")["id"];
+    auto confirmed =
+        served.request_at(first, "POST", "/api/v1/flags/" + std::to_string(flag) + "/confirm",
+                          served.officer, R"({"reason":"seen by both"})", "application/json");
+    REQUIRE_MESSAGE(confirmed.status == 200, confirmed.body);
+    const json after = raised_at(second);
+    CHECK(after["raised"] == before["raised"].get<int>() - 1);
+    CHECK(after["confirmed"] == before["confirmed"].get<int>() + 1);
+
+    // A declaration imported through the second is a product the first lists at once.
+    auto jsonl = split_lines(read_file(kSource / "samples" / "03-tessellate.jsonl"));
+    json declaration = json::parse(jsonl[0]);
+    declaration["product"]["model"] = "TWO-SERVERS-1";
+    auto imported = served.request_at(second, "POST", "/api/v1/declarations", served.admin,
+                                      json::array({declaration}).dump(), "application/json");
+    REQUIRE_MESSAGE(imported.status == 200, imported.body);
+    auto found =
+        served.request_at(first, "GET", "/api/v1/products?q=TWO-SERVERS-1", served.officer);
+    REQUIRE(found.status == 200);
+    REQUIRE(found.parsed()["items"].size() == 1);
+    CHECK(found.parsed()["items"][0]["model"] == "TWO-SERVERS-1");
+
+    // Writes through both chained one audit log, and the counts agree.
+    CHECK(served.cli({"audit", "verify"}).exit_status == 0);
+    RegistryProbe probe(served.db());
+    CHECK(probe.integer("SELECT count(*) FROM products") == 75);
+    CHECK(probe.integer("SELECT count(*) FROM flags WHERE state = 'confirmed'") ==
+          after["confirmed"].get<int>());
+  }
+
   TEST_CASE("http: reads do not wait for a writer and SIGTERM stops the server cleanly") {
     ServedRegistry served;
     {
       // Another process holds the write lock, as an import in progress does.
-      SqliteProbe writer(served.db());
-      writer.exec("BEGIN IMMEDIATE");
+      RegistryProbe writer(served.db());
+      if (testing_postgresql()) {
+        writer.exec("BEGIN; SELECT pg_advisory_xact_lock(" + std::to_string(0x696F747200000002) +
+                    ")");  // the registry's write lock
+      } else {
+        writer.exec("BEGIN IMMEDIATE");
+      }
       writer.exec("UPDATE products SET brand = brand WHERE id = 1");
       auto started = std::chrono::steady_clock::now();
       auto answer = served.get("/api/v1/products?limit=5", served.officer);

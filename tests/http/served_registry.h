@@ -23,6 +23,7 @@
 #include <vector>
 
 #include "support/process.h"
+#include "support/registry.h"
 
 namespace iotreg::test {
 
@@ -61,27 +62,22 @@ class ServedRegistry {
     officer = token({"--role", "officer"});
     manufacturer = token({"--role", "manufacturer", "--manufacturer", kLumora});
     admin = token({"--role", "admin"});
-    std::vector<std::string> serve = {"--db", db(), "--as-of", kAsOf};
-    serve.insert(serve.end(), global_extra.begin(), global_extra.end());
-    serve.insert(serve.end(), {"serve", "--listen", "127.0.0.1:0"});
-    serve.insert(serve.end(), serve_extra.begin(), serve_extra.end());
-    ProcessOptions options;
-    options.stdout_path = dir_.file("serve.out");
-    options.environment = std::move(environment);
-    server_ = ChildProcess::spawn(kIotreg, serve, options);
-    const std::regex url(R"(serving http://127\.0\.0\.1:(\d+))");
-    for (int i = 0; i < 500 && port_ == 0; ++i) {
-      std::smatch match;
-      std::string out = read_file(dir_.file("serve.out"));
-      if (std::regex_search(out, match, url))
-        port_ = static_cast<std::uint16_t>(std::stoi(match[1]));
-      if (port_ == 0) std::this_thread::sleep_for(10ms);
-      REQUIRE_MESSAGE(server_->running(), server_->error_so_far());
-    }
-    REQUIRE(port_ != 0);
+    serve_arguments_ = {"--db", db(), "--as-of", kAsOf};
+    serve_arguments_.insert(serve_arguments_.end(), global_extra.begin(), global_extra.end());
+    serve_arguments_.insert(serve_arguments_.end(), {"serve", "--listen", "127.0.0.1:0"});
+    serve_arguments_.insert(serve_arguments_.end(), serve_extra.begin(), serve_extra.end());
+    environment_ = std::move(environment);
+    port_ = spawn_server(server_);
   }
 
-  std::string db() const { return dir_.file("registry.db"); }
+  // Starts another `iotreg serve` on this registry, with the same arguments, on a free port of
+  // its own; returns the port. It is killed when this object ends.
+  std::uint16_t serve_again() {
+    others_.emplace_back();
+    return spawn_server(others_.back());
+  }
+  // Where the registry is: of the run's backend (support/registry.h).
+  std::string db() const { return registry_.location(); }
   std::uint16_t port() const { return port_; }
   ChildProcess& server() { return *server_; }
   const TempDir& dir() const { return dir_; }
@@ -89,7 +85,13 @@ class ServedRegistry {
   Answer request(const std::string& method, const std::string& target,
                  const std::string& bearer = "", const std::string& body = "",
                  const std::string& content_type = "") const {
-    Poco::Net::HTTPClientSession session("127.0.0.1", port_);
+    return request_at(port_, method, target, bearer, body, content_type);
+  }
+  // As request(), to the server on `port` (see serve_again()).
+  Answer request_at(std::uint16_t port, const std::string& method, const std::string& target,
+                    const std::string& bearer = "", const std::string& body = "",
+                    const std::string& content_type = "") const {
+    Poco::Net::HTTPClientSession session("127.0.0.1", port);
     session.setTimeout(Poco::Timespan(30, 0));
     Poco::Net::HTTPRequest request(method, target, Poco::Net::HTTPMessage::HTTP_1_1);
     if (!bearer.empty()) request.set("Authorization", "Bearer " + bearer);
@@ -120,7 +122,7 @@ class ServedRegistry {
 
   // A digest of everything stored, to show that a request changed nothing.
   std::string snapshot() const {
-    SqliteProbe probe(db());
+    RegistryProbe probe(db());
     std::ostringstream out;
     for (const char* table : {"products", "declaration_versions", "flags", "audit_events",
                               "import_runs", "tokens", "manufacturers"}) {
@@ -140,8 +142,33 @@ class ServedRegistry {
     return split_lines(created.out).back();
   }
 
+  // Starts `iotreg serve` with serve_arguments_ into `server`; returns the port it listens on.
+  std::uint16_t spawn_server(std::unique_ptr<ChildProcess>& server) {
+    ProcessOptions options;
+    options.stdout_path = dir_.file("serve" + std::to_string(++servers_started_) + ".out");
+    options.environment = environment_;
+    server = ChildProcess::spawn(kIotreg, serve_arguments_, options);
+    const std::regex url(R"(serving http://127\.0\.0\.1:(\d+))");
+    for (int i = 0; i < 500; ++i) {
+      std::smatch match;
+      std::string out = read_file(options.stdout_path);
+      if (std::regex_search(out, match, url)) {
+        return static_cast<std::uint16_t>(std::stoi(match[1]));
+      }
+      REQUIRE_MESSAGE(server->running(), server->error_so_far());
+      std::this_thread::sleep_for(10ms);
+    }
+    FAIL("iotreg serve did not start within 5 s");
+    return 0;
+  }
+
   TempDir dir_;
-  std::unique_ptr<ChildProcess> server_;
+  TestRegistry registry_{dir_};
+  std::vector<std::string> serve_arguments_;
+  std::vector<std::pair<std::string, std::string>> environment_;
+  int servers_started_ = 0;
+  std::unique_ptr<ChildProcess> server_;  // stopped before the registry goes
+  std::vector<std::unique_ptr<ChildProcess>> others_;
   std::uint16_t port_ = 0;
 };
 

@@ -5,20 +5,9 @@
 namespace iotreg::storage::sqlite {
 namespace {
 
-// The chain's rule is the enforcement subsystem's; this file only stores and reads events.
-enforcement::AuditContent content_of(std::int64_t id, const AuditRecord& event) {
-  return {id,
-          event.at,
-          event.actor,
-          event.action,
-          event.subject_type,
-          event.subject_id,
-          event.details_json};
-}
-
 std::string event_hash(const std::string& previous_hash, std::int64_t id,
                        const AuditRecord& event) {
-  return enforcement::audit_hash(previous_hash, content_of(id, event));
+  return enforcement::audit_hash(previous_hash, records::audit_content(id, event));
 }
 
 AuditRecord read_record(const Statement& row, int first) {
@@ -92,8 +81,8 @@ Result<AuditVerification> verify_audit_chain(Database& db) {
     auto row = events->step();
     if (!row.is_ok()) return row.status();
     if (!row.value()) break;
-    if (!verifier.add(content_of(events->int64(0), read_record(*events, 1)), events->text_view(7),
-                      events->text_view(8))) {
+    if (!verifier.add(records::audit_content(events->int64(0), read_record(*events, 1)),
+                      events->text_view(7), events->text_view(8))) {
       break;
     }
   }

@@ -8,19 +8,13 @@
 #include <string>
 
 #include "registry/core/status.h"
+#include "registry/storage/session_records.h"
 #include "registry/storage/sqlite/database.h"
 #include "registry/storage/storage.h"
 
 namespace iotreg::storage::sqlite {
 
-struct AuditRecord {
-  std::string at;
-  std::string actor;
-  std::string action;
-  std::string subject_type;
-  std::int64_t subject_id = 0;
-  std::string details_json;
-};
+using records::AuditRecord;
 
 // Appends one event after the last one; returns its id.
 Result<std::int64_t> append_audit_event(Database& db, const AuditRecord& event);

@@ -3,15 +3,10 @@
 #pragma once
 
 #include <span>
-#include <string_view>
+
+#include "registry/storage/migration.h"
 
 namespace iotreg::storage::sqlite {
-
-struct Migration {
-  int version;
-  std::string_view name;
-  std::string_view sql;
-};
 
 // Ordered by version, starting at 1 without gaps.
 std::span<const Migration> migrations();

@@ -11,6 +11,7 @@
 #include <nlohmann/json.hpp>
 
 #include "registry/core/clock.h"
+#include "registry/storage/session_records.h"
 #include "registry/storage/sqlite/audit_log.h"
 #include "registry/storage/sqlite/database.h"
 #include "registry/storage/sqlite/migrations.h"
@@ -20,36 +21,13 @@
 namespace iotreg::storage {
 namespace {
 
+using records::ProductNames;
 using sqlite::Database;
 using sqlite::Statement;
 using sqlite::Transaction;
 
 constexpr std::int64_t kApplicationId = 0x696F5452;  // "ioTR"
 constexpr std::size_t kMaxSearchWords = 16;
-
-std::string counts_json(const ImportRunInfo& info, const ImportCounts& counts) {
-  std::string out = "{\"source\":";
-  model::append_json_string(out, info.source);
-  out += ",\"format\":";
-  model::append_json_string(out, info.format);
-  auto number = [&](const char* name, std::uint64_t value) {
-    out += ",\"";
-    out += name;
-    out += "\":" + std::to_string(value);
-  };
-  number("records_read", counts.records_read);
-  number("accepted", counts.accepted);
-  number("rejected", counts.rejected);
-  number("new_products", counts.new_products);
-  number("new_versions", counts.new_versions);
-  number("unchanged", counts.unchanged);
-  if (!counts.file_error.empty()) {
-    out += ",\"file_error\":";
-    model::append_json_string(out, counts.file_error);
-  }
-  out += "}";
-  return out;
-}
 
 template <typename T>
 Status assign(Result<T>&& result, T& out) {
@@ -68,22 +46,6 @@ Result<enforcement::FlagState> read_state(std::string_view stored, std::int64_t 
   return Status::corruption("flag " + std::to_string(flag_id) + " has an unknown state '" +
                             std::string(stored) + "'");
 }
-
-// Appends a JSON member "name":"value" to an object being built (after its opening brace).
-void append_member(std::string& out, std::string_view name, std::string_view value) {
-  if (out.back() != '{') out += ',';
-  model::append_json_string(out, name);
-  out += ':';
-  model::append_json_string(out, value);
-}
-
-// Names a product in a change summary; borrows the strings for the duration of a call.
-struct ProductNames {
-  std::string_view manufacturer;
-  std::string_view brand;
-  std::string_view model;
-  std::int64_t version = 0;
-};
 
 // Records when and why a session's changes happened, before the first of them; returns the
 // event's id. The session holds the write lock, so its changes get the ids that follow.
@@ -251,24 +213,7 @@ class ConsequenceWriter {
       if (flag && change.flag_id != 0) reason = decided.update->reason;
       IOTREG_TRY(record_change(before.product_id, version_id, change, flag_id, reason));
     }
-    if (!decided.changes.empty()) {
-      ++summary_.products_changed;
-      if (summary_.first.size() < ChangeSummary::kListed) {
-        ChangeRecord listed;
-        listed.manufacturer = product.manufacturer;
-        listed.brand = product.brand;
-        listed.model = product.model;
-        listed.version = product.version;
-        listed.product_id = before.product_id;
-        const auto& status = decided.changes.front();
-        listed.kind = status.kind == enforcement::Change::Kind::kStatus ? "status" : "flag";
-        listed.from = status.from;
-        listed.to = status.to;
-        listed.at = at_;
-        listed.cause = cause_;
-        summary_.first.push_back(std::move(listed));
-      }
-    }
+    records::note_changes(summary_, decided, before.product_id, product, at_, cause_);
     return Status::ok();
   }
 
@@ -308,22 +253,9 @@ class ConsequenceWriter {
       update_flag_.bind(2, update.remedied_version_id);
     }
     IOTREG_TRY(update_flag_.run());
-    std::string action;
-    if (update.state != flag.state) {
-      action = "flag." + std::string(state_name(update.state));
-      ++summary_.flags_withdrawn;
-    } else if (update.remedied_version_id != 0) {
-      action = "flag.remedied";
-      ++summary_.flags_remedied;
-    } else {
-      action = "flag.remedy_lapsed";
-    }
-    std::string details = "{";
-    append_member(details, "from", state_name(flag.state));
-    append_member(details, "to", state_name(update.state));
-    append_member(details, "reason", update.reason);
-    details += ",\"product_id\":" + std::to_string(before.product_id) +
-               ",\"version_id\":" + std::to_string(version_id) + "}";
+    const std::string action = records::flag_update_action(flag.state, update, summary_);
+    const std::string details =
+        records::flag_update_details(flag.state, update, before.product_id, version_id);
     auto appended =
         sqlite::append_audit_event(db_, {at_, cause_, action, "flag", update.flag_id, details});
     return appended.is_ok() ? Status::ok() : appended.status();
@@ -496,16 +428,8 @@ class SqliteImportSession : public ImportSession {
         .bind(9, run_id_);
     bind_optional(finish_run_, 8, counts.file_error);
     IOTREG_TRY(finish_run_.run());
-    std::string details = counts_json(info_, counts);
-    if (evaluation_) {
-      const ChangeSummary& changed = writer_->summary();
-      details.pop_back();
-      details += ",\"evaluation_id\":" + std::to_string(writer_->evaluation_id()) +
-                 ",\"flags_raised\":" + std::to_string(changed.flags_raised) +
-                 ",\"flags_withdrawn\":" + std::to_string(changed.flags_withdrawn) +
-                 ",\"flags_remedied\":" + std::to_string(changed.flags_remedied) +
-                 ",\"products_changed\":" + std::to_string(changed.products_changed) + "}";
-    }
+    const std::string details = records::import_details(
+        info_, counts, evaluation_ ? writer_->evaluation_id() : 0, writer_->summary());
     auto appended = sqlite::append_audit_event(
         db_, {finished_at, info_.actor, "import", "import_run", run_id_, details});
     if (!appended.is_ok()) return appended.status();
@@ -803,17 +727,8 @@ class SqliteRecheckSession : public RecheckSession {
   }
 
   Status commit(std::uint64_t checked, std::uint64_t status_changes) override {
-    const ChangeSummary& changed = writer_->summary();
-    std::string details =
-        "{\"evaluation_id\":" + std::to_string(writer_->evaluation_id()) + ",\"policy\":";
-    model::append_json_string(details, evaluation_.policy_id);
-    details += ",\"as_of\":";
-    model::append_json_string(details, evaluation_.as_of);
-    details += ",\"checked\":" + std::to_string(checked) +
-               ",\"status_changes\":" + std::to_string(status_changes) +
-               ",\"flags_raised\":" + std::to_string(changed.flags_raised) +
-               ",\"flags_withdrawn\":" + std::to_string(changed.flags_withdrawn) +
-               ",\"flags_remedied\":" + std::to_string(changed.flags_remedied) + "}";
+    const std::string details = records::recheck_details(
+        writer_->evaluation_id(), evaluation_, checked, status_changes, writer_->summary());
     const std::string finished_at = utc_timestamp();
     auto finish = db_.prepare(
         "UPDATE recheck_runs SET finished_at = ?1, evaluation_id = ?2, checked = ?3, "
@@ -914,12 +829,7 @@ class SqliteFlagActionSession : public FlagActionSession {
         .bind(6, transition.flag_id)
         .bind(7, transition.reason);
     IOTREG_TRY(change->run());
-    std::string details = "{";
-    append_member(details, "from", state_name(transition.from));
-    append_member(details, "to", state_name(transition.to));
-    append_member(details, "reason", transition.reason);
-    if (!transition.notice.empty()) append_member(details, "notice", transition.notice);
-    details += ",\"product_id\":" + std::to_string(transition.product_id) + "}";
+    const std::string details = records::flag_transition_details(transition);
     auto appended = sqlite::append_audit_event(
         db_, {at_, actor_, transition.action, "flag", transition.flag_id, details});
     return appended.is_ok() ? Status::ok() : appended.status();
@@ -968,14 +878,7 @@ ProductSummary read_product(const Statement& row) {
   return product;
 }
 
-constexpr const char* kFlagColumns =
-    "SELECT f.id, f.product_id, f.state, f.raised_at, f.raised_by, v.version, f.raise_reason, "
-    "f.updated_at, m.name, p.brand, p.model, coalesce(rv.version, 0), coalesce(f.notice, '') "
-    "FROM flags f JOIN products p ON p.id = f.product_id "
-    "JOIN manufacturers m ON m.id = p.manufacturer_id "
-    "JOIN declaration_versions v ON v.id = f.raised_version_id "
-    "LEFT JOIN declaration_versions rv ON rv.id = f.remedied_version_id "
-    "AND f.state = 'confirmed' ";
+using records::kFlagColumns;
 
 // Adds each flag's history: its raise, then every change of its state (status_changes).
 Status add_history(Database& db, std::vector<FlagRecord>& flags) {
@@ -1028,10 +931,7 @@ Result<std::vector<FlagRecord>> read_flags(Statement& statement) {
   return flags;
 }
 
-constexpr const char* kTokenColumns =
-    "SELECT id, token_hash, role, coalesce(manufacturer_key, ''), "
-    "coalesce(manufacturer_name, ''), created_at, created_by, holder, coalesce(expires, ''), "
-    "coalesce(revoked_at, '') FROM tokens ";
+using records::kTokenColumns;
 
 TokenRecord read_token(const Statement& row) {
   return {row.int64(0), row.text(1), row.text(2), row.text(3), row.text(4),
@@ -1428,23 +1328,7 @@ class SqliteStorage : public Storage {
     optional_text(7, token.expires);
     IOTREG_TRY(insert->run());
     std::int64_t id = db_->last_insert_id();
-    std::string details = "{\"role\":";
-    model::append_json_string(details, token.role);
-    details += ",\"holder\":";
-    model::append_json_string(details, token.holder);
-    details += ",\"manufacturer\":";
-    if (token.manufacturer_name.empty()) {
-      details += "null";
-    } else {
-      model::append_json_string(details, token.manufacturer_name);
-    }
-    details += ",\"expires\":";
-    if (token.expires.empty()) {
-      details += "null";
-    } else {
-      model::append_json_string(details, token.expires);
-    }
-    details += "}";
+    const std::string details = records::token_details(token);
     auto appended = sqlite::append_audit_event(
         *db_, {token.created_at, token.created_by, "token.create", "token", id, details});
     if (!appended.is_ok()) return appended.status();

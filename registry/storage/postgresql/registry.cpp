@@ -1,0 +1,184 @@
+#include "registry/storage/postgresql/registry.h"
+
+#include <charconv>
+#include <cstdlib>
+
+#include "registry/enforcement/enforcement.h"
+#include "registry/storage/postgresql/migrations.h"
+
+namespace iotreg::storage::postgresql {
+namespace {
+
+// Advisory lock keys ("iotr" + a number), one per purpose.
+constexpr std::int64_t kMigrationLock = 0x696F747200000001;
+constexpr std::int64_t kWriterLock = 0x696F747200000002;
+
+std::int64_t busy_timeout_ms() {
+  if (const char* text = std::getenv("IOTREG_BUSY_TIMEOUT_MS")) {
+    std::int64_t value = 0;
+    const char* end = text + std::char_traits<char>::length(text);
+    if (std::from_chars(text, end, value).ptr == end && value >= 0) return value;
+  }
+  return 5000;
+}
+
+Status migrate(Connection& connection, int from) {
+  for (const auto& migration : migrations()) {
+    if (migration.version <= from) continue;
+    if (auto status = connection.exec_script("applying migration " + std::string(migration.name),
+                                             std::string(migration.sql));
+        !status.is_ok()) {
+      return Status::internal("migration " + std::string(migration.name) +
+                              " failed: " + status.message());
+    }
+    IOTREG_TRY(connection.exec("recording the schema version",
+                               "UPDATE iotreg_schema SET version = $1",
+                               {Param::integer(migration.version)}));
+  }
+  return Status::ok();
+}
+
+}  // namespace
+
+bool is_postgresql_location(const std::string& location) {
+  return location.rfind("postgresql://", 0) == 0 || location.rfind("postgres://", 0) == 0;
+}
+
+std::string printable_uri(const std::string& uri) {
+  // postgresql://user:password@host/... : the password goes.
+  const std::size_t scheme = uri.find("://");
+  if (scheme == std::string::npos) return uri;
+  const std::size_t authority = scheme + 3;
+  const std::size_t at = uri.find('@', authority);
+  const std::size_t slash = uri.find('/', authority);
+  if (at == std::string::npos || (slash != std::string::npos && slash < at)) return uri;
+  const std::size_t colon = uri.find(':', authority);
+  if (colon == std::string::npos || colon > at) return uri;
+  return uri.substr(0, colon) + ":***" + uri.substr(at);
+}
+
+Result<std::unique_ptr<Connection>> open_registry(const std::string& uri, OpenMode mode) {
+  const std::string printable = printable_uri(uri);
+  auto opened = Connection::open(uri, printable);
+  if (!opened.is_ok()) return opened.status();
+  std::unique_ptr<Connection> connection = std::move(opened).value();
+  const bool read_only = mode == OpenMode::kReadOnly;
+  Transaction transaction(*connection);
+  IOTREG_TRY(transaction.begin());
+  if (!read_only) {
+    IOTREG_TRY(connection->exec("waiting for another process's migration",
+                                "SELECT pg_advisory_xact_lock($1)",
+                                {Param::integer(kMigrationLock)}));
+  }
+  auto known = connection->query_integer("reading the schema version",
+                                         "SELECT count(*) FROM pg_tables WHERE tablename = "
+                                         "'iotreg_schema' AND schemaname = current_schema()");
+  if (!known.is_ok()) return known.status();
+  const int latest = static_cast<int>(migrations().size());
+  int version = 0;
+  if (known.value() == 0) {
+    auto tables = connection->query_integer(
+        "looking at the database",
+        "SELECT count(*) FROM pg_tables WHERE schemaname = current_schema()");
+    if (!tables.is_ok()) return tables.status();
+    if (tables.value() > 0) {
+      return Status::not_iotreg_database("database " + printable +
+                                         " is not an iotreg registry (it holds tables of "
+                                         "another application)");
+    }
+    if (read_only) {
+      return Status::not_found("database " + printable + " is not an iotreg registry yet");
+    }
+    IOTREG_TRY(connection->exec_script(
+        "creating the registry",
+        "CREATE TABLE iotreg_schema (singleton BOOLEAN PRIMARY KEY DEFAULT true "
+        "CHECK (singleton), version INTEGER NOT NULL); "
+        "INSERT INTO iotreg_schema (version) VALUES (0)"));
+  } else {
+    auto current = connection->query_integer("reading the schema version",
+                                             "SELECT version FROM iotreg_schema");
+    if (!current.is_ok()) return current.status();
+    version = static_cast<int>(current.value());
+  }
+  if (version > latest) {
+    return Status::not_iotreg_database(
+        "database " + printable + " was written by a newer iotreg (schema version " +
+        std::to_string(version) + "; this program knows up to " + std::to_string(latest) + ")");
+  }
+  if (version < latest) {
+    if (read_only) {
+      return Status::read_only("database " + printable + " needs upgrading to schema version " +
+                               std::to_string(latest) + " but is opened read-only");
+    }
+    IOTREG_TRY(migrate(*connection, version));
+  }
+  IOTREG_TRY(transaction.commit());
+  return connection;
+}
+
+Status lock_writer(Connection& connection) {
+  IOTREG_TRY(connection.exec("setting the lock timeout",
+                             "SELECT set_config('lock_timeout', $1, true)",
+                             {Param::text(std::to_string(busy_timeout_ms()) + "ms")}));
+  auto locked = connection.exec("waiting for the registry's write lock",
+                                "SELECT pg_advisory_xact_lock($1)", {Param::integer(kWriterLock)});
+  if (locked.code() == Status::Code::kBusy) {
+    return Status::busy("registry " + connection.printable() +
+                        " is busy: another process is writing to it");
+  }
+  return locked;
+}
+
+Result<std::int64_t> append_audit_event(Connection& connection, const AuditRecord& event) {
+  auto last = connection.query("reading the audit log",
+                               "SELECT id, hash FROM audit_events ORDER BY id DESC LIMIT 1");
+  if (!last.is_ok()) return last.status();
+  std::int64_t id = 1;
+  std::string previous_hash;
+  if (last->rows() > 0) {
+    id = last->integer(0, 0) + 1;
+    previous_hash = std::string(last->text(0, 1));
+  }
+  const std::string hash =
+      enforcement::audit_hash(previous_hash, records::audit_content(id, event));
+  IOTREG_TRY(connection.exec(
+      "appending to the audit log",
+      "INSERT INTO audit_events (id, at, actor, action, subject_type, subject_id, details, "
+      "previous_hash, hash) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9)",
+      {Param::integer(id), Param::text(event.at), Param::text(event.actor),
+       Param::text(event.action), Param::text(event.subject_type), Param::integer(event.subject_id),
+       Param::text(event.details_json), Param::text(previous_hash), Param::text(hash)}));
+  return id;
+}
+
+Result<AuditVerification> verify_audit_chain(Connection& connection) {
+  enforcement::AuditChainVerifier verifier;
+  std::int64_t after = 0;
+  constexpr int kBatch = 10000;
+  for (;;) {
+    auto events = connection.query(
+        "reading the audit log",
+        "SELECT id, at, actor, action, subject_type, subject_id, details, previous_hash, hash "
+        "FROM audit_events WHERE id > $1 ORDER BY id LIMIT $2",
+        {Param::integer(after), Param::integer(kBatch)});
+    if (!events.is_ok()) return events.status();
+    bool stopped = false;
+    for (int row = 0; row < events->rows() && !stopped; ++row) {
+      const AuditRecord record{
+          std::string(events->text(row, 1)), std::string(events->text(row, 2)),
+          std::string(events->text(row, 3)), std::string(events->text(row, 4)),
+          events->integer(row, 5),           std::string(events->text(row, 6))};
+      after = events->integer(row, 0);
+      stopped = !verifier.add(records::audit_content(after, record), events->text(row, 7),
+                              events->text(row, 8));
+    }
+    if (stopped || events->rows() < kBatch) break;
+  }
+  AuditVerification verification;
+  verification.events = verifier.events();
+  verification.first_bad_id = verifier.first_bad_id();
+  verification.problem = verifier.problem();
+  return verification;
+}
+
+}  // namespace iotreg::storage::postgresql
