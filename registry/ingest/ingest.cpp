@@ -298,14 +298,13 @@ Result<FileResult> import_input(storage::Storage* storage, std::istream& in,
   std::uint64_t new_products = 0, new_versions = 0, unchanged = 0;
   std::map<std::string, std::uint64_t> stored_statuses;
   if (session) {
+    std::vector<storage::StoreOutcome> outcomes;
     while (auto batch = queue.pop()) {
-      for (auto& staged : *batch) {
-        auto stored = session->store(staged);
-        if (!stored.is_ok()) {
-          write_status = stored.status();
-          break;
-        }
-        switch (stored.value()) {
+      outcomes.clear();
+      write_status = session->store_batch(*batch, outcomes);
+      for (std::size_t i = 0; i < outcomes.size(); ++i) {
+        const storage::StagedDeclaration& staged = (*batch)[i];
+        switch (outcomes[i]) {
           case storage::StoreOutcome::kNewProduct:
             ++new_products;
             if (!staged.verdict.status.empty()) ++stored_statuses[staged.verdict.status];

@@ -12,6 +12,7 @@
 #include <map>
 #include <memory>
 #include <optional>
+#include <span>
 #include <string>
 #include <string_view>
 #include <vector>
@@ -132,6 +133,17 @@ class ImportSession {
   // equals a version on file. A new version of a known product is judged again with its
   // history; its verdict replaces staged.verdict.
   virtual Result<StoreOutcome> store(StagedDeclaration& staged) = 0;
+  // Stores a batch of declarations in order, exactly as store() would one by one, appending
+  // each one's outcome to `outcomes`. A backend may take fewer round trips for a batch.
+  virtual Status store_batch(std::span<StagedDeclaration> batch,
+                             std::vector<StoreOutcome>& outcomes) {
+    for (auto& staged : batch) {
+      auto stored = store(staged);
+      if (!stored.is_ok()) return stored.status();
+      outcomes.push_back(stored.value());
+    }
+    return Status::ok();
+  }
   // Records the run's counts and its audit event, then makes everything durable at once.
   virtual Status commit(const ImportCounts& counts) = 0;
   // What this session changed so far.

@@ -8,6 +8,8 @@
 #include <limits>
 #include <optional>
 #include <set>
+#include <span>
+#include <tuple>
 #include <unordered_map>
 
 #include "registry/core/clock.h"
@@ -56,6 +58,25 @@ class SearchWords {
     std::set<std::string> seen;
     for (auto& token : tokens.value()) {
       if (seen.insert(token.folded).second) out.push_back(std::move(token.folded));
+    }
+    return out;
+  }
+
+  // The words of several texts in tsvector's text form ('word' 'other'), for COPY.
+  Result<std::string> tsvector_literal(std::initializer_list<std::string_view> texts) {
+    std::string out;
+    for (const std::string_view text : texts) {
+      auto found = words(text);
+      if (!found.is_ok()) return found.status();
+      for (const auto& word : found.value()) {
+        if (!out.empty()) out += ' ';
+        out += '\'';
+        for (const char c : word) {
+          if (c == '\'' || c == '\\') out += c;
+          out += c;
+        }
+        out += '\'';
+      }
     }
     return out;
   }
@@ -146,6 +167,16 @@ class ConsequenceWriter {
 
   std::int64_t evaluation_id() const { return evaluation_id_; }
   const ChangeSummary& summary() const { return summary_; }
+  const std::string& cause() const { return cause_; }
+  const std::string& at() const { return at_; }
+
+  // Counts what `decided` did to a product created in bulk (its flag row and history are
+  // written by the caller and by write_new_products_history()).
+  void note_new_product(const enforcement::Consequences& decided, std::int64_t product_id,
+                        const ProductNames& product) {
+    if (decided.raise_reason) ++summary_.flags_raised;
+    records::note_changes(summary_, decided, product_id, product, at_, cause_);
+  }
 
   // What the rules need to know of a product: its status and newest flag.
   Result<enforcement::ProductFacts> facts(std::int64_t product_id, std::string status,
@@ -397,7 +428,67 @@ class PgImportSession : public ImportSession {
     return StoreOutcome::kNewVersion;
   }
 
+  // New products of a batch are written with COPY, three statements for the whole batch; a
+  // declaration of a product already on file (or met earlier in the batch) goes through
+  // store(), after what the batch wrote so far.
+  Status store_batch(std::span<StagedDeclaration> batch,
+                     std::vector<StoreOutcome>& outcomes) override {
+    std::vector<std::int64_t> makers(batch.size());
+    for (std::size_t i = 0; i < batch.size(); ++i) {
+      IOTREG_TRY(
+          manufacturer(batch[i].manufacturer_name, batch[i].identity.manufacturer_key, makers[i]));
+    }
+    std::set<std::tuple<std::int64_t, std::string, std::string>> known;
+    IOTREG_TRY(find_known(batch, makers, known));
+    // Which are new, and what the rules decide for each.
+    std::vector<std::optional<enforcement::Consequences>> decided(batch.size());
+    std::vector<bool> is_new(batch.size());
+    std::size_t new_products = 0, raises = 0;
+    for (std::size_t i = 0; i < batch.size(); ++i) {
+      const model::ProductIdentity& identity = batch[i].identity;
+      is_new[i] = known.emplace(makers[i], identity.brand_key, identity.model_key).second;
+      if (!is_new[i]) continue;
+      ++new_products;
+      const VerdictRecord& verdict = batch[i].verdict;
+      if (evaluation_ && !verdict.status.empty()) {
+        // Product and version ids are not needed by the rules' decision but for its reasons.
+        decided[i] = decide_({0, "", std::nullopt}, {verdict.status, verdict.failed, 0});
+        raises += decided[i]->raise_reason ? 1 : 0;
+      }
+    }
+    std::vector<std::int64_t> product_ids, version_ids, flag_ids;
+    IOTREG_TRY(draw_ids("products", new_products, product_ids));
+    IOTREG_TRY(draw_ids("declaration_versions", new_products, version_ids));
+    IOTREG_TRY(draw_ids("flags", raises, flag_ids));
+    std::size_t next_new = 0, next_flag = 0;
+    for (std::size_t i = 0; i < batch.size(); ++i) {
+      StagedDeclaration& staged = batch[i];
+      if (!is_new[i]) {
+        IOTREG_TRY(flush());
+        auto stored = store(staged);
+        if (!stored.is_ok()) return stored.status();
+        outcomes.push_back(stored.value());
+        continue;
+      }
+      const std::int64_t product_id = product_ids[next_new];
+      const std::int64_t version_id = version_ids[next_new];
+      ++next_new;
+      std::int64_t flag_id = 0;
+      if (decided[i]) {
+        // Decided again with the ids, so that reasons name the version.
+        decided[i] = decide_({product_id, "", std::nullopt},
+                             {staged.verdict.status, staged.verdict.failed, version_id});
+        if (decided[i]->raise_reason) flag_id = flag_ids[next_flag++];
+      }
+      IOTREG_TRY(buffer_new_product(staged, makers[i], product_id, version_id, flag_id,
+                                    decided[i] ? &*decided[i] : nullptr));
+      outcomes.push_back(StoreOutcome::kNewProduct);
+    }
+    return flush();
+  }
+
   Status commit(const ImportCounts& counts) override {
+    IOTREG_TRY(flush());
     if (evaluation_) IOTREG_TRY(writer_->write_new_products_history(first_new_product_id_));
     const std::string finished_at = utc_timestamp();
     IOTREG_TRY(db_.exec(
@@ -431,6 +522,145 @@ class PgImportSession : public ImportSession {
     std::string status;
     std::int64_t flag_id = 0;
   };
+
+  // Adds to `known` the identities of `batch` that products on file already have.
+  Status find_known(std::span<const StagedDeclaration> batch,
+                    const std::vector<std::int64_t>& makers,
+                    std::set<std::tuple<std::int64_t, std::string, std::string>>& known) {
+    std::string hashes = "{", manufacturers = "{";
+    for (std::size_t i = 0; i < batch.size(); ++i) {
+      if (i > 0) {
+        hashes += ',';
+        manufacturers += ',';
+      }
+      hashes += std::to_string(static_cast<std::int64_t>(batch[i].identity.hash));
+      manufacturers += std::to_string(makers[i]);
+    }
+    auto found = db_.query("finding known products",
+                           "SELECT DISTINCT p.manufacturer_id, p.brand, p.model FROM products p "
+                           "JOIN unnest($1::bigint[], $2::bigint[]) AS k(hash, manufacturer_id) "
+                           "ON p.identity_hash = k.hash AND p.manufacturer_id = k.manufacturer_id",
+                           {Param::text(hashes + "}"), Param::text(manufacturers + "}")});
+    if (!found.is_ok()) return found.status();
+    for (int row = 0; row < found->rows(); ++row) {
+      known.emplace(found->integer(row, 0), model::identity_key(found->text(row, 1)),
+                    model::identity_key(found->text(row, 2)));
+    }
+    return Status::ok();
+  }
+
+  // `count` ids from a table's sequence, in one round trip.
+  Status draw_ids(const char* table, std::size_t count, std::vector<std::int64_t>& ids) {
+    ids.clear();
+    if (count == 0) return Status::ok();
+    auto drawn = db_.query("assigning ids",
+                           std::string("SELECT nextval(pg_get_serial_sequence('") + table +
+                               "', 'id')) FROM generate_series(1, $1)",
+                           {Param::integer(static_cast<std::int64_t>(count))});
+    if (!drawn.is_ok()) return drawn.status();
+    for (int row = 0; row < drawn->rows(); ++row) ids.push_back(drawn->integer(row, 0));
+    return Status::ok();
+  }
+
+  // Adds a new product's rows to the COPY buffers.
+  Status buffer_new_product(const StagedDeclaration& staged, std::int64_t manufacturer_id,
+                            std::int64_t product_id, std::int64_t version_id, std::int64_t flag_id,
+                            const enforcement::Consequences* decided) {
+    auto field = [](std::string& row, std::string_view value) {
+      append_copy_field(row, value);
+      row += '\t';
+    };
+    auto optional = [&](std::string& row, std::string_view value) {
+      if (value.empty()) {
+        row += "\\N\t";
+      } else {
+        field(row, value);
+      }
+    };
+    auto words = words_.tsvector_literal({staged.brand, staged.model, staged.type});
+    if (!words.is_ok()) return words.status();
+    std::string& row = products_copy_;
+    field(row, std::to_string(product_id));
+    field(row, std::to_string(manufacturer_id));
+    field(row, std::to_string(static_cast<std::int64_t>(staged.identity.hash)));
+    field(row, staged.brand);
+    field(row, staged.model);
+    optional(row, staged.type);
+    field(row, decided ? decided->status : "pending");
+    field(row, decided && decided->flagged ? "t" : "f");
+    field(row, std::to_string(version_id));
+    field(row, "1");
+    field(row, std::to_string(run_id_));
+    field(row, std::to_string(run_id_));
+    optional(row, decided ? std::to_string(writer_->evaluation_id()) : "");
+    optional(row, decided ? std::to_string(version_id) : "");
+    if (decided) {
+      append_copy_bytes(row, staged.verdict.findings);
+      row += '\t';
+    } else {
+      row += "\\N\t";
+    }
+    optional(row, decided ? std::string_view(decided->label_id) : "");
+    optional(row, staged.support_end);
+    optional(row, flag_id != 0 ? std::to_string(flag_id) : "");
+    append_copy_field(row, words.value());
+    row += '\n';
+
+    std::string& version = versions_copy_;
+    field(version, std::to_string(version_id));
+    field(version, std::to_string(product_id));
+    field(version, "1");
+    version += "\\N\t";
+    field(version, std::to_string(run_id_));
+    field(version, staged.source_location);
+    append_copy_bytes(version, staged.blob);
+    version += '\n';
+
+    if (decided && decided->raise_reason) {
+      std::string& flag = flags_copy_;
+      field(flag, std::to_string(flag_id));
+      field(flag, std::to_string(product_id));
+      field(flag, "raised");
+      field(flag, writer_->at());
+      field(flag, writer_->cause());
+      field(flag, std::to_string(version_id));
+      field(flag, *decided->raise_reason);
+      append_copy_field(flag, writer_->at());
+      flag += '\n';
+    }
+    if (decided) {
+      writer_->note_new_product(*decided, product_id,
+                                {staged.manufacturer_name, staged.brand, staged.model, 1});
+    }
+    return Status::ok();
+  }
+
+  // Writes the buffered new products, their versions and the flags they raised.
+  Status flush() {
+    struct Table {
+      std::string* rows;
+      const char* copy;
+    };
+    for (const Table& table :
+         {Table{&products_copy_,
+                "COPY products (id, manufacturer_id, identity_hash, brand, model, type, status, "
+                "flagged, latest_version_id, version_count, created_run_id, updated_run_id, "
+                "evaluation_id, evaluated_version_id, findings, label_id, support_end, flag_id, "
+                "words) FROM STDIN"},
+          Table{&versions_copy_,
+                "COPY declaration_versions (id, product_id, version, previous_id, "
+                "import_run_id, source_location, body) FROM STDIN"},
+          Table{&flags_copy_,
+                "COPY flags (id, product_id, state, raised_at, raised_by, raised_version_id, "
+                "raise_reason, updated_at) FROM STDIN"}}) {
+      if (table.rows->empty()) continue;
+      IOTREG_TRY(db_.copy_begin("storing new products", table.copy));
+      IOTREG_TRY(db_.copy_send(*table.rows));
+      IOTREG_TRY(db_.copy_end());
+      table.rows->clear();
+    }
+    return Status::ok();
+  }
 
   Status manufacturer(std::string_view name, const std::string& key, std::int64_t& id) {
     if (auto it = manufacturer_ids_.find(key); it != manufacturer_ids_.end()) {
@@ -580,6 +810,8 @@ class PgImportSession : public ImportSession {
   Rejudge rejudge_;
   Decide decide_;
   std::optional<ConsequenceWriter> writer_;
+  // COPY text rows of new products not yet written (flush()).
+  std::string products_copy_, versions_copy_, flags_copy_;
 };
 
 // Re-checks in one transaction holding the write lock, as one numbered re-check run.
