@@ -18,6 +18,7 @@
 #include "registry/http/server.h"
 #include "registry/policy/policy.h"
 #include "support/process.h"
+#include "support/registry.h"
 
 namespace iotreg::test {
 namespace {
@@ -142,7 +143,7 @@ class DatedRegistry {
   }
   // The daily re-check runs recorded, as (actor, details) of their audit events.
   std::vector<std::pair<std::string, json>> daily_runs() const {
-    SqliteProbe probe(db);
+    RegistryProbe probe(db);
     const std::string where = " FROM audit_events WHERE action = 'recheck' ORDER BY id";
     auto actors = probe.column("SELECT actor" + where);
     auto details = probe.column("SELECT details" + where);
@@ -186,7 +187,8 @@ class DatedRegistry {
   }
 
   TempDir dir;
-  std::string db = dir.file("registry.db");
+  TestRegistry backing{dir};
+  std::string db = backing.location();
 };
 
 TEST_SUITE("daily_recheck") {
@@ -251,7 +253,8 @@ TEST_SUITE("daily_recheck") {
 
   TEST_CASE("daily re-check: serve names its time zone and refuses an unknown one") {
     TempDir dir;
-    const std::string db = dir.file("registry.db");
+    TestRegistry registry(dir);
+    const std::string db = registry.location();
     auto refused = run_process(kIotreg, {"--db", db, "--time-zone", "Europe/Atlantis", "serve",
                                          "--listen", "127.0.0.1:0"});
     CHECK(refused.exit_status == 2);

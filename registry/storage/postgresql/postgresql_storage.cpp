@@ -1064,9 +1064,22 @@ TokenRecord read_token(const QueryResult& rows, int row) {
           text(9)};
 }
 
-// The WHERE clause shared by product lists and facets, with its parameters; values are only
-// ever sent as parameters, never spliced into the SQL.
-class ProductFilter {
+// A statement's parameters as it is built: add() gives each value its placeholder, so that a
+// statement names only the parameters it uses and values are never spliced into the SQL.
+class Parameters {
+ public:
+  std::string add(Param param) {
+    params_.push_back(std::move(param));
+    return "$" + std::to_string(params_.size());
+  }
+  const std::vector<Param>& params() const { return params_; }
+
+ private:
+  std::vector<Param> params_;
+};
+
+// The WHERE clause shared by product lists and facets, with its parameters.
+class ProductFilter : public Parameters {
  public:
   Status build(const ProductQuery& query, SearchWords& words) {
     std::string sql = "WHERE true ";
@@ -1104,17 +1117,10 @@ class ProductFilter {
     return Status::ok();
   }
 
-  // Adds a parameter; returns its placeholder.
-  std::string add(Param param) {
-    params_.push_back(std::move(param));
-    return "$" + std::to_string(params_.size());
-  }
   const std::string& where() const { return where_; }
-  const std::vector<Param>& params() const { return params_; }
 
  private:
   std::string where_;
-  std::vector<Param> params_;
 };
 
 // The FROM clause product filters need: the product, its manufacturer and its newest flag.
@@ -1151,33 +1157,33 @@ class PostgresqlStorage : public Storage {
                                                            RecheckScope scope,
                                                            std::int64_t after_id,
                                                            std::size_t limit) override {
-    const char* selected = "";
+    Parameters parameters;
+    std::string selected;
     switch (scope) {
       case RecheckScope::kStale:
-        selected =
-            "(e.key IS NULL OR e.key != $2 OR p.evaluated_version_id IS DISTINCT FROM "
-            "p.latest_version_id)";
+        selected = "(e.key IS NULL OR e.key != " + parameters.add(Param::text(evaluation.key)) +
+                   " OR p.evaluated_version_id IS DISTINCT FROM p.latest_version_id)";
         break;
       case RecheckScope::kAll:
-        selected = "$2::text IS NOT NULL";
+        selected = "true";
         break;
       case RecheckScope::kEarlierDate:
-        selected = "(e.policy_id = $3 AND e.as_of < $4)";
+        selected = "(e.policy_id = " + parameters.add(Param::text(evaluation.policy_id)) +
+                   " AND e.as_of < " + parameters.add(Param::text(evaluation.as_of)) + ")";
         break;
     }
-    auto found = db_->query(
-        "finding products to re-check",
-        "SELECT p.id, p.latest_version_id, m.name, p.brand, p.model, p.status, "
-        "coalesce(f.id, 0), coalesce(f.state, ''), coalesce(f.raised_version_id, 0), "
-        "coalesce(f.covered_version_id, 0), coalesce(f.remedied_version_id, 0) "
-        "FROM products p JOIN manufacturers m ON m.id = p.manufacturer_id "
-        "LEFT JOIN evaluations e ON e.id = p.evaluation_id "
-        "LEFT JOIN flags f ON f.id = p.flag_id "
-        "WHERE p.id > $1 AND " +
-            std::string(selected) + " AND $3::text IS NOT NULL AND $4::text IS NOT NULL " +
-            "ORDER BY p.id LIMIT $5",
-        {Param::integer(after_id), Param::text(evaluation.key), Param::text(evaluation.policy_id),
-         Param::text(evaluation.as_of), Param::integer(static_cast<std::int64_t>(limit))});
+    auto found =
+        db_->query("finding products to re-check",
+                   "SELECT p.id, p.latest_version_id, m.name, p.brand, p.model, p.status, "
+                   "coalesce(f.id, 0), coalesce(f.state, ''), coalesce(f.raised_version_id, 0), "
+                   "coalesce(f.covered_version_id, 0), coalesce(f.remedied_version_id, 0) "
+                   "FROM products p JOIN manufacturers m ON m.id = p.manufacturer_id "
+                   "LEFT JOIN evaluations e ON e.id = p.evaluation_id "
+                   "LEFT JOIN flags f ON f.id = p.flag_id WHERE " +
+                       selected + " AND p.id > " + parameters.add(Param::integer(after_id)) +
+                       " ORDER BY p.id LIMIT " +
+                       parameters.add(Param::integer(static_cast<std::int64_t>(limit))),
+                   parameters.params());
     if (!found.is_ok()) return found.status();
     std::vector<RecheckCandidate> candidates;
     for (int row = 0; row < found->rows(); ++row) {
@@ -1235,7 +1241,7 @@ class PostgresqlStorage : public Storage {
   }
 
   Result<std::vector<ChangeRecord>> changes(const ChangeQuery& query) override {
-    ProductFilter parameters;
+    Parameters parameters;
     std::string sql =
         "SELECT c.id, c.product_id, m.name, p.brand, p.model, coalesce(v.version, 0), "
         "CASE c.kind WHEN 0 THEN 'status' ELSE 'flag' END, coalesce(c.from_value, ''), "
@@ -1415,7 +1421,7 @@ class PostgresqlStorage : public Storage {
   }
 
   Result<std::vector<FlagRecord>> flags(const FlagQuery& query) override {
-    ProductFilter parameters;
+    Parameters parameters;
     std::string sql = std::string(kFlagColumns) + "WHERE f.id > " +
                       parameters.add(Param::integer(query.after_id)) + " ";
     if (query.state) sql += "AND f.state = " + parameters.add(state_param(*query.state)) + " ";
