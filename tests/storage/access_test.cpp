@@ -6,6 +6,7 @@
 #include <regex>
 
 #include "registry/core/sha256.h"
+#include "support/registry.h"
 #include "support/temp_files.h"
 
 namespace iotreg::access {
@@ -13,8 +14,8 @@ namespace {
 
 using testing::ScratchDir;
 
-std::unique_ptr<storage::Storage> open_registry(const std::string& path) {
-  auto opened = storage::open_sqlite_storage(path, storage::OpenMode::kReadWrite);
+std::unique_ptr<storage::Storage> open_registry(const std::string& location) {
+  auto opened = storage::open_storage(location, storage::OpenMode::kReadWrite);
   REQUIRE_MESSAGE(opened.is_ok(), opened.status().message());
   return std::move(opened).value();
 }
@@ -53,7 +54,8 @@ TEST_SUITE("access") {
 
   TEST_CASE("access: a valid token authenticates as its role and manufacturer") {
     ScratchDir dir;
-    auto registry = open_registry(dir.file("r.db"));
+    test::TestRegistry backing(dir);
+    auto registry = open_registry(backing.location());
     std::string officer = create(*registry, Role::kOfficer);
     std::string maker = create(*registry, Role::kManufacturer, "  Lumora   VISION Ltd");
     auto as_officer = authenticate(*registry, officer, "2026-11-29");
@@ -69,7 +71,8 @@ TEST_SUITE("access") {
 
   TEST_CASE("access: unknown revoked and expired tokens are refused alike") {
     ScratchDir dir;
-    auto registry = open_registry(dir.file("r.db"));
+    test::TestRegistry backing(dir);
+    auto registry = open_registry(backing.location());
     std::string revoked = create(*registry, Role::kAdmin);
     std::string expiring = create(*registry, Role::kOfficer, "", "2026-12-31");
     REQUIRE(registry->revoke_token(1, "test").is_ok());
@@ -88,7 +91,8 @@ TEST_SUITE("access") {
 
   TEST_CASE("access: a manufacturer's name that is not text is refused before anything is stored") {
     ScratchDir dir;
-    auto registry = open_registry(dir.file("r.db"));
+    test::TestRegistry backing(dir);
+    auto registry = open_registry(backing.location());
     const std::vector<std::pair<std::string, std::string>> refused = {
         {std::string("Lumora\0Vision", 13),
          "the manufacturer's name contains a NUL character (at byte offset 6)"},
@@ -112,7 +116,8 @@ TEST_SUITE("access") {
 
   TEST_CASE("access: only hashes are stored and every token change is audited") {
     ScratchDir dir;
-    std::string path = dir.file("r.db");
+    test::TestRegistry backing(dir);
+    const std::string path = backing.location();
     auto registry = open_registry(path);
     std::string token = create(*registry, Role::kOfficer);
     REQUIRE(registry->revoke_token(1, "cli:alice").is_ok());
@@ -132,7 +137,8 @@ TEST_SUITE("access") {
     CHECK(events->at(1).actor == "cli:alice");
     CHECK(registry->verify_audit()->intact());
     registry.reset();
-    // The token itself appears nowhere in the database files.
+    // The token itself appears nowhere in the database files (an SQLite registry's; a
+    // PostgreSQL one's are the server's).
     for (const std::string& file : {path, path + "-wal"}) {
       std::ifstream in(file, std::ios::binary);
       std::string bytes((std::istreambuf_iterator<char>(in)), std::istreambuf_iterator<char>());

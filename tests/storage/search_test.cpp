@@ -9,6 +9,7 @@
 #include "registry/storage/sqlite/database.h"
 #include "registry/storage/sqlite/search_tokenizer.h"
 #include "registry/storage/storage.h"
+#include "support/registry.h"
 #include "support/temp_files.h"
 
 namespace iotreg::storage {
@@ -20,10 +21,17 @@ struct Product {
   std::string manufacturer, brand, model, type;
 };
 
-// A registry at `path` holding `products`, in order (ids from 1).
-std::unique_ptr<Storage> registry_of(const std::string& path,
-                                     const std::vector<Product>& products) {
-  auto opened = open_sqlite_storage(path, OpenMode::kReadWrite);
+// A registry of the run's backend (support/registry.h) holding `products`, in order (ids
+// from 1); used as a Storage through * and ->.
+struct SearchRegistry {
+  std::unique_ptr<test::TestRegistry> backing;
+  std::unique_ptr<Storage> storage;
+  Storage& operator*() const { return *storage; }
+  Storage* operator->() const { return storage.get(); }
+};
+SearchRegistry registry_of(const ScratchDir& dir, const std::vector<Product>& products) {
+  SearchRegistry registry{std::make_unique<test::TestRegistry>(dir), nullptr};
+  auto opened = open_storage(registry.backing->location(), OpenMode::kReadWrite);
   REQUIRE_MESSAGE(opened.is_ok(), opened.status().message());
   auto catalog = importers::CompiledSchema::builtin()->catalog();
   static const BodyEncoder encoder = BodyEncoder::create(*catalog).value();
@@ -41,7 +49,9 @@ std::unique_ptr<Storage> registry_of(const std::string& path,
     REQUIRE_MESSAGE(stored.is_ok(), stored.status().message());
   }
   REQUIRE(session.value()->commit({}).is_ok());
-  return std::move(opened).value();
+  session.value().reset();
+  registry.storage = std::move(opened).value();
+  return registry;
 }
 
 Result<std::vector<std::string>> search(Storage& storage, const std::string& text) {
@@ -81,7 +91,8 @@ using Words = std::vector<std::string>;
 }  // namespace
 
 TEST_SUITE("storage") {
-  TEST_CASE("search: the tokenizer splits text into words at punctuation, in any script") {
+  TEST_CASE("search: the tokenizer splits text into words at punctuation, in any script" *
+            doctest::test_suite("sqlite_only")) {
     ScratchDir dir;
     auto db = connection(dir.file("r.db"));
     auto tokenizer = sqlite::SearchTokenizer::create(*db);
@@ -124,15 +135,16 @@ TEST_SUITE("storage") {
     CHECK(sqlite::prefix_term("x\"y", {"", 0, 3}) == "\"x\"\"y\"*");
   }
 
-  TEST_CASE("search: the tokenizer is the FTS5 tables' and its words are the indexed terms") {
+  TEST_CASE("search: the tokenizer is the FTS5 tables' and its words are the indexed terms" *
+            doctest::test_suite("sqlite_only")) {
     ScratchDir dir;
     const std::vector<Product> products = {
         {"O\u2019Neill Audio Ltd", "TP\u00aeLink", "10\u00d7zoom", "Wi\u2011Fi camera"},
         {"Caf\u00e9 M\u00fcller GmbH", "\u6444\u50cf\u5934", "a\u00b0b \U0001f4f7", "Stra\u00dfe"},
         {"CAFE\u0301 MULLER GMBH", "\uff2c\uff36", "X\u0301-1 \u2160", "\u0130stanbul"},
     };
-    auto storage = registry_of(dir.file("r.db"), products);
-    auto db = sqlite::Database::open(dir.file("r.db"), /*read_only=*/false);
+    auto storage = registry_of(dir, products);
+    auto db = sqlite::Database::open(storage.backing->location(), /*read_only=*/false);
     REQUIRE(db.is_ok());
 
     std::string tokenize = std::string("tokenize = '") + sqlite::kSearchTokenizerName;
@@ -177,16 +189,15 @@ TEST_SUITE("storage") {
 
   TEST_CASE("search: a word split by punctuation finds the products that hold both parts") {
     ScratchDir dir;
-    auto storage =
-        registry_of(dir.file("r.db"), {
-                                          {"Audio Ltd", "O'Neill Audio", "OA-1", ""},
-                                          {"Audio Ltd", "O\u2019Neill", "OA-2", ""},
-                                          {"Netz GmbH", "TP-Link", "Archer C6", "Wi-Fi router"},
-                                          {"Netz GmbH", "Netz", "NZ-7", "WiFi extender"},
-                                          {"Optik AG", "Optik", "Zoom 10x", "camera"},
-                                          {"Kaffee KG", "Caf\u00e9", "CF-1", "kettle"},
-                                          {"Byte AG", "A\u00b0B", "AB-1", "switch"},
-                                      });
+    auto storage = registry_of(dir, {
+                                        {"Audio Ltd", "O'Neill Audio", "OA-1", ""},
+                                        {"Audio Ltd", "O\u2019Neill", "OA-2", ""},
+                                        {"Netz GmbH", "TP-Link", "Archer C6", "Wi-Fi router"},
+                                        {"Netz GmbH", "Netz", "NZ-7", "WiFi extender"},
+                                        {"Optik AG", "Optik", "Zoom 10x", "camera"},
+                                        {"Kaffee KG", "Caf\u00e9", "CF-1", "kettle"},
+                                        {"Byte AG", "A\u00b0B", "AB-1", "switch"},
+                                    });
     // "O’Neill" and "O'Neill" are the words "o" and "neill": both spellings are found.
     CHECK(found(*storage, "O\u2019Neill") == Words{"OA-1", "OA-2"});
     CHECK(found(*storage, "O'Neill") == Words{"OA-1", "OA-2"});
@@ -206,8 +217,8 @@ TEST_SUITE("storage") {
 
   TEST_CASE("search: text without words is no search condition, for lists and facets alike") {
     ScratchDir dir;
-    auto storage = registry_of(
-        dir.file("r.db"), {{"Acme", "Acme", "A1", "camera"}, {"Acme", "Acme", "A2", "router"}});
+    auto storage =
+        registry_of(dir, {{"Acme", "Acme", "A1", "camera"}, {"Acme", "Acme", "A2", "router"}});
     const Words all = {"A1", "A2"};
     for (const char* text : {"", "   ", "!!!", "\u2014 \u00ae \u00b0", "\U0001f4f7", "\"*\"", "-",
                              "\xff\xfe", "\xed\xa0\x80"}) {
@@ -227,7 +238,7 @@ TEST_SUITE("storage") {
 
   TEST_CASE("search: the limit of 16 words counts the words of the index, each once") {
     ScratchDir dir;
-    auto storage = registry_of(dir.file("r.db"), {{"Acme", "Acme", "w0 w1 w2 w3 w4 w5 w6 w7", ""}});
+    auto storage = registry_of(dir, {{"Acme", "Acme", "w0 w1 w2 w3 w4 w5 w6 w7", ""}});
     std::string sixteen = "w0";
     for (int i = 1; i < 16; ++i) sixteen += "\u2011w" + std::to_string(i);  // one word to a person
     CHECK(found(*storage, sixteen).empty());
@@ -244,7 +255,7 @@ TEST_SUITE("storage") {
 
   TEST_CASE("search: very long text and hostile bytes are searched or refused, never an error") {
     ScratchDir dir;
-    auto storage = registry_of(dir.file("r.db"), {{"Acme", "Acme", "A1", "camera"}});
+    auto storage = registry_of(dir, {{"Acme", "Acme", "A1", "camera"}});
     CHECK(found(*storage, std::string(100000, 'a')).empty());
     CHECK(found(*storage, std::string(100000, 'c')).empty());
     std::string long_word = "cam";

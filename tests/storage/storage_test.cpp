@@ -9,6 +9,7 @@
 #include "registry/storage/sqlite/database.h"
 #include "registry/storage/sqlite/migrations.h"
 #include "registry/storage/storage.h"
+#include "support/registry.h"
 #include "support/temp_files.h"
 
 namespace iotreg::storage {
@@ -17,8 +18,8 @@ namespace {
 using testing::ScratchDir;
 namespace fs = std::filesystem;
 
-std::unique_ptr<Storage> open_or_fail(const std::string& path) {
-  auto opened = open_sqlite_storage(path, OpenMode::kReadWrite);
+std::unique_ptr<Storage> open_or_fail(const std::string& location) {
+  auto opened = open_storage(location, OpenMode::kReadWrite);
   REQUIRE_MESSAGE(opened.is_ok(), opened.status().message());
   return std::move(opened).value();
 }
@@ -45,12 +46,8 @@ StoreOutcome store(ImportSession& session, StagedDeclaration declaration) {
   return outcome.value();
 }
 
-std::int64_t count(const std::string& path, const std::string& table) {
-  auto db = sqlite::Database::open(path, /*read_only=*/true);
-  REQUIRE(db.is_ok());
-  auto value = db.value()->query_int("SELECT count(*) FROM " + table);
-  REQUIRE(value.is_ok());
-  return value.value();
+std::int64_t count(const std::string& location, const std::string& table) {
+  return test::RegistryProbe(location).integer("SELECT count(*) FROM " + table);
 }
 
 std::vector<std::string> models(Storage& storage, ProductQuery query) {
@@ -64,7 +61,7 @@ std::vector<std::string> models(Storage& storage, ProductQuery query) {
 }  // namespace
 
 TEST_SUITE("storage") {
-  TEST_CASE("a new database is created, migrated and marked") {
+  TEST_CASE("a new database is created, migrated and marked" * doctest::test_suite("sqlite_only")) {
     ScratchDir dir;
     auto path = dir.file("new.db");
     open_or_fail(path);
@@ -89,12 +86,12 @@ TEST_SUITE("storage") {
     CHECK(count(path, "products") == 0);
   }
 
-  TEST_CASE("migrations are numbered from 1 without gaps") {
+  TEST_CASE("migrations are numbered from 1 without gaps" * doctest::test_suite("sqlite_only")) {
     int expected = 1;
     for (const auto& migration : sqlite::migrations()) CHECK(migration.version == expected++);
   }
 
-  TEST_CASE("files that are not registries are refused") {
+  TEST_CASE("files that are not registries are refused" * doctest::test_suite("sqlite_only")) {
     ScratchDir dir;
     auto text = testing::write_file(dir, "notes.db",
                                     "this is not a database, just some text padded......\n");
@@ -132,8 +129,8 @@ TEST_SUITE("storage") {
     CHECK(result.status().code() == Status::Code::kNotFound);
   }
 
-  TEST_CASE(
-      "a dry run on a registry that does not exist runs on an empty one and creates nothing") {
+  TEST_CASE("a dry run on a registry that does not exist runs on an empty one and creates nothing" *
+            doctest::test_suite("sqlite_only")) {
     ScratchDir dir;
     const std::string missing = dir.file("missing.db");
     auto preview = open_storage(missing, OpenMode::kPreview);
@@ -150,7 +147,8 @@ TEST_SUITE("storage") {
 
   TEST_CASE("identity and history: new product, unchanged, new version") {
     ScratchDir dir;
-    auto path = dir.file("r.db");
+    test::TestRegistry backing(dir);
+    auto path = backing.location();
     auto storage = open_or_fail(path);
     {
       auto session = storage->begin_import({"a.csv", "csv", "test"}, nullptr, {}, {});
@@ -205,7 +203,8 @@ TEST_SUITE("storage") {
 
   TEST_CASE("an import that is not committed leaves nothing behind") {
     ScratchDir dir;
-    auto path = dir.file("r.db");
+    test::TestRegistry backing(dir);
+    auto path = backing.location();
     auto storage = open_or_fail(path);
     {
       auto session = storage->begin_import({"a.csv", "csv", "test"}, nullptr, {}, {});
@@ -220,7 +219,8 @@ TEST_SUITE("storage") {
 
   TEST_CASE("commit writes the run and its audit event together") {
     ScratchDir dir;
-    auto path = dir.file("r.db");
+    test::TestRegistry backing(dir);
+    auto path = backing.location();
     auto storage = open_or_fail(path);
     auto session = storage->begin_import({"a.csv", "csv", "cli:alice"}, nullptr, {}, {});
     REQUIRE(session.is_ok());
@@ -249,7 +249,8 @@ TEST_SUITE("storage") {
 
   TEST_CASE("search, filters and pagination") {
     ScratchDir dir;
-    auto storage = open_or_fail(dir.file("r.db"));
+    test::TestRegistry backing(dir);
+    auto storage = open_or_fail(backing.location());
     auto session = storage->begin_import({"a.csv", "csv", "test"}, nullptr, {}, {});
     REQUIRE(session.is_ok());
     store(*session.value(), staged("Lumora Vision Ltd", "Lumora", "LV-C210", "smart camera"));
@@ -298,7 +299,8 @@ TEST_SUITE("storage") {
 
   TEST_CASE("search follows a product's type across versions") {
     ScratchDir dir;
-    auto storage = open_or_fail(dir.file("r.db"));
+    test::TestRegistry backing(dir);
+    auto storage = open_or_fail(backing.location());
     for (const char* type : {"baby monitor", "smart speaker"}) {
       auto session = storage->begin_import({"a.csv", "csv", "test"}, nullptr, {}, {});
       REQUIRE(session.is_ok());
@@ -314,7 +316,8 @@ TEST_SUITE("storage") {
 
   TEST_CASE("a missing product is not found") {
     ScratchDir dir;
-    auto storage = open_or_fail(dir.file("r.db"));
+    test::TestRegistry backing(dir);
+    auto storage = open_or_fail(backing.location());
     auto product = storage->product(42);
     REQUIRE_FALSE(product.is_ok());
     CHECK(product.status().code() == Status::Code::kNotFound);

@@ -1109,6 +1109,13 @@ class ProductFilter : public Parameters {
                                         std::to_string(kMaxSearchWords) + " are allowed");
       }
       for (const auto& word : found.value()) {
+        // PostgreSQL keeps no lexeme longer than this, so no stored word begins with a longer
+        // one (and tsquery refuses it).
+        constexpr std::size_t kLongestLexeme = 2046;
+        if (word.size() > kLongestLexeme) {
+          sql += "AND false ";
+          continue;
+        }
         const std::string term = add(Param::text(prefix_query(word)));
         sql += "AND (p.words @@ " + term + "::tsquery OR m.words @@ " + term + "::tsquery) ";
       }
