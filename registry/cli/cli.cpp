@@ -360,6 +360,16 @@ int run(int argc, char** argv) {
       ->capture_default_str()
       ->check(CLI::Range(1, 4096));
 
+  auto* db = app.add_subcommand("db", "The registry as a whole");
+  db->require_subcommand(1);
+  DbCopyArguments db_copy_arguments;
+  auto* db_copy = db->add_subcommand(
+      "copy",
+      "Copy a whole registry into an empty one (SQLite file or PostgreSQL URI, either way)");
+  db_copy->add_option("--from", db_copy_arguments.from, "The registry to copy")->required();
+  db_copy->add_option("--to", db_copy_arguments.to, "An empty registry (created when needed)")
+      ->required();
+
   auto* audit = app.add_subcommand("audit", "The tamper-evident audit log");
   audit->require_subcommand(1);
   auto* audit_verify = audit->add_subcommand(
@@ -394,6 +404,7 @@ int run(int argc, char** argv) {
   if (*show) return run_show(global, show_arguments);
   if (*check) return run_check(global, check_arguments);
   if (*audit_verify) return run_audit_verify(global);
+  if (*db_copy) return run_db_copy(global, db_copy_arguments);
   if (*serve) return run_serve(global, serve_arguments);
   if (*token_create) return run_token_create(global, token_arguments);
   if (*token_list) return run_token_list(global, token_list_json);

@@ -138,6 +138,14 @@ struct ServeArguments {
 // Serves until SIGINT or SIGTERM, then finishes requests in flight and exits 0.
 int run_serve(const GlobalOptions& options, const ServeArguments& arguments);
 
+struct DbCopyArguments {
+  std::string from;  // a registry location
+  std::string to;    // an empty registry's location
+};
+// Copies a whole registry into an empty one (either backend); exit 2 when the target is not
+// empty, 1 when the copy's audit chain does not verify.
+int run_db_copy(const GlobalOptions& options, const DbCopyArguments& arguments);
+
 // Exit 0 when the audit log's hash chain is intact, 1 naming the first bad event.
 int run_audit_verify(const GlobalOptions& options);
 

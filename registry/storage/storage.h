@@ -21,6 +21,7 @@
 #include "registry/enforcement/enforcement.h"
 #include "registry/model/declaration.h"
 #include "registry/storage/body_codec.h"
+#include "registry/storage/registry_copy.h"
 
 namespace iotreg::storage {
 
@@ -433,6 +434,14 @@ class Storage {
 
   // Audit events in id order (oldest first).
   virtual Result<std::vector<AuditEvent>> audit_events(const AuditQuery& query) = 0;
+
+  // Copying a whole registry (registry_copy.h). True when the registry holds nothing at all.
+  virtual Result<bool> is_empty() = 0;
+  // Up to `limit` rows of `table`, by id above `after_id`, in id order.
+  virtual Status read_rows(const CopiedTable& table, std::int64_t after_id, std::size_t limit,
+                           std::vector<Row>& rows) = 0;
+  // Starts writing a copy into this registry, which must be empty (kConflict otherwise).
+  virtual Result<std::unique_ptr<CopySession>> begin_copy() = 0;
 
   // Makes the work running on this connection fail soon with kUnavailable; a write in progress
   // rolls back. The one method that may be called from another thread while the connection is

@@ -1779,6 +1779,59 @@ TEST_SUITE("cli") {
     }
   }
 
+  TEST_CASE("cli: db copy moves a whole registry to another backend and back") {
+    Registry registry;
+    import_samples(registry);
+    auto flags = json_lines(registry.run({"flags", "--json", "--state", "raised"}).out);
+    REQUIRE(registry
+                .run({"flag", "confirm", std::to_string(flags[0]["id"].get<std::int64_t>()),
+                      "--reason", "stop notice served", "--notice", "SN-1"})
+                .exit_status == 0);
+    REQUIRE(registry.run({"token", "create", "--role", "officer", "--name", "Jo Officer"})
+                .exit_status == 0);
+    // Through an SQLite file, into a new registry of this run's backend.
+    const std::string file = registry.dir.file("moved.db");
+    TestRegistry back(registry.dir, "back.db");
+    auto there = registry.run_bare({"db", "copy", "--from", registry.db, "--to", file});
+    INFO("stdout: ", there.out, "stderr: ", there.err);
+    REQUIRE(there.exit_status == 0);
+    CHECK(contains(there.out, ": 74 products, 78 declaration versions, "));
+    CHECK(contains(there.out, "audit log of the copy intact"));
+    auto home = registry.run_bare({"db", "copy", "--from", file, "--to", back.location()});
+    REQUIRE_MESSAGE(home.exit_status == 0, home.err);
+    // Everything arrived: products with their findings, flags with their history, the status
+    // history, the tokens, and an audit chain that verifies.
+    auto listed = [&](const std::string& db, std::vector<std::string> command) {
+      command.insert(command.begin(), {"--db", db, "--as-of", "2026-11-29"});
+      auto result = registry.run_bare(command);
+      REQUIRE_MESSAGE(result.exit_status == 0, result.err);
+      return result.out;
+    };
+    for (const std::string& copy : {file, back.location()}) {
+      CAPTURE(copy);
+      CHECK(listed(copy, {"products", "--json"}) == listed(registry.db, {"products", "--json"}));
+      CHECK(listed(copy, {"flags", "--json"}) == listed(registry.db, {"flags", "--json"}));
+      CHECK(listed(copy, {"changes", "--json"}) == listed(registry.db, {"changes", "--json"}));
+      CHECK(listed(copy, {"show", "21", "--json"}) ==
+            listed(registry.db, {"show", "21", "--json"}));
+      CHECK(listed(copy, {"token", "list"}) == listed(registry.db, {"token", "list"}));
+      CHECK(listed(copy, {"products", "--search", "lumora cam"}) ==
+            listed(registry.db, {"products", "--search", "lumora cam"}));
+      CHECK(listed(copy, {"audit", "verify"}) == listed(registry.db, {"audit", "verify"}));
+    }
+    // The copy goes on where the original was: new ids follow the copied ones.
+    auto imported = registry.run_bare({"--db", back.location(), "--as-of", "2026-11-29", "import",
+                                       "--quiet", sample("04-spring-2026-submissions.yaml")});
+    CHECK(imported.exit_status == 0);
+    // A registry that is not empty is never a copy's target, and stays as it was.
+    TableCounts before = table_counts(file);
+    auto refused = registry.run_bare({"db", "copy", "--from", registry.db, "--to", file});
+    CHECK(refused.exit_status == 2);
+    CHECK(contains(refused.err, "is not empty: a copy goes only into an empty registry"));
+    CHECK(table_counts(file) == before);
+    CHECK(registry.run_bare({"db", "copy", "--from", file, "--to", file}).exit_status == 2);
+  }
+
   TEST_CASE("cli: token create prints the token once as its last line and list never shows it") {
     Registry registry;
     auto created = registry.run({"--actor", "Ada Admin", "token", "create", "--role",

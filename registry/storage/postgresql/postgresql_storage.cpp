@@ -1139,6 +1139,104 @@ std::string limit_clause(std::size_t limit) {
   return limit == 0 ? std::string() : " LIMIT " + std::to_string(limit);
 }
 
+// The columns of a copied table as this backend selects them (its booleans as 0 and 1).
+std::string select_list(const CopiedTable& table) {
+  std::string out;
+  for (const auto& column : table.columns) {
+    if (!out.empty()) out += ", ";
+    out += column.name;
+    if (std::string_view(table.name) == "products" && std::string_view(column.name) == "flagged") {
+      out += "::int";
+    }
+  }
+  return out;
+}
+
+// "SELECT (SELECT count(*) FROM t1) + ... = 0": true when every copied table is empty.
+std::string every_table_empty() {
+  std::string sql;
+  for (const auto& table : copied_tables()) {
+    sql += sql.empty() ? "SELECT " : " + ";
+    sql += "(SELECT count(*) FROM " + std::string(table.name) + ")";
+  }
+  return sql + " = 0";
+}
+
+// Writes a copy into an empty registry in one transaction holding the write lock, with COPY;
+// search words are computed for products and manufacturers as they arrive, and each sequence
+// is set past the copied ids at commit.
+class PgCopySession : public CopySession {
+ public:
+  PgCopySession(Connection& db, SearchWords& words) : db_(db), words_(words), transaction_(db) {}
+  Status start() {
+    IOTREG_TRY(transaction_.begin());
+    return lock_writer(db_);
+  }
+
+  Status write_rows(const CopiedTable& table, std::span<const Row> rows) override {
+    const std::string_view name = table.name;
+    const bool products = name == "products";
+    const bool manufacturers = name == "manufacturers";
+    std::string columns = select_list(table);
+    for (std::string::size_type at; (at = columns.find("::int")) != std::string::npos;) {
+      columns.erase(at, 5);
+    }
+    if (products || manufacturers) columns += ", words";
+    std::string data;
+    for (const Row& row : rows) {
+      for (std::size_t i = 0; i < row.size(); ++i) {
+        if (i > 0) data += '\t';
+        const Cell& cell = row[i];
+        switch (cell.kind) {
+          case Cell::Kind::kNull:
+            data += "\\N";
+            break;
+          case Cell::Kind::kInteger:
+            data += std::to_string(cell.integer);
+            break;
+          case Cell::Kind::kText:
+            append_copy_field(data, cell.text);
+            break;
+          case Cell::Kind::kBytes:
+            append_copy_bytes(data, cell.text);
+            break;
+        }
+      }
+      if (products || manufacturers) {
+        // products: brand, model, type (columns 3 to 5); manufacturers: name (column 1).
+        auto found = products ? words_.tsvector_literal({row[3].text, row[4].text, row[5].text})
+                              : words_.tsvector_literal({row[1].text});
+        if (!found.is_ok()) return found.status();
+        data += '\t';
+        append_copy_field(data, found.value());
+      }
+      data += '\n';
+    }
+    if (data.empty()) return Status::ok();
+    IOTREG_TRY(db_.copy_begin("copying " + std::string(name),
+                              "COPY " + std::string(name) + " (" + columns + ") FROM STDIN"));
+    IOTREG_TRY(db_.copy_send(data));
+    return db_.copy_end();
+  }
+
+  Status commit() override {
+    for (const auto& table : copied_tables()) {
+      const std::string name = table.name;
+      IOTREG_TRY(
+          db_.exec("setting the ids of " + name, "SELECT setval(pg_get_serial_sequence('" + name +
+                                                     "', 'id'), "
+                                                     "coalesce(max(id), 0) + 1, false) FROM " +
+                                                     name));
+    }
+    return transaction_.commit();
+  }
+
+ private:
+  Connection& db_;
+  SearchWords& words_;
+  Transaction transaction_;
+};
+
 class PostgresqlStorage : public Storage {
  public:
   explicit PostgresqlStorage(std::unique_ptr<Connection> db) : db_(std::move(db)) {}
@@ -1150,6 +1248,54 @@ class PostgresqlStorage : public Storage {
   }
 
   void interrupt() override { db_->cancel(); }
+
+  Result<bool> is_empty() override {
+    auto empty = db_->query("looking into the registry", every_table_empty());
+    if (!empty.is_ok()) return empty.status();
+    return empty->text(0, 0) == "t";
+  }
+
+  Status read_rows(const CopiedTable& table, std::int64_t after_id, std::size_t limit,
+                   std::vector<Row>& rows) override {
+    auto found =
+        db_->query("reading " + std::string(table.name),
+                   "SELECT " + select_list(table) + " FROM " + table.name +
+                       " WHERE id > $1 ORDER BY id LIMIT $2",
+                   {Param::integer(after_id), Param::integer(static_cast<std::int64_t>(limit))});
+    if (!found.is_ok()) return found.status();
+    for (int r = 0; r < found->rows(); ++r) {
+      Row row(table.columns.size());
+      for (std::size_t i = 0; i < row.size(); ++i) {
+        const int column = static_cast<int>(i);
+        if (found->is_null(r, column)) continue;
+        row[i].kind = table.columns[i].kind;
+        switch (table.columns[i].kind) {
+          case Cell::Kind::kInteger:
+            row[i].integer = found->integer(r, column);
+            break;
+          case Cell::Kind::kBytes:
+            row[i].text = found->bytes(r, column);
+            break;
+          default:
+            row[i].text = std::string(found->text(r, column));
+        }
+      }
+      rows.push_back(std::move(row));
+    }
+    return Status::ok();
+  }
+
+  Result<std::unique_ptr<CopySession>> begin_copy() override {
+    auto session = std::make_unique<PgCopySession>(*db_, words_);
+    IOTREG_TRY(session->start());
+    auto empty = is_empty();
+    if (!empty.is_ok()) return empty.status();
+    if (!empty.value()) {
+      return Status::conflict("registry " + db_->printable() +
+                              " is not empty: a copy goes only into an empty registry");
+    }
+    return std::unique_ptr<CopySession>(std::move(session));
+  }
 
   Result<std::unique_ptr<ImportSession>> begin_import(const ImportRunInfo& info,
                                                       const EvaluationInfo* evaluation,

@@ -1014,6 +1014,78 @@ class ProductFilter {
   std::string manufacturer_key_;
 };
 
+// The column list of a copied table, e.g. "id, name, name_key".
+std::string column_list(const CopiedTable& table) {
+  std::string out;
+  for (const auto& column : table.columns) {
+    if (!out.empty()) out += ", ";
+    out += column.name;
+  }
+  return out;
+}
+
+// "SELECT (SELECT count(*) FROM t1) + ... = 0": true when every copied table is empty.
+std::string every_table_empty() {
+  std::string sql;
+  for (const auto& table : copied_tables()) {
+    sql += sql.empty() ? "SELECT " : " + ";
+    sql += "(SELECT count(*) FROM " + std::string(table.name) + ")";
+  }
+  return sql + " = 0";
+}
+
+// Writes a copy into an empty registry inside one IMMEDIATE transaction; the full-text index is
+// built from the copied rows at commit.
+class SqliteCopySession : public CopySession {
+ public:
+  explicit SqliteCopySession(Database& db) : db_(db), transaction_(db) {}
+  Status start() { return transaction_.begin(); }
+
+  Status write_rows(const CopiedTable& table, std::span<const Row> rows) override {
+    std::string placeholders;
+    for (std::size_t i = 1; i <= table.columns.size(); ++i) {
+      placeholders += (i > 1 ? ", ?" : "?") + std::to_string(i);
+    }
+    auto insert = db_.prepare("INSERT INTO " + std::string(table.name) + " (" + column_list(table) +
+                              ") VALUES (" + placeholders + ")");
+    if (!insert.is_ok()) return insert.status();
+    for (const Row& row : rows) {
+      for (std::size_t i = 0; i < row.size(); ++i) {
+        const int index = static_cast<int>(i + 1);
+        const Cell& cell = row[i];
+        switch (cell.kind) {
+          case Cell::Kind::kNull:
+            insert->bind_null(index);
+            break;
+          case Cell::Kind::kInteger:
+            insert->bind(index, cell.integer);
+            break;
+          case Cell::Kind::kText:
+            insert->bind(index, cell.text);
+            break;
+          case Cell::Kind::kBytes:
+            insert->bind_blob(index, cell.text);
+            break;
+        }
+      }
+      IOTREG_TRY(insert->run());
+    }
+    return Status::ok();
+  }
+
+  Status commit() override {
+    IOTREG_TRY(db_.exec(
+        "INSERT INTO products_fts (rowid, brand, model, type) "
+        "SELECT id, brand, model, type FROM products;"
+        "INSERT INTO manufacturers_fts (rowid, name) SELECT id, name FROM manufacturers;"));
+    return transaction_.commit();
+  }
+
+ private:
+  Database& db_;
+  Transaction transaction_;
+};
+
 // A transaction that is never committed: the sessions inside it use savepoints.
 class SqlitePreview : public Preview {
  public:
@@ -1035,6 +1107,55 @@ class SqliteStorage : public Storage {
   }
 
   void interrupt() override { sqlite3_interrupt(db_->handle()); }
+
+  Result<bool> is_empty() override {
+    auto empty = db_->query_int(every_table_empty());
+    if (!empty.is_ok()) return empty.status();
+    return empty.value() != 0;
+  }
+
+  Status read_rows(const CopiedTable& table, std::int64_t after_id, std::size_t limit,
+                   std::vector<Row>& rows) override {
+    auto select = db_->prepare("SELECT " + column_list(table) + " FROM " + table.name +
+                               " WHERE id > ?1 ORDER BY id LIMIT ?2");
+    if (!select.is_ok()) return select.status();
+    select->bind(1, after_id).bind(2, static_cast<std::int64_t>(limit));
+    for (;;) {
+      auto found = select->step();
+      if (!found.is_ok()) return found.status();
+      if (!found.value()) break;
+      Row row(table.columns.size());
+      for (std::size_t i = 0; i < row.size(); ++i) {
+        const int column = static_cast<int>(i);
+        if (select->is_null(column)) continue;
+        row[i].kind = table.columns[i].kind;
+        switch (table.columns[i].kind) {
+          case Cell::Kind::kInteger:
+            row[i].integer = select->int64(column);
+            break;
+          case Cell::Kind::kBytes:
+            row[i].text = std::string(select->blob_view(column));
+            break;
+          default:
+            row[i].text = select->text(column);
+        }
+      }
+      rows.push_back(std::move(row));
+    }
+    return Status::ok();
+  }
+
+  Result<std::unique_ptr<CopySession>> begin_copy() override {
+    auto session = std::make_unique<SqliteCopySession>(*db_);
+    IOTREG_TRY(session->start());
+    auto empty = is_empty();
+    if (!empty.is_ok()) return empty.status();
+    if (!empty.value()) {
+      return Status::conflict("registry " + db_->path() +
+                              " is not empty: a copy goes only into an empty registry");
+    }
+    return std::unique_ptr<CopySession>(std::move(session));
+  }
 
   Result<std::unique_ptr<ImportSession>> begin_import(const ImportRunInfo& info,
                                                       const EvaluationInfo* evaluation,
