@@ -151,8 +151,8 @@ int run(int argc, char** argv) {
   const char* env_db = std::getenv("IOTREG_DB");
   global.registry = env_db && *env_db ? env_db : "iotreg.db";
   app.add_option("--db", global.registry,
-                 "The registry: an SQLite file, or a PostgreSQL connection URI "
-                 "(postgresql://...) (default: $IOTREG_DB, else ./iotreg.db)");
+                 std::string("The registry: ") + storage::kLocationForms +
+                     " (default: $IOTREG_DB, else ./iotreg.db)");
   global.policy = std::string(policy::kDefaultPolicyId);
   app.add_option("--policy", global.policy,
                  "Policy file, or a shipped policy: dcms-2019 (default) or psti-2023");
@@ -363,9 +363,9 @@ int run(int argc, char** argv) {
   auto* db = app.add_subcommand("db", "The registry as a whole");
   db->require_subcommand(1);
   DbCopyArguments db_copy_arguments;
-  auto* db_copy = db->add_subcommand(
-      "copy",
-      "Copy a whole registry into an empty one (SQLite file or PostgreSQL URI, either way)");
+  auto* db_copy =
+      db->add_subcommand("copy", std::string("Copy a whole registry into an empty one: each is ") +
+                                     storage::kLocationForms);
   db_copy->add_option("--from", db_copy_arguments.from, "The registry to copy")->required();
   db_copy->add_option("--to", db_copy_arguments.to, "An empty registry (created when needed)")
       ->required();

@@ -464,6 +464,9 @@ enum class OpenMode {
 // for the PostgreSQL backend, else the path of an SQLite file, the embedded default. Errors say
 // what is wrong with it: not an iotreg registry, from a newer version, read-only, busy.
 Result<std::unique_ptr<Storage>> open_storage(const std::string& location, OpenMode mode);
+// What a location may be, for help texts.
+inline constexpr const char* kLocationForms =
+    "an SQLite file, or a PostgreSQL connection URI (postgresql://...)";
 // `location` as messages may show it.
 std::string printable_location(const std::string& location);
 
