@@ -4,6 +4,7 @@
 #pragma once
 
 #include <cstdint>
+#include <memory>
 #include <string>
 #include <string_view>
 
@@ -61,6 +62,15 @@ struct AuditRecord {
 };
 // The event with id `id`, as the chain's rule (enforcement::audit_hash) reads it.
 enforcement::AuditContent audit_content(std::int64_t id, const AuditRecord& event);
+
+// A write session of type Session made with `args` and started (Session::start()), as the
+// interface it implements; the failure of start() otherwise.
+template <typename Interface, typename Session, typename... Args>
+Result<std::unique_ptr<Interface>> start_session(Args&&... args) {
+  auto session = std::make_unique<Session>(std::forward<Args>(args)...);
+  IOTREG_TRY(session->start());
+  return std::unique_ptr<Interface>(std::move(session));
+}
 
 // The product a change summary names; borrows the strings for the duration of a call.
 struct ProductNames {

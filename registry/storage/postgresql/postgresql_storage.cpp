@@ -1300,10 +1300,8 @@ class PostgresqlStorage : public Storage {
   Result<std::unique_ptr<ImportSession>> begin_import(const ImportRunInfo& info,
                                                       const EvaluationInfo* evaluation,
                                                       Rejudge rejudge, Decide decide) override {
-    auto session = std::make_unique<PgImportSession>(*db_, words_, info, evaluation,
-                                                     std::move(rejudge), std::move(decide));
-    IOTREG_TRY(session->start());
-    return std::unique_ptr<ImportSession>(std::move(session));
+    return records::start_session<ImportSession, PgImportSession>(
+        *db_, words_, info, evaluation, std::move(rejudge), std::move(decide));
   }
 
   Result<std::vector<RecheckCandidate>> recheck_candidates(const EvaluationInfo& evaluation,
@@ -1381,16 +1379,12 @@ class PostgresqlStorage : public Storage {
   Result<std::unique_ptr<RecheckSession>> begin_recheck(
       const EvaluationInfo& evaluation, const std::string& actor,
       std::optional<std::string> daily_date) override {
-    auto session =
-        std::make_unique<PgRecheckSession>(*db_, evaluation, actor, std::move(daily_date));
-    IOTREG_TRY(session->start());
-    return std::unique_ptr<RecheckSession>(std::move(session));
+    return records::start_session<RecheckSession, PgRecheckSession>(*db_, evaluation, actor,
+                                                                    std::move(daily_date));
   }
 
   Result<std::unique_ptr<FlagActionSession>> begin_flag_action(const std::string& actor) override {
-    auto session = std::make_unique<PgFlagActionSession>(*db_, actor);
-    IOTREG_TRY(session->start());
-    return std::unique_ptr<FlagActionSession>(std::move(session));
+    return records::start_session<FlagActionSession, PgFlagActionSession>(*db_, actor);
   }
 
   Result<std::vector<ChangeRecord>> changes(const ChangeQuery& query) override {

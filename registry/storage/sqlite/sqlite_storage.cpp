@@ -1160,10 +1160,8 @@ class SqliteStorage : public Storage {
   Result<std::unique_ptr<ImportSession>> begin_import(const ImportRunInfo& info,
                                                       const EvaluationInfo* evaluation,
                                                       Rejudge rejudge, Decide decide) override {
-    auto session = std::make_unique<SqliteImportSession>(*db_, info, evaluation, std::move(rejudge),
-                                                         std::move(decide));
-    IOTREG_TRY(session->start());
-    return std::unique_ptr<ImportSession>(std::move(session));
+    return records::start_session<ImportSession, SqliteImportSession>(
+        *db_, info, evaluation, std::move(rejudge), std::move(decide));
   }
 
   Result<std::vector<RecheckCandidate>> recheck_candidates(const EvaluationInfo& evaluation,
@@ -1244,16 +1242,12 @@ class SqliteStorage : public Storage {
   Result<std::unique_ptr<RecheckSession>> begin_recheck(
       const EvaluationInfo& evaluation, const std::string& actor,
       std::optional<std::string> daily_date) override {
-    auto session =
-        std::make_unique<SqliteRecheckSession>(*db_, evaluation, actor, std::move(daily_date));
-    IOTREG_TRY(session->start());
-    return std::unique_ptr<RecheckSession>(std::move(session));
+    return records::start_session<RecheckSession, SqliteRecheckSession>(*db_, evaluation, actor,
+                                                                        std::move(daily_date));
   }
 
   Result<std::unique_ptr<FlagActionSession>> begin_flag_action(const std::string& actor) override {
-    auto session = std::make_unique<SqliteFlagActionSession>(*db_, actor);
-    IOTREG_TRY(session->start());
-    return std::unique_ptr<FlagActionSession>(std::move(session));
+    return records::start_session<FlagActionSession, SqliteFlagActionSession>(*db_, actor);
   }
 
   Result<std::vector<ChangeRecord>> changes(const ChangeQuery& query) override {
