@@ -6,6 +6,7 @@
 // GIN indexes and matched as prefixes.
 #include <algorithm>
 #include <limits>
+#include <map>
 #include <optional>
 #include <set>
 #include <span>
@@ -35,6 +36,21 @@ Result<enforcement::FlagState> read_state(std::string_view stored, std::int64_t 
 
 Param state_param(enforcement::FlagState state) {
   return Param::text(enforcement::flag_state_name(state));
+}
+
+// Texts as a PostgreSQL text[] literal: {"a","b"}.
+std::string text_array(const std::vector<std::string_view>& texts) {
+  std::string out = "{";
+  for (const std::string_view text : texts) {
+    if (out.size() > 1) out += ',';
+    out += '"';
+    for (const char c : text) {
+      if (c == '"' || c == '\\') out += '\\';
+      out += c;
+    }
+    out += '"';
+  }
+  return out + "}";
 }
 
 // The registry's search words: those of the unicode61 tokenizer (folded: lower case, without
@@ -83,21 +99,13 @@ class SearchWords {
 
   // The words of several texts as a PostgreSQL text[] literal, for array_to_tsvector().
   Result<std::string> array_literal(std::initializer_list<std::string_view> texts) {
-    std::string out = "{";
+    std::vector<std::string> all;
     for (const std::string_view text : texts) {
       auto found = words(text);
       if (!found.is_ok()) return found.status();
-      for (const auto& word : found.value()) {
-        if (out.size() > 1) out += ',';
-        out += '"';
-        for (const char c : word) {
-          if (c == '"' || c == '\\') out += '\\';
-          out += c;
-        }
-        out += '"';
-      }
+      for (auto& word : found.value()) all.push_back(std::move(word));
     }
-    return out + "}";
+    return text_array(std::vector<std::string_view>(all.begin(), all.end()));
   }
 
  private:
@@ -433,6 +441,7 @@ class PgImportSession : public ImportSession {
   // store(), after what the batch wrote so far.
   Status store_batch(std::span<StagedDeclaration> batch,
                      std::vector<StoreOutcome>& outcomes) override {
+    IOTREG_TRY(resolve_manufacturers(batch));
     std::vector<std::int64_t> makers(batch.size());
     for (std::size_t i = 0; i < batch.size(); ++i) {
       IOTREG_TRY(
@@ -522,6 +531,54 @@ class PgImportSession : public ImportSession {
     std::string status;
     std::int64_t flag_id = 0;
   };
+
+  // Finds the manufacturers of `batch` on file and records the new ones (named as first
+  // spelled in the batch), in three round trips, so that manufacturer() finds every one.
+  Status resolve_manufacturers(std::span<const StagedDeclaration> batch) {
+    std::vector<std::string_view> keys;
+    std::map<std::string_view, std::string_view> first_names;
+    for (const StagedDeclaration& staged : batch) {
+      const std::string& key = staged.identity.manufacturer_key;
+      if (manufacturer_ids_.count(key) || first_names.count(key)) continue;
+      first_names.emplace(key, staged.manufacturer_name);
+      keys.push_back(key);
+    }
+    if (keys.empty()) return Status::ok();
+    auto found =
+        db_.query("finding manufacturers",
+                  "SELECT id, name_key FROM manufacturers WHERE name_key = ANY($1::text[])",
+                  {Param::text(text_array(keys))});
+    if (!found.is_ok()) return found.status();
+    for (int row = 0; row < found->rows(); ++row) {
+      const std::string key(found->text(row, 1));
+      manufacturer_ids_.emplace(key, found->integer(row, 0));
+      first_names.erase(key);
+    }
+    if (first_names.empty()) return Status::ok();
+    std::vector<std::int64_t> ids;
+    IOTREG_TRY(draw_ids("manufacturers", first_names.size(), ids));
+    std::string rows;
+    std::size_t next = 0;
+    for (const std::string_view key : keys) {
+      auto name = first_names.find(key);
+      if (name == first_names.end()) continue;
+      auto words = words_.tsvector_literal({name->second});
+      if (!words.is_ok()) return words.status();
+      const std::int64_t id = ids[next++];
+      rows += std::to_string(id) + '\t';
+      append_copy_field(rows, name->second);
+      rows += '\t';
+      append_copy_field(rows, key);
+      rows += '\t';
+      append_copy_field(rows, words.value());
+      rows += '\n';
+      manufacturer_ids_.emplace(std::string(key), id);
+    }
+    IOTREG_TRY(db_.copy_begin("recording manufacturers",
+                              "COPY manufacturers (id, name, name_key, words) FROM STDIN"));
+    IOTREG_TRY(db_.copy_send(rows));
+    return db_.copy_end();
+  }
 
   // Adds to `known` the identities of `batch` that products on file already have.
   Status find_known(std::span<const StagedDeclaration> batch,
