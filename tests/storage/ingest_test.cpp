@@ -2,7 +2,7 @@
 #include <doctest/doctest.h>
 
 #include "registry/ingest/ingest.h"
-#include "registry/storage/sqlite/database.h"
+#include "support/registry.h"
 #include "support/temp_files.h"
 
 namespace iotreg::ingest {
@@ -22,16 +22,13 @@ class RecordingObserver : public ImportObserver {
   std::vector<std::string> file_errors;
 };
 
-std::string table_counts(const std::string& path) {
-  auto db = storage::sqlite::Database::open(path, /*read_only=*/true);
-  REQUIRE(db.is_ok());
+std::string table_counts(const std::string& location) {
+  test::RegistryProbe probe(location);
   std::string out;
   for (const char* table :
        {"manufacturers", "products", "declaration_versions", "import_runs", "audit_events"}) {
     out += std::string(table) + "=" +
-           std::to_string(
-               db.value()->query_int(std::string("SELECT count(*) FROM ") + table).value()) +
-           " ";
+           std::to_string(probe.integer(std::string("SELECT count(*) FROM ") + table)) + " ";
   }
   return out;
 }
@@ -48,7 +45,8 @@ TEST_SUITE("ingest") {
   TEST_CASE("a file is imported with counts and rejected rows are reported") {
     ScratchDir dir;
     auto file = testing::write_file(dir, "a.csv", kCsv);
-    auto opened = storage::open_sqlite_storage(dir.file("r.db"), storage::OpenMode::kReadWrite);
+    test::TestRegistry backing(dir);
+    auto opened = storage::open_storage(backing.location(), storage::OpenMode::kReadWrite);
     REQUIRE(opened.is_ok());
     RecordingObserver observer;
     auto result = import_file(opened.value().get(), file, {}, observer);
@@ -60,7 +58,7 @@ TEST_SUITE("ingest") {
     CHECK(result->counts.rejected == 1);
     CHECK(result->counts.new_products == 2);
     CHECK(observer.rejected_lines == std::vector<std::uint64_t>{3});
-    CHECK(table_counts(dir.file("r.db")) ==
+    CHECK(table_counts(backing.location()) ==
           "manufacturers=1 products=2 declaration_versions=2 import_runs=1 audit_events=1 ");
 
     // The same file again: nothing changes, not even the run log.
@@ -68,15 +66,16 @@ TEST_SUITE("ingest") {
     REQUIRE(again.is_ok());
     CHECK(again->counts.unchanged == 2);
     CHECK(again->run_id == 0);
-    CHECK(table_counts(dir.file("r.db")) ==
+    CHECK(table_counts(backing.location()) ==
           "manufacturers=1 products=2 declaration_versions=2 import_runs=1 audit_events=1 ");
   }
 
   TEST_CASE("a dry run in a preview counts what the real run does and stores nothing") {
     ScratchDir dir;
     auto file = testing::write_file(dir, "a.csv", kCsv);
-    auto path = dir.file("r.db");
-    auto opened = storage::open_sqlite_storage(path, storage::OpenMode::kReadWrite);
+    test::TestRegistry backing(dir);
+    auto path = backing.location();
+    auto opened = storage::open_storage(path, storage::OpenMode::kReadWrite);
     REQUIRE(opened.is_ok());
     const std::string empty = table_counts(path);
     RecordingObserver observer;
@@ -108,8 +107,9 @@ TEST_SUITE("ingest") {
     auto good = testing::write_file(dir, "a.csv", kCsv);
     auto bad =
         testing::write_file(dir, "b.csv", "manufacturer.name,product.brand,product.modle\nA,B,C\n");
-    auto path = dir.file("r.db");
-    auto opened = storage::open_sqlite_storage(path, storage::OpenMode::kReadWrite);
+    test::TestRegistry backing(dir);
+    auto path = backing.location();
+    auto opened = storage::open_storage(path, storage::OpenMode::kReadWrite);
     REQUIRE(opened.is_ok());
     RecordingObserver observer;
     REQUIRE(import_file(opened.value().get(), good, {}, observer).is_ok());
@@ -124,7 +124,8 @@ TEST_SUITE("ingest") {
 
   TEST_CASE("unknown formats and missing files are errors before anything is stored") {
     ScratchDir dir;
-    auto opened = storage::open_sqlite_storage(dir.file("r.db"), storage::OpenMode::kReadWrite);
+    test::TestRegistry backing(dir);
+    auto opened = storage::open_storage(backing.location(), storage::OpenMode::kReadWrite);
     REQUIRE(opened.is_ok());
     RecordingObserver observer;
     auto txt = testing::write_file(dir, "a.txt", kCsv);
@@ -149,8 +150,9 @@ TEST_SUITE("ingest") {
              std::to_string(i) + "\n";
     }
     auto file = testing::write_file(dir, "many.csv", csv);
-    auto path = dir.file("r.db");
-    auto opened = storage::open_sqlite_storage(path, storage::OpenMode::kReadWrite);
+    test::TestRegistry backing(dir);
+    auto path = backing.location();
+    auto opened = storage::open_storage(path, storage::OpenMode::kReadWrite);
     REQUIRE(opened.is_ok());
     RecordingObserver observer;
     auto result = import_file(opened.value().get(), file, {}, observer);
@@ -158,13 +160,10 @@ TEST_SUITE("ingest") {
     // 6000 distinct (maker, model) pairs? i%7 and i%6000 cycle together with period 42000, so
     // all 10000 rows are distinct products except where (i%7, i%6000) repeats: never below 42000.
     CHECK(result->counts.new_products == 10000);
-    auto db = storage::sqlite::Database::open(path, true);
-    REQUIRE(db.is_ok());
     // Version ids follow file order.
-    CHECK(db.value()
-              ->query_int("SELECT count(*) FROM declaration_versions v JOIN products p ON "
-                          "p.id = v.product_id WHERE p.id != v.id")
-              .value() == 0);
+    CHECK(test::RegistryProbe(path).integer(
+              "SELECT count(*) FROM declaration_versions v JOIN products p ON "
+              "p.id = v.product_id WHERE p.id != v.id") == 0);
   }
 }
 
