@@ -15,20 +15,14 @@ namespace iotreg::cli {
 int run_check(const GlobalOptions& options, const CheckArguments& arguments) {
   auto evaluator = load_evaluator(options);
   if (!evaluator) return kExitUsage;
-  auto registry = open_registry(options, arguments.dry_run ? Access::kPreview : Access::kWrite);
-  if (!registry) return kExitUsage;
   // A dry run is the re-check itself, undone: it reports exactly what the real one would do.
-  std::unique_ptr<storage::Preview> preview;
-  if (arguments.dry_run) {
-    auto begun = registry->begin_preview();
-    if (!begun.is_ok()) return report_error(begun.status());
-    preview = std::move(begun).value();
-  }
+  auto target = open_for_writing(options, arguments.dry_run);
+  if (!target) return kExitUsage;
   auto rechecked =
-      ingest::recheck(*registry, *evaluator,
+      ingest::recheck(*target->registry, *evaluator,
                       {arguments.all ? storage::RecheckScope::kAll : storage::RecheckScope::kStale,
                        cli_actor(options), std::nullopt});
-  preview.reset();
+  target->preview.reset();
   if (!rechecked.is_ok()) return report_error(rechecked.status());
   const ingest::RecheckReport& report = rechecked.value();
   const auto checked = report.checked;

@@ -30,6 +30,21 @@ std::unique_ptr<storage::Storage> open_registry(const GlobalOptions& options, Ac
   return std::move(opened).value();
 }
 
+std::optional<WriteTarget> open_for_writing(const GlobalOptions& options, bool dry_run) {
+  WriteTarget target;
+  target.registry = open_registry(options, dry_run ? Access::kPreview : Access::kWrite);
+  if (!target.registry) return std::nullopt;
+  if (dry_run) {
+    auto begun = target.registry->begin_preview();
+    if (!begun.is_ok()) {
+      report_error(begun.status());
+      return std::nullopt;
+    }
+    target.preview = std::move(begun).value();
+  }
+  return target;
+}
+
 namespace {
 
 // The built-in plugins: <dir of the binary>/plugins in a build tree, else the installed

@@ -43,6 +43,14 @@ enum class Access { kRead, kWrite, kPreview };
 // created (and migrated), as on first use. For a preview (a dry run), a missing one is an empty
 // registry in memory, and nothing is created.
 std::unique_ptr<storage::Storage> open_registry(const GlobalOptions& options, Access access);
+// A registry to write to and, for a dry run, the preview that undoes everything written through
+// it when it ends (declared last, so it ends first).
+struct WriteTarget {
+  std::unique_ptr<storage::Storage> registry;
+  std::unique_ptr<storage::Preview> preview;
+};
+// Prints the error and returns nullopt on failure.
+std::optional<WriteTarget> open_for_writing(const GlobalOptions& options, bool dry_run);
 // Prints "iotreg: <message>" on stderr and returns the exit status for the Status.
 int report_error(const Status& status);
 

@@ -220,16 +220,11 @@ int run_import(const GlobalOptions& options, const ImportArguments& arguments) {
   if (!evaluator) return kExitUsage;
   import_options.evaluator = evaluator.get();
 
-  auto registry = open_registry(options, arguments.dry_run ? Access::kPreview : Access::kWrite);
-  if (!registry) return kExitUsage;
   // A dry run is the import itself, every file of it, undone at the end: its summary is what
   // the real run's would be.
-  std::unique_ptr<storage::Preview> preview;
-  if (arguments.dry_run) {
-    auto begun = registry->begin_preview();
-    if (!begun.is_ok()) return report_error(begun.status());
-    preview = std::move(begun).value();
-  }
+  auto target = open_for_writing(options, arguments.dry_run);
+  if (!target) return kExitUsage;
+  storage::Storage* registry = target->registry.get();
   ReportWriter report;
   if (!arguments.report_path.empty() && !report.open(arguments.report_path)) {
     std::cerr << "iotreg: cannot write the report to " << printable(arguments.report_path) << "\n";
@@ -240,7 +235,7 @@ int run_import(const GlobalOptions& options, const ImportArguments& arguments) {
   bool file_errors = false;
   for (const auto& file : arguments.files) {
     report.begin_file(file);
-    auto result = ingest::import_file(registry.get(), file, import_options, observer);
+    auto result = ingest::import_file(registry, file, import_options, observer);
     observer.clear_progress();
     if (!result.is_ok()) {
       report.end_file(nullptr, result.status().message(), arguments.dry_run);

@@ -449,25 +449,30 @@ class PgImportSession : public ImportSession {
     }
     std::set<std::tuple<std::int64_t, std::string, std::string>> known;
     IOTREG_TRY(find_known(batch, makers, known));
-    // Which are new, and what the rules decide for each.
-    std::vector<std::optional<enforcement::Consequences>> decided(batch.size());
+    // Which are new; their ids; what the rules decide for each (once, with its ids, so that
+    // reasons name the version); then the ids of the flags they raise.
     std::vector<bool> is_new(batch.size());
-    std::size_t new_products = 0, raises = 0;
+    std::size_t new_products = 0;
     for (std::size_t i = 0; i < batch.size(); ++i) {
       const model::ProductIdentity& identity = batch[i].identity;
       is_new[i] = known.emplace(makers[i], identity.brand_key, identity.model_key).second;
-      if (!is_new[i]) continue;
-      ++new_products;
-      const VerdictRecord& verdict = batch[i].verdict;
-      if (evaluation_ && !verdict.status.empty()) {
-        // Product and version ids are not needed by the rules' decision but for its reasons.
-        decided[i] = decide_({0, "", std::nullopt}, {verdict.status, verdict.failed, 0});
-        raises += decided[i]->raise_reason ? 1 : 0;
-      }
+      new_products += is_new[i] ? 1 : 0;
     }
     std::vector<std::int64_t> product_ids, version_ids, flag_ids;
     IOTREG_TRY(draw_ids("products", new_products, product_ids));
     IOTREG_TRY(draw_ids("declaration_versions", new_products, version_ids));
+    std::vector<std::optional<enforcement::Consequences>> decided(batch.size());
+    std::size_t raises = 0;
+    for (std::size_t i = 0, next_new = 0; i < batch.size(); ++i) {
+      if (!is_new[i]) continue;
+      const VerdictRecord& verdict = batch[i].verdict;
+      if (evaluation_ && !verdict.status.empty()) {
+        decided[i] = decide_({product_ids[next_new], "", std::nullopt},
+                             {verdict.status, verdict.failed, version_ids[next_new]});
+        raises += decided[i]->raise_reason ? 1 : 0;
+      }
+      ++next_new;
+    }
     IOTREG_TRY(draw_ids("flags", raises, flag_ids));
     std::size_t next_new = 0, next_flag = 0;
     for (std::size_t i = 0; i < batch.size(); ++i) {
@@ -482,15 +487,9 @@ class PgImportSession : public ImportSession {
       const std::int64_t product_id = product_ids[next_new];
       const std::int64_t version_id = version_ids[next_new];
       ++next_new;
-      std::int64_t flag_id = 0;
-      if (decided[i]) {
-        // Decided again with the ids, so that reasons name the version.
-        decided[i] = decide_({product_id, "", std::nullopt},
-                             {staged.verdict.status, staged.verdict.failed, version_id});
-        if (decided[i]->raise_reason) flag_id = flag_ids[next_flag++];
-      }
-      IOTREG_TRY(buffer_new_product(staged, makers[i], product_id, version_id, flag_id,
-                                    decided[i] ? &*decided[i] : nullptr));
+      const enforcement::Consequences* decision = decided[i] ? &*decided[i] : nullptr;
+      const std::int64_t flag_id = decision && decision->raise_reason ? flag_ids[next_flag++] : 0;
+      IOTREG_TRY(buffer_new_product(staged, makers[i], product_id, version_id, flag_id, decision));
       outcomes.push_back(StoreOutcome::kNewProduct);
     }
     return flush();
