@@ -1000,35 +1000,34 @@ TEST_SUITE("cli") {
         CHECK(table_counts(registry.db) == before);
       }
     }
+  }
 
-    SUBCASE("a database locked by another process") {
-      REQUIRE(registry.import({sample("01-lumora-vision.csv")}).exit_status == 1);
-      TableCounts before = table_counts(registry.db);
-      ProcessOptions short_wait;
-      short_wait.environment = {{"IOTREG_BUSY_TIMEOUT_MS", "200"}};
-      {
-        RegistryProbe holder(registry.db);
-        holder.exec("BEGIN EXCLUSIVE");
-        holder.exec("INSERT INTO manufacturers (name, name_key) VALUES ('Holder', 'holder')");
-        ProcessResult locked =
-            registry.run({"import", sample("02-brightpath-electronics.csv")}, short_wait);
-        INFO("stdout:\n", locked.out, "stderr:\n", locked.err);
-        CHECK(locked.exit_status == 2);
-        CHECK(contains(locked.err, "locked"));
-        CHECK_MESSAGE(locked.elapsed < std::chrono::milliseconds(4500),
-                      "IOTREG_BUSY_TIMEOUT_MS=200 was not honoured: ", locked.elapsed.count(),
-                      " ms");
-        // Readers are not blocked by a writer (WAL).
-        auto listed = registry.run({"products", "--json"}, short_wait);
-        CHECK(listed.exit_status == 0);
-        CHECK(split_lines(listed.out).size() == 12);
-        holder.exec("ROLLBACK");
-      }
-      CHECK(table_counts(registry.db) == before);
-      auto after = registry.import({sample("02-brightpath-electronics.csv")});
-      CHECK(after.exit_status == 1);
-      CHECK(table_counts(registry.db).products == before.products + 13);
+  TEST_CASE("cli: a registry another process is writing to is busy: exit 2, nothing changed") {
+    Registry registry;
+    REQUIRE(registry.import({sample("01-lumora-vision.csv")}).exit_status == 1);
+    TableCounts before = table_counts(registry.db);
+    ProcessOptions short_wait;
+    short_wait.environment = {{"IOTREG_BUSY_TIMEOUT_MS", "200"}};
+    {
+      RegistryProbe holder(registry.db);
+      holder.hold_write_lock();
+      ProcessResult locked =
+          registry.run({"import", sample("02-brightpath-electronics.csv")}, short_wait);
+      INFO("stdout:\n", locked.out, "stderr:\n", locked.err);
+      CHECK(locked.exit_status == 2);
+      CHECK(contains(locked.err, "locked"));
+      CHECK_MESSAGE(locked.elapsed < std::chrono::milliseconds(4500),
+                    "IOTREG_BUSY_TIMEOUT_MS=200 was not honoured: ", locked.elapsed.count(), " ms");
+      // Readers are not blocked by a writer.
+      auto listed = registry.run({"products", "--json"}, short_wait);
+      CHECK(listed.exit_status == 0);
+      CHECK(split_lines(listed.out).size() == 12);
+      holder.release_write_lock();
     }
+    CHECK(table_counts(registry.db) == before);
+    auto after = registry.import({sample("02-brightpath-electronics.csv")});
+    CHECK(after.exit_status == 1);
+    CHECK(table_counts(registry.db).products == before.products + 13);
   }
 
   TEST_CASE("cli: CSV headers - unknown columns refuse the file - optional ones may be absent") {

@@ -12,6 +12,7 @@
 #include <vector>
 
 #include "support/process.h"
+#include "support/registry.h"
 
 namespace iotreg::test {
 namespace {
@@ -41,10 +42,17 @@ const char* kPolicy =
     "id: hostile-policy\nregime: prohibition\nchecks:\n"
     "  hostile: {level: mandatory}\n";
 
-ProcessResult iotreg(const TempDir& dir, const std::string& plugins,
+// A directory for the policy and the declarations, and a registry of this run's backend.
+struct Workspace {
+  TempDir dir;
+  TestRegistry registry{dir};
+  std::string file(const std::string& name) const { return dir.file(name); }
+};
+
+ProcessResult iotreg(const Workspace& work, const std::string& plugins,
                      std::vector<std::string> arguments) {
-  std::vector<std::string> all = {"--db",      dir.file("registry.db"),
-                                  "--policy",  dir.file("policy.yaml"),
+  std::vector<std::string> all = {"--db",      work.registry.location(),
+                                  "--policy",  work.file("policy.yaml"),
                                   "--plugins", plugins,
                                   "--as-of",   "2026-11-29"};
   all.insert(all.end(), arguments.begin(), arguments.end());
@@ -52,9 +60,9 @@ ProcessResult iotreg(const TempDir& dir, const std::string& plugins,
 }
 
 // Status and hostile-check message per model.
-std::map<std::string, std::pair<std::string, std::string>> products(const TempDir& dir,
+std::map<std::string, std::pair<std::string, std::string>> products(const Workspace& work,
                                                                     const std::string& plugins) {
-  auto listed = iotreg(dir, plugins, {"products", "--json"});
+  auto listed = iotreg(work, plugins, {"products", "--json"});
   REQUIRE_MESSAGE(listed.exit_status == 0, listed.describe() << "\n" << listed.err);
   std::map<std::string, std::pair<std::string, std::string>> by_model;
   for (const auto& line : split_lines(listed.out)) {
@@ -68,16 +76,16 @@ std::map<std::string, std::pair<std::string, std::string>> products(const TempDi
 
 TEST_SUITE("cli") {
   TEST_CASE("cli: an untrusted plugin that crashes on one declaration does not stop import") {
-    TempDir dir;
-    write_file(dir.file("policy.yaml"), kPolicy);
-    write_file(dir.file("products.csv"), declarations_csv());
+    Workspace work;
+    write_file(work.file("policy.yaml"), kPolicy);
+    write_file(work.file("products.csv"), declarations_csv());
     const std::string plugins = hostile_dir("segfault");
-    auto imported = iotreg(dir, plugins, {"import", dir.file("products.csv")});
+    auto imported = iotreg(work, plugins, {"import", work.file("products.csv")});
     REQUIRE_MESSAGE(imported.exit_status == 0, imported.describe() << "\n" << imported.err);
     CHECK(imported.out.find("12 new products") != std::string::npos);
 
     auto verify = [&] {
-      auto by_model = products(dir, plugins);
+      auto by_model = products(work, plugins);
       REQUIRE(by_model.size() == kProducts);
       for (const auto& [model, judged] : by_model) {
         CAPTURE(model);
@@ -94,52 +102,53 @@ TEST_SUITE("cli") {
       }
     };
     verify();
-    auto rechecked = iotreg(dir, plugins, {"check", "--all"});
+    auto rechecked = iotreg(work, plugins, {"check", "--all"});
     CHECK_MESSAGE(rechecked.exit_status == 0, rechecked.describe() << "\n" << rechecked.err);
     verify();
-    auto audit = iotreg(dir, plugins, {"audit", "verify"});
+    auto audit = iotreg(work, plugins, {"audit", "verify"});
     CHECK_MESSAGE(audit.exit_status == 0, audit.describe() << "\n" << audit.err);
   }
 
   TEST_CASE("cli: verify_fixtures refuses a plugin whose fixtures fail and changes nothing") {
-    TempDir dir;
-    fs::create_directory(dir.file("plugins"));
-    fs::copy_file(fs::path(hostile_dir("segfault")) / "hostile.so", dir.file("plugins/hostile.so"));
-    write_file(dir.file("plugins/hostile.fixtures.yaml"),
+    Workspace work;
+    fs::create_directory(work.file("plugins"));
+    fs::copy_file(fs::path(hostile_dir("segfault")) / "hostile.so",
+                  work.file("plugins/hostile.so"));
+    write_file(work.file("plugins/hostile.fixtures.yaml"),
                "cases:\n"
                "  - name: the trigger passes\n"
                "    declaration: {manufacturer: {name: Acme}, product: {brand: Acme, model: "
                "trigger}}\n"
                "    expect: {dcms-2019: {hostile: pass}}\n");
-    write_file(dir.file("policy.yaml"), std::string(kPolicy) + "verify_fixtures: true\n");
-    write_file(dir.file("products.csv"), declarations_csv());
-    auto refused = iotreg(dir, dir.file("plugins"), {"import", dir.file("products.csv")});
+    write_file(work.file("policy.yaml"), std::string(kPolicy) + "verify_fixtures: true\n");
+    write_file(work.file("products.csv"), declarations_csv());
+    auto refused = iotreg(work, work.file("plugins"), {"import", work.file("products.csv")});
     CHECK(refused.exit_status == 2);
     CHECK_MESSAGE(refused.err.find("fixture.hostile-segfault refused") != std::string::npos,
                   refused.err);
     CHECK(refused.err.find("the trigger passes") != std::string::npos);
     CHECK(refused.err.find("crashed with SIGSEGV") != std::string::npos);
-    CHECK_FALSE(fs::exists(dir.file("registry.db")));
+    CHECK_FALSE(registry_exists(work.registry.location()));
   }
 
   TEST_CASE("cli: a plugin that crashes while it is loaded is refused and changes nothing") {
-    TempDir dir;
-    write_file(dir.file("policy.yaml"), kPolicy);
-    write_file(dir.file("products.csv"), declarations_csv());
+    Workspace work;
+    write_file(work.file("policy.yaml"), kPolicy);
+    write_file(work.file("products.csv"), declarations_csv());
     const std::string plugins =
         fs::canonical(fs::path(IOTREG_CHECK_FIXTURES) / "load-initialiser-segfault").string();
     for (const std::vector<std::string>& command :
-         {std::vector<std::string>{"import", dir.file("products.csv")},
+         {std::vector<std::string>{"import", work.file("products.csv")},
           std::vector<std::string>{"plugins"}}) {
       CAPTURE(command.front());
-      auto refused = iotreg(dir, plugins, command);
+      auto refused = iotreg(work, plugins, command);
       CHECK(refused.exit_status == 2);
       CHECK_MESSAGE(
           refused.err.find(plugins + "/load.so: refused: the plugin crashed with SIGSEGV "
                                      "while a worker process loaded it") != std::string::npos,
           refused.err);
     }
-    CHECK_FALSE(fs::exists(dir.file("registry.db")));
+    CHECK_FALSE(registry_exists(work.registry.location()));
   }
 }
 

@@ -1,7 +1,9 @@
 #include "support/registry.h"
 
 #include <cstdlib>
+#include <filesystem>
 
+#include "registry/storage/postgresql/registry.h"
 #include "support/postgresql.h"
 
 namespace iotreg::test {
@@ -22,8 +24,23 @@ TestRegistry::TestRegistry(const TempDir& dir, const std::string& name) {
 
 TestRegistry::~TestRegistry() = default;
 
+namespace {
+
+bool is_postgresql(const std::string& location) {
+  return location.rfind("postgresql://", 0) == 0 || location.rfind("postgres://", 0) == 0;
+}
+
+}  // namespace
+
+bool registry_exists(const std::string& location) {
+  if (!is_postgresql(location)) return std::filesystem::exists(location);
+  return PgProbe(location).integer(
+             "SELECT count(*) FROM pg_tables WHERE tablename = "
+             "'iotreg_schema' AND schemaname = current_schema()") == 1;
+}
+
 RegistryProbe::RegistryProbe(const std::string& location) {
-  if (location.rfind("postgresql://", 0) == 0 || location.rfind("postgres://", 0) == 0) {
+  if (is_postgresql(location)) {
     postgresql_ = std::make_unique<PgProbe>(location);
   } else {
     sqlite_ = std::make_unique<SqliteProbe>(location);
@@ -54,5 +71,14 @@ SqliteProbe::Digest RegistryProbe::digest(const std::string& sql) {
   const PgProbe::Digest digest = postgresql_->digest(sql);
   return {digest.rows, digest.sum};
 }
+
+void RegistryProbe::hold_write_lock() {
+  if (sqlite_) return sqlite_->exec("BEGIN IMMEDIATE");
+  postgresql_->exec("BEGIN");
+  postgresql_->exec("SELECT pg_advisory_xact_lock(" +
+                    std::to_string(storage::postgresql::kWriterLockKey) + ")");
+}
+
+void RegistryProbe::release_write_lock() { exec("ROLLBACK"); }
 
 }  // namespace iotreg::test

@@ -39,6 +39,10 @@ class TestRegistry {
   std::string location_;
 };
 
+// Whether the registry at `location` has been created: its SQLite file exists, or its PostgreSQL
+// database holds a registry's tables.
+bool registry_exists(const std::string& location);
+
 // A connection of the test itself to a registry of either backend (an SQLite path or a
 // postgresql:// URI). Queries must be in SQL both backends read alike. Failures throw
 // std::runtime_error naming the statement.
@@ -56,6 +60,12 @@ class RegistryProbe {
   // Rows and an order-independent sum of row hashes (see SqliteProbe::digest): equal for equal
   // contents of one registry at two moments.
   SqliteProbe::Digest digest(const std::string& sql);
+
+  // Takes the registry's write lock, as a writing process does, and holds it until
+  // release_write_lock(): every iotreg writer waits for it meanwhile (and reports the registry
+  // busy after $IOTREG_BUSY_TIMEOUT_MS), while readers go on.
+  void hold_write_lock();
+  void release_write_lock();
 
  private:
   std::unique_ptr<SqliteProbe> sqlite_;

@@ -329,6 +329,20 @@ class ConsequenceWriter {
   ChangeSummary summary_;
 };
 
+// A product on file, as an import finds it.
+struct KnownProduct {
+  std::int64_t id = 0;  // 0: not on file
+  bool flagged = false;
+  std::int64_t version_count = 0;
+  std::int64_t latest_version_id = 0;
+  std::string brand;
+  std::string model;
+  std::string status;
+  std::int64_t flag_id = 0;
+  std::string latest_payload;
+  std::int64_t previous_version_id = 0;  // of the latest version; 0: none
+};
+
 // One import in one transaction holding the write lock.
 class PgImportSession : public ImportSession {
  public:
@@ -373,16 +387,18 @@ class PgImportSession : public ImportSession {
     std::int64_t manufacturer_id = 0;
     IOTREG_TRY(
         manufacturer(staged.manufacturer_name, staged.identity.manufacturer_key, manufacturer_id));
-    KnownProduct known;
-    IOTREG_TRY(find_product(staged.identity, manufacturer_id, known));
-    if (known.id == 0) return insert_new_product(staged, manufacturer_id);
+    std::vector<KnownProduct> found;
+    IOTREG_TRY(look_up_products({&staged.identity}, {manufacturer_id}, found));
+    if (found.front().id == 0) return insert_new_product(staged, manufacturer_id);
+    return store_version(staged, found.front());
+  }
 
-    // Identical to the latest version: nothing; to an older one: a re-declaration.
-    std::vector<std::string> history;  // payloads, latest first
-    std::int64_t older_version_id = 0;
-    IOTREG_TRY(read_history(known.latest_version_id, history, older_version_id, 1));
-    if (!history.empty() && history.front() == staged.payload) return StoreOutcome::kUnchanged;
-
+  // A declaration of `known`, a product on file: nothing when identical to its latest version,
+  // otherwise a new version (a re-declaration when identical to an older one).
+  Result<StoreOutcome> store_version(StagedDeclaration& staged, const KnownProduct& known) {
+    if (known.latest_payload == staged.payload) return StoreOutcome::kUnchanged;
+    std::vector<std::string> history = {known.latest_payload};  // payloads, latest first
+    std::int64_t older_version_id = known.previous_version_id;
     auto version_id = next_id(db_, "declaration_versions");
     if (!version_id.is_ok()) return version_id.status();
     IOTREG_TRY(insert_version(version_id.value(), known.id, known.version_count + 1,
@@ -447,15 +463,21 @@ class PgImportSession : public ImportSession {
       IOTREG_TRY(
           manufacturer(batch[i].manufacturer_name, batch[i].identity.manufacturer_key, makers[i]));
     }
-    std::set<std::tuple<std::int64_t, std::string, std::string>> known;
-    IOTREG_TRY(find_known(batch, makers, known));
-    // Which are new; their ids; what the rules decide for each (once, with its ids, so that
-    // reasons name the version); then the ids of the flags they raise.
-    std::vector<bool> is_new(batch.size());
+    std::vector<const model::ProductIdentity*> identities;
+    for (const StagedDeclaration& staged : batch) identities.push_back(&staged.identity);
+    std::vector<KnownProduct> on_file;
+    IOTREG_TRY(look_up_products(identities, makers, on_file));
+    // Which are new, and which meet their product for the first time in the batch (a product
+    // met again goes through store(), after what the batch wrote so far); their ids; what the
+    // rules decide for each new one (once, with its ids, so that reasons name the version); then
+    // the ids of the flags they raise.
+    std::set<std::tuple<std::int64_t, std::string_view, std::string_view>> met;
+    std::vector<bool> is_new(batch.size()), is_first(batch.size());
     std::size_t new_products = 0;
     for (std::size_t i = 0; i < batch.size(); ++i) {
       const model::ProductIdentity& identity = batch[i].identity;
-      is_new[i] = known.emplace(makers[i], identity.brand_key, identity.model_key).second;
+      is_first[i] = met.emplace(makers[i], identity.brand_key, identity.model_key).second;
+      is_new[i] = is_first[i] && on_file[i].id == 0;
       new_products += is_new[i] ? 1 : 0;
     }
     std::vector<std::int64_t> product_ids, version_ids, flag_ids;
@@ -478,8 +500,13 @@ class PgImportSession : public ImportSession {
     for (std::size_t i = 0; i < batch.size(); ++i) {
       StagedDeclaration& staged = batch[i];
       if (!is_new[i]) {
-        IOTREG_TRY(flush());
-        auto stored = store(staged);
+        Result<StoreOutcome> stored = StoreOutcome::kUnchanged;
+        if (is_first[i]) {
+          stored = store_version(staged, on_file[i]);
+        } else {
+          IOTREG_TRY(flush());
+          stored = store(staged);
+        }
         if (!stored.is_ok()) return stored.status();
         outcomes.push_back(stored.value());
         continue;
@@ -520,17 +547,6 @@ class PgImportSession : public ImportSession {
   }
 
  private:
-  struct KnownProduct {
-    std::int64_t id = 0;  // 0: not known
-    bool flagged = false;
-    std::int64_t version_count = 0;
-    std::int64_t latest_version_id = 0;
-    std::string brand;
-    std::string model;
-    std::string status;
-    std::int64_t flag_id = 0;
-  };
-
   // Finds the manufacturers of `batch` on file and records the new ones (named as first
   // spelled in the batch), in three round trips, so that manufacturer() finds every one.
   Status resolve_manufacturers(std::span<const StagedDeclaration> batch) {
@@ -579,42 +595,77 @@ class PgImportSession : public ImportSession {
     return db_.copy_end();
   }
 
-  // Adds to `known` the identities of `batch` that products on file already have.
-  Status find_known(std::span<const StagedDeclaration> batch,
-                    const std::vector<std::int64_t>& makers,
-                    std::set<std::tuple<std::int64_t, std::string, std::string>>& known) {
+  // The product on file of each identity (of the manufacturer with the same index), with its
+  // latest payload; id 0 where there is none. One round trip: every identity is one probe of
+  // the products_identity index (OFFSET 0 keeps the planner from turning the probes into a scan
+  // of every product, which its statistics favour in the middle of a large import).
+  Status look_up_products(const std::vector<const model::ProductIdentity*>& identities,
+                          const std::vector<std::int64_t>& makers,
+                          std::vector<KnownProduct>& found) {
+    found.assign(identities.size(), KnownProduct{});
+    if (identities.empty()) return Status::ok();
     std::string hashes = "{", manufacturers = "{";
-    for (std::size_t i = 0; i < batch.size(); ++i) {
+    for (std::size_t i = 0; i < identities.size(); ++i) {
       if (i > 0) {
         hashes += ',';
         manufacturers += ',';
       }
-      hashes += std::to_string(static_cast<std::int64_t>(batch[i].identity.hash));
+      hashes += std::to_string(static_cast<std::int64_t>(identities[i]->hash));
       manufacturers += std::to_string(makers[i]);
     }
-    auto found = db_.query("finding known products",
-                           "SELECT DISTINCT p.manufacturer_id, p.brand, p.model FROM products p "
-                           "JOIN unnest($1::bigint[], $2::bigint[]) AS k(hash, manufacturer_id) "
-                           "ON p.identity_hash = k.hash AND p.manufacturer_id = k.manufacturer_id",
-                           {Param::text(hashes + "}"), Param::text(manufacturers + "}")});
-    if (!found.is_ok()) return found.status();
-    for (int row = 0; row < found->rows(); ++row) {
-      known.emplace(found->integer(row, 0), model::identity_key(found->text(row, 1)),
-                    model::identity_key(found->text(row, 2)));
+    auto rows = db_.query(
+        "finding products on file",
+        "SELECT k.i, p.id, p.brand, p.model, p.version_count, p.latest_version_id, p.flagged, "
+        "p.status, coalesce(p.flag_id, 0), v.body, coalesce(v.previous_id, 0), v.id "
+        "FROM unnest($1::bigint[], $2::bigint[]) WITH ORDINALITY AS k(hash, manufacturer_id, i) "
+        "CROSS JOIN LATERAL (SELECT * FROM products q WHERE q.identity_hash = k.hash "
+        "AND q.manufacturer_id = k.manufacturer_id OFFSET 0) p "
+        "LEFT JOIN LATERAL (SELECT * FROM declaration_versions w "
+        "WHERE w.id = p.latest_version_id OFFSET 0) v ON true",
+        {Param::text(hashes + "}"), Param::text(manufacturers + "}")});
+    if (!rows.is_ok()) return rows.status();
+    for (int row = 0; row < rows->rows(); ++row) {
+      const std::size_t i = static_cast<std::size_t>(rows->integer(row, 0) - 1);
+      // Equal hashes: compare the keys, so that a collision is never taken for a match.
+      if (i >= found.size() || found[i].id != 0 ||
+          model::identity_key(rows->text(row, 2)) != identities[i]->brand_key ||
+          model::identity_key(rows->text(row, 3)) != identities[i]->model_key) {
+        continue;
+      }
+      if (rows->is_null(row, 11)) {
+        return Status::corruption("declaration version " + std::string(rows->text(row, 5)) +
+                                  " is missing from its product's history");
+      }
+      auto latest = decompress_body(rows->bytes(row, 9));
+      if (!latest.is_ok()) return latest.status();
+      KnownProduct& known = found[i];
+      known.id = rows->integer(row, 1);
+      known.brand = std::string(rows->text(row, 2));
+      known.model = std::string(rows->text(row, 3));
+      known.version_count = rows->integer(row, 4);
+      known.latest_version_id = rows->integer(row, 5);
+      known.flagged = rows->text(row, 6) == "t";
+      known.status = std::string(rows->text(row, 7));
+      known.flag_id = rows->integer(row, 8);
+      known.latest_payload = std::move(latest).value();
+      known.previous_version_id = rows->integer(row, 10);
     }
     return Status::ok();
   }
 
-  // `count` ids from a table's sequence, in one round trip.
+  // `count` consecutive ids from a table's sequence, in one round trip. Only for a session
+  // holding the write lock: every writer of these tables takes it, so nothing draws from the
+  // sequence between the nextval and the setval.
   Status draw_ids(const char* table, std::size_t count, std::vector<std::int64_t>& ids) {
     ids.clear();
     if (count == 0) return Status::ok();
-    auto drawn = db_.query("assigning ids",
-                           std::string("SELECT nextval(pg_get_serial_sequence('") + table +
-                               "', 'id')) FROM generate_series(1, $1)",
-                           {Param::integer(static_cast<std::int64_t>(count))});
-    if (!drawn.is_ok()) return drawn.status();
-    for (int row = 0; row < drawn->rows(); ++row) ids.push_back(drawn->integer(row, 0));
+    const std::string sequence = std::string("pg_get_serial_sequence('") + table + "', 'id')";
+    auto last = db_.query_integer(
+        "assigning ids", "SELECT setval(" + sequence + ", nextval(" + sequence + ") + $1 - 1)",
+        {Param::integer(static_cast<std::int64_t>(count))});
+    if (!last.is_ok()) return last.status();
+    const std::int64_t first = last.value() - static_cast<std::int64_t>(count) + 1;
+    for (std::size_t i = 0; i < count; ++i) ids.push_back(first + static_cast<std::int64_t>(i));
     return Status::ok();
   }
 
@@ -764,34 +815,6 @@ class PgImportSession : public ImportSession {
       version_id = found->integer(0, 1);
     }
     next_version_id = version_id;
-    return Status::ok();
-  }
-
-  Status find_product(const model::ProductIdentity& identity, std::int64_t manufacturer_id,
-                      KnownProduct& known) {
-    auto found = db_.query(
-        "finding a product",
-        "SELECT id, brand, model, version_count, latest_version_id, flagged, status, "
-        "coalesce(flag_id, 0) FROM products WHERE identity_hash = $1 AND manufacturer_id = $2",
-        {Param::integer(static_cast<std::int64_t>(identity.hash)),
-         Param::integer(manufacturer_id)});
-    if (!found.is_ok()) return found.status();
-    for (int row = 0; row < found->rows(); ++row) {
-      // Equal hashes: compare the keys, so that a collision is never taken for a match.
-      if (model::identity_key(found->text(row, 1)) != identity.brand_key ||
-          model::identity_key(found->text(row, 2)) != identity.model_key) {
-        continue;
-      }
-      known.id = found->integer(row, 0);
-      known.brand = std::string(found->text(row, 1));
-      known.model = std::string(found->text(row, 2));
-      known.version_count = found->integer(row, 3);
-      known.latest_version_id = found->integer(row, 4);
-      known.flagged = found->text(row, 5) == "t";
-      known.status = std::string(found->text(row, 6));
-      known.flag_id = found->integer(row, 7);
-      break;
-    }
     return Status::ok();
   }
 

@@ -9,10 +9,6 @@
 namespace iotreg::storage::postgresql {
 namespace {
 
-// Advisory lock keys ("iotr" + a number), one per purpose.
-constexpr std::int64_t kMigrationLock = 0x696F747200000001;
-constexpr std::int64_t kWriterLock = 0x696F747200000002;
-
 std::int64_t busy_timeout_ms() {
   if (const char* text = std::getenv("IOTREG_BUSY_TIMEOUT_MS")) {
     std::int64_t value = 0;
@@ -68,7 +64,7 @@ Result<std::unique_ptr<Connection>> open_registry(const std::string& uri, OpenMo
   if (!read_only) {
     IOTREG_TRY(connection->exec("waiting for another process's migration",
                                 "SELECT pg_advisory_xact_lock($1)",
-                                {Param::integer(kMigrationLock)}));
+                                {Param::integer(kMigrationLockKey)}));
   }
   auto known = connection->query_integer("reading the schema version",
                                          "SELECT count(*) FROM pg_tables WHERE tablename = "
@@ -120,11 +116,13 @@ Status lock_writer(Connection& connection) {
   IOTREG_TRY(connection.exec("setting the lock timeout",
                              "SELECT set_config('lock_timeout', $1, true)",
                              {Param::text(std::to_string(busy_timeout_ms()) + "ms")}));
-  auto locked = connection.exec("waiting for the registry's write lock",
-                                "SELECT pg_advisory_xact_lock($1)", {Param::integer(kWriterLock)});
+  auto locked =
+      connection.exec("waiting for the registry's write lock", "SELECT pg_advisory_xact_lock($1)",
+                      {Param::integer(kWriterLockKey)});
   if (locked.code() == Status::Code::kBusy) {
     return Status::busy("registry " + connection.printable() +
-                        " is busy: another process is writing to it");
+                        " is locked by another process writing to it; try again when it has "
+                        "finished");
   }
   return locked;
 }

@@ -10,7 +10,8 @@
 // registry's write lock (a transaction-level advisory lock), waiting at most
 // $IOTREG_BUSY_TIMEOUT_MS (default 5000) and failing with kBusy after. Readers never wait. One
 // writer at a time keeps the audit chain and every file's import whole, however many
-// processes (servers, command lines) share the database.
+// processes (servers, command lines) share the database. The lock's key is kWriterLockKey: an
+// operator who holds it (`SELECT pg_advisory_lock(7597419129372409858)`) holds every writer off.
 #pragma once
 
 #include <cstdint>
@@ -22,6 +23,11 @@
 #include "registry/storage/storage.h"
 
 namespace iotreg::storage::postgresql {
+
+// The advisory lock keys of a registry ("iotr" and a number): its write lock, and the lock its
+// migrations run under.
+inline constexpr std::int64_t kWriterLockKey = 0x696F747200000002;  // 7597419129372409858
+inline constexpr std::int64_t kMigrationLockKey = 0x696F747200000001;
 
 // True when `location` is a libpq connection URI (postgresql:// or postgres://).
 bool is_postgresql_location(const std::string& location);
