@@ -8,16 +8,22 @@ Phases, each checked:
           every request has a client-side deadline and a request that misses it is "stuck".
           Then SIGTERM: the server must stop within its grace period.
   kill    kill -9 of the server during an API import, or of a CLI import, at random moments;
-          after each: PRAGMA integrity_check, `iotreg audit verify`, every import all or nothing,
-          no product lost or duplicated.
-  disk    where the machine allows (root, a tmpfs can be mounted): a registry on a tiny tmpfs
-          filled by imports: the API answers 503 with Retry-After (never 500), the CLI exits 2,
-          and the registry stays consistent.
+          after each: PRAGMA integrity_check (SQLite), `iotreg audit verify`, every import all or
+          nothing, no product lost or duplicated.
+  disk    where the machine allows (root, a tmpfs can be mounted) and the registry is an SQLite
+          file: a registry on a tiny tmpfs filled by imports: the API answers 503 with
+          Retry-After (never 500), the CLI exits 2, and the registry stays consistent.
+The registry is an SQLite file in the work directory, or with --postgresql a database that the
+run creates under a name of its own on the server whose maintenance database's libpq URI
+(`postgresql:///postgres?...`, a superuser's) the file URI_FILE holds, and drops at the end.
+Only iotreg processes are ever killed, never the PostgreSQL server.
 Exit status 0 when every check held, 1 otherwise; the summary is printed as text and JSON.
 Usage: soak.py --iotreg BIN --work DIR [--products N] [--load-seconds S] [--kills K]
-       [--seed S] [--json FILE]
+       [--seed S] [--json FILE] [--postgresql URI_FILE]
 """
 import argparse
+import csv
+import io
 import json
 import os
 import random
@@ -196,15 +202,155 @@ class Results:
             self.counts["failures"] = self.counts.get("failures", 0) + 1
 
 
-class Registry:
-    """A registry file and the iotreg commands that act on it."""
+class DatabaseError(Exception):
+    """The registry's database could not be read, created or dropped."""
 
-    def __init__(self, iotreg, path):
-        self.iotreg = iotreg
+
+class SqliteStore:
+    """A registry in an SQLite file, read by Python's sqlite3 on read-only connections."""
+
+    def __init__(self, path):
         self.path = Path(path)
+        self.location = str(self.path)  # the value of --db
+
+    def query(self, sql):
+        """The rows of one statement."""
+        try:
+            db = sqlite3.connect(f"file:{self.path}?mode=ro", uri=True, timeout=30)
+            try:
+                return db.execute(sql).fetchall()
+            finally:
+                db.close()
+        except sqlite3.Error as error:
+            raise DatabaseError(f"{self.path}: {error}") from error
+
+    def integrity(self):
+        """PRAGMA integrity_check's verdict: "ok", or what is wrong."""
+        return self.query("PRAGMA integrity_check")[0][0]
+
+    def settle(self, seconds):
+        """None: once a killed process is reaped, nothing of it is left but the file."""
+        return None
+
+
+def psql(uri, sql, read_only=False):
+    """The rows of one statement run by psql on `uri` (in autocommit, or in a read-only
+    transaction), as lists of text; raises DatabaseError when psql fails or takes over 120 s."""
+    env = dict(os.environ, PGCONNECT_TIMEOUT="10", PGCLIENTENCODING="UTF8")
+    if read_only:
+        env["PGOPTIONS"] = "-c default_transaction_read_only=on"
+    try:
+        done = subprocess.run(["psql", uri, "-X", "-q", "-t", "--csv", "-v", "ON_ERROR_STOP=1",
+                               "-c", sql], capture_output=True, timeout=120, env=env)
+    except subprocess.TimeoutExpired as error:
+        raise DatabaseError(f"psql did not end within 120 s: {sql}") from error
+    if done.returncode != 0:
+        raise DatabaseError(f"psql exited {done.returncode} on {sql!r}: "
+                            f"{done.stderr.decode(errors='replace').strip()}")
+    return list(csv.reader(io.StringIO(done.stdout.decode())))
+
+
+class PostgresqlStore:
+    """A registry in a PostgreSQL database, read by psql in read-only transactions."""
+
+    def __init__(self, uri):
+        self.location = uri  # the value of --db
+
+    def query(self, sql):
+        """The rows of one statement, every value as text."""
+        return psql(self.location, sql, read_only=True)
+
+    def integrity(self):
+        """None: PostgreSQL has no equivalent of SQLite's PRAGMA integrity_check."""
+        return None
+
+    def settle(self, seconds):
+        """Waits up to `seconds` until no client session but the checker's is left in the
+        database, and returns what is wrong, or None. A killed iotreg process's session ends
+        (its transaction rolled back, or committed if its COMMIT had arrived) only once its
+        server process notices the closed socket, and until then may hold the registry's write
+        lock."""
+        deadline = time.monotonic() + seconds
+        while True:
+            try:
+                left = int(self.query("SELECT count(*) FROM pg_stat_activity WHERE datname = "
+                                      "current_database() AND backend_type = 'client backend' "
+                                      "AND pid <> pg_backend_pid()")[0][0])
+            except DatabaseError as error:
+                return str(error)
+            if left == 0:
+                return None
+            if time.monotonic() >= deadline:
+                return f"{left} session(s) of killed processes still open after {seconds} s"
+            time.sleep(0.1)
+
+
+class SqliteBackend:
+    """Registries as SQLite files in the work directory, left there after the run."""
+
+    name = "sqlite"
+    integrity_check = "PRAGMA integrity_check in every consistency check"
+
+    def __init__(self, work):
+        self.work = work
+
+    def create(self, name):
+        """A fresh registry `name`.db in the work directory: a previous run's is removed."""
+        for leftover in self.work.glob(f"{name}.db*"):
+            leftover.unlink()
+        return SqliteStore(self.work / f"{name}.db")
+
+    def close(self):
+        """None: nothing to drop, the files stay for inspection."""
+        return None
+
+
+class PostgresqlBackend:
+    """Registries as databases of one PostgreSQL server, created fresh under names of this run
+    and dropped by close(). `uri` is a superuser's libpq URI of the maintenance database
+    (`postgresql:///postgres?...`); a registry's URI is the same with its database's name."""
+
+    name = "postgresql"
+    integrity_check = "not applicable: PostgreSQL has no equivalent of PRAGMA integrity_check"
+
+    def __init__(self, uri):
+        if "/postgres?" not in uri:
+            sys.exit(f"--postgresql: the URI does not name the maintenance database as "
+                     f"/postgres?...: {uri}")
+        self.uri = uri
+        self.prefix = f"soak_{os.getpid()}_{int(time.time())}"
+        self.databases = []
+
+    def create(self, name):
+        """A fresh database for registry `name`, empty: iotreg creates the registry in it."""
+        database = f"{self.prefix}_{name}"
+        psql(self.uri, f'CREATE DATABASE "{database}"')
+        self.databases.append(database)
+        return PostgresqlStore(self.uri.replace("/postgres?", f"/{database}?", 1))
+
+    def close(self):
+        """Drops every database this run created, with whatever sessions remain; returns what
+        failed, or None."""
+        errors = []
+        for database in self.databases:
+            try:
+                psql(self.uri, f'DROP DATABASE IF EXISTS "{database}" WITH (FORCE)')
+            except DatabaseError as error:
+                errors.append(str(error))
+        self.databases = []
+        return "; ".join(errors) or None
+
+
+class Registry:
+    """A registry (an SQLite file or a PostgreSQL database) and the iotreg commands on it."""
+
+    def __init__(self, iotreg, store):
+        self.iotreg = iotreg
+        self.store = store
 
     def run(self, *arguments, stdin=None, timeout=120, env=None):
-        return subprocess.run([self.iotreg, "--db", str(self.path), "--as-of", AS_OF, *arguments],
+        return subprocess.run([self.iotreg, "--db", self.store.location, "--as-of", AS_OF,
+                               *arguments],
                               input=stdin, capture_output=True, timeout=timeout, env=env)
 
     def token(self, *arguments):
@@ -215,8 +361,8 @@ class Registry:
 
     def serve(self, log_path, *extra):
         log = open(log_path, "ab")
-        server = subprocess.Popen([self.iotreg, "--db", str(self.path), "--as-of", AS_OF, "serve",
-                                   "--listen", "127.0.0.1:0", *extra],
+        server = subprocess.Popen([self.iotreg, "--db", self.store.location, "--as-of", AS_OF,
+                                   "serve", "--listen", "127.0.0.1:0", *extra],
                                   stdout=subprocess.PIPE, stderr=log)
         line = server.stdout.readline().decode()
         match = re.search(r"serving http://127\.0\.0\.1:(\d+)", line)
@@ -226,35 +372,38 @@ class Registry:
         return server, int(match.group(1))
 
     def check(self, results, phase, expected_models=None, all_or_none=()):
-        """Integrity, the audit chain, products neither lost nor duplicated, imports atomic."""
+        """Integrity (SQLite), the audit chain, products neither lost nor duplicated, imports
+        atomic. Returns the stored models, or None when the registry could not be read (a
+        failure)."""
         failures_before = results.counts.get("failures", 0)
-        db = sqlite3.connect(f"file:{self.path}?mode=ro", uri=True, timeout=30)
+        models = None
         try:
-            integrity = db.execute("PRAGMA integrity_check").fetchone()[0]
-            if integrity != "ok":
+            integrity = self.store.integrity()
+            if integrity not in (None, "ok"):
                 results.fail(f"{phase}: integrity_check: {integrity}")
-            duplicates = db.execute(
-                "SELECT model, count(*) FROM products "
+            duplicates = self.store.query(
+                "SELECT min(model), count(*) FROM products "
                 "GROUP BY manufacturer_id, lower(brand), lower(model) "
-                "HAVING count(*) > 1 LIMIT 5").fetchall()
+                "HAVING count(*) > 1 LIMIT 5")
             if duplicates:
                 results.fail(f"{phase}: duplicated products {duplicates}")
-            models = {row[0] for row in db.execute("SELECT model FROM products")}
-        finally:
-            db.close()
+            models = {row[0] for row in self.store.query("SELECT model FROM products")}
+        except DatabaseError as error:
+            results.fail(f"{phase}: cannot read the registry: {error}")
         verified = self.run("audit", "verify")
         if verified.returncode != 0:
             results.fail(f"{phase}: audit verify: {verified.stdout.decode()}"
                          f"{verified.stderr.decode()}")
-        if expected_models is not None:
-            lost = expected_models - models
+        if models is not None:
+            lost = (expected_models or set()) - models
             if lost:
                 results.fail(f"{phase}: {len(lost)} acknowledged products lost, e.g. "
                              f"{sorted(lost)[:3]}")
-        for unit in all_or_none:
-            present = len(unit & models)
-            if present not in (0, len(unit)):
-                results.fail(f"{phase}: an import is in part: {present} of {len(unit)} stored")
+            for unit in all_or_none:
+                present = len(unit & models)
+                if present not in (0, len(unit)):
+                    results.fail(f"{phase}: an import is in part: {present} of {len(unit)} "
+                                 f"stored")
         results.count(f"{phase}_checks")
         if results.counts.get("failures", 0) > failures_before:
             results.count("consistency_failures")
@@ -273,13 +422,12 @@ def open_idle_sockets(port, count):
 
 def load_phase(registry, work, tokens, seconds, results, rng):
     """Concurrent reads, writes, imports, idle sockets and slow senders; then SIGTERM."""
+    max_id = int(registry.store.query("SELECT max(id) FROM products")[0][0])
     server, port = registry.serve(work / "serve-load.log", "--threads", "16", "--grace", "10",
                                   "--idle-timeout", "10")
     stop = threading.Event()
     acknowledged = set()
     acknowledged_lock = threading.Lock()
-    with sqlite3.connect(f"file:{registry.path}?mode=ro", uri=True) as db:
-        max_id = db.execute("SELECT max(id) FROM products").fetchone()[0]
     words = ["camera", "router", "Brand42", "smart lock", "Maker 7", "O’Neill", "Wi‑Fi",
              "10×zoom", "a°b", "TP®Link", "日本", "\u200f", "\"quoted\"", "-x", "a*", "NEAR(a b)"]
 
@@ -450,18 +598,19 @@ def load_phase(registry, work, tokens, seconds, results, rng):
     registry.check(results, "load", expected_models=acknowledged)
 
 
-def kill_phase(registry, work, tokens, kills, results, rng):
+def kill_phase(registry, backend, work, tokens, kills, results, rng):
     """kill -9 of the server during an API import, or of a CLI import, at random moments."""
-    # How long one import of a batch takes here, so that the kills fall before, during and after
-    # its transaction.
+    # How long one import of a batch takes here, into a registry of the same backend, so that
+    # the kills fall before, during and after its transaction.
     size = 20000
-    scratch = Registry(registry.iotreg, work / "calibrate.db")
-    for leftover in work.glob("calibrate.db*"):
-        leftover.unlink()
+    scratch = Registry(registry.iotreg, backend.create("calibrate"))
     started = time.monotonic()
-    scratch.run("import", "-", "--format", "csv", "--quiet",
-                stdin=soak_rows("CALIBRATE", size).encode())
+    calibration = scratch.run("import", "-", "--format", "csv", "--quiet",
+                              stdin=soak_rows("CALIBRATE", size).encode())
     import_seconds = time.monotonic() - started
+    if calibration.returncode != 0:
+        results.fail(f"kill: the timed import exited {calibration.returncode}: "
+                     f"{calibration.stderr.decode()[-300:]}")
     results.counts["kill_import_seconds"] = round(import_seconds, 2)
     for round_number in range(kills):
         prefix = f"SOAK-KILL-{round_number:03d}"
@@ -491,22 +640,31 @@ def kill_phase(registry, work, tokens, kills, results, rng):
         else:
             path = work / f"{prefix}.csv"
             path.write_text(body)
-            importer = subprocess.Popen([registry.iotreg, "--db", str(registry.path), "--as-of",
-                                         AS_OF, "import", str(path), "--quiet"],
+            importer = subprocess.Popen([registry.iotreg, "--db", registry.store.location,
+                                         "--as-of", AS_OF, "import", str(path), "--quiet"],
                                         stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
             time.sleep(kill_after)
             importer.kill()
             importer.wait()
             results.count("import_kills")
             acknowledged = unit if importer.returncode == 0 else set()
+        unsettled = registry.store.settle(60)
+        if unsettled:
+            results.fail(f"kill: after the kill of round {round_number}: {unsettled}")
         models = registry.check(results, "kill", all_or_none=[unit])
+        if models is None:
+            continue
         if acknowledged - models:
             results.fail(f"kill: an acknowledged import of {prefix} was lost")
         results.count("kill_stored" if unit <= models else "kill_rolled_back")
 
 
-def disk_phase(registry_template, iotreg, work, results):
-    """A registry on a tiny tmpfs, filled by imports, where the machine allows mounting one."""
+def disk_phase(backend, iotreg, work, results):
+    """A registry on a tiny tmpfs, filled by imports, where the machine allows mounting one;
+    about the registry's own file, so only for SQLite."""
+    if backend.name != "sqlite":
+        results.counts["disk"] = "not run: the registry is in a PostgreSQL server"
+        return
     if os.geteuid() != 0:
         results.counts["disk"] = "not run: needs root to mount a tmpfs"
         return
@@ -518,7 +676,7 @@ def disk_phase(registry_template, iotreg, work, results):
         results.counts["disk"] = f"not run: cannot mount a tmpfs ({mounted.stderr.decode().strip()})"
         return
     try:
-        registry = Registry(iotreg, mount / "registry.db")
+        registry = Registry(iotreg, SqliteStore(mount / "registry.db"))
         first = registry.run("import", "-", "--format", "csv", stdin=soak_rows("DISK-SEED", 5).encode())
         if first.returncode != 0:
             results.fail(f"disk: the seed import failed: {first.stderr.decode()}")
@@ -536,7 +694,7 @@ def disk_phase(registry_template, iotreg, work, results):
                 full = True
                 if status != 503 or "retry-after" not in headers:
                     results.fail(f"disk: a full disk answered {status} {reply[:200]!r}")
-                if str(registry.path) in reply.decode("utf-8", "replace"):
+                if registry.store.location in reply.decode("utf-8", "replace"):
                     results.fail("disk: the 503 names the database file")
                 break
             if status != 200:
@@ -570,15 +728,34 @@ def main():
     parser.add_argument("--kills", type=int, default=8)
     parser.add_argument("--seed", type=int, default=1)
     parser.add_argument("--json")
+    parser.add_argument("--postgresql", metavar="URI_FILE",
+                        help="run on a fresh database of the PostgreSQL server whose maintenance "
+                             "database's libpq URI this file holds")
     args = parser.parse_args()
     soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
     resource.setrlimit(resource.RLIMIT_NOFILE, (hard, hard))
-    rng = random.Random(args.seed)
     work = Path(args.work)
     work.mkdir(parents=True, exist_ok=True)
-    registry = Registry(args.iotreg, work / "soak.db")
-    for leftover in work.glob("soak.db*"):
-        leftover.unlink()
+    if args.postgresql:
+        backend = PostgresqlBackend(Path(args.postgresql).read_text().strip())
+    else:
+        backend = SqliteBackend(work)
+    try:
+        status = soak(args, backend, work)
+    except DatabaseError as error:
+        status = f"soak: {error}"
+    finally:
+        dropped = backend.close()
+        if dropped:
+            print(f"soak: dropping the run's databases failed: {dropped}", file=sys.stderr)
+    sys.exit(status or (1 if dropped else 0))
+
+
+def soak(args, backend, work):
+    """The run: a registry of args.products products, then each phase; prints the summary and
+    returns the exit status."""
+    rng = random.Random(args.seed)
+    registry = Registry(args.iotreg, backend.create("soak"))
     declarations = work / f"declarations-{args.products}.csv"
     declarations.write_text(base_rows(args.products))
     started = time.monotonic()
@@ -591,13 +768,15 @@ def main():
     phases = {}
     for name, run in (("load", lambda: load_phase(registry, work, tokens, args.load_seconds,
                                                   results, rng)),
-                      ("kill", lambda: kill_phase(registry, work, tokens, args.kills, results,
-                                                  rng)),
-                      ("disk", lambda: disk_phase(registry, args.iotreg, work, results))):
+                      ("kill", lambda: kill_phase(registry, backend, work, tokens, args.kills,
+                                                  results, rng)),
+                      ("disk", lambda: disk_phase(backend, args.iotreg, work, results))):
         phase_started = time.monotonic()
         run()
         phases[name] = round(time.monotonic() - phase_started, 1)
     summary = {
+        "backend": backend.name,
+        "integrity_check": backend.integrity_check,
         "products": args.products,
         "load_seconds": args.load_seconds,
         "phase_seconds": phases,
@@ -612,7 +791,7 @@ def main():
     print(text)
     if args.json:
         Path(args.json).write_text(text)
-    sys.exit(1 if results.failures else 0)
+    return 1 if results.failures else 0
 
 
 if __name__ == "__main__":

@@ -5,8 +5,11 @@
 //   IOTREG_BINARY=.../iotreg IOTREG_SOURCE_DIR=... node --test-reporter=spec ui.test.mjs
 // from a directory whose node_modules holds playwright-core (`npm ci` there), or with
 // IOTREG_NODE_MODULES_DIR naming that directory. IOTREG_CHROMIUM overrides /usr/bin/chromium.
+// The registry is an SQLite file, or with IOTREG_TEST_POSTGRESQL (and IOTREG_PSQL) set, a
+// PostgreSQL database of its own (../openapi/database.mjs).
 // Every step checks what the page shows against what the API answers for the same question.
-// On a failure a screenshot and the server's log are kept in ./browser-test-failures/.
+// On a failure a screenshot and the server's log are kept in ./browser-test-failures/ (or where
+// IOTREG_BROWSER_FAILURES says).
 
 import { after, before, test } from 'node:test';
 import assert from 'node:assert/strict';
@@ -16,6 +19,7 @@ import fs from 'node:fs';
 import net from 'node:net';
 import os from 'node:os';
 import path from 'node:path';
+import { createRegistryDatabase } from '../openapi/database.mjs';
 
 const AS_OF = '2026-11-29';
 const binary = process.env.IOTREG_BINARY;
@@ -31,7 +35,7 @@ const { chromium } = require('playwright-core');
 const officerName = () => `Olivia Officer (officer, token ${state.me.token_id})`;
 
 const state = {
-  tmp: null, db: null, token: null, me: null, server: null, serverLog: [], base: null,
+  tmp: null, database: null, token: null, me: null, server: null, serverLog: [], base: null,
   context: null, page: null, pageErrors: [], failed: false,
 };
 
@@ -260,17 +264,22 @@ async function cleanUp() {
     }
   }
   state.server = null;
-  if (state.tmp) {
-    if (state.failed) {
-      fs.mkdirSync(failureDir, { recursive: true });
-      for (const name of fs.readdirSync(state.tmp)) {
-        if (name.endsWith('.png')) fs.copyFileSync(path.join(state.tmp, name), path.join(failureDir, name));
+  try {
+    await state.database?.drop();
+  } finally {
+    state.database = null;
+    if (state.tmp) {
+      if (state.failed) {
+        fs.mkdirSync(failureDir, { recursive: true });
+        for (const name of fs.readdirSync(state.tmp)) {
+          if (name.endsWith('.png')) fs.copyFileSync(path.join(state.tmp, name), path.join(failureDir, name));
+        }
+        fs.writeFileSync(path.join(failureDir, 'server.log'), state.serverLog.join(''));
+        console.error(`failure screenshots and the server log: ${failureDir}`);
       }
-      fs.writeFileSync(path.join(failureDir, 'server.log'), state.serverLog.join(''));
-      console.error(`failure screenshots and the server log: ${failureDir}`);
+      fs.rmSync(state.tmp, { recursive: true, force: true });
+      state.tmp = null;
     }
-    fs.rmSync(state.tmp, { recursive: true, force: true });
-    state.tmp = null;
   }
 }
 
@@ -286,7 +295,7 @@ before(async () => {
   assert.ok(fs.existsSync(chromiumPath), `no Chromium at ${chromiumPath}`);
 
   state.tmp = fs.mkdtempSync(path.join(os.tmpdir(), 'iotreg-browser-'));
-  state.db = path.join(state.tmp, 'registry.db');
+  state.database = createRegistryDatabase(state.tmp);
 
   // The sample registry, as scripts/demo.sh builds it: exit 1 because some records are
   // malformed on purpose.
@@ -294,15 +303,15 @@ before(async () => {
     .filter((name) => name.startsWith('0')).sort()
     .map((name) => path.join(sourceDir, 'samples', name));
   assert.ok(samples.length >= 8, 'the sample declarations are missing');
-  run(['--db', state.db, '--as-of', AS_OF, 'import', '--quiet', ...samples], { allow: [0, 1] });
+  run(['--db', state.database.location, '--as-of', AS_OF, 'import', '--quiet', ...samples], { allow: [0, 1] });
 
-  const created = run(['--db', state.db, 'token', 'create', '--role', 'officer', '--name', 'Olivia Officer']);
+  const created = run(['--db', state.database.location, 'token', 'create', '--role', 'officer', '--name', 'Olivia Officer']);
   state.token = created.stdout.trim().split('\n').pop().trim();
   assert.match(state.token, /^iotreg_[0-9a-f]{64}$/, `token create printed: ${created.stdout}`);
 
   const port = await freePort();
   state.base = `http://127.0.0.1:${port}`;
-  state.server = spawn(binary, ['--db', state.db, '--as-of', AS_OF, 'serve', '--listen', `127.0.0.1:${port}`],
+  state.server = spawn(binary, ['--db', state.database.location, '--as-of', AS_OF, 'serve', '--listen', `127.0.0.1:${port}`],
     { stdio: ['ignore', 'pipe', 'pipe'] });
   state.server.stdout.on('data', (chunk) => state.serverLog.push(chunk.toString()));
   state.server.stderr.on('data', (chunk) => state.serverLog.push(chunk.toString()));
@@ -758,7 +767,7 @@ uiTest('a remedied prohibition waits in the remedy queue with its remedying vers
   assert.deepEqual([flag.state, flag.remedied], ['confirmed', false]);
 
   // The manufacturer declares the first declaration again: it becomes version 3, compliant.
-  run(['--db', state.db, '--as-of', AS_OF, 'import', '--quiet', path.join(sourceDir, 'samples', '03-orrin-displays.csv')],
+  run(['--db', state.database.location, '--as-of', AS_OF, 'import', '--quiet', path.join(sourceDir, 'samples', '03-orrin-displays.csv')],
     { allow: [0, 1] });
   const product = await api(`/api/v1/products/${shortened.id}`);
   assert.equal(product.status, 'compliant');

@@ -8,10 +8,10 @@
 //
 // Run by ctest (tests/openapi/CMakeLists.txt) as
 //   IOTREG_BINARY=... IOTREG_SOURCE_DIR=... IOTREG_NODE_MODULES_DIR=... node --test conformance.test.mjs
+// on SQLite, and with IOTREG_TEST_POSTGRESQL=... as well on PostgreSQL (database.mjs).
 
 import { after, before, test } from 'node:test';
 import assert from 'node:assert/strict';
-import { spawn, spawnSync } from 'node:child_process';
 import fs from 'node:fs';
 import path from 'node:path';
 import * as h from './harness.mjs';
@@ -22,7 +22,7 @@ const BUSY_TIMEOUT_MS = 200;
 const ROLES = ['officer', 'manufacturer', 'admin'];
 
 // Documented statuses this test cannot make the server produce, by operation ('*': every one).
-const READS_NEVER_WAIT = 'a read never waits for a lock (WAL): no other process can make it busy while the server runs';
+const READS_NEVER_WAIT = 'a read never waits for a writer (SQLite\'s WAL, PostgreSQL\'s MVCC): no other process can make it busy while the server runs';
 // An entry whose reason is null overrides '*': the status is produced for that operation.
 const NOT_PRODUCIBLE = {
   '*': {
@@ -81,7 +81,7 @@ async function exchange(spec) {
   const operationIds = spec.operationIds ?? [operationId];
   const body = bodyOf(spec.body);
   // Only a write may change the registry: its state is compared around every other request.
-  const before = method === 'GET' ? null : h.registryState(stack);
+  const before = method === 'GET' ? null : await h.registryState(stack);
   let reply;
   let route = via;
   if (spec.raw !== undefined) {
@@ -119,7 +119,7 @@ async function exchange(spec) {
   }
   if (reply.status === 401) assert.equal(reply.headers['www-authenticate'], 'Bearer realm="iotreg"', described());
   if (reply.status >= 400 && before !== null) {
-    assert.equal(h.registryState(stack), before, `a refused request changed the registry\n${described()}`);
+    assert.equal(await h.registryState(stack), before, `a refused request changed the registry\n${described()}`);
   }
   for (const id of operationIds) produced.get(id).add(reply.status);
   if (spec.check) spec.check(reply, described);
@@ -163,27 +163,12 @@ function pathOf(operation) {
 
 function withDatabaseLocked(body) {
   return async () => {
-    // The sqlite3 shell holds the registry's write lock until told to let go (-bail: it quits,
-    // and the marker never comes, if it cannot take the lock).
-    const shell = spawn(h.sqlite3, ['-bail', stack.db], { stdio: ['pipe', 'pipe', 'pipe'] });
-    let output = '';
-    shell.stdout.on('data', (chunk) => { output += chunk; });
-    shell.stderr.on('data', (chunk) => { output += chunk; });
-    shell.stdin.write("BEGIN EXCLUSIVE;\nSELECT 'write lock held';\n");
+    // Another process (the backend's shell) holds the registry's write lock until told to let go.
+    const lock = await stack.database.holdWriteLock();
     try {
-      const deadline = Date.now() + 10_000;
-      while (!output.includes('write lock held')) {
-        assert.ok(Date.now() < deadline && shell.exitCode === null, `sqlite3 did not lock the registry: ${output}`);
-        await h.sleep(20);
-      }
       await body();
     } finally {
-      if (shell.exitCode === null && shell.signalCode === null) {
-        const exited = new Promise((resolve) => shell.once('exit', resolve));
-        shell.stdin.end('ROLLBACK;\n.quit\n');
-        await Promise.race([exited, h.sleep(10_000)]);
-        shell.kill('SIGKILL');
-      }
+      await lock.release();
     }
   };
 }
@@ -750,9 +735,8 @@ test('getPublicProductPage and getPublicProductLabel', async () => {
 test('500 for a product whose stored findings are damaged', async () => {
   // Written behind the server's back, as a failing disk would: the reply cache does not know,
   // so each request asks something not asked before.
-  const damaged = spawnSync(h.sqlite3, [stack.db, `UPDATE products SET findings = x'ff' WHERE id = ${ids.otherProduct};`],
-    { encoding: 'utf8', timeout: 30_000 });
-  assert.equal(damaged.status, 0, damaged.stderr);
+  const damage = { sqlite: "x'ff'", postgresql: "'\\xff'::bytea" }[stack.database.backend];
+  await stack.database.execute(`UPDATE products SET findings = ${damage} WHERE id = ${ids.otherProduct};`);
   // The reply says only that it failed; the log says what failed, under the reply's request id.
   const internal = /^the server could not complete the request; it has been logged$/;
   for (const [operationId, target] of [
@@ -761,7 +745,7 @@ test('500 for a product whose stored findings are damaged', async () => {
     const reply = await exchange({ operationId, target, token: stack.tokens.admin, expect: 500, message: internal });
     const requestId = reply.headers['x-request-id'];
     assert.equal(JSON.parse(reply.text).error.request_id, requestId);
-    assert.doesNotMatch(reply.text, /registry\.db|SELECT|sqlite/i);
+    assert.doesNotMatch(reply.text, /registry\.db|SELECT|sqlite|postgres/i);
     const logged = stack.server.log.join('').split('\n').filter((line) => line.includes(`request ${requestId}:`));
     assert.equal(logged.length, 1, stack.server.log.join(''));
     assert.match(logged[0], / answered 500: .*stored findings are damaged at byte 0/);

@@ -331,7 +331,7 @@ function fuzz(operationId, index) {
     await fc.assert(fc.asyncProperty(requestFor(operation), async (request) => {
       const via = viaProxy(request) ? 'proxy' : 'direct';
       const writes = request.method !== 'GET';
-      const before = writes ? h.registryState(stack) : null;
+      const before = writes ? await h.registryState(stack) : null;
       const reply = await h.send(via === 'proxy' ? stack.proxy : stack.direct, request);
       const record = { via, request, reply, operationIds: [operation.iid] };
       const described = () => h.describeExchange(record);
@@ -353,7 +353,7 @@ function fuzz(operationId, index) {
           assert.equal(envelope.error?.status, reply.status, described());
           assert.equal(envelope.error?.code, h.ERROR_CODES[reply.status], described());
         }
-        if (writes) assert.equal(h.registryState(stack), before, `a refused request changed the registry\n${described()}`);
+        if (writes) assert.equal(await h.registryState(stack), before, `a refused request changed the registry\n${described()}`);
       }
     }), { seed: SEED + index, numRuns: RUNS, endOnFailure: true });
     counts.set(operation.iid, statuses);

@@ -1,4 +1,5 @@
-// What the OpenAPI tests share: a throwaway registry of the bundled samples served by
+// What the OpenAPI tests share: a throwaway registry of the bundled samples (on the backend that
+// database.mjs chooses: SQLite, or PostgreSQL when $IOTREG_TEST_POSTGRESQL is set) served by
 // `iotreg serve` on a free loopback port, Prism (`prism proxy`, npm @stoplight/prism-cli) as a
 // validating proxy in front of it on another, an HTTP client whose every request has a deadline,
 // and the verdict on one exchange: the violations of schemas/openapi.yaml that Prism found in
@@ -12,8 +13,8 @@
 // as it is when Prism cannot route a request (a method the path does not have).
 //
 // The environment names the inputs: IOTREG_BINARY, IOTREG_SOURCE_DIR, IOTREG_NODE_MODULES_DIR
-// (a directory whose node_modules holds this folder's package-lock.json, installed by `npm ci`)
-// and IOTREG_SQLITE3 (the sqlite3 shell; by default the one on the PATH).
+// (a directory whose node_modules holds this folder's package-lock.json, installed by `npm ci`),
+// and those of database.mjs: IOTREG_SQLITE3, or IOTREG_TEST_POSTGRESQL and IOTREG_PSQL.
 
 import assert from 'node:assert/strict';
 import { spawn, spawnSync } from 'node:child_process';
@@ -23,12 +24,12 @@ import http from 'node:http';
 import net from 'node:net';
 import os from 'node:os';
 import path from 'node:path';
+import { createRegistryDatabase } from './database.mjs';
 
 export const AS_OF = '2026-11-29';
 export const LUMORA = 'Lumora Vision Ltd';
 
 const binary = process.env.IOTREG_BINARY;
-export const sqlite3 = process.env.IOTREG_SQLITE3 || 'sqlite3';
 const sourceDir = process.env.IOTREG_SOURCE_DIR;
 const modulesDir = path.resolve(process.env.IOTREG_NODE_MODULES_DIR || process.cwd());
 const require = createRequire(path.join(modulesDir, 'package.json'));
@@ -81,7 +82,7 @@ export function freePort() {
   });
 }
 
-export const sleep = (ms) => new Promise((resolve) => setTimeout(resolve, ms));
+const sleep = (ms) => new Promise((resolve) => setTimeout(resolve, ms));
 
 // A child process whose output is kept (the last 200 KiB) for the failure report.
 function spawnLogged(command, args, options) {
@@ -130,19 +131,24 @@ async function waitUntilServing(url, child, what) {
 }
 
 // The registry of every sample with one token per role (and `spareTokens` more officer
-// tokens that a test may revoke), `iotreg serve` over it and Prism in front. close() stops both
-// and removes the registry; a start that fails has already done so.
+// tokens that a test may revoke), `iotreg serve` over it and Prism in front; `stack.database` is
+// the registry (database.mjs). close() stops both and removes the registry; a start that fails
+// has already done so.
 export async function startStack({ serveArgs = [], serverEnv = {}, spareTokens = 0 } = {}) {
   assert.ok(binary && fs.existsSync(binary), `IOTREG_BINARY must name the iotreg binary (got ${binary})`);
   assert.ok(sourceDir && fs.existsSync(documentPath), `IOTREG_SOURCE_DIR must name the source tree (got ${sourceDir})`);
   const stack = { tmp: fs.mkdtempSync(path.join(os.tmpdir(), 'iotreg-openapi-')), tokens: {} };
-  stack.db = path.join(stack.tmp, 'registry.db');
   stack.close = async () => {
     await stopChild(stack.prism);
     await stopChild(stack.server);
-    fs.rmSync(stack.tmp, { recursive: true, force: true });
+    try {
+      await stack.database?.drop();
+    } finally {
+      fs.rmSync(stack.tmp, { recursive: true, force: true });
+    }
   };
   try {
+    stack.database = createRegistryDatabase(stack.tmp);
     await startServing(stack, { serveArgs, serverEnv, spareTokens });
   } catch (error) {
     await stack.close();
@@ -155,9 +161,9 @@ async function startServing(stack, { serveArgs, serverEnv, spareTokens }) {
   // The samples hold malformed records on purpose: the import exits 1.
   const samples = fs.readdirSync(samplesDir).filter((name) => name.startsWith('0')).sort()
     .map((name) => path.join(samplesDir, name));
-  runIotreg(['--db', stack.db, '--as-of', AS_OF, 'import', '--quiet', ...samples], { allow: [1] });
+  runIotreg(['--db', stack.database.location, '--as-of', AS_OF, 'import', '--quiet', ...samples], { allow: [1] });
   const create = (...args) => {
-    const out = runIotreg(['--db', stack.db, 'token', 'create', '--name', 'Test Holder', ...args]).stdout;
+    const out = runIotreg(['--db', stack.database.location, 'token', 'create', '--name', 'Test Holder', ...args]).stdout;
     const token = out.trim().split('\n').pop().trim();
     assert.match(token, /^iotreg_[0-9a-f]{64}$/, `token create printed: ${out}`);
     return token;
@@ -170,7 +176,7 @@ async function startServing(stack, { serveArgs, serverEnv, spareTokens }) {
 
   const port = await freePort();
   stack.direct = `http://127.0.0.1:${port}`;
-  stack.server = spawnLogged(binary, ['--db', stack.db, '--as-of', AS_OF, 'serve', '--listen', `127.0.0.1:${port}`, ...serveArgs],
+  stack.server = spawnLogged(binary, ['--db', stack.database.location, '--as-of', AS_OF, 'serve', '--listen', `127.0.0.1:${port}`, ...serveArgs],
     { env: { ...process.env, ...serverEnv } });
   await waitUntilServing(stack.direct, stack.server, 'iotreg serve');
 
@@ -444,12 +450,14 @@ export function serverHealth(stack) {
 
 // What changes whenever the registry changes: every change of state writes an audit event,
 // so the newest event's id, with the counts of what a request may add, is the registry's state.
-export function registryState(stack) {
-  const result = spawnSync(sqlite3, ['-readonly', stack.db,
-    'SELECT (SELECT coalesce(max(id), 0) FROM audit_events), (SELECT count(*) FROM products), ' +
-    '(SELECT count(*) FROM declaration_versions), (SELECT count(*) FROM tokens), ' +
-    "(SELECT group_concat(id || ':' || state) FROM flags);"], { encoding: 'utf8', timeout: 30_000 });
-  if (result.error) throw result.error;
-  assert.equal(result.status, 0, `sqlite3 failed: ${result.stderr}`);
-  return result.stdout.trim();
+// PostgreSQL's flags are aggregated in id order: an update moves a row in its table.
+const stateQuery = (flags) => 'SELECT (SELECT coalesce(max(id), 0) FROM audit_events), (SELECT count(*) FROM products), '
+  + `(SELECT count(*) FROM declaration_versions), (SELECT count(*) FROM tokens), (${flags});`;
+const STATE_QUERIES = {
+  sqlite: stateQuery("SELECT group_concat(id || ':' || state) FROM flags"),
+  postgresql: stateQuery("SELECT string_agg(id || ':' || state, ',' ORDER BY id) FROM flags"),
+};
+
+export async function registryState(stack) {
+  return (await stack.database.query(STATE_QUERIES[stack.database.backend])).trim();
 }
