@@ -1,6 +1,5 @@
 // `iotreg changes --since DATE|--since-run N [--cause C]`: the status history, newest first:
 // every change of a product's status or flag, with the version, time and cause.
-#include <iomanip>
 #include <iostream>
 
 #include "importers/schema/compiled_schema.h"
@@ -41,15 +40,13 @@ int run_changes(const GlobalOptions& options, const ChangesArguments& arguments)
     }
     return kExitSuccess;
   }
-  std::cout << std::left << std::setw(22) << "AT" << std::setw(9) << "PRODUCT" << std::setw(8)
-            << "VERSION" << std::setw(7) << "KIND" << std::setw(30) << "CHANGE"
-            << "CAUSE\n";
+  TextTable table({{"AT"}, {"PRODUCT"}, {"VERSION"}, {"KIND"}, {"CHANGE"}, {"CAUSE", true}});
   for (const auto& change : changes.value()) {
-    std::cout << std::left << std::setw(22) << change.at << std::setw(9) << change.product_id
-              << std::setw(8) << change.version << std::setw(7) << change.kind
-              << cell((change.from.empty() ? "(new)" : change.from) + " -> " + change.to, 30)
-              << printable(change.cause) << "\n";
+    table.add_row({change.at, std::to_string(change.product_id), std::to_string(change.version),
+                   change.kind, (change.from.empty() ? "(new)" : change.from) + " -> " + change.to,
+                   change.cause});
   }
+  table.print(std::cout, output_width());
   std::cout << counted(changes->size(), "change", "changes") << "\n";
   return kExitSuccess;
 }

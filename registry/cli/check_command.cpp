@@ -44,15 +44,14 @@ int run_check(const GlobalOptions& options, const CheckArguments& arguments) {
     std::cout << "Every product's verdict is current (use --all to re-check anyway).\n";
     return kExitSuccess;
   }
-  std::cout << "\n"
-            << std::left << std::setw(34) << "MANUFACTURER" << std::setw(9) << "CHECKED"
-            << std::setw(16) << "STATUS CHANGES" << std::setw(15) << "NEWLY FLAGGED"
-            << "UNFLAGGED\n";
+  std::cout << "\n";
+  TextTable table(
+      {{"MANUFACTURER", true}, {"CHECKED"}, {"STATUS CHANGES"}, {"NEWLY FLAGGED"}, {"UNFLAGGED"}});
   for (const auto& [name, counts] : impact) {
-    std::cout << std::left << cell(name, 34) << std::setw(9) << counts.checked << std::setw(16)
-              << counts.status_changes << std::setw(15) << counts.newly_flagged << counts.unflagged
-              << "\n";
+    table.add_row({name, std::to_string(counts.checked), std::to_string(counts.status_changes),
+                   std::to_string(counts.newly_flagged), std::to_string(counts.unflagged)});
   }
+  table.print(std::cout, output_width());
   if (!changes.empty()) {
     std::cout << "\nChanges:\n";
     for (const auto& change : changes) {

@@ -127,7 +127,7 @@ int run_flags(const GlobalOptions& options, const FlagsArguments& arguments) {
               << " / " << printable(flag.brand) << " " << printable(flag.model) << "\n"
               << std::setw(59) << "" << printable(flag.raise_reason) << "\n";
   }
-  std::cout << flags->size() << (flags->size() == 1 ? " flag\n" : " flags\n");
+  std::cout << counted(flags->size(), "flag", "flags") << "\n";
   return kExitSuccess;
 }
 

@@ -1,32 +1,90 @@
 #include "registry/cli/output.h"
 
+#include <sys/ioctl.h>
+#include <unistd.h>
+
+#include <algorithm>
 #include <iostream>
 
 namespace iotreg::cli {
 
-// A table cell of `width` characters: the text, cut with ~ to leave at least one space before
-// the next column, then padded. Counts UTF-8 characters rather than bytes so columns line up.
-std::string cell(std::string_view text, std::size_t width) {
-  std::string clean = printable(text);
-  auto is_start = [&](std::size_t i) {
-    return (static_cast<unsigned char>(clean[i]) & 0xC0) != 0x80;
-  };
-  std::size_t characters = 0;
-  for (std::size_t i = 0; i < clean.size(); ++i) characters += is_start(i);
+namespace {
+
+std::size_t characters(std::string_view text) {
+  std::size_t count = 0;
+  for (char c : text) count += (static_cast<unsigned char>(c) & 0xC0) != 0x80;
+  return count;
+}
+
+// `text` cut to `width` characters, its last one ~, when it is longer.
+std::string cut(const std::string& text, std::size_t width) {
+  if (characters(text) <= width) return text;
   std::string out;
-  if (characters < width) {
-    out = clean;
-  } else {
-    std::size_t kept = 0;
-    for (std::size_t i = 0; i < clean.size(); ++i) {
-      if (is_start(i) && kept++ == width - 2) break;
-      out.push_back(clean[i]);
-    }
-    out += "~";
-    characters = width - 1;
+  std::size_t kept = 0;
+  for (char c : text) {
+    const bool starts = (static_cast<unsigned char>(c) & 0xC0) != 0x80;
+    if (starts && kept++ == width - 1) break;
+    out.push_back(c);
   }
-  out.append(width - characters, ' ');
-  return out;
+  return out + "~";
+}
+
+constexpr std::size_t kGap = 2;
+constexpr std::size_t kNarrowest = 8;
+
+}  // namespace
+
+TextTable::TextTable(std::vector<Column> columns) : columns_(std::move(columns)) {}
+
+void TextTable::add_row(std::vector<std::string> cells) {
+  cells.resize(columns_.size());
+  for (std::string& text : cells) text = printable(text);
+  rows_.push_back(std::move(cells));
+}
+
+void TextTable::print(std::ostream& out, std::optional<std::size_t> width) const {
+  std::vector<std::size_t> widths(columns_.size()), narrowest(columns_.size());
+  std::size_t total = 0;
+  for (std::size_t column = 0; column < columns_.size(); ++column) {
+    widths[column] = characters(columns_[column].header);
+    for (const auto& row : rows_)
+      widths[column] = std::max(widths[column], characters(row[column]));
+    narrowest[column] =
+        columns_[column].may_cut
+            ? std::min(widths[column], std::max(kNarrowest, characters(columns_[column].header)))
+            : widths[column];
+    total += widths[column] + (column > 0 ? kGap : 0);
+  }
+  while (width && total > *width) {
+    std::size_t widest = columns_.size();
+    for (std::size_t column = 0; column < columns_.size(); ++column) {
+      if (widths[column] > narrowest[column] &&
+          (widest == columns_.size() || widths[column] > widths[widest])) {
+        widest = column;
+      }
+    }
+    if (widest == columns_.size()) break;  // nothing left to cut: the terminal wraps
+    --widths[widest];
+    --total;
+  }
+  auto print_row = [&](const auto& text_of) {
+    std::string line;
+    for (std::size_t column = 0; column < columns_.size(); ++column) {
+      const std::string text = cut(text_of(column), widths[column]);
+      line += text;
+      if (column + 1 < columns_.size()) line.append(widths[column] - characters(text) + kGap, ' ');
+    }
+    out << line << "\n";
+  };
+  print_row([&](std::size_t column) { return columns_[column].header; });
+  for (const auto& row : rows_) print_row([&](std::size_t column) { return row[column]; });
+}
+
+std::optional<std::size_t> output_width() {
+  if (!isatty(STDOUT_FILENO)) return std::nullopt;
+  winsize size{};
+  if (ioctl(STDOUT_FILENO, TIOCGWINSZ, &size) != 0 || size.ws_col == 0) return std::nullopt;
+  return size.ws_col;
 }
 
 std::string grouped(std::uint64_t count) {

@@ -3,16 +3,40 @@
 #pragma once
 
 #include <cstdint>
+#include <optional>
+#include <ostream>
 #include <string>
 #include <string_view>
+#include <vector>
 
 #include "registry/storage/storage.h"
 
 namespace iotreg::cli {
 
-// A table cell of `width` characters: the text made printable, cut with ~ to leave at least one
-// space before the next column, then padded. Counts UTF-8 characters, not bytes.
-std::string cell(std::string_view text, std::size_t width);
+// A table for people: a header row, then rows of cells (made printable), each column as wide as
+// its widest cell and two spaces between columns. Given a width (a terminal's), a table wider
+// than that has its widest cuttable columns cut with ~, never below their header or 8
+// characters; without one (output that is not a terminal) every name is printed whole. Widths
+// count UTF-8 characters, not bytes.
+class TextTable {
+ public:
+  struct Column {
+    std::string header;
+    bool may_cut = false;  // free text (names); ids, states and dates are never cut
+  };
+  explicit TextTable(std::vector<Column> columns);
+  // `cells` has one text per column.
+  void add_row(std::vector<std::string> cells);
+  void print(std::ostream& out, std::optional<std::size_t> width) const;
+
+ private:
+  std::vector<Column> columns_;
+  std::vector<std::vector<std::string>> rows_;
+};
+
+// The width tables on standard output fit: the terminal's columns when standard output is a
+// terminal that reports them, none otherwise.
+std::optional<std::size_t> output_width();
 
 // Text for a terminal: control characters replaced, so that untrusted data cannot move the
 // cursor or change colours.

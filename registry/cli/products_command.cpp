@@ -1,5 +1,4 @@
 // `iotreg products`: a table for people, JSON Lines (--json) or CSV (--csv) for scripts.
-#include <iomanip>
 #include <iostream>
 
 #include "registry/cli/commands.h"
@@ -44,21 +43,28 @@ int run_products(const GlobalOptions& options, const ProductsArguments& argument
     for (const auto& product : products.value()) std::cout << views::product_csv_row(product);
     return kExitSuccess;
   }
-  std::cout << std::left << std::setw(7) << "ID" << std::setw(15) << "STATUS" << std::setw(11)
-            << "FLAG" << std::setw(26) << "MANUFACTURER" << std::setw(16) << "BRAND"
-            << std::setw(22) << "MODEL" << std::setw(18) << "TYPE"
-            << "VERSIONS\n";
+  TextTable table({{"ID"},
+                   {"STATUS"},
+                   {"FLAG"},
+                   {"SUPPORT ENDS"},
+                   {"MANUFACTURER", true},
+                   {"BRAND", true},
+                   {"MODEL", true},
+                   {"TYPE", true},
+                   {"VERSIONS"}});
   for (const auto& product : products.value()) {
-    std::cout << std::left << std::setw(7) << product.id << std::setw(15) << product.status
-              << std::setw(11)
-              << (product.flag_state
-                      ? std::string(enforcement::flag_state_name(*product.flag_state)) +
-                            (product.remedied ? "*" : "")
-                      : "-")
-              << cell(product.manufacturer, 26) << cell(product.brand, 16)
-              << cell(product.model, 22) << cell(product.type, 18) << product.version_count << "\n";
+    std::string flag = "-";
+    if (product.flag_state) {
+      flag = enforcement::flag_state_name(*product.flag_state);
+      if (product.remedied) flag += ", remedied";
+    }
+    table.add_row({std::to_string(product.id), product.status, flag,
+                   product.support_end.empty() ? "-" : product.support_end, product.manufacturer,
+                   product.brand, product.model, product.type.empty() ? "-" : product.type,
+                   std::to_string(product.version_count)});
   }
-  std::cout << products->size() << (products->size() == 1 ? " product\n" : " products\n");
+  table.print(std::cout, output_width());
+  std::cout << counted(products->size(), "product", "products") << "\n";
   return kExitSuccess;
 }
 

@@ -1,6 +1,5 @@
 // `iotreg token create|list|revoke`: API bearer tokens. A new token is printed once, as the last
 // line of `create`'s output; the registry keeps only its hash.
-#include <iomanip>
 #include <iostream>
 
 #include "registry/access/access.h"
@@ -44,16 +43,15 @@ int run_token_list(const GlobalOptions& options, bool json) {
     }
     return kExitSuccess;
   }
-  std::cout << std::left << std::setw(6) << "ID" << std::setw(14) << "ROLE" << std::setw(26)
-            << "HOLDER" << std::setw(28) << "MANUFACTURER" << std::setw(12) << "EXPIRES"
-            << "STATE\n";
+  TextTable table(
+      {{"ID"}, {"ROLE"}, {"HOLDER", true}, {"MANUFACTURER", true}, {"EXPIRES"}, {"STATE"}});
   for (const auto& token : tokens.value()) {
-    std::cout << std::left << std::setw(6) << token.id << std::setw(14) << token.role
-              << cell(token.holder, 26)
-              << cell(token.manufacturer_name.empty() ? "-" : token.manufacturer_name, 28)
-              << std::setw(12) << (token.expires.empty() ? "never" : token.expires)
-              << (token.revoked_at.empty() ? "active" : "revoked " + token.revoked_at) << "\n";
+    table.add_row({std::to_string(token.id), token.role, token.holder,
+                   token.manufacturer_name.empty() ? "-" : token.manufacturer_name,
+                   token.expires.empty() ? "never" : token.expires,
+                   token.revoked_at.empty() ? "active" : "revoked " + token.revoked_at});
   }
+  table.print(std::cout, output_width());
   return kExitSuccess;
 }
 

@@ -230,6 +230,8 @@ struct ProductSummary {
   bool flagged = false;
   std::optional<enforcement::FlagState> flag_state;  // of its newest flag, if any
   bool remedied = false;                             // that flag is confirmed and remedied
+  std::int64_t flag_id = 0;                          // its newest flag; 0: none
+  std::string support_end;  // the declared end of security updates (YYYY-MM-DD); empty: none
   std::int64_t version_count = 0;
   std::string created_at;
   std::string updated_at;

@@ -32,6 +32,8 @@ Json product_json(const storage::ProductSummary& product, Json findings) {
                          ? Json(std::string(enforcement::flag_state_name(*product.flag_state)))
                          : Json(nullptr)},
       {"remedied", product.remedied},
+      {"flag_id", product.flag_id != 0 ? Json(product.flag_id) : Json(nullptr)},
+      {"support_end", or_null(product.support_end)},
       {"label_id", or_null(product.label_id)},
       {"findings", std::move(findings)},
       {"version_count", product.version_count},

@@ -395,6 +395,35 @@ TEST_SUITE("cli") {
       }
     }
 
+    SUBCASE("products: a table of whole names, with support end and flag state, when piped") {
+      auto listed = registry.run({"products"});
+      REQUIRE(listed.exit_status == 0);
+      auto lines = split_lines(listed.out);
+      REQUIRE(lines.size() == kSampleProducts + 2);
+      CHECK(lines.front().rfind("ID  STATUS", 0) == 0);
+      CHECK(contains(lines.front(), "  FLAG  "));
+      CHECK(contains(lines.front(), "  SUPPORT ENDS  "));
+      CHECK(lines.back() == std::to_string(kSampleProducts) + " products");
+      CHECK_FALSE(contains(listed.out, "~"));
+      // Each product's row holds its names whole, its support end and its flag's state.
+      auto products = registry.products();
+      REQUIRE(products.size() == kSampleProducts);
+      for (std::size_t i = 0; i < products.size(); ++i) {
+        const json& product = products[i];
+        const std::string& row = lines[i + 1];
+        CAPTURE(row);
+        CHECK(row.rfind(std::to_string(product["id"].get<std::int64_t>()) + " ", 0) == 0);
+        for (const char* field : {"manufacturer", "brand", "model"}) {
+          CHECK(contains(row, "  " + product[field].get<std::string>() + "  "));
+        }
+        const std::string flag =
+            product["flag_state"].is_null() ? "-" : product["flag_state"].get<std::string>();
+        CHECK(contains(row, "  " + flag));
+      }
+      auto one = registry.run({"products", "--limit", "1"});
+      CHECK(split_lines(one.out).back() == "1 product");
+    }
+
     SUBCASE("products --csv: a header and the same products as --json") {
       auto listed = registry.run({"products", "--csv"});
       REQUIRE(listed.exit_status == 0);

@@ -1098,7 +1098,8 @@ constexpr const char* kProductColumns =
     "coalesce(p.evaluation_id, 0), "
     "coalesce((SELECT version FROM declaration_versions WHERE id = p.evaluated_version_id), 0), "
     "p.findings, coalesce(nf.state, ''), "
-    "coalesce(nf.state = 'confirmed' AND nf.remedied_version_id IS NOT NULL, false) "
+    "coalesce(nf.state = 'confirmed' AND nf.remedied_version_id IS NOT NULL, false), "
+    "coalesce(p.support_end, ''), coalesce(p.flag_id, 0) "
     "FROM products p JOIN manufacturers m ON m.id = p.manufacturer_id "
     "JOIN import_runs cr ON cr.id = p.created_run_id "
     "JOIN import_runs ur ON ur.id = p.updated_run_id "
@@ -1122,6 +1123,8 @@ ProductSummary read_product(const QueryResult& rows, int row) {
   product.findings = rows.bytes(row, 13);
   product.flag_state = enforcement::parse_flag_state(rows.text(row, 14));
   product.remedied = rows.text(row, 15) == "t";
+  product.support_end = rows.text(row, 16);
+  product.flag_id = rows.integer(row, 17);
   return product;
 }
 

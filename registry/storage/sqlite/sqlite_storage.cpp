@@ -851,7 +851,8 @@ constexpr const char* kProductColumns =
     "coalesce(p.evaluation_id, 0), "
     "coalesce((SELECT version FROM declaration_versions WHERE id = p.evaluated_version_id), 0), "
     "p.findings, coalesce(nf.state, ''), "
-    "nf.state = 'confirmed' AND nf.remedied_version_id IS NOT NULL "
+    "nf.state = 'confirmed' AND nf.remedied_version_id IS NOT NULL, "
+    "coalesce(p.support_end, ''), coalesce(p.flag_id, 0) "
     "FROM products p JOIN manufacturers m ON m.id = p.manufacturer_id "
     "JOIN import_runs cr ON cr.id = p.created_run_id "
     "JOIN import_runs ur ON ur.id = p.updated_run_id "
@@ -875,6 +876,8 @@ ProductSummary read_product(const Statement& row) {
   product.findings = std::string(row.blob_view(13));
   product.flag_state = enforcement::parse_flag_state(row.text_view(14));
   product.remedied = row.int64(15) != 0;
+  product.support_end = row.text(16);
+  product.flag_id = row.int64(17);
   return product;
 }
 
