@@ -48,6 +48,10 @@ for db in "$sqlite" "$postgresql"; do
   tokens+=("$("$iotreg" --db "$db" token create --role officer --name "Bench Officer" | tail -1)")
 done
 
+# The state a registry settles in after a bulk import: autovacuum would otherwise run its first
+# pass over the new rows (and merge the search index's pending entries) in the middle of a row.
+psql "$postgresql" -qc "VACUUM ANALYZE" >/dev/null
+
 # Lookups of 1000 ids spread over the registry (ids are equal in both: the same import), and
 # the searches.
 python3 -c '
@@ -60,10 +64,13 @@ for words in sys.argv[1:]:
     print(f"/api/v1/products?q={urllib.parse.quote(words)}&limit=20")' "${search_words[@]}" \
   >"$work/searches.paths"
 
+# Every server runs 16 worker threads: on PostgreSQL each busy worker holds a backend, and 64 of
+# them per server (128 for two) only queue on the two cores, which measured fewer requests/s and
+# replies stalled for seconds (bench/README.md); SQLite's server gets the same.
 serve() {  # db log: starts a server, prints its port
   local port
   port=$(python3 -c 'import socket; s = socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])')
-  "$iotreg" --db "$1" --as-of "$as_of" serve --listen "127.0.0.1:$port" --threads 64 >"$2" 2>&1 &
+  "$iotreg" --db "$1" --as-of "$as_of" serve --listen "127.0.0.1:$port" --threads 16 >"$2" 2>&1 &
   pids+=($!)
   for _ in $(seq 600); do
     curl -fs -o /dev/null "http://127.0.0.1:$port/healthz" && { echo "$port"; return; }
