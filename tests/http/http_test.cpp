@@ -569,14 +569,23 @@ TEST_SUITE("http") {
           probe.integer("SELECT count(*) FROM products WHERE support_end BETWEEN '2027-10-01' "
                         "AND '2027-12-31'"));
 
-    auto metrics = served.get("/metrics", served.admin);
+    // A request is counted once its reply has been sent, which the client may see first: the
+    // counts are awaited, for at most 5 s.
+    const std::string stats_counted =
+        "iotreg_http_requests_total{route=\"/api/v1/stats\",status=\"200\"} 1";
+    const std::string exports_counted =
+        "iotreg_http_request_duration_seconds_count{route=\"/api/v1/export\"} 3";
+    Answer metrics;
+    for (const auto deadline = std::chrono::steady_clock::now() + 5s;;) {
+      metrics = served.get("/metrics", served.admin);
+      const bool counted = metrics.body.find(stats_counted) != std::string::npos &&
+                           metrics.body.find(exports_counted) != std::string::npos;
+      if (counted || std::chrono::steady_clock::now() > deadline) break;
+      std::this_thread::sleep_for(20ms);
+    }
     CHECK(metrics.content_type.find("text/plain") == 0);
-    CHECK(
-        metrics.body.find("iotreg_http_requests_total{route=\"/api/v1/stats\",status=\"200\"} 1") !=
-        std::string::npos);
-    CHECK(metrics.body.find(
-              "iotreg_http_request_duration_seconds_count{route=\"/api/v1/export\"} 3") !=
-          std::string::npos);
+    CHECK(metrics.body.find(stats_counted) != std::string::npos);
+    CHECK(metrics.body.find(exports_counted) != std::string::npos);
     CHECK(metrics.body.find("iotreg_products{status=\"compliant\"} " +
                             std::to_string(stats["by_status"]["compliant"].get<int>())) !=
           std::string::npos);
