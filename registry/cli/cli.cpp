@@ -222,10 +222,20 @@ int run(int argc, char** argv) {
                      "Only products whose confirmed flag is remedied (compliant since)");
   products
       ->add_option("--manufacturer", products_arguments.manufacturer,
-                   "Only this manufacturer (case and spacing do not matter)")
+                   "Only manufacturers whose name contains this text (ASCII case and spacing do "
+                   "not matter)")
       ->check(kText);
-  products->add_option("--type", products_arguments.type, "Only products of exactly this type")
+  products
+      ->add_option("--type", products_arguments.type,
+                   "Only products of this declared type (ASCII case does not matter)")
       ->check(kText);
+  products->add_option("--support-ends-before", products_arguments.support_ends_before,
+                       "Only products whose security updates end before this date (YYYY-MM-DD)");
+  products->add_option("--support-ends-after", products_arguments.support_ends_after,
+                       "Only products whose security updates end after this date (YYYY-MM-DD)");
+  products->add_option("--changed-since", products_arguments.changed_since,
+                       "Only products declared, or whose status or flag changed, on or after "
+                       "this UTC date (YYYY-MM-DD)");
   products
       ->add_option("--search", products_arguments.search,
                    "Words to find in manufacturer, brand, model or type (prefixes match)")

@@ -73,6 +73,9 @@ struct ProductsArguments {
   bool remedied = false;
   std::optional<std::string> manufacturer;
   std::optional<std::string> type;
+  std::optional<std::string> support_ends_before;
+  std::optional<std::string> support_ends_after;
+  std::optional<std::string> changed_since;
   std::optional<std::string> search;
   std::size_t limit = 0;
   bool json = false;

@@ -1,6 +1,8 @@
 // `iotreg products`: a table for people, JSON Lines (--json) or CSV (--csv) for scripts.
 #include <iostream>
+#include <tuple>
 
+#include "importers/schema/compiled_schema.h"
 #include "registry/cli/commands.h"
 #include "registry/cli/output.h"
 #include "registry/views/views.h"
@@ -22,6 +24,19 @@ int run_products(const GlobalOptions& options, const ProductsArguments& argument
   if (arguments.remedied) query.remedied = true;
   query.manufacturer = arguments.manufacturer;
   query.type = arguments.type;
+  for (const auto& [option, value, target] :
+       {std::tuple{"--support-ends-before", &arguments.support_ends_before,
+                   &query.support_ends_before},
+        std::tuple{"--support-ends-after", &arguments.support_ends_after,
+                   &query.support_ends_after},
+        std::tuple{"--changed-since", &arguments.changed_since, &query.changed_since}}) {
+    if (!*value) continue;
+    if (!importers::is_calendar_date(**value)) {
+      std::cerr << "iotreg: " << option << " must be a calendar date written YYYY-MM-DD\n";
+      return kExitUsage;
+    }
+    *target = *value;
+  }
   query.search = arguments.search;
   query.limit = arguments.limit;
   auto registry = open_registry(options, Access::kRead);

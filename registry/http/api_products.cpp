@@ -3,6 +3,7 @@
 #include <charconv>
 #include <sstream>
 
+#include "importers/schema/compiled_schema.h"
 #include "registry/core/utf8.h"
 #include "registry/http/detail/api.h"
 #include "registry/ingest/ingest.h"
@@ -63,6 +64,16 @@ std::variant<storage::ProductQuery, Reply> product_query(const Context& context,
       *target = *value;
     }
   }
+  for (auto [name, target] : {std::pair{"support_ends_before", &query.support_ends_before},
+                              std::pair{"support_ends_after", &query.support_ends_after},
+                              std::pair{"changed_since", &query.changed_since}}) {
+    if (auto value = parameters.get(name)) {
+      if (!importers::is_calendar_date(*value)) {
+        return Reply::error(400, std::string(name) + " must be a calendar date written YYYY-MM-DD");
+      }
+      *target = *value;
+    }
+  }
   query.only_manufacturer_key = context.only_manufacturer_key();
   return query;
 }
@@ -106,8 +117,10 @@ std::optional<importers::Format> format_of(std::string_view content_type) {
 Reply list_products(Context& context) {
   IOTREG_HTTP_TRY_ASSIGN(
       parameters,
-      QueryParameters::parse(context.request(), {"status", "flagged", "flag_state", "remedied",
-                                                 "manufacturer", "type", "q", "limit", "cursor"}));
+      QueryParameters::parse(
+          context.request(),
+          {"status", "flagged", "flag_state", "remedied", "manufacturer", "type",
+           "support_ends_before", "support_ends_after", "changed_since", "q", "limit", "cursor"}));
   IOTREG_HTTP_TRY_ASSIGN(page, parse_page(parameters, "products"));
   IOTREG_HTTP_TRY_ASSIGN(query, product_query(context, parameters));
   auto storage = context.storage();
@@ -151,9 +164,10 @@ Reply get_product(Context& context) {
 
 Reply export_products(Context& context) {
   IOTREG_HTTP_TRY_ASSIGN(
-      parameters,
-      QueryParameters::parse(context.request(), {"format", "status", "flagged", "flag_state",
-                                                 "remedied", "manufacturer", "type", "q"}));
+      parameters, QueryParameters::parse(
+                      context.request(),
+                      {"format", "status", "flagged", "flag_state", "remedied", "manufacturer",
+                       "type", "support_ends_before", "support_ends_after", "changed_since", "q"}));
   IOTREG_HTTP_TRY_ASSIGN(query, product_query(context, parameters));
   const std::string format = parameters.get("format").value_or("ndjson");
   if (format != "csv" && format != "ndjson") {

@@ -206,8 +206,17 @@ struct ProductQuery {
   std::optional<bool> flagged;
   std::optional<enforcement::FlagState> flag_state;  // of the product's newest flag
   std::optional<bool> remedied;                      // a confirmed flag that is remedied
-  std::optional<std::string> manufacturer;           // compared by identity key
-  std::optional<std::string> type;                   // the declared product type, exactly
+  // A part of the manufacturer's name: names that contain it, compared by identity key
+  // (model::identity_key: ASCII letters without regard to case, runs of whitespace as one).
+  std::optional<std::string> manufacturer;
+  std::optional<std::string> type;  // the declared product type, without regard to ASCII case
+  // Days (YYYY-MM-DD, valid dates): the declared end of security updates is before, or after,
+  // the day. A product that declares none matches neither.
+  std::optional<std::string> support_ends_before;
+  std::optional<std::string> support_ends_after;
+  // A day (YYYY-MM-DD, UTC): products declared (a new version) or whose status or flag changed
+  // on or after it.
+  std::optional<std::string> changed_since;
   // Confines the query to one manufacturer's products (a manufacturer's API token), by key.
   std::optional<std::string> only_manufacturer_key;
   // Words, each matched as the beginning of a word of the brand, model or type or of the

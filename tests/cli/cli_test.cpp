@@ -5,6 +5,7 @@
 #include <unistd.h>
 
 #include <algorithm>
+#include <cctype>
 #include <filesystem>
 #include <fstream>
 #include <map>
@@ -475,7 +476,9 @@ TEST_SUITE("cli") {
       auto lumora = registry.products({"--manufacturer", "  lumora   VISION\tltd "});
       CHECK(lumora.size() == 13);
       for (const auto& product : lumora) CHECK(product["manufacturer"] == "Lumora Vision Ltd");
-      CHECK(registry.products({"--manufacturer", "Lumora"}).empty());
+      // A part of the name finds them too; a name they do not contain finds nothing.
+      CHECK(registry.products({"--manufacturer", "LUMORA"}).size() == 13);
+      CHECK(registry.products({"--manufacturer", "Lumora Vision GmbH"}).empty());
 
       auto nightjar = registry.products({"--search", "nightjar"});
       REQUIRE(nightjar.size() == 2);
@@ -1565,6 +1568,69 @@ TEST_SUITE("cli") {
       CHECK(refused.exit_status == 2);
       CHECK(refused.err ==
             "iotreg: --flag-state must be raised, withdrawn, confirmed, dismissed or lifted\n");
+    }
+  }
+
+  TEST_CASE("cli: products answers an officer's questions: part of a name, type, support end") {
+    Registry registry;
+    REQUIRE(registry.import(sample_files()).exit_status == 1);
+    const auto every = registry.products();
+    REQUIRE(every.size() == kSampleProducts);
+    // What each filter must keep, worked out from every product's JSON.
+    auto expected = [&](auto keep) {
+      std::vector<std::int64_t> ids;
+      for (const auto& product : every) {
+        if (keep(product)) ids.push_back(product["id"].get<std::int64_t>());
+      }
+      return ids;
+    };
+    auto ids_of = [&](std::vector<std::string> filters) {
+      std::vector<std::int64_t> ids;
+      for (const auto& product : registry.products(std::move(filters))) {
+        ids.push_back(product["id"].get<std::int64_t>());
+      }
+      return ids;
+    };
+    auto support_end = [](const json& product) {
+      return product["support_end"].is_null() ? std::string()
+                                              : product["support_end"].get<std::string>();
+    };
+    auto by_brightpath = expected([](const json& product) {
+      return product["manufacturer"] == "Shenzhen Brightpath Electronics Co., Ltd.";
+    });
+    CHECK(by_brightpath.size() ==
+          kProductsPerManufacturer.at("Shenzhen Brightpath Electronics Co., Ltd."));
+    CHECK(ids_of({"--manufacturer", "BRIGHTPATH"}) == by_brightpath);
+    CHECK(ids_of({"--manufacturer", "brightpath electronics"}) == by_brightpath);
+    auto before_2028 = expected([&](const json& product) {
+      return !support_end(product).empty() && support_end(product) < "2028-01-01";
+    });
+    REQUIRE_FALSE(before_2028.empty());
+    CHECK(ids_of({"--support-ends-before", "2028-01-01"}) == before_2028);
+    auto after_2030 =
+        expected([&](const json& product) { return support_end(product) > "2030-06-30"; });
+    REQUIRE_FALSE(after_2030.empty());
+    CHECK(ids_of({"--support-ends-after", "2030-06-30"}) == after_2030);
+    CHECK(ids_of({"--manufacturer", "brightpath", "--support-ends-before", "2028-01-01"}) ==
+          expected([&](const json& product) {
+            return product["manufacturer"] == "Shenzhen Brightpath Electronics Co., Ltd." &&
+                   !support_end(product).empty() && support_end(product) < "2028-01-01";
+          }));
+    const std::string some_type = every.front()["type"].get<std::string>();
+    std::string shouted = some_type;
+    for (char& c : shouted) c = static_cast<char>(std::toupper(static_cast<unsigned char>(c)));
+    CHECK(ids_of({"--type", shouted}) ==
+          expected([&](const json& product) { return product["type"] == some_type; }));
+    // Everything here was declared today.
+    CHECK(ids_of({"--changed-since", "2000-01-01"}).size() == kSampleProducts);
+    CHECK(ids_of({"--changed-since", "2999-01-01"}).empty());
+    for (const char* option :
+         {"--support-ends-before", "--support-ends-after", "--changed-since"}) {
+      CAPTURE(option);
+      auto refused = registry.run({"products", option, "2027-02-30"});
+      CHECK(refused.exit_status == 2);
+      CHECK(refused.err ==
+            std::string("iotreg: ") + option + " must be a calendar date written YYYY-MM-DD\n");
     }
   }
 

@@ -172,6 +172,35 @@ TEST_SUITE("http") {
             .parsed();
     CHECK(typed["facets"]["type"].size() == 1);
     for (const auto& item : typed["items"]) CHECK(item["type"] == type);
+    // Part of a name, and support end dates, as the CLI's options of the same names.
+    for (const std::string& filters :
+         {std::string("manufacturer=VISION"), std::string("support_ends_before=2028-01-01"),
+          std::string("manufacturer=brightpath&support_ends_after=2029-06-30"),
+          std::string("changed_since=2000-01-01")}) {
+      CAPTURE(filters);
+      auto filtered = served.get("/api/v1/products?limit=500&" + filters, served.officer).parsed();
+      std::vector<std::string> cli_filters = {"products", "--json"};
+      std::stringstream pairs(filters);
+      for (std::string pair; std::getline(pairs, pair, '&');) {
+        const auto equals = pair.find('=');
+        cli_filters.push_back("--" +
+                              std::regex_replace(pair.substr(0, equals), std::regex("_"), "-"));
+        cli_filters.push_back(pair.substr(equals + 1));
+      }
+      auto cli_listed = split_lines(served.cli(cli_filters).out);
+      REQUIRE_FALSE(cli_listed.empty());
+      REQUIRE(filtered["items"].size() == cli_listed.size());
+      for (std::size_t i = 0; i < cli_listed.size(); ++i) {
+        CHECK(filtered["items"][i]["id"] == json::parse(cli_listed[i])["id"]);
+      }
+    }
+    for (const char* name : {"support_ends_before", "support_ends_after", "changed_since"}) {
+      auto refused =
+          served.get(std::string("/api/v1/products?") + name + "=2028-13-01", served.officer);
+      CHECK(refused.status == 400);
+      CHECK(refused.parsed()["error"]["message"] ==
+            std::string(name) + " must be a calendar date written YYYY-MM-DD");
+    }
     auto searched = served.get("/api/v1/products?q=lumo", served.officer).parsed();
     CHECK(searched["items"].size() == lumora["items"].size());
 

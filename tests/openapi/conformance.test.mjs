@@ -383,7 +383,7 @@ test('listProducts', async () => {
     ['limit=ten', /limit must be a whole number from 1 to 500/],
     ['cursor=%21%21', /not a cursor of this list/],
     [`cursor=${Buffer.from('flags:3').toString('base64url')}`, /not a cursor of this list/],
-    ['page=2', /unknown query parameter 'page' \(known: status, flagged, flag_state, remedied, manufacturer, type, q, limit, cursor\)/],
+    ['page=2', /unknown query parameter 'page' \(known: status, flagged, flag_state, remedied, manufacturer, type, support_ends_before, support_ends_after, changed_since, q, limit, cursor\)/],
     ['status=compliant&status=excepted', /query parameter 'status' is given more than once/],
     [`q=${'w'.repeat(1001)}`, /q is longer than 1000 characters/],
   ]) {

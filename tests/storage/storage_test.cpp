@@ -297,6 +297,76 @@ TEST_SUITE("storage") {
     CHECK(models(*storage, status).size() == 4);
   }
 
+  TEST_CASE("officers' filters: part of a manufacturer, a type in any case, support end, change") {
+    ScratchDir dir;
+    test::TestRegistry backing(dir);
+    auto storage = open_or_fail(backing.location());
+    auto session = storage->begin_import({"a.csv", "csv", "test"}, nullptr, {}, {});
+    REQUIRE(session.is_ok());
+    auto with_support_end = [](StagedDeclaration declaration, const std::string& day) {
+      declaration.support_end = day;
+      return declaration;
+    };
+    store(*session.value(),
+          with_support_end(staged("Lumora Vision Ltd", "Lumora", "LV-C210", "Smart Camera"),
+                           "2027-06-30"));
+    store(*session.value(),
+          with_support_end(staged("Lumora Vision Ltd", "Nightjar", "NJ-BM1", "baby monitor"),
+                           "2029-01-31"));
+    store(*session.value(), staged("Kestrel GmbH", "Kestrel", "KR-900", "router"));
+    store(*session.value(), with_support_end(staged("BrightPath Electronics Ltd", "BrightPath",
+                                                    "BP-1", "smart camera"),
+                                             "2028-01-01"));
+    REQUIRE(session.value()->commit({}).is_ok());
+
+    auto found = [&](auto set) {
+      ProductQuery query;
+      set(query);
+      return models(*storage, query);
+    };
+    using Models = std::vector<std::string>;
+    CHECK(found([](ProductQuery& q) { q.manufacturer = "brightpath"; }) == Models{"BP-1"});
+    CHECK(found([](ProductQuery& q) { q.manufacturer = "VISION"; }) == Models{"LV-C210", "NJ-BM1"});
+    CHECK(found([](ProductQuery& q) { q.manufacturer = " path   ELECTRONICS "; }) ==
+          Models{"BP-1"});
+    CHECK(found([](ProductQuery& q) { q.manufacturer = "ltd"; }) ==
+          Models{"LV-C210", "NJ-BM1", "BP-1"});
+    CHECK(found([](ProductQuery& q) { q.manufacturer = "kestrel gmbh ltd"; }).empty());
+    // A type is the whole type, in any case.
+    CHECK(found([](ProductQuery& q) { q.type = "SMART camera"; }) == Models{"LV-C210", "BP-1"});
+    CHECK(found([](ProductQuery& q) { q.type = "camera"; }).empty());
+    // Before and after are strict; a product without an end date matches neither.
+    CHECK(found([](ProductQuery& q) { q.support_ends_before = "2028-01-01"; }) ==
+          Models{"LV-C210"});
+    CHECK(found([](ProductQuery& q) { q.support_ends_before = "2028-01-02"; }) ==
+          Models{"LV-C210", "BP-1"});
+    CHECK(found([](ProductQuery& q) { q.support_ends_after = "2028-01-01"; }) == Models{"NJ-BM1"});
+    CHECK(found([](ProductQuery& q) { q.support_ends_after = "2000-01-01"; }) ==
+          Models{"LV-C210", "NJ-BM1", "BP-1"});
+    CHECK(found([](ProductQuery& q) {
+            q.manufacturer = "lumora";
+            q.support_ends_before = "2028-01-01";
+          }) == Models{"LV-C210"});
+
+    // Declared long ago; then one product's status changed on 1 June 2026.
+    test::RegistryProbe probe(backing.location());
+    probe.exec("UPDATE import_runs SET started_at = '2020-01-01T09:00:00Z'");
+    const std::int64_t monitor = probe.integer("SELECT id FROM products WHERE model = 'NJ-BM1'");
+    probe.exec(
+        "INSERT INTO change_events (at, cause, first_change_id) VALUES "
+        "('2026-06-01T10:00:00Z', 'test', (SELECT coalesce(max(id), 0) + 1 FROM status_changes))");
+    probe.exec(
+        "INSERT INTO status_changes (event_id, product_id, version_id, kind, from_value, "
+        "to_value) SELECT (SELECT max(id) FROM change_events), id, latest_version_id, 0, "
+        "'pending', 'compliant' FROM products WHERE id = " +
+        std::to_string(monitor));
+    CHECK(found([](ProductQuery& q) { q.changed_since = "2020-01-01"; }) ==
+          Models{"LV-C210", "NJ-BM1", "KR-900", "BP-1"});
+    CHECK(found([](ProductQuery& q) { q.changed_since = "2020-01-02"; }) == Models{"NJ-BM1"});
+    CHECK(found([](ProductQuery& q) { q.changed_since = "2026-06-01"; }) == Models{"NJ-BM1"});
+    CHECK(found([](ProductQuery& q) { q.changed_since = "2026-06-02"; }).empty());
+  }
+
   TEST_CASE("search follows a product's type across versions") {
     ScratchDir dir;
     test::TestRegistry backing(dir);

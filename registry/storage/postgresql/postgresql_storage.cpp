@@ -1169,9 +1169,27 @@ class ProductFilter : public Parameters {
     if (query.flagged)
       sql += "AND p.flagged = " + add(Param::text(*query.flagged ? "t" : "f")) + " ";
     if (query.manufacturer) {
-      sql += "AND m.name_key = " + add(Param::text(model::identity_key(*query.manufacturer))) + " ";
+      sql += "AND strpos(m.name_key, " +
+             add(Param::text(model::identity_key(*query.manufacturer))) + ") > 0 ";
     }
-    if (query.type) sql += "AND p.type = " + add(Param::text(*query.type)) + " ";
+    // Under the C collation lower() folds ASCII letters only, as SQLite's does.
+    if (query.type) {
+      sql += "AND lower(p.type COLLATE \"C\") = lower(" + add(Param::text(*query.type)) +
+             " COLLATE \"C\") ";
+    }
+    if (query.support_ends_before) {
+      sql += "AND p.support_end < " + add(Param::text(*query.support_ends_before)) + " ";
+    }
+    if (query.support_ends_after) {
+      sql += "AND p.support_end > " + add(Param::text(*query.support_ends_after)) + " ";
+    }
+    if (query.changed_since) {
+      const std::string since = add(Param::text(*query.changed_since));
+      sql += "AND (p.updated_run_id IN (SELECT id FROM import_runs WHERE started_at >= " + since +
+             ") OR p.id IN (SELECT product_id FROM status_changes WHERE id >= coalesce("
+             "(SELECT min(first_change_id) FROM change_events WHERE at >= " +
+             since + "), 9223372036854775807))) ";
+    }
     if (query.flag_state) {
       sql += "AND nf.state = " + add(state_param(*query.flag_state)) + " ";
     }

@@ -975,9 +975,18 @@ class ProductFilter {
     if (query_->status) sql += "AND p.status = ?1 ";
     if (query_->flagged) sql += "AND p.flagged = ?2 ";
     if (query_->manufacturer) {
-      sql += "AND p.manufacturer_id IN (SELECT id FROM manufacturers WHERE name_key = ?3) ";
+      sql += "AND p.manufacturer_id IN (SELECT id FROM manufacturers WHERE instr(name_key, ?3)) ";
     }
-    if (query_->type) sql += "AND p.type = ?4 ";
+    if (query_->type) sql += "AND lower(p.type) = lower(?4) ";
+    if (query_->support_ends_before) sql += "AND p.support_end < ?9 ";
+    if (query_->support_ends_after) sql += "AND p.support_end > ?10 ";
+    if (query_->changed_since) {
+      sql +=
+          "AND (p.updated_run_id IN (SELECT id FROM import_runs WHERE started_at >= ?11) "
+          "OR p.id IN (SELECT product_id FROM status_changes WHERE id >= coalesce("
+          "(SELECT min(first_change_id) FROM change_events WHERE at >= ?11), "
+          "9223372036854775807))) ";
+    }
     if (query_->flag_state) sql += "AND p.flag_id IN (SELECT id FROM flags WHERE state = ?6) ";
     if (query_->remedied) {
       sql += *query_->remedied ? "AND " : "AND NOT ";
@@ -1005,13 +1014,16 @@ class ProductFilter {
     if (query_->type) statement.bind(4, *query_->type);
     if (query_->only_manufacturer_key) statement.bind(5, *query_->only_manufacturer_key);
     if (query_->flag_state) statement.bind(6, enforcement::flag_state_name(*query_->flag_state));
+    if (query_->support_ends_before) statement.bind(9, *query_->support_ends_before);
+    if (query_->support_ends_after) statement.bind(10, *query_->support_ends_after);
+    if (query_->changed_since) statement.bind(11, *query_->changed_since);
     for (std::size_t i = 0; i < terms_.size(); ++i) {
       statement.bind(static_cast<int>(kFirstTermParameter + i), terms_[i]);
     }
   }
 
  private:
-  static constexpr std::size_t kFirstTermParameter = 9;  // after the caller's 7 and 8
+  static constexpr std::size_t kFirstTermParameter = 12;  // after the caller's 7 and 8
   const ProductQuery* query_ = nullptr;
   std::vector<std::string> terms_;
   std::string manufacturer_key_;
