@@ -243,7 +243,12 @@ int run(int argc, char** argv) {
   products->add_option("--limit", products_arguments.limit, "At most this many products");
   auto* json =
       products->add_flag("--json", products_arguments.json, "JSON Lines: one product per line");
-  products->add_flag("--csv", products_arguments.csv, "CSV with a header line")->excludes(json);
+  auto* csv =
+      products->add_flag("--csv", products_arguments.csv, "CSV with a header line")->excludes(json);
+  products
+      ->add_flag("--bom", products_arguments.bom,
+                 "Start the CSV with a byte-order mark, so that Excel reads it as UTF-8")
+      ->needs(csv);
 
   ShowArguments show_arguments;
   auto* show = app.add_subcommand("show", "Show one product with its declaration history");

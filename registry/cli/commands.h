@@ -80,6 +80,7 @@ struct ProductsArguments {
   std::size_t limit = 0;
   bool json = false;
   bool csv = false;
+  bool bom = false;  // the CSV starts with a byte-order mark (for Excel)
 };
 int run_products(const GlobalOptions& options, const ProductsArguments& arguments);
 

@@ -54,8 +54,13 @@ int run_products(const GlobalOptions& options, const ProductsArguments& argument
     return kExitSuccess;
   }
   if (arguments.csv) {
-    std::cout << views::product_csv_header();
-    for (const auto& product : products.value()) std::cout << views::product_csv_row(product);
+    views::FindingsPrinter printer(*registry);
+    std::cout << views::product_csv_header(arguments.bom);
+    for (const auto& product : products.value()) {
+      auto findings = printer.findings(product);
+      if (!findings.is_ok()) return report_error(findings.status());
+      std::cout << views::product_csv_row(product, findings.value());
+    }
     return kExitSuccess;
   }
   TextTable table({{"ID"},

@@ -164,15 +164,18 @@ Reply get_product(Context& context) {
 
 Reply export_products(Context& context) {
   IOTREG_HTTP_TRY_ASSIGN(
-      parameters, QueryParameters::parse(
-                      context.request(),
-                      {"format", "status", "flagged", "flag_state", "remedied", "manufacturer",
-                       "type", "support_ends_before", "support_ends_after", "changed_since", "q"}));
+      parameters, QueryParameters::parse(context.request(),
+                                         {"format", "bom", "status", "flagged", "flag_state",
+                                          "remedied", "manufacturer", "type", "support_ends_before",
+                                          "support_ends_after", "changed_since", "q"}));
   IOTREG_HTTP_TRY_ASSIGN(query, product_query(context, parameters));
   const std::string format = parameters.get("format").value_or("ndjson");
   if (format != "csv" && format != "ndjson") {
     return Reply::error(400, "format must be csv or ndjson");
   }
+  const std::string bom = parameters.get("bom").value_or("false");
+  if (bom != "true" && bom != "false") return Reply::error(400, "bom must be true or false");
+  if (bom == "true" && format != "csv") return Reply::error(400, "bom applies to format=csv only");
   auto storage = context.storage();
   if (!storage.is_ok()) return Reply::from_status(storage.status());
   // Validate the filter before the reply starts, so that bad input still gets a 400.
@@ -187,8 +190,9 @@ Reply export_products(Context& context) {
                                  std::string(format == "csv" ? "csv" : "ndjson") + "\"");
   storage::Storage* registry = storage.value();
   views::ProvenanceCache* provenance = &context.server().provenance;
-  reply.stream = [registry, provenance, query, csv = format == "csv"](std::ostream& out) mutable {
-    if (csv) out << views::product_csv_header();
+  reply.stream = [registry, provenance, query, csv = format == "csv",
+                  byte_order_mark = bom == "true"](std::ostream& out) mutable {
+    if (csv) out << views::product_csv_header(byte_order_mark);
     views::FindingsPrinter printer(*registry, provenance);
     query.limit = kExportBatch;
     query.after_id = 0;
@@ -197,11 +201,11 @@ Reply export_products(Context& context) {
       if (!batch.is_ok()) return false;
       if (batch->empty()) break;
       for (const auto& product : batch.value()) {
+        auto findings = printer.findings(product);
+        if (!findings.is_ok()) return false;
         if (csv) {
-          out << views::product_csv_row(product);
+          out << views::product_csv_row(product, findings.value());
         } else {
-          auto findings = printer.findings(product);
-          if (!findings.is_ok()) return false;
           out << views::dump(views::product_json(product, std::move(findings).value())) << '\n';
         }
       }

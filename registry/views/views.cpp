@@ -19,7 +19,17 @@ std::string dump(const Json& value, int indent) {
   return value.dump(indent, ' ', false, Json::error_handler_t::replace);
 }
 
+// The checks that failed, in the order the findings list them.
+Json failing_checks(const Json& findings) {
+  Json failing = Json::array();
+  for (const auto& finding : findings) {
+    if (finding.value("outcome", "") == "fail") failing.push_back(finding["check"]);
+  }
+  return failing;
+}
+
 Json product_json(const storage::ProductSummary& product, Json findings) {
+  Json failing = failing_checks(findings);
   return {
       {"id", product.id},
       {"manufacturer", product.manufacturer},
@@ -35,6 +45,7 @@ Json product_json(const storage::ProductSummary& product, Json findings) {
       {"flag_id", product.flag_id != 0 ? Json(product.flag_id) : Json(nullptr)},
       {"support_end", or_null(product.support_end)},
       {"label_id", or_null(product.label_id)},
+      {"failing_checks", std::move(failing)},
       {"findings", std::move(findings)},
       {"version_count", product.version_count},
       {"created_at", product.created_at},
@@ -300,11 +311,13 @@ Json recheck_report_json(const ingest::RecheckReport& report, bool dry_run) {
   return out;
 }
 
-std::string_view product_csv_header() {
-  return "id,manufacturer,brand,model,type,status,flagged,label_id,version_count,updated_at\n";
+std::string product_csv_header(bool byte_order_mark) {
+  return std::string(byte_order_mark ? "\xEF\xBB\xBF" : "") +
+         "id,manufacturer,brand,model,type,status,flagged,label_id,version_count,updated_at,"
+         "flag_state,flag_id,remedied,support_end,failing_checks\n";
 }
 
-std::string product_csv_row(const storage::ProductSummary& product) {
+std::string product_csv_row(const storage::ProductSummary& product, const Json& findings) {
   std::string row = std::to_string(product.id);
   for (std::string_view field :
        {std::string_view(product.manufacturer), std::string_view(product.brand),
@@ -313,7 +326,16 @@ std::string product_csv_row(const storage::ProductSummary& product) {
     row += csv_field(field);
   }
   row += ',' + product.status + (product.flagged ? ",true," : ",false,") + product.label_id + ',' +
-         std::to_string(product.version_count) + ',' + product.updated_at + '\n';
+         std::to_string(product.version_count) + ',' + product.updated_at + ',';
+  if (product.flag_state) row += enforcement::flag_state_name(*product.flag_state);
+  row += ',' + (product.flag_id != 0 ? std::to_string(product.flag_id) : std::string()) +
+         (product.remedied ? ",true," : ",false,") + product.support_end + ',';
+  std::string failing;
+  for (const auto& check : failing_checks(findings)) {
+    if (!failing.empty()) failing += ' ';
+    failing += check.get<std::string>();
+  }
+  row += csv_field(failing) + '\n';
   return row;
 }
 

@@ -26,9 +26,10 @@ using Json = nlohmann::ordered_json;
 // Serialises for output: invalid UTF-8 (never stored, but never trusted) becomes U+FFFD.
 std::string dump(const Json& value, int indent = -1);
 
-// {id, manufacturer, brand, model, type, status, flagged, flag_state, remedied, label_id,
-//  findings, version_count, created_at, updated_at}. `findings` as made by FindingsPrinter (empty
-//  until checked).
+// {id, manufacturer, brand, model, type, status, flagged, flag_state, remedied, flag_id,
+//  support_end, label_id, failing_checks (the failed checks' ids), findings, version_count,
+//  created_at, updated_at (when the latest version was declared)}. `findings` as made by
+//  FindingsPrinter (empty until checked).
 Json product_json(const storage::ProductSummary& product, Json findings);
 
 // Evaluation provenance parsed once per process: evaluations never change once stored.
@@ -102,9 +103,11 @@ Json import_report_json(const ingest::FileResult& result, bool dry_run);
 //  changes: [{id, manufacturer, brand, model, from, to, flagged_before, flagged, failed}]}
 Json recheck_report_json(const ingest::RecheckReport& report, bool dry_run);
 
-// The CSV form of products (RFC 4180): a header line, then one line per product.
-std::string_view product_csv_header();
-std::string product_csv_row(const storage::ProductSummary& product);
+// The CSV form of products (RFC 4180): a header line, then one line per product with its
+// findings (as FindingsPrinter gives them); failing_checks lists the failed checks' ids,
+// separated by spaces. With a byte-order mark first, Excel reads the file as UTF-8.
+std::string product_csv_header(bool byte_order_mark = false);
+std::string product_csv_row(const storage::ProductSummary& product, const Json& findings);
 // One CSV field, quoted when it holds a comma, quote, CR or LF.
 std::string csv_field(std::string_view text);
 

@@ -454,6 +454,23 @@ TEST_SUITE("cli") {
               (product["type"].is_null() ? "" : product["type"].get<std::string>()));
         CHECK(row[column["status"]] == product["status"]);
         CHECK(row[column["flagged"]] == (product["flagged"] == true ? "true" : "false"));
+        auto text_or_empty = [](const json& value) {
+          return value.is_null()     ? std::string()
+                 : value.is_string() ? value.get<std::string>()
+                                     : value.dump();
+        };
+        CHECK(row[column["flag_state"]] == text_or_empty(product["flag_state"]));
+        CHECK(row[column["flag_id"]] == text_or_empty(product["flag_id"]));
+        CHECK(row[column["remedied"]] == (product["remedied"] == true ? "true" : "false"));
+        CHECK(row[column["support_end"]] == text_or_empty(product["support_end"]));
+        // The failed checks, in the order of the findings, separated by spaces.
+        std::string failing;
+        for (const auto& finding : product["findings"]) {
+          if (finding["outcome"] != "fail") continue;
+          failing += (failing.empty() ? "" : " ") + finding["check"].get<std::string>();
+        }
+        CHECK(row[column["failing_checks"]] == failing);
+        CHECK((product["status"] != "non_compliant" || !failing.empty()));
       }
       // A type with a quote survives CSV quoting (03-orrin-displays.csv line 2).
       bool quoted_type = false;
@@ -461,6 +478,13 @@ TEST_SUITE("cli") {
         quoted_type = quoted_type || row[column["type"]] == "55\" QLED smart TV";
       }
       CHECK(quoted_type);
+      // --bom: the same CSV after a UTF-8 byte-order mark, for Excel; only with --csv.
+      auto marked = registry.run({"products", "--csv", "--bom"});
+      REQUIRE(marked.exit_status == 0);
+      CHECK(marked.out == "\xEF\xBB\xBF" + listed.out);
+      auto refused = registry.run({"products", "--bom"});
+      CHECK(refused.exit_status == 2);
+      CHECK(contains(refused.err, "--bom requires --csv"));
     }
 
     SUBCASE("products filters: --status, --manufacturer, --search, --limit") {

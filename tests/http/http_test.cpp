@@ -583,6 +583,14 @@ TEST_SUITE("http") {
     auto cli_json = served.cli({"products", "--json"});
     CHECK(ndjson.body == cli_json.out);
     CHECK(served.get("/api/v1/export?format=xml", served.officer).status == 400);
+    // bom=true: the same CSV after a UTF-8 byte-order mark (for Excel); CSV only.
+    auto marked = served.get("/api/v1/export?format=csv&status=compliant&bom=true", served.officer);
+    REQUIRE(marked.status == 200);
+    CHECK(marked.body == "\xEF\xBB\xBF" + csv.body);
+    CHECK(served.get("/api/v1/export?format=csv&bom=yes", served.officer).status == 400);
+    auto marked_json = served.get("/api/v1/export?bom=true", served.officer);
+    CHECK(marked_json.status == 400);
+    CHECK(marked_json.parsed()["error"]["message"] == "bom applies to format=csv only");
 
     auto stats = served.get("/api/v1/stats", served.officer).parsed();
     std::uint64_t total = 0;
@@ -603,7 +611,7 @@ TEST_SUITE("http") {
     const std::string stats_counted =
         "iotreg_http_requests_total{route=\"/api/v1/stats\",status=\"200\"} 1";
     const std::string exports_counted =
-        "iotreg_http_request_duration_seconds_count{route=\"/api/v1/export\"} 3";
+        "iotreg_http_request_duration_seconds_count{route=\"/api/v1/export\"} 6";
     Answer metrics;
     for (const auto deadline = std::chrono::steady_clock::now() + 5s;;) {
       metrics = served.get("/metrics", served.admin);

@@ -621,7 +621,7 @@ test('exportProducts', async () => {
       assert.match(reply.headers['content-disposition'], /iotreg-products\.ndjson/);
     } });
   await exchange({ operationId: 'exportProducts', target: `${target}?format=csv&status=non_compliant`, token: stack.tokens.admin, expect: 200,
-    check: (reply) => assert.ok(reply.text.startsWith('id,manufacturer,brand,model,type,status,flagged,label_id,version_count,updated_at\n')) });
+    check: (reply) => assert.ok(reply.text.startsWith('id,manufacturer,brand,model,type,status,flagged,label_id,version_count,updated_at,flag_state,flag_id,remedied,support_end,failing_checks\n')) });
   await exchange({ operationId: 'exportProducts', target: `${target}?format=ndjson&flagged=false`, token: stack.tokens.manufacturer, expect: 200,
     check: (reply) => assert.ok(reply.text.trim().split('\n').every((line) => JSON.parse(line).manufacturer === h.LUMORA)) });
   for (const [query, message] of [['format=xlsx', /format must be csv or ndjson/], ['status=gone', /status must be one of/],
