@@ -6,6 +6,7 @@
 
 #include "importers/csv/csv_tokenizer.h"
 #include "importers/detail/readers.h"
+#include "importers/detail/spelling.h"
 
 namespace iotreg::importers::detail {
 namespace {
@@ -71,6 +72,13 @@ Status read_csv(std::istream& in, const CompiledSchema& schema, RecordSink& sink
     }
     auto field = catalog.index_of(name);
     if (!field) {
+      std::vector<std::string_view> paths;
+      for (const auto& spec : catalog.fields()) paths.push_back(spec.path);
+      if (auto meant = detail::nearest_spelling(name, paths)) {
+        return header_error(
+            row.start_line, column,
+            "unknown column '" + std::string(name) + "'; did you mean " + *meant + "?");
+      }
       return header_error(row.start_line, column,
                           "unknown column '" + std::string(name) +
                               "' (columns are field paths such as manufacturer.name or "

@@ -8,6 +8,7 @@
 #include <optional>
 #include <set>
 
+#include "importers/detail/spelling.h"
 #include "importers/schema/builtin_schema.h"
 #include "registry/core/utf8.h"
 
@@ -574,7 +575,12 @@ class Checker {
       if (child) {
         ok = check_value(*child, member, join_path(path, key), out) && ok;
       } else if (!node.additional_properties) {
-        ok = fail(join_path(path, key), "unknown field");
+        std::vector<std::string_view> names;
+        for (const auto& property : node.properties) names.push_back(property.first);
+        auto meant = detail::nearest_spelling(key, names);
+        ok = fail(join_path(path, key),
+                  meant ? "unknown field; did you mean " + join_path(path, *meant) + "?"
+                        : std::string("unknown field"));
       }
     }
     return ok;

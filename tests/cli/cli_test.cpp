@@ -1112,6 +1112,19 @@ TEST_SUITE("cli") {
       CHECK(contains(report["files"][0]["error"].get<std::string>(), "product.colour"));
     }
 
+    SUBCASE("a misspelt column: the file is refused with the field path it most likely means") {
+      std::string file = registry.dir.file("typo.csv");
+      write_file(file,
+                 "manufacturer.name,product.brand,product.model,support.end_dat\n"
+                 "Typo Devices Ltd,Typo,T-1,2030-01-31\n");
+      auto result = registry.import({file});
+      CHECK(result.exit_status == 1);
+      CHECK(contains(result.err, file +
+                                     ": header line 1, column 4: unknown column 'support.end_dat'; "
+                                     "did you mean support.end_date?"));
+      CHECK(registry.products({"--manufacturer", "Typo Devices"}).empty());
+    }
+
     SUBCASE("only the required columns") {
       std::string file = registry.dir.file("minimal.csv");
       write_file(file,

@@ -801,8 +801,14 @@ TEST_SUITE("compiled_schema") {
       CHECK_FALSE(result.ok);
       CHECK(result.reason_for("product.colour") == "unknown field");
       CHECK(result.reason_for("extra") == "unknown field");
-      CHECK(result.reason_for("suport") == "unknown field");
+      CHECK(result.reason_for("suport") == "unknown field; did you mean support?");
       CHECK(result.issues.size() == 3);
+    }
+    SUBCASE("a misspelt field in a group: did you mean, with the group's path") {
+      auto document = minimal_declaration();
+      document["product"]["modle"] = "EX-2";
+      auto result = validate(document);
+      CHECK(result.reason_for("product.modle") == "unknown field; did you mean product.model?");
     }
     SUBCASE("NUL in a value, a list item or a field name") {
       auto document = minimal_declaration();

@@ -328,7 +328,7 @@ TEST_SUITE("readers") {
     CHECK(rejected.issues[0].reason == "expected an integer, got text");
     CHECK(rejected.issues[0].line == 11);
     CHECK(rejected.issues[1].field == "suport");
-    CHECK(rejected.issues[1].reason == "unknown field");
+    CHECK(rejected.issues[1].reason == "unknown field; did you mean support?");
     CHECK(rejected.issues[1].line == 12);
   }
 
