@@ -38,6 +38,9 @@ std::optional<std::string> nearest_spelling(std::string_view name,
   std::size_t best_edits = kMostEdits + 1;
   for (std::string_view candidate : candidates) {
     if (candidate == name) return std::nullopt;
+    // At least as many edits as the lengths differ: most candidates need no comparison.
+    const std::size_t shorter = std::min(name.size(), candidate.size());
+    if (std::max(name.size(), candidate.size()) - shorter > kMostEdits) continue;
     const std::size_t distance = edits(name, candidate);
     const std::size_t longer = std::max(name.size(), candidate.size());
     if (distance < best_edits && distance * 3 < longer) {
