@@ -69,6 +69,26 @@ Status read_declarations(std::istream& in, Format format, const CompiledSchema& 
   return Status::internal("unknown format");
 }
 
+std::string RecordIdentity::describe() const { return manufacturer + " / " + brand + " " + model; }
+
+std::optional<RecordIdentity> identity_of(const model::Declaration& record,
+                                          const std::vector<FieldIssue>& issues) {
+  const auto& catalog = record.catalog();
+  for (const auto& issue : issues) {
+    for (auto field : {model::WellKnownField::kManufacturerName, model::WellKnownField::kBrand,
+                       model::WellKnownField::kModel}) {
+      if (issue.field == catalog.field(catalog.index_of(field)).path) return std::nullopt;
+    }
+  }
+  RecordIdentity identity{std::string(record.string_at(model::WellKnownField::kManufacturerName)),
+                          std::string(record.string_at(model::WellKnownField::kBrand)),
+                          std::string(record.string_at(model::WellKnownField::kModel))};
+  if (identity.manufacturer.empty() || identity.brand.empty() || identity.model.empty()) {
+    return std::nullopt;
+  }
+  return identity;
+}
+
 namespace detail {
 
 std::string record_too_long(std::size_t max_record_bytes) {
@@ -84,7 +104,8 @@ void deliver_document(const nlohmann::json& document, const CompiledSchema& sche
     sink.accept(scratch, where);
     return;
   }
-  sink.reject({where, std::move(issues)});
+  auto identity = identity_of(scratch, issues);
+  sink.reject({where, std::move(issues), std::move(identity)});
 }
 
 }  // namespace detail

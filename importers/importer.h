@@ -38,10 +38,26 @@ struct RecordLocation {
   std::string describe() const;
 };
 
+// The product a rejected record declares, when its identity fields were read and valid.
+struct RecordIdentity {
+  std::string manufacturer;
+  std::string brand;
+  std::string model;
+
+  // "Acme Ltd / Acme A-1", to name the product in a message.
+  std::string describe() const;
+};
+
 struct RejectedRecord {
   RecordLocation where;
   std::vector<FieldIssue> issues;  // at least one
+  std::optional<RecordIdentity> identity = std::nullopt;
 };
+
+// The identity a rejected record declares: the three identity fields `record` holds, when it
+// holds all three and none of them is among `issues` (a reader may keep a value it refused).
+std::optional<RecordIdentity> identity_of(const model::Declaration& record,
+                                          const std::vector<FieldIssue>& issues);
 
 // Receives the records of one input. Implementations decide what to keep; they must not throw.
 class RecordSink {

@@ -141,7 +141,8 @@ Status read_csv(std::istream& in, const CompiledSchema& schema, RecordSink& sink
     if (valid) {
       sink.accept(record, location);
     } else {
-      sink.reject({location, std::move(issues)});
+      auto identity = identity_of(record, issues);
+      sink.reject({location, std::move(issues), std::move(identity)});
       issues = {};
     }
   }

@@ -392,7 +392,8 @@ class YamlStreamReader {
     }
     std::stable_sort(issues.begin(), issues.end(),
                      [](const FieldIssue& a, const FieldIssue& b) { return a.line < b.line; });
-    sink_.reject({location_, std::move(issues)});
+    auto identity = identity_of(scratch_, issues);
+    sink_.reject({location_, std::move(issues), std::move(identity)});
   }
 
   // The path of the value being read at byte `offset` of text_, from a parse of what precedes it.

@@ -84,7 +84,8 @@ class CliObserver : public ingest::ImportObserver {
     if (quiet_) return;
     clear_progress();
     for (const auto& issue : record.issues) {
-      // FILE:LINE: FIELD: REASON; items of a JSON array, which have no line, are FILE:[INDEX].
+      // FILE:LINE: FIELD: REASON (PRODUCT); items of a JSON array, which have no line, are
+      // FILE:[INDEX].
       std::string line = printable(file);
       std::uint64_t at = issue.line ? issue.line : record.where.line;
       if (at) {
@@ -95,6 +96,9 @@ class CliObserver : public ingest::ImportObserver {
       line += ": ";
       if (!issue.field.empty()) line += printable(issue.field) + ": ";
       line += printable(issue.reason);
+      // The product, when its identity was read: a spreadsheet's line number alone is hard to
+      // act on.
+      if (record.identity) line += " (" + printable(record.identity->describe()) + ")";
       std::cerr << line << "\n";
     }
   }

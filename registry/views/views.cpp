@@ -251,6 +251,11 @@ Json rejected_record_json(const importers::RejectedRecord& record) {
   if (record.where.line) out["line"] = record.where.line;
   if (record.where.document_number) out["document"] = *record.where.document_number;
   if (record.where.array_index) out["array_index"] = *record.where.array_index;
+  if (record.identity) {
+    out["product"] = {{"manufacturer", record.identity->manufacturer},
+                      {"brand", record.identity->brand},
+                      {"model", record.identity->model}};
+  }
   Json& issues = out["issues"] = Json::array();
   for (const auto& issue : record.issues) {
     Json item = {{"field", issue.field}, {"reason", issue.reason}};

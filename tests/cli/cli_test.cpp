@@ -1671,6 +1671,34 @@ TEST_SUITE("cli") {
     }
   }
 
+  TEST_CASE("cli: a rejected record names its product when its identity was read") {
+    Registry registry;
+    const std::string file = registry.dir.file("dates.csv");
+    write_file(file,
+               "manufacturer.name,product.brand,product.model,support.end_date\n"
+               "Date Devices Ltd,Dated,DD-1,2030-02-30\n"
+               "Date Devices Ltd,Dated,,2030-02-30\n");
+    const std::string report_path = registry.dir.file("report.json");
+    auto result = registry.import({file}, {"--report", report_path});
+    CHECK(result.exit_status == 1);
+    auto lines = split_lines(result.err);
+    CHECK(std::count(lines.begin(), lines.end(),
+                     file + ":2: support.end_date: '2030-02-30' is not a calendar date (no such "
+                            "month or day) (Date Devices Ltd / Dated DD-1)") == 1);
+    // Without a model there is no product to name; each problem is reported once.
+    CHECK(std::count(lines.begin(), lines.end(),
+                     file + ":3: support.end_date: '2030-02-30' is not a calendar date (no such "
+                            "month or day)") == 1);
+    CHECK(std::count(lines.begin(), lines.end(),
+                     file + ":3: product.model: required field missing") == 1);
+    json report = json::parse(read_file(report_path));
+    const json& rejected = report["files"][0]["rejected"];
+    REQUIRE(rejected.size() == 2);
+    CHECK(rejected[0]["product"] ==
+          json{{"manufacturer", "Date Devices Ltd"}, {"brand", "Dated"}, {"model", "DD-1"}});
+    CHECK_FALSE(rejected[1].contains("product"));
+  }
+
   TEST_CASE("cli: whitespace around values is removed before validation, identity included") {
     Registry registry;
     const std::string header = "manufacturer.name,product.brand,product.model,product.cellular\n";

@@ -101,7 +101,9 @@ TEST_SUITE("cli") {
           std::vector<std::string>{
               csv + ":2: product.model: contains a NUL character (U+0000)",
               jsonl + ":1: manufacturer.name: contains a NUL character (U+0000)",
-              jsonl + ":2: product.ty\\u0000pe: field name contains a NUL character (U+0000)",
+              // The product is named when its identity was read.
+              jsonl + ":2: product.ty\\u0000pe: field name contains a NUL character (U+0000) "
+                      "(Nul Ltd / N JL-2)",
               jsonl + ":3: a NUL character (U+0000) outside text, which JSON does not allow",
               json_file + ":[0]: product.brand: contains a NUL character (U+0000)",
               json_file + ":[1]: product.model: contains a NUL character (U+0000)",
