@@ -6,19 +6,15 @@
 #include <algorithm>
 #include <iostream>
 
+#include "registry/core/utf8.h"
+
 namespace iotreg::cli {
 
 namespace {
 
-std::size_t characters(std::string_view text) {
-  std::size_t count = 0;
-  for (char c : text) count += (static_cast<unsigned char>(c) & 0xC0) != 0x80;
-  return count;
-}
-
 // `text` cut to `width` characters, its last one ~, when it is longer.
 std::string cut(const std::string& text, std::size_t width) {
-  if (characters(text) <= width) return text;
+  if (count_code_points(text) <= width) return text;
   std::string out;
   std::size_t kept = 0;
   for (char c : text) {
@@ -46,12 +42,13 @@ void TextTable::print(std::ostream& out, std::optional<std::size_t> width) const
   std::vector<std::size_t> widths(columns_.size()), narrowest(columns_.size());
   std::size_t total = 0;
   for (std::size_t column = 0; column < columns_.size(); ++column) {
-    widths[column] = characters(columns_[column].header);
+    widths[column] = count_code_points(columns_[column].header);
     for (const auto& row : rows_)
-      widths[column] = std::max(widths[column], characters(row[column]));
+      widths[column] = std::max(widths[column], count_code_points(row[column]));
     narrowest[column] =
         columns_[column].may_cut
-            ? std::min(widths[column], std::max(kNarrowest, characters(columns_[column].header)))
+            ? std::min(widths[column],
+                       std::max(kNarrowest, count_code_points(columns_[column].header)))
             : widths[column];
     total += widths[column] + (column > 0 ? kGap : 0);
   }
@@ -72,7 +69,8 @@ void TextTable::print(std::ostream& out, std::optional<std::size_t> width) const
     for (std::size_t column = 0; column < columns_.size(); ++column) {
       const std::string text = cut(text_of(column), widths[column]);
       line += text;
-      if (column + 1 < columns_.size()) line.append(widths[column] - characters(text) + kGap, ' ');
+      if (column + 1 < columns_.size())
+        line.append(widths[column] - count_code_points(text) + kGap, ' ');
     }
     out << line << "\n";
   };
