@@ -2,7 +2,10 @@
 
 #include <nlohmann/json.hpp>
 
+#include <algorithm>
+
 #include "importers/detail/readers.h"
+#include "importers/detail/spelling.h"
 
 namespace iotreg::importers {
 
@@ -16,6 +19,8 @@ std::string_view format_name(Format format) {
       return "json";
     case Format::kYaml:
       return "yaml";
+    case Format::kXlsx:
+      return "xlsx";
   }
   return "unknown";
 }
@@ -27,6 +32,7 @@ std::optional<Format> format_from_name(std::string_view name) {
   if (lower == "jsonl" || lower == "ndjson") return Format::kJsonLines;
   if (lower == "json") return Format::kJson;
   if (lower == "yaml" || lower == "yml") return Format::kYaml;
+  if (lower == "xlsx") return Format::kXlsx;
   return std::nullopt;
 }
 
@@ -38,9 +44,30 @@ std::optional<Format> format_from_path(std::string_view path) {
   return format_from_name(name.substr(dot + 1));
 }
 
+std::string sheet_reference(std::string_view sheet, std::uint64_t row) {
+  const bool plain = !sheet.empty() && std::all_of(sheet.begin(), sheet.end(), [](char c) {
+    return (c >= 'A' && c <= 'Z') || (c >= 'a' && c <= 'z') || (c >= '0' && c <= '9') ||
+           c == '_' || c == '.';
+  });
+  std::string text;
+  if (plain) {
+    text = sheet;
+  } else {
+    text = "'";
+    for (char c : sheet) {
+      if (c == '\'') text.push_back('\'');
+      text.push_back(c);
+    }
+    text += "'";
+  }
+  return text + "!" + std::to_string(row);
+}
+
 std::string RecordLocation::describe() const {
   std::string text;
-  if (document_number) {
+  if (!sheet.empty()) {
+    text = sheet_reference(sheet, line);
+  } else if (document_number) {
     text = "document " + std::to_string(*document_number);
     if (line) text += " (line " + std::to_string(line) + ")";
   } else if (array_index) {
@@ -65,6 +92,8 @@ Status read_declarations(std::istream& in, Format format, const CompiledSchema& 
       return detail::read_json(in, schema, sink, limits);
     case Format::kYaml:
       return detail::read_yaml(in, schema, sink, limits);
+    case Format::kXlsx:
+      return detail::read_xlsx(in, schema, sink, limits);
   }
   return Status::internal("unknown format");
 }
@@ -91,15 +120,50 @@ std::optional<RecordIdentity> identity_of(const model::Declaration& record,
 
 namespace detail {
 
+Result<std::size_t> header_column_field(std::string_view name, const model::FieldCatalog& catalog,
+                                        std::vector<bool>& seen) {
+  if (name.find('\0') != std::string_view::npos) {
+    return Status::invalid_argument("the column name contains a NUL character (U+0000)");
+  }
+  auto field = catalog.index_of(name);
+  if (!field) {
+    std::vector<std::string_view> paths;
+    for (const auto& spec : catalog.fields()) paths.push_back(spec.path);
+    if (auto meant = nearest_spelling(name, paths)) {
+      return Status::invalid_argument("unknown column '" + std::string(name) +
+                                      "'; did you mean " + *meant + "?");
+    }
+    return Status::invalid_argument("unknown column '" + std::string(name) +
+                                    "' (columns are field paths such as manufacturer.name or "
+                                    "support.end_date)");
+  }
+  if (seen[*field]) {
+    return Status::invalid_argument("column '" + std::string(name) + "' appears twice");
+  }
+  seen[*field] = true;
+  return *field;
+}
+
 std::string record_too_long(std::size_t max_record_bytes) {
   return "record longer than " + std::to_string(max_record_bytes) +
          " bytes (the limit for one record)";
 }
 
+void drop_repeated_issues(std::vector<FieldIssue>& issues, std::size_t parse_issues) {
+  const auto first_later = issues.begin() + static_cast<std::ptrdiff_t>(parse_issues);
+  const auto reported_already = [&](const FieldIssue& issue) {
+    return std::any_of(issues.begin(), first_later,
+                       [&](const FieldIssue& earlier) { return earlier.field == issue.field; });
+  };
+  issues.erase(std::remove_if(first_later, issues.end(), reported_already), issues.end());
+}
+
 void deliver_document(const nlohmann::json& document, const CompiledSchema& schema,
                       const RecordLocation& where, std::vector<FieldIssue> issues,
                       model::Declaration& scratch, RecordSink& sink) {
+  const std::size_t parse_issues = issues.size();
   bool valid = schema.validate_document(document, scratch, issues);
+  drop_repeated_issues(issues, parse_issues);
   if (valid && issues.empty()) {
     sink.accept(scratch, where);
     return;

@@ -19,24 +19,30 @@
 
 namespace iotreg::importers {
 
-enum class Format { kCsv, kJsonLines, kJson, kYaml };
+enum class Format { kCsv, kJsonLines, kJson, kYaml, kXlsx };
 
 std::string_view format_name(Format format);
-// "csv", "jsonl" (or "ndjson"), "json", "yaml" (or "yml").
+// "csv", "jsonl" (or "ndjson"), "json", "yaml" (or "yml"), "xlsx".
 std::optional<Format> format_from_name(std::string_view name);
-// From a file name's extension: .csv .jsonl .ndjson .json .yaml .yml (any case).
+// From a file name's extension: .csv .jsonl .ndjson .json .yaml .yml .xlsx (any case).
 std::optional<Format> format_from_path(std::string_view path);
 
 // Where a record sits in its file.
 struct RecordLocation {
   std::uint64_t line = 0;                    // 1-based line where the record starts; 0 when unknown
+                                             // (XLSX: its row number)
   std::uint64_t ordinal = 0;                 // 1-based record number within the file
   std::optional<std::uint64_t> array_index;  // JSON arrays: 0-based index
   std::optional<std::uint64_t> document_number;  // YAML: 1-based document number
+  std::string sheet;  // XLSX: the worksheet's name; "" in other formats
 
-  // "line 12", "array index 3", "document 4 (line 20)".
+  // "line 12", "array index 3", "document 4 (line 20)", "Declarations!7".
   std::string describe() const;
 };
+
+// A worksheet row as a spreadsheet names it: Declarations!7, or 'Q3 2026'!7 when the sheet's
+// name holds anything but letters, digits, '_' and '.' (an apostrophe in it doubled).
+std::string sheet_reference(std::string_view sheet, std::uint64_t row);
 
 // The product a rejected record declares, when its identity fields were read and valid.
 struct RecordIdentity {
@@ -73,9 +79,15 @@ class RecordSink {
 struct ReaderLimits {
   // Bytes of one record: a CSV record (line terminator excluded), a JSON Lines line, an element
   // of a JSON array (with the space and comma before it) or a whole JSON value, a YAML document
-  // (with the comments before it). Reading stops at the first byte past the limit.
+  // (with the comments before it), the text of an XLSX row's cells. Reading stops at the first
+  // byte past the limit.
   std::size_t max_record_bytes = 1 << 20;
 };
+
+// XLSX only: whether `in` holds a workbook that the reader can open (a ZIP archive with a
+// workbook and a first worksheet), without reading its rows; kInvalidArgument saying why not.
+// The command line refuses such a file before anything is stored.
+Status check_xlsx_workbook(std::istream& in);
 
 // Reads all of `in`. Records are delivered to `sink` as they are read. A non-ok Status means
 // the input could not be read to its end: it broke off, or a record outgrew the limit (the

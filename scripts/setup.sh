@@ -13,10 +13,12 @@ packages=(
   libcli11-dev                                # command line
   libpoco-dev libboost-dev libboost-filesystem-dev  # HTTP/JSON utilities and plugin loading
   libqrencode-dev                             # QR codes on product labels
+  libxlsxwriter-dev                           # XLSX exports and the declaration template
   libhowardhinnant-date-dev tzdata            # the server's date in its time zone
   doctest-dev                                 # tests
   zbar-tools librsvg2-bin                     # tests: decode the label's QR code
   python3-hypothesis python3-yaml             # tests: the property-based test of text parameters
+  python3-openpyxl                            # tests: read XLSX exports back, write messy workbooks
   chromium                                    # tests: the web UI in a real browser
   "$@"
 )

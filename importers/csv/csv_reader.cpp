@@ -6,7 +6,7 @@
 
 #include "importers/csv/csv_tokenizer.h"
 #include "importers/detail/readers.h"
-#include "importers/detail/spelling.h"
+#include "importers/text_encoding.h"
 
 namespace iotreg::importers::detail {
 namespace {
@@ -65,31 +65,9 @@ Status read_csv(std::istream& in, const CompiledSchema& schema, RecordSink& sink
   std::vector<std::size_t> column_fields;
   std::vector<bool> seen(catalog.size(), false);
   for (std::size_t column = 0; column < row.fields.size(); ++column) {
-    std::string_view name = row.fields[column];
-    if (name.find('\0') != std::string_view::npos) {
-      return header_error(row.start_line, column,
-                          "the column name contains a NUL character (U+0000)");
-    }
-    auto field = catalog.index_of(name);
-    if (!field) {
-      std::vector<std::string_view> paths;
-      for (const auto& spec : catalog.fields()) paths.push_back(spec.path);
-      if (auto meant = detail::nearest_spelling(name, paths)) {
-        return header_error(
-            row.start_line, column,
-            "unknown column '" + std::string(name) + "'; did you mean " + *meant + "?");
-      }
-      return header_error(row.start_line, column,
-                          "unknown column '" + std::string(name) +
-                              "' (columns are field paths such as manufacturer.name or "
-                              "support.end_date)");
-    }
-    if (seen[*field]) {
-      return header_error(row.start_line, column,
-                          "column '" + std::string(name) + "' appears twice");
-    }
-    seen[*field] = true;
-    column_fields.push_back(*field);
+    auto field = header_column_field(row.fields[column], catalog, seen);
+    if (!field.is_ok()) return header_error(row.start_line, column, field.status().message());
+    column_fields.push_back(field.value());
   }
   const CsvLocator locator(catalog, column_fields);
 
@@ -116,7 +94,8 @@ Status read_csv(std::istream& in, const CompiledSchema& schema, RecordSink& sink
       sink.reject({location,
                    {{locator.path(problem.field),
                      problem.message + " (" + at + "byte " + std::to_string(problem.column) +
-                         " of the line)",
+                         " of the line)" +
+                         std::string(problem.not_utf8 ? kNotUtf8Hint : ""),
                      problem.line}}});
       continue;
     }

@@ -4,6 +4,7 @@
 #include <istream>
 #include <string>
 #include <string_view>
+#include <vector>
 
 #include "importers/importer.h"
 
@@ -17,6 +18,19 @@ Status read_json(std::istream& in, const CompiledSchema& schema, RecordSink& sin
                  const ReaderLimits& limits);
 Status read_yaml(std::istream& in, const CompiledSchema& schema, RecordSink& sink,
                  const ReaderLimits& limits);
+Status read_xlsx(std::istream& in, const CompiledSchema& schema, RecordSink& sink,
+                 const ReaderLimits& limits);
+
+// The field that a column header of a flat format (CSV, XLSX) names, or why the name is
+// refused: NUL in it, an unknown field (naming the nearest field path when one is near), or a
+// field named before (`seen`, one flag per catalog field, records the fields named so far).
+Result<std::size_t> header_column_field(std::string_view name, const model::FieldCatalog& catalog,
+                                        std::vector<bool>& seen);
+
+// Removes the issues from index `parse_issues` on (the schema's) about a field that an earlier
+// issue (the parser's) is about already: a value that could not be read (bytes that are not
+// UTF-8, an alias) is reported once, for why, and not again for the null that stands in for it.
+void drop_repeated_issues(std::vector<FieldIssue>& issues, std::size_t parse_issues);
 
 // Validates a parsed document and delivers it to the sink; `issues` holds problems found while
 // parsing (e.g. duplicate keys) and makes the record rejected.

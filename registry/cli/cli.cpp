@@ -15,6 +15,7 @@
 #include "registry/cli/commands.h"
 #include "registry/core/clock.h"
 #include "registry/core/utf8.h"
+#include "registry/views/product_filters.h"
 
 namespace iotreg::cli {
 
@@ -186,13 +187,16 @@ int run(int argc, char** argv) {
 
   ImportArguments import_arguments;
   auto* import = app.add_subcommand("import",
-                                    "Import declarations from CSV, JSON Lines, JSON or "
-                                    "YAML files");
+                                    "Import declarations from CSV, JSON Lines, JSON, "
+                                    "YAML or XLSX files");
   import->add_option("files", import_arguments.files, "Files to import ('-' reads standard input)")
       ->required();
   import->add_option("--format", import_arguments.format,
-                     "Format for every file: csv, jsonl, json or yaml (default: from the "
+                     "Format for every file: csv, jsonl, json, yaml or xlsx (default: from the "
                      "extension)");
+  import->add_option("--encoding", import_arguments.encoding,
+                     "Text encoding of CSV, JSON and YAML files: utf-8 (the default) or "
+                     "windows-1252 (also cp1252, latin1), decoded to UTF-8 as they are read");
   import->add_flag("--dry-run", import_arguments.dry_run,
                    "Do everything an import does and report it, then undo it: nothing is stored");
   import->add_flag("--json", import_arguments.json,
@@ -229,6 +233,16 @@ int run(int argc, char** argv) {
       ->add_option("--type", products_arguments.type,
                    "Only products of this declared type (ASCII case does not matter)")
       ->check(kText);
+  products
+      ->add_option("--class", products_arguments.product_class,
+                   "Only products of this class, from their declared type: " +
+                       views::product_class_list())
+      ->check(kText);
+  products
+      ->add_option("--failing", products_arguments.failing,
+                   "Only products whose latest verdict failed this check (an id of `iotreg "
+                   "plugins`)")
+      ->check(kText);
   products->add_option("--support-ends-before", products_arguments.support_ends_before,
                        "Only products whose security updates end before this date (YYYY-MM-DD)");
   products->add_option("--support-ends-after", products_arguments.support_ends_after,
@@ -249,6 +263,20 @@ int run(int argc, char** argv) {
       ->add_flag("--bom", products_arguments.bom,
                  "Start the CSV with a byte-order mark, so that Excel reads it as UTF-8")
       ->needs(csv);
+  products
+      ->add_option("--xlsx", products_arguments.xlsx_path,
+                   "Write the products as an XLSX workbook to this file (typed cells, a frozen "
+                   "header, an autofilter)")
+      ->excludes(json)
+      ->excludes(csv);
+
+  std::string template_path;
+  auto* template_command =
+      app.add_subcommand("template", "Write a blank declaration workbook to fill in");
+  template_command
+      ->add_option("--xlsx", template_path,
+                   "The workbook to write: one column per field, a notes row, drop-downs")
+      ->required();
 
   ShowArguments show_arguments;
   auto* show = app.add_subcommand("show", "Show one product with its declaration history");
@@ -359,6 +387,19 @@ int run(int argc, char** argv) {
       ->capture_default_str()
       ->check(CLI::Range(1, 3600));
   serve
+      ->add_option("--session-idle-timeout", serve_arguments.session_idle_seconds,
+                   "Seconds a web session may go unused before it ends")
+      ->capture_default_str()
+      ->check(CLI::Range(1, 7 * 24 * 3600));
+  serve
+      ->add_option("--session-lifetime", serve_arguments.session_lifetime_seconds,
+                   "Seconds from signing in to the web UI until the session ends, however used")
+      ->capture_default_str()
+      ->check(CLI::Range(1, 30 * 24 * 3600));
+  serve->add_flag("--secure-cookies", serve_arguments.secure_cookies,
+                  "Mark the session cookie Secure (when clients reach the server over HTTPS, "
+                  "through a TLS proxy)");
+  serve
       ->add_option("--body-timeout", serve_arguments.body_timeout_seconds,
                    "Seconds from a request's head until its whole body has arrived (408 after)")
       ->capture_default_str()
@@ -431,6 +472,7 @@ int run(int argc, char** argv) {
 
   if (*import) return run_import(global, import_arguments);
   if (*products) return run_products(global, products_arguments);
+  if (*template_command) return run_template(template_path);
   if (*show) return run_show(global, show_arguments);
   if (*check) return run_check(global, check_arguments);
   if (*audit_verify) return run_audit_verify(global);

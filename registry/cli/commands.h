@@ -57,6 +57,7 @@ int report_error(const Status& status);
 struct ImportArguments {
   std::vector<std::string> files;
   std::string format;  // empty: from each file's extension
+  std::string encoding = "utf-8";  // of CSV, JSON and YAML files
   bool dry_run = false;
   std::string report_path;
   bool quiet = false;
@@ -73,6 +74,8 @@ struct ProductsArguments {
   bool remedied = false;
   std::optional<std::string> manufacturer;
   std::optional<std::string> type;
+  std::optional<std::string> product_class;
+  std::optional<std::string> failing;
   std::optional<std::string> support_ends_before;
   std::optional<std::string> support_ends_after;
   std::optional<std::string> changed_since;
@@ -81,8 +84,12 @@ struct ProductsArguments {
   bool json = false;
   bool csv = false;
   bool bom = false;  // the CSV starts with a byte-order mark (for Excel)
+  std::string xlsx_path;  // non-empty: write an XLSX workbook there
 };
 int run_products(const GlobalOptions& options, const ProductsArguments& arguments);
+
+// `iotreg template --xlsx FILE`: a blank declaration workbook.
+int run_template(const std::string& xlsx_path);
 
 struct ShowArguments {
   std::int64_t id = 0;
@@ -146,6 +153,9 @@ struct ServeArguments {
   std::size_t max_connections = 10000;
   std::size_t max_client_connections = 1024;
   std::size_t reply_cache_mib = 64;
+  int session_idle_seconds = 30 * 60;       // a web session unused this long ends
+  int session_lifetime_seconds = 12 * 3600;  // a web session ends this long after sign-in
+  bool secure_cookies = false;               // mark the session cookie Secure (behind TLS)
 };
 // Serves until SIGINT or SIGTERM, then finishes requests in flight and exits 0.
 int run_serve(const GlobalOptions& options, const ServeArguments& arguments);

@@ -11,6 +11,7 @@
 #include <nlohmann/json.hpp>
 
 #include "importers/importer.h"
+#include "importers/text_encoding.h"
 #include "registry/cli/commands.h"
 #include "registry/cli/output.h"
 #include "registry/ingest/ingest.h"
@@ -85,10 +86,12 @@ class CliObserver : public ingest::ImportObserver {
     clear_progress();
     for (const auto& issue : record.issues) {
       // FILE:LINE: FIELD: REASON (PRODUCT); items of a JSON array, which have no line, are
-      // FILE:[INDEX].
+      // FILE:[INDEX]; worksheet rows are FILE:SHEET!ROW.
       std::string line = printable(file);
       std::uint64_t at = issue.line ? issue.line : record.where.line;
-      if (at) {
+      if (!record.where.sheet.empty()) {
+        line += ":" + printable(importers::sheet_reference(record.where.sheet, at));
+      } else if (at) {
         line += ":" + std::to_string(at);
       } else if (record.where.array_index) {
         line += ":[" + std::to_string(*record.where.array_index) + "]";
@@ -194,9 +197,16 @@ int run_import(const GlobalOptions& options, const ImportArguments& arguments) {
     import_options.format = importers::format_from_name(arguments.format);
     if (!import_options.format) {
       std::cerr << "iotreg: unknown --format '" << printable(arguments.format)
-                << "' (use csv, jsonl, json or yaml)\n";
+                << "' (use csv, jsonl, json, yaml or xlsx)\n";
       return kExitUsage;
     }
+  }
+  if (auto encoding = importers::text_encoding_from_label(arguments.encoding)) {
+    import_options.encoding = *encoding;
+  } else {
+    std::cerr << "iotreg: unknown --encoding '" << printable(arguments.encoding) << "' (use "
+              << importers::text_encoding_names() << ")\n";
+    return kExitUsage;
   }
   // Refuse bad arguments before anything is stored.
   int stdin_count = 0;
@@ -210,13 +220,24 @@ int run_import(const GlobalOptions& options, const ImportArguments& arguments) {
     }
     if (!import_options.format && !importers::format_from_path(file)) {
       std::cerr << "iotreg: " << printable(file)
-                << ": unknown format (use a .csv, .jsonl, .json, .yaml or .yml file, or "
-                   "--format)\n";
+                << ": unknown format (use a .csv, .jsonl, .json, .yaml, .yml or .xlsx file, "
+                   "or --format)\n";
       return kExitUsage;
     }
     if (auto readable = ingest::check_input_file(file); !readable.is_ok()) {
       std::cerr << "iotreg: " << printable(readable.message()) << "\n";
       return kExitUsage;
+    }
+    // A file that is not a workbook at all is bad usage, like a missing file.
+    const auto format =
+        import_options.format ? *import_options.format : *importers::format_from_path(file);
+    if (format == importers::Format::kXlsx) {
+      std::ifstream workbook(file, std::ios::binary);
+      if (auto opened = importers::check_xlsx_workbook(workbook); !opened.is_ok()) {
+        std::cerr << "iotreg: " << printable(file) << ": " << printable(opened.message())
+                  << "; nothing was imported\n";
+        return kExitUsage;
+      }
     }
   }
 
@@ -252,6 +273,22 @@ int run_import(const GlobalOptions& options, const ImportArguments& arguments) {
                 << (more < result->counts.rejected ? "and " + grouped(more) + " more"
                                                    : grouped(more))
                 << " rejections in " << printable(file) << "\n";
+    }
+    if (!arguments.quiet) {
+      // FILE:WHERE: warning: ...; worksheet rows as FILE:SHEET!ROW.
+      for (const auto& duplicate : result->duplicates) {
+        std::cerr << printable(file) << ":"
+                  << printable(duplicate.where.sheet.empty()
+                                   ? (duplicate.where.line ? std::to_string(duplicate.where.line)
+                                                           : duplicate.where.describe())
+                                   : importers::sheet_reference(duplicate.where.sheet,
+                                                                duplicate.where.line))
+                  << ": warning: " << printable(views::duplicate_warning(duplicate)) << "\n";
+      }
+      if (const auto more = result->duplicates_not_reported; more > 0) {
+        std::cerr << "... and " << grouped(more) << " more duplicates in " << printable(file)
+                  << "\n";
+      }
     }
     add(totals, result->counts);
     file_errors = file_errors || !result->counts.file_error.empty();

@@ -1,11 +1,15 @@
-// `iotreg products`: a table for people, JSON Lines (--json) or CSV (--csv) for scripts.
+// `iotreg products`: a table for people, JSON Lines (--json) or CSV (--csv) for scripts, an
+// XLSX workbook (--xlsx FILE) for spreadsheets.
+#include <cstdio>
 #include <iostream>
 #include <tuple>
 
 #include "importers/schema/compiled_schema.h"
 #include "registry/cli/commands.h"
 #include "registry/cli/output.h"
+#include "registry/views/product_filters.h"
 #include "registry/views/views.h"
+#include "registry/views/xlsx_export.h"
 
 namespace iotreg::cli {
 
@@ -24,6 +28,24 @@ int run_products(const GlobalOptions& options, const ProductsArguments& argument
   if (arguments.remedied) query.remedied = true;
   query.manufacturer = arguments.manufacturer;
   query.type = arguments.type;
+  if (arguments.product_class) {
+    if (auto known = views::check_product_class("--class", *arguments.product_class);
+        !known.is_ok()) {
+      std::cerr << "iotreg: " << known.message() << "\n";
+      return kExitUsage;
+    }
+    query.product_class = arguments.product_class;
+  }
+  if (arguments.failing) {
+    auto evaluator = load_evaluator(options);
+    if (!evaluator) return kExitUsage;
+    if (auto known = views::check_failing_check("--failing", *arguments.failing, *evaluator);
+        !known.is_ok()) {
+      std::cerr << "iotreg: " << known.message() << "\n";
+      return kExitUsage;
+    }
+    query.failing = arguments.failing;
+  }
   for (const auto& [option, value, target] :
        {std::tuple{"--support-ends-before", &arguments.support_ends_before,
                    &query.support_ends_before},
@@ -50,6 +72,25 @@ int run_products(const GlobalOptions& options, const ProductsArguments& argument
       auto findings = printer.findings(product);
       if (!findings.is_ok()) return report_error(findings.status());
       std::cout << views::dump(views::product_json(product, std::move(findings).value())) << "\n";
+    }
+    return kExitSuccess;
+  }
+  if (!arguments.xlsx_path.empty()) {
+    // Written to the file only when complete (libxlsxwriter writes at close); a failure
+    // leaves no partial workbook behind.
+    auto writer = views::ProductXlsxWriter::create(arguments.xlsx_path);
+    if (!writer.is_ok()) return report_error(writer.status());
+    views::FindingsPrinter printer(*registry);
+    for (const auto& product : products.value()) {
+      auto findings = printer.findings(product);
+      if (!findings.is_ok()) return report_error(findings.status());
+      if (auto added = writer.value()->add(product, findings.value()); !added.is_ok()) {
+        return report_error(added);
+      }
+    }
+    if (auto written = writer.value()->finish(); !written.is_ok()) {
+      std::remove(arguments.xlsx_path.c_str());
+      return report_error(written);
     }
     return kExitSuccess;
   }

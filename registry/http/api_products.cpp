@@ -1,13 +1,20 @@
 // Products: search with facets, one product in full, export, statistics, and declarations
 // submitted over HTTP.
+#include <Poco/Net/MessageHeader.h>
+#include <Poco/Net/NameValueCollection.h>
+
 #include <charconv>
 #include <sstream>
 
 #include "importers/schema/compiled_schema.h"
+#include "importers/text_encoding.h"
 #include "registry/core/utf8.h"
 #include "registry/http/detail/api.h"
 #include "registry/ingest/ingest.h"
 #include "registry/model/declaration.h"
+#include "registry/model/product_class.h"
+#include "registry/views/product_filters.h"
+#include "registry/views/xlsx_export.h"
 
 namespace iotreg::http {
 namespace {
@@ -17,10 +24,13 @@ constexpr std::string_view kStatuses[] = {"pending", "compliant", "non_compliant
 constexpr std::size_t kMaxRejectedInReply = 1000;
 constexpr std::size_t kExportBatch = 1000;
 constexpr std::size_t kMaxFilterCharacters = 1000;
+constexpr std::size_t kTopManufacturers = 10;  // on the dashboard
+constexpr const char* kXlsxMediaType =
+    "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet";
 
 // The product filters shared by /products and /export, confined to the caller's manufacturer
 // when the token is a manufacturer's.
-std::variant<storage::ProductQuery, Reply> product_query(const Context& context,
+std::variant<storage::ProductQuery, Reply> product_query(Context& context,
                                                          const QueryParameters& parameters) {
   storage::ProductQuery query;
   if (auto status = parameters.get("status")) {
@@ -74,6 +84,20 @@ std::variant<storage::ProductQuery, Reply> product_query(const Context& context,
       *target = *value;
     }
   }
+  if (auto value = parameters.get("class")) {
+    if (auto known = views::check_product_class("class", *value); !known.is_ok()) {
+      return Reply::error(400, known.message());
+    }
+    query.product_class = *value;
+  }
+  if (auto value = parameters.get("failing")) {
+    if (auto known =
+            views::check_failing_check("failing", *value, *context.server().evaluator.get());
+        !known.is_ok()) {
+      return Reply::error(400, known.message());
+    }
+    query.failing = *value;
+  }
   query.only_manufacturer_key = context.only_manufacturer_key();
   return query;
 }
@@ -109,7 +133,20 @@ std::optional<importers::Format> format_of(std::string_view content_type) {
       content_type == "text/yaml") {
     return importers::Format::kYaml;
   }
+  if (content_type == kXlsxMediaType) return importers::Format::kXlsx;
   return std::nullopt;
+}
+
+// The text encoding a Content-Type field's charset parameter names; UTF-8 without one.
+std::variant<importers::TextEncoding, Reply> body_encoding(const std::string& content_type_field) {
+  std::string media_type;
+  Poco::Net::NameValueCollection parameters;
+  Poco::Net::MessageHeader::splitParameters(content_type_field, media_type, parameters);
+  if (!parameters.has("charset")) return importers::TextEncoding::kUtf8;
+  const std::string charset = parameters.get("charset");
+  if (auto encoding = importers::text_encoding_from_label(charset)) return *encoding;
+  return Reply::error(415, "charset '" + charset.substr(0, 40) + "' is not supported (use " +
+                               std::string(importers::text_encoding_names()) + ")");
 }
 
 }  // namespace
@@ -119,8 +156,9 @@ Reply list_products(Context& context) {
       parameters,
       QueryParameters::parse(
           context.request(),
-          {"status", "flagged", "flag_state", "remedied", "manufacturer", "type",
-           "support_ends_before", "support_ends_after", "changed_since", "q", "limit", "cursor"}));
+          {"status", "flagged", "flag_state", "remedied", "manufacturer", "type", "class",
+           "failing", "support_ends_before", "support_ends_after", "changed_since", "q", "limit",
+           "cursor"}));
   IOTREG_HTTP_TRY_ASSIGN(page, parse_page(parameters, "products"));
   IOTREG_HTTP_TRY_ASSIGN(query, product_query(context, parameters));
   auto storage = context.storage();
@@ -141,7 +179,11 @@ Reply list_products(Context& context) {
   if (!parameters.get("cursor")) {
     auto facets = storage.value()->product_facets(query);
     if (!facets.is_ok()) return Reply::from_status(facets.status());
-    out["facets"] = {{"status", counts_json(facets->status)}, {"type", counts_json(facets->type)}};
+    out["facets"] = {{"status", counts_json(facets->status)},
+                     {"class", counts_json(facets->product_class)},
+                     {"failing_check", counts_json(facets->failing_check)},
+                     {"flag_state", counts_json(facets->flag_state)},
+                     {"type", counts_json(facets->type)}};
   }
   return Reply::json(200, out);
 }
@@ -166,12 +208,13 @@ Reply export_products(Context& context) {
   IOTREG_HTTP_TRY_ASSIGN(
       parameters, QueryParameters::parse(context.request(),
                                          {"format", "bom", "status", "flagged", "flag_state",
-                                          "remedied", "manufacturer", "type", "support_ends_before",
-                                          "support_ends_after", "changed_since", "q"}));
+                                          "remedied", "manufacturer", "type", "class", "failing",
+                                          "support_ends_before", "support_ends_after",
+                                          "changed_since", "q"}));
   IOTREG_HTTP_TRY_ASSIGN(query, product_query(context, parameters));
   const std::string format = parameters.get("format").value_or("ndjson");
-  if (format != "csv" && format != "ndjson") {
-    return Reply::error(400, "format must be csv or ndjson");
+  if (format != "csv" && format != "ndjson" && format != "xlsx") {
+    return Reply::error(400, "format must be csv, ndjson or xlsx");
   }
   const std::string bom = parameters.get("bom").value_or("false");
   if (bom != "true" && bom != "false") return Reply::error(400, "bom must be true or false");
@@ -184,12 +227,39 @@ Reply export_products(Context& context) {
     return Reply::from_status(probe.status());
   }
   Reply reply;
-  reply.content_type = format == "csv" ? "text/csv; charset=utf-8" : "application/x-ndjson";
+  reply.content_type = format == "csv"    ? "text/csv; charset=utf-8"
+                       : format == "xlsx" ? kXlsxMediaType
+                                          : "application/x-ndjson";
   reply.headers.emplace_back("Content-Disposition",
-                             "attachment; filename=\"iotreg-products." +
-                                 std::string(format == "csv" ? "csv" : "ndjson") + "\"");
+                             "attachment; filename=\"iotreg-products." + format + "\"");
   storage::Storage* registry = storage.value();
   views::ProvenanceCache* provenance = &context.server().provenance;
+  if (format == "xlsx") {
+    // The workbook is built in a temporary file (a ZIP archive is written whole at its end),
+    // in constant memory, then streamed; the file is removed however the reply ends.
+    reply.stream = [registry, provenance, query](std::ostream& out) mutable {
+      auto file = views::TemporaryFile::create();
+      if (!file.is_ok()) return false;
+      auto writer = views::ProductXlsxWriter::create(file.value()->path());
+      if (!writer.is_ok()) return false;
+      views::FindingsPrinter printer(*registry, provenance);
+      query.limit = kExportBatch;
+      query.after_id = 0;
+      for (;;) {
+        auto batch = registry->list_products(query);
+        if (!batch.is_ok()) return false;
+        if (batch->empty()) break;
+        for (const auto& product : batch.value()) {
+          auto findings = printer.findings(product);
+          if (!findings.is_ok()) return false;
+          if (!writer.value()->add(product, findings.value()).is_ok()) return false;
+        }
+        query.after_id = batch->back().id;
+      }
+      return writer.value()->finish().is_ok() && file.value()->copy_to(out);
+    };
+    return reply;
+  }
   reply.stream = [registry, provenance, query, csv = format == "csv",
                   byte_order_mark = bom == "true"](std::ostream& out) mutable {
     if (csv) out << views::product_csv_header(byte_order_mark);
@@ -218,15 +288,25 @@ Reply export_products(Context& context) {
 }
 
 Reply get_stats(Context& context) {
-  IOTREG_HTTP_TRY_ASSIGN(parameters, QueryParameters::parse(context.request(), {}));
-  (void)parameters;
+  IOTREG_HTTP_TRY_ASSIGN(
+      parameters,
+      QueryParameters::parse(context.request(),
+                             {"status", "flagged", "flag_state", "remedied", "manufacturer", "type",
+                              "class", "failing", "support_ends_before", "support_ends_after",
+                              "changed_since", "q"}));
+  IOTREG_HTTP_TRY_ASSIGN(query, product_query(context, parameters));
   auto storage = context.storage();
   if (!storage.is_ok()) return Reply::from_status(storage.status());
-  storage::ProductQuery query;
-  query.only_manufacturer_key = context.only_manufacturer_key();
   auto facets = storage.value()->product_facets(query);
   if (!facets.is_ok()) return Reply::from_status(facets.status());
-  const std::string as_of = context.server().evaluator.get()->as_of();
+  storage::ProductQuery non_compliant = query;
+  non_compliant.status = "non_compliant";
+  auto manufacturers = storage.value()->top_manufacturers(non_compliant, kTopManufacturers);
+  if (!manufacturers.is_ok()) return Reply::from_status(manufacturers.status());
+  auto flags = storage.value()->flag_counts(context.only_manufacturer_key());
+  if (!flags.is_ok()) return Reply::from_status(flags.status());
+  const std::shared_ptr<const checks::Evaluator> evaluator = context.server().evaluator.get();
+  const std::string as_of = evaluator->as_of();
   auto quarters = storage.value()->support_end_by_quarter(as_of, context.only_manufacturer_key());
   if (!quarters.is_ok()) return Reply::from_status(quarters.status());
   // Twelve quarters from the as-of date's quarter, each listed even when no support ends then.
@@ -243,9 +323,39 @@ Reply get_stats(Context& context) {
       ++year;
     }
   }
+  Json by_manufacturer = Json::array();
+  for (const auto& entry : manufacturers.value()) {
+    by_manufacturer.push_back({{"manufacturer", entry.manufacturer}, {"products", entry.products}});
+  }
+  // A check the policy in force runs, with the products whose latest verdict failed it, under the
+  // requirement it enforces; the most failed first.
+  Json by_requirement = Json::array();
+  for (const auto& check : evaluator->checks()) {
+    auto failed = facets->failing_check.find(check.id);
+    if (failed == facets->failing_check.end()) continue;
+    by_requirement.push_back({{"requirement", check.requirement},
+                              {"check", check.id},
+                              {"title", check.title},
+                              {"level", policy::level_name(check.level)},
+                              {"products", failed->second}});
+  }
+  std::stable_sort(by_requirement.begin(), by_requirement.end(), [](const Json& a, const Json& b) {
+    return a["products"].get<std::uint64_t>() > b["products"].get<std::uint64_t>();
+  });
+  std::uint64_t total = 0;
+  for (const auto& [status, count] : facets->status) {
+    if (!query.status || *query.status == status) total += count;
+  }
   return Reply::json(200, {{"as_of", as_of},
+                           {"total", total},
                            {"by_status", counts_json(facets->status)},
+                           {"by_class", counts_json(facets->product_class)},
+                           {"by_flag_state", counts_json(facets->flag_state)},
+                           {"by_failing_check", counts_json(facets->failing_check)},
                            {"by_type", counts_json(facets->type)},
+                           {"flags_by_state", views::flag_counts_json(flags.value())},
+                           {"noncompliant_by_manufacturer", std::move(by_manufacturer)},
+                           {"non_compliance_by_requirement", std::move(by_requirement)},
                            {"support_end_by_quarter", std::move(by_quarter)}});
 }
 
@@ -259,21 +369,34 @@ Reply post_declarations(Context& context) {
     }
     dry_run = *value == "true";
   }
-  auto format = format_of(request.content_type);
+  // A browser's upload: the file part's media type and bytes stand for the request's.
+  std::optional<UploadedFile> upload;
+  if (request.content_type == "multipart/form-data") {
+    IOTREG_HTTP_TRY_ASSIGN(file, read_uploaded_file(request));
+    upload = std::move(file);
+  }
+  const std::string& body = upload ? upload->body : request.body;
+  auto format = format_of(upload ? upload->media_type : request.content_type);
   if (!format) {
     return Reply::error(415,
                         "Content-Type must be text/csv, application/json, "
-                        "application/x-ndjson or application/yaml (got '" +
-                            request.content_type + "')");
+                        "application/x-ndjson, application/yaml or " +
+                            std::string(kXlsxMediaType) + " (got '" +
+                            (upload ? upload->media_type + "' of file '" + upload->filename
+                                    : request.content_type) +
+                            "')");
   }
-  if (request.body.find_first_not_of(" \t\r\n") == std::string::npos) {
+  if (body.find_first_not_of(" \t\r\n") == std::string::npos) {
     return Reply::error(400, "the body is empty: send the declarations to import");
   }
+  IOTREG_HTTP_TRY_ASSIGN(encoding, body_encoding(request.content_type_field));
   auto storage = context.storage();
   if (!storage.is_ok()) return Reply::from_status(storage.status());
 
   ingest::ImportOptions options;
   options.format = format;
+  // A workbook is UTF-8 inside, whatever a charset parameter says.
+  if (!upload && *format != importers::Format::kXlsx) options.encoding = encoding;
   options.actor = context.actor();
   const std::shared_ptr<const checks::Evaluator> evaluator = context.server().evaluator.get();
   options.evaluator = evaluator.get();
@@ -283,7 +406,7 @@ Reply post_declarations(Context& context) {
     options.manufacturer_name = context.principal()->manufacturer_name;
   }
   ReplyObserver observer;
-  std::istringstream in(request.body);
+  std::istringstream in(body);
   // A dry run is the import itself, undone: it waits for other writers like one.
   std::unique_lock writer(context.server().write_mutex, std::defer_lock);
   if (!writer.try_lock_for(kWriterWait)) return busy_reply();
@@ -295,7 +418,10 @@ Reply post_declarations(Context& context) {
   }
   options.evaluator->begin_run();
   auto imported =
-      ingest::import_stream(storage.value(), in, "api:" + options.actor, options, observer);
+      ingest::import_stream(storage.value(), in,
+                            upload && !upload->filename.empty() ? upload->filename
+                                                                : "api:" + options.actor,
+                            options, observer);
   preview.reset();  // the dry run is undone before the reply
   if (!imported.is_ok()) return Reply::from_status(imported.status());
   const ingest::FileResult& result = imported.value();
@@ -308,7 +434,8 @@ Reply post_declarations(Context& context) {
     return Reply::error(422, "no declaration was accepted: " + why,
                         {{"report", std::move(report)}});
   }
-  return Reply::json(200, report);
+  // Some records were rejected, or the body broke off: a partial success.
+  return Reply::json(views::import_outcome(result) == "partial" ? 207 : 200, report);
 }
 
 }  // namespace iotreg::http

@@ -12,6 +12,7 @@
 #include <iostream>
 #include <mutex>
 #include <thread>
+#include <unordered_map>
 
 namespace iotreg::ingest {
 namespace {
@@ -137,6 +138,14 @@ class StagingSink : public importers::RecordSink {
     }
     ++counts_.records_read;
     ++counts_.accepted;
+    storage::StagedDeclaration* staged = nullptr;
+    if (queue_) {
+      if (filled_ == batch_.size()) batch_.emplace_back();
+      staged = &batch_[filled_++];
+      storage::stage(encoder_, declaration, where.describe(), *staged);
+      staged->verdict = {};
+    }
+    note_duplicate(declaration, where, staged);
     if (evaluator_) {
       // Judged in batches (at flush), so that out-of-process checks see many at a time.
       if (pending_count_ == pending_.size()) {
@@ -145,12 +154,6 @@ class StagingSink : public importers::RecordSink {
         pending_[pending_count_] = declaration;
       }
       ++pending_count_;
-    }
-    if (queue_) {
-      if (filled_ == batch_.size()) batch_.emplace_back();
-      storage::StagedDeclaration& staged = batch_[filled_++];
-      storage::stage(encoder_, declaration, where.describe(), staged);
-      staged.verdict = {};
     }
     if ((queue_ ? filled_ : pending_count_) == kBatchSize) flush();
   }
@@ -182,6 +185,49 @@ class StagingSink : public importers::RecordSink {
  private:
   const storage::BodyEncoder& encoder_;
   const ImportOptions& options_;
+
+  // Where a product was first declared in the file, and a hash of what it declared there.
+  struct FirstRecord {
+    std::uint64_t line = 0;
+    std::uint64_t ordinal = 0;
+    std::optional<std::uint64_t> array_index;
+    std::optional<std::uint64_t> document_number;
+    std::size_t payload_hash = 0;  // 0 when not staged
+  };
+
+  // Records a duplicate warning when `declaration` names a product declared earlier in the file.
+  void note_duplicate(const model::Declaration& declaration, const importers::RecordLocation& where,
+                      const storage::StagedDeclaration* staged) {
+    const std::uint64_t identity =
+        staged ? staged->identity.hash : model::product_identity(declaration).hash;
+    const std::size_t payload_hash = staged ? std::hash<std::string>{}(staged->payload) : 0;
+    auto [found, first_time] = first_records_.try_emplace(
+        identity,
+        FirstRecord{where.line, where.ordinal, where.array_index, where.document_number,
+                    payload_hash});
+    if (first_time) return;
+    if (result_.duplicates.size() >= options_.max_reported_rejections) {
+      ++result_.duplicates_not_reported;
+      return;
+    }
+    DuplicateRecord duplicate;
+    duplicate.where = where;
+    duplicate.first.line = found->second.line;
+    duplicate.first.ordinal = found->second.ordinal;
+    duplicate.first.array_index = found->second.array_index;
+    duplicate.first.document_number = found->second.document_number;
+    duplicate.first.sheet = where.sheet;
+    duplicate.product = {
+        std::string(declaration.string_at(model::WellKnownField::kManufacturerName)),
+        std::string(declaration.string_at(model::WellKnownField::kBrand)),
+        std::string(declaration.string_at(model::WellKnownField::kModel))};
+    duplicate.identical = staged && found->second.payload_hash == payload_hash;
+    // A later different declaration is what the product declares now.
+    found->second.payload_hash = payload_hash;
+    result_.duplicates.push_back(std::move(duplicate));
+  }
+
+  std::unordered_map<std::uint64_t, FirstRecord> first_records_;  // by product identity hash
   // Judges the declarations accepted since the last flush; staged ones get their verdicts
   // (with an evaluator, every staged declaration of the batch is pending, in the same order).
   void judge_pending() {
@@ -285,7 +331,8 @@ Result<FileResult> import_input(storage::Storage* storage, std::istream& in,
     try {
       StagingSink sink(encoder.value(), options, file, bytes_total, storage ? &queue : nullptr,
                        observer, result);
-      read_status = importers::read_declarations(in, *options.format, schema, sink);
+      importers::DecodedInput decoded(in, options.encoding);
+      read_status = importers::read_declarations(decoded.stream(), *options.format, schema, sink);
       sink.flush();
     } catch (const std::exception& error) {
       read_status = Status::io_error(file + ": reading stopped: " + error.what());
@@ -369,13 +416,17 @@ storage::VerdictRecord to_record(const checks::Evaluator& evaluator,
   storage::VerdictRecord record;
   record.status = checks::status_name(verdict.status);
   checks::encode_findings(verdict.findings, record.findings);
+  std::vector<std::string> failing;
   for (const auto& finding : verdict.findings) {
+    if (finding.outcome != checks::Outcome::kFail) continue;
     const auto& check = evaluator.checks()[finding.check];
-    if (check.level == policy::Level::kMandatory && finding.outcome == checks::Outcome::kFail) {
+    failing.push_back(check.id);
+    if (check.level == policy::Level::kMandatory) {
       if (!record.failed.empty()) record.failed += ", ";
       record.failed += check.id;
     }
   }
+  record.failing_checks = storage::failing_checks_column(failing);
   return record;
 }
 
@@ -425,10 +476,10 @@ Result<FileResult> import_file(storage::Storage* storage, const std::string& fil
   if (!format) format = importers::format_from_path(file);
   if (!format) {
     return Status::invalid_argument(
-        file == "-" ? std::string("reading standard input needs --format csv|jsonl|json|yaml")
+        file == "-" ? std::string("reading standard input needs --format csv|jsonl|json|yaml|xlsx")
                     : file +
-                          ": unknown format (use a .csv, .jsonl, .json, .yaml or .yml file, "
-                          "or --format)");
+                          ": unknown format (use a .csv, .jsonl, .json, .yaml, .yml or .xlsx "
+                          "file, or --format)");
   }
   auto opened = open_input(file);
   if (!opened.is_ok()) return opened.status();

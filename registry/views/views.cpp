@@ -36,6 +36,7 @@ Json product_json(const storage::ProductSummary& product, Json findings) {
       {"brand", product.brand},
       {"model", product.model},
       {"type", or_null(product.type)},
+      {"class", product.product_class},
       {"status", product.status},
       {"flagged", product.flagged},
       {"flag_state", product.flag_state
@@ -50,6 +51,7 @@ Json product_json(const storage::ProductSummary& product, Json findings) {
       {"version_count", product.version_count},
       {"created_at", product.created_at},
       {"updated_at", product.updated_at},
+      {"last_declared", or_null(product.updated_at.substr(0, 10))},
   };
 }
 
@@ -249,6 +251,7 @@ Json token_json(const storage::TokenRecord& token) {
 Json rejected_record_json(const importers::RejectedRecord& record) {
   Json out = {{"record", record.where.ordinal}, {"location", record.where.describe()}};
   if (record.where.line) out["line"] = record.where.line;
+  if (!record.where.sheet.empty()) out["sheet"] = record.where.sheet;
   if (record.where.document_number) out["document"] = *record.where.document_number;
   if (record.where.array_index) out["array_index"] = *record.where.array_index;
   if (record.identity) {
@@ -265,6 +268,34 @@ Json rejected_record_json(const importers::RejectedRecord& record) {
   return out;
 }
 
+std::string_view import_outcome(const ingest::FileResult& result) {
+  if (result.counts.accepted == 0) return "rejected";
+  return result.counts.rejected == 0 && result.counts.file_error.empty() ? "complete" : "partial";
+}
+
+std::string duplicate_warning(const ingest::DuplicateRecord& duplicate) {
+  return "declares the same product as " + duplicate.first.describe() + " (" +
+         duplicate.product.describe() + ")" +
+         (duplicate.identical ? "; identical, it changed nothing"
+                              : "; it differs, and is stored as the product's later version");
+}
+
+Json duplicate_record_json(const ingest::DuplicateRecord& duplicate) {
+  Json out = {{"record", duplicate.where.ordinal},
+              {"location", duplicate.where.describe()},
+              {"first_record", duplicate.first.ordinal},
+              {"first_location", duplicate.first.describe()},
+              {"product",
+               {{"manufacturer", duplicate.product.manufacturer},
+                {"brand", duplicate.product.brand},
+                {"model", duplicate.product.model}}},
+              {"identical", duplicate.identical},
+              {"warning", duplicate_warning(duplicate)}};
+  if (duplicate.where.line) out["line"] = duplicate.where.line;
+  if (duplicate.first.line) out["first_line"] = duplicate.first.line;
+  return out;
+}
+
 Json import_counts_json(const storage::ImportCounts& counts) {
   return {{"records", counts.records_read},      {"accepted", counts.accepted},
           {"rejected", counts.rejected},         {"new_products", counts.new_products},
@@ -275,6 +306,7 @@ Json import_report_json(const ingest::FileResult& result, bool dry_run) {
   Json statuses = Json::object();
   for (const auto& [status, count] : result.statuses) statuses[status] = count;
   Json out = {{"run_id", dry_run || result.run_id == 0 ? Json(nullptr) : Json(result.run_id)},
+              {"outcome", import_outcome(result)},
               {"format", result.format},
               {"dry_run", dry_run},
               {"counts", import_counts_json(result.counts)},
@@ -282,6 +314,9 @@ Json import_report_json(const ingest::FileResult& result, bool dry_run) {
   out.update(change_summary_json(result.changes));
   out["file_error"] = or_null(result.counts.file_error);
   out["rejected_not_listed"] = result.rejections_not_reported;
+  Json& duplicates = out["duplicates"] = Json::array();
+  for (const auto& duplicate : result.duplicates) duplicates.push_back(duplicate_record_json(duplicate));
+  out["duplicates_not_listed"] = result.duplicates_not_reported;
   return out;
 }
 
@@ -316,32 +351,82 @@ Json recheck_report_json(const ingest::RecheckReport& report, bool dry_run) {
   return out;
 }
 
-std::string product_csv_header(bool byte_order_mark) {
-  return std::string(byte_order_mark ? "\xEF\xBB\xBF" : "") +
-         "id,manufacturer,brand,model,type,status,flagged,label_id,version_count,updated_at,"
-         "flag_state,flag_id,remedied,support_end,failing_checks\n";
-}
+namespace {
 
-std::string product_csv_row(const storage::ProductSummary& product, const Json& findings) {
-  std::string row = std::to_string(product.id);
-  for (std::string_view field :
-       {std::string_view(product.manufacturer), std::string_view(product.brand),
-        std::string_view(product.model), std::string_view(product.type)}) {
-    row += ',';
-    row += csv_field(field);
-  }
-  row += ',' + product.status + (product.flagged ? ",true," : ",false,") + product.label_id + ',' +
-         std::to_string(product.version_count) + ',' + product.updated_at + ',';
-  if (product.flag_state) row += enforcement::flag_state_name(*product.flag_state);
-  row += ',' + (product.flag_id != 0 ? std::to_string(product.flag_id) : std::string()) +
-         (product.remedied ? ",true," : ",false,") + product.support_end + ',';
+constexpr ExportColumn kProductExportColumns[] = {
+    {"id", ExportCellType::kInteger, 8},
+    {"manufacturer", ExportCellType::kText, 30},
+    {"brand", ExportCellType::kText, 18},
+    {"model", ExportCellType::kText, 18},
+    {"type", ExportCellType::kText, 22},
+    {"status", ExportCellType::kText, 16},
+    {"flagged", ExportCellType::kBoolean, 9},
+    {"label_id", ExportCellType::kText, 16},
+    {"version_count", ExportCellType::kInteger, 14},
+    {"updated_at", ExportCellType::kTimestamp, 20},
+    {"flag_state", ExportCellType::kText, 11},
+    {"flag_id", ExportCellType::kInteger, 9},
+    {"remedied", ExportCellType::kBoolean, 10},
+    {"support_end", ExportCellType::kDate, 12},
+    {"failing_checks", ExportCellType::kText, 30},
+    {"class", ExportCellType::kText, 14},
+    {"last_declared", ExportCellType::kDate, 14},
+};
+
+}  // namespace
+
+std::span<const ExportColumn> product_export_columns() { return kProductExportColumns; }
+
+std::vector<std::string> product_export_cells(const storage::ProductSummary& product,
+                                              const Json& findings) {
   std::string failing;
   for (const auto& check : failing_checks(findings)) {
     if (!failing.empty()) failing += ' ';
     failing += check.get<std::string>();
   }
-  row += csv_field(failing) + '\n';
-  return row;
+  std::vector<std::string> cells = {
+      std::to_string(product.id),
+      product.manufacturer,
+      product.brand,
+      product.model,
+      product.type,
+      product.status,
+      product.flagged ? "true" : "false",
+      product.label_id,
+      std::to_string(product.version_count),
+      product.updated_at,
+      product.flag_state ? std::string(enforcement::flag_state_name(*product.flag_state))
+                         : std::string(),
+      product.flag_id != 0 ? std::to_string(product.flag_id) : std::string(),
+      product.remedied ? "true" : "false",
+      product.support_end,
+      std::move(failing),
+      product.product_class,
+      product.updated_at.substr(0, 10),
+  };
+  return cells;
+}
+
+std::string product_csv_header(bool byte_order_mark) {
+  std::string header = byte_order_mark ? "\xEF\xBB\xBF" : "";
+  const char* separator = "";
+  for (const auto& column : product_export_columns()) {
+    header += separator;
+    header += column.name;
+    separator = ",";
+  }
+  return header + '\n';
+}
+
+std::string product_csv_row(const storage::ProductSummary& product, const Json& findings) {
+  std::string row;
+  const char* separator = "";
+  for (const auto& cell : product_export_cells(product, findings)) {
+    row += separator;
+    row += csv_field(cell);
+    separator = ",";
+  }
+  return row + '\n';
 }
 
 std::string csv_field(std::string_view text) {

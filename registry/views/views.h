@@ -12,8 +12,10 @@
 #include <mutex>
 #include <nlohmann/json.hpp>
 #include <ostream>
+#include <span>
 #include <string>
 #include <string_view>
+#include <vector>
 
 #include "importers/importer.h"
 #include "registry/ingest/ingest.h"
@@ -28,8 +30,9 @@ std::string dump(const Json& value, int indent = -1);
 
 // {id, manufacturer, brand, model, type, status, flagged, flag_state, remedied, flag_id,
 //  support_end, label_id, failing_checks (the failed checks' ids), findings, version_count,
-//  created_at, updated_at (when the latest version was declared)}. `findings` as made by
-//  FindingsPrinter (empty until checked).
+//  created_at, updated_at (when the import run that added the latest version began),
+//  last_declared (its UTC day, YYYY-MM-DD)}. `findings` as made by FindingsPrinter (empty
+//  until checked).
 Json product_json(const storage::ProductSummary& product, Json findings);
 
 // Evaluation provenance parsed once per process: evaluations never change once stored.
@@ -89,8 +92,16 @@ Json audit_event_json(const storage::AuditEvent& event);
 // hash.
 Json token_json(const storage::TokenRecord& token);
 
-// {record, location, line?, document?, array_index?, issues: [{field, reason, line?}]}
+// {record, location, line?, sheet?, document?, array_index?, issues: [{field, reason, line?}]}
 Json rejected_record_json(const importers::RejectedRecord& record);
+// "complete" when every record was accepted and the input read to its end, "rejected" when none
+// was accepted, "partial" otherwise.
+std::string_view import_outcome(const ingest::FileResult& result);
+// "declares the same product as line 3 (Acme Ltd / Acme X1); identical, it changed nothing".
+std::string duplicate_warning(const ingest::DuplicateRecord& duplicate);
+// {record, location, line?, first_record, first_location, first_line?, product, identical,
+// warning}
+Json duplicate_record_json(const ingest::DuplicateRecord& duplicate);
 // {records, accepted, rejected, new_products, new_versions, unchanged}
 Json import_counts_json(const storage::ImportCounts& counts);
 // One file's import, the same for a dry run and the real one: {run_id (null when dry or
@@ -103,9 +114,33 @@ Json import_report_json(const ingest::FileResult& result, bool dry_run);
 //  changes: [{id, manufacturer, brand, model, from, to, flagged_before, flagged, failed}]}
 Json recheck_report_json(const ingest::RecheckReport& report, bool dry_run);
 
-// The CSV form of products (RFC 4180): a header line, then one line per product with its
-// findings (as FindingsPrinter gives them); failing_checks lists the failed checks' ids,
-// separated by spaces. With a byte-order mark first, Excel reads the file as UTF-8.
+// The columns of a product export, defined once for every export format (CSV here, XLSX in
+// xlsx_export.h) so that they cannot drift apart. A column's type says how a typed format
+// writes its cells; every cell also has one text form, the CSV one.
+enum class ExportCellType {
+  kInteger,    // decimal digits
+  kText,       // any text
+  kBoolean,    // true or false
+  kDate,       // YYYY-MM-DD
+  kTimestamp,  // YYYY-MM-DDTHH:MM:SSZ, UTC
+};
+struct ExportColumn {
+  std::string_view name;
+  ExportCellType type;
+  double width;  // characters, for formats that size columns
+};
+// id, manufacturer, brand, model, type, status, flagged, label_id, version_count, updated_at,
+// flag_state, flag_id, remedied, support_end, failing_checks, class, last_declared: new columns are
+// added at the end, so that scripts reading columns by position keep working.
+std::span<const ExportColumn> product_export_columns();
+// One product's cells in the order of product_export_columns(), each in its text form; an
+// empty string is an absent value. failing_checks lists the failed checks' ids (as
+// FindingsPrinter gives the findings), separated by spaces.
+std::vector<std::string> product_export_cells(const storage::ProductSummary& product,
+                                              const Json& findings);
+
+// The CSV form of products (RFC 4180): a header line of the export columns, then one line per
+// product. With a byte-order mark first, Excel reads the file as UTF-8.
 std::string product_csv_header(bool byte_order_mark = false);
 std::string product_csv_row(const storage::ProductSummary& product, const Json& findings);
 // One CSV field, quoted when it holds a comma, quote, CR or LF.

@@ -38,6 +38,8 @@ const NOT_PRODUCIBLE = {
     503: 'the web UI\'s files are served from memory: nothing makes them unavailable yet',
   },
   getWebUiAsset: { 503: 'the web UI\'s files are served from memory: nothing makes them unavailable yet' },
+  createSession: { 503: 'a session is one row of its own, written outside the registry\'s write lock on PostgreSQL: only SQLite can be made busy, so no exchange here asks for it' },
+  deleteSession: { 503: 'a session is one row of its own, written outside the registry\'s write lock on PostgreSQL: only SQLite can be made busy, so no exchange here asks for it' },
 };
 for (const operationId of ['getMetrics', 'getMe', 'listFlags', 'listChecks', 'exportProducts',
   'listAuditEvents', 'getStats', 'listTokens', 'getPublicProductPage', 'getPublicProductLabel',
@@ -347,6 +349,46 @@ test('getMe', async () => {
     message: /unknown query parameter 'verbose' \(this endpoint takes none\)/ });
 });
 
+test('createSession and deleteSession', async () => {
+  const target = '/api/v1/session';
+  const cookies = {};
+  for (const role of ROLES) {
+    const reply = await exchange({ operationId: 'createSession', method: 'POST', target, contentType: 'application/json',
+      body: { token: stack.tokens[role] }, expect: 201,
+      check: (answer) => {
+        assert.equal(json(answer).role, role);
+        assert.match(String(answer.headers['set-cookie']), /^iotreg_session=[0-9a-f]{64}; Path=\/; HttpOnly; SameSite=Strict; Max-Age=43200$/);
+      } });
+    cookies[role] = String(reply.headers['set-cookie']).split(';')[0];
+  }
+  await exchange({ operationId: 'createSession', method: 'POST', target, token: stack.tokens.officer, body: '', expect: 201 });
+  for (const [body, message] of [['', /sign in with a token/], [{ token: 'x', role: 'admin' }, /unknown field 'role'/]]) {
+    await exchange({ operationId: 'createSession', method: 'POST', target, contentType: 'application/json', body, expect: 400, message });
+  }
+  await exchange({ operationId: 'createSession', method: 'POST', target: `${target}?token=x`, body: '', expect: 400,
+    message: /unknown query parameter 'token'/ });
+  await exchange({ operationId: 'createSession', method: 'POST', target, contentType: 'application/json',
+    body: { token: `iotreg_${'0'.repeat(64)}` }, expect: 401, message: /unknown, revoked or expired/ });
+  await exchange({ operationId: 'createSession', method: 'POST', target, contentType: 'text/plain', body: stack.tokens.officer,
+    expect: 415 });
+
+  // The cookie authenticates (sent directly: Prism does not forward cookies it was not told of).
+  const withCookie = (role, extra = {}) => ({ cookie: cookies[role], ...extra });
+  await exchange({ operationId: 'getMe', via: 'direct', target: '/api/v1/me', headers: withCookie('manufacturer'), expect: 200,
+    check: (reply) => assert.equal(json(reply).role, 'manufacturer') });
+  await exchange({ operationId: 'deleteSession', via: 'direct', method: 'DELETE', target, headers: withCookie('officer'),
+    expect: 403, message: /must carry the header X-Requested-With/ });
+  await exchange({ operationId: 'deleteSession', method: 'DELETE', target: `${target}?all=1`, token: stack.tokens.officer, expect: 400,
+    message: /unknown query parameter 'all'/ });
+  await exchange({ operationId: 'deleteSession', method: 'DELETE', target, token: stack.tokens.officer, expect: 200,
+    check: (reply) => assert.equal(json(reply).ended, false) });
+  await exchange({ operationId: 'deleteSession', via: 'direct', method: 'DELETE', target,
+    headers: withCookie('officer', { 'x-requested-with': 'conformance' }), expect: 200,
+    check: (reply) => assert.equal(json(reply).ended, true) });
+  await exchange({ operationId: 'getMe', via: 'direct', target: '/api/v1/me', headers: withCookie('officer'), expect: 401,
+    message: /the session has ended or expired/ });
+});
+
 test('listProducts', async () => {
   const target = '/api/v1/products';
   for (const role of ROLES) await exchange({ operationId: 'listProducts', target, token: stack.tokens[role], expect: 200 });
@@ -383,7 +425,7 @@ test('listProducts', async () => {
     ['limit=ten', /limit must be a whole number from 1 to 500/],
     ['cursor=%21%21', /not a cursor of this list/],
     [`cursor=${Buffer.from('flags:3').toString('base64url')}`, /not a cursor of this list/],
-    ['page=2', /unknown query parameter 'page' \(known: status, flagged, flag_state, remedied, manufacturer, type, support_ends_before, support_ends_after, changed_since, q, limit, cursor\)/],
+    ['page=2', /unknown query parameter 'page' \(known: status, flagged, flag_state, remedied, manufacturer, type, class, failing, support_ends_before, support_ends_after, changed_since, q, limit, cursor\)/],
     ['status=compliant&status=excepted', /query parameter 'status' is given more than once/],
     [`q=${'w'.repeat(1001)}`, /q is longer than 1000 characters/],
   ]) {
@@ -420,7 +462,22 @@ test('importDeclarations', async () => {
     assert.equal(report.counts.rejected, rejected);
   };
   await exchange({ operationId: 'importDeclarations', method: 'POST', target: `${target}?dry_run=true`, token: stack.tokens.manufacturer,
-    contentType: 'text/csv', body: sample('01-lumora-vision.csv'), expect: 200, check: accepted(1) });
+    contentType: 'text/csv', body: sample('01-lumora-vision.csv'), expect: 207, check: accepted(1) });
+  // A charset other than UTF-8 and Windows-1252 is refused before anything is read.
+  await exchange({ operationId: 'importDeclarations', method: 'POST', target, token: stack.tokens.manufacturer,
+    contentType: 'text/csv; charset=koi8-r', body: sample('01-lumora-vision.csv'), expect: 415, message: /charset 'koi8-r' is not supported/ });
+  // The web UI's upload: one file part, its format from its type or its name.
+  const boundary = 'conformance-boundary';
+  const filePart = (disposition, content) => `--${boundary}\r\nContent-Disposition: form-data; ${disposition}\r\n`
+    + `Content-Type: application/octet-stream\r\n\r\n${content}\r\n--${boundary}--\r\n`;
+  await exchange({ operationId: 'importDeclarations', via: 'direct', method: 'POST', target: `${target}?dry_run=true`,
+    token: stack.tokens.manufacturer, contentType: `multipart/form-data; boundary=${boundary}`,
+    body: filePart('name="file"; filename="lumora.csv"', sample('01-lumora-vision.csv')), expect: 207, check: accepted(1) });
+  for (const [body, message] of [[filePart('name="note"', 'hello'), /is not a file/],
+    [filePart('name="file"; filename="lumora.csv"', 'x').replaceAll(boundary, 'other'), /does not occur in it/]]) {
+    await exchange({ operationId: 'importDeclarations', via: 'direct', method: 'POST', target, token: stack.tokens.manufacturer,
+      contentType: `multipart/form-data; boundary=${boundary}`, body, expect: 400, message });
+  }
   for (const [contentType, file] of [
     // Files whose every record is its product's latest version: nothing new.
     ['text/csv; charset=utf-8', '05-autumn-2026-resubmissions.csv'], ['application/x-ndjson', '03-tessellate.jsonl'],
@@ -428,8 +485,13 @@ test('importDeclarations', async () => {
     ['application/yaml', '04-spring-2026-submissions.yaml'], ['application/x-yaml', '01-kestrel-networks.yaml'],
     ['text/yaml', '04-spring-2026-submissions.yaml'],
   ]) {
+    // A file with a rejected record is a partial success (207), one without a complete one.
+    const partial = file !== '04-spring-2026-submissions.yaml';
     await exchange({ operationId: 'importDeclarations', method: 'POST', target, token: stack.tokens.admin, contentType,
-      body: sample(file), expect: 200, check: (reply) => assert.equal(json(reply).run_id, null, 'nothing new') });
+      body: sample(file), expect: partial ? 207 : 200, check: (reply) => {
+        assert.equal(json(reply).run_id, null, 'nothing new');
+        assert.equal(json(reply).outcome, partial ? 'partial' : 'complete');
+      } });
   }
   await exchange({ operationId: 'importDeclarations', method: 'POST', target, token: stack.tokens.admin, contentType: 'application/json',
     body: [fresh('TP-API-1'), fresh('TP-API-2')], expect: 200,
@@ -478,8 +540,15 @@ test('listFlags', async () => {
   const first = await exchange({ operationId: 'listFlags', target: '/api/v1/flags?state=raised&limit=1', token: stack.tokens.officer, expect: 200 });
   await exchange({ operationId: 'listFlags', target: `/api/v1/flags?state=raised&limit=1&cursor=${json(first).next_cursor}`,
     token: stack.tokens.officer, expect: 200, check: (reply) => assert.ok(json(reply).items[0].id > json(first).items[0].id) });
+  await exchange({ operationId: 'listFlags', target: '/api/v1/flags?sort=-raised_at&manufacturer=ORRIN&limit=500', token: stack.tokens.officer,
+    expect: 200, check: (reply) => {
+      const flags = json(reply).items;
+      assert.ok(flags.length > 0 && flags.every((flag) => /orrin/i.test(flag.manufacturer)));
+      assert.deepEqual(flags.map((flag) => flag.id), flags.map((flag) => flag.id).sort((a, b) => b - a));
+    } });
   for (const [query, message] of [['state=open', /state must be raised, withdrawn, confirmed, dismissed or lifted/],
-    ['cursor=bm90LWEtY3Vyc29y', /not a cursor of this list/], ['limit=-1', /limit must be/], ['order=desc', /unknown query parameter 'order'/]]) {
+    ['cursor=bm90LWEtY3Vyc29y', /not a cursor of this list/], ['limit=-1', /limit must be/], ['order=desc', /unknown query parameter 'order'/],
+    ['sort=updated_at', /sort must be raised_at/]]) {
     await exchange({ operationId: 'listFlags', target: `/api/v1/flags?${query}`, token: stack.tokens.officer, expect: 400, message });
   }
 });
@@ -621,11 +690,17 @@ test('exportProducts', async () => {
       assert.match(reply.headers['content-disposition'], /iotreg-products\.ndjson/);
     } });
   await exchange({ operationId: 'exportProducts', target: `${target}?format=csv&status=non_compliant`, token: stack.tokens.admin, expect: 200,
-    check: (reply) => assert.ok(reply.text.startsWith('id,manufacturer,brand,model,type,status,flagged,label_id,version_count,updated_at,flag_state,flag_id,remedied,support_end,failing_checks\n')) });
+    check: (reply) => assert.ok(reply.text.startsWith('id,manufacturer,brand,model,type,status,flagged,label_id,version_count,updated_at,flag_state,flag_id,remedied,support_end,failing_checks,class,last_declared\n')) });
   await exchange({ operationId: 'exportProducts', target: `${target}?format=ndjson&flagged=false`, token: stack.tokens.manufacturer, expect: 200,
     check: (reply) => assert.ok(reply.text.trim().split('\n').every((line) => JSON.parse(line).manufacturer === h.LUMORA)) });
-  for (const [query, message] of [['format=xlsx', /format must be csv or ndjson/], ['status=gone', /status must be one of/],
-    ['limit=5', /unknown query parameter 'limit'/]]) {
+  await exchange({ operationId: 'exportProducts', via: 'direct', target: `${target}?format=xlsx`, token: stack.tokens.officer, expect: 200,
+    check: (reply) => {
+      assert.equal(reply.headers['content-type'], 'application/vnd.openxmlformats-officedocument.spreadsheetml.sheet');
+      assert.match(reply.headers['content-disposition'], /iotreg-products\.xlsx/);
+      assert.ok(reply.text.startsWith('PK'), 'a ZIP archive');
+    } });
+  for (const [query, message] of [['format=xls', /format must be csv, ndjson or xlsx/], ['format=xlsx&bom=true', /bom applies to format=csv only/],
+    ['status=gone', /status must be one of/], ['limit=5', /unknown query parameter 'limit'/]]) {
     await exchange({ operationId: 'exportProducts', target: `${target}?${query}`, token: stack.tokens.officer, expect: 400, message });
   }
 });
@@ -641,10 +716,14 @@ test('listAuditEvents', async () => {
   // The samples' import runs are audited: more than one page of one.
   const first = await exchange({ operationId: 'listAuditEvents', target: `${target}?limit=1`, token: stack.tokens.officer, expect: 200,
     check: (reply) => assert.equal(typeof json(reply).next_cursor, 'string') });
+  // Newest first: the next page continues with older events.
   await exchange({ operationId: 'listAuditEvents', target: `${target}?limit=1&cursor=${json(first).next_cursor}`,
-    token: stack.tokens.officer, expect: 200, check: (reply) => assert.ok(json(reply).items[0].id > json(first).items[0].id) });
+    token: stack.tokens.officer, expect: 200, check: (reply) => assert.ok(json(reply).items[0].id < json(first).items[0].id) });
+  await exchange({ operationId: 'listAuditEvents', target: `${target}?since=2026-01-01&until=2999-12-31`, token: stack.tokens.officer,
+    expect: 200, check: (reply) => assert.ok(json(reply).items.length > 0) });
   for (const [query, message] of [['product=abc', /product must be a product id/], ['product=0', /product must be a product id/],
-    ['cursor=YXVkaXQ6MA', /not a cursor of this list/], ['since=2026-01-01', /unknown query parameter 'since'/]]) {
+    ['cursor=YXVkaXQ6MA', /not a cursor of this list/], ['since=2026-02-30', /since must be a date/],
+    ['since=2026-12-02&until=2026-12-01', /until must not be before since/], ['from=2026-01-01', /unknown query parameter 'from'/]]) {
     await exchange({ operationId: 'listAuditEvents', target: `${target}?${query}`, token: stack.tokens.officer, expect: 400, message });
   }
   await exchange({ operationId: 'listAuditEvents', target: `${target}?product=999999`, token: stack.tokens.officer, expect: 404,
