@@ -4,6 +4,7 @@
 
 #include <cerrno>
 #include <cstring>
+#include <vector>
 
 #include "importers/schema/compiled_schema.h"
 #include "registry/core/clock.h"
@@ -46,11 +47,11 @@ std::optional<Role> role_from_name(std::string_view name) {
   return std::nullopt;
 }
 
-Result<std::string> generate_token() {
-  unsigned char random[32];
+Result<std::string> random_hex(std::size_t bytes) {
+  std::vector<unsigned char> random(bytes);
   std::size_t filled = 0;
-  while (filled < sizeof random) {
-    ssize_t got = ::getrandom(random + filled, sizeof random - filled, 0);
+  while (filled < random.size()) {
+    ssize_t got = ::getrandom(random.data() + filled, random.size() - filled, 0);
     if (got < 0) {
       if (errno == EINTR) continue;
       return Status::io_error(std::string("cannot read random bytes: ") + std::strerror(errno));
@@ -58,20 +59,30 @@ Result<std::string> generate_token() {
     filled += static_cast<std::size_t>(got);
   }
   static constexpr char kHex[] = "0123456789abcdef";
-  std::string token(kTokenPrefix);
+  std::string hex;
   for (unsigned char byte : random) {
-    token.push_back(kHex[byte >> 4]);
-    token.push_back(kHex[byte & 15]);
+    hex.push_back(kHex[byte >> 4]);
+    hex.push_back(kHex[byte & 15]);
   }
-  return token;
+  return hex;
+}
+
+Result<std::string> generate_token() {
+  auto random = random_hex(32);
+  if (!random.is_ok()) return random.status();
+  return std::string(kTokenPrefix) + random.value();
 }
 
 std::string token_hash(std::string_view token) { return sha256_hex(token); }
 
 Result<Principal> authenticate(storage::Storage& storage, std::string_view token,
                                std::string_view today) {
+  return authenticate_hash(storage, token_hash(token), today);
+}
+
+Result<Principal> authenticate_hash(storage::Storage& storage, const std::string& hash,
+                                    std::string_view today) {
   const Status refused = Status::not_found("unknown, revoked or expired token");
-  std::string hash = token_hash(token);
   auto found = storage.find_token(hash);
   if (!found.is_ok()) return found.status();
   if (!found.value()) return refused;

@@ -19,6 +19,8 @@ enum class Role { kOfficer, kManufacturer, kAdmin };
 std::string_view role_name(Role role);
 std::optional<Role> role_from_name(std::string_view name);
 
+// `bytes` of operating-system randomness as hex digits.
+Result<std::string> random_hex(std::size_t bytes);
 // A new token: "iotreg_" and 64 hex digits of operating-system randomness.
 Result<std::string> generate_token();
 // The stored form of a token.
@@ -57,5 +59,8 @@ Result<IssuedToken> issue_token(storage::Storage& storage, const TokenRequest& r
 // tokens exist. Hashes are compared in constant time.
 Result<Principal> authenticate(storage::Storage& storage, std::string_view token,
                                std::string_view today);
+// As authenticate(), for the token with this hash (token_hash()).
+Result<Principal> authenticate_hash(storage::Storage& storage, const std::string& hash,
+                                    std::string_view today);
 
 }  // namespace iotreg::access

@@ -234,9 +234,9 @@ int run(int argc, char** argv) {
                    "Only products of this declared type (ASCII case does not matter)")
       ->check(kText);
   products
-      ->add_option("--class", products_arguments.product_class,
-                   "Only products of this class, from their declared type: " +
-                       views::product_class_list())
+      ->add_option(
+          "--class", products_arguments.product_class,
+          "Only products of this class, from their declared type: " + views::product_class_list())
       ->check(kText);
   products
       ->add_option("--failing", products_arguments.failing,

@@ -33,6 +33,10 @@ int run_serve(const GlobalOptions& options, const ServeArguments& arguments) {
   server_options.max_connections = arguments.max_connections;
   server_options.max_connections_per_client = arguments.max_client_connections;
   server_options.reply_cache_bytes = arguments.reply_cache_mib << 20;
+  server_options.session_lifetime.idle = std::chrono::seconds(arguments.session_idle_seconds);
+  server_options.session_lifetime.absolute =
+      std::chrono::seconds(arguments.session_lifetime_seconds);
+  server_options.secure_cookies = arguments.secure_cookies;
   // Signals are taken by sigwait below: block them before the server's threads start, so that
   // every thread inherits the mask and none is interrupted.
   http::block_termination_signals();

@@ -59,10 +59,25 @@ Reply act_on_one(Context& context, enforcement::OfficerAction action) {
 
 Reply list_flags(Context& context) {
   IOTREG_HTTP_TRY_ASSIGN(
-      parameters,
-      QueryParameters::parse(context.request(), {"state", "remedied", "limit", "cursor"}));
-  IOTREG_HTTP_TRY_ASSIGN(page, parse_page(parameters, "flags"));
+      parameters, QueryParameters::parse(context.request(), {"state", "remedied", "manufacturer",
+                                                             "sort", "limit", "cursor"}));
   storage::FlagQuery query;
+  // Flags are raised in id order: the newest raised first is the ids descending. A cursor
+  // belongs to one order.
+  if (auto sort = parameters.get("sort")) {
+    if (*sort != "raised_at" && *sort != "-raised_at") {
+      return Reply::error(400,
+                          "sort must be raised_at (oldest first) or -raised_at (newest first)");
+    }
+    query.newest_first = *sort == "-raised_at";
+  }
+  IOTREG_HTTP_TRY_ASSIGN(page, parse_page(parameters, query.newest_first ? "flags-" : "flags"));
+  if (auto manufacturer = parameters.get("manufacturer")) {
+    if (auto problem = text_problem(*manufacturer); !problem.empty()) {
+      return Reply::error(400, "manufacturer " + problem);
+    }
+    query.manufacturer = *manufacturer;
+  }
   if (auto state = parameters.get("state")) {
     query.state = enforcement::parse_flag_state(*state);
     if (!query.state) {
@@ -85,7 +100,8 @@ Reply list_flags(Context& context) {
   Json items = Json::array();
   for (const auto& flag : flags.value()) items.push_back(views::flag_json(flag));
   std::int64_t last_id = flags->size() > page.limit ? flags.value()[page.limit - 1].id : 0;
-  Json out = page_json(std::move(items), page.limit, "flags", last_id);
+  Json out =
+      page_json(std::move(items), page.limit, query.newest_first ? "flags-" : "flags", last_id);
   // The first page counts every state's flags (within the token's scope), for the queues.
   if (!parameters.get("cursor")) {
     auto counts = storage.value()->flag_counts(query.only_manufacturer_key);
@@ -185,10 +201,21 @@ Reply list_changes(Context& context) {
 
 Reply list_audit(Context& context) {
   IOTREG_HTTP_TRY_ASSIGN(
-      parameters,
-      QueryParameters::parse(context.request(), {"product", "actor", "limit", "cursor"}));
+      parameters, QueryParameters::parse(context.request(), {"product", "actor", "since", "until",
+                                                             "limit", "cursor"}));
   IOTREG_HTTP_TRY_ASSIGN(page, parse_page(parameters, "audit"));
   storage::AuditQuery query;
+  for (auto [name, bound] : {std::pair{"since", &query.since}, std::pair{"until", &query.until}}) {
+    if (auto day = parameters.get(name)) {
+      if (!importers::is_calendar_date(*day)) {
+        return Reply::error(400, std::string(name) + " must be a date, YYYY-MM-DD");
+      }
+      *bound = *day;
+    }
+  }
+  if (query.since && query.until && *query.until < *query.since) {
+    return Reply::error(400, "until must not be before since");
+  }
   if (auto product = parameters.get("product")) {
     std::int64_t id = 0;
     auto [next, error] = std::from_chars(product->data(), product->data() + product->size(), id);
@@ -203,6 +230,7 @@ Reply list_audit(Context& context) {
     }
     query.actor = *actor;
   }
+  query.newest_first = true;  // the cursor names the last (oldest) event shown
   query.after_id = page.after_id;
   query.limit = page.limit + 1;
   auto storage = context.storage();

@@ -154,11 +154,10 @@ std::variant<importers::TextEncoding, Reply> body_encoding(const std::string& co
 Reply list_products(Context& context) {
   IOTREG_HTTP_TRY_ASSIGN(
       parameters,
-      QueryParameters::parse(
-          context.request(),
-          {"status", "flagged", "flag_state", "remedied", "manufacturer", "type", "class",
-           "failing", "support_ends_before", "support_ends_after", "changed_since", "q", "limit",
-           "cursor"}));
+      QueryParameters::parse(context.request(),
+                             {"status", "flagged", "flag_state", "remedied", "manufacturer", "type",
+                              "class", "failing", "support_ends_before", "support_ends_after",
+                              "changed_since", "q", "limit", "cursor"}));
   IOTREG_HTTP_TRY_ASSIGN(page, parse_page(parameters, "products"));
   IOTREG_HTTP_TRY_ASSIGN(query, product_query(context, parameters));
   auto storage = context.storage();
@@ -206,11 +205,11 @@ Reply get_product(Context& context) {
 
 Reply export_products(Context& context) {
   IOTREG_HTTP_TRY_ASSIGN(
-      parameters, QueryParameters::parse(context.request(),
-                                         {"format", "bom", "status", "flagged", "flag_state",
-                                          "remedied", "manufacturer", "type", "class", "failing",
-                                          "support_ends_before", "support_ends_after",
-                                          "changed_since", "q"}));
+      parameters,
+      QueryParameters::parse(
+          context.request(),
+          {"format", "bom", "status", "flagged", "flag_state", "remedied", "manufacturer", "type",
+           "class", "failing", "support_ends_before", "support_ends_after", "changed_since", "q"}));
   IOTREG_HTTP_TRY_ASSIGN(query, product_query(context, parameters));
   const std::string format = parameters.get("format").value_or("ndjson");
   if (format != "csv" && format != "ndjson" && format != "xlsx") {
@@ -290,10 +289,10 @@ Reply export_products(Context& context) {
 Reply get_stats(Context& context) {
   IOTREG_HTTP_TRY_ASSIGN(
       parameters,
-      QueryParameters::parse(context.request(),
-                             {"status", "flagged", "flag_state", "remedied", "manufacturer", "type",
-                              "class", "failing", "support_ends_before", "support_ends_after",
-                              "changed_since", "q"}));
+      QueryParameters::parse(
+          context.request(),
+          {"status", "flagged", "flag_state", "remedied", "manufacturer", "type", "class",
+           "failing", "support_ends_before", "support_ends_after", "changed_since", "q"}));
   IOTREG_HTTP_TRY_ASSIGN(query, product_query(context, parameters));
   auto storage = context.storage();
   if (!storage.is_ok()) return Reply::from_status(storage.status());
@@ -417,11 +416,10 @@ Reply post_declarations(Context& context) {
     preview = std::move(begun).value();
   }
   options.evaluator->begin_run();
-  auto imported =
-      ingest::import_stream(storage.value(), in,
-                            upload && !upload->filename.empty() ? upload->filename
-                                                                : "api:" + options.actor,
-                            options, observer);
+  auto imported = ingest::import_stream(
+      storage.value(), in,
+      upload && !upload->filename.empty() ? upload->filename : "api:" + options.actor, options,
+      observer);
   preview.reset();  // the dry run is undone before the reply
   if (!imported.is_ok()) return Reply::from_status(imported.status());
   const ingest::FileResult& result = imported.value();

@@ -7,6 +7,7 @@
 #include <charconv>
 #include <sstream>
 
+#include "registry/access/session.h"
 #include "registry/core/clock.h"
 #include "registry/http/detail/api.h"
 
@@ -35,6 +36,8 @@ constexpr std::array kRoutes = {
     Route{"GET", "/public/products/{id}", kPublic, get_public_product},
     Route{"GET", "/public/products/{id}/label.svg", kPublic, get_public_label},
     Route{"GET", "/api/v1/me", kAnyRole, get_me},
+    Route{"POST", "/api/v1/session", kPublic, create_session},
+    Route{"DELETE", "/api/v1/session", kAnyRole, delete_session},
     Route{"GET", "/api/v1/products", kAnyRole, list_products, true},
     Route{"GET", "/api/v1/products/{id}", kAnyRole, get_product, true},
     Route{"POST", "/api/v1/declarations", kManufacturer | kAdmin, post_declarations},
@@ -107,11 +110,45 @@ Reply unauthorized(std::string_view message) {
   return reply;
 }
 
-// Authenticates the bearer token of the request and sets the context's principal; the reply
-// that refuses it otherwise. `state_version` receives the registry's state version.
+// Authenticates a request without a bearer token by its session cookie. A browser sends the
+// cookie with every request to this site, so a request that changes state must also carry
+// X-Requested-With, which another site's page cannot send without a CORS preflight that this
+// server never grants (SameSite=Strict keeps the cookie off cross-site requests as well).
+std::optional<Reply> authenticate_session(Context& context, std::int64_t& state_version) {
+  const Request& request = context.request();
+  auto storage = context.storage();
+  if (!storage.is_ok()) return Reply::from_status(storage.status());
+  auto version = storage.value()->state_version();
+  if (!version.is_ok()) return Reply::from_status(version.status());
+  state_version = version.value();
+  // Sessions are not cached: a sign-out on any server must end them at once.
+  auto principal = access::session_principal(*storage.value(), request.session_id, local_date(),
+                                             context.server().options.session_lifetime,
+                                             access::WallClock::now());
+  if (!principal.is_ok()) {
+    if (principal.status().code() == Status::Code::kNotFound) {
+      return unauthorized(principal.status().message());
+    }
+    return Reply::from_status(principal.status());
+  }
+  if (request.method != "GET" && request.method != "HEAD" && !request.requested_with) {
+    return Reply::error(403,
+                        "a request signed in by the session cookie that is not a GET must carry "
+                        "the header X-Requested-With (a protection against cross-site requests)");
+  }
+  context.set_principal(std::move(principal).value());
+  return std::nullopt;
+}
+
+// Authenticates the bearer token of the request, or else its session cookie, and sets the
+// context's principal; the reply that refuses it otherwise. `state_version` receives the
+// registry's state version.
 std::optional<Reply> authenticate_request(Context& context, std::int64_t& state_version) {
   const Request& request = context.request();
   constexpr std::string_view kScheme = "Bearer ";
+  if (request.authorization.empty() && !request.session_id.empty()) {
+    return authenticate_session(context, state_version);
+  }
   if (request.authorization.empty()) {
     return unauthorized("this endpoint needs a bearer token (Authorization: Bearer ...)");
   }

@@ -147,6 +147,21 @@ class SocketStreamBuffer : public std::streambuf {
   char buffer_[16384];
 };
 
+// The value of the cookie `name` in a Cookie field ("a=1; b=2"), or "" when it has none.
+std::string cookie_value(std::string_view cookies, std::string_view name) {
+  while (!cookies.empty()) {
+    std::size_t end = cookies.find(';');
+    std::string_view pair = cookies.substr(0, end);
+    cookies = end == std::string_view::npos ? std::string_view() : cookies.substr(end + 1);
+    while (!pair.empty() && pair.front() == ' ') pair.remove_prefix(1);
+    if (pair.size() > name.size() && pair.substr(0, name.size()) == name &&
+        pair[name.size()] == '=') {
+      return std::string(pair.substr(name.size() + 1));
+    }
+  }
+  return {};
+}
+
 // Answers requests on the worker threads for the connection loop.
 class ApiHandler final : public ExchangeHandler {
  public:
@@ -236,6 +251,7 @@ class ApiHandler final : public ExchangeHandler {
       return false;
     }
     if (const std::string* type = head.find("content-type")) {
+      request.content_type_field = *type;
       std::string content_type = lower(type->substr(0, type->find(';')));
       while (!content_type.empty() && content_type.back() == ' ') content_type.pop_back();
       request.content_type = std::move(content_type);
@@ -243,6 +259,10 @@ class ApiHandler final : public ExchangeHandler {
     if (const std::string* authorization = head.find("authorization")) {
       request.authorization = *authorization;
     }
+    if (const std::string* cookies = head.find("cookie")) {
+      request.session_id = cookie_value(*cookies, access::kSessionCookie);
+    }
+    request.requested_with = head.find("x-requested-with") != nullptr;
     return true;
   }
 

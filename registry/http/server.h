@@ -18,6 +18,7 @@
 #include <optional>
 #include <string>
 
+#include "registry/access/session.h"
 #include "registry/checks/checks.h"
 #include "registry/core/calendar.h"
 #include "registry/core/status.h"
@@ -52,6 +53,10 @@ struct ServerOptions {
   // The address consumers reach the public pages at, for the label's QR code; empty: the
   // listening address.
   std::string public_url;
+  // Web sessions (POST /api/v1/session): how long they last, and whether their cookie is
+  // marked Secure (the server itself speaks plain HTTP: set this when a TLS proxy fronts it).
+  access::SessionLifetime session_lifetime;
+  bool secure_cookies = false;
   // Memory for replies of read-only endpoints kept until the registry changes; 0: none.
   std::size_t reply_cache_bytes = 64u << 20;
   // Re-check once a day after midnight, moving the evaluation to the new date; none when the

@@ -48,7 +48,13 @@ struct VerdictRecord {
   std::string status;    // excepted, non_compliant, check_error or compliant; empty: not checked
   std::string findings;  // in the checks' compact stored form
   std::string failed;    // the failed mandatory checks, e.g. "default-password, statement"
+  // Every check that failed, mandatory or not, as stored for filters: " id id " (each id between
+  // spaces), or empty when none failed. Made by failing_checks_column().
+  std::string failing_checks;
 };
+
+// The stored form of VerdictRecord::failing_checks for these check ids.
+std::string failing_checks_column(const std::vector<std::string>& check_ids);
 
 // What judges declarations in a write session: stored once per distinct key.
 // Which products a re-check judges again.
@@ -210,6 +216,8 @@ struct ProductQuery {
   // (model::identity_key: ASCII letters without regard to case, runs of whitespace as one).
   std::optional<std::string> manufacturer;
   std::optional<std::string> type;  // the declared product type, without regard to ASCII case
+  std::optional<std::string> product_class;  // a class id (model/product_class.h)
+  std::optional<std::string> failing;        // a check id: its latest verdict failed that check
   // Days (YYYY-MM-DD, valid dates): the declared end of security updates is before, or after,
   // the day. A product that declares none matches neither.
   std::optional<std::string> support_ends_before;
@@ -235,7 +243,8 @@ struct ProductSummary {
   std::string brand;
   std::string model;
   std::string type;
-  std::string status;  // pending until checked
+  std::string product_class;  // the class of its type (model/product_class.h)
+  std::string status;         // pending until checked
   bool flagged = false;
   std::optional<enforcement::FlagState> flag_state;  // of its newest flag, if any
   bool remedied = false;                             // that flag is confirmed and remedied
@@ -278,8 +287,12 @@ struct FlagQuery {
   std::optional<enforcement::FlagState> state;
   std::optional<bool> remedied;
   std::optional<std::string> only_manufacturer_key;  // as in ProductQuery
-  std::int64_t after_id = 0;                         // keyset pagination: ids greater than this
-  std::size_t limit = 0;                             // 0: no limit
+  // Part of the manufacturer's name, in any case (as ProductQuery's manufacturer).
+  std::optional<std::string> manufacturer;
+  // Newest raised first (ids descending; after_id then means ids below it); else oldest first.
+  bool newest_first = false;
+  std::int64_t after_id = 0;  // keyset pagination: ids after this one in the order asked for
+  std::size_t limit = 0;      // 0: no limit
 };
 
 // How many flags are in each state, for the officers' queues.
@@ -301,14 +314,30 @@ struct AuditQuery {
   // A product's trail: events about it, its flags and the import runs that added its versions.
   std::optional<std::int64_t> product_id;
   std::optional<std::string> actor;  // exactly
-  std::int64_t after_id = 0;         // keyset pagination: ids greater than this
+  std::int64_t after_id = 0;         // keyset pagination: ids after this one in the order asked for
   std::size_t limit = 0;             // 0: no limit
+  std::optional<std::string> since;  // YYYY-MM-DD: events on or after that UTC day
+  std::optional<std::string> until;  // YYYY-MM-DD: events on or before that UTC day
+  // Newest first (ids descending; after_id then means ids below it); else oldest first.
+  bool newest_first = false;
 };
 
-// Counts of the products matching a query, by status and by declared type ("" when none).
+// Counts of the products matching a query, per value of each dimension. A dimension's counts
+// ignore the query's own condition on that dimension (status counts ignore query.status, and so
+// on), so that picking one value leaves the others visible with what they would give. Type counts
+// obey the whole query.
 struct ProductFacets {
   std::map<std::string, std::uint64_t> status;
-  std::map<std::string, std::uint64_t> type;
+  std::map<std::string, std::uint64_t> type;           // the declared type; "" when none
+  std::map<std::string, std::uint64_t> product_class;  // every class with a product
+  std::map<std::string, std::uint64_t> failing_check;  // products whose verdict failed it
+  std::map<std::string, std::uint64_t> flag_state;     // of the newest flag; unflagged ones not
+};
+
+// How many products of each manufacturer match a query, most first.
+struct ManufacturerCount {
+  std::string manufacturer;
+  std::uint64_t products = 0;
 };
 
 // An API token as stored: never the token itself, only its hash.
@@ -323,6 +352,18 @@ struct TokenRecord {
   std::string holder;      // the person who holds the token
   std::string expires;     // YYYY-MM-DD, last valid day; empty: never
   std::string revoked_at;  // empty: not revoked
+};
+
+// A signed-in web session (access/session.h): never its id, only the id's hash. A session
+// lasts until `expires_at` and ends earlier when unused for the idle time its server allows
+// after `last_seen_at`; it stands for its token, so a revoked or expired token ends it.
+struct SessionRecord {
+  std::string session_hash;  // SHA-256 of the session id, hex
+  std::int64_t token_id = 0;
+  std::string token_hash;  // the token's, read with the session
+  std::string created_at;  // UTC, ISO 8601, as every timestamp here
+  std::string last_seen_at;
+  std::string expires_at;
 };
 
 // The result of walking the audit log's hash chain.
@@ -398,6 +439,9 @@ class Storage {
   virtual Result<std::vector<ProductSummary>> list_products(const ProductQuery& query) = 0;
   // Facet counts over every product the query matches (after_id and limit are ignored).
   virtual Result<ProductFacets> product_facets(const ProductQuery& query) = 0;
+  // The `limit` manufacturers with most products matching the query, most first (ties by name).
+  virtual Result<std::vector<ManufacturerCount>> top_manufacturers(const ProductQuery& query,
+                                                                   std::size_t limit) = 0;
   // Products by the quarter ("2027-Q1") in which the support period of their latest declaration
   // ends, for quarters from `from_date` (YYYY-MM-DD) on; optionally one manufacturer's only.
   virtual Result<std::map<std::string, std::uint64_t>> support_end_by_quarter(
@@ -410,7 +454,7 @@ class Storage {
   // The provenance JSON of an evaluation; kNotFound when there is none.
   virtual Result<std::string> evaluation_provenance(std::int64_t evaluation_id) = 0;
 
-  // Flags in id order.
+  // Flags in id order, oldest first unless the query asks for the newest first.
   virtual Result<std::vector<FlagRecord>> flags(const FlagQuery& query) = 0;
   // The flags in each state, of one manufacturer's products only when given (a name key).
   virtual Result<FlagCounts> flag_counts(
@@ -435,6 +479,16 @@ class Storage {
   // is already revoked.
   virtual Status revoke_token(std::int64_t id, const std::string& actor) = 0;
 
+  // Web sessions. They are not state the audit log covers, so they change no state_version().
+  // Stores a new session, and deletes those whose absolute lifetime ended before its creation.
+  virtual Status create_session(const SessionRecord& session) = 0;
+  // The session with this hash (with its token's hash), or nullopt.
+  virtual Result<std::optional<SessionRecord>> find_session(const std::string& session_hash) = 0;
+  // Records that the session was used at `at`.
+  virtual Status touch_session(const std::string& session_hash, const std::string& at) = 0;
+  // Deletes the session; false when there was none.
+  virtual Result<bool> delete_session(const std::string& session_hash) = 0;
+
   // A number that grows with every change of the registry's state: every change writes an audit
   // event in its own transaction, so this is the newest event's id. Equal numbers, equal state.
   virtual Result<std::int64_t> state_version() = 0;
@@ -443,7 +497,7 @@ class Storage {
   // does not follow its predecessor (an event before it was deleted or the order changed).
   virtual Result<AuditVerification> verify_audit() = 0;
 
-  // Audit events in id order (oldest first).
+  // Audit events in id order, oldest first unless the query asks for the newest first.
   virtual Result<std::vector<AuditEvent>> audit_events(const AuditQuery& query) = 0;
 
   // Copying a whole registry (registry_copy.h). True when the registry holds nothing at all.

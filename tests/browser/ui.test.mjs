@@ -240,6 +240,19 @@ async function apiFlag(id) {
   throw new Error(`the API lists no flag ${id}`);
 }
 
+// The session cookie of the browser, or undefined.
+async function sessionCookie() {
+  return (await state.context.cookies(state.base)).find((cookie) => cookie.name === 'iotreg_session');
+}
+
+// Fails unless the page is no wider than the window: nothing scrolls sideways.
+async function expectNoHorizontalOverflow(page, what) {
+  const { scrollWidth, innerWidth } = await page.evaluate(() => ({
+    scrollWidth: document.documentElement.scrollWidth, innerWidth: window.innerWidth,
+  }));
+  assert.ok(scrollWidth <= innerWidth, `${what}: the page is ${scrollWidth} px wide in a ${innerWidth} px window`);
+}
+
 async function alertText(page) {
   const alert = page.getByRole('alert');
   await alert.waitFor({ state: 'visible' });
@@ -374,17 +387,26 @@ uiTest('sign-in refuses a wrong token and accepts the officer token', async (pag
   const refused = await alertText(page);
   assert.match(refused, /Sign-in failed/);
   assert.match(refused, /401 unauthorized/);
-  assert.equal(await page.evaluate(() => sessionStorage.getItem('iotreg.token')), null);
+  assert.equal(await sessionCookie(), undefined);
   await heading(page, 'Sign in');
 
   await tokenField.fill(state.token);
   await tokenField.press('Enter');
   await heading(page, 'Products');
   await page.getByText(`Signed in as officer (token ${state.me.token_id})`).waitFor();
-  assert.equal(await page.evaluate(() => sessionStorage.getItem('iotreg.token')), state.token);
   assert.equal(await page.getByRole('alert').isVisible(), false, 'the sign-in error is still shown');
+  // The token became a session: an HttpOnly, SameSite=Strict cookie that scripts cannot read,
+  // and the token is kept nowhere in the page.
+  const cookie = await sessionCookie();
+  assert.ok(cookie, 'no session cookie was set');
+  assert.match(cookie.value, /^[0-9a-f]{64}$/);
+  assert.deepEqual([cookie.httpOnly, cookie.sameSite, cookie.path], [true, 'Strict', '/']);
+  assert.doesNotMatch(await page.evaluate(() => document.cookie), /iotreg_session/);
+  const stored = await page.evaluate(() => JSON.stringify({ ...sessionStorage }) + JSON.stringify({ ...localStorage }));
+  assert.ok(!stored.includes(state.token.slice(7)), 'the token is kept in the page\'s storage');
+  assert.equal(await tokenField.count(), 0);
 
-  // A reload keeps the session (sessionStorage) and validates it again.
+  // A reload keeps the session (the cookie) and validates it again.
   await page.reload();
   await heading(page, 'Products');
 });
@@ -433,6 +455,91 @@ uiTest('search shows the products and facet counts the API returns, with More fo
   assert.ok(nidocareFlagged.items.every((item) => item.flagged && item.manufacturer === 'Nidocare AB'));
 });
 
+// The counts a facet group shows, as [value, count] sorted by value.
+async function shownFacet(page, group) {
+  return facetCounts(page, group);
+}
+
+uiTest('filters are linkable and a chosen facet value keeps the others listed with their counts', async (page) => {
+  // Every filter of the form comes back from the address.
+  const linked = { class: 'camera', failing: 'default-password', status: 'non_compliant', support_ends_after: '2026-01-01',
+    support_ends_before: '2040-01-01', changed_since: '2020-01-01', manufacturer: 'lumora', flag_state: 'raised', remedied: 'false' };
+  await page.goto(`${state.base}/#/search?${new URLSearchParams(linked)}`);
+  await heading(page, 'Products');
+  const expected = await expectSearchMatches(page, `${new URLSearchParams(linked)}&limit=50`);
+  for (const [label, value] of [['Product class', 'camera'], ['Failing check', 'default-password'], ['Flag state', 'raised'],
+    ['Remedied', 'false'], ['Support ends after', '2026-01-01'], ['Support ends before', '2040-01-01'], ['Changed since', '2020-01-01']]) {
+    await eventually(async () => assert.equal(await page.getByLabel(label, { exact: true }).inputValue(), value, label));
+  }
+  assert.ok(expected.items.every((item) => item.class === 'camera' && item.failing_checks.includes('default-password')));
+
+  // A class facet: choosing one keeps the other classes listed with the counts the API gives.
+  await page.goto(`${state.base}/#/search`);
+  await heading(page, 'Products');
+  const all = await expectSearchMatches(page, 'limit=50');
+  await eventually(async () => assert.deepEqual(await shownFacet(page, 'class'), sortedEntries(all.facets.class)));
+  const classes = Object.keys(all.facets.class).filter(Boolean);
+  assert.ok(classes.length > 5, 'expected more classes than a facet lists before Show all');
+  // The top five first, then Show all.
+  assert.equal(await page.locator('[data-facet-group="class"] li:not([hidden])').count(), 5);
+  await page.locator('[data-facet-group="class"]').getByRole('button', { name: `Show all ${classes.length}` }).click();
+  assert.equal(await page.locator('[data-facet-group="class"] li:not([hidden])').count(), classes.length);
+  await page.locator('button.facet[data-facet="class"][data-value="camera"]').click();
+  await eventually(async () => assert.match(page.url(), /#\/search\?class=camera$/));
+  const cameras = await expectSearchMatches(page, 'class=camera&limit=50');
+  await eventually(async () => assert.deepEqual(await shownFacet(page, 'class'), sortedEntries(cameras.facets.class)));
+  assert.ok(Object.keys(cameras.facets.class).length > 1, 'the other classes are not listed');
+  assert.equal(await page.locator('button.facet[data-facet="class"][data-value="camera"]').getAttribute('aria-pressed'), 'true');
+  await eventually(async () => assert.deepEqual(await shownFacet(page, 'failing_check'), sortedEntries(cameras.facets.failing_check)));
+  await eventually(async () => assert.deepEqual(await shownFacet(page, 'flag_state'), sortedEntries(cameras.facets.flag_state)));
+  // A failing check on top: the class facet still lists every class the check fails in.
+  const check = Object.keys(cameras.facets.failing_check)[0];
+  await page.locator(`button.facet[data-facet="failing_check"][data-value="${check}"]`).click();
+  await eventually(async () => assert.match(page.url(), new RegExp(`class=camera&failing=${check}$`)));
+  const both = await expectSearchMatches(page, `class=camera&failing=${check}&limit=50`);
+  await eventually(async () => assert.deepEqual(await shownFacet(page, 'class'), sortedEntries(both.facets.class)));
+  await eventually(async () => assert.deepEqual(await shownFacet(page, 'failing_check'), sortedEntries(both.facets.failing_check)));
+
+  // The export menu downloads the current search: CSV rows are the products listed.
+  await page.getByText('Export', { exact: true }).click();
+  const link = page.getByRole('link', { name: 'CSV', exact: true });
+  const href = await link.getAttribute('href');
+  assert.equal(href, `/api/v1/export?class=camera&failing=${check}&format=csv`);
+  const [download] = await Promise.all([page.waitForEvent('download'), link.click()]);
+  const csv = fs.readFileSync(await download.path(), 'utf8');
+  const lines = csv.trim().split(/\r?\n/);
+  const header = lines[0].split(',');
+  const idColumn = header.indexOf('id');
+  assert.ok(idColumn >= 0, lines[0]);
+  assert.deepEqual(lines.slice(1).map((line) => Number(line.split(',')[idColumn])).sort((a, b) => a - b),
+    both.items.map((item) => item.id).sort((a, b) => a - b));
+  for (const [name, format] of [['CSV for Excel', 'format=csv&bom=true'], ['NDJSON', 'format=ndjson'], ['XLSX', 'format=xlsx']]) {
+    assert.equal(await page.getByRole('link', { name, exact: true }).getAttribute('href'),
+      `/api/v1/export?class=camera&failing=${check}&${format}`);
+  }
+});
+
+uiTest('the flag queue filters by manufacturer and sorts newest first, as the API does', async (page) => {
+  await page.goto(`${state.base}/#/flags?queue=all`);
+  await heading(page, 'Flag queue');
+  await expectFlagQueue(page, 'all');
+  await page.getByLabel('Manufacturer').fill('orrin');
+  await page.getByLabel('Order').selectOption('-raised_at');
+  await page.getByRole('button', { name: 'Show', exact: true }).click();
+  await eventually(async () => assert.match(page.url(), /#\/flags\?queue=all&manufacturer=orrin&sort=-raised_at$/));
+  const listed = await api('/api/v1/flags?manufacturer=orrin&sort=-raised_at&limit=50');
+  assert.ok(listed.items.length > 1 && listed.items.every((flag) => /orrin/i.test(flag.manufacturer)));
+  await eventually(async () => assert.deepEqual(await shownFlagIds(page), listed.items.map((flag) => flag.id)));
+  const ids = await shownFlagIds(page);
+  assert.deepEqual(ids, [...ids].sort((a, b) => b - a));
+  // The queue tabs keep the filter.
+  assert.match(await page.locator('nav.queue-tabs a[data-queue="raised"]').getAttribute('href'), /manufacturer=orrin&sort=-raised_at/);
+  await page.getByRole('button', { name: 'Clear filters' }).click();
+  await eventually(async () => assert.match(page.url(), /#\/flags\?queue=all$/));
+  await page.goto(`${state.base}/#/search`);
+  await heading(page, 'Products');
+});
+
 // The product whose second declaration shortened its support period (samples/README.md).
 let shortened = null;
 
@@ -456,14 +563,21 @@ uiTest('a flagged product shows its findings with requirement references and its
   // Findings: one row per finding, each with its outcome, level and requirement reference.
   const rows = page.locator('table.findings tbody tr');
   await eventually(async () => assert.equal(await rows.count(), shortened.findings.length));
+  const checks = new Map((await api('/api/v1/checks')).items.map((check) => [check.id, check]));
+  const passing = shortened.findings.filter((finding) => finding.outcome === 'pass' && !finding.message);
+  assert.ok(passing.length > 0, 'expected a passing finding without a message');
   for (const finding of shortened.findings) {
     const row = page.locator(`table.findings tbody tr[data-check="${finding.check}"]`);
-    const cells = await row.locator('td').allTextContents();
+    const cells = await row.locator('td').evaluateAll((tds) => tds.map((td) => td.textContent));
     assert.equal(cells[0], finding.check);
     assert.equal(cells[1], finding.outcome.replace('_', ' '));
     assert.equal(cells[2], finding.level);
     assert.equal(cells[3], finding.requirement);
-    assert.equal(cells[5], finding.message);
+    // A pass says what was checked: the check's title and requirement.
+    const said = finding.message || (finding.outcome === 'pass'
+      ? `Met: ${checks.get(finding.check).title} (${finding.requirement}).` : cells[5]);
+    assert.equal(cells[5], said);
+    assert.notEqual(cells[5], '', `finding ${finding.check} says nothing`);
   }
   const failing = shortened.findings.find((finding) => finding.outcome === 'fail');
   assert.equal(failing.check, 'support-period');
@@ -605,11 +719,22 @@ uiTest('the audit view shows the flag.confirm event with its reason and actor', 
   const event = expected.items.find((item) => item.action === 'flag.confirm');
   assert.ok(event, 'the API has no flag.confirm event for the product');
   const row = page.locator(`table.audit tbody tr[data-event-id="${event.id}"]`);
-  const cells = await row.locator('td').allTextContents();
+  const cells = await row.locator('td').evaluateAll((tds) => tds.map((td) => td.textContent));
   assert.equal(cells[2], officerName());
-  assert.equal(cells[3], 'flag.confirm');
-  assert.match(cells[5], /Support period shortened from 2031-12-31 to 2029-06-30: prohibition confirmed <b>now<\/b>/);
+  // The details in a sentence, never raw keys.
+  assert.equal(cells[3], `Confirmed flag ${event.subject_id} of product ${shortened.id} (raised → confirmed). `
+    + 'Reason: “Support period shortened from 2031-12-31 to 2029-06-30: prohibition confirmed <b>now</b>”.');
   assert.equal(event.details.reason, 'Support period shortened from 2031-12-31 to 2029-06-30: prohibition confirmed <b>now</b>');
+  // Newest first, as the API lists them.
+  const shown = await shownIds();
+  assert.deepEqual(shown, [...shown].sort((a, b) => b - a));
+  const importRow = page.locator('table.audit tbody tr[data-action="import"]').first();
+  assert.match(await importRow.locator('td').nth(3).textContent(),
+    /^Imported \d+ declarations? from .+ \(\w+\): \d+ stored, \d+ rejected/);
+  const sentences = await page.locator('table.audit tbody tr td:nth-child(4)').allTextContents();
+  for (const raw of ['records_read', 'evaluation_id', 'product_id', 'flags_raised']) {
+    assert.ok(sentences.every((text) => !text.includes(raw)), `an audit sentence shows the key ${raw}`);
+  }
 
   // By actor: the two actions taken through the UI's token and the one behind its back.
   await page.getByRole('button', { name: 'Clear filters' }).click();
@@ -624,36 +749,88 @@ uiTest('the audit view shows the flag.confirm event with its reason and actor', 
   assert.deepEqual(actions, ['flag.confirm', 'flag.confirm', 'flag.dismiss']);
   const actors = await page.locator('table.audit tbody tr[data-event-id] td:nth-child(3)').allTextContents();
   assert.ok(actors.every((actor) => actor === officerName()), actors.join(', '));
+
+  // By day: the events' own day has them all; up to the day before has none of them.
+  const day = byActor.items[0].at.slice(0, 10);
+  const dayBefore = new Date(Date.parse(`${day}T00:00:00Z`) - 86_400_000).toISOString().slice(0, 10);
+  await page.getByLabel('From', { exact: true }).fill(day);
+  await page.getByLabel('To', { exact: true }).fill(day);
+  await page.getByRole('button', { name: 'Filter', exact: true }).click();
+  await eventually(async () => assert.match(page.url(), new RegExp(`since=${day}&until=${day}$`)));
+  const onDay = await api(`/api/v1/audit?actor=${encodeURIComponent(officerName())}&since=${day}&until=${day}&limit=50`);
+  assert.equal(onDay.items.length, 3);
+  await eventually(async () => assert.deepEqual(await shownIds(), onDay.items.map((item) => item.id)));
+  await page.getByLabel('From', { exact: true }).fill('');
+  await page.getByLabel('To', { exact: true }).fill(dayBefore);
+  await page.getByRole('button', { name: 'Filter', exact: true }).click();
+  await page.getByText('No events match.').waitFor();
+  assert.deepEqual(await shownIds(), []);
 });
 
-uiTest('the dashboard draws the three charts from /api/v1/stats', async (page) => {
+uiTest('the dashboard lists /api/v1/stats as bars, each a link to the search that lists them', async (page) => {
   await page.getByRole('navigation', { name: 'Main' }).getByRole('link', { name: 'Dashboard' }).click();
   await heading(page, 'Dashboard');
   const stats = await api('/api/v1/stats');
-  const bars = (title) => page.getByRole('figure', { name: title }).locator('svg rect.bar')
+  const figure = (title) => page.getByRole('figure', { name: title, exact: true });
+  const bars = (title) => figure(title).locator('svg rect.bar')
     .evaluateAll((rects) => rects.map((rect) => [rect.dataset.label, Number(rect.dataset.value)]));
+  const byLabel = ([x], [y]) => x.localeCompare(y);
 
-  await page.getByRole('figure', { name: 'Products by status' }).locator('svg').waitFor();
-  const byStatus = await bars('Products by status');
-  assert.equal(byStatus.length, Object.keys(stats.by_status).length);
-  assert.deepEqual(byStatus.sort(), sortedEntries(stats.by_status));
+  await figure('Products by status').locator('ul.bar-list').waitFor();
+  assert.deepEqual((await bars('Products by status')).sort(byLabel), sortedEntries(stats.by_status));
   assert.equal(stats.by_status.non_compliant, 19, 'samples/README.md: 19 non-compliant under dcms-2019');
-
-  const byType = await bars('Products by type');
-  assert.equal(byType.length, Object.keys(stats.by_type).length);
-  assert.deepEqual(byType.sort(([x], [y]) => x.localeCompare(y)), sortedEntries(stats.by_type));
-
+  assert.deepEqual((await bars('Products by type')).sort(byLabel), sortedEntries(stats.by_type));
+  assert.deepEqual((await bars('Products by class')).sort(byLabel), sortedEntries(stats.by_class));
+  assert.deepEqual((await bars('Flags by state')).sort(byLabel), sortedEntries(stats.flags_by_state));
+  assert.deepEqual(await bars('Non-compliant products by manufacturer (top 10)'),
+    stats.noncompliant_by_manufacturer.map((entry) => [entry.manufacturer, entry.products]));
+  assert.deepEqual(await bars('Non-compliance by requirement'),
+    stats.non_compliance_by_requirement.map((entry) => [entry.check, entry.products]));
   const quarters = await bars('Security-update support ending per quarter');
   assert.equal(stats.support_end_by_quarter.length, 12);
   assert.deepEqual(quarters, stats.support_end_by_quarter.map((entry) => [entry.quarter, entry.products]));
   assert.equal(quarters[0][0], '2026-Q4');
 
   // Bars are drawn to scale: the longest status bar belongs to the largest count.
-  const widths = await page.getByRole('figure', { name: 'Products by status' }).locator('svg rect.bar')
+  const widths = await figure('Products by status').locator('svg rect.bar')
     .evaluateAll((rects) => rects.map((rect) => [rect.dataset.label, Number(rect.getAttribute('width'))]));
   const widest = widths.reduce((best, entry) => (entry[1] > best[1] ? entry : best));
   const largest = Object.entries(stats.by_status).reduce((best, entry) => (entry[1] > best[1] ? entry : best));
   assert.equal(widest[0], largest[0]);
+
+  // A manufacturer's bar leads to its non-compliant products: as many as the bar says.
+  const top = stats.noncompliant_by_manufacturer[0];
+  await figure('Non-compliant products by manufacturer (top 10)')
+    .getByRole('link', { name: `${top.manufacturer}: ${top.products} non-compliant products` }).click();
+  await heading(page, 'Products');
+  const params = new URLSearchParams(page.url().split('?')[1]);
+  assert.deepEqual([params.get('manufacturer'), params.get('status')], [top.manufacturer, 'non_compliant']);
+  const listed = await expectSearchMatches(page, `${params}&limit=50`);
+  assert.equal(listed.items.length, top.products);
+
+  // A requirement's bar leads to the products failing its check; a quarter's to the products
+  // whose support ends in it.
+  await page.goBack();
+  await heading(page, 'Dashboard');
+  const requirement = stats.non_compliance_by_requirement[0];
+  await figure('Non-compliance by requirement').locator(`a.bar-row[data-label="${requirement.check}"]`).click();
+  await heading(page, 'Products');
+  assert.match(page.url(), new RegExp(`#/search\\?failing=${requirement.check}$`));
+  assert.equal((await expectSearchMatches(page, `failing=${requirement.check}&limit=50`)).items.length, requirement.products);
+  await page.goBack();
+  await heading(page, 'Dashboard');
+  const quarter = stats.support_end_by_quarter.find((entry) => entry.products > 0);
+  await figure('Security-update support ending per quarter').locator(`a.bar-row[data-label="${quarter.quarter}"]`).click();
+  await heading(page, 'Products');
+  const inQuarter = await expectSearchMatches(page, `${new URLSearchParams(page.url().split('?')[1])}&limit=50`);
+  assert.equal(inQuarter.items.length, quarter.products);
+
+  // Flags by state lead to the flag queue of that state.
+  await page.goBack();
+  await heading(page, 'Dashboard');
+  await figure('Flags by state').locator('a.bar-row[data-label="withdrawn"]').click();
+  await heading(page, 'Flag queue');
+  await expectFlagQueue(page, 'withdrawn');
 });
 
 const flagName = (flag) => `${flag.brand} ${flag.model}`;
@@ -914,11 +1091,105 @@ uiTest('the console works from the keyboard and signs out', async (page) => {
   await page.keyboard.press('Enter');
   await heading(page, 'Flag queue');
 
+  // Sign-out ends the session on the server: the old cookie is worthless afterwards.
+  const before = await sessionCookie();
   await page.getByRole('button', { name: 'Sign out' }).click();
   await heading(page, 'Sign in');
-  assert.equal(await page.evaluate(() => sessionStorage.getItem('iotreg.token')), null);
+  assert.equal(await sessionCookie(), undefined);
+  const replayed = await fetch(`${state.base}/api/v1/me`, { headers: { Cookie: `iotreg_session=${before.value}` } });
+  assert.equal(replayed.status, 401);
   await page.reload();
   await heading(page, 'Sign in');
+});
+
+// Signs the browser in with `token` through the sign-in form.
+async function signIn(page, token, landing = 'Products') {
+  await state.context.clearCookies();
+  await page.goto(`${state.base}/#/search`);
+  await heading(page, 'Sign in');
+  await page.getByLabel('API token').fill(token);
+  await page.getByRole('button', { name: 'Sign in' }).click();
+  await heading(page, landing);
+}
+
+uiTest('a manufacturer uploads a file: a dry-run preview with the row-level report, then the real import', async (page) => {
+  const created = run(['--db', state.database.location, 'token', 'create', '--role', 'manufacturer', '--name', 'Mina Maker',
+    '--manufacturer', 'Lumora Vision Ltd']);
+  const token = created.stdout.trim().split('\n').pop().trim();
+  await signIn(page, token);
+  await page.getByRole('navigation', { name: 'Main' }).getByRole('link', { name: 'Upload' }).click();
+  await heading(page, 'Upload declarations');
+  assert.equal(await page.getByRole('navigation', { name: 'Main' }).getByRole('link', { name: 'Audit log' }).isVisible(), false);
+
+  // A file with a new product, a rejected row and another manufacturer's row.
+  const file = path.join(state.tmp, 'lumora-upload.csv');
+  fs.writeFileSync(file, [
+    'manufacturer.name,product.brand,product.model,product.type,passwords.default,support.end_date',
+    'Lumora Vision Ltd,Lumora,LV-UP1,smart camera,unique_per_device,2031-12-31',
+    'Lumora Vision Ltd,Lumora,LV-UP2,smart camera,unique_per_device,2027-02-30',
+    'Kestrel Networks GmbH,Kestrel,KR-UP3,router,unique_per_device,2031-12-31',
+  ].join('\n') + '\n');
+  const before = await api('/api/v1/products?q=LV-UP1&limit=5');
+  assert.equal(before.items.length, 0);
+  await page.getByLabel('Declarations file').setInputFiles(file);
+  await page.getByText('Chosen: lumora-upload.csv').waitFor();
+  assert.equal(await page.getByRole('button', { name: 'Submit for real' }).isDisabled(), true);
+  await page.getByRole('button', { name: 'Preview (dry run)' }).click();
+  await page.getByRole('heading', { name: 'Dry run of lumora-upload.csv: nothing stored' }).waitFor();
+  const count = (term) => page.locator(`dd[data-count="${term}"]`).textContent();
+  assert.deepEqual([await count('Records read'), await count('Accepted'), await count('Rejected')], ['3', '1', '2']);
+  // The rejected rows with their line, field and product.
+  const rejected = await page.locator('table.rejected tbody tr').evaluateAll((rows) => rows.map((row) => [...row.cells].map((td) => td.textContent)));
+  assert.ok(rejected.some((cells) => cells[1] === 'line 3' && cells[2] === 'Lumora Vision Ltd Lumora LV-UP2' && cells[3] === 'support.end_date'),
+    JSON.stringify(rejected));
+  assert.ok(rejected.some((cells) => cells[1] === 'line 4' && cells[3] === 'manufacturer.name'
+    && /Kestrel Networks GmbH.*Lumora Vision Ltd/.test(cells[4])), JSON.stringify(rejected));
+  // The verdict the new product would get, and nothing stored yet.
+  await page.locator('ul.verdicts li[data-status]').first().waitFor();
+  const verdicts = await page.locator('ul.verdicts li').allTextContents();
+  assert.equal(verdicts.length, 1);
+  assert.match(verdicts[0], /^(compliant|non-compliant|pending) 1 product$/);
+  assert.equal((await api('/api/v1/products?q=LV-UP1&limit=5')).items.length, 0);
+
+  await page.getByRole('button', { name: 'Submit for real' }).click();
+  await page.getByRole('heading', { name: /^Imported lumora-upload\.csv \(import run \d+\)$/ }).waitFor();
+  await page.getByRole('status').getByText(/^Imported lumora-upload\.csv as import run \d+: 1 declarations stored, 2 rejected\.$/).waitFor();
+  const after = await api('/api/v1/products?q=LV-UP1&limit=5');
+  assert.equal(after.items.length, 1);
+  assert.equal(verdicts[0].split(' ')[0].replace('-', '_'), after.items[0].status);
+  const audit = await api('/api/v1/audit?limit=1');
+  assert.deepEqual([audit.items[0].action, audit.items[0].details.source], ['import', 'lumora-upload.csv']);
+
+  // Dropping a file chooses it as the picker does.
+  await page.evaluate(() => {
+    const data = new DataTransfer();
+    data.items.add(new File(['manufacturer.name\n'], 'dropped.yaml', { type: 'application/yaml' }));
+    document.querySelector('.drop-zone').dispatchEvent(new DragEvent('drop', { dataTransfer: data, bubbles: true, cancelable: true }));
+  });
+  await page.getByText('Chosen: dropped.yaml').waitFor();
+
+  await page.setViewportSize({ width: 360, height: 740 });
+  await expectNoHorizontalOverflow(page, 'the upload page');
+  await page.setViewportSize({ width: 1366, height: 768 });
+  await page.getByRole('button', { name: 'Sign out' }).click();
+  await heading(page, 'Sign in');
+});
+
+uiTest('at phone width no page scrolls sideways', async (page) => {
+  await signIn(page, state.token);
+  await page.setViewportSize({ width: 360, height: 740 });
+  try {
+    for (const [hash, title] of [['#/search', 'Products'], [`#/products/${shortened.id}`, 'Orrin OQ65-A7'],
+      ['#/flags', 'Flag queue'], ['#/flags?queue=all', 'Flag queue'], ['#/changes', 'What changed'], ['#/audit', 'Audit log'],
+      ['#/dashboard', 'Dashboard']]) {
+      await page.goto(`${state.base}/${hash}`);
+      await heading(page, title);
+      await page.locator('main[aria-busy="true"]').waitFor({ state: 'detached' });
+      await expectNoHorizontalOverflow(page, hash);
+    }
+  } finally {
+    await page.setViewportSize({ width: 1366, height: 768 });
+  }
 });
 
 test('the page raised no script error and broke no Content-Security-Policy rule', () => {

@@ -361,7 +361,7 @@ function fuzz(operationId, index) {
 }
 
 // The operations by name; the first test proves they are exactly the document's.
-const operationIds = ['getHealth', 'getMetrics', 'getMe', 'listProducts', 'getProduct', 'importDeclarations', 'listFlags',
+const operationIds = ['getHealth', 'getMetrics', 'getMe', 'createSession', 'deleteSession', 'listProducts', 'getProduct', 'importDeclarations', 'listFlags',
   'confirmFlag', 'dismissFlag', 'liftFlag', 'actOnFlags', 'listChanges', 'listChecks', 'runChecks', 'exportProducts',
   'listAuditEvents', 'getStats', 'listTokens',
   'createToken', 'revokeToken', 'getPublicProductPage', 'getPublicProductLabel', 'getWebUi', 'getWebUiAsset'];

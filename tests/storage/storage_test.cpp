@@ -242,7 +242,9 @@ TEST_SUITE("storage") {
     CHECK(events->at(0).action == "import");
     CHECK(events->at(0).subject_id == runs->at(0).id);
     CHECK(events->at(0).details_json.find(R"("rejected":1)") != std::string::npos);
-    auto product_events = storage->audit_events(storage::AuditQuery{1, std::nullopt, 0, 0});
+    storage::AuditQuery trail;
+    trail.product_id = 1;
+    auto product_events = storage->audit_events(trail);
     REQUIRE(product_events.is_ok());
     CHECK(product_events->size() == 1);
   }

@@ -150,7 +150,10 @@ struct Request {
   std::string path;                                        // decoded, without the query
   std::vector<std::pair<std::string, std::string>> query;  // decoded, in order
   std::string content_type;                                // without parameters, lower case
+  std::string content_type_field;  // the whole Content-Type field, parameters included
   std::string authorization;
+  std::string session_id;       // the session cookie's value, if any
+  bool requested_with = false;  // an X-Requested-With field was sent (the CSRF rule, router.cpp)
   std::string body;
 };
 
@@ -226,6 +229,8 @@ using Handler = Reply (*)(Context&);
 
 // Handlers, by endpoint (api_*.cpp, public_pages.cpp).
 Reply get_me(Context& context);
+Reply create_session(Context& context);
+Reply delete_session(Context& context);
 Reply list_products(Context& context);
 Reply get_product(Context& context);
 Reply export_products(Context& context);
@@ -249,6 +254,18 @@ Reply get_public_product(Context& context);
 Reply get_public_label(Context& context);
 Reply get_web_index(Context& context);
 Reply get_web_asset(Context& context);
+
+// The one file of a multipart/form-data body (RFC 7578): its media type (from the part's
+// Content-Type, else from its file name's extension; "" when neither says), its file name and
+// its bytes.
+struct UploadedFile {
+  std::string media_type;  // lower case, without parameters
+  std::string filename;
+  std::string body;
+};
+// The file part of a multipart/form-data request; a 400 reply saying what is wrong with the body
+// (no boundary, a body that is not made of parts, no file part, more than one, another field).
+std::variant<UploadedFile, Reply> read_uploaded_file(const Request& request);
 
 // Whether the request's token may submit declarations (a large body is read only then).
 bool may_send_declarations(Context& context);

@@ -3,7 +3,6 @@
 // user is put into the page through textContent / text nodes, never parsed as HTML, and no style
 // is set inline (the page runs under Content-Security-Policy default-src 'self').
 
-const TOKEN_KEY = 'iotreg.token';
 const STATUSES = ['pending', 'compliant', 'non_compliant', 'excepted', 'check_error'];
 const FLAG_STATES = ['raised', 'withdrawn', 'confirmed', 'dismissed', 'lifted'];
 const PAGE_SIZE = 50;
@@ -189,15 +188,21 @@ class ApiError extends Error {
   }
 }
 
-const session = { token: null, me: null };
+// Who is signed in. The session itself is an HttpOnly cookie that scripts never see: the browser
+// sends it with every request to this origin.
+const session = { me: null };
 
-async function api(path, { method = 'GET', body, token = session.token } = {}) {
-  const headers = { Accept: 'application/json' };
-  if (token) headers.Authorization = `Bearer ${token}`;
-  const init = { method, headers, cache: 'no-store' };
+// X-Requested-With marks requests as this page's own: the server refuses a state-changing request
+// signed in by the cookie without it (another site's page cannot send it).
+async function api(path, { method = 'GET', body, rawBody, contentType } = {}) {
+  const headers = { Accept: 'application/json', 'X-Requested-With': 'iotreg' };
+  const init = { method, headers, cache: 'no-store', credentials: 'same-origin' };
   if (body !== undefined) {
     headers['Content-Type'] = 'application/json';
     init.body = JSON.stringify(body);
+  } else if (rawBody !== undefined) {
+    if (contentType) headers['Content-Type'] = contentType;
+    init.body = rawBody;
   }
   let response;
   try {
@@ -220,7 +225,8 @@ async function api(path, { method = 'GET', body, token = session.token } = {}) {
     const error = new ApiError(envelope?.status ?? response.status,
       envelope?.code ?? `http_${response.status}`,
       envelope?.message ?? (response.statusText || 'request failed'));
-    if (error.status === 401 && token && token === session.token) expireSession(error);
+    error.envelope = envelope;
+    if (error.status === 401 && session.me) expireSession(error);
     throw error;
   }
   return data;
@@ -238,6 +244,7 @@ function query(params) {
 const can = {
   actOnFlags: () => session.me?.role === 'officer',
   readAudit: () => session.me?.role === 'officer' || session.me?.role === 'admin',
+  upload: () => session.me?.role === 'manufacturer' || session.me?.role === 'admin',
 };
 
 // ---------------------------------------------------------------------------------------------
@@ -256,12 +263,23 @@ function showSessionChrome() {
     for (const link of document.querySelectorAll('#nav [data-needs="audit"]')) {
       link.parentElement.hidden = !can.readAudit();
     }
+    for (const link of document.querySelectorAll('#nav [data-needs="upload"]')) {
+      link.parentElement.hidden = !can.upload();
+    }
   }
 }
 
-function signOut() {
-  sessionStorage.removeItem(TOKEN_KEY);
-  session.token = null;
+// Ends the session on the server (so its cookie is worthless even if copied), then here.
+async function signOut() {
+  clearError();
+  try {
+    await api('/api/v1/session', { method: 'DELETE' });
+  } catch (error) {
+    if (error.status !== 401) {
+      showError(error, 'Sign-out failed');
+      return;
+    }
+  }
   session.me = null;
   showSessionChrome();
   route();
@@ -271,8 +289,6 @@ function signOut() {
 // A 401 on a signed-in request: the token was revoked or expired. Back to the sign-in form,
 // saying why.
 function expireSession(error) {
-  sessionStorage.removeItem(TOKEN_KEY);
-  session.token = null;
   session.me = null;
   showSessionChrome();
   route();
@@ -286,7 +302,7 @@ function renderSignIn(view) {
   });
   const submit = h('button', { type: 'submit', text: 'Sign in' });
   const form = h('form', { class: 'sign-in', 'aria-labelledby': 'sign-in-heading', novalidate: true },
-    field('API token', tokenInput, 'Your officer bearer token (iotreg_…). It is kept only for this browser tab.'),
+    field('API token', tokenInput, 'Your bearer token (iotreg_…). It is exchanged for a session that ends when you sign out or after a while unused; the token itself is not kept.'),
     h('div', { class: 'actions' }, submit));
   form.addEventListener('submit', async (event) => {
     event.preventDefault();
@@ -299,10 +315,9 @@ function renderSignIn(view) {
     }
     submit.disabled = true;
     try {
-      const me = await api('/api/v1/me', { token });
-      session.token = token;
-      session.me = me;
-      sessionStorage.setItem(TOKEN_KEY, token);
+      await api('/api/v1/session', { method: 'POST', body: { token } });
+      tokenInput.value = '';
+      session.me = await api('/api/v1/me');
       showSessionChrome();
       route();
     } catch (error) {
@@ -340,6 +355,7 @@ const routes = [
   { pattern: /^\/changes\/?$/, nav: 'changes', render: renderChanges },
   { pattern: /^\/audit\/?$/, nav: 'audit', render: renderAudit },
   { pattern: /^\/dashboard\/?$/, nav: 'dashboard', render: renderDashboard },
+  { pattern: /^\/upload\/?$/, nav: 'upload', render: renderUpload },
 ];
 
 function navigate(hash) {
@@ -472,55 +488,94 @@ function focusRow(row) {
 // ---------------------------------------------------------------------------------------------
 // Search
 
+// The product filters of GET /api/v1/products and /api/v1/export, as the search page's URL
+// (#/search?...) carries them, so that every search can be linked to.
+const PRODUCT_FILTERS = ['q', 'status', 'flagged', 'flag_state', 'remedied', 'manufacturer', 'type',
+  'class', 'failing', 'support_ends_before', 'support_ends_after', 'changed_since'];
+
+// The facets of a product list: the reply member, its heading and the filter a value sets.
+const FACETS = [
+  { name: 'status', title: 'By status', filter: 'status' },
+  { name: 'class', title: 'By product class', filter: 'class' },
+  { name: 'failing_check', title: 'By failing check', filter: 'failing' },
+  { name: 'flag_state', title: 'By flag state', filter: 'flag_state' },
+  { name: 'type', title: 'By type', filter: 'type' },
+];
+// Values a facet lists before its "Show all" button.
+const FACET_TOP = 5;
+
+// GET /api/v1/checks, once per page load: the check picker and the findings' descriptions.
+let checksReply = null;
+function loadChecks() {
+  checksReply ??= api('/api/v1/checks').catch((error) => {
+    checksReply = null;
+    throw error;
+  });
+  return checksReply;
+}
+
+function searchHash(filters) {
+  return `#/search${query(Object.fromEntries(PRODUCT_FILTERS.map((name) => [name, filters[name]])))}`;
+}
+
 function renderSearch({ view, params, alive }) {
   document.title = 'Products – iotreg';
-  const filters = {
-    q: params.get('q') ?? '',
-    status: params.get('status') ?? '',
-    flagged: params.get('flagged') ?? '',
-    manufacturer: params.get('manufacturer') ?? '',
-    type: params.get('type') ?? '',
-  };
+  const filters = Object.fromEntries(PRODUCT_FILTERS.map((name) => [name, params.get(name) ?? '']));
 
   const typeList = h('datalist', { id: uid('types') });
-  const qInput = h('input', {
-    type: 'search', name: 'q', value: filters.q, autocomplete: 'off', placeholder: 'brand, model, type or manufacturer',
-  });
-  const manufacturerInput = h('input', { type: 'text', name: 'manufacturer', value: filters.manufacturer, autocomplete: 'off' });
-  const typeInput = h('input', { type: 'text', name: 'type', value: filters.type, list: typeList.id, autocomplete: 'off' });
-  const statusSelect = select('status', [['', 'Any status'], ...STATUSES.map((s) => [s, humanStatus(s)])], filters.status);
-  const flaggedSelect = select('flagged', [['', 'Flagged or not'], ['true', 'Flagged'], ['false', 'Not flagged']], filters.flagged);
+  const classList = h('datalist', { id: uid('classes') });
+  const inputs = {
+    q: h('input', { type: 'search', name: 'q', value: filters.q, autocomplete: 'off', placeholder: 'brand, model, type or manufacturer' }),
+    manufacturer: h('input', { type: 'text', name: 'manufacturer', value: filters.manufacturer, autocomplete: 'off' }),
+    type: h('input', { type: 'text', name: 'type', value: filters.type, list: typeList.id, autocomplete: 'off' }),
+    class: h('input', { type: 'text', name: 'class', value: filters.class, list: classList.id, autocomplete: 'off' }),
+    status: select('status', [['', 'Any status'], ...STATUSES.map((s) => [s, humanStatus(s)])], filters.status),
+    flagged: select('flagged', [['', 'Flagged or not'], ['true', 'Flagged'], ['false', 'Not flagged']], filters.flagged),
+    flag_state: select('flag_state', [['', 'Any flag state'], ...FLAG_STATES.map((state) => [state, state])], filters.flag_state),
+    remedied: select('remedied', [['', 'Remedied or not'], ['true', 'Remedied'], ['false', 'Not remedied']], filters.remedied),
+    failing: select('failing', [['', 'Any check'], ...(filters.failing ? [[filters.failing, filters.failing]] : [])], filters.failing),
+    support_ends_after: h('input', { type: 'date', name: 'support_ends_after', value: filters.support_ends_after }),
+    support_ends_before: h('input', { type: 'date', name: 'support_ends_before', value: filters.support_ends_before }),
+    changed_since: h('input', { type: 'date', name: 'changed_since', value: filters.changed_since }),
+  };
+  loadChecks().then((reply) => {
+    if (!alive()) return;
+    const picker = inputs.failing;
+    picker.replaceChildren(h('option', { value: '', text: 'Any check' }),
+      ...(reply.items ?? []).map((check) => h('option', { value: check.id, text: check.title ? `${check.id}: ${check.title}` : check.id })));
+    picker.value = filters.failing;
+  }).catch(() => {});
 
   const form = h('form', { role: 'search', 'aria-label': 'Product search', class: 'filters' },
-    field('Search text', qInput, 'Every word must match the start of a word of the brand, model, type or manufacturer.', true),
-    field('Manufacturer', manufacturerInput),
-    field('Type', typeInput),
-    field('Status', statusSelect),
-    field('Flag', flaggedSelect),
-    typeList,
+    field('Search text', inputs.q, 'Every word must match the start of a word of the brand, model, type or manufacturer.', true),
+    field('Manufacturer', inputs.manufacturer, 'Part of the name, in any case.', true),
+    field('Type', inputs.type),
+    field('Product class', inputs.class),
+    field('Status', inputs.status),
+    field('Failing check', inputs.failing),
+    field('Flag', inputs.flagged),
+    field('Flag state', inputs.flag_state),
+    field('Remedied', inputs.remedied),
+    field('Support ends after', inputs.support_ends_after),
+    field('Support ends before', inputs.support_ends_before),
+    field('Changed since', inputs.changed_since, 'Declared again, or status or flag changed, on or after this day (UTC).', true),
+    typeList, classList,
     h('div', { class: 'actions' },
       h('button', { type: 'submit', text: 'Search' }),
       h('button', { type: 'button', class: 'secondary', text: 'Clear filters', onclick: () => navigate('#/search') })));
   form.addEventListener('submit', (event) => {
     event.preventDefault();
-    navigate(`#/search${query({
-      q: qInput.value.trim(),
-      manufacturer: manufacturerInput.value.trim(),
-      type: typeInput.value.trim(),
-      status: statusSelect.value,
-      flagged: flaggedSelect.value,
-    })}`);
+    navigate(searchHash(Object.fromEntries(PRODUCT_FILTERS.map((name) => [name, inputs[name].value.trim()]))));
   });
 
   const summary = h('p', { class: 'summary', id: 'result-summary' }, 'Searching…');
   const facetsBox = h('div', { class: 'facets' });
   const tbody = h('tbody');
   const resultsTable = h('div', { class: 'table-wrap' },
-    h('table', { class: 'results', 'aria-describedby': 'result-summary' },
+    h('table', { class: 'results stacked', 'aria-describedby': 'result-summary' },
       h('caption', { text: 'Products' }),
       h('thead', null, h('tr', null,
-        ['ID', 'Product', 'Manufacturer', 'Type', 'Status', 'Flag', 'Versions', 'Updated']
-          .map((header) => h('th', { scope: 'col', text: header })))),
+        PRODUCT_COLUMNS.map((header) => h('th', { scope: 'col', text: header })))),
       tbody));
   const more = h('button', { type: 'button', class: 'more', text: 'More results', hidden: true });
   const shown = h('p', { class: 'shown', 'aria-live': 'polite' });
@@ -531,7 +586,9 @@ function renderSearch({ view, params, alive }) {
     h('div', { class: 'search-layout' },
       h('aside', { class: 'facet-panel', 'aria-label': 'Refine by' }, facetsBox),
       h('section', { class: 'results-panel', 'aria-labelledby': 'results-heading' },
-        h('h2', { id: 'results-heading', text: 'Results' }),
+        h('div', { class: 'results-head' },
+          h('h2', { id: 'results-heading', text: 'Results' }),
+          exportMenu(filters)),
         summary, resultsTable, shown, more)));
 
   const list = pagedRows({
@@ -545,8 +602,10 @@ function renderSearch({ view, params, alive }) {
     onPage: ({ reply, first, count, hasMore }) => {
       if (first) {
         if (reply.facets) renderFacets(facetsBox, reply.facets, filters);
-        for (const type of Object.keys(reply.facets?.type ?? {}).sort()) {
-          if (type) typeList.append(h('option', { value: type }));
+        for (const [facet, list] of [['type', typeList], ['class', classList]]) {
+          for (const value of Object.keys(reply.facets?.[facet] ?? {}).sort()) {
+            if (value) list.append(h('option', { value }));
+          }
         }
         const total = reply.facets?.status ? Object.values(reply.facets.status).reduce((a, b) => a + b, 0) : null;
         summary.textContent = total === null
@@ -562,16 +621,40 @@ function renderSearch({ view, params, alive }) {
   });
 }
 
+// The Export menu: links to GET /api/v1/export with the search's filters. The session cookie
+// authenticates them, so the browser streams each download to a file itself.
+function exportMenu(filters) {
+  const formats = [
+    ['CSV', { format: 'csv' }, 'products.csv'],
+    ['CSV for Excel', { format: 'csv', bom: 'true' }, 'products.csv'],
+    ['NDJSON', { format: 'ndjson' }, 'products.ndjson'],
+    ['XLSX', { format: 'xlsx' }, 'products.xlsx'],
+  ];
+  const scoped = Object.fromEntries(PRODUCT_FILTERS.map((name) => [name, filters[name]]));
+  return h('details', { class: 'export-menu' },
+    h('summary', { text: 'Export' }),
+    h('ul', null, formats.map(([label, format, file]) => h('li', null,
+      h('a', { href: `/api/v1/export${query({ ...scoped, ...format })}`, download: file, dataset: { format: label } }, label)))));
+}
+
+const PRODUCT_COLUMNS = ['ID', 'Product', 'Manufacturer', 'Type', 'Status', 'Flag', 'Versions', 'Updated'];
+
+// A cell with the name of its column, which a phone's stacked layout shows before the value.
+function labelledCell(column, ...children) {
+  return h('td', { 'data-label': column }, ...children);
+}
+
 function productRow(product) {
+  const [id, name, manufacturer, type, status, flag, versions, updated] = PRODUCT_COLUMNS;
   return h('tr', { dataset: { productId: product.id } },
-    cell(String(product.id)),
-    cell(productLink(product.id, productName(product) || `Product ${product.id}`)),
-    cell(product.manufacturer ?? ''),
-    cell(product.type ?? ''),
-    cell(statusBadge(product.status)),
-    cell(product.flagged ? h('span', { class: 'badge flagged', text: 'flagged' }) : h('span', { class: 'muted', text: 'no' })),
-    cell(String(product.version_count ?? '')),
-    cell(formatTime(product.updated_at)));
+    labelledCell(id, String(product.id)),
+    labelledCell(name, productLink(product.id, productName(product) || `Product ${product.id}`)),
+    labelledCell(manufacturer, product.manufacturer ?? ''),
+    labelledCell(type, product.type ?? ''),
+    labelledCell(status, statusBadge(product.status)),
+    labelledCell(flag, product.flagged ? h('span', { class: 'badge flagged', text: 'flagged' }) : h('span', { class: 'muted', text: 'no' })),
+    labelledCell(versions, String(product.version_count ?? '')),
+    labelledCell(updated, formatTime(product.updated_at)));
 }
 
 function describeFilters(filters) {
@@ -579,37 +662,58 @@ function describeFilters(filters) {
   if (filters.q) parts.push(`“${filters.q}”`);
   if (filters.manufacturer) parts.push(`manufacturer ${filters.manufacturer}`);
   if (filters.type) parts.push(`type ${filters.type}`);
+  if (filters.class) parts.push(`class ${filters.class}`);
   if (filters.status) parts.push(`status ${humanStatus(filters.status)}`);
+  if (filters.failing) parts.push(`failing ${filters.failing}`);
   if (filters.flagged) parts.push(filters.flagged === 'true' ? 'flagged' : 'not flagged');
+  if (filters.flag_state) parts.push(`flag ${filters.flag_state}`);
+  if (filters.remedied) parts.push(filters.remedied === 'true' ? 'remedied' : 'not remedied');
+  if (filters.support_ends_after) parts.push(`support ends after ${filters.support_ends_after}`);
+  if (filters.support_ends_before) parts.push(`support ends before ${filters.support_ends_before}`);
+  if (filters.changed_since) parts.push(`changed since ${filters.changed_since}`);
   return parts.length ? ` (${parts.join(', ')})` : '';
 }
 
+// The facets the reply has. Each lists its values with their counts, the most first (statuses in
+// their own order): the top ones, then a "Show all" button. A value's counts are computed without
+// its own facet's filter, so choosing one keeps the others listed.
 function renderFacets(box, facets, filters) {
-  const group = (name, title, counts, order) => {
-    const keys = Object.keys(counts ?? {});
-    keys.sort(order);
+  const group = ({ name, title, filter }) => {
+    const counts = facets[name];
+    const keys = Object.keys(counts);
+    keys.sort(name === 'status'
+      ? (a, b) => rank(STATUSES, a) - rank(STATUSES, b) || a.localeCompare(b)
+      : (a, b) => (counts[b] - counts[a]) || a.localeCompare(b));
     const headingId = uid('facet');
-    const items = keys.map((key) => {
-      const active = filters[name] === key;
-      const label = name === 'status' ? humanStatus(key) : key || '(no type)';
-      const next = { ...filters, [name]: active ? '' : key };
+    const listId = uid('facet-list');
+    const items = keys.map((key, index) => {
+      const active = filters[filter] === key;
+      const label = name === 'status' ? humanStatus(key) : key || `(no ${name === 'class' ? 'class' : 'type'})`;
+      const next = { ...filters, [filter]: active ? '' : key };
       const button = h('button', {
         type: 'button', class: 'facet', 'aria-pressed': active ? 'true' : 'false',
         dataset: { facet: name, value: key, count: String(counts[key]) },
-        disabled: !key && name === 'type' ? true : undefined,
-        onclick: () => navigate(`#/search${query(next)}`),
+        disabled: !key ? true : undefined,
+        onclick: () => navigate(searchHash(next)),
       }, h('span', { class: 'facet-label', text: label }), ' ', h('span', { class: 'count', text: String(counts[key]) }));
-      return h('li', null, button);
+      return h('li', { hidden: index >= FACET_TOP && !active ? true : undefined }, button);
     });
+    const hiddenCount = items.filter((item) => item.hidden).length;
+    const showAll = hiddenCount ? h('button', {
+      type: 'button', class: 'secondary small show-all', 'aria-expanded': 'false', 'aria-controls': listId,
+      text: `Show all ${keys.length}`,
+      onclick: () => {
+        for (const item of items) item.hidden = false;
+        showAll.remove();
+        items[FACET_TOP]?.querySelector('button')?.focus();
+      },
+    }) : null;
     return h('section', { class: 'facet-group', 'aria-labelledby': headingId, dataset: { facetGroup: name } },
       h('h2', { id: headingId, text: title }),
-      items.length ? h('ul', null, items) : h('p', { class: 'muted', text: 'None' }));
+      items.length ? h('ul', { id: listId }, items) : h('p', { class: 'muted', text: 'None' }),
+      showAll);
   };
-  const statusOrder = (a, b) => rank(STATUSES, a) - rank(STATUSES, b) || a.localeCompare(b);
-  const typeOrder = (a, b) => (facets.type[b] - facets.type[a]) || a.localeCompare(b);
-  box.replaceChildren(
-    group('status', 'By status', facets.status, statusOrder),
-    group('type', 'By type', facets.type, typeOrder));
+  box.replaceChildren(...FACETS.filter(({ name }) => facets[name]).map(group));
 }
 
 function rank(list, value) {
@@ -628,8 +732,9 @@ async function renderProduct({ view, match, alive }) {
   view.append(h('p', { class: 'breadcrumb' }, h('a', { href: '#/search', text: '← Products' })), heading, body);
 
   let product;
+  let checks;
   try {
-    product = await api(`/api/v1/products/${id}`);
+    [product, checks] = await Promise.all([api(`/api/v1/products/${id}`), checkDescriptions()]);
   } catch (error) {
     if (alive()) body.replaceChildren(h('p', { class: 'muted', text: `Product ${id} could not be loaded.` }));
     throw error;
@@ -638,7 +743,17 @@ async function renderProduct({ view, match, alive }) {
   const name = productName(product) || `Product ${id}`;
   heading.textContent = name;
   document.title = `${name} – iotreg`;
-  fillProduct(body, product, { alive, refresh: () => renderProductAgain(view, id) });
+  fillProduct(body, product, { checks, refresh: () => renderProductAgain(view, id) });
+}
+
+// The loaded checks by id; empty when they cannot be read (findings then show only their own text).
+async function checkDescriptions() {
+  try {
+    const reply = await loadChecks();
+    return new Map((reply.items ?? []).map((check) => [check.id, check]));
+  } catch {
+    return new Map();
+  }
 }
 
 function renderProductAgain(view, id) {
@@ -646,15 +761,15 @@ function renderProductAgain(view, id) {
   generation += 1;
   const current = generation;
   const alive = () => current === generation;
-  return api(`/api/v1/products/${id}`).then((product) => {
+  return Promise.all([api(`/api/v1/products/${id}`), checkDescriptions()]).then(([product, checks]) => {
     if (!alive()) return null;
     const body = view.querySelector('.product');
-    fillProduct(body, product, { alive, refresh: () => renderProductAgain(view, id) });
+    fillProduct(body, product, { checks, refresh: () => renderProductAgain(view, id) });
     return body;
   });
 }
 
-function fillProduct(body, product, { refresh }) {
+function fillProduct(body, product, { checks, refresh }) {
   const latestVersion = product.versions?.length
     ? product.versions[product.versions.length - 1].version
     : product.checked_version;
@@ -680,7 +795,7 @@ function fillProduct(body, product, { refresh }) {
       h('dl', { class: 'facts' }, details.map(([term, value]) => [h('dt', { text: term }), h('dd', null, value)])),
       h('p', null, h('a', { href: `/public/products/${product.id}`, target: '_blank', rel: 'noopener' }, 'Public consumer page'))),
     flagsSection(product, refresh),
-    findingsSection(product),
+    findingsSection(product, checks),
     versionsSection(product),
     diffSection(product),
     declarationSection(product.declaration, latestVersion),
@@ -807,7 +922,17 @@ function actedMessage(action, flags) {
   return `${flags.length} flags ${done}: ${flags.map((flag) => flag.id).join(', ')}.`;
 }
 
-function findingsSection(product) {
+// What a finding says: its own message, else (a pass usually has none) what its check checks.
+function findingMessage(finding, checks) {
+  if (finding.message) return finding.message;
+  const check = checks?.get(finding.check);
+  if (!check?.title) return '';
+  const requirement = finding.requirement || check.requirement;
+  const verdict = { pass: 'Met', not_applicable: 'Not applicable' }[finding.outcome] ?? 'Checked';
+  return `${verdict}: ${check.title}${requirement ? ` (${requirement})` : ''}.`;
+}
+
+function findingsSection(product, checks) {
   const findings = product.findings ?? [];
   const section = h('section', { class: 'card', 'aria-labelledby': 'findings-heading', id: 'findings' },
     h('h2', { id: 'findings-heading', text: 'Findings' }));
@@ -818,14 +943,15 @@ function findingsSection(product) {
   const failed = findings.filter((f) => f.outcome === 'fail').length;
   const warned = findings.filter((f) => f.outcome === 'warn').length;
   section.append(h('p', null, `${findings.length} checks: ${failed} failed, ${warned} with a warning.`));
-  section.append(table('Findings of the latest check', ['Check', 'Outcome', 'Level', 'Requirement', 'Field', 'Message'],
+  const columns = ['Check', 'Outcome', 'Level', 'Requirement', 'Field', 'Message'];
+  section.append(table('Findings of the latest check', columns,
     findings.map((finding) => h('tr', { class: `finding result-${cssToken(finding.outcome)}`, dataset: { check: finding.check ?? '', outcome: finding.outcome ?? '' } },
-      cell(finding.check ?? ''),
-      cell(outcomeBadge(finding.outcome)),
-      cell(finding.level ?? ''),
-      cell(finding.requirement ?? ''),
-      cell(finding.field ? h('code', null, finding.field) : ''),
-      cell(finding.message ?? ''))), 'findings'));
+      labelledCell(columns[0], finding.check ?? ''),
+      labelledCell(columns[1], outcomeBadge(finding.outcome)),
+      labelledCell(columns[2], finding.level ?? ''),
+      labelledCell(columns[3], finding.requirement ?? ''),
+      labelledCell(columns[4], finding.field ? h('code', null, finding.field) : ''),
+      labelledCell(columns[5], findingMessage(finding, checks)))), 'findings stacked'));
   return section;
 }
 
@@ -980,9 +1106,12 @@ const FLAG_QUEUES = [
     about: 'Every flag, whatever its state.' },
 ];
 
-function flagQueueHash(queue) {
-  return `#/flags${query({ queue: queue.key === 'raised' ? null : queue.key })}`;
+// The flag page's address: the queue, and the manufacturer and order it is shown with.
+function flagQueueHash(queue, { manufacturer, sort } = {}) {
+  return `#/flags${query({ queue: queue.key === 'raised' ? null : queue.key, manufacturer, sort })}`;
 }
+
+const FLAG_SORTS = [['raised_at', 'Oldest raised first'], ['-raised_at', 'Newest raised first']];
 
 async function renderFlags({ view, params, alive }) {
   document.title = 'Flag queue – iotreg';
@@ -990,8 +1119,24 @@ async function renderFlags({ view, params, alive }) {
   const queue = FLAG_QUEUES.find((candidate) => candidate.key === key);
   view.append(h('h1', { tabindex: '-1', text: 'Flag queue' }));
   if (!queue) throw new Error(`there is no flag queue called “${key}”`);
+  const options = { manufacturer: params.get('manufacturer') ?? '', sort: params.get('sort') ?? '' };
+  const manufacturerInput = h('input', { type: 'text', name: 'manufacturer', value: options.manufacturer, autocomplete: 'off' });
+  const sortSelect = select('sort', FLAG_SORTS, options.sort || 'raised_at');
+  const filterForm = h('form', { class: 'filters', 'aria-label': 'Flag filter', novalidate: true },
+    field('Manufacturer', manufacturerInput, 'Part of the name, in any case.'),
+    field('Order', sortSelect),
+    h('div', { class: 'actions' },
+      h('button', { type: 'submit', text: 'Show' }),
+      h('button', { type: 'button', class: 'secondary', text: 'Clear filters', onclick: () => navigate(flagQueueHash(queue)) })));
+  filterForm.addEventListener('submit', (event) => {
+    event.preventDefault();
+    navigate(flagQueueHash(queue, {
+      manufacturer: manufacturerInput.value.trim(),
+      sort: sortSelect.value === 'raised_at' ? '' : sortSelect.value,
+    }));
+  });
 
-  const tabs = flagQueueTabs(queue, alive);
+  const tabs = flagQueueTabs(queue, alive, options);
   const listHeading = h('h2', { id: 'flag-list-heading', tabindex: '-1', text: queue.title });
   const summary = h('p', { class: 'summary', id: 'flag-summary' }, 'Loading…');
   const tbody = h('tbody');
@@ -1004,6 +1149,7 @@ async function renderFlags({ view, params, alive }) {
   view.append(
     h('p', null, 'Products flagged for sale prohibition. Every action needs a reason, recorded in the flag’s history and the audit log.'),
     tabs.element,
+    filterForm,
     h('section', { 'aria-labelledby': 'flag-list-heading' },
       listHeading,
       h('p', { class: 'muted', text: queue.about }),
@@ -1016,7 +1162,7 @@ async function renderFlags({ view, params, alive }) {
     tbody,
     more,
     alive,
-    fetchPage: (cursor) => api(`/api/v1/flags${query({ ...queue.filter, limit: PAGE_SIZE, cursor })}`),
+    fetchPage: (cursor) => api(`/api/v1/flags${query({ ...queue.filter, ...options, limit: PAGE_SIZE, cursor })}`),
     row: (flag) => {
       shownFlags.set(flag.id, flag);
       return flagRow(flag, { remedy: queue.remedy, selection, onAction: act });
@@ -1066,7 +1212,7 @@ function flagTable(queue, tbody, selectable, summaryId) {
   const headers = ['Flag', 'Product', 'Manufacturer', 'State', 'Raised', 'Version',
     queue.remedy ? 'Remedied by version' : null, 'Reason', 'Actions'].filter(Boolean);
   return h('div', { class: 'table-wrap' },
-    h('table', { class: 'flags', 'aria-describedby': summaryId },
+    h('table', { class: 'flags stacked', 'aria-describedby': summaryId },
       h('caption', { text: queue.title }),
       h('thead', null, h('tr', null,
         selectable ? h('th', { scope: 'col' }, h('span', { class: 'visually-hidden', text: 'Select' })) : null,
@@ -1075,11 +1221,11 @@ function flagTable(queue, tbody, selectable, summaryId) {
 }
 
 // The queue tabs: a link per queue with the number of its flags; reload() counts them again.
-function flagQueueTabs(current, alive) {
+function flagQueueTabs(current, alive, options) {
   const counts = new Map(FLAG_QUEUES.map((queue) => [queue.key, h('span', { class: 'count', text: '…' })]));
   const element = h('nav', { class: 'queue-tabs', 'aria-label': 'Flag queues' },
     h('ul', null, FLAG_QUEUES.map((queue) => h('li', null,
-      h('a', { href: flagQueueHash(queue), dataset: { queue: queue.key }, 'aria-current': queue === current ? 'page' : null },
+      h('a', { href: flagQueueHash(queue, options), dataset: { queue: queue.key }, 'aria-current': queue === current ? 'page' : null },
         queue.label, ' ', counts.get(queue.key))))));
   const reload = async () => {
     // The first page of any flag list counts every state; one flag per page is enough.
@@ -1142,16 +1288,16 @@ function flagRow(flag, { remedy, selection, onAction }) {
     remedied: String(Boolean(flag.remedied)), remediedVersion: flag.remedied_version ?? '',
   };
   return h('tr', { dataset },
-    selection ? cell(selection.checkbox(flag)) : null,
-    h('td', { class: 'flag-id', text: String(flag.id) }),
-    cell(productLink(flag.product_id, name)),
-    cell(flag.manufacturer ?? ''),
-    cell(flagStateSummary(flag)),
-    cell(formatTime(flag.raised_at)),
-    cell(String(flag.version ?? '')),
-    remedy ? cell(flag.remedied_version ? String(flag.remedied_version) : '') : null,
-    cell(flag.reason ?? ''),
-    cell(h('div', { class: 'row-actions' }, flagActionButtons(flag, name, onAction))));
+    selection ? labelledCell('Select', selection.checkbox(flag)) : null,
+    h('td', { class: 'flag-id', text: String(flag.id), 'data-label': 'Flag' }),
+    labelledCell('Product', productLink(flag.product_id, name)),
+    labelledCell('Manufacturer', flag.manufacturer ?? ''),
+    labelledCell('State', flagStateSummary(flag)),
+    labelledCell('Raised', formatTime(flag.raised_at)),
+    labelledCell('Version', String(flag.version ?? '')),
+    remedy ? labelledCell('Remedied by version', flag.remedied_version ? String(flag.remedied_version) : '') : null,
+    labelledCell('Reason', flag.reason ?? ''),
+    labelledCell('Actions', h('div', { class: 'row-actions' }, flagActionButtons(flag, name, onAction))));
 }
 
 // The state's badge, "remedied" when it is, and the stop notice's reference when one was given.
@@ -1242,25 +1388,37 @@ function openFlagActionDialog({ action, flags, opener, onActed, onRefused }) {
 
 function renderAudit({ view, params, alive }) {
   document.title = 'Audit log – iotreg';
-  const filters = { product: params.get('product') ?? '', actor: params.get('actor') ?? '' };
-  const productInput = h('input', { type: 'text', name: 'product', inputmode: 'numeric', pattern: '[0-9]*', value: filters.product, autocomplete: 'off' });
-  const actorInput = h('input', { type: 'text', name: 'actor', value: filters.actor, autocomplete: 'off' });
+  const names = ['product', 'actor', 'since', 'until'];
+  const filters = Object.fromEntries(names.map((name) => [name, params.get(name) ?? '']));
+  const inputs = {
+    product: h('input', { type: 'text', name: 'product', inputmode: 'numeric', pattern: '[0-9]*', value: filters.product, autocomplete: 'off' }),
+    actor: h('input', { type: 'text', name: 'actor', value: filters.actor, autocomplete: 'off' }),
+    since: h('input', { type: 'date', name: 'since', value: filters.since }),
+    until: h('input', { type: 'date', name: 'until', value: filters.until }),
+  };
   const form = h('form', { class: 'filters', 'aria-label': 'Audit filter', novalidate: true },
-    field('Product ID', productInput),
-    field('Actor', actorInput, 'Exactly as listed, e.g. Jane Smith (officer, token 3) or alice (command line).'),
+    field('Product ID', inputs.product),
+    field('Actor', inputs.actor, 'Exactly as listed, e.g. Jane Smith (officer, token 3) or alice (command line).'),
+    field('From', inputs.since, 'Events on or after this day (UTC).'),
+    field('To', inputs.until, 'Events on or before this day (UTC).'),
     h('div', { class: 'actions' },
       h('button', { type: 'submit', text: 'Filter' }),
       h('button', { type: 'button', class: 'secondary', text: 'Clear filters', onclick: () => navigate('#/audit') })));
   form.addEventListener('submit', (event) => {
     event.preventDefault();
-    navigate(`#/audit${query({ product: productInput.value.trim(), actor: actorInput.value.trim() })}`);
+    navigate(`#/audit${query(Object.fromEntries(names.map((name) => [name, inputs[name].value.trim()])))}`);
   });
   const summary = h('p', { class: 'summary' }, 'Loading…');
-  const wrap = auditTable([], `Audit events${filters.product ? ` for product ${filters.product}` : ''}${filters.actor ? ` by ${filters.actor}` : ''}`);
+  const described = [
+    filters.product ? ` for product ${filters.product}` : '',
+    filters.actor ? ` by ${filters.actor}` : '',
+    filters.since ? ` from ${filters.since}` : '',
+    filters.until ? ` to ${filters.until}` : ''].join('');
+  const wrap = auditTable([], `Audit events${described}, newest first`);
   const more = h('button', { type: 'button', class: 'more', text: 'More events', hidden: true });
   view.append(h('h1', { tabindex: '-1', text: 'Audit log' }), form,
     h('section', { 'aria-labelledby': 'audit-list-heading' },
-      h('h2', { id: 'audit-list-heading', text: 'Events' }), summary));
+      h('h2', { id: 'audit-list-heading', text: 'Events, newest first' }), summary));
 
   if (!can.readAudit()) {
     summary.textContent = 'Your role cannot read the audit log.';
@@ -1282,28 +1440,92 @@ function renderAudit({ view, params, alive }) {
   return list.reload();
 }
 
+const AUDIT_COLUMNS = ['Event', 'Time', 'Actor', 'What happened', 'Subject'];
+
 function auditTable(events, caption) {
-  return table(caption, ['Event', 'Time', 'Actor', 'Action', 'Subject', 'Details'], events.map(auditRow), 'audit');
+  return table(caption, AUDIT_COLUMNS, events.map(auditRow), 'audit stacked');
+}
+
+// "1 declaration", "2 declarations".
+function counted(count, one, many = `${one}s`) {
+  return `${count} ${Number(count) === 1 ? one : many}`;
+}
+
+// The flag changes an import or re-check caused, as a clause: "2 flags raised, 1 withdrawn".
+function flagChanges(details) {
+  const parts = [];
+  if (details.flags_raised) parts.push(`${counted(details.flags_raised, 'flag')} raised`);
+  if (details.flags_withdrawn) parts.push(`${counted(details.flags_withdrawn, 'flag')} withdrawn`);
+  if (details.flags_remedied) parts.push(`${counted(details.flags_remedied, 'flag')} marked remedied`);
+  return parts.join(', ');
+}
+
+const FLAG_ACTION_VERBS = { confirm: 'Confirmed', dismiss: 'Dismissed', lift: 'Lifted' };
+
+// An audit event's details in a sentence, e.g. "Imported 120 declarations from decl.csv: 118
+// stored, 2 rejected." Actions this page does not know are described member by member.
+function describeAuditEvent(event) {
+  const d = event.details ?? {};
+  const action = event.action ?? '';
+  const reason = d.reason ? ` Reason: “${d.reason}”.` : '';
+  if (action === 'import') {
+    if (d.file_error) return `Could not import ${d.source ?? 'a file'}: ${d.file_error}.`;
+    const stored = [`${d.accepted ?? 0} stored`, `${d.rejected ?? 0} rejected`];
+    const kinds = [];
+    if (d.new_products) kinds.push(counted(d.new_products, 'new product'));
+    if (d.new_versions) kinds.push(counted(d.new_versions, 'new version'));
+    if (d.unchanged) kinds.push(`${d.unchanged} unchanged`);
+    let text = `Imported ${counted(d.records_read ?? 0, 'declaration')} from ${d.source ?? 'a file'}`
+      + `${d.format ? ` (${String(d.format).toUpperCase()})` : ''}: ${stored.join(', ')}`
+      + `${kinds.length ? ` (${kinds.join(', ')})` : ''}.`;
+    if (d.products_changed !== undefined) {
+      text += ` Checked: ${counted(d.products_changed, 'product')} changed status`;
+      const flags = flagChanges(d);
+      text += flags ? `; ${flags}.` : '.';
+    }
+    return text;
+  }
+  if (action === 'recheck') {
+    const flags = flagChanges(d);
+    return `Re-checked ${counted(d.checked ?? 0, 'product')} under ${d.policy ?? 'the policy'}`
+      + `${d.as_of ? ` as of ${d.as_of}` : ''}: ${counted(d.status_changes ?? 0, 'status change')}`
+      + `${flags ? `; ${flags}` : ''}.`;
+  }
+  const officer = /^flag\.(confirm|dismiss|lift)$/.exec(action);
+  if (officer) {
+    return `${FLAG_ACTION_VERBS[officer[1]]} flag ${event.subject_id}`
+      + `${d.product_id ? ` of product ${d.product_id}` : ''}${d.from && d.to ? ` (${d.from} → ${d.to})` : ''}.`
+      + `${d.notice ? ` Stop notice ${d.notice}.` : ''}${reason}`;
+  }
+  if (action === 'flag.withdrawn' || action === 'flag.remedied' || action === 'flag.remedy_lapsed') {
+    const what = { 'flag.withdrawn': 'withdrawn', 'flag.remedied': 'marked remedied', 'flag.remedy_lapsed': 'no longer remedied' }[action];
+    return `Flag ${event.subject_id}${d.product_id ? ` of product ${d.product_id}` : ''} ${what} by a new verdict`
+      + `${d.from && d.to && d.from !== d.to ? ` (${d.from} → ${d.to})` : ''}.${reason}`;
+  }
+  if (action === 'token.create') {
+    return `Created ${d.role === 'admin' || d.role === 'officer' ? 'an' : 'a'} ${d.role ?? ''} token ${event.subject_id} for ${d.holder ?? 'someone'}`
+      + `${d.manufacturer ? `, acting for ${d.manufacturer}` : ''}${d.expires ? `, valid until ${d.expires}` : ''}.`;
+  }
+  if (action === 'token.revoke') return `Revoked token ${event.subject_id}.`;
+  const members = [...flatten(d)].map(([key, value]) => `${key.replaceAll('_', ' ').replaceAll('.', ' ')}: ${formatValue(value)}`);
+  return `${action.replaceAll('.', ' ').replaceAll('_', ' ')}${members.length ? ` (${members.join('; ')})` : ''}.`;
 }
 
 function auditRow(event) {
-  const details = flatten(event.details ?? {});
   const productId = event.subject_type === 'product' ? event.subject_id : event.details?.product_id;
-  const subject = [`${event.subject_type ?? ''} ${event.subject_id ?? ''}`.trim()];
+  const subject = [`${event.subject_type ?? ''} ${event.subject_id ?? ''}`.replaceAll('_', ' ').trim()];
   if (productId !== undefined && productId !== null && event.subject_type !== 'product') {
     subject.push(h('br'), productLink(productId, `product ${productId}`));
   } else if (event.subject_type === 'product') {
     subject.splice(0, 1, productLink(productId, `product ${productId}`));
   }
+  const [id, time, actor, what, about] = AUDIT_COLUMNS;
   return h('tr', { dataset: { eventId: event.id, action: event.action ?? '' } },
-    cell(String(event.id)),
-    cell(formatTime(event.at)),
-    cell(event.actor ?? ''),
-    cell(event.action ?? ''),
-    cell(subject),
-    cell(details.size
-      ? h('dl', { class: 'details' }, [...details].map(([key, value]) => [h('dt', { text: key }), h('dd', { text: formatValue(value) })]))
-      : ''));
+    labelledCell(id, String(event.id)),
+    labelledCell(time, formatTime(event.at)),
+    labelledCell(actor, event.actor ?? ''),
+    labelledCell(what, h('span', { class: 'audit-sentence', text: describeAuditEvent(event) })),
+    labelledCell(about, subject));
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -1338,10 +1560,9 @@ function renderChanges({ view, params, alive }) {
       h('h2', { id: 'change-list-heading', text: 'Changes' }),
       summary,
       h('div', { class: 'table-wrap' },
-        h('table', { class: 'changes', 'aria-describedby': 'change-summary' },
+        h('table', { class: 'changes stacked', 'aria-describedby': 'change-summary' },
           h('caption', { text: `Changes${describeChangeFilters(filters)}` }),
-          h('thead', null, h('tr', null, ['When', 'Product', 'Manufacturer', 'Version', 'What changed', 'From → to', 'Cause']
-            .map((header) => h('th', { scope: 'col', text: header })))),
+          h('thead', null, h('tr', null, CHANGE_COLUMNS.map((header) => h('th', { scope: 'col', text: header })))),
           tbody)),
       more));
 
@@ -1379,15 +1600,18 @@ function changeRow(change, filters) {
   const cause = filters.cause
     ? change.cause
     : h('a', { href: `#/changes${query({ since: filters.since, cause: change.cause })}`, title: 'Show only the changes of this cause' }, change.cause);
+  const [when, product, manufacturer, version, what, fromAndTo, why] = CHANGE_COLUMNS;
   return h('tr', { dataset },
-    cell(formatTime(change.at)),
-    cell(productLink(change.product_id, productName(change) || `Product ${change.product_id}`)),
-    cell(change.manufacturer ?? ''),
-    cell(String(change.version ?? '')),
-    cell(change.kind === 'flag' ? `Flag ${change.flag_id ?? ''}`.trim() : 'Status'),
-    cell(fromTo(change)),
-    cell(cause));
+    labelledCell(when, formatTime(change.at)),
+    labelledCell(product, productLink(change.product_id, productName(change) || `Product ${change.product_id}`)),
+    labelledCell(manufacturer, change.manufacturer ?? ''),
+    labelledCell(version, String(change.version ?? '')),
+    labelledCell(what, change.kind === 'flag' ? `Flag ${change.flag_id ?? ''}`.trim() : 'Status'),
+    labelledCell(fromAndTo, fromTo(change)),
+    labelledCell(why, cause));
 }
+
+const CHANGE_COLUMNS = ['When', 'Product', 'Manufacturer', 'Version', 'What changed', 'From → to', 'Cause'];
 
 // "raised → confirmed" as badges (statuses or flag states), "new" when there was none before,
 // and the reason of a flag change under it.
@@ -1403,7 +1627,148 @@ function fromTo(change) {
 }
 
 // ---------------------------------------------------------------------------------------------
-// Dashboard: three bar charts drawn as inline SVG.
+// Upload: a manufacturer (or an admin) sends a file of declarations, sees what a dry run would
+// store and which verdicts its products would get, then submits it for real.
+
+const UPLOAD_TYPES = '.csv,.json,.jsonl,.yaml,.yml,.xlsx';
+
+function renderUpload({ view, alive }) {
+  document.title = 'Upload declarations – iotreg';
+  view.append(h('h1', { tabindex: '-1', text: 'Upload declarations' }));
+  if (!can.upload()) {
+    view.append(h('p', null, 'Only a manufacturer’s or an administrator’s token may submit declarations.'));
+    return null;
+  }
+  let chosen = null;
+  const fileInput = h('input', { type: 'file', name: 'file', accept: UPLOAD_TYPES });
+  const chosenText = h('p', { class: 'chosen-file', 'aria-live': 'polite', text: 'No file chosen.' });
+  const drop = h('div', { class: 'drop-zone' },
+    h('p', null, 'Or drop the file here.'), chosenText);
+  const preview = h('button', { type: 'submit', text: 'Preview (dry run)' });
+  const submit = h('button', { type: 'button', class: 'secondary', text: 'Submit for real', disabled: true });
+  const output = h('div', { class: 'upload-report' });
+  const choose = (file) => {
+    chosen = file ?? null;
+    chosenText.textContent = chosen ? `Chosen: ${chosen.name} (${chosen.size} bytes).` : 'No file chosen.';
+    submit.disabled = true;
+    output.replaceChildren();
+  };
+  fileInput.addEventListener('change', () => choose(fileInput.files[0]));
+  drop.addEventListener('dragover', (event) => {
+    event.preventDefault();
+    drop.classList.add('dragging');
+  });
+  drop.addEventListener('dragleave', () => drop.classList.remove('dragging'));
+  drop.addEventListener('drop', (event) => {
+    event.preventDefault();
+    drop.classList.remove('dragging');
+    choose(event.dataTransfer?.files?.[0]);
+  });
+  const form = h('form', { class: 'upload', 'aria-label': 'Upload declarations', novalidate: true },
+    field('Declarations file', fileInput,
+      `CSV, JSON, JSON Lines, YAML or an XLSX workbook (${UPLOAD_TYPES}), in the declaration format version 1.${session.me.manufacturer ? ` Only ${session.me.manufacturer}’s products are accepted.` : ''}`),
+    drop,
+    h('div', { class: 'actions' }, preview, submit));
+
+  const send = async (dryRun) => {
+    clearError();
+    if (!chosen) {
+      showError(new Error('choose a file first'), 'Nothing to upload');
+      fileInput.focus();
+      return;
+    }
+    const body = new FormData();
+    body.append('file', chosen, chosen.name);
+    setDisabled([preview, submit], true);
+    output.replaceChildren(placeholder(dryRun ? 'Checking the file…' : 'Importing…'));
+    let report;
+    let refused = null;
+    try {
+      report = await api(`/api/v1/declarations${query({ dry_run: dryRun ? 'true' : 'false' })}`, { method: 'POST', rawBody: body });
+    } catch (error) {
+      refused = error;
+      report = error.envelope?.report ?? null;
+    } finally {
+      preview.disabled = false;
+    }
+    if (!alive()) return;
+    output.replaceChildren(...(report ? uploadReport(report, chosen.name) : []));
+    if (refused) {
+      showError(refused, dryRun ? 'The dry run accepted nothing' : 'Nothing was imported');
+      submit.disabled = true;
+      return;
+    }
+    submit.disabled = !dryRun || !report.counts?.accepted;
+    notify(dryRun
+      ? `Dry run of ${chosen.name}: ${report.counts.accepted} of ${report.counts.records} declarations would be stored; nothing was stored yet.`
+      : `Imported ${chosen.name} as import run ${report.run_id}: ${report.counts.accepted} declarations stored, ${report.counts.rejected} rejected.`);
+    output.querySelector('h2')?.focus();
+  };
+  form.addEventListener('submit', (event) => {
+    event.preventDefault();
+    send(true);
+  });
+  submit.addEventListener('click', () => send(false));
+  view.append(
+    h('p', null, 'Check a file first: the dry run validates every record and judges the products as the real import would, and stores nothing. Then submit it.'),
+    form, output);
+  return null;
+}
+
+// The row-level report of POST /api/v1/declarations: counts, the verdicts the products get, the
+// products whose status changes and the rejected records with their line, field and product.
+function uploadReport(report, fileName) {
+  const counts = report.counts ?? {};
+  const title = report.dry_run ? `Dry run of ${fileName}: nothing stored` : `Imported ${fileName} (import run ${report.run_id})`;
+  const parts = [h('h2', { tabindex: '-1', text: title })];
+  if (report.file_error) parts.push(h('p', { class: 'file-error', text: `The file could not be read: ${report.file_error}` }));
+  parts.push(h('dl', { class: 'facts upload-counts' }, [
+    ['Records read', counts.records], ['Accepted', counts.accepted], ['Rejected', counts.rejected],
+    ['New products', counts.new_products], ['New versions', counts.new_versions], ['Unchanged', counts.unchanged],
+  ].map(([term, value]) => [h('dt', { text: term }), h('dd', { text: String(value ?? 0), dataset: { count: term } })])));
+  const statuses = Object.entries(report.statuses ?? {});
+  parts.push(h('h3', { text: report.dry_run ? 'Verdicts the products would get' : 'Verdicts' }),
+    statuses.length
+      ? h('ul', { class: 'verdicts' }, statuses.map(([status, count]) => h('li', { dataset: { status } }, statusBadge(status), ` ${counted(count, 'product')}`)))
+      : h('p', { class: 'muted', text: 'No product was judged.' }));
+  const changed = report.changed ?? [];
+  if (changed.length) {
+    const columns = ['Product', 'Manufacturer', 'Version', 'Change'];
+    parts.push(table(`Products whose status ${report.dry_run ? 'would change' : 'changed'}${report.changed_not_listed ? ` (${report.changed_not_listed} more not listed)` : ''}`,
+      columns, changed.map((change) => h('tr', { dataset: { productId: change.product_id } },
+        labelledCell(columns[0], change.product_id ? productLink(change.product_id, productName(change)) : productName(change)),
+        labelledCell(columns[1], change.manufacturer ?? ''),
+        labelledCell(columns[2], String(change.version ?? '')),
+        labelledCell(columns[3], fromTo(change)))), 'changed stacked'));
+  }
+  const rejected = report.rejected ?? [];
+  if (rejected.length) {
+    const columns = ['Record', 'Where', 'Product', 'Field', 'Reason'];
+    const rows = rejected.flatMap((record) => (record.issues?.length ? record.issues : [{}]).map((issue) => h('tr', { dataset: { record: record.record } },
+      labelledCell(columns[0], String(record.record ?? '')),
+      labelledCell(columns[1], issue.line ? `line ${issue.line}` : record.location ?? ''),
+      labelledCell(columns[2], record.product ? [record.product.manufacturer, record.product.brand, record.product.model].filter(Boolean).join(' ') : ''),
+      labelledCell(columns[3], issue.field ? h('code', null, issue.field) : ''),
+      labelledCell(columns[4], issue.reason ?? ''))));
+    parts.push(table(`Rejected records${report.rejected_not_listed ? ` (${report.rejected_not_listed} more not listed)` : ''}`, columns, rows, 'rejected stacked'));
+  } else if (!report.file_error) {
+    parts.push(h('p', { class: 'muted', text: 'No record was rejected.' }));
+  }
+  return parts;
+}
+
+// ---------------------------------------------------------------------------------------------
+// Dashboard: bar lists, every bar a link to the search (or flag queue) that lists what it counts.
+
+// The first and last day of a quarter "2027-Q1", and the days around it, which the strict
+// support_ends_after/before filters take.
+function quarterBounds(quarter) {
+  const [year, q] = String(quarter).split('-Q').map(Number);
+  const start = new Date(Date.UTC(year, (q - 1) * 3, 1));
+  const next = new Date(Date.UTC(year, q * 3, 1));
+  const before = new Date(start.getTime() - 86_400_000);
+  return { after: before.toISOString().slice(0, 10), before: next.toISOString().slice(0, 10) };
+}
 
 async function renderDashboard({ view, alive }) {
   document.title = 'Dashboard – iotreg';
@@ -1412,106 +1777,68 @@ async function renderDashboard({ view, alive }) {
   view.append(h('h1', { tabindex: '-1', text: 'Dashboard' }), asOf, grid);
   const stats = await api('/api/v1/stats');
   if (!alive()) return;
+  const search = (filters) => searchHash(filters);
+  const byCount = ([a, x], [b, y]) => y - x || a.localeCompare(b);
   const byStatus = Object.entries(stats.by_status ?? {})
     .sort(([a], [b]) => rank(STATUSES, a) - rank(STATUSES, b) || a.localeCompare(b))
-    .map(([label, value]) => ({ key: label, label: humanStatus(label), value, className: `status-${cssToken(label)}` }));
-  const byType = Object.entries(stats.by_type ?? {})
-    .sort(([a, x], [b, y]) => y - x || a.localeCompare(b))
-    .map(([label, value]) => ({ key: label, label: label || '(no type)', value }));
-  const quarters = (stats.support_end_by_quarter ?? [])
-    .map((entry) => ({ key: entry.quarter, label: entry.quarter, value: entry.products }));
+    .map(([key, value]) => ({ key, label: humanStatus(key), value, href: search({ status: key }), className: `status-${cssToken(key)}` }));
   const total = byStatus.reduce((sum, entry) => sum + entry.value, 0);
-  asOf.textContent = `${total} registered products${stats.as_of ? `, as of ${stats.as_of}` : ''}.`;
-  grid.append(
-    chartFigure('Products by status', 'products', horizontalBars(byStatus, 560)),
-    chartFigure('Security-update support ending per quarter', 'products whose support period ends', columns(quarters, 600)),
-    chartFigure('Products by type', 'products', horizontalBars(byType), 'wide'));
-}
-
-function chartFigure(title, unit, chart, extraClass) {
-  const captionId = uid('chart');
-  chart.svg.setAttribute('aria-labelledby', captionId);
-  chart.svg.prepend(svg('title', { text: title }));
-  return h('figure', { class: `chart ${extraClass ?? ''}`, 'aria-labelledby': captionId },
-    h('figcaption', { id: captionId, text: title }),
-    chart.svg,
-    h('details', null,
-      h('summary', { text: `${title}: data table` }),
-      table(title, ['', `Number of ${unit}`], chart.data.map((d) => h('tr', null, h('th', { scope: 'row', text: d.label }), cell(String(d.value)))))));
-}
-
-// Axis ticks for counts: whole-number steps of 1, 2 or 5 times a power of ten, about `count`
-// of them, and the top of the axis (a multiple of the step, at least the maximum).
-function ticks(max, count = 4) {
-  const rough = Math.max(1, max / count);
-  const power = 10 ** Math.floor(Math.log10(rough));
-  const step = [1, 2, 5, 10].map((m) => m * power).find((candidate) => candidate >= rough);
-  const top = Math.max(step, Math.ceil(max / step) * step);
-  const values = [];
-  for (let value = 0; value <= top; value += step) values.push(value);
-  return { top, values };
-}
-
-function horizontalBars(data, width = 720) {
-  const rowHeight = data.length > 20 ? 20 : 26;
-  const longest = data.reduce((max, d) => Math.max(max, d.label.length), 4);
-  const labelWidth = Math.min(280, 16 + longest * 7.4);
-  const valueWidth = 44;
-  const plot = width - labelWidth - valueWidth;
-  const height = Math.max(1, data.length) * rowHeight + 8;
-  const { top } = ticks(Math.max(0, ...data.map((d) => d.value)));
-  const root = svg('svg', {
-    viewBox: `0 0 ${width} ${height}`, width, height, role: 'img', class: 'bar-chart horizontal',
-    preserveAspectRatio: 'xMinYMin meet',
-  });
-  data.forEach((d, index) => {
-    const y = 4 + index * rowHeight;
-    const barWidth = top ? (d.value / top) * plot : 0;
-    root.append(svg('g', { class: 'datum', 'data-label': d.key, 'data-value': d.value },
-      svg('title', { text: `${d.label}: ${d.value}` }),
-      svg('text', { x: labelWidth - 8, y: y + rowHeight / 2, class: 'label', 'text-anchor': 'end', 'dominant-baseline': 'middle', text: d.label }),
-      svg('rect', { x: labelWidth, y: y + 3, width: barWidth.toFixed(1), height: rowHeight - 6, class: `bar ${d.className ?? ''}`, 'data-label': d.key, 'data-value': d.value }),
-      svg('text', { x: (labelWidth + barWidth + 6).toFixed(1), y: y + rowHeight / 2, class: 'value', 'dominant-baseline': 'middle', text: String(d.value) })));
-  });
-  if (!data.length) root.append(svg('text', { x: 8, y: 20, class: 'label', text: 'No data' }));
-  return { svg: root, data };
-}
-
-function columns(data, width = 720) {
-  const height = 280;
-  const left = 40;
-  const bottom = 44;
-  const topPad = 20;
-  const plotHeight = height - bottom - topPad;
-  const plotWidth = width - left - 8;
-  const { top, values } = ticks(Math.max(0, ...data.map((d) => d.value)), 4);
-  const root = svg('svg', {
-    viewBox: `0 0 ${width} ${height}`, width, height, role: 'img', class: 'bar-chart columns',
-    preserveAspectRatio: 'xMinYMin meet',
-  });
-  const axis = svg('g', { class: 'axis' });
-  for (const value of values) {
-    const y = topPad + plotHeight - (value / top) * plotHeight;
-    axis.append(
-      svg('line', { x1: left, x2: width - 8, y1: y.toFixed(1), y2: y.toFixed(1), class: 'grid' }),
-      svg('text', { x: left - 6, y: y.toFixed(1), 'text-anchor': 'end', 'dominant-baseline': 'middle', class: 'tick', text: String(value) }));
+  asOf.textContent = `${total} registered products${stats.as_of ? `, as of ${stats.as_of}` : ''}. Every bar links to the products (or flags) it counts.`;
+  const charts = [chartFigure('Products by status', 'products', byStatus)];
+  if (stats.flags_by_state) {
+    const queueOf = (state) => FLAG_QUEUES.find((queue) => queue.key === state) ?? FLAG_QUEUES[0];
+    charts.push(chartFigure('Flags by state', 'flags', Object.entries(stats.flags_by_state)
+      .map(([key, value]) => ({ key, label: key, value, href: flagQueueHash(queueOf(key)), className: `state-${cssToken(key)}` }))));
   }
-  root.append(axis);
-  const slot = data.length ? plotWidth / data.length : plotWidth;
-  data.forEach((d, index) => {
-    const barHeight = top ? (d.value / top) * plotHeight : 0;
-    const x = left + index * slot + slot * 0.15;
-    const y = topPad + plotHeight - barHeight;
-    const [year, quarter] = String(d.label).split('-');
-    root.append(svg('g', { class: 'datum', 'data-label': d.key, 'data-value': d.value },
-      svg('title', { text: `${d.label}: ${d.value}` }),
-      svg('rect', { x: x.toFixed(1), y: y.toFixed(1), width: (slot * 0.7).toFixed(1), height: barHeight.toFixed(1), class: 'bar', 'data-label': d.key, 'data-value': d.value }),
-      svg('text', { x: (x + slot * 0.35).toFixed(1), y: (y - 5).toFixed(1), 'text-anchor': 'middle', class: 'value', text: String(d.value) }),
-      svg('text', { x: (x + slot * 0.35).toFixed(1), y: height - bottom + 16, 'text-anchor': 'middle', class: 'label', text: quarter ?? d.label }),
-      quarter ? svg('text', { x: (x + slot * 0.35).toFixed(1), y: height - bottom + 32, 'text-anchor': 'middle', class: 'label year', text: year }) : null));
-  });
-  if (!data.length) root.append(svg('text', { x: left + 8, y: 40, class: 'label', text: 'No data' }));
-  return { svg: root, data };
+  if (stats.noncompliant_by_manufacturer) {
+    charts.push(chartFigure('Non-compliant products by manufacturer (top 10)', 'non-compliant products',
+      stats.noncompliant_by_manufacturer.map((entry) => ({
+        key: entry.manufacturer, label: entry.manufacturer, value: entry.products,
+        href: search({ manufacturer: entry.manufacturer, status: 'non_compliant' }),
+      }))));
+  }
+  if (stats.non_compliance_by_requirement) {
+    charts.push(chartFigure('Non-compliance by requirement', 'products failing it',
+      stats.non_compliance_by_requirement.map((entry) => ({
+        key: entry.check, label: entry.title ? `${entry.title} (${entry.requirement})` : `${entry.requirement} (${entry.check})`, value: entry.products,
+        href: search({ failing: entry.check }),
+      }))));
+  }
+  charts.push(chartFigure('Security-update support ending per quarter', 'products whose support period ends',
+    (stats.support_end_by_quarter ?? []).map((entry) => {
+      const bounds = quarterBounds(entry.quarter);
+      return {
+        key: entry.quarter, label: entry.quarter, value: entry.products,
+        href: search({ support_ends_after: bounds.after, support_ends_before: bounds.before }),
+      };
+    })));
+  if (stats.by_class) {
+    charts.push(chartFigure('Products by class', 'products', Object.entries(stats.by_class).sort(byCount)
+      .map(([key, value]) => ({ key, label: key || '(no class)', value, href: key ? search({ class: key }) : null }))));
+  }
+  charts.push(chartFigure('Products by type', 'products', Object.entries(stats.by_type ?? {}).sort(byCount)
+    .map(([key, value]) => ({ key, label: key || '(no type)', value, href: key ? search({ type: key }) : null }))));
+  grid.append(...charts);
+}
+
+// A chart as a list of bars: each a link (when it has one) named "label: N unit", its bar an SVG
+// rectangle whose width is the value's share of the largest, so no inline style is needed.
+function chartFigure(title, unit, data) {
+  const captionId = uid('chart');
+  const max = data.reduce((most, d) => Math.max(most, d.value), 0);
+  const bar = (d) => {
+    const width = max ? (100 * d.value) / max : 0;
+    const track = svg('svg', { class: 'bar-track', viewBox: '0 0 100 10', preserveAspectRatio: 'none', 'aria-hidden': 'true', focusable: 'false' },
+      svg('rect', { class: `bar ${d.className ?? ''}`, x: 0, y: 0, width: width.toFixed(2), height: 10, 'data-label': d.key, 'data-value': d.value }));
+    const parts = [h('span', { class: 'bar-label', text: d.label }), track, h('span', { class: 'bar-value', text: String(d.value) })];
+    const name = `${d.label}: ${d.value} ${unit}`;
+    return h('li', null, d.href
+      ? h('a', { class: 'bar-row', href: d.href, 'aria-label': name, dataset: { label: d.key } }, parts)
+      : h('span', { class: 'bar-row', 'aria-label': name, role: 'img', dataset: { label: d.key } }, parts));
+  };
+  return h('figure', { class: 'chart', 'aria-labelledby': captionId },
+    h('figcaption', { id: captionId, text: title }),
+    data.length ? h('ul', { class: 'bar-list' }, data.map(bar)) : h('p', { class: 'muted', text: 'No data.' }));
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -1520,18 +1847,13 @@ function columns(data, width = 720) {
 async function start() {
   document.getElementById('sign-out').addEventListener('click', signOut);
   window.addEventListener('hashchange', () => route());
-  const saved = sessionStorage.getItem(TOKEN_KEY);
-  if (saved) {
-    try {
-      session.me = await api('/api/v1/me', { token: saved });
-      session.token = saved;
-    } catch (error) {
-      sessionStorage.removeItem(TOKEN_KEY);
-      showSessionChrome();
-      route();
-      showError(error, 'Your saved sign-in is no longer valid');
-      return;
-    }
+  // A session cookie from an earlier visit signs this page in; without one (401) the sign-in
+  // form shows, with no error.
+  try {
+    session.me = await api('/api/v1/me');
+  } catch (error) {
+    session.me = null;
+    if (error.status !== 401) showError(error, 'Could not reach the registry');
   }
   showSessionChrome();
   route();

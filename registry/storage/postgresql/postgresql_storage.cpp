@@ -14,6 +14,8 @@
 #include <unordered_map>
 
 #include "registry/core/clock.h"
+#include "registry/model/product_class.h"
+#include "registry/storage/derived_columns.h"
 #include "registry/storage/postgresql/connection.h"
 #include "registry/storage/postgresql/registry.h"
 #include "registry/storage/session_records.h"
@@ -222,7 +224,7 @@ class ConsequenceWriter {
   }
 
   // The product row's verdict columns: status, evaluation, judged version, findings, label id,
-  // flagged and newest flag.
+  // flagged, newest flag and failing checks.
   std::vector<Param> verdict_params(std::int64_t version_id, const VerdictRecord& verdict,
                                     const enforcement::Consequences& decided,
                                     std::int64_t newest_flag) const {
@@ -232,7 +234,8 @@ class ConsequenceWriter {
             Param::bytes(verdict.findings),
             Param::optional_text(decided.label_id),
             Param::text(decided.flagged ? "t" : "f"),
-            Param::optional_id(newest_flag)};
+            Param::optional_id(newest_flag),
+            Param::text(verdict.failing_checks)};
   }
 
   // The history of every product from `first_product_id` on, all new in this session.
@@ -428,11 +431,12 @@ class PgImportSession : public ImportSession {
       params.insert(params.end(), verdict_columns.begin(), verdict_columns.end());
     } else {
       // Not judged: pending, and the flag as it was.
-      params.insert(
-          params.end(),
-          {Param::text("pending"), Param::null(), Param::null(), Param::null(), Param::null(),
-           Param::text(known.flagged ? "t" : "f"), Param::optional_id(known.flag_id)});
+      params.insert(params.end(),
+                    {Param::text("pending"), Param::null(), Param::null(), Param::null(),
+                     Param::null(), Param::text(known.flagged ? "t" : "f"),
+                     Param::optional_id(known.flag_id), Param::text("")});
     }
+    params.push_back(Param::text(model::product_class_of(staged.type)));
     auto type_words = words_.array_literal({known.brand, known.model, staged.type});
     if (!type_words.is_ok()) return type_words.status();
     params.push_back(Param::text(type_words.value()));
@@ -441,8 +445,8 @@ class PgImportSession : public ImportSession {
                         "UPDATE products SET version_count = $1, updated_run_id = $2, type = $3, "
                         "latest_version_id = $4, support_end = $5, status = $6, "
                         "evaluation_id = $7, evaluated_version_id = $8, findings = $9, "
-                        "label_id = $10, flagged = $11, flag_id = $12, "
-                        "words = array_to_tsvector($13::text[]) WHERE id = $14",
+                        "label_id = $10, flagged = $11, flag_id = $12, failing_checks = $13, "
+                        "class = $14, words = array_to_tsvector($15::text[]) WHERE id = $16",
                         params));
     if (before) {
       IOTREG_TRY(writer_->write(
@@ -710,6 +714,8 @@ class PgImportSession : public ImportSession {
     optional(row, decided ? std::string_view(decided->label_id) : "");
     optional(row, staged.support_end);
     optional(row, flag_id != 0 ? std::to_string(flag_id) : "");
+    field(row, model::product_class_of(staged.type));
+    field(row, decided ? std::string_view(staged.verdict.failing_checks) : "");
     append_copy_field(row, words.value());
     row += '\n';
 
@@ -753,7 +759,7 @@ class PgImportSession : public ImportSession {
                 "COPY products (id, manufacturer_id, identity_hash, brand, model, type, status, "
                 "flagged, latest_version_id, version_count, created_run_id, updated_run_id, "
                 "evaluation_id, evaluated_version_id, findings, label_id, support_end, flag_id, "
-                "words) FROM STDIN"},
+                "class, failing_checks, words) FROM STDIN"},
           Table{&versions_copy_,
                 "COPY declaration_versions (id, product_id, version, previous_id, "
                 "import_run_id, source_location, body) FROM STDIN"},
@@ -847,16 +853,19 @@ class PgImportSession : public ImportSession {
           writer_->verdict_params(version_id.value(), verdict, *decided, newest.value());
       params.insert(params.end(), verdict_columns.begin(), verdict_columns.end());
     } else {
-      params.insert(params.end(), {Param::text("pending"), Param::null(), Param::null(),
-                                   Param::null(), Param::null(), Param::text("f"), Param::null()});
+      params.insert(params.end(),
+                    {Param::text("pending"), Param::null(), Param::null(), Param::null(),
+                     Param::null(), Param::text("f"), Param::null(), Param::text("")});
     }
+    params.push_back(Param::text(model::product_class_of(staged.type)));
     IOTREG_TRY(db_.exec(
         "storing a new product",
         "INSERT INTO products (id, manufacturer_id, identity_hash, brand, model, type, "
         "latest_version_id, version_count, created_run_id, updated_run_id, support_end, words, "
-        "status, evaluation_id, evaluated_version_id, findings, label_id, flagged, flag_id) "
+        "status, evaluation_id, evaluated_version_id, findings, label_id, flagged, flag_id, "
+        "failing_checks, class) "
         "VALUES ($1, $2, $3, $4, $5, $6, $7, 1, $8, $8, $9, array_to_tsvector($10::text[]), $11, "
-        "$12, $13, $14, $15, $16, $17)",
+        "$12, $13, $14, $15, $16, $17, $18, $19)",
         params));
     IOTREG_TRY(insert_version(version_id.value(), product_id.value(), 1, 0, staged));
     if (decided) {
@@ -947,7 +956,7 @@ class PgRecheckSession : public RecheckSession {
     IOTREG_TRY(db_.exec("storing a verdict",
                         "UPDATE products SET status = $1, evaluation_id = $2, "
                         "evaluated_version_id = $3, findings = $4, label_id = $5, flagged = $6, "
-                        "flag_id = $7 WHERE id = $8",
+                        "flag_id = $7, failing_checks = $8 WHERE id = $9",
                         params));
     return writer_->write(product.facts, product.version_id, decided,
                           {product.manufacturer, product.brand, product.model,
@@ -1099,7 +1108,7 @@ constexpr const char* kProductColumns =
     "coalesce((SELECT version FROM declaration_versions WHERE id = p.evaluated_version_id), 0), "
     "p.findings, coalesce(nf.state, ''), "
     "coalesce(nf.state = 'confirmed' AND nf.remedied_version_id IS NOT NULL, false), "
-    "coalesce(p.support_end, ''), coalesce(p.flag_id, 0) "
+    "coalesce(p.support_end, ''), coalesce(p.flag_id, 0), p.class "
     "FROM products p JOIN manufacturers m ON m.id = p.manufacturer_id "
     "JOIN import_runs cr ON cr.id = p.created_run_id "
     "JOIN import_runs ur ON ur.id = p.updated_run_id "
@@ -1125,6 +1134,7 @@ ProductSummary read_product(const QueryResult& rows, int row) {
   product.remedied = rows.text(row, 15) == "t";
   product.support_end = rows.text(row, 16);
   product.flag_id = rows.integer(row, 17);
+  product.product_class = rows.text(row, 18);
   return product;
 }
 
@@ -1176,6 +1186,13 @@ class ProductFilter : public Parameters {
     if (query.type) {
       sql += "AND lower(p.type COLLATE \"C\") = lower(" + add(Param::text(*query.type)) +
              " COLLATE \"C\") ";
+    }
+    if (query.product_class) {
+      sql += "AND p.class = " + add(Param::text(*query.product_class)) + " ";
+    }
+    if (query.failing) {
+      sql += "AND strpos(p.failing_checks, ' ' || " + add(Param::text(*query.failing)) +
+             " || ' ') > 0 ";
     }
     if (query.support_ends_before) {
       sql += "AND p.support_end < " + add(Param::text(*query.support_ends_before)) + " ";
@@ -1545,21 +1562,43 @@ class PostgresqlStorage : public Storage {
   }
 
   Result<ProductFacets> product_facets(const ProductQuery& query) override {
+    return count_facets(query, [this](const ProductQuery& part) -> Result<std::vector<FacetGroup>> {
+      ProductFilter filter;
+      IOTREG_TRY(filter.build(part, words_));
+      auto found =
+          db_->query("counting products",
+                     "SELECT p.status, coalesce(p.type, ''), p.class, "
+                     "coalesce(nf.state, ''), p.failing_checks, count(*) " +
+                         std::string(kFilteredProducts) + filter.where() + "GROUP BY 1, 2, 3, 4, 5",
+                     filter.params());
+      if (!found.is_ok()) return found.status();
+      std::vector<FacetGroup> groups;
+      for (int row = 0; row < found->rows(); ++row) {
+        groups.push_back({std::string(found->text(row, 0)), std::string(found->text(row, 1)),
+                          std::string(found->text(row, 2)), std::string(found->text(row, 3)),
+                          std::string(found->text(row, 4)),
+                          static_cast<std::uint64_t>(found->integer(row, 5))});
+      }
+      return groups;
+    });
+  }
+
+  Result<std::vector<ManufacturerCount>> top_manufacturers(const ProductQuery& query,
+                                                           std::size_t limit) override {
     ProductFilter filter;
     IOTREG_TRY(filter.build(query, words_));
-    auto found = db_->query("counting products",
-                            "SELECT p.status, coalesce(p.type, ''), count(*) " +
-                                std::string(kFilteredProducts) + filter.where() +
-                                "GROUP BY p.status, p.type",
+    auto found = db_->query("counting products by manufacturer",
+                            "SELECT m.name, count(*) AS n " + std::string(kFilteredProducts) +
+                                filter.where() + "GROUP BY m.id, m.name ORDER BY n DESC, m.name" +
+                                limit_clause(limit),
                             filter.params());
     if (!found.is_ok()) return found.status();
-    ProductFacets facets;
+    std::vector<ManufacturerCount> top;
     for (int row = 0; row < found->rows(); ++row) {
-      const auto count = static_cast<std::uint64_t>(found->integer(row, 2));
-      facets.status[std::string(found->text(row, 0))] += count;
-      facets.type[std::string(found->text(row, 1))] += count;
+      top.push_back(
+          {std::string(found->text(row, 0)), static_cast<std::uint64_t>(found->integer(row, 1))});
     }
-    return facets;
+    return top;
   }
 
   Result<std::map<std::string, std::uint64_t>> support_end_by_quarter(
@@ -1669,8 +1708,15 @@ class PostgresqlStorage : public Storage {
 
   Result<std::vector<FlagRecord>> flags(const FlagQuery& query) override {
     Parameters parameters;
-    std::string sql = std::string(kFlagColumns) + "WHERE f.id > " +
-                      parameters.add(Param::integer(query.after_id)) + " ";
+    std::string sql = std::string(kFlagColumns) + "WHERE true ";
+    if (query.after_id > 0) {
+      sql += std::string(query.newest_first ? "AND f.id < " : "AND f.id > ") +
+             parameters.add(Param::integer(query.after_id)) + " ";
+    }
+    if (query.manufacturer) {
+      sql += "AND strpos(m.name_key, " +
+             parameters.add(Param::text(model::identity_key(*query.manufacturer))) + ") > 0 ";
+    }
     if (query.state) sql += "AND f.state = " + parameters.add(state_param(*query.state)) + " ";
     if (query.only_manufacturer_key) {
       sql += "AND m.name_key = " + parameters.add(Param::text(*query.only_manufacturer_key)) + " ";
@@ -1679,7 +1725,8 @@ class PostgresqlStorage : public Storage {
       sql += *query.remedied ? "AND " : "AND NOT ";
       sql += "(f.state = 'confirmed' AND f.remedied_version_id IS NOT NULL) ";
     }
-    sql += "ORDER BY f.id" + limit_clause(query.limit);
+    sql += std::string("ORDER BY f.id") + (query.newest_first ? " DESC" : "") +
+           limit_clause(query.limit);
     return read_flags(sql, parameters.params());
   }
 
@@ -1774,6 +1821,48 @@ class PostgresqlStorage : public Storage {
     return transaction.commit();
   }
 
+  Status create_session(const SessionRecord& session) override {
+    Transaction transaction(*db_);
+    IOTREG_TRY(transaction.begin());
+    IOTREG_TRY(db_->exec("ending expired sessions", "DELETE FROM sessions WHERE expires_at < $1",
+                         {Param::text(session.created_at)}));
+    IOTREG_TRY(db_->exec(
+        "recording a session",
+        "INSERT INTO sessions (session_hash, token_id, created_at, last_seen_at, expires_at) "
+        "VALUES ($1, $2, $3, $4, $5)",
+        {Param::text(session.session_hash), Param::integer(session.token_id),
+         Param::text(session.created_at), Param::text(session.last_seen_at),
+         Param::text(session.expires_at)}));
+    return transaction.commit();
+  }
+
+  Result<std::optional<SessionRecord>> find_session(const std::string& session_hash) override {
+    auto found =
+        db_->query("finding a session",
+                   "SELECT s.session_hash, s.token_id, t.token_hash, s.created_at, s.last_seen_at, "
+                   "s.expires_at FROM sessions s JOIN tokens t ON t.id = s.token_id "
+                   "WHERE s.session_hash = $1",
+                   {Param::text(session_hash)});
+    if (!found.is_ok()) return found.status();
+    if (found->rows() == 0) return std::optional<SessionRecord>();
+    auto text = [&](int column) { return std::string(found->text(0, column)); };
+    return std::optional<SessionRecord>(
+        SessionRecord{text(0), found->integer(0, 1), text(2), text(3), text(4), text(5)});
+  }
+
+  Status touch_session(const std::string& session_hash, const std::string& at) override {
+    return db_->exec("recording a session's use",
+                     "UPDATE sessions SET last_seen_at = $1 WHERE session_hash = $2",
+                     {Param::text(at), Param::text(session_hash)});
+  }
+
+  Result<bool> delete_session(const std::string& session_hash) override {
+    auto deleted = db_->query("ending a session", "DELETE FROM sessions WHERE session_hash = $1",
+                              {Param::text(session_hash)});
+    if (!deleted.is_ok()) return deleted.status();
+    return deleted->affected() > 0;
+  }
+
   Result<std::int64_t> state_version() override {
     return db_->query_integer("reading the registry's version",
                               "SELECT coalesce(max(id), 0) FROM audit_events");
@@ -1802,10 +1891,15 @@ class PostgresqlStorage : public Storage {
         "WHERE ($1::bigint IS NULL OR (subject_type = 'product' AND subject_id = $1) "
         "OR (subject_type = 'flag' AND subject_id IN (SELECT id FROM flags WHERE product_id = $1)) "
         "OR (subject_type = 'import_run' AND subject_id IN (SELECT run_id FROM runs))) "
-        "AND ($2::text IS NULL OR actor = $2) AND id > $3 ORDER BY id" +
+        "AND ($2::text IS NULL OR actor = $2) AND ($4::text IS NULL OR left(at, 10) >= $4) "
+        "AND ($5::text IS NULL OR left(at, 10) <= $5) AND " +
+            std::string(query.newest_first ? "($3 = 0 OR id < $3) ORDER BY id DESC"
+                                           : "id > $3 ORDER BY id") +
             limit_clause(query.limit),
         {query.product_id ? Param::integer(*query.product_id) : Param::null(),
-         query.actor ? Param::text(*query.actor) : Param::null(), Param::integer(query.after_id)});
+         query.actor ? Param::text(*query.actor) : Param::null(), Param::integer(query.after_id),
+         query.since ? Param::text(*query.since) : Param::null(),
+         query.until ? Param::text(*query.until) : Param::null()});
     if (!found.is_ok()) return found.status();
     std::vector<AuditEvent> events;
     for (int row = 0; row < found->rows(); ++row) {

@@ -11,6 +11,8 @@
 #include <nlohmann/json.hpp>
 
 #include "registry/core/clock.h"
+#include "registry/model/product_class.h"
+#include "registry/storage/derived_columns.h"
 #include "registry/storage/session_records.h"
 #include "registry/storage/sqlite/audit_log.h"
 #include "registry/storage/sqlite/database.h"
@@ -375,6 +377,7 @@ class SqliteImportSession : public ImportSession {
         .bind(5, known.id);
     bind_optional(update_product_, 3, type);
     bind_optional(update_product_, 13, staged.support_end);
+    update_product_.bind(14, model::product_class_of(type));
     if (evaluation_ && !verdict.status.empty()) {
       if (rejudge_) {
         IOTREG_TRY(read_history(older_version_id, history, older_version_id));
@@ -387,6 +390,7 @@ class SqliteImportSession : public ImportSession {
       const enforcement::Consequences decided =
           decide_(before.value(), {verdict.status, verdict.failed, version_id});
       writer_->bind(update_product_, 6, version_id, verdict, before.value(), decided);
+      update_product_.bind(15, verdict.failing_checks);
       IOTREG_TRY(update_product_.run());
       IOTREG_TRY(writer_->write(before.value(), version_id, decided,
                                 described(staged, known.version_count + 1)));
@@ -395,6 +399,7 @@ class SqliteImportSession : public ImportSession {
       ConsequenceWriter::bind_unjudged(update_product_, 6);
       update_product_.bind(11, std::int64_t{known.flagged ? 1 : 0});
       if (known.flag_id != 0) update_product_.bind(12, known.flag_id);
+      update_product_.bind(15, std::string_view(""));
       IOTREG_TRY(update_product_.run());
     }
     // Products created by this import are indexed once, at commit.
@@ -484,9 +489,9 @@ class SqliteImportSession : public ImportSession {
         db_.prepare("INSERT INTO products (id, manufacturer_id, identity_hash, brand, model, type, "
                     "latest_version_id, version_count, created_run_id, updated_run_id, status, "
                     "evaluation_id, evaluated_version_id, findings, label_id, flagged, flag_id, "
-                    "support_end) "
+                    "support_end, class, failing_checks) "
                     "VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, 1, ?8, ?8, ?9, ?10, ?11, ?12, ?13, ?14, "
-                    "?15, ?16)"),
+                    "?15, ?16, ?17, ?18)"),
         insert_product_));
     IOTREG_TRY(assign(db_.prepare("INSERT INTO declaration_versions (id, product_id, version, "
                                   "previous_id, import_run_id, source_location, body) "
@@ -496,7 +501,8 @@ class SqliteImportSession : public ImportSession {
                                   "type = ?3, latest_version_id = ?4, status = ?6, "
                                   "evaluation_id = ?7, evaluated_version_id = ?8, findings = ?9, "
                                   "label_id = ?10, flagged = ?11, flag_id = ?12, "
-                                  "support_end = ?13 WHERE id = ?5"),
+                                  "support_end = ?13, class = ?14, failing_checks = ?15 "
+                                  "WHERE id = ?5"),
                       update_product_));
     IOTREG_TRY(assign(db_.prepare("INSERT INTO products_fts (rowid, brand, model, type) "
                                   "VALUES (?1, ?2, ?3, ?4)"),
@@ -614,16 +620,19 @@ class SqliteImportSession : public ImportSession {
         .bind(8, run_id_);
     bind_optional(insert_product_, 6, type);
     bind_optional(insert_product_, 16, staged.support_end);
+    insert_product_.bind(17, model::product_class_of(type));
     if (evaluation_ && !verdict.status.empty()) {
       const enforcement::ProductFacts before{product_id, "", std::nullopt};
       const enforcement::Consequences decided =
           decide_(before, {verdict.status, verdict.failed, version_id});
       writer_->bind(insert_product_, 9, version_id, verdict, before, decided);
+      insert_product_.bind(18, verdict.failing_checks);
       IOTREG_TRY(insert_product_.run());
       IOTREG_TRY(insert_version(version_id, product_id, 1, 0, staged));
       IOTREG_TRY(writer_->write(before, version_id, decided, described(staged, 1)));
     } else {
       ConsequenceWriter::bind_unjudged(insert_product_, 9);
+      insert_product_.bind(18, std::string_view(""));
       IOTREG_TRY(insert_product_.run());
       IOTREG_TRY(insert_version(version_id, product_id, 1, 0, staged));
     }
@@ -709,7 +718,7 @@ class SqliteRecheckSession : public RecheckSession {
     IOTREG_TRY(writer_->prepare(&evaluation_));
     return assign(db_.prepare("UPDATE products SET status = ?1, evaluation_id = ?2, "
                               "evaluated_version_id = ?3, findings = ?4, label_id = ?5, "
-                              "flagged = ?6, flag_id = ?7 WHERE id = ?8"),
+                              "flagged = ?6, flag_id = ?7, failing_checks = ?9 WHERE id = ?8"),
                   update_product_);
   }
 
@@ -719,7 +728,7 @@ class SqliteRecheckSession : public RecheckSession {
   Status apply(const RecheckCandidate& product, const VerdictRecord& verdict,
                const enforcement::Consequences& decided) override {
     writer_->bind(update_product_, 1, product.version_id, verdict, product.facts, decided);
-    update_product_.bind(8, product.facts.product_id);
+    update_product_.bind(8, product.facts.product_id).bind(9, verdict.failing_checks);
     IOTREG_TRY(update_product_.run());
     return writer_->write(product.facts, product.version_id, decided,
                           {product.manufacturer, product.brand, product.model,
@@ -852,7 +861,7 @@ constexpr const char* kProductColumns =
     "coalesce((SELECT version FROM declaration_versions WHERE id = p.evaluated_version_id), 0), "
     "p.findings, coalesce(nf.state, ''), "
     "nf.state = 'confirmed' AND nf.remedied_version_id IS NOT NULL, "
-    "coalesce(p.support_end, ''), coalesce(p.flag_id, 0) "
+    "coalesce(p.support_end, ''), coalesce(p.flag_id, 0), p.class "
     "FROM products p JOIN manufacturers m ON m.id = p.manufacturer_id "
     "JOIN import_runs cr ON cr.id = p.created_run_id "
     "JOIN import_runs ur ON ur.id = p.updated_run_id "
@@ -878,6 +887,7 @@ ProductSummary read_product(const Statement& row) {
   product.remedied = row.int64(15) != 0;
   product.support_end = row.text(16);
   product.flag_id = row.int64(17);
+  product.product_class = row.text(18);
   return product;
 }
 
@@ -941,8 +951,8 @@ TokenRecord read_token(const Statement& row) {
           row.text(5),  row.text(6), row.text(7), row.text(8), row.text(9)};
 }
 
-// The WHERE clause shared by product lists, facets and exports. Parameters 1-6 are its own (the
-// caller's start at 7); the values are only ever bound, never spliced into the SQL.
+// The WHERE clause shared by product lists, facets and exports. Parameters 7 and 8 are the
+// caller's, the others its own; the values are only ever bound, never spliced into the SQL.
 class ProductFilter {
  public:
   // The search words are the tokens `tokenizer` finds in query.search, each once; text without
@@ -978,6 +988,8 @@ class ProductFilter {
       sql += "AND p.manufacturer_id IN (SELECT id FROM manufacturers WHERE instr(name_key, ?3)) ";
     }
     if (query_->type) sql += "AND lower(p.type) = lower(?4) ";
+    if (query_->product_class) sql += "AND p.class = ?12 ";
+    if (query_->failing) sql += "AND instr(p.failing_checks, ' ' || ?13 || ' ') ";
     if (query_->support_ends_before) sql += "AND p.support_end < ?9 ";
     if (query_->support_ends_after) sql += "AND p.support_end > ?10 ";
     if (query_->changed_since) {
@@ -1017,13 +1029,15 @@ class ProductFilter {
     if (query_->support_ends_before) statement.bind(9, *query_->support_ends_before);
     if (query_->support_ends_after) statement.bind(10, *query_->support_ends_after);
     if (query_->changed_since) statement.bind(11, *query_->changed_since);
+    if (query_->product_class) statement.bind(12, *query_->product_class);
+    if (query_->failing) statement.bind(13, *query_->failing);
     for (std::size_t i = 0; i < terms_.size(); ++i) {
       statement.bind(static_cast<int>(kFirstTermParameter + i), terms_[i]);
     }
   }
 
  private:
-  static constexpr std::size_t kFirstTermParameter = 12;  // after the caller's 7 and 8
+  static constexpr std::size_t kFirstTermParameter = 14;  // after the caller's 7 and 8
   const ProductQuery* query_ = nullptr;
   std::vector<std::string> terms_;
   std::string manufacturer_key_;
@@ -1337,23 +1351,47 @@ class SqliteStorage : public Storage {
   }
 
   Result<ProductFacets> product_facets(const ProductQuery& query) override {
+    return count_facets(query, [this](const ProductQuery& part) -> Result<std::vector<FacetGroup>> {
+      ProductFilter filter;
+      IOTREG_TRY(build_filter(part, filter));
+      auto statement = db_->prepare(
+          "SELECT p.status, coalesce(p.type, ''), p.class, coalesce(nf.state, ''), "
+          "p.failing_checks, count(*) FROM products p LEFT JOIN flags nf ON nf.id = p.flag_id " +
+          filter.where() + "GROUP BY 1, 2, 3, 4, 5");
+      if (!statement.is_ok()) return statement.status();
+      filter.bind(*statement);
+      std::vector<FacetGroup> groups;
+      for (;;) {
+        auto row = statement->step();
+        if (!row.is_ok()) return row.status();
+        if (!row.value()) break;
+        groups.push_back({statement->text(0), statement->text(1), statement->text(2),
+                          statement->text(3), statement->text(4),
+                          static_cast<std::uint64_t>(statement->int64(5))});
+      }
+      return groups;
+    });
+  }
+
+  Result<std::vector<ManufacturerCount>> top_manufacturers(const ProductQuery& query,
+                                                           std::size_t limit) override {
     ProductFilter filter;
     IOTREG_TRY(build_filter(query, filter));
-    auto statement =
-        db_->prepare("SELECT p.status, coalesce(p.type, ''), count(*) FROM products p " +
-                     filter.where() + "GROUP BY p.status, p.type");
+    auto statement = db_->prepare(
+        "SELECT m.name, count(*) AS n FROM products p JOIN manufacturers m "
+        "ON m.id = p.manufacturer_id " +
+        filter.where() + "GROUP BY m.id ORDER BY n DESC, m.name LIMIT ?8");
     if (!statement.is_ok()) return statement.status();
     filter.bind(*statement);
-    ProductFacets facets;
+    statement->bind(8, static_cast<std::int64_t>(limit));
+    std::vector<ManufacturerCount> top;
     for (;;) {
       auto row = statement->step();
       if (!row.is_ok()) return row.status();
       if (!row.value()) break;
-      auto count = static_cast<std::uint64_t>(statement->int64(2));
-      facets.status[statement->text(0)] += count;
-      facets.type[statement->text(1)] += count;
+      top.push_back({statement->text(0), static_cast<std::uint64_t>(statement->int64(1))});
     }
-    return facets;
+    return top;
   }
 
   Result<std::map<std::string, std::uint64_t>> support_end_by_quarter(
@@ -1514,6 +1552,56 @@ class SqliteStorage : public Storage {
     return transaction.commit();
   }
 
+  Status create_session(const SessionRecord& session) override {
+    Transaction transaction(*db_);
+    IOTREG_TRY(transaction.begin());
+    auto expired = db_->prepare("DELETE FROM sessions WHERE expires_at < ?1");
+    if (!expired.is_ok()) return expired.status();
+    expired->bind(1, session.created_at);
+    IOTREG_TRY(expired->run());
+    auto insert = db_->prepare(
+        "INSERT INTO sessions (session_hash, token_id, created_at, last_seen_at, expires_at) "
+        "VALUES (?1, ?2, ?3, ?4, ?5)");
+    if (!insert.is_ok()) return insert.status();
+    insert->bind(1, session.session_hash)
+        .bind(2, session.token_id)
+        .bind(3, session.created_at)
+        .bind(4, session.last_seen_at)
+        .bind(5, session.expires_at);
+    IOTREG_TRY(insert->run());
+    return transaction.commit();
+  }
+
+  Result<std::optional<SessionRecord>> find_session(const std::string& session_hash) override {
+    auto statement = db_->prepare(
+        "SELECT s.session_hash, s.token_id, t.token_hash, s.created_at, s.last_seen_at, "
+        "s.expires_at FROM sessions s JOIN tokens t ON t.id = s.token_id "
+        "WHERE s.session_hash = ?1");
+    if (!statement.is_ok()) return statement.status();
+    statement->bind(1, session_hash);
+    auto row = statement->step();
+    if (!row.is_ok()) return row.status();
+    if (!row.value()) return std::optional<SessionRecord>();
+    return std::optional<SessionRecord>(SessionRecord{statement->text(0), statement->int64(1),
+                                                      statement->text(2), statement->text(3),
+                                                      statement->text(4), statement->text(5)});
+  }
+
+  Status touch_session(const std::string& session_hash, const std::string& at) override {
+    auto update = db_->prepare("UPDATE sessions SET last_seen_at = ?1 WHERE session_hash = ?2");
+    if (!update.is_ok()) return update.status();
+    update->bind(1, at).bind(2, session_hash);
+    return update->run();
+  }
+
+  Result<bool> delete_session(const std::string& session_hash) override {
+    auto remove = db_->prepare("DELETE FROM sessions WHERE session_hash = ?1");
+    if (!remove.is_ok()) return remove.status();
+    remove->bind(1, session_hash);
+    IOTREG_TRY(remove->run());
+    return sqlite3_changes(db_->handle()) > 0;
+  }
+
   Result<std::string> evaluation_provenance(std::int64_t evaluation_id) override {
     auto statement = db_->prepare("SELECT provenance FROM evaluations WHERE id = ?1");
     if (!statement.is_ok()) return statement.status();
@@ -1527,17 +1615,21 @@ class SqliteStorage : public Storage {
   }
 
   Result<std::vector<FlagRecord>> flags(const FlagQuery& query) override {
-    auto statement = db_->prepare(std::string(kFlagColumns) +
-                                  "WHERE (?1 IS NULL OR f.state = ?1) AND "
-                                  "(?2 IS NULL OR m.name_key = ?2) AND f.id > ?3 AND "
-                                  "(?5 IS NULL OR (f.state = 'confirmed' AND "
-                                  "f.remedied_version_id IS NOT NULL) = ?5) "
-                                  "ORDER BY f.id LIMIT ?4");
+    const bool after = query.after_id > 0;
+    auto statement = db_->prepare(
+        std::string(kFlagColumns) +
+        "WHERE (?1 IS NULL OR f.state = ?1) AND "
+        "(?2 IS NULL OR m.name_key = ?2) AND (?6 IS NULL OR instr(m.name_key, ?6)) AND " +
+        (query.newest_first ? "(?3 = 0 OR f.id < ?3)" : "f.id > ?3") +
+        " AND (?5 IS NULL OR (f.state = 'confirmed' AND "
+        "f.remedied_version_id IS NOT NULL) = ?5) ORDER BY f.id" +
+        (query.newest_first ? " DESC" : "") + " LIMIT ?4");
     if (!statement.is_ok()) return statement.status();
     if (query.state) statement->bind(1, enforcement::flag_state_name(*query.state));
     if (query.remedied) statement->bind(5, std::int64_t{*query.remedied ? 1 : 0});
     if (query.only_manufacturer_key) statement->bind(2, *query.only_manufacturer_key);
-    statement->bind(3, query.after_id);
+    if (query.manufacturer) statement->bind(6, model::identity_key(*query.manufacturer));
+    statement->bind(3, after ? query.after_id : std::int64_t{0});
     statement->bind(4,
                     query.limit == 0 ? std::int64_t{-1} : static_cast<std::int64_t>(query.limit));
     return read_flags_with_history(*statement);
@@ -1641,10 +1733,16 @@ class SqliteStorage : public Storage {
         "WHERE (?1 IS NULL OR (subject_type = 'product' AND subject_id = ?1) "
         "OR (subject_type = 'flag' AND subject_id IN (SELECT id FROM flags WHERE product_id = ?1)) "
         "OR (subject_type = 'import_run' AND subject_id IN (SELECT run_id FROM runs))) "
-        "AND (?3 IS NULL OR actor = ?3) AND id > ?4 ORDER BY id LIMIT ?5");
+        "AND (?3 IS NULL OR actor = ?3) AND (?6 IS NULL OR substr(at, 1, 10) >= ?6) "
+        "AND (?7 IS NULL OR substr(at, 1, 10) <= ?7) AND " +
+        std::string(query.newest_first ? "(?4 = 0 OR id < ?4) ORDER BY id DESC"
+                                       : "id > ?4 ORDER BY id") +
+        " LIMIT ?5");
     if (!statement.is_ok()) return statement.status();
     if (query.product_id) statement->bind(1, *query.product_id);
     if (query.actor) statement->bind(3, *query.actor);
+    if (query.since) statement->bind(6, *query.since);
+    if (query.until) statement->bind(7, *query.until);
     statement->bind(4, query.after_id);
     statement->bind(5,
                     query.limit == 0 ? std::int64_t{-1} : static_cast<std::int64_t>(query.limit));
@@ -1710,6 +1808,34 @@ Status backfill_support_end(Database& db) {
   return Status::ok();
 }
 
+// Migration 7: each product's class, from its type, and the checks its verdict failed, from its
+// stored findings.
+Status backfill_class_and_failing_checks(Database& db) {
+  auto products = db.prepare(
+      "SELECT p.id, coalesce(p.type, ''), p.findings, e.provenance FROM products p "
+      "LEFT JOIN evaluations e ON e.id = p.evaluation_id");
+  if (!products.is_ok()) return products.status();
+  auto update = db.prepare("UPDATE products SET class = ?1, failing_checks = ?2 WHERE id = ?3");
+  if (!update.is_ok()) return update.status();
+  for (;;) {
+    auto row = products->step();
+    if (!row.is_ok()) return row.status();
+    if (!row.value()) break;
+    std::string failing;
+    if (!products->is_null(3)) {
+      // Findings that cannot be read are reported when shown; they fail no check here.
+      auto stored = failing_checks_of_stored(products->blob_view(2), products->text_view(3));
+      if (stored.is_ok()) failing = std::move(stored).value();
+    }
+    const std::string type = products->text(1);
+    update->bind(1, model::product_class_of(type))
+        .bind(2, std::string_view(failing.data(), failing.size()))
+        .bind(3, products->int64(0));
+    IOTREG_TRY(update->run());
+  }
+  return Status::ok();
+}
+
 // Migration 6 changed the state of flags that a compliant verdict had lifted automatically
 // (migration_6_lifted names them): the audit log records which and why.
 Status record_flag_state_migration(Database& db) {
@@ -1754,6 +1880,7 @@ Status migrate(Database& db) {
     if (migration.version == 3) IOTREG_TRY(sqlite::chain_unhashed_audit_events(db));
     if (migration.version == 5) IOTREG_TRY(backfill_support_end(db));
     if (migration.version == 6) IOTREG_TRY(record_flag_state_migration(db));
+    if (migration.version == 7) IOTREG_TRY(backfill_class_and_failing_checks(db));
   }
   IOTREG_TRY(db.exec("PRAGMA application_id = " + std::to_string(kApplicationId)));
   return transaction.commit();
