@@ -6,7 +6,6 @@
 // columns, notes and drop-downs. Immutable after construction; safe to share between threads.
 #pragma once
 
-#include <cstddef>
 #include <memory>
 #include <string>
 #include <vector>
@@ -30,10 +29,6 @@ class FieldGuide {
 
   // Every leaf field, in the order of the built-in schema's field catalog.
   const std::vector<FieldDescription>& fields() const { return fields_; }
-  // True for a field whose values are calendar dates, by catalog index.
-  bool is_date(std::size_t field) const {
-    return field < fields_.size() && fields_[field].kind == FieldKind::kDate;
-  }
 
  private:
   std::vector<FieldDescription> fields_;

@@ -109,6 +109,11 @@ Result<std::unique_ptr<XlsxArchive>> XlsxArchive::open(std::istream& in,
   return archive;
 }
 
+std::uint64_t XlsxArchive::position() const {
+  const auto at = in_->tellg();
+  return at == std::istream::pos_type(-1) ? 0 : static_cast<std::uint64_t>(at);
+}
+
 bool XlsxArchive::has_part(const std::string& name) const {
   return zip_->findHeader(name) != zip_->headerEnd();
 }

@@ -59,6 +59,8 @@ class XlsxArchive {
   XlsxArchive& operator=(const XlsxArchive&) = delete;
 
   bool has_part(const std::string& name) const;
+  // How far into the archive's bytes reading has come, for progress reports; 0 when unknown.
+  std::uint64_t position() const;
   // Parses part `name` (a ZIP entry name such as "xl/workbook.xml") with `handler`. Not ok when
   // the part is missing, is not well-formed XML, cannot be inflated, passes a limit (`what`
   // names the part in messages) or the handler stopped the parse (its reason).

@@ -351,6 +351,7 @@ struct SheetContext {
   const std::vector<bool>& style_is_date;
   bool date1904 = false;
   std::string sheet;
+  const xlsx::XlsxArchive& archive;  // for progress reports
 };
 
 // Streams the worksheet's rows: the first row with a value is the header, each later one a
@@ -579,7 +580,7 @@ class SheetHandler : public PartHandler {
 
   void read_record() {
     location_.line = row_number_;
-    ++location_.ordinal;
+    if (++location_.ordinal % 4096 == 0) context_.sink.progress(context_.archive.position());
     record_.clear();
     issues_.clear();
     bool valid = true;
@@ -766,10 +767,13 @@ Status read_xlsx(std::istream& in, const CompiledSchema& schema, RecordSink& sin
   }
   SheetContext context{schema,          std::move(date_fields), sink,
                        limits,          shared_strings,         styles.style_is_date,
-                       layout.date1904, layout.sheet_name};
+                       layout.date1904, layout.sheet_name,      archive};
   SheetHandler rows(context);
-  return archive.parse_part(layout.sheet_part, "the worksheet '" + layout.sheet_name + "'", rows,
-                            {kMaxSheetBytes, 2 * limits.max_record_bytes + (64u << 10)});
+  auto status =
+      archive.parse_part(layout.sheet_part, "the worksheet '" + layout.sheet_name + "'", rows,
+                         {kMaxSheetBytes, 2 * limits.max_record_bytes + (64u << 10)});
+  sink.progress(archive.position());
+  return status;
 }
 
 }  // namespace detail

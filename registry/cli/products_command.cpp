@@ -1,6 +1,5 @@
 // `iotreg products`: a table for people, JSON Lines (--json) or CSV (--csv) for scripts, an
 // XLSX workbook (--xlsx FILE) for spreadsheets.
-#include <cstdio>
 #include <iostream>
 #include <tuple>
 
@@ -77,7 +76,7 @@ int run_products(const GlobalOptions& options, const ProductsArguments& argument
   }
   if (!arguments.xlsx_path.empty()) {
     // Written to the file only when complete (libxlsxwriter writes at close); a failure
-    // leaves no partial workbook behind.
+    // leaves no workbook behind.
     auto writer = views::ProductXlsxWriter::create(arguments.xlsx_path);
     if (!writer.is_ok()) return report_error(writer.status());
     views::FindingsPrinter printer(*registry);
@@ -88,10 +87,7 @@ int run_products(const GlobalOptions& options, const ProductsArguments& argument
         return report_error(added);
       }
     }
-    if (auto written = writer.value()->finish(); !written.is_ok()) {
-      std::remove(arguments.xlsx_path.c_str());
-      return report_error(written);
-    }
+    if (auto written = writer.value()->finish(); !written.is_ok()) return report_error(written);
     return kExitSuccess;
   }
   if (arguments.csv) {

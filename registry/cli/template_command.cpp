@@ -6,8 +6,7 @@
 // drop-downs for enumerations and booleans, a date check and format for dates, whole numbers
 // for integers, and text format elsewhere, so that Excel does not turn a model like 3-1 into a
 // date or a GTIN into 5.06E+12.
-#include <cstdio>
-#include <iostream>
+#include <algorithm>
 #include <string>
 #include <vector>
 
@@ -125,10 +124,7 @@ Status write_template(const std::string& path) {
 }  // namespace
 
 int run_template(const std::string& xlsx_path) {
-  if (auto written = write_template(xlsx_path); !written.is_ok()) {
-    std::remove(xlsx_path.c_str());
-    return report_error(written);
-  }
+  if (auto written = write_template(xlsx_path); !written.is_ok()) return report_error(written);
   return kExitSuccess;
 }
 

@@ -202,9 +202,8 @@ class StagingSink : public importers::RecordSink {
         staged ? staged->identity.hash : model::product_identity(declaration).hash;
     const std::size_t payload_hash = staged ? std::hash<std::string>{}(staged->payload) : 0;
     auto [found, first_time] = first_records_.try_emplace(
-        identity,
-        FirstRecord{where.line, where.ordinal, where.array_index, where.document_number,
-                    payload_hash});
+        identity, FirstRecord{where.line, where.ordinal, where.array_index, where.document_number,
+                              payload_hash});
     if (first_time) return;
     if (result_.duplicates.size() >= options_.max_reported_rejections) {
       ++result_.duplicates_not_reported;
@@ -331,7 +330,10 @@ Result<FileResult> import_input(storage::Storage* storage, std::istream& in,
     try {
       StagingSink sink(encoder.value(), options, file, bytes_total, storage ? &queue : nullptr,
                        observer, result);
-      importers::DecodedInput decoded(in, options.encoding);
+      // A workbook is a ZIP archive of UTF-8 XML: a text encoding never applies to its bytes.
+      importers::DecodedInput decoded(in, *options.format == importers::Format::kXlsx
+                                              ? importers::TextEncoding::kUtf8
+                                              : options.encoding);
       read_status = importers::read_declarations(decoded.stream(), *options.format, schema, sink);
       sink.flush();
     } catch (const std::exception& error) {

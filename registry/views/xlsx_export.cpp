@@ -52,13 +52,20 @@ Result<std::unique_ptr<XlsxWorkbook>> XlsxWorkbook::create(const std::string& pa
 }
 
 XlsxWorkbook::~XlsxWorkbook() {
-  if (workbook_ != nullptr) workbook_close(workbook_);
+  // Not closed: discarded. libxlsxwriter can only free a workbook by writing it, so the file
+  // it writes is removed again.
+  if (workbook_ != nullptr) {
+    workbook_close(workbook_);
+    std::remove(path_.c_str());
+  }
 }
 
 Status XlsxWorkbook::close() {
   lxw_workbook* workbook = workbook_;
   workbook_ = nullptr;
-  return xlsx_status(workbook_close(workbook), "cannot write " + path_);
+  auto status = xlsx_status(workbook_close(workbook), "cannot write " + path_);
+  if (!status.is_ok()) std::remove(path_.c_str());  // no partial workbook is left behind
+  return status;
 }
 
 Result<std::unique_ptr<TemporaryFile>> TemporaryFile::create() {

@@ -1,6 +1,7 @@
 // XLSX exports: products as an Excel workbook with typed cells, through libxlsxwriter.
 //
-// XlsxWorkbook owns one lxw_workbook (closed, and so written, by close() or its destructor);
+// XlsxWorkbook owns one lxw_workbook, written by close() (a workbook destroyed without close()
+// leaves no file);
 // TemporaryFile owns a file name under $TMPDIR and removes the file when destroyed;
 // ProductXlsxWriter writes the export columns of views.h (the same as CSV) as one sheet, with
 // numbers as numbers, booleans as booleans and dates as Excel dates, a bold frozen header row,
@@ -32,7 +33,8 @@ class XlsxWorkbook {
   XlsxWorkbook& operator=(const XlsxWorkbook&) = delete;
 
   lxw_workbook* get() { return workbook_; }
-  // Writes the file; kIoError naming the path and libxlsxwriter's reason when it cannot.
+  // Writes the file; kIoError naming the path and libxlsxwriter's reason when it cannot, and
+  // then no file is left.
   Status close();
 
  private:
