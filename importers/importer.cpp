@@ -46,8 +46,8 @@ std::optional<Format> format_from_path(std::string_view path) {
 
 std::string sheet_reference(std::string_view sheet, std::uint64_t row) {
   const bool plain = !sheet.empty() && std::all_of(sheet.begin(), sheet.end(), [](char c) {
-    return (c >= 'A' && c <= 'Z') || (c >= 'a' && c <= 'z') || (c >= '0' && c <= '9') ||
-           c == '_' || c == '.';
+    return (c >= 'A' && c <= 'Z') || (c >= 'a' && c <= 'z') || (c >= '0' && c <= '9') || c == '_' ||
+           c == '.';
   });
   std::string text;
   if (plain) {
@@ -130,8 +130,8 @@ Result<std::size_t> header_column_field(std::string_view name, const model::Fiel
     std::vector<std::string_view> paths;
     for (const auto& spec : catalog.fields()) paths.push_back(spec.path);
     if (auto meant = nearest_spelling(name, paths)) {
-      return Status::invalid_argument("unknown column '" + std::string(name) +
-                                      "'; did you mean " + *meant + "?");
+      return Status::invalid_argument("unknown column '" + std::string(name) + "'; did you mean " +
+                                      *meant + "?");
     }
     return Status::invalid_argument("unknown column '" + std::string(name) +
                                     "' (columns are field paths such as manufacturer.name or "

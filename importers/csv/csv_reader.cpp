@@ -94,8 +94,7 @@ Status read_csv(std::istream& in, const CompiledSchema& schema, RecordSink& sink
       sink.reject({location,
                    {{locator.path(problem.field),
                      problem.message + " (" + at + "byte " + std::to_string(problem.column) +
-                         " of the line)" +
-                         std::string(problem.not_utf8 ? kNotUtf8Hint : ""),
+                         " of the line)" + std::string(problem.not_utf8 ? kNotUtf8Hint : ""),
                      problem.line}}});
       continue;
     }

@@ -362,6 +362,7 @@ void CsvTokenizer::check_text_byte() {
   const Utf8Sequence sequence = check_utf8_sequence(data + pos_, data + end_);
   if (sequence.length == 0) {
     report(std::string("invalid UTF-8 text: ") + sequence.complaint);
+    problem_.not_utf8 = true;
     ++pos_;
     return;
   }

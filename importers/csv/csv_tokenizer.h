@@ -51,6 +51,7 @@ struct CsvProblem {
   std::uint64_t column = 0;  // 1-based byte column within that line
   std::size_t field = 0;     // 0-based index within its record of the field the problem is in
   std::string message;       // plain English, e.g. "unterminated quoted field opened at line 7"
+  bool not_utf8 = false;     // the problem is bytes that are not UTF-8
 };
 
 class CsvTokenizer {

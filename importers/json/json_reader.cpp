@@ -14,6 +14,7 @@
 
 #include "importers/detail/byte_reader.h"
 #include "importers/detail/readers.h"
+#include "importers/text_encoding.h"
 
 namespace iotreg::importers::detail {
 namespace {
@@ -110,6 +111,8 @@ class ElementBuilder : public nlohmann::json_sax<json> {
   bool parse_error(std::size_t position, const std::string&,
                    const nlohmann::detail::exception& ex) override {
     error_ = without_exception_prefix(ex.what());
+    // nlohmann's word for bytes that are not UTF-8 inside a string.
+    if (error_.find("ill-formed UTF-8") != std::string::npos) error_ += kNotUtf8Hint;
     error_position_ = position;
     return false;
   }

@@ -17,6 +17,7 @@
 
 #include "importers/detail/byte_reader.h"
 #include "importers/detail/readers.h"
+#include "importers/text_encoding.h"
 #include "importers/yaml/yaml_scalars.h"
 #include "registry/core/utf8.h"
 
@@ -120,7 +121,7 @@ class DocumentBuilder : public YAML::EventHandler {
  private:
   void scalar(const YAML::Mark& mark, const std::string& tag, const std::string& text) {
     if (!is_valid_utf8(text)) {
-      issue(mark, "invalid UTF-8 in a value");
+      issue(mark, "invalid UTF-8 in a value" + std::string(kNotUtf8Hint));
       value(mark, json(nullptr));
       return;
     }
@@ -382,7 +383,9 @@ class YamlStreamReader {
     ++location_.ordinal;
     location_.line = builder.start_line();
     std::vector<FieldIssue> issues = std::move(builder.issues());
+    const std::size_t parse_issues = issues.size();
     bool valid = schema_.validate_document(builder.document(), scratch_, issues);
+    drop_repeated_issues(issues, parse_issues);
     if (valid && issues.empty()) {
       sink_.accept(scratch_, location_);
       return;

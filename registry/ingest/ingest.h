@@ -14,6 +14,7 @@
 #include <vector>
 
 #include "importers/importer.h"
+#include "importers/text_encoding.h"
 #include "registry/checks/checks.h"
 #include "registry/storage/storage.h"
 
@@ -21,6 +22,9 @@ namespace iotreg::ingest {
 
 struct ImportOptions {
   std::optional<importers::Format> format;  // overrides the file extension; required for "-"
+  // The text encoding of CSV, JSON and YAML input, decoded to UTF-8 as it is read (an XLSX
+  // workbook is always UTF-8 inside).
+  importers::TextEncoding encoding = importers::TextEncoding::kUtf8;
   std::string actor = "cli";
   // Judges what is imported (on the reader thread; known products again, with their history,
   // on the writer). Null: products stay pending. Must outlive the import.
@@ -60,6 +64,16 @@ class ImportObserver {
                            std::uint64_t /*bytes_total*/, std::uint64_t /*records*/) {}
 };
 
+// A record that declares the same product (manufacturer, brand and model, by identity key) as an
+// earlier record of the same file: a warning, not a rejection. An identical one changes nothing;
+// a different one is stored as a later version of the product.
+struct DuplicateRecord {
+  importers::RecordLocation where;
+  importers::RecordLocation first;  // the file's first record of the product
+  importers::RecordIdentity product;
+  bool identical = false;  // declares exactly what the first one did
+};
+
 struct FileResult {
   std::string file;
   std::string format;
@@ -67,6 +81,10 @@ struct FileResult {
   storage::ImportCounts counts;
   // Rejected records counted in counts.rejected but, past the cap, not told to the observer.
   std::uint64_t rejections_not_reported = 0;
+  // The first ImportOptions::max_reported_rejections duplicate records, in order, and how many
+  // more there were.
+  std::vector<DuplicateRecord> duplicates;
+  std::uint64_t duplicates_not_reported = 0;
   // Stored declarations by status, and the flags and products whose status changed.
   std::map<std::string, std::uint64_t> statuses;
   storage::ChangeSummary changes;

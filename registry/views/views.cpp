@@ -315,7 +315,8 @@ Json import_report_json(const ingest::FileResult& result, bool dry_run) {
   out["file_error"] = or_null(result.counts.file_error);
   out["rejected_not_listed"] = result.rejections_not_reported;
   Json& duplicates = out["duplicates"] = Json::array();
-  for (const auto& duplicate : result.duplicates) duplicates.push_back(duplicate_record_json(duplicate));
+  for (const auto& duplicate : result.duplicates)
+    duplicates.push_back(duplicate_record_json(duplicate));
   out["duplicates_not_listed"] = result.duplicates_not_reported;
   return out;
 }

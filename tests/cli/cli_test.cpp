@@ -709,13 +709,13 @@ TEST_SUITE("cli") {
     for (const auto& file : report["files"]) {
       CAPTURE(file.dump());
       // The summary's members as `import --json` and the API give them, and the rejections.
-      for (const char* key :
-           {"file", "rejected", "rejected_not_listed", "run_id", "format", "dry_run", "counts",
-            "statuses", "flags_raised", "flags_withdrawn", "flags_remedied", "products_changed",
-            "changed", "changed_not_listed", "error"}) {
+      for (const char* key : {"file", "rejected", "rejected_not_listed", "run_id", "format",
+                              "dry_run", "counts", "statuses", "flags_raised", "flags_withdrawn",
+                              "flags_remedied", "products_changed", "changed", "changed_not_listed",
+                              "error", "outcome", "duplicates", "duplicates_not_listed"}) {
         CHECK_MESSAGE(file.contains(key), key);
       }
-      CHECK(file.size() == 15);
+      CHECK(file.size() == 18);
       CHECK(file["rejected_not_listed"] == 0);
     }
 
@@ -1671,6 +1671,130 @@ TEST_SUITE("cli") {
     }
   }
 
+  TEST_CASE("cli: products by class and by failing check; unknown ones are refused by name") {
+    Registry registry;
+    REQUIRE(registry.import(sample_files()).exit_status == 1);
+    const auto every = registry.products();
+    REQUIRE(every.size() == kSampleProducts);
+    auto ids_where = [&](auto keep) {
+      std::vector<std::int64_t> ids;
+      for (const auto& product : every) {
+        if (keep(product)) ids.push_back(product["id"].get<std::int64_t>());
+      }
+      return ids;
+    };
+    auto ids_of = [&](std::vector<std::string> filters) {
+      std::vector<std::int64_t> ids;
+      for (const auto& product : registry.products(std::move(filters))) {
+        ids.push_back(product["id"].get<std::int64_t>());
+      }
+      return ids;
+    };
+    // Each product carries the class of its type: every router is network equipment and every
+    // baby monitor a children's product.
+    std::size_t routers = 0, monitors = 0;
+    for (const auto& product : every) {
+      const std::string type =
+          product["type"].is_string() ? product["type"].get<std::string>() : "";
+      CAPTURE(type);
+      if (type.find("router") != std::string::npos && type.find("laptop") == std::string::npos) {
+        ++routers;
+        CHECK(product["class"] == "network");
+      }
+      if (type.find("baby monitor") != std::string::npos) {
+        ++monitors;
+        CHECK(product["class"] == "children");
+      }
+    }
+    CHECK(routers > 0);
+    CHECK(monitors > 0);
+    for (const char* product_class : {"network", "children", "other"}) {
+      CAPTURE(product_class);
+      CHECK(ids_of({"--class", product_class}) ==
+            ids_where([&](const json& product) { return product["class"] == product_class; }));
+    }
+    // A failing check is any check the latest verdict failed, as failing_checks lists them.
+    auto failing = [](const json& product, const std::string& check) {
+      for (const auto& id : product["failing_checks"]) {
+        if (id == check) return true;
+      }
+      return false;
+    };
+    std::set<std::string> failed_checks;
+    for (const auto& product : every) {
+      for (const auto& id : product["failing_checks"]) failed_checks.insert(id.get<std::string>());
+    }
+    REQUIRE(failed_checks.size() >= 2);
+    for (const auto& check : failed_checks) {
+      CAPTURE(check);
+      const auto expected = ids_where([&](const json& product) { return failing(product, check); });
+      CHECK_FALSE(expected.empty());
+      CHECK(ids_of({"--failing", check}) == expected);
+      CHECK(ids_of({"--failing", check, "--status", "compliant"}) ==
+            ids_where([&](const json& product) {
+              return failing(product, check) && product["status"] == "compliant";
+            }));
+    }
+
+    auto refused = registry.run({"products", "--class", "cameras"});
+    CHECK(refused.exit_status == 2);
+    CHECK(refused.err.find("iotreg: --class 'cameras' is not a product class (did you mean "
+                           "camera?); it must be one of: children, wearable, camera,") == 0);
+    const std::string some_check = *failed_checks.begin();
+    const std::string misspelt = some_check.substr(0, some_check.size() - 1);
+    refused = registry.run({"products", "--failing", misspelt});
+    CHECK(refused.exit_status == 2);
+    CHECK(refused.err.find("iotreg: --failing '" + misspelt +
+                           "' is not a check in use (did you mean " + some_check + "?)") == 0);
+  }
+
+  TEST_CASE("cli: a registry from before product classes gets every class and failing check") {
+    Registry registry;
+    REQUIRE(registry.import(sample_files()).exit_status == 1);
+    const auto before = registry.products();
+    // Who fails each check, as the filter finds them.
+    auto failing_by_check = [&] {
+      std::map<std::string, std::vector<json>> found;
+      for (const auto& product : before) {
+        for (const auto& id : product["failing_checks"]) {
+          const std::string check = id.get<std::string>();
+          if (found.count(check) == 0) found[check] = registry.products({"--failing", check});
+        }
+      }
+      return found;
+    };
+    const auto failing_before = failing_by_check();
+    REQUIRE(failing_before.size() >= 2);
+    {
+      // The schema as it was before the columns came (SQLite 6, PostgreSQL 2), without what
+      // later migrations add.
+      test::RegistryProbe probe(registry.db);
+      probe.exec("DROP TABLE IF EXISTS sessions");
+      probe.exec("DROP INDEX products_class");
+      if (test::testing_postgresql()) {
+        probe.exec("ALTER TABLE products DROP COLUMN class, DROP COLUMN failing_checks");
+        probe.exec("UPDATE iotreg_schema SET version = 2");
+      } else {
+        probe.exec("ALTER TABLE products DROP COLUMN class");
+        probe.exec("ALTER TABLE products DROP COLUMN failing_checks");
+        probe.exec("PRAGMA user_version = 6");
+      }
+    }
+    const auto after = registry.products();  // opening the registry migrates it
+    REQUIRE(after.size() == before.size());
+    {
+      test::RegistryProbe probe(registry.db);
+      CHECK(probe.integer("SELECT count(*) FROM products WHERE class = 'other'") <
+            static_cast<std::int64_t>(before.size()));
+      CHECK(probe.integer("SELECT count(*) FROM products WHERE failing_checks <> ''") > 0);
+    }
+    for (std::size_t i = 0; i < after.size(); ++i) {
+      CAPTURE(after[i]["id"]);
+      CHECK(after[i]["class"] == before[i]["class"]);
+    }
+    CHECK(failing_by_check() == failing_before);
+  }
+
   TEST_CASE("cli: a rejected record names its product when its identity was read") {
     Registry registry;
     const std::string file = registry.dir.file("dates.csv");
@@ -1714,6 +1838,76 @@ TEST_SUITE("cli") {
     auto same = registry.import({registry.dir.file("b.csv")});
     CHECK(contains(same.out, "0 new products, 0 new versions, 1 unchanged"));
     CHECK(registry.products()[0]["version_count"] == 1);
+  }
+
+  TEST_CASE("cli: a product declared twice in one file is a warning naming both records") {
+    Registry registry;
+    std::ofstream(registry.dir.file("twice.csv"))
+        << "manufacturer.name,product.brand,product.model,product.type\n"
+           "Acme Ltd,Acme,X1,camera\n"
+           "Acme Ltd,Acme,X2,plug\n"
+           "Acme Ltd,Acme,X1,camera\n"
+           "ACME  Ltd,Acme,X1,smart camera\n";
+    auto imported = registry.import({registry.dir.file("twice.csv")});
+    INFO("stderr: ", imported.err);
+    CHECK(imported.exit_status == 0);
+    const std::string file = registry.dir.file("twice.csv");
+    CHECK(contains(imported.err, file + ":4: warning: declares the same product as line 2 (Acme "
+                                        "Ltd / Acme X1); identical, it changed nothing\n"));
+    CHECK(contains(imported.err,
+                   file + ":5: warning: declares the same product as line 2 (ACME  Ltd / Acme "
+                          "X1); it differs, and is stored as the product's later version\n"));
+    CHECK(std::count(imported.err.begin(), imported.err.end(), '\n') == 2);
+    CHECK(contains(imported.out, "4 accepted (2 new products, 1 new version, 1 unchanged)"));
+    const auto products = registry.products();
+    REQUIRE(products.size() == 2);
+    CHECK(products[0]["version_count"] == 2);
+    CHECK(products[0]["type"] == "smart camera");
+
+    auto report = registry.import({"--dry-run", "--json", registry.dir.file("twice.csv")});
+    const json summary = json::parse(report.out);
+    REQUIRE(summary["duplicates"].size() == 2);
+    CHECK(summary["duplicates"][0]["line"] == 4);
+    CHECK(summary["duplicates"][0]["first_line"] == 2);
+    CHECK(summary["duplicates"][0]["identical"] == true);
+    CHECK(summary["duplicates"][1]["identical"] == false);
+    CHECK(summary["duplicates"][1]["product"]["model"] == "X1");
+    CHECK(summary["duplicates_not_listed"] == 0);
+  }
+
+  TEST_CASE("cli: a Windows-1252 file is refused with a hint, and read right with --encoding") {
+    Registry registry;
+    // "Domótica Ibérica", "Cámara" and a euro sign as Windows-1252 bytes.
+    const std::string csv =
+        "manufacturer.name,product.brand,product.model,product.type\n"
+        "Dom\xF3tica Ib\xE9rica S.L.,Dom\xF3tica,DC-1,C\xE1mara \x80 IP\n";
+    std::ofstream(registry.dir.file("ansi.csv"), std::ios::binary) << csv;
+
+    auto refused = registry.import({registry.dir.file("ansi.csv")});
+    CHECK(refused.exit_status == 1);
+    CHECK(contains(refused.err, "manufacturer.name: invalid UTF-8 text"));
+    CHECK(contains(refused.err,
+                   "the file is not UTF-8: save it as \"CSV UTF-8\" (Excel) or "
+                   "UTF-8, or import it with --encoding windows-1252"));
+    CHECK(registry.products().empty());
+
+    auto bad = registry.import({"--encoding", "ebcdic", registry.dir.file("ansi.csv")});
+    CHECK(bad.exit_status == 2);
+    CHECK(bad.err == "iotreg: unknown --encoding 'ebcdic' (use utf-8, windows-1252)\n");
+
+    auto read = registry.import({"--encoding", "Windows-1252", registry.dir.file("ansi.csv")});
+    INFO("stderr: ", read.err);
+    REQUIRE(read.exit_status == 0);
+    auto products = registry.products();
+    REQUIRE(products.size() == 1);
+    CHECK(products[0]["manufacturer"] == "Dom\u00F3tica Ib\u00E9rica S.L.");
+    CHECK(products[0]["type"] == "C\u00E1mara \u20AC IP");
+    // The same declaration in UTF-8 is the same product, unchanged.
+    std::ofstream(registry.dir.file("utf8.csv"))
+        << "manufacturer.name,product.brand,product.model,product.type\n"
+           "Dom\u00F3tica Ib\u00E9rica S.L.,Dom\u00F3tica,DC-1,C\u00E1mara \u20AC IP\n";
+    auto same = registry.import({registry.dir.file("utf8.csv")});
+    CHECK(contains(same.out, "0 new products, 0 new versions, 1 unchanged"));
   }
 
   TEST_CASE(
@@ -1929,6 +2123,10 @@ TEST_SUITE("cli") {
             "DROP TABLE tokens;"
             "DROP INDEX products_manufacturer;"
             "ALTER TABLE products DROP COLUMN support_end;"
+            "DROP INDEX products_class;"
+            "ALTER TABLE products DROP COLUMN class;"
+            "ALTER TABLE products DROP COLUMN failing_checks;"
+            "DROP TABLE IF EXISTS sessions;"
             "PRAGMA user_version = 2;");
         CHECK(registry.run({"products", "--limit", "1"}).exit_status == 0);  // migrates
         CHECK(probe.integer("PRAGMA user_version") == latest);

@@ -3,6 +3,7 @@
 
 #include <string>
 
+#include "importers/text_encoding.h"
 #include "support/collecting_sink.h"
 #include "support/generated_input.h"
 
@@ -139,6 +140,35 @@ TEST_SUITE("readers") {
     CHECK(result.sink.accepted[0].where.line == 3);
   }
 
+  TEST_CASE("every format: bytes that are not UTF-8 are one issue, with the field and a hint") {
+    const std::string hint =
+        "the file is not UTF-8: save it as \"CSV UTF-8\" (Excel) or UTF-8, "
+        "or import it with --encoding windows-1252";
+    struct Case {
+      Format format;
+      std::string text;
+      std::string field;  // the issue's field, where the format can tell it
+    };
+    const Case cases[] = {
+        {Format::kCsv, kCsvHeader + "\nDom\xF3tica,B,C\n", "manufacturer.name"},
+        {Format::kJsonLines,
+         R"({"manufacturer":{"name":"Dom)"
+         "\xF3"
+         R"(tica"},"product":{"brand":"B","model":"C"}})",
+         ""},
+        {Format::kYaml, "manufacturer: {name: \"Dom\xF3tica\"}\nproduct: {brand: B, model: C}\n",
+         "manufacturer.name"},
+    };
+    for (const auto& [format, text, field] : cases) {
+      CAPTURE(format_name(format));
+      auto result = read_text(text, format);
+      REQUIRE(result.sink.rejected.size() == 1);
+      REQUIRE(result.sink.rejected[0].issues.size() == 1);
+      CHECK(result.sink.rejected[0].issues[0].field == field);
+      CHECK(result.sink.rejected[0].issues[0].reason.find(hint) != std::string::npos);
+    }
+  }
+
   TEST_CASE("csv: an unterminated quote stops the file and earlier rows stay accepted") {
     auto result = read_text(kCsvHeader + "\nA,B,C\nA,B,\"open\nD,E,F\n", Format::kCsv);
     CHECK_FALSE(result.status.is_ok());
@@ -186,12 +216,14 @@ TEST_SUITE("readers") {
     CHECK(result.sink.issues(0) ==
           std::vector<std::string>{
               "product.brand: invalid UTF-8 text: truncated multi-byte sequence (byte 4 of the "
-              "line)"});
+              "line)" +
+              std::string(kNotUtf8Hint)});
     CHECK(result.sink.rejected[0].issues[0].line == 2);
     CHECK(result.sink.issues(1) ==
           std::vector<std::string>{
               ": invalid UTF-8 text: byte that never occurs in UTF-8 (column 4, byte 8 of the "
-              "line)"});
+              "line)" +
+              std::string(kNotUtf8Hint)});
   }
 
   TEST_CASE("csv: a field over the schema's maxLength is rejected with the field") {

@@ -4,6 +4,8 @@
 #include <cstdlib>
 
 #include "registry/enforcement/enforcement.h"
+#include "registry/model/product_class.h"
+#include "registry/storage/derived_columns.h"
 #include "registry/storage/postgresql/migrations.h"
 
 namespace iotreg::storage::postgresql {
@@ -18,6 +20,51 @@ std::int64_t busy_timeout_ms() {
   return 5000;
 }
 
+// Migration 3: each product's class, from its type, and the checks its verdict failed, from its
+// stored findings; computed here a batch at a time and written with one UPDATE from a COPY.
+Status backfill_class_and_failing_checks(Connection& connection) {
+  IOTREG_TRY(connection.exec_script(
+      "classifying stored products",
+      "CREATE TEMPORARY TABLE migration_3_derived (id BIGINT PRIMARY KEY, class TEXT NOT NULL, "
+      "failing_checks TEXT NOT NULL) ON COMMIT DROP"));
+  constexpr int kBatch = 20000;
+  std::int64_t after_id = 0;
+  for (;;) {
+    auto rows = connection.query(
+        "classifying stored products",
+        "SELECT p.id, coalesce(p.type, ''), p.findings, e.provenance FROM products p "
+        "LEFT JOIN evaluations e ON e.id = p.evaluation_id WHERE p.id > $1 ORDER BY p.id "
+        "LIMIT " +
+            std::to_string(kBatch),
+        {Param::integer(after_id)});
+    if (!rows.is_ok()) return rows.status();
+    if (rows->rows() == 0) break;
+    std::string copy;
+    for (int row = 0; row < rows->rows(); ++row) {
+      after_id = rows->integer(row, 0);
+      std::string failing;
+      if (!rows->is_null(row, 3)) {
+        // Findings that cannot be read are reported when shown; they fail no check here.
+        auto stored = failing_checks_of_stored(rows->bytes(row, 2), rows->text(row, 3));
+        if (stored.is_ok()) failing = std::move(stored).value();
+      }
+      copy += std::to_string(after_id) + '\t';
+      append_copy_field(copy, model::product_class_of(rows->text(row, 1)));
+      copy += '\t';
+      append_copy_field(copy, failing);
+      copy += '\n';
+    }
+    IOTREG_TRY(connection.copy_begin("classifying stored products",
+                                     "COPY migration_3_derived FROM STDIN"));
+    IOTREG_TRY(connection.copy_send(copy));
+    IOTREG_TRY(connection.copy_end());
+  }
+  return connection.exec_script(
+      "classifying stored products",
+      "UPDATE products p SET class = d.class, failing_checks = d.failing_checks "
+      "FROM migration_3_derived d WHERE d.id = p.id");
+}
+
 Status migrate(Connection& connection, int from) {
   for (const auto& migration : migrations()) {
     if (migration.version <= from) continue;
@@ -30,6 +77,7 @@ Status migrate(Connection& connection, int from) {
     IOTREG_TRY(connection.exec("recording the schema version",
                                "UPDATE iotreg_schema SET version = $1",
                                {Param::integer(migration.version)}));
+    if (migration.version == 3) IOTREG_TRY(backfill_class_and_failing_checks(connection));
   }
   return Status::ok();
 }
