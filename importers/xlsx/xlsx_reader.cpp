@@ -324,6 +324,11 @@ std::string number_text(double value) {
   return std::string(text, written.ptr);
 }
 
+// At most the first 100 bytes of untrusted text, for a message.
+std::string excerpt(const std::string& text) {
+  return text.size() <= 100 ? text : text.substr(0, 100) + "...";
+}
+
 // "A", "B", ..., "XFD" for 0-based column indexes.
 std::string column_letters(std::uint32_t column) {
   std::string letters;
@@ -376,7 +381,7 @@ class SheetHandler : public PartHandler {
       }
       if (row <= row_number_ || row > kMaxRows) {
         stop(Status::invalid_argument(sheet_reference(context_.sheet, row_number_ + 1) +
-                                      ": row number '" + number +
+                                      ": row number '" + number.substr(0, 20) +
                                       "' is out of order or past Excel's last row"));
         return;
       }
@@ -402,7 +407,7 @@ class SheetHandler : public PartHandler {
       }
       if (column >= kMaxColumns || column < next_column_) {
         stop(Status::invalid_argument(sheet_reference(context_.sheet, row_number_) +
-                                      ": cell reference '" + reference +
+                                      ": cell reference '" + reference.substr(0, 20) +
                                       "' is out of order or past Excel's last column"));
         return;
       }
@@ -486,7 +491,13 @@ class SheetHandler : public PartHandler {
     } else if (cell_type_ == "e") {
       cell_.kind = CellKind::kError;
       cell_.text = value_;
-    } else if (cell_type_ == "str" || cell_type_ == "inlineStr" || cell_type_ == "d") {
+    } else if (cell_type_ == "d") {
+      // An ISO 8601 date cell (strict OOXML): a day at midnight is the day; anything else is
+      // kept as written, and a date field then refuses it.
+      const bool midnight = value_.size() > 10 && value_[10] == 'T' &&
+                            value_.find_first_not_of("0:.Z", 11) == std::string::npos;
+      cell_.text = midnight ? value_.substr(0, 10) : value_;
+    } else if (cell_type_ == "str" || cell_type_ == "inlineStr") {
       cell_.text = value_;
     } else {
       cell_.kind = CellKind::kNumber;
@@ -526,6 +537,8 @@ class SheetHandler : public PartHandler {
     std::vector<bool> seen(catalog.size(), false);
     column_fields_.assign(cells_.back().column + 1, kNoField);
     for (const auto& cell : cells_) {
+      // A header cell of spaces is an empty one: a column without a field.
+      if (cell.kind == CellKind::kText && trim_whitespace(cell.text).empty()) continue;
       auto field = header_column_field(cell.text, catalog, seen);
       if (!field.is_ok()) {
         stop(Status::invalid_argument(sheet_reference(context_.sheet, row_number_) + ", column " +
@@ -542,14 +555,14 @@ class SheetHandler : public PartHandler {
     const std::string& path = context_.schema.catalog()->field(field).path;
     switch (cell.kind) {
       case CellKind::kError:
-        return Status::invalid_argument("holds the spreadsheet error " + cell.text +
+        return Status::invalid_argument("holds the spreadsheet error " + excerpt(cell.text) +
                                         ", not a value");
       case CellKind::kFormulaWithoutValue:
         return Status::invalid_argument(
-            "holds the formula =" + cell.text +
+            "holds the formula =" + excerpt(cell.text) +
             " without a saved value; save the workbook in a spreadsheet program, or paste values");
       case CellKind::kBadString:
-        return Status::invalid_argument("refers to shared string '" + cell.text +
+        return Status::invalid_argument("refers to shared string '" + excerpt(cell.text) +
                                         "', which the workbook does not have");
       case CellKind::kBoolean:
         return cell.text;
@@ -565,7 +578,7 @@ class SheetHandler : public PartHandler {
     double number = 0;
     auto parsed = std::from_chars(cell.text.data(), cell.text.data() + cell.text.size(), number);
     if (parsed.ec != std::errc() || parsed.ptr != cell.text.data() + cell.text.size()) {
-      return Status::invalid_argument("holds '" + cell.text + "', which is not a number");
+      return Status::invalid_argument("holds '" + excerpt(cell.text) + "', which is not a number");
     }
     if (context_.date_fields[field]) return serial_to_date(number, context_.date1904);
     if (cell.date_style) {

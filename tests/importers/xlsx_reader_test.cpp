@@ -213,6 +213,22 @@ TEST_SUITE("readers") {
     CHECK(result.sink.rejected[3].identity.has_value());
   }
 
+  TEST_CASE("xlsx: ISO 8601 date cells and header cells of spaces") {
+    Workbook workbook;
+    workbook.rows = "<row r=\"1\">" + text_cell("A1", "manufacturer.name") +
+                    text_cell("B1", "product.brand") + text_cell("C1", "product.model") +
+                    text_cell("D1", "  ") + text_cell("E1", "support.end_date") + "</row>" +
+                    identity_row(2, "D-1", "<c r=\"E2\" t=\"d\"><v>2031-03-31T00:00:00Z</v></c>") +
+                    identity_row(3, "D-2", "<c r=\"E3\" t=\"d\"><v>2031-03-31T08:00:00</v></c>");
+    auto result = read_workbook(workbook);
+    REQUIRE(result.status.is_ok());
+    REQUIRE(result.sink.accepted.size() == 1);
+    CHECK(result.sink.accepted[0].canonical_json.find(R"("end_date":"2031-03-31")") !=
+          std::string::npos);
+    REQUIRE(result.sink.rejected.size() == 1);
+    CHECK(result.sink.rejected[0].issues.at(0).field == "support.end_date");
+  }
+
   TEST_CASE("xlsx: the 1904 date system") {
     Workbook workbook;
     workbook.date1904 = true;
