@@ -287,9 +287,14 @@ std::string civil_date(std::int64_t days) {
 
 // An Excel date serial as YYYY-MM-DD, or why it is not a day.
 Result<std::string> serial_to_date(double serial, bool date1904) {
-  if (!std::isfinite(serial) || serial < 1 || serial >= 2958466) {
+  // Excel's days run from 1900-01-01 (serial 1), or 1904-01-01 (serial 0), to 9999-12-31.
+  const double first = date1904 ? 0 : 1;
+  const double past_last = date1904 ? 2957004 : 2958466;
+  if (!std::isfinite(serial) || serial < first || serial >= past_last) {
+    char text[32];
+    std::snprintf(text, sizeof text, "%.15g", serial);
     return Status::invalid_argument("is not a date Excel can show (serial number " +
-                                    std::to_string(serial) + ")");
+                                    std::string(text) + ")");
   }
   const double whole = std::floor(serial);
   const auto days = static_cast<std::int64_t>(whole);

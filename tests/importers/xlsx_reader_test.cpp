@@ -234,11 +234,19 @@ TEST_SUITE("readers") {
     workbook.date1904 = true;
     workbook.rows =
         header({"manufacturer.name", "product.brand", "product.model", "support.end_date"}) +
-        identity_row(2, "D", number_cell("D2", "46111", "1"));
+        identity_row(2, "D", number_cell("D2", "46111", "1")) +
+        identity_row(3, "E", number_cell("D3", "0")) +
+        identity_row(4, "F", number_cell("D4", "-5"));
     auto result = read_workbook(workbook);
-    REQUIRE(result.sink.accepted.size() == 1);
+    REQUIRE(result.sink.accepted.size() == 2);
     CHECK(result.sink.accepted[0].canonical_json.find(R"("end_date":"2030-03-31")") !=
           std::string::npos);
+    CHECK(result.sink.accepted[1].canonical_json.find(R"("end_date":"1904-01-01")") !=
+          std::string::npos);
+    REQUIRE(result.sink.rejected.size() == 1);
+    CHECK(result.sink.issues(0) ==
+          std::vector<std::string>{
+              "support.end_date: is not a date Excel can show (serial number -5)"});
   }
 
   TEST_CASE("xlsx: numbers as General shows them, booleans, errors, formulas without a value") {
