@@ -69,6 +69,9 @@ Reply create_session(Context& context) {
 Reply delete_session(Context& context) {
   IOTREG_HTTP_TRY_ASSIGN(parameters, QueryParameters::parse(context.request(), {}));
   (void)parameters;
+  if (!context.request().body.empty()) {
+    return Reply::error(400, "DELETE /api/v1/session takes no body");
+  }
   bool ended = false;
   if (!context.request().session_id.empty()) {
     auto storage = context.storage();

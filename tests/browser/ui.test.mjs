@@ -1121,13 +1121,14 @@ uiTest('a manufacturer uploads a file: a dry-run preview with the row-level repo
   await heading(page, 'Upload declarations');
   assert.equal(await page.getByRole('navigation', { name: 'Main' }).getByRole('link', { name: 'Audit log' }).isVisible(), false);
 
-  // A file with a new product, a rejected row and another manufacturer's row.
+  // A file with a new product (twice), a rejected row and another manufacturer's row.
   const file = path.join(state.tmp, 'lumora-upload.csv');
   fs.writeFileSync(file, [
     'manufacturer.name,product.brand,product.model,product.type,passwords.default,support.end_date',
     'Lumora Vision Ltd,Lumora,LV-UP1,smart camera,unique_per_device,2031-12-31',
     'Lumora Vision Ltd,Lumora,LV-UP2,smart camera,unique_per_device,2027-02-30',
     'Kestrel Networks GmbH,Kestrel,KR-UP3,router,unique_per_device,2031-12-31',
+    'Lumora Vision Ltd,Lumora,LV-UP1,smart camera,unique_per_device,2031-12-31',
   ].join('\n') + '\n');
   const before = await api('/api/v1/products?q=LV-UP1&limit=5');
   assert.equal(before.items.length, 0);
@@ -1137,7 +1138,11 @@ uiTest('a manufacturer uploads a file: a dry-run preview with the row-level repo
   await page.getByRole('button', { name: 'Preview (dry run)' }).click();
   await page.getByRole('heading', { name: 'Dry run of lumora-upload.csv: nothing stored' }).waitFor();
   const count = (term) => page.locator(`dd[data-count="${term}"]`).textContent();
-  assert.deepEqual([await count('Records read'), await count('Accepted'), await count('Rejected')], ['3', '1', '2']);
+  assert.deepEqual([await count('Records read'), await count('Rejected')], ['4', '2']);
+  // The repeated product is a warning.
+  const warnings = await page.locator('table.warnings tbody tr').allTextContents();
+  assert.equal(warnings.length, 1);
+  assert.match(warnings[0], /line 5.*Lumora Vision Ltd Lumora LV-UP1.*declares the same product as line 2/);
   // The rejected rows with their line, field and product.
   const rejected = await page.locator('table.rejected tbody tr').evaluateAll((rows) => rows.map((row) => [...row.cells].map((td) => td.textContent)));
   assert.ok(rejected.some((cells) => cells[1] === 'line 3' && cells[2] === 'Lumora Vision Ltd Lumora LV-UP2' && cells[3] === 'support.end_date'),
@@ -1153,7 +1158,7 @@ uiTest('a manufacturer uploads a file: a dry-run preview with the row-level repo
 
   await page.getByRole('button', { name: 'Submit for real' }).click();
   await page.getByRole('heading', { name: /^Imported lumora-upload\.csv \(import run \d+\)$/ }).waitFor();
-  await page.getByRole('status').getByText(/^Imported lumora-upload\.csv as import run \d+: 1 declarations stored, 2 rejected\.$/).waitFor();
+  await page.getByRole('status').getByText(/^Imported lumora-upload\.csv as import run \d+: \d+ declarations? stored, 2 rejected\.$/).waitFor();
   const after = await api('/api/v1/products?q=LV-UP1&limit=5');
   assert.equal(after.items.length, 1);
   assert.equal(verdicts[0].split(' ')[0].replace('-', '_'), after.items[0].status);

@@ -380,6 +380,8 @@ test('createSession and deleteSession', async () => {
     expect: 403, message: /must carry the header X-Requested-With/ });
   await exchange({ operationId: 'deleteSession', method: 'DELETE', target: `${target}?all=1`, token: stack.tokens.officer, expect: 400,
     message: /unknown query parameter 'all'/ });
+  await exchange({ operationId: 'deleteSession', via: 'direct', method: 'DELETE', target, token: stack.tokens.officer,
+    contentType: 'text/plain', body: 'everything', expect: 400, message: /takes no body/ });
   await exchange({ operationId: 'deleteSession', method: 'DELETE', target, token: stack.tokens.officer, expect: 200,
     check: (reply) => assert.equal(json(reply).ended, false) });
   await exchange({ operationId: 'deleteSession', via: 'direct', method: 'DELETE', target,

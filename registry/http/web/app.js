@@ -700,7 +700,7 @@ function renderFacets(box, facets, filters) {
     });
     const hiddenCount = items.filter((item) => item.hidden).length;
     const showAll = hiddenCount ? h('button', {
-      type: 'button', class: 'secondary small show-all', 'aria-expanded': 'false', 'aria-controls': listId,
+      type: 'button', class: 'secondary small show-all', 'aria-controls': listId,
       text: `Show all ${keys.length}`,
       onclick: () => {
         for (const item of items) item.hidden = false;
@@ -1700,8 +1700,8 @@ function renderUpload({ view, alive }) {
     }
     submit.disabled = !dryRun || !report.counts?.accepted;
     notify(dryRun
-      ? `Dry run of ${chosen.name}: ${report.counts.accepted} of ${report.counts.records} declarations would be stored; nothing was stored yet.`
-      : `Imported ${chosen.name} as import run ${report.run_id}: ${report.counts.accepted} declarations stored, ${report.counts.rejected} rejected.`);
+      ? `Dry run of ${chosen.name}: ${report.counts.accepted} of ${counted(report.counts.records, 'declaration')} would be stored; nothing was stored yet.`
+      : `Imported ${chosen.name} as import run ${report.run_id}: ${counted(report.counts.accepted, 'declaration')} stored, ${report.counts.rejected} rejected.`);
     output.querySelector('h2')?.focus();
   };
   form.addEventListener('submit', (event) => {
@@ -1753,6 +1753,17 @@ function uploadReport(report, fileName) {
     parts.push(table(`Rejected records${report.rejected_not_listed ? ` (${report.rejected_not_listed} more not listed)` : ''}`, columns, rows, 'rejected stacked'));
   } else if (!report.file_error) {
     parts.push(h('p', { class: 'muted', text: 'No record was rejected.' }));
+  }
+  // Warnings: records accepted, but declaring a product an earlier record of the file declared.
+  const duplicates = report.duplicates ?? [];
+  if (duplicates.length) {
+    const columns = ['Record', 'Where', 'Product', 'Warning'];
+    parts.push(table(`Warnings${report.duplicates_not_listed ? ` (${report.duplicates_not_listed} more not listed)` : ''}`, columns,
+      duplicates.map((duplicate) => h('tr', { dataset: { record: duplicate.record } },
+        labelledCell(columns[0], String(duplicate.record ?? '')),
+        labelledCell(columns[1], duplicate.location ?? ''),
+        labelledCell(columns[2], duplicate.product ? [duplicate.product.manufacturer, duplicate.product.brand, duplicate.product.model].filter(Boolean).join(' ') : ''),
+        labelledCell(columns[3], duplicate.warning ?? ''))), 'warnings stacked'));
   }
   return parts;
 }
