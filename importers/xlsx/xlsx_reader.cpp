@@ -11,7 +11,8 @@
 //   1904 date system) and becomes YYYY-MM-DD; a serial with a time of day in a date field, or a
 //   date-formatted cell in a field that is not a date, is refused rather than cut or guessed;
 // - numbers are written as Excel shows them in General format: integers without ".0";
-// - booleans are true/false; error cells (#N/A) and formulas without a saved value are refused.
+// - booleans are true/false; error cells (#N/A) and formulas without a saved value are refused;
+// - text is as Excel shows it: _xHHHH_ escapes are the characters they stand for.
 #include <Poco/SAX/Attributes.h>
 
 #include <algorithm>
@@ -329,6 +330,41 @@ std::string number_text(double value) {
   return std::string(text, written.ptr);
 }
 
+bool is_hex(char c) {
+  return (c >= '0' && c <= '9') || (c >= 'a' && c <= 'f') || (c >= 'A' && c <= 'F');
+}
+
+// Spreadsheet text as Excel shows it: each _xHHHH_ escape (ECMA-376's ST_Xstring, which Excel
+// writes for control characters, and as _x005F_ for a literal underscore before one) is the
+// character U+HHHH. Surrogates are left as written.
+std::string unescape_xstring(const std::string& text) {
+  if (text.find("_x") == std::string::npos) return text;
+  std::string out;
+  out.reserve(text.size());
+  for (std::size_t i = 0; i < text.size(); ++i) {
+    if (text[i] == '_' && i + 6 < text.size() && text[i + 1] == 'x' && is_hex(text[i + 2]) &&
+        is_hex(text[i + 3]) && is_hex(text[i + 4]) && is_hex(text[i + 5]) && text[i + 6] == '_') {
+      const unsigned code = static_cast<unsigned>(std::stoul(text.substr(i + 2, 4), nullptr, 16));
+      if (code < 0xD800 || code > 0xDFFF) {
+        if (code < 0x80) {
+          out.push_back(static_cast<char>(code));
+        } else if (code < 0x800) {
+          out.push_back(static_cast<char>(0xC0 | (code >> 6)));
+          out.push_back(static_cast<char>(0x80 | (code & 0x3F)));
+        } else {
+          out.push_back(static_cast<char>(0xE0 | (code >> 12)));
+          out.push_back(static_cast<char>(0x80 | ((code >> 6) & 0x3F)));
+          out.push_back(static_cast<char>(0x80 | (code & 0x3F)));
+        }
+        i += 6;
+        continue;
+      }
+    }
+    out.push_back(text[i]);
+  }
+  return out;
+}
+
 // At most the first 100 bytes of untrusted text, for a message.
 std::string excerpt(const std::string& text) {
   return text.size() <= 100 ? text : text.substr(0, 100) + "...";
@@ -476,7 +512,7 @@ class SheetHandler : public PartHandler {
         cell_.kind = CellKind::kBadString;
         cell_.text = value_;
       } else {
-        cell_.text = context_.shared_strings[index];
+        cell_.text = unescape_xstring(context_.shared_strings[index]);
         row_text_bytes_ += cell_.text.size();
         if (row_text_bytes_ > context_.limits.max_record_bytes) {
           stop(Status::invalid_argument(sheet_reference(context_.sheet, row_number_) + ", column " +
@@ -503,7 +539,7 @@ class SheetHandler : public PartHandler {
                             value_.find_first_not_of("0:.Z", 11) == std::string::npos;
       cell_.text = midnight ? value_.substr(0, 10) : value_;
     } else if (cell_type_ == "str" || cell_type_ == "inlineStr") {
-      cell_.text = value_;
+      cell_.text = unescape_xstring(value_);
     } else {
       cell_.kind = CellKind::kNumber;
       cell_.text = value_;

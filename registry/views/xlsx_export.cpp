@@ -28,6 +28,24 @@ bool parse_datetime(const std::string& text, lxw_datetime& out) {
   return true;
 }
 
+// Text as a spreadsheet cell must hold it to be shown as written: Excel reads _xHHHH_ in a
+// string as the character U+HHHH, so a literal one is escaped as _x005F_xHHHH_.
+std::string escape_xstring(const std::string& text) {
+  if (text.find("_x") == std::string::npos) return text;
+  const auto is_hex = [](char c) {
+    return (c >= '0' && c <= '9') || (c >= 'a' && c <= 'f') || (c >= 'A' && c <= 'F');
+  };
+  std::string out;
+  for (std::size_t i = 0; i < text.size(); ++i) {
+    if (text[i] == '_' && i + 6 < text.size() && text[i + 1] == 'x' && is_hex(text[i + 2]) &&
+        is_hex(text[i + 3]) && is_hex(text[i + 4]) && is_hex(text[i + 5]) && text[i + 6] == '_') {
+      out += "_x005F";
+    }
+    out.push_back(text[i]);
+  }
+  return out;
+}
+
 }  // namespace
 
 Status xlsx_status(lxw_error error, const std::string& what) {
@@ -160,7 +178,7 @@ Status ProductXlsxWriter::add(const storage::ProductSummary& product, const Json
       case ExportCellType::kText:
         // worksheet_write_string() writes a string cell, never a formula: a value that starts
         // with = + - @ is shown as written and never run.
-        error = worksheet_write_string(sheet_, row, column, text.c_str(), nullptr);
+        error = worksheet_write_string(sheet_, row, column, escape_xstring(text).c_str(), nullptr);
         break;
     }
     if (error != LXW_NO_ERROR) {

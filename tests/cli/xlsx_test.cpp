@@ -2,6 +2,8 @@
 // standard input, refusing what is not a workbook, `products --xlsx` and `template --xlsx`.
 // Workbooks are written with libxlsxwriter, as Excel-like files with shared strings and
 // date formats. (tests/cli/xlsx_roundtrip_test.py reads the exports back with openpyxl.)
+#include <Poco/Zip/ZipArchive.h>
+#include <Poco/Zip/ZipStream.h>
 #include <doctest/doctest.h>
 #include <xlsxwriter.h>
 
@@ -180,6 +182,25 @@ TEST_SUITE("cli") {
     CHECK(unwritable.err ==
           "iotreg: cannot write no/such/dir/out.xlsx: No such file or directory\n");
     CHECK(registry.run({"products", "--xlsx", "x.xlsx", "--csv"}).exit_status != 0);
+  }
+
+  TEST_CASE("cli: products --xlsx writes text as Excel shows it, escapes and formulas alike") {
+    Registry registry;
+    const std::string csv = registry.dir.file("decls.csv");
+    write_file(csv,
+               "manufacturer.name,product.brand,product.model\nAcme Ltd,Acme,T_x0041_\n"
+               "Acme Ltd,Acme,\"=HYPERLINK(\"\"http://example.com\"\")\"\n");
+    REQUIRE(registry.run({"import", csv}).exit_status == 0);
+    REQUIRE(registry.run({"products", "--xlsx", "out.xlsx"}).exit_status == 0);
+    std::ifstream in(registry.dir.file("out.xlsx"), std::ios::binary);
+    Poco::Zip::ZipArchive archive(in);
+    auto header = archive.findHeader("xl/worksheets/sheet1.xml");
+    REQUIRE(header != archive.headerEnd());
+    Poco::Zip::ZipInputStream part(in, header->second);
+    const std::string sheet(std::istreambuf_iterator<char>(part), {});
+    CHECK(sheet.find("<t>T_x005F_x0041_</t>") != std::string::npos);
+    CHECK(sheet.find("<t>=HYPERLINK(\"http://example.com\")</t>") != std::string::npos);
+    CHECK(sheet.find("<f>") == std::string::npos);
   }
 
   TEST_CASE("cli: template --xlsx writes a workbook that imports, notes row and all") {

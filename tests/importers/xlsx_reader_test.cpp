@@ -155,6 +155,19 @@ TEST_SUITE("readers") {
                                    "workbook does not have"});
   }
 
+  TEST_CASE("xlsx: _xHHHH_ escapes are the characters Excel shows") {
+    Workbook workbook;
+    workbook.shared_strings = "<si><t>Under_x005F_x0041_score</t></si>";
+    workbook.rows = header({"manufacturer.name", "product.brand", "product.model"}) +
+                    "<row r=\"2\">" + text_cell("A2", "Acme_x0020_Ltd") + text_cell("B2", "Acme") +
+                    "<c r=\"C2\" t=\"s\"><v>0</v></c></row>";
+    auto result = read_workbook(workbook);
+    REQUIRE(result.sink.accepted.size() == 1);
+    CHECK(
+        result.sink.accepted[0].canonical_json ==
+        R"({"manufacturer":{"name":"Acme Ltd"},"product":{"brand":"Acme","model":"Under_x0041_score"}})");
+  }
+
   TEST_CASE("xlsx: missing cells are empty, empty and blank rows are skipped") {
     Workbook workbook;
     workbook.rows =
