@@ -3,6 +3,7 @@
 #include <nlohmann/json.hpp>
 
 #include <algorithm>
+#include <unordered_set>
 
 #include "importers/detail/readers.h"
 #include "importers/detail/spelling.h"
@@ -149,21 +150,20 @@ std::string record_too_long(std::size_t max_record_bytes) {
          " bytes (the limit for one record)";
 }
 
-void drop_repeated_issues(std::vector<FieldIssue>& issues, std::size_t parse_issues) {
-  const auto first_later = issues.begin() + static_cast<std::ptrdiff_t>(parse_issues);
-  const auto reported_already = [&](const FieldIssue& issue) {
-    return std::any_of(issues.begin(), first_later,
-                       [&](const FieldIssue& earlier) { return earlier.field == issue.field; });
-  };
-  issues.erase(std::remove_if(first_later, issues.end(), reported_already), issues.end());
+void name_each_field_once(std::vector<FieldIssue>& issues) {
+  std::unordered_set<std::string> named;
+  issues.erase(std::remove_if(issues.begin(), issues.end(),
+                              [&](const FieldIssue& issue) {
+                                return !issue.field.empty() && !named.insert(issue.field).second;
+                              }),
+               issues.end());
 }
 
 void deliver_document(const nlohmann::json& document, const CompiledSchema& schema,
                       const RecordLocation& where, std::vector<FieldIssue> issues,
                       model::Declaration& scratch, RecordSink& sink) {
-  const std::size_t parse_issues = issues.size();
   bool valid = schema.validate_document(document, scratch, issues);
-  drop_repeated_issues(issues, parse_issues);
+  name_each_field_once(issues);
   if (valid && issues.empty()) {
     sink.accept(scratch, where);
     return;

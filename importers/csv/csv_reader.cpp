@@ -116,6 +116,7 @@ Status read_csv(std::istream& in, const CompiledSchema& schema, RecordSink& sink
               valid;
     }
     valid = schema.check_required(record, issues) && valid;
+    name_each_field_once(issues);
     if (valid) {
       sink.accept(record, location);
     } else {

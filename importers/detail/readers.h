@@ -27,10 +27,10 @@ Status read_xlsx(std::istream& in, const CompiledSchema& schema, RecordSink& sin
 Result<std::size_t> header_column_field(std::string_view name, const model::FieldCatalog& catalog,
                                         std::vector<bool>& seen);
 
-// Removes the issues from index `parse_issues` on (the schema's) about a field that an earlier
-// issue (the parser's) is about already: a value that could not be read (bytes that are not
-// UTF-8, an alias) is reported once, for why, and not again for the null that stands in for it.
-void drop_repeated_issues(std::vector<FieldIssue>& issues, std::size_t parse_issues);
+// Keeps the first issue about each field, in order, and every issue about the record as a whole
+// (no field): each problem is named once, for its first reason. A value that could not be read
+// (bytes that are not UTF-8, an alias, a refused cell) is not also a wrong or missing value.
+void name_each_field_once(std::vector<FieldIssue>& issues);
 
 // Validates a parsed document and delivers it to the sink; `issues` holds problems found while
 // parsing (e.g. duplicate keys) and makes the record rejected.

@@ -166,6 +166,42 @@ bool looks_like_date(std::string_view text) {
   return true;
 }
 
+// For a date written day/month/year (31/12/2027, 31.12.2027, 31-12-2027) or month/day/year
+// where the order shows (12/31/2027), how to write it: "; write it as 2027-12-31". When either
+// order could be meant (03/04/2027), that it is ambiguous. Empty for other text.
+std::string date_order_hint(std::string_view text) {
+  int parts[3] = {0, 0, 0};
+  std::size_t digits[3] = {0, 0, 0};
+  int part = 0;
+  char separator = 0;
+  for (char c : text) {
+    if (c >= '0' && c <= '9') {
+      if (++digits[part] > 4) return {};
+      parts[part] = parts[part] * 10 + (c - '0');
+    } else if ((c == '/' || c == '.' || c == '-') && part < 2 && digits[part] > 0 &&
+               (separator == 0 || separator == c)) {
+      separator = c;
+      ++part;
+    } else {
+      return {};
+    }
+  }
+  if (part != 2 || digits[0] > 2 || digits[1] > 2 || digits[2] != 4) return {};
+  const auto written = [&](int month, int day) {
+    std::string out = std::to_string(parts[2]) + (month < 10 ? "-0" : "-") + std::to_string(month) +
+                      (day < 10 ? "-0" : "-") + std::to_string(day);
+    return "; write it as " + out;
+  };
+  const int first = parts[0], second = parts[1];
+  if (first < 1 || second < 1 || first > 31 || second > 31) return {};
+  if (first > 12 && second <= 12) return written(second, first);  // day first
+  if (second > 12 && first <= 12) return written(first, second);  // month first
+  if (first <= 12 && second <= 12 && first != second) {
+    return "; write it as YYYY-MM-DD (day and month could be either way round here)";
+  }
+  return first == second && first <= 12 ? written(first, second) : std::string();
+}
+
 }  // namespace
 
 std::string visible_field_name(std::string_view name) {
@@ -464,15 +500,19 @@ class Checker {
       }
     }
     bool pattern_ok = !node.pattern || RE2::PartialMatch(text, *node.pattern);
-    if (!pattern_ok) ok = fail(path, quoted(text) + " is not " + expected_form(node));
-    if (node.format == Format::kDate) {
+    if (!pattern_ok) {
+      ok = fail(path, quoted(text) + " is not " + expected_form(node) +
+                          (node.format == Format::kDate ? date_order_hint(text) : std::string()));
+    }
+    // A value not in the pattern's form is reported once, for that; its format is not checked.
+    if (pattern_ok && node.format == Format::kDate) {
       long long year = 0;
       int month = 0;
       int day = 0;
       if (!matches_date_format(text, year, month, day)) {
         ok = fail(path, looks_like_date(text)
                             ? quoted(text) + " is not a calendar date (no such month or day)"
-                            : quoted(text) + " is not a date (YYYY-MM-DD)");
+                            : quoted(text) + " is not a date (YYYY-MM-DD)" + date_order_hint(text));
       } else if (options_.domain_checks && month == 2 && day == 29 &&
                  !is_leap_year(static_cast<int>(year + 400))) {
         ok = fail(path, quoted(text) + " does not exist: " +

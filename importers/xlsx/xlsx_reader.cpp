@@ -661,18 +661,7 @@ class SheetHandler : public PartHandler {
       for (std::size_t i = before; i < issues_.size(); ++i) issues_[i].line = row_number_;
     }
     valid = context_.schema.check_required(record_, issues_) && valid;
-    // Each field's problem is named once, by the first reason found: a refused cell is not also
-    // a missing required field, and a date that breaks two rules of the schema is one problem.
-    std::vector<bool> named(context_.schema.catalog()->size(), false);
-    issues_.erase(std::remove_if(issues_.begin(), issues_.end(),
-                                 [&](const FieldIssue& issue) {
-                                   auto field = context_.schema.catalog()->index_of(issue.field);
-                                   if (!field) return false;
-                                   if (named[*field]) return true;
-                                   named[*field] = true;
-                                   return false;
-                                 }),
-                  issues_.end());
+    name_each_field_once(issues_);
     for (auto& issue : issues_) {
       if (issue.line == 0) issue.line = row_number_;
     }

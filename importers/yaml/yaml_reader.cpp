@@ -383,9 +383,8 @@ class YamlStreamReader {
     ++location_.ordinal;
     location_.line = builder.start_line();
     std::vector<FieldIssue> issues = std::move(builder.issues());
-    const std::size_t parse_issues = issues.size();
     bool valid = schema_.validate_document(builder.document(), scratch_, issues);
-    drop_repeated_issues(issues, parse_issues);
+    name_each_field_once(issues);
     if (valid && issues.empty()) {
       sink_.accept(scratch_, location_);
       return;

@@ -306,11 +306,14 @@ Reply get_stats(Context& context) {
   if (!flags.is_ok()) return Reply::from_status(flags.status());
   const std::shared_ptr<const checks::Evaluator> evaluator = context.server().evaluator.get();
   const std::string as_of = evaluator->as_of();
-  auto quarters = storage.value()->support_end_by_quarter(as_of, context.only_manufacturer_key());
-  if (!quarters.is_ok()) return Reply::from_status(quarters.status());
   // Twelve quarters from the as-of date's quarter, each listed even when no support ends then.
   int year = std::stoi(as_of.substr(0, 4));
   int quarter = (std::stoi(as_of.substr(5, 2)) - 1) / 3 + 1;
+  const int first_month = (quarter - 1) * 3 + 1;
+  auto quarters = storage.value()->support_end_by_quarter(
+      query,
+      as_of.substr(0, 5) + (first_month < 10 ? "0" : "") + std::to_string(first_month) + "-01");
+  if (!quarters.is_ok()) return Reply::from_status(quarters.status());
   Json by_quarter = Json::array();
   for (int i = 0; i < 12; ++i) {
     std::string name = std::to_string(year) + "-Q" + std::to_string(quarter);

@@ -442,10 +442,10 @@ class Storage {
   // The `limit` manufacturers with most products matching the query, most first (ties by name).
   virtual Result<std::vector<ManufacturerCount>> top_manufacturers(const ProductQuery& query,
                                                                    std::size_t limit) = 0;
-  // Products by the quarter ("2027-Q1") in which the support period of their latest declaration
-  // ends, for quarters from `from_date` (YYYY-MM-DD) on; optionally one manufacturer's only.
+  // The products matching the query by the quarter ("2027-Q1") in which the support period of
+  // their latest declaration ends, for support ending on or after `from_day` (YYYY-MM-DD).
   virtual Result<std::map<std::string, std::uint64_t>> support_end_by_quarter(
-      const std::string& from_date, std::optional<std::string> only_manufacturer_key) = 0;
+      const ProductQuery& query, const std::string& from_day) = 0;
   // kNotFound when there is no such product.
   virtual Result<ProductSummary> product(std::int64_t id) = 0;
   // Every version of a product, oldest first.

@@ -1840,6 +1840,91 @@ TEST_SUITE("cli") {
     CHECK(registry.products()[0]["version_count"] == 1);
   }
 
+  TEST_CASE("cli: a messy spreadsheet export: every problem named once, by product and field") {
+    Registry registry;
+    // Excel's "CSV UTF-8": a byte-order mark and CRLF; cells with spaces around them, a date the
+    // way a UK spreadsheet writes it, a row repeated, and a row with two problems.
+    const std::string rows =
+        "manufacturer.name,product.brand,product.model,product.type,support.end_date,"
+        "product.cellular\r\n"
+        "Dom\u00F3tica Ib\u00E9rica S.L. ,Dom\u00F3tica, DX-1 ,Smart Camera,2028-06-30,no \r\n"
+        "Dom\u00F3tica Ib\u00E9rica S.L.,Dom\u00F3tica,DX-2,smart plug,31/12/2027,No\r\n"
+        "Dom\u00F3tica Ib\u00E9rica S.L.,Dom\u00F3tica,DX-1,Smart Camera,2028-06-30,no\r\n"
+        "Dom\u00F3tica Ib\u00E9rica S.L.,Dom\u00F3tica,DX-3,router,2027-02-30,maybe\r\n";
+    const std::string file = registry.dir.file("export.csv");
+    std::ofstream(file, std::ios::binary) << "\xEF\xBB\xBF" << rows;
+    auto imported = registry.import({file});
+    CHECK(imported.exit_status == 1);
+    const std::string product = " (Dom\u00F3tica Ib\u00E9rica S.L. / Dom\u00F3tica ";
+    CHECK(imported.err ==
+          file +
+              ":3: support.end_date: '31/12/2027' is not a date in the form YYYY-MM-DD; write "
+              "it as 2027-12-31" +
+              product + "DX-2)\n" + file +
+              ":5: support.end_date: '2027-02-30' is not a calendar date (no such month or "
+              "day)" +
+              product + "DX-3)\n" + file +
+              ":5: product.cellular: expected a boolean (true/false, yes/no, 1/0), got "
+              "'maybe'" +
+              product + "DX-3)\n" + file +
+              ":4: warning: declares the same product as line 2 (Dom\u00F3tica Ib\u00E9rica "
+              "S.L. / Dom\u00F3tica DX-1); identical, it changed nothing\n");
+    CHECK(contains(imported.out,
+                   "4 records, 2 accepted (1 new product, 0 new versions, 1 "
+                   "unchanged), 2 rejected"));
+    // What was accepted is stored exactly, without the spaces around it.
+    auto products = registry.products();
+    REQUIRE(products.size() == 1);
+    CHECK(products[0]["manufacturer"] == "Dom\u00F3tica Ib\u00E9rica S.L.");
+    CHECK(products[0]["model"] == "DX-1");
+    CHECK(products[0]["support_end"] == "2028-06-30");
+    CHECK(products[0]["class"] == "camera");
+    auto shown = json::parse(
+        registry.run({"show", std::to_string(products[0]["id"].get<int>()), "--json"}).out);
+    CHECK(shown["declaration"]["product"]["cellular"] == false);
+
+    // The same sheet saved as Windows-1252: each row is refused once, saying how to save it;
+    // imported with --encoding, it is the same declarations.
+    std::string ansi;
+    for (std::size_t i = 0; i < rows.size(); ++i) {
+      if (rows.compare(i, 2, "\u00F3") == 0) {
+        ansi += '\xF3';
+        ++i;
+      } else if (rows.compare(i, 2, "\u00E9") == 0) {
+        ansi += '\xE9';
+        ++i;
+      } else {
+        ansi += rows[i];
+      }
+    }
+    const std::string ansi_file = registry.dir.file("export-ansi.csv");
+    std::ofstream(ansi_file, std::ios::binary) << ansi;
+    auto refused = registry.import({ansi_file});
+    CHECK(refused.exit_status == 1);
+    CHECK(std::count(refused.err.begin(), refused.err.end(), '\n') == 4);
+    CHECK(contains(refused.err, ansi_file + ":2: manufacturer.name: invalid UTF-8 text"));
+    CHECK(contains(refused.err, "import it with --encoding windows-1252"));
+    auto decoded = registry.import({"--encoding", "windows-1252", ansi_file});
+    std::string same_messages = imported.err;
+    for (auto at = same_messages.find(file); at != std::string::npos;
+         at = same_messages.find(file, at + ansi_file.size())) {
+      same_messages.replace(at, file.size(), ansi_file);
+    }
+    CHECK(decoded.err == same_messages);
+    CHECK(contains(decoded.out,
+                   "4 records, 2 accepted (0 new products, 0 new versions, 2 "
+                   "unchanged), 2 rejected"));
+    CHECK(registry.products() == products);
+
+    // A misspelt column refuses the file once, naming the field it most likely means.
+    std::ofstream(registry.dir.file("typo.csv"))
+        << "manufacturer.name,product.brand,product.model,support.end_dat\nA,B,C,2028-01-01\n";
+    auto typo = registry.import({registry.dir.file("typo.csv")});
+    CHECK(typo.exit_status == 1);
+    CHECK(std::count(typo.err.begin(), typo.err.end(), '\n') == 1);
+    CHECK(contains(typo.err, "did you mean support.end_date?"));
+  }
+
   TEST_CASE("cli: a product declared twice in one file is a warning naming both records") {
     Registry registry;
     std::ofstream(registry.dir.file("twice.csv"))

@@ -216,6 +216,17 @@ TEST_SUITE("http") {
     auto narrowed_stats = served.get("/api/v1/stats?class=" + picked, served.officer).parsed();
     CHECK(narrowed_stats["total"] == facets["class"][picked]);
     CHECK(narrowed_stats["by_class"] == stats["by_class"]);
+    // Support ending per quarter counts the filtered products too.
+    std::map<std::string, std::uint64_t> quarters;
+    for (const auto& item : items) {
+      if (item["class"] != picked || item["support_end"].is_null()) continue;
+      const std::string end = item["support_end"];
+      quarters[end.substr(0, 4) + "-Q" + std::to_string((std::stoi(end.substr(5, 2)) + 2) / 3)]++;
+    }
+    for (const auto& entry : narrowed_stats["support_end_by_quarter"]) {
+      CAPTURE(entry["quarter"]);
+      CHECK(entry["products"] == quarters[entry["quarter"].get<std::string>()]);
+    }
   }
 
   TEST_CASE("http: product search with filters and facets and keyset pagination") {

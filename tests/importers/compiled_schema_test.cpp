@@ -590,6 +590,29 @@ TEST_SUITE("compiled_schema") {
       CHECK_FALSE(cell.ok);
       CHECK(contains(cell.reason(), "is not a date in the form YYYY-MM-DD"));
     }
+    // Each wrong date is one issue; one written day first, or month first where the order
+    // shows, says how to write it.
+    for (const auto& [date, reason] : std::vector<std::pair<std::string, std::string>>{
+             {"31/12/2027",
+              "'31/12/2027' is not a date in the form YYYY-MM-DD; write it as "
+              "2027-12-31"},
+             {"12.31.2027",
+              "'12.31.2027' is not a date in the form YYYY-MM-DD; write it as "
+              "2027-12-31"},
+             {"5-6-2027",
+              "'5-6-2027' is not a date in the form YYYY-MM-DD; write it as YYYY-MM-DD "
+              "(day and month could be either way round here)"},
+             {"7/7/2027",
+              "'7/7/2027' is not a date in the form YYYY-MM-DD; write it as "
+              "2027-07-07"},
+             {"31/31/2027", "'31/31/2027' is not a date in the form YYYY-MM-DD"},
+             {"2027/01/01", "'2027/01/01' is not a date in the form YYYY-MM-DD"},
+             {"46752", "'46752' is not a date in the form YYYY-MM-DD"}}) {
+      INFO("date " << date);
+      cell = set_cell("support.end_date", date);
+      REQUIRE(cell.issues.size() == 1);
+      CHECK(cell.reason() == reason);
+    }
 
     SUBCASE("without domain checks February has 29 days in every year") {
       CHECK(set_cell("support.end_date", "2023-02-29", *without_domain_checks()).ok);

@@ -1602,23 +1602,17 @@ class PostgresqlStorage : public Storage {
   }
 
   Result<std::map<std::string, std::uint64_t>> support_end_by_quarter(
-      const std::string& from_date, std::optional<std::string> only_manufacturer_key) override {
-    // From the first day of from_date's quarter.
-    std::string quarter_start = from_date;
-    if (quarter_start.size() == 10) {
-      const int month = std::atoi(quarter_start.substr(5, 2).c_str());
-      const int first = (month - 1) / 3 * 3 + 1;
-      quarter_start =
-          quarter_start.substr(0, 5) + (first < 10 ? "0" : "") + std::to_string(first) + "-01";
-    }
-    auto found = db_->query(
-        "counting support periods by quarter",
-        "SELECT substr(p.support_end, 1, 4) || '-Q' || "
-        "((CAST(substr(p.support_end, 6, 2) AS INTEGER) + 2) / 3) AS quarter, count(*) "
-        "FROM products p JOIN manufacturers m ON m.id = p.manufacturer_id "
-        "WHERE p.support_end >= $1 AND ($2::text IS NULL OR m.name_key = $2) GROUP BY quarter",
-        {Param::text(quarter_start),
-         only_manufacturer_key ? Param::text(*only_manufacturer_key) : Param::null()});
+      const ProductQuery& query, const std::string& from_day) override {
+    ProductFilter filter;
+    IOTREG_TRY(filter.build(query, words_));
+    const std::string from = filter.add(Param::text(from_day));
+    auto found = db_->query("counting support periods by quarter",
+                            "SELECT substr(p.support_end, 1, 4) || '-Q' || "
+                            "((CAST(substr(p.support_end, 6, 2) AS INTEGER) + 2) / 3) AS quarter, "
+                            "count(*) " +
+                                std::string(kFilteredProducts) + filter.where() +
+                                "AND p.support_end >= " + from + " GROUP BY quarter",
+                            filter.params());
     if (!found.is_ok()) return found.status();
     std::map<std::string, std::uint64_t> quarters;
     for (int row = 0; row < found->rows(); ++row) {

@@ -1395,23 +1395,17 @@ class SqliteStorage : public Storage {
   }
 
   Result<std::map<std::string, std::uint64_t>> support_end_by_quarter(
-      const std::string& from_date, std::optional<std::string> only_manufacturer_key) override {
+      const ProductQuery& query, const std::string& from_day) override {
+    ProductFilter filter;
+    IOTREG_TRY(build_filter(query, filter));
     auto statement = db_->prepare(
         "SELECT substr(p.support_end, 1, 4) || '-Q' || "
         "((CAST(substr(p.support_end, 6, 2) AS INTEGER) + 2) / 3) AS quarter, count(*) "
-        "FROM products p JOIN manufacturers m ON m.id = p.manufacturer_id "
-        "WHERE p.support_end >= ?1 AND (?2 IS NULL OR m.name_key = ?2) GROUP BY quarter");
+        "FROM products p " +
+        filter.where() + "AND p.support_end >= ?7 GROUP BY quarter");
     if (!statement.is_ok()) return statement.status();
-    // From the first day of from_date's quarter.
-    std::string quarter_start = from_date;
-    if (quarter_start.size() == 10) {
-      int month = std::atoi(quarter_start.substr(5, 2).c_str());
-      int first = (month - 1) / 3 * 3 + 1;
-      quarter_start =
-          quarter_start.substr(0, 5) + (first < 10 ? "0" : "") + std::to_string(first) + "-01";
-    }
-    statement->bind(1, quarter_start);
-    if (only_manufacturer_key) statement->bind(2, *only_manufacturer_key);
+    filter.bind(*statement);
+    statement->bind(7, from_day);
     std::map<std::string, std::uint64_t> quarters;
     for (;;) {
       auto row = statement->step();
