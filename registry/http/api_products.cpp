@@ -4,6 +4,7 @@
 #include <Poco/Net/NameValueCollection.h>
 
 #include <charconv>
+#include <functional>
 #include <sstream>
 
 #include "importers/schema/compiled_schema.h"
@@ -149,6 +150,26 @@ std::variant<importers::TextEncoding, Reply> body_encoding(const std::string& co
                                std::string(importers::text_encoding_names()) + ")");
 }
 
+// Calls `write` with every product the query matches (limit and after_id aside), in id order,
+// with its findings, reading a batch at a time. False when reading failed or `write` did.
+bool for_each_product(storage::Storage& registry, views::ProvenanceCache* provenance,
+                      storage::ProductQuery query,
+                      const std::function<bool(const storage::ProductSummary&, Json)>& write) {
+  views::FindingsPrinter printer(registry, provenance);
+  query.limit = kExportBatch;
+  query.after_id = 0;
+  for (;;) {
+    auto batch = registry.list_products(query);
+    if (!batch.is_ok()) return false;
+    if (batch->empty()) return true;
+    for (const auto& product : batch.value()) {
+      auto findings = printer.findings(product);
+      if (!findings.is_ok() || !write(product, std::move(findings).value())) return false;
+    }
+    query.after_id = batch->back().id;
+  }
+}
+
 }  // namespace
 
 Reply list_products(Context& context) {
@@ -236,52 +257,31 @@ Reply export_products(Context& context) {
   if (format == "xlsx") {
     // The workbook is built in a temporary file (a ZIP archive is written whole at its end),
     // in constant memory, then streamed; the file is removed however the reply ends.
-    reply.stream = [registry, provenance, query](std::ostream& out) mutable {
+    reply.stream = [registry, provenance, query](std::ostream& out) {
       auto file = views::TemporaryFile::create();
       if (!file.is_ok()) return false;
       auto writer = views::ProductXlsxWriter::create(file.value()->path());
       if (!writer.is_ok()) return false;
-      views::FindingsPrinter printer(*registry, provenance);
-      query.limit = kExportBatch;
-      query.after_id = 0;
-      for (;;) {
-        auto batch = registry->list_products(query);
-        if (!batch.is_ok()) return false;
-        if (batch->empty()) break;
-        for (const auto& product : batch.value()) {
-          auto findings = printer.findings(product);
-          if (!findings.is_ok()) return false;
-          if (!writer.value()->add(product, findings.value()).is_ok()) return false;
-        }
-        query.after_id = batch->back().id;
-      }
-      return writer.value()->finish().is_ok() && file.value()->copy_to(out);
+      const bool written = for_each_product(
+          *registry, provenance, query, [&](const storage::ProductSummary& product, Json findings) {
+            return writer.value()->add(product, findings).is_ok();
+          });
+      return written && writer.value()->finish().is_ok() && file.value()->copy_to(out);
     };
     return reply;
   }
   reply.stream = [registry, provenance, query, csv = format == "csv",
-                  byte_order_mark = bom == "true"](std::ostream& out) mutable {
+                  byte_order_mark = bom == "true"](std::ostream& out) {
     if (csv) out << views::product_csv_header(byte_order_mark);
-    views::FindingsPrinter printer(*registry, provenance);
-    query.limit = kExportBatch;
-    query.after_id = 0;
-    for (;;) {
-      auto batch = registry->list_products(query);
-      if (!batch.is_ok()) return false;
-      if (batch->empty()) break;
-      for (const auto& product : batch.value()) {
-        auto findings = printer.findings(product);
-        if (!findings.is_ok()) return false;
-        if (csv) {
-          out << views::product_csv_row(product, findings.value());
-        } else {
-          out << views::dump(views::product_json(product, std::move(findings).value())) << '\n';
-        }
-      }
-      query.after_id = batch->back().id;
-      if (!out) return false;
-    }
-    return static_cast<bool>(out);
+    return for_each_product(
+        *registry, provenance, query, [&](const storage::ProductSummary& product, Json findings) {
+          if (csv) {
+            out << views::product_csv_row(product, findings);
+          } else {
+            out << views::dump(views::product_json(product, std::move(findings))) << '\n';
+          }
+          return static_cast<bool>(out);
+        });
   };
   return reply;
 }

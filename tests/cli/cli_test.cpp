@@ -209,6 +209,14 @@ struct Registry {
     REQUIRE(result.exit_status == 0);
     return json_lines(result.out);
   }
+  // The ids of the products `products --json FILTERS` lists, in order.
+  std::vector<std::int64_t> product_ids(std::vector<std::string> filters) const {
+    std::vector<std::int64_t> ids;
+    for (const auto& product : products(std::move(filters))) {
+      ids.push_back(product["id"].get<std::int64_t>());
+    }
+    return ids;
+  }
   // The id of the product with this brand and model (REQUIREs exactly one).
   std::int64_t product_id(const std::string& brand, const std::string& model) const {
     std::vector<std::int64_t> ids;
@@ -226,6 +234,16 @@ struct Registry {
     return json::parse(result.out);
   }
 };
+
+// The ids of the products `keep` is true of, in order.
+template <typename Keep>
+std::vector<std::int64_t> ids_where(const std::vector<json>& products, Keep keep) {
+  std::vector<std::int64_t> ids;
+  for (const auto& product : products) {
+    if (keep(product)) ids.push_back(product["id"].get<std::int64_t>());
+  }
+  return ids;
+}
 
 // Row counts of the tables an import writes.
 struct TableCounts {
@@ -1614,19 +1632,9 @@ TEST_SUITE("cli") {
     const auto every = registry.products();
     REQUIRE(every.size() == kSampleProducts);
     // What each filter must keep, worked out from every product's JSON.
-    auto expected = [&](auto keep) {
-      std::vector<std::int64_t> ids;
-      for (const auto& product : every) {
-        if (keep(product)) ids.push_back(product["id"].get<std::int64_t>());
-      }
-      return ids;
-    };
+    auto expected = [&](auto keep) { return ids_where(every, keep); };
     auto ids_of = [&](std::vector<std::string> filters) {
-      std::vector<std::int64_t> ids;
-      for (const auto& product : registry.products(std::move(filters))) {
-        ids.push_back(product["id"].get<std::int64_t>());
-      }
-      return ids;
+      return registry.product_ids(std::move(filters));
     };
     auto support_end = [](const json& product) {
       return product["support_end"].is_null() ? std::string()
@@ -1676,19 +1684,9 @@ TEST_SUITE("cli") {
     REQUIRE(registry.import(sample_files()).exit_status == 1);
     const auto every = registry.products();
     REQUIRE(every.size() == kSampleProducts);
-    auto ids_where = [&](auto keep) {
-      std::vector<std::int64_t> ids;
-      for (const auto& product : every) {
-        if (keep(product)) ids.push_back(product["id"].get<std::int64_t>());
-      }
-      return ids;
-    };
+    auto expected = [&](auto keep) { return ids_where(every, keep); };
     auto ids_of = [&](std::vector<std::string> filters) {
-      std::vector<std::int64_t> ids;
-      for (const auto& product : registry.products(std::move(filters))) {
-        ids.push_back(product["id"].get<std::int64_t>());
-      }
-      return ids;
+      return registry.product_ids(std::move(filters));
     };
     // Each product carries the class of its type: every router is network equipment and every
     // baby monitor a children's product.
@@ -1711,7 +1709,7 @@ TEST_SUITE("cli") {
     for (const char* product_class : {"network", "children", "other"}) {
       CAPTURE(product_class);
       CHECK(ids_of({"--class", product_class}) ==
-            ids_where([&](const json& product) { return product["class"] == product_class; }));
+            expected([&](const json& product) { return product["class"] == product_class; }));
     }
     // A failing check is any check the latest verdict failed, as failing_checks lists them.
     auto failing = [](const json& product, const std::string& check) {
@@ -1727,11 +1725,12 @@ TEST_SUITE("cli") {
     REQUIRE(failed_checks.size() >= 2);
     for (const auto& check : failed_checks) {
       CAPTURE(check);
-      const auto expected = ids_where([&](const json& product) { return failing(product, check); });
-      CHECK_FALSE(expected.empty());
-      CHECK(ids_of({"--failing", check}) == expected);
+      const auto failing_it =
+          expected([&](const json& product) { return failing(product, check); });
+      CHECK_FALSE(failing_it.empty());
+      CHECK(ids_of({"--failing", check}) == failing_it);
       CHECK(ids_of({"--failing", check, "--status", "compliant"}) ==
-            ids_where([&](const json& product) {
+            expected([&](const json& product) {
               return failing(product, check) && product["status"] == "compliant";
             }));
     }
