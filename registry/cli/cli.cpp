@@ -381,6 +381,12 @@ int run(int argc, char** argv) {
                     "Base URL consumers reach the public pages at, for label QR codes "
                     "(default: the listening address)");
   serve
+      ->add_option("--public-max-age", serve_arguments.public_max_age_seconds,
+                   "Seconds a shared cache (a CDN) may keep a public page or label before asking "
+                   "again: the longest a confirmed prohibition can take to show there")
+      ->capture_default_str()
+      ->check(CLI::Range(0, 86400));
+  serve
       ->add_option("--idle-timeout", serve_arguments.idle_timeout_seconds,
                    "Seconds from a connection's start, or its previous reply, until its request "
                    "head is complete (408 after); also the longest a reply may stall")

@@ -148,6 +148,7 @@ struct ServeArguments {
   std::string public_url;
   std::size_t max_body_mib = 64;
   int idle_timeout_seconds = 15;
+  int public_max_age_seconds = 60;
   int body_timeout_seconds = 60;
   int grace_seconds = 30;
   std::size_t max_connections = 10000;

@@ -28,6 +28,7 @@ int run_serve(const GlobalOptions& options, const ServeArguments& arguments) {
   server_options.public_url = arguments.public_url;
   server_options.max_body_bytes = arguments.max_body_mib << 20;
   server_options.idle_timeout = std::chrono::seconds(arguments.idle_timeout_seconds);
+  server_options.public_max_age = std::chrono::seconds(arguments.public_max_age_seconds);
   server_options.body_timeout = std::chrono::seconds(arguments.body_timeout_seconds);
   server_options.shutdown_grace = std::chrono::seconds(arguments.grace_seconds);
   server_options.max_connections = arguments.max_connections;

@@ -2,6 +2,9 @@
 
 #include <Poco/Net/HTTPResponse.h>
 
+#include <algorithm>
+#include <cstdint>
+#include <cstdio>
 #include <ctime>
 
 namespace iotreg::http {
@@ -17,7 +20,56 @@ std::string http_date() {
   return text;
 }
 
+// "0123456789abcdef": a 64-bit FNV-1a hash of `bytes`, in hex.
+std::string body_hash(std::string_view bytes) {
+  std::uint64_t hash = 14695981039346656037ull;
+  for (unsigned char byte : bytes) {
+    hash ^= byte;
+    hash *= 1099511628211ull;
+  }
+  char text[17];
+  std::snprintf(text, sizeof text, "%016llx", static_cast<unsigned long long>(hash));
+  return text;
+}
+
+// Whether an If-None-Match field (`*`, or entity tags separated by commas, weak or strong)
+// names `etag`; compared weakly, as RFC 9110 13.1.2 asks for GET.
+bool names_tag(std::string_view field, std::string_view etag) {
+  std::size_t start = 0;
+  while (start < field.size()) {
+    std::size_t end = field.find(',', start);
+    if (end == std::string_view::npos) end = field.size();
+    std::string_view tag = field.substr(start, end - start);
+    while (!tag.empty() && (tag.front() == ' ' || tag.front() == '\t')) tag.remove_prefix(1);
+    while (!tag.empty() && (tag.back() == ' ' || tag.back() == '\t')) tag.remove_suffix(1);
+    if (tag == "*") return true;
+    if (tag.starts_with("W/")) tag.remove_prefix(2);
+    if (tag == etag) return true;
+    start = end + 1;
+  }
+  return false;
+}
+
 }  // namespace
+
+void add_validators(const Request& request, std::chrono::seconds public_max_age, Reply& reply) {
+  if (request.method != "GET" || reply.status != 200 || reply.stream) return;
+  const std::string etag = "\"" + body_hash(reply.body) + "\"";
+  reply.headers.emplace_back("ETag", etag);
+  const bool has_cache_control =
+      std::any_of(reply.headers.begin(), reply.headers.end(),
+                  [](const auto& header) { return header.first == "Cache-Control"; });
+  if (!has_cache_control) {
+    reply.headers.emplace_back("Cache-Control",
+                               request.path.starts_with("/public/")
+                                   ? "public, max-age=" + std::to_string(public_max_age.count())
+                                   : std::string("private, no-cache"));
+  }
+  if (!request.if_none_match.empty() && names_tag(request.if_none_match, etag)) {
+    reply.status = 304;
+    reply.body.clear();
+  }
+}
 
 std::string reply_head(const Reply& reply, std::string_view request_id, bool keep_alive,
                        std::optional<std::size_t> content_length) {
@@ -29,11 +81,14 @@ std::string reply_head(const Reply& reply, std::string_view request_id, bool kee
     head.append(name).append(": ").append(value).append("\r\n");
   };
   field("Date", http_date());
-  field("Content-Type", reply.content_type);
-  if (content_length) {
-    field("Content-Length", std::to_string(*content_length));
-  } else {
-    field("Transfer-Encoding", "chunked");
+  // A 304 has no content, and says nothing of the length the 200 would have had.
+  if (reply.status != 304) {
+    field("Content-Type", reply.content_type);
+    if (content_length) {
+      field("Content-Length", std::to_string(*content_length));
+    } else {
+      field("Transfer-Encoding", "chunked");
+    }
   }
   field("Connection", keep_alive ? "keep-alive" : "close");
   field("X-Request-Id", request_id);

@@ -263,6 +263,7 @@ class ApiHandler final : public ExchangeHandler {
       request.session_id = cookie_value(*cookies, access::kSessionCookie);
     }
     request.requested_with = head.find("x-requested-with") != nullptr;
+    if (const std::string* tags = head.find("if-none-match")) request.if_none_match = *tags;
     return true;
   }
 
@@ -272,7 +273,9 @@ class ApiHandler final : public ExchangeHandler {
       return Reply::error(400, "malformed request target (a bad percent-encoding)");
     }
     context.emplace(request, state_);
-    return dispatch(*context, route);
+    Reply reply = dispatch(*context, route);
+    add_validators(request, state_.options.public_max_age, reply);
+    return reply;
   }
 
   // Sends a streamed reply; true when it was sent whole and the connection may be kept.

@@ -57,6 +57,9 @@ struct ServerOptions {
   // marked Secure (the server itself speaks plain HTTP: set this when a TLS proxy fronts it).
   access::SessionLifetime session_lifetime;
   bool secure_cookies = false;
+  // How long a shared cache (a CDN) may keep a public page or label before asking again: the
+  // longest a confirmed prohibition can take to show on a cached page.
+  std::chrono::seconds public_max_age{60};
   // Memory for replies of read-only endpoints kept until the registry changes; 0: none.
   std::size_t reply_cache_bytes = 64u << 20;
   // Re-check once a day after midnight, moving the evaluation to the new date; none when the

@@ -69,7 +69,9 @@ class ImportObserver {
 // a different one is stored as a later version of the product.
 struct DuplicateRecord {
   importers::RecordLocation where;
-  importers::RecordLocation first;  // the file's first record of the product
+  // The file's first record of the product: its line, array index or document number (and
+  // sheet); not its ordinal.
+  importers::RecordLocation first;
   importers::RecordIdentity product;
   bool identical = false;  // declares exactly what the first one did
 };

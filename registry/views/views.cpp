@@ -283,7 +283,6 @@ std::string duplicate_warning(const ingest::DuplicateRecord& duplicate) {
 Json duplicate_record_json(const ingest::DuplicateRecord& duplicate) {
   Json out = {{"record", duplicate.where.ordinal},
               {"location", duplicate.where.describe()},
-              {"first_record", duplicate.first.ordinal},
               {"first_location", duplicate.first.describe()},
               {"product",
                {{"manufacturer", duplicate.product.manufacturer},

@@ -99,8 +99,7 @@ Json rejected_record_json(const importers::RejectedRecord& record);
 std::string_view import_outcome(const ingest::FileResult& result);
 // "declares the same product as line 3 (Acme Ltd / Acme X1); identical, it changed nothing".
 std::string duplicate_warning(const ingest::DuplicateRecord& duplicate);
-// {record, location, line?, first_record, first_location, first_line?, product, identical,
-// warning}
+// {record, location, line?, first_location, first_line?, product, identical, warning}
 Json duplicate_record_json(const ingest::DuplicateRecord& duplicate);
 // {records, accepted, rejected, new_products, new_versions, unchanged}
 Json import_counts_json(const storage::ImportCounts& counts);

@@ -866,6 +866,55 @@ TEST_SUITE("http") {
     CHECK(ui.headers["Content-Security-Policy"].find("default-src 'self'") == 0);
   }
 
+  TEST_CASE("http: pages and replies carry an ETag, and If-None-Match gets 304 until they change") {
+    ServedRegistry served({"--public-max-age", "120"});
+    const auto flag = first_flag(served, "raised");
+    const std::string page = "/public/products/" + std::to_string(flag["product_id"].get<int>());
+    for (const std::string& target : {page, page + "/label.svg"}) {
+      CAPTURE(target);
+      auto first = served.get(target);
+      REQUIRE(first.status == 200);
+      const std::string etag = first.headers["ETag"];
+      CHECK(std::regex_match(etag, std::regex(R"("[0-9a-f]{16}")")));
+      CHECK(first.headers["Cache-Control"] == "public, max-age=120");
+      // The same bytes, the same tag.
+      CHECK(served.get(target).headers["ETag"] == etag);
+      for (const std::string& names : {etag, "W/" + etag, "\"other\", " + etag, std::string("*")}) {
+        CAPTURE(names);
+        auto again = exchange(served.port(), "GET", target, {{"If-None-Match", names}});
+        CHECK(again.status == 304);
+        CHECK(again.body.empty());
+        CHECK(again.headers["ETag"] == etag);
+        CHECK(again.headers.count("Content-Length") == 0);
+      }
+      CHECK(exchange(served.port(), "GET", target, {{"If-None-Match", "\"other\""}}).status == 200);
+    }
+    // A confirmed prohibition changes the page, so the old tag no longer matches.
+    const std::string old_tag = served.get(page).headers["ETag"];
+    REQUIRE(served
+                .post_json("/api/v1/flags/" + std::to_string(flag["id"].get<int>()) + "/confirm",
+                           served.officer, {{"reason", "stop notice served"}})
+                .status == 200);
+    auto changed = exchange(served.port(), "GET", page, {{"If-None-Match", old_tag}});
+    CHECK(changed.status == 200);
+    CHECK(changed.headers["ETag"] != old_tag);
+    CHECK(changed.body.find("Sale prohibited") != std::string::npos);
+
+    // The API revalidates privately; a POST is never answered 304.
+    auto product = served.get("/api/v1/products/" + std::to_string(flag["product_id"].get<int>()),
+                              served.officer);
+    REQUIRE(product.status == 200);
+    CHECK(product.headers["Cache-Control"] == "private, no-cache");
+    auto same = exchange(served.port(), "GET",
+                         "/api/v1/products/" + std::to_string(flag["product_id"].get<int>()),
+                         {{"Authorization", "Bearer " + served.officer},
+                          {"If-None-Match", product.headers["ETag"]}});
+    CHECK(same.status == 304);
+    auto unauthorised =
+        exchange(served.port(), "GET", "/api/v1/products/1", {{"If-None-Match", "*"}});
+    CHECK(unauthorised.status == 401);
+  }
+
   TEST_CASE("http: a flag is public only once an officer confirmed it") {
     ServedRegistry served;
     const auto flag = first_flag(served, "raised");

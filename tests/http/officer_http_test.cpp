@@ -19,25 +19,6 @@
 namespace iotreg::test {
 namespace {
 
-// A request with any header fields; every reply field (Set-Cookie included) in `headers`.
-Answer exchange(std::uint16_t port, const std::string& method, const std::string& target,
-                const std::map<std::string, std::string>& fields, const std::string& body = "") {
-  Poco::Net::HTTPClientSession session("127.0.0.1", port);
-  session.setTimeout(Poco::Timespan(30, 0));
-  Poco::Net::HTTPRequest request(method, target, Poco::Net::HTTPMessage::HTTP_1_1);
-  for (const auto& [name, value] : fields) request.set(name, value);
-  if (!body.empty() || method == "POST") request.setContentLength64(body.size());
-  session.sendRequest(request) << body;
-  Poco::Net::HTTPResponse response;
-  std::istream& in = session.receiveResponse(response);
-  Answer answer;
-  answer.status = response.getStatus();
-  answer.content_type = response.getContentType();
-  for (const auto& [name, value] : response) answer.headers[name] = value;
-  answer.body.assign(std::istreambuf_iterator<char>(in), {});
-  return answer;
-}
-
 // Signs in with `token`; answers the Set-Cookie field.
 std::string sign_in(std::uint16_t port, const std::string& token) {
   auto answer = exchange(port, "POST", "/api/v1/session", {{"Content-Type", "application/json"}},

@@ -44,6 +44,27 @@ struct Answer {
   json parsed() const { return json::parse(body, nullptr, false); }
 };
 
+// A request with any header fields, within 30 s; every reply field (Set-Cookie included) in
+// `headers`.
+inline Answer exchange(std::uint16_t port, const std::string& method, const std::string& target,
+                       const std::map<std::string, std::string>& fields,
+                       const std::string& body = "") {
+  Poco::Net::HTTPClientSession session("127.0.0.1", port);
+  session.setTimeout(Poco::Timespan(30, 0));
+  Poco::Net::HTTPRequest request(method, target, Poco::Net::HTTPMessage::HTTP_1_1);
+  for (const auto& [name, value] : fields) request.set(name, value);
+  if (!body.empty() || method == "POST") request.setContentLength64(body.size());
+  session.sendRequest(request) << body;
+  Poco::Net::HTTPResponse response;
+  std::istream& in = session.receiveResponse(response);
+  Answer answer;
+  answer.status = response.getStatus();
+  answer.content_type = response.getContentType();
+  for (const auto& [name, value] : response) answer.headers[name] = value;
+  answer.body.assign(std::istreambuf_iterator<char>(in), {});
+  return answer;
+}
+
 // A registry of every sample, with one token per role, served on a free port.
 class ServedRegistry {
  public:
@@ -91,21 +112,10 @@ class ServedRegistry {
   Answer request_at(std::uint16_t port, const std::string& method, const std::string& target,
                     const std::string& bearer = "", const std::string& body = "",
                     const std::string& content_type = "") const {
-    Poco::Net::HTTPClientSession session("127.0.0.1", port);
-    session.setTimeout(Poco::Timespan(30, 0));
-    Poco::Net::HTTPRequest request(method, target, Poco::Net::HTTPMessage::HTTP_1_1);
-    if (!bearer.empty()) request.set("Authorization", "Bearer " + bearer);
-    if (!content_type.empty()) request.setContentType(content_type);
-    if (!body.empty() || method == "POST") request.setContentLength64(body.size());
-    session.sendRequest(request) << body;
-    Poco::Net::HTTPResponse response;
-    std::istream& in = session.receiveResponse(response);
-    Answer answer;
-    answer.status = response.getStatus();
-    answer.content_type = response.getContentType();
-    for (const auto& [name, value] : response) answer.headers[name] = value;
-    answer.body.assign(std::istreambuf_iterator<char>(in), {});
-    return answer;
+    std::map<std::string, std::string> fields;
+    if (!bearer.empty()) fields["Authorization"] = "Bearer " + bearer;
+    if (!content_type.empty()) fields["Content-Type"] = content_type;
+    return exchange(port, method, target, fields, body);
   }
   Answer get(const std::string& target, const std::string& bearer = "") const {
     return request("GET", target, bearer);

@@ -154,6 +154,7 @@ struct Request {
   std::string authorization;
   std::string session_id;       // the session cookie's value, if any
   bool requested_with = false;  // an X-Requested-With field was sent (the CSRF rule, router.cpp)
+  std::string if_none_match;    // the If-None-Match field, if any
   std::string body;
 };
 
