@@ -194,6 +194,9 @@ class Evaluator {
   void evaluate_batch(std::span<const Subject> subjects, std::vector<Verdict>& out) const;
   // True when some check runs in a worker process.
   bool has_isolated_checks() const;
+  // How many declarations this Evaluator has judged (each subject of evaluate_batch and each
+  // call of evaluate counts once), since it was created.
+  std::uint64_t declarations_judged() const;
   // Starts a new run of judging (an import or a re-check): a plugin disabled for faulting on
   // more than Isolation::max_faulty_declarations declarations is enabled again and its faults
   // are no longer counted. A process that judges one run need not call it; a server that keeps

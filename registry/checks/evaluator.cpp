@@ -1,8 +1,13 @@
 // Running checks: declarations are presented to plugins as sorted field views built without
 // copying values; each plugin call is wrapped so that a check that fails to report exactly one
 // well-formed finding yields an `error` finding instead of a wrong verdict.
+#include <cxxabi.h>
+
 #include <algorithm>
+#include <atomic>
+#include <cstdlib>
 #include <nlohmann/json.hpp>
+#include <typeinfo>
 
 #include "registry/checks/checks.h"
 #include "registry/checks/detail/isolated_plugin.h"
@@ -114,8 +119,14 @@ void judge_report(int result, const Report& report, Finding& finding) {
     finding.message = std::move(why);
     finding.field.clear();
   };
-  if (result != 0)
+  if (result != 0) {
+    // A check that could not judge may have reported why (the SDK names an exception so).
+    if (report.count == 1 && !report.malformed && !report.message.empty()) {
+      return error("the check failed while judging: " +
+                   detail::printable(report.message, kMaxMessageBytes - 64));
+    }
     return error("the check failed while judging (it returned " + std::to_string(result) + ")");
+  }
   if (report.count == 0) return error("the check reported no finding");
   if (report.count > 1) {
     return error("the check reported " + std::to_string(report.count) +
@@ -138,11 +149,39 @@ void judge_report(int result, const Report& report, Finding& finding) {
   finding.field = report.field;
 }
 
+// Inside a catch block: the exception's type, demangled, and what() for a std::exception.
+std::string current_exception_text() {
+  const std::type_info* type = abi::__cxa_current_exception_type();
+  std::string text = "an exception of unknown type";
+  if (type) {
+    int status = 0;
+    char* demangled = abi::__cxa_demangle(type->name(), nullptr, nullptr, &status);
+    text = status == 0 && demangled ? demangled : type->name();
+    std::free(demangled);
+  }
+  try {
+    throw;
+  } catch (const std::exception& error) {
+    text += ": ";
+    text += error.what();
+  } catch (...) {
+  }
+  return detail::printable(text, kMaxMessageBytes - 64);
+}
+
 }  // namespace
 
 void detail::run_check(RunFunction run, const iotreg_check_input& input, Finding& finding) {
   Report report;
-  int result = run(&input, &collect_report, &report);
+  int result = 0;
+  try {
+    result = run(&input, &collect_report, &report);
+  } catch (...) {  // a plugin written against plugin.h that breaks the no-exception rule
+    finding.outcome = Outcome::kError;
+    finding.message = "the check let an exception escape: " + current_exception_text();
+    finding.field.clear();
+    return;
+  }
   judge_report(result, report, finding);
 }
 
@@ -158,6 +197,7 @@ struct Evaluator::Compiled {
   std::optional<std::size_t> scope;            // index of the scope check
   std::unique_ptr<detail::Isolator> isolator;  // null when every check runs in process
   bool any_in_process = false;                 // some check runs in process
+  mutable std::atomic<std::uint64_t> judged{0};
 };
 
 Evaluator::~Evaluator() = default;
@@ -339,6 +379,10 @@ std::string Evaluator::provenance_json() const {
 
 bool Evaluator::has_isolated_checks() const { return compiled_->isolator != nullptr; }
 
+std::uint64_t Evaluator::declarations_judged() const {
+  return compiled_->judged.load(std::memory_order_relaxed);
+}
+
 void Evaluator::begin_run() const {
   if (compiled_->isolator) compiled_->isolator->begin_run();
 }
@@ -354,12 +398,14 @@ void Evaluator::evaluate(const model::Declaration& declaration,
     out = std::move(verdicts[0]);
     return;
   }
+  compiled_->judged.fetch_add(1, std::memory_order_relaxed);
   bool excepted = false;
   evaluate_in_process(declaration, earlier, out, excepted);
   roll_up(out, excepted);
 }
 
 void Evaluator::evaluate_batch(std::span<const Subject> subjects, std::vector<Verdict>& out) const {
+  compiled_->judged.fetch_add(subjects.size(), std::memory_order_relaxed);
   out.resize(subjects.size());
   std::vector<char> excepted(subjects.size(), 0);
   for (std::size_t i = 0; i < subjects.size(); ++i) {

@@ -238,7 +238,7 @@ Result<FixtureReport> run_fixtures(const std::shared_ptr<const PluginSet>& plugi
     file.replace_extension(".fixtures.yaml");
     std::error_code error;
     if (!std::filesystem::is_regular_file(file, error)) {
-      report.plugins_without_fixtures.push_back(plugin.id);
+      report.plugins_without_fixtures.push_back({plugin.id, file.string()});
       continue;
     }
     runner.run_file(plugin, file.string(), report);
@@ -250,8 +250,13 @@ Status verify_fixtures(const std::shared_ptr<const PluginSet>& plugins,
                        const Isolation& isolation) {
   auto report = run_fixtures(plugins, isolation);
   if (!report.is_ok()) return report.status();
-  if (report->failed() == 0) return Status::ok();
-  std::string message = "the policy asks to verify plugin fixtures, and these plugins fail theirs:";
+  if (report->failed() == 0 && report->plugins_without_fixtures.empty()) return Status::ok();
+  std::string message =
+      "the policy asks to verify plugin fixtures, and these plugins fail theirs or ship none:";
+  for (const auto& missing : report->plugins_without_fixtures) {
+    message += "\n  " + missing.plugin_id + " refused: it ships no fixtures (no file " +
+               missing.fixture_file + ")";
+  }
   for (const auto& outcome : report->outcomes) {
     if (outcome.passed) continue;
     message += "\n  " + outcome.plugin_id + " refused: " + outcome.fixture_file + ": case '" +

@@ -33,9 +33,15 @@ struct FixtureOutcome {
   std::string detail;  // what differed, or what is wrong with the case
 };
 
+// A plugin that ships no fixtures: its id, and the file that was looked for.
+struct MissingFixtures {
+  std::string plugin_id;
+  std::string fixture_file;
+};
+
 struct FixtureReport {
   std::vector<FixtureOutcome> outcomes;
-  std::vector<std::string> plugins_without_fixtures;  // plugin ids
+  std::vector<MissingFixtures> plugins_without_fixtures;
   std::size_t failed() const;
 };
 
@@ -48,8 +54,8 @@ Result<FixtureReport> run_fixtures(const std::shared_ptr<const PluginSet>& plugi
                                    const Isolation& isolation = {});
 
 // The self-test of a policy with verify_fixtures: runs every plugin's fixtures and refuses the
-// set when any fails, naming each failing plugin, case and what differed. A plugin without
-// fixtures passes.
+// set when any fails, naming each failing plugin, case and what differed, or when a plugin
+// ships no fixtures, naming the file that was looked for.
 Status verify_fixtures(const std::shared_ptr<const PluginSet>& plugins,
                        const Isolation& isolation = {});
 

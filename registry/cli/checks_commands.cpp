@@ -1,5 +1,6 @@
 // `iotreg plugins`, `iotreg flags` and `iotreg flag confirm|dismiss|lift`: the loaded checks and
 // the prohibition workflow.
+#include <algorithm>
 #include <iomanip>
 #include <iostream>
 
@@ -52,6 +53,16 @@ int run_plugins(const GlobalOptions& options, bool json) {
   }
   std::cout << "Plugins in " << printable(plugins.directory()) << " (policy "
             << printable(policy.id) << "):\n";
+  // The check lines' columns (id, version, level, title), aligned over every plugin and
+  // separated by at least two spaces, whatever their lengths.
+  std::size_t id_width = 0, version_width = 0, level_width = 0;
+  for (const auto& plugin : plugins.plugins()) {
+    for (const auto& check : plugin.checks) {
+      id_width = std::max(id_width, printable(check.id).size());
+      version_width = std::max(version_width, printable(check.version).size());
+      level_width = std::max(level_width, level_of(check.id).size());
+    }
+  }
   for (const auto& plugin : plugins.plugins()) {
     std::cout << "\n"
               << printable(plugin.id) << " " << printable(plugin.version) << "\n"
@@ -62,9 +73,10 @@ int run_plugins(const GlobalOptions& options, bool json) {
                                     : "in a worker process (untrusted)")
               << "\n";
     for (const auto& check : plugin.checks) {
-      std::cout << "  check   " << std::left << std::setw(26) << printable(check.id)
-                << std::setw(10) << printable(check.version) << std::setw(10) << level_of(check.id)
-                << printable(check.title) << "\n";
+      std::cout << "  check   " << std::left << std::setw(static_cast<int>(id_width + 2))
+                << printable(check.id) << std::setw(static_cast<int>(version_width + 2))
+                << printable(check.version) << std::setw(static_cast<int>(level_width + 2))
+                << level_of(check.id) << printable(check.title) << "\n";
     }
   }
   return kExitSuccess;
@@ -88,8 +100,9 @@ int run_plugin_fixtures(const GlobalOptions& options, const std::string& directo
     if (!outcome.passed) std::cout << "\n      " << printable(outcome.detail);
     std::cout << "\n";
   }
-  for (const auto& plugin : report->plugins_without_fixtures) {
-    std::cout << "NOTE  " << printable(plugin) << " ships no fixtures\n";
+  for (const auto& missing : report->plugins_without_fixtures) {
+    std::cout << "NOTE  " << printable(missing.plugin_id) << " ships no fixtures (no file "
+              << printable(missing.fixture_file) << ")\n";
   }
   std::size_t failed = report->failed();
   std::cout << report->outcomes.size() - failed << " passed, " << failed << " failed\n";

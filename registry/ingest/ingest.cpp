@@ -6,6 +6,7 @@
 #include <cerrno>
 #include <cstring>
 
+#include <algorithm>
 #include <condition_variable>
 #include <deque>
 #include <fstream>
@@ -107,12 +108,17 @@ class BatchQueue {
 // Runs on the reader thread: turns accepted records into staged batches.
 class StagingSink : public importers::RecordSink {
  public:
+  // `stored` holds the sorted identity hashes of the products stored before the import: their
+  // declarations are left to the session, which judges a new version with its history and an
+  // unchanged one not at all.
   StagingSink(const storage::BodyEncoder& encoder, const ImportOptions& options,
               const std::string& file, std::uint64_t bytes_total, BatchQueue* queue,
-              ImportObserver& observer, FileResult& result)
+              const std::vector<std::uint64_t>& stored, ImportObserver& observer,
+              FileResult& result)
       : encoder_(encoder),
         options_(options),
         evaluator_(options.evaluator),
+        stored_(stored),
         file_(file),
         bytes_total_(bytes_total),
         queue_(queue),
@@ -145,14 +151,20 @@ class StagingSink : public importers::RecordSink {
       storage::stage(encoder_, declaration, where.describe(), *staged);
       staged->verdict = {};
     }
-    note_duplicate(declaration, where, staged);
-    if (evaluator_) {
-      // Judged in batches (at flush), so that out-of-process checks see many at a time.
+    const bool first_in_file = note_duplicate(declaration, where, staged);
+    // Only the first declaration of a product new to the registry is judged here (in batches, at
+    // flush, so that out-of-process checks see many at a time). A later one of the same file is
+    // a version of it, and the session judges versions with their history.
+    if (evaluator_ &&
+        (!staged || (first_in_file &&
+                     !std::binary_search(stored_.begin(), stored_.end(), staged->identity.hash)))) {
       if (pending_count_ == pending_.size()) {
         pending_.push_back(declaration);
+        pending_slots_.push_back(0);
       } else {
         pending_[pending_count_] = declaration;
       }
+      pending_slots_[pending_count_] = staged ? filled_ - 1 : 0;
       ++pending_count_;
     }
     if ((queue_ ? filled_ : pending_count_) == kBatchSize) flush();
@@ -195,8 +207,9 @@ class StagingSink : public importers::RecordSink {
     std::size_t payload_hash = 0;  // 0 when not staged
   };
 
-  // Records a duplicate warning when `declaration` names a product declared earlier in the file.
-  void note_duplicate(const model::Declaration& declaration, const importers::RecordLocation& where,
+  // Records a duplicate warning when `declaration` names a product declared earlier in the file;
+  // true when it does not.
+  bool note_duplicate(const model::Declaration& declaration, const importers::RecordLocation& where,
                       const storage::StagedDeclaration* staged) {
     const std::uint64_t identity =
         staged ? staged->identity.hash : model::product_identity(declaration).hash;
@@ -204,10 +217,10 @@ class StagingSink : public importers::RecordSink {
     auto [found, first_time] = first_records_.try_emplace(
         identity, FirstRecord{where.line, where.ordinal, where.array_index, where.document_number,
                               payload_hash});
-    if (first_time) return;
+    if (first_time) return true;
     if (result_.duplicates.size() >= options_.max_reported_rejections) {
       ++result_.duplicates_not_reported;
-      return;
+      return false;
     }
     DuplicateRecord duplicate;
     duplicate.where = where;
@@ -224,11 +237,11 @@ class StagingSink : public importers::RecordSink {
     // A later different declaration is what the product declares now.
     found->second.payload_hash = payload_hash;
     result_.duplicates.push_back(std::move(duplicate));
+    return false;
   }
 
   std::unordered_map<std::uint64_t, FirstRecord> first_records_;  // by product identity hash
-  // Judges the declarations accepted since the last flush; staged ones get their verdicts
-  // (with an evaluator, every staged declaration of the batch is pending, in the same order).
+  // Judges the declarations awaiting it since the last flush; staged ones get their verdicts.
   void judge_pending() {
     if (!evaluator_ || pending_count_ == 0) return;
     subjects_.clear();
@@ -236,7 +249,7 @@ class StagingSink : public importers::RecordSink {
     evaluator_->evaluate_batch(subjects_, verdicts_);
     for (std::size_t i = 0; i < pending_count_; ++i) {
       if (queue_) {
-        batch_[filled_ - pending_count_ + i].verdict = to_record(*evaluator_, verdicts_[i]);
+        batch_[pending_slots_[i]].verdict = to_record(*evaluator_, verdicts_[i]);
       } else {
         // Stored declarations are counted by the writer, after known products are judged again.
         ++result_.statuses[std::string(checks::status_name(verdicts_[i].status))];
@@ -246,7 +259,9 @@ class StagingSink : public importers::RecordSink {
   }
 
   const checks::Evaluator* evaluator_;
+  const std::vector<std::uint64_t>& stored_;
   std::vector<model::Declaration> pending_;  // [0, pending_count_) await judging
+  std::vector<std::size_t> pending_slots_;   // the place of each pending one in batch_
   std::size_t pending_count_ = 0;
   std::vector<checks::Subject> subjects_;
   std::vector<checks::Verdict> verdicts_;  // reused between batches
@@ -302,6 +317,7 @@ Result<FileResult> import_input(storage::Storage* storage, std::istream& in,
   result.format = std::string(importers::format_name(*options.format));
 
   std::unique_ptr<storage::ImportSession> session;
+  std::vector<std::uint64_t> stored;  // identity hashes of the products already stored
   if (storage) {
     std::optional<storage::EvaluationInfo> evaluation;
     storage::Rejudge judge;
@@ -319,6 +335,10 @@ Result<FileResult> import_input(storage::Storage* storage, std::istream& in,
     if (!begun.is_ok()) return begun.status();
     session = std::move(begun).value();
     result.run_id = session->run_id();
+    if (options.evaluator) {
+      IOTREG_TRY(session->stored_identities(stored));
+      std::sort(stored.begin(), stored.end());
+    }
   }
 
   BatchQueue queue;
@@ -329,7 +349,7 @@ Result<FileResult> import_input(storage::Storage* storage, std::istream& in,
     // ends this file's import with an error instead of the process.
     try {
       StagingSink sink(encoder.value(), options, file, bytes_total, storage ? &queue : nullptr,
-                       observer, result);
+                       stored, observer, result);
       // A workbook is a ZIP archive of UTF-8 XML: a text encoding never applies to its bytes.
       importers::DecodedInput decoded(in, *options.format == importers::Format::kXlsx
                                               ? importers::TextEncoding::kUtf8

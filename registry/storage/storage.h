@@ -124,7 +124,10 @@ struct StagedDeclaration {
   std::string type;             // empty when not declared
   std::string support_end;      // support.end_date, YYYY-MM-DD; empty when not declared
   std::string source_location;  // where in the file, e.g. "line 12"
-  VerdictRecord verdict;        // judged without history; a known product is judged again
+  // Judged without history, or empty when the producer left the judging to the session: with an
+  // evaluation, a new product with an empty verdict is judged through `rejudge`, and a known
+  // product is judged again with its history whenever a new version of it is stored.
+  VerdictRecord verdict;
 };
 
 // Fills `staged` from a declaration, reusing the capacity of its strings.
@@ -151,6 +154,10 @@ class ImportSession {
     }
     return Status::ok();
   }
+  // Appends the identity hash (model::ProductIdentity::hash) of every product stored when the
+  // session began, so that a producer judges only declarations of products new to the registry
+  // and leaves the others to the session. Call it before storing anything.
+  virtual Status stored_identities(std::vector<std::uint64_t>& hashes) = 0;
   // Records the run's counts and its audit event, then makes everything durable at once.
   virtual Status commit(const ImportCounts& counts) = 0;
   // What this session changed so far.

@@ -103,8 +103,9 @@ TEST_SUITE("checks") {
         {"reports-invalid-utf8", "the check reported text that is not valid UTF-8"},
         {"reports-text-without-data", "the check reported a null finding or a text without data"},
         {"reports-long-message", "the check reported a message or field longer than allowed"},
-        // The C++ layer catches the exception and returns 1.
-        {"sdk-throws", "the check failed while judging (it returned 1)"},
+        // The C++ layer catches the exception, reports its type and what() and returns 1.
+        {"sdk-throws",
+         "the check failed while judging: it threw std::runtime_error: the fixture check throws"},
     };
     // Judged twice: buffers reused between evaluations must not carry anything over.
     for (int round = 0; round < 2; ++round) {

@@ -70,7 +70,8 @@ Result<LoadedPlugin> load_plugin(const std::string& path, std::string_view expec
 std::string printable(std::string_view text, std::size_t max_bytes = kMaxNameBytes);
 
 // Runs one check on `input` and turns what it reported into `finding` (`error` when it broke
-// the reporting contract). Thread-safe when the check is.
+// the reporting contract or let an exception escape, naming the exception's type and what()).
+// Thread-safe when the check is.
 void run_check(RunFunction run, const iotreg_check_input& input, Finding& finding);
 
 inline constexpr std::size_t kMaxMessageBytes = 4096;

@@ -392,7 +392,12 @@ class PgImportSession : public ImportSession {
         manufacturer(staged.manufacturer_name, staged.identity.manufacturer_key, manufacturer_id));
     std::vector<KnownProduct> found;
     IOTREG_TRY(look_up_products({&staged.identity}, {manufacturer_id}, found));
-    if (found.front().id == 0) return insert_new_product(staged, manufacturer_id);
+    if (found.front().id == 0) {
+      if (evaluation_ && rejudge_ && staged.verdict.status.empty()) {
+        staged.verdict = rejudge_({staged.payload});
+      }
+      return insert_new_product(staged, manufacturer_id);
+    }
     return store_version(staged, found.front());
   }
 
@@ -413,7 +418,7 @@ class PgImportSession : public ImportSession {
     VerdictRecord& verdict = staged.verdict;
     std::optional<enforcement::ProductFacts> before;
     enforcement::Consequences decided;
-    if (evaluation_ && !verdict.status.empty()) {
+    if (evaluation_ && (rejudge_ || !verdict.status.empty())) {
       if (rejudge_) {
         IOTREG_TRY(read_history(older_version_id, history, older_version_id));
         std::reverse(history.begin(), history.end());
@@ -491,6 +496,9 @@ class PgImportSession : public ImportSession {
     std::size_t raises = 0;
     for (std::size_t i = 0, next_new = 0; i < batch.size(); ++i) {
       if (!is_new[i]) continue;
+      if (evaluation_ && rejudge_ && batch[i].verdict.status.empty()) {
+        batch[i].verdict = rejudge_({batch[i].payload});
+      }
       const VerdictRecord& verdict = batch[i].verdict;
       if (evaluation_ && !verdict.status.empty()) {
         decided[i] = decide_({product_ids[next_new], "", std::nullopt},
@@ -524,6 +532,15 @@ class PgImportSession : public ImportSession {
       outcomes.push_back(StoreOutcome::kNewProduct);
     }
     return flush();
+  }
+
+  Status stored_identities(std::vector<std::uint64_t>& hashes) override {
+    auto found = db_.query("reading the products", "SELECT identity_hash FROM products", {});
+    if (!found.is_ok()) return found.status();
+    for (int row = 0; row < found->rows(); ++row) {
+      hashes.push_back(static_cast<std::uint64_t>(found->integer(row, 0)));
+    }
+    return Status::ok();
   }
 
   Status commit(const ImportCounts& counts) override {

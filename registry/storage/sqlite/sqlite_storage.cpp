@@ -358,7 +358,12 @@ class SqliteImportSession : public ImportSession {
 
     KnownProduct known;
     IOTREG_TRY(find_product(staged.identity, manufacturer_id, known));
-    if (known.id == 0) return insert_new_product(staged, manufacturer_id, type);
+    if (known.id == 0) {
+      if (evaluation_ && rejudge_ && staged.verdict.status.empty()) {
+        staged.verdict = rejudge_({staged.payload});
+      }
+      return insert_new_product(staged, manufacturer_id, type);
+    }
 
     // A declaration identical to the latest version changes nothing. One identical to an older
     // version is a re-declaration: it becomes the latest again, as a new version (DESIGN.md §2).
@@ -378,7 +383,7 @@ class SqliteImportSession : public ImportSession {
     bind_optional(update_product_, 3, type);
     bind_optional(update_product_, 13, staged.support_end);
     update_product_.bind(14, model::product_class_of(type));
-    if (evaluation_ && !verdict.status.empty()) {
+    if (evaluation_ && (rejudge_ || !verdict.status.empty())) {
       if (rejudge_) {
         IOTREG_TRY(read_history(older_version_id, history, older_version_id));
         std::reverse(history.begin(), history.end());
@@ -412,6 +417,17 @@ class SqliteImportSession : public ImportSession {
       IOTREG_TRY(insert_fts_.run());
     }
     return StoreOutcome::kNewVersion;
+  }
+
+  Status stored_identities(std::vector<std::uint64_t>& hashes) override {
+    auto statement = db_.prepare("SELECT identity_hash FROM products");
+    if (!statement.is_ok()) return statement.status();
+    for (;;) {
+      auto row = statement->step();
+      if (!row.is_ok()) return row.status();
+      if (!row.value()) return Status::ok();
+      hashes.push_back(static_cast<std::uint64_t>(statement->int64(0)));
+    }
   }
 
   Status commit(const ImportCounts& counts) override {

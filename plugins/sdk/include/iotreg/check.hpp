@@ -17,22 +17,30 @@
 // Views (DeclarationView, CheckInput) borrow the host's data for the duration of one run; do
 // not keep them. run() may be called from several threads at once: keep it free of shared
 // mutable state. An exception escaping run() is caught at the boundary and recorded by the host
-// as an `error` finding.
+// as an `error` finding naming the exception's type and, for a std::exception, its what():
+// "the check failed while judging: it threw std::out_of_range: vector::_M_range_check ...".
 #ifndef IOTREG_CHECK_HPP
 #define IOTREG_CHECK_HPP
 
 #include <algorithm>
 #include <cstddef>
 #include <cstdint>
+#include <cstdlib>
+#include <exception>
 #include <initializer_list>
 #include <iterator>
 #include <optional>
 #include <string>
 #include <string_view>
+#include <typeinfo>
 #include <utility>
 #include <vector>
 
 #include "iotreg/plugin.h"
+
+#if defined(__GNUC__)
+#include <cxxabi.h>
+#endif
 
 namespace iotreg {
 
@@ -293,6 +301,39 @@ namespace detail {
 
 inline iotreg_text text_of(const std::string& text) { return {text.data(), text.size()}; }
 
+// The type of the exception being handled, demangled where the compiler allows it.
+inline std::string current_exception_type() {
+#if defined(__GNUC__)
+  const std::type_info* type = abi::__cxa_current_exception_type();
+  if (!type) return "an unknown exception";
+  int status = 0;
+  char* demangled = abi::__cxa_demangle(type->name(), nullptr, nullptr, &status);
+  std::string name = status == 0 && demangled ? demangled : type->name();
+  std::free(demangled);
+  return name;
+#else
+  return "an exception";
+#endif
+}
+
+// Inside a catch block: why the check could not judge, e.g. "it threw std::out_of_range:
+// vector::_M_range_check", reported (with a non-zero return) for the host's `error` finding.
+inline void report_exception(iotreg_report_fn report, void* host_context) noexcept {
+  try {
+    std::string why = "it threw " + current_exception_type();
+    try {
+      throw;
+    } catch (const std::exception& error) {
+      why += ": ";
+      why += error.what();
+    } catch (...) {
+    }
+    const iotreg_finding out{IOTREG_FAIL, text_of(why), {"", 0}};
+    report(host_context, &out);
+  } catch (...) {  // no memory left to say why: the host records the bare error
+  }
+}
+
 // The C entry of one check: runs it and reports its finding; nothing is thrown across.
 template <class Check>
 int run_check(const iotreg_check_input* input, iotreg_report_fn report,
@@ -305,6 +346,7 @@ int run_check(const iotreg_check_input* input, iotreg_report_fn report,
     report(host_context, &out);
     return 0;
   } catch (...) {
+    report_exception(report, host_context);
     return 1;
   }
 }

@@ -103,7 +103,9 @@ typedef struct iotreg_check {
   const char* requirement; /* default citation, e.g. "EN 303 645 5.1-1"; a policy may override */
   const char* version;
   /* Judges input->declaration and reports exactly one finding. Returns 0, or non-zero when the
-   * check could not judge (the host then records `error`). */
+   * check could not judge: the host then records `error`, and when the check reported one
+   * finding before returning, the error's message quotes that finding's message as the reason
+   * (its outcome and field are ignored). */
   int (*run)(const iotreg_check_input* input, iotreg_report_fn report, void* host_context);
 } iotreg_check;
 
