@@ -796,6 +796,12 @@ test('getPublicProductPage and getPublicProductLabel', async () => {
   await exchange({ operationId: 'getPublicProductPage', target: page, expect: 200,
     check: (reply) => assert.match(reply.text, /LV-C210/) });
   await exchange({ operationId: 'getPublicProductPage', target: page, token: stack.tokens.officer, expect: 200 });
+  // A copy the client holds is still current: 304, no body; another tag gets the page.
+  const tagged = await h.send(stack.direct, { target: page });
+  await exchange({ operationId: 'getPublicProductPage', target: page, headers: { 'if-none-match': tagged.headers.etag },
+    expect: 304, check: (reply) => assert.equal(reply.text, '') });
+  await exchange({ operationId: 'getPublicProductPage', target: page, headers: { 'if-none-match': '"0000000000000000"' },
+    expect: 200, check: (reply) => assert.equal(reply.headers.etag, tagged.headers.etag) });
   await exchange({ operationId: 'getPublicProductPage', target: `${page}?lang=en`, expect: 400,
     check: (reply) => assert.match(reply.headers['content-type'], /^text\/html/) });
   await exchange({ operationId: 'getPublicProductPage', target: '/public/products/999999', expect: 404,
@@ -808,6 +814,7 @@ test('getPublicProductPage and getPublicProductLabel', async () => {
   const label = `${page}/label.svg`;
   await exchange({ operationId: 'getPublicProductLabel', target: label, expect: 200,
     check: (reply) => assert.match(reply.text, /^<svg|^<\?xml/) });
+  await exchange({ operationId: 'getPublicProductLabel', target: label, headers: { 'if-none-match': '*' }, expect: 304 });
   await exchange({ operationId: 'getPublicProductLabel', target: `${label}?size=2`, expect: 400, message: /unknown query parameter 'size'/ });
   await exchange({ operationId: 'getPublicProductLabel', target: '/public/products/999999/label.svg', expect: 404 });
   await exchange({ operationId: 'getPublicProductLabel', target: '/public/products/-4/label.svg', expect: 404 });

@@ -25,10 +25,10 @@ std::string error_reply(int status, std::string_view message, std::string_view r
                         int retry_after_seconds = 0);
 
 // Conditional GET (RFC 9110 13): a GET answered 200 with a whole body gets a strong ETag (a hash
-// of the body, so equal bodies have equal tags, on every server) and, unless its handler set one,
-// Cache-Control: `public, max-age=public_max_age` for the public pages and labels (a CDN may
-// keep them that long), `private, no-cache` for everything else (a browser revalidates each
-// time). When the request's If-None-Match names the tag (or is `*`), the reply becomes 304
+// of the body, so equal bodies have equal tags, on every server of the same build) and, unless its
+// handler set one, Cache-Control: `public, max-age=public_max_age` for the public pages and labels
+// (a CDN may keep them that long), `private, no-cache` for everything else (a browser revalidates
+// each time). When the request's If-None-Match names the tag (or is `*`), the reply becomes 304
 // without a body.
 void add_validators(const Request& request, std::chrono::seconds public_max_age, Reply& reply);
 
