@@ -13,7 +13,8 @@
 #include <iostream>
 #include <mutex>
 #include <thread>
-#include <unordered_map>
+
+#include "registry/ingest/detail/first_records.h"
 
 namespace iotreg::ingest {
 namespace {
@@ -198,49 +199,48 @@ class StagingSink : public importers::RecordSink {
   const storage::BodyEncoder& encoder_;
   const ImportOptions& options_;
 
-  // Where a product was first declared in the file, and a hash of what it declared there.
-  struct FirstRecord {
-    std::uint64_t line = 0;
-    std::uint64_t ordinal = 0;
-    std::optional<std::uint64_t> array_index;
-    std::optional<std::uint64_t> document_number;
-    std::size_t payload_hash = 0;  // 0 when not staged
-  };
-
   // Records a duplicate warning when `declaration` names a product declared earlier in the file;
   // true when it does not.
   bool note_duplicate(const model::Declaration& declaration, const importers::RecordLocation& where,
                       const storage::StagedDeclaration* staged) {
     const std::uint64_t identity =
         staged ? staged->identity.hash : model::product_identity(declaration).hash;
-    const std::size_t payload_hash = staged ? std::hash<std::string>{}(staged->payload) : 0;
-    auto [found, first_time] = first_records_.try_emplace(
-        identity, FirstRecord{where.line, where.ordinal, where.array_index, where.document_number,
-                              payload_hash});
-    if (first_time) return true;
+    // 0 stands for "unknown"; a real hash of 0 only makes an identical record count as different.
+    const auto payload_hash =
+        staged ? static_cast<std::uint32_t>(std::hash<std::string>{}(staged->payload)) : 0u;
+    const std::uint64_t position = where.array_index       ? *where.array_index
+                                   : where.document_number ? *where.document_number
+                                                           : where.line;
+    auto found =
+        first_records_.find_or_add(identity, static_cast<std::uint32_t>(position), payload_hash);
+    if (found.added) return true;
+    const bool identical = payload_hash != 0 && *found.payload_hash == payload_hash;
+    // A later different declaration is what the product declares now.
+    *found.payload_hash = payload_hash;
     if (result_.duplicates.size() >= options_.max_reported_rejections) {
       ++result_.duplicates_not_reported;
       return false;
     }
     DuplicateRecord duplicate;
     duplicate.where = where;
-    duplicate.first.line = found->second.line;
-    duplicate.first.ordinal = found->second.ordinal;
-    duplicate.first.array_index = found->second.array_index;
-    duplicate.first.document_number = found->second.document_number;
     duplicate.first.sheet = where.sheet;
+    if (where.array_index) {
+      duplicate.first.array_index = found.position;
+    } else if (where.document_number) {
+      duplicate.first.document_number = found.position;
+    } else {
+      duplicate.first.line = found.position;
+    }
     duplicate.product = {
         std::string(declaration.string_at(model::WellKnownField::kManufacturerName)),
         std::string(declaration.string_at(model::WellKnownField::kBrand)),
         std::string(declaration.string_at(model::WellKnownField::kModel))};
-    duplicate.identical = staged && found->second.payload_hash == payload_hash;
-    // A later different declaration is what the product declares now.
-    found->second.payload_hash = payload_hash;
+    duplicate.identical = identical;
     result_.duplicates.push_back(std::move(duplicate));
     return false;
   }
 
-  std::unordered_map<std::uint64_t, FirstRecord> first_records_;  // by product identity hash
+  detail::FirstRecords first_records_;
   // Judges the declarations awaiting it since the last flush; staged ones get their verdicts.
   void judge_pending() {
     if (!evaluator_ || pending_count_ == 0) return;
