@@ -34,7 +34,7 @@ struct RecordLocation {
   std::uint64_t ordinal = 0;                 // 1-based record number within the file
   std::optional<std::uint64_t> array_index;  // JSON arrays: 0-based index
   std::optional<std::uint64_t> document_number;  // YAML: 1-based document number
-  std::string sheet;  // XLSX: the worksheet's name; "" in other formats
+  std::string sheet;                             // XLSX: the worksheet's name; "" in other formats
 
   // "line 12", "array index 3", "document 4 (line 20)", "Declarations!7".
   std::string describe() const;

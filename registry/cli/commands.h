@@ -56,7 +56,7 @@ int report_error(const Status& status);
 
 struct ImportArguments {
   std::vector<std::string> files;
-  std::string format;  // empty: from each file's extension
+  std::string format;              // empty: from each file's extension
   std::string encoding = "utf-8";  // of CSV, JSON and YAML files
   bool dry_run = false;
   std::string report_path;
@@ -83,7 +83,7 @@ struct ProductsArguments {
   std::size_t limit = 0;
   bool json = false;
   bool csv = false;
-  bool bom = false;  // the CSV starts with a byte-order mark (for Excel)
+  bool bom = false;       // the CSV starts with a byte-order mark (for Excel)
   std::string xlsx_path;  // non-empty: write an XLSX workbook there
 };
 int run_products(const GlobalOptions& options, const ProductsArguments& arguments);
@@ -154,7 +154,7 @@ struct ServeArguments {
   std::size_t max_connections = 10000;
   std::size_t max_client_connections = 1024;
   std::size_t reply_cache_mib = 64;
-  int session_idle_seconds = 30 * 60;       // a web session unused this long ends
+  int session_idle_seconds = 30 * 60;        // a web session unused this long ends
   int session_lifetime_seconds = 12 * 3600;  // a web session ends this long after sign-in
   bool secure_cookies = false;               // mark the session cookie Secure (behind TLS)
 };
