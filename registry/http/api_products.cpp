@@ -11,6 +11,7 @@
 #include "importers/text_encoding.h"
 #include "registry/core/utf8.h"
 #include "registry/http/detail/api.h"
+#include "registry/http/detail/request_reader.h"
 #include "registry/ingest/ingest.h"
 #include "registry/model/declaration.h"
 #include "registry/model/product_class.h"
@@ -146,7 +147,8 @@ std::variant<importers::TextEncoding, Reply> body_encoding(const std::string& co
   if (!parameters.has("charset")) return importers::TextEncoding::kUtf8;
   const std::string charset = parameters.get("charset");
   if (auto encoding = importers::text_encoding_from_label(charset)) return *encoding;
-  return Reply::error(415, "charset '" + charset.substr(0, 40) + "' is not supported (use " +
+  return Reply::error(415, "charset '" + printable_request_text(charset) +
+                               "' is not supported (use " +
                                std::string(importers::text_encoding_names()) + ")");
 }
 

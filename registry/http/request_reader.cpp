@@ -50,8 +50,9 @@ std::vector<std::string> list_elements(std::string_view value) {
   return elements;
 }
 
-// The text of a request's bytes fit for a message: printable ASCII, the rest escaped.
-std::string printable(std::string_view text, std::size_t at_most = 40) {
+}  // namespace
+
+std::string printable_request_text(std::string_view text, std::size_t at_most) {
   std::string out;
   for (unsigned char c : text.substr(0, at_most)) {
     if (c >= 0x20 && c < 0x7f) {
@@ -66,8 +67,6 @@ std::string printable(std::string_view text, std::size_t at_most = 40) {
   if (text.size() > at_most) out += "...";
   return out;
 }
-
-}  // namespace
 
 const std::string* RequestHead::find(std::string_view lower_case_name) const {
   for (const auto& [name, value] : fields) {
@@ -160,7 +159,7 @@ void RequestReader::parse_head() {
   const std::size_t first_space = request_line.find(' ');
   const std::size_t last_space = request_line.rfind(' ');
   if (first_space == std::string_view::npos || first_space == last_space) {
-    return fail(400, "malformed HTTP request line '" + printable(request_line) +
+    return fail(400, "malformed HTTP request line '" + printable_request_text(request_line) +
                          "' (expected: METHOD /path HTTP/1.1)");
   }
   const std::string_view method = request_line.substr(0, first_space);
@@ -172,28 +171,29 @@ void RequestReader::parse_head() {
                          std::to_string(limits_.max_target / 1024) + " KiB)");
   }
   if (!is_token(method) || method.size() > 32) {
-    return fail(
-        400, "malformed HTTP request: the method '" + printable(method) + "' is not a method name");
+    return fail(400, "malformed HTTP request: the method '" + printable_request_text(method) +
+                         "' is not a method name");
   }
   if (version == "HTTP/1.1") {
     head_.minor_version = 1;
   } else if (version == "HTTP/1.0") {
     head_.minor_version = 0;
   } else {
-    return fail(400, "unsupported HTTP version '" + printable(version) +
+    return fail(400, "unsupported HTTP version '" + printable_request_text(version) +
                          "' (this server speaks HTTP/1.1 and HTTP/1.0)");
   }
   if (target.empty() || target.front() != '/') {
     return fail(400, target.find("://") != std::string_view::npos
                          ? "the request target must be a path: absolute-form targets ('" +
-                               printable(target) + "') are for proxies, which this server is not"
+                               printable_request_text(target) +
+                               "') are for proxies, which this server is not"
                          : "the request target must be a path starting with '/', not '" +
-                               printable(target) + "'");
+                               printable_request_text(target) + "'");
   }
   for (unsigned char c : target) {
     if (c <= 0x20 || c >= 0x7f) {
       return fail(400, "the request target contains a character that must be percent-encoded: '" +
-                           printable(target) + "'");
+                           printable_request_text(target) + "'");
     }
   }
   head_.method = method;
@@ -203,11 +203,12 @@ void RequestReader::parse_head() {
     std::string_view line = lines[i];
     if (line.front() == ' ' || line.front() == '\t') {
       return fail(400, "a header field continued on the next line (obs-fold) is not allowed: '" +
-                           printable(line) + "'");
+                           printable_request_text(line) + "'");
     }
     const std::size_t colon = line.find(':');
     if (colon == std::string_view::npos) {
-      return fail(400, "malformed header field line '" + printable(line) + "' (no colon)");
+      return fail(400,
+                  "malformed header field line '" + printable_request_text(line) + "' (no colon)");
     }
     const std::string_view name = line.substr(0, colon);
     if (name.size() > limits_.max_name) {
@@ -215,17 +216,18 @@ void RequestReader::parse_head() {
                            std::to_string(limits_.max_name) + " bytes)");
     }
     if (!is_token(name)) {
-      return fail(400, "malformed header field name '" + printable(name) +
+      return fail(400, "malformed header field name '" + printable_request_text(name) +
                            "' (no whitespace is allowed before the colon)");
     }
     const std::string_view value = trim(line.substr(colon + 1));
     if (value.size() > limits_.max_value) {
-      return fail(431, "the request header is too large (field " + printable(name) + " is over " +
-                           std::to_string(limits_.max_value / 1024) + " KiB)");
+      return fail(431, "the request header is too large (field " + printable_request_text(name) +
+                           " is over " + std::to_string(limits_.max_value / 1024) + " KiB)");
     }
     for (unsigned char c : value) {
       if ((c < 0x20 && c != '\t') || c == 0x7f) {
-        return fail(400, "header field " + printable(name) + " contains a control character");
+        return fail(
+            400, "header field " + printable_request_text(name) + " contains a control character");
       }
     }
     if (head_.fields.size() == limits_.max_fields) {
@@ -260,7 +262,8 @@ void RequestReader::parse_head() {
   if (hosts > 1) return fail(400, "the request has more than one Host field");
   if (lengths.size() > 1) {
     std::string all;
-    for (const auto& length : lengths) all += (all.empty() ? "" : ", ") + printable(length);
+    for (const auto& length : lengths)
+      all += (all.empty() ? "" : ", ") + printable_request_text(length);
     return fail(400, "the request has more than one Content-Length field (" + all + ")");
   }
   if (!codings.empty()) {
@@ -274,7 +277,7 @@ void RequestReader::parse_head() {
       return fail(400, "chunked must be the final transfer coding of a request");
     }
     if (codings.size() > 1) {
-      return fail(400, "unsupported transfer coding '" + printable(codings.front()) +
+      return fail(400, "unsupported transfer coding '" + printable_request_text(codings.front()) +
                            "' (only chunked is accepted)");
     }
     head_.chunked = true;
@@ -283,8 +286,8 @@ void RequestReader::parse_head() {
     const std::string& length = lengths.front();
     if (length.empty() || length.size() > 18 ||
         length.find_first_not_of("0123456789") != std::string::npos) {
-      return fail(
-          400, "Content-Length must be a whole number of bytes, not '" + printable(length) + "'");
+      return fail(400, "Content-Length must be a whole number of bytes, not '" +
+                           printable_request_text(length) + "'");
     }
     head_.content_length = std::stoull(length);
   }
@@ -358,7 +361,8 @@ std::size_t RequestReader::feed_chunked(std::string_view input) {
             std::min(line_.find_first_not_of("0123456789abcdefABCDEF"), line_.size());
         const std::string_view extension = trim(std::string_view(line_).substr(digits));
         if (digits == 0 || digits > 15 || (!extension.empty() && extension.front() != ';')) {
-          fail(400, "malformed chunked body: bad chunk size '" + printable(line_) + "'");
+          fail(400,
+               "malformed chunked body: bad chunk size '" + printable_request_text(line_) + "'");
           return at;
         }
         remaining_ = std::stoull(line_.substr(0, digits), nullptr, 16);

@@ -9,6 +9,7 @@
 
 #include "registry/core/utf8.h"
 #include "registry/http/detail/api.h"
+#include "registry/http/detail/request_reader.h"
 
 namespace iotreg::http {
 namespace {
@@ -34,13 +35,8 @@ std::string media_type_of_name(const std::string& filename) {
   return {};
 }
 
-// Untrusted text as a message may show it: printable ASCII, at most 60 characters.
-std::string printable(std::string_view text) {
-  std::string shown;
-  for (char c : text.substr(0, 60)) shown.push_back(c >= 0x20 && c < 0x7f ? c : '?');
-  if (text.size() > 60) shown += "...";
-  return shown;
-}
+// Untrusted text as a message may show it: at most 60 bytes.
+std::string printable(std::string_view text) { return printable_request_text(text, 60); }
 
 }  // namespace
 

@@ -24,6 +24,10 @@
 
 namespace iotreg::http {
 
+// Bytes of a request fit for a message: printable ASCII kept, every other byte as \xNN, at most
+// `at_most` bytes, then "..." when cut.
+std::string printable_request_text(std::string_view text, std::size_t at_most = 40);
+
 struct RequestLimits {
   std::size_t max_target = 16 * 1024;  // 414 beyond
   std::size_t max_fields = 100;        // 431 beyond
