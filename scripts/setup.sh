@@ -14,6 +14,7 @@ packages=(
   libpoco-dev libboost-dev libboost-filesystem-dev  # HTTP/JSON utilities and plugin loading
   libqrencode-dev                             # QR codes on product labels
   libxlsxwriter-dev                           # XLSX exports and the declaration template
+  libseccomp-dev                              # the system call filter of check workers
   libhowardhinnant-date-dev tzdata            # the server's date in its time zone
   doctest-dev                                 # tests
   zbar-tools librsvg2-bin                     # tests: decode the label's QR code

@@ -136,7 +136,14 @@ struct Isolation {
   bool separate_workers = false;
   // A plugin that faults on more declarations than this is disabled for the rest of the run.
   std::size_t max_faulty_declarations = 8;
+  // Workers enter their sandbox (README, "Isolation and trust") before loading any plugin.
+  // Turned off only where plugins must leave traces outside it, as some tests' plugins do.
+  bool sandbox = true;
 };
+
+// The sandbox check workers get on this kernel: "seccomp yes, landlock yes (ABI 7)", or "no
+// (the kernel lacks it)" for a mechanism that is missing.
+std::string worker_sandbox_summary();
 
 // The exit status of a worker whose allocation the memory limit refused.
 inline constexpr int kWorkerOutOfMemory = 86;

@@ -29,8 +29,8 @@ struct Described {
 Described describe_together(const std::vector<WorkerProcess::PluginFile>& files,
                             const Isolation& isolation) {
   Described out;
-  auto started =
-      WorkerProcess::start(isolation.worker_program, files, isolation.memory_limit_bytes);
+  auto started = WorkerProcess::start(isolation.worker_program, files, isolation.memory_limit_bytes,
+                                      isolation.sandbox);
   if (!started.is_ok()) {
     out.start_failure = started.status();
     return out;
@@ -110,8 +110,8 @@ class WorkerChecks {
                    const std::vector<std::size_t>& which) {
     frame_.clear();
     if (!worker_) {
-      auto started =
-          WorkerProcess::start(isolation_.worker_program, files_, isolation_.memory_limit_bytes);
+      auto started = WorkerProcess::start(isolation_.worker_program, files_,
+                                          isolation_.memory_limit_bytes, isolation_.sandbox);
       if (!started.is_ok()) return "could not be started (" + started.status().message() + ")";
       worker_ = std::move(started).value();
       protocol::put_frame_header(frame_, setup_payload_.size());

@@ -13,6 +13,7 @@
 
 #include "registry/checks/checks.h"
 #include "registry/checks/detail/loaded_check.h"
+#include "registry/checks/detail/sandbox.h"
 #include "registry/checks/detail/worker_process.h"
 #include "registry/checks/detail/worker_protocol.h"
 #include "registry/core/varint.h"
@@ -82,6 +83,16 @@ int run_check_worker(int argc, char** argv) {
     files.push_back({std::string(argument.substr(kSha256HexDigits + 1)),
                      std::string(argument.substr(0, kSha256HexDigits))});
   }
+  // The sandbox comes before any plugin code, static initialisers included, runs.
+  const char* sandbox = std::getenv(detail::kWorkerSandboxVariable);
+  if (!sandbox || std::string_view(sandbox) != "off") {
+    std::vector<std::string> paths;
+    for (const auto& file : files) paths.push_back(file.path);
+    if (std::string failure = detail::enter_sandbox(paths); !failure.empty()) {
+      std::cerr << "iotreg check worker: " << failure << "\n";
+      return detail::kWorkerSandboxFailed;
+    }
+  }
   std::string setup_payload;
   if (!read_frame(fd, setup_payload) || setup_payload.empty()) return 0;
   if (static_cast<unsigned char>(setup_payload[0]) == protocol::kDescribe) {
@@ -143,7 +154,12 @@ int run_check_worker(int argc, char** argv) {
         input.parameters = setup.checks[c].parameters.data();
         input.parameter_count = setup.checks[c].parameters.size();
         Finding& finding = findings[i * runs.size() + c];
-        detail::run_check(runs[c], input, finding);  // reports an escaping exception itself
+        detail::run_check(runs[c], input, finding);
+        if (std::string denied = detail::take_sandbox_denials(); !denied.empty()) {
+          finding.outcome = Outcome::kError;
+          finding.message = std::move(denied);
+          finding.field.clear();
+        }
       }
     }
     protocol::encode_results(items.size(), runs.size(), findings, reply);

@@ -30,6 +30,7 @@ int run_plugins(const GlobalOptions& options, bool json) {
   if (json) {
     nlohmann::ordered_json out = {{"directory", plugins.directory()},
                                   {"policy", policy.id},
+                                  {"sandbox", checks::worker_sandbox_summary()},
                                   {"plugins", nlohmann::ordered_json::array()}};
     for (const auto& plugin : plugins.plugins()) {
       nlohmann::ordered_json checks = nlohmann::ordered_json::array();
@@ -53,6 +54,7 @@ int run_plugins(const GlobalOptions& options, bool json) {
   }
   std::cout << "Plugins in " << printable(plugins.directory()) << " (policy "
             << printable(policy.id) << "):\n";
+  std::cout << "Sandbox of check workers: " << checks::worker_sandbox_summary() << "\n";
   // The check lines' columns (id, version, level, title), aligned over every plugin and
   // separated by at least two spaces, whatever their lengths.
   std::size_t id_width = 0, version_width = 0, level_width = 0;

@@ -45,6 +45,15 @@ Isolation test_isolation() {
   return isolation;
 }
 
+// For plugins that leave traces the sandbox would deny: the record of where they were loaded
+// (fixture.load-record-pid), the stall marker (fixture.hostile-stall), the swapped file
+// (fixture.load-swap-on-load).
+Isolation unsandboxed_isolation() {
+  Isolation isolation = test_isolation();
+  isolation.sandbox = false;
+  return isolation;
+}
+
 // The scenario's plugins loaded into this process, as the caller trusts them.
 std::shared_ptr<const PluginSet> load(const std::string& scenario) {
   auto loaded = PluginSet::load_directory(fixture_dir(scenario));
@@ -276,7 +285,7 @@ TEST_SUITE("isolation") {
   TEST_CASE("isolation: a worker killed with SIGKILL from outside mid-batch is restarted") {
     testing::ScratchDir scratch;
     std::string marker = scratch.file("stalled");
-    Isolation isolation = test_isolation();
+    Isolation isolation = unsandboxed_isolation();
     isolation.batch_deadline = std::chrono::seconds(60);  // only the kill ends the stall
     auto evaluator = isolated_evaluator(
         "hostile-stall",
@@ -303,7 +312,7 @@ TEST_SUITE("isolation") {
   TEST_CASE("isolation: a worker killed with SIGKILL each time it judges one declaration errs it") {
     testing::ScratchDir scratch;
     std::string marker = scratch.file("stalled");
-    Isolation isolation = test_isolation();
+    Isolation isolation = unsandboxed_isolation();
     isolation.batch_deadline = std::chrono::seconds(60);
     auto evaluator = isolated_evaluator(
         "hostile-stall",
@@ -393,11 +402,11 @@ TEST_SUITE("isolation") {
           "id: fixture-policy\nregime: prohibition\nchecks:\n  loaded: {level: mandatory}\n"
           "  loaded-too: {level: mandatory}\n" +
           std::string(separate ? "separate_workers: true\n" : "");
-      auto plugins = load_trusting(scratch.path().string(), policy, test_isolation());
+      auto plugins = load_trusting(scratch.path().string(), policy, unsandboxed_isolation());
       REQUIRE_MESSAGE(plugins.is_ok(), plugins.status().message());
       record.clear();  // forget the worker that read the descriptors
       auto evaluator =
-          Evaluator::create(plugins.value(), policy_from(policy), kAsOf, test_isolation());
+          Evaluator::create(plugins.value(), policy_from(policy), kAsOf, unsandboxed_isolation());
       REQUIRE(evaluator.is_ok());
       auto verdicts = judge_all(*evaluator.value(), declarations({}));
       for (const auto& verdict : verdicts) {
@@ -575,7 +584,7 @@ TEST_SUITE("isolation") {
     LoadRecord record(scratch.file("loads"));
     const std::string policy =
         "id: fixture-policy\nregime: prohibition\nchecks:\n  loaded: {level: mandatory}\n";
-    auto plugins = load_trusting(fixture_dir("load-record-pid"), policy, test_isolation());
+    auto plugins = load_trusting(fixture_dir("load-record-pid"), policy, unsandboxed_isolation());
     REQUIRE_MESSAGE(plugins.is_ok(), plugins.status().message());
     const PluginDescription& plugin = plugins.value()->plugins().front();
     CHECK(plugin.id == "fixture.load-record-pid");
@@ -583,7 +592,7 @@ TEST_SUITE("isolation") {
     REQUIRE(plugin.checks.size() == 1);
     CHECK(plugin.checks[0].id == "loaded");
     auto evaluator =
-        Evaluator::create(plugins.value(), policy_from(policy), kAsOf, test_isolation());
+        Evaluator::create(plugins.value(), policy_from(policy), kAsOf, unsandboxed_isolation());
     REQUIRE(evaluator.is_ok());
     auto verdicts = judge_all(*evaluator.value(), declarations({}));
     CHECK(verdicts[0].findings[0].message == "fixture check passed");
@@ -660,7 +669,7 @@ TEST_SUITE("isolation") {
              "  fixture.load-record-pid: {trusted: true, sha256: " +
              sha256 + "}\n";
     };
-    Isolation isolation = test_isolation();
+    Isolation isolation = unsandboxed_isolation();
     isolation.trusted_by_default = true;
     auto refused = load_trusting(scratch.path().string(), policy(pinned), isolation);
     REQUIRE_FALSE(refused.is_ok());
@@ -747,7 +756,7 @@ TEST_SUITE("isolation") {
         return load_trusting(
             scratch.path().string(),
             hostile_policy() + "plugins:\n  fixture.hostile-stdout: {trusted: true}\n",
-            test_isolation());
+            unsandboxed_isolation());
       }();
       REQUIRE_FALSE(refused.is_ok());
       CHECK_MESSAGE(refused.status().message().find(scratch.file("b-trusted.so") +
@@ -774,7 +783,7 @@ TEST_SUITE("isolation") {
           scratch.path().string(),
           hostile_policy() +
               "plugins:\n  fixture.hostile-stdout: {trusted: true, sha256: " + pinned + "}\n",
-          test_isolation());
+          unsandboxed_isolation());
     }();
     REQUIRE_MESSAGE(loaded.is_ok(), loaded.status().message());
     CHECK_FALSE(std::filesystem::exists(scratch.file("replacement.tmp")));  // swapped afterwards
