@@ -3,6 +3,8 @@
 #include <nlohmann/json.hpp>
 
 #include "registry/checks/checks.h"
+#include "registry/model/lookup_keys.h"
+#include "registry/storage/body_codec.h"
 #include "registry/storage/storage.h"
 
 namespace iotreg::storage {
@@ -34,6 +36,17 @@ Result<std::string> failing_checks_of_stored(std::string_view findings,
     failing.push_back(checks[finding.check].value("check", ""));
   }
   return failing_checks_column(failing);
+}
+
+std::string gtin_of_payload(std::string_view payload) {
+  auto json = payload_to_json(payload);
+  if (!json.is_ok()) return {};
+  const auto body = nlohmann::json::parse(json.value(), nullptr, /*allow_exceptions=*/false);
+  if (!body.is_object() || !body.contains("product") || !body["product"].is_object()) return {};
+  const auto& product = body["product"];
+  if (!product.contains("gtin") || !product["gtin"].is_string()) return {};
+  auto gtin = model::normalized_gtin(product["gtin"].get<std::string>());
+  return gtin.is_ok() ? std::move(gtin).value() : std::string();
 }
 
 namespace {

@@ -1,7 +1,8 @@
-// Columns a product row derives from other data, kept for filters and facets: the class of its
-// declared type and the checks its latest verdict failed. Both backends write them with every
-// verdict and fill them in for stored products when a schema migration adds them. Also the facet
-// counts over them, the same for every backend.
+// Columns a product row derives from other data, kept for filters, facets and lookups: the class
+// of its declared type, the checks its latest verdict failed and the GTIN of its latest
+// declaration. Both backends write them with every declaration or verdict and fill them in for
+// stored products when a schema migration adds them. Also the facet counts over them, the same
+// for every backend.
 #pragma once
 
 #include <cstdint>
@@ -20,6 +21,10 @@ namespace iotreg::storage {
 // kCorruption when either is damaged.
 Result<std::string> failing_checks_of_stored(std::string_view findings,
                                              std::string_view provenance_json);
+
+// The GTIN column (StagedDeclaration::gtin: 14 digits) of a stored declaration's payload
+// (body_codec.h); empty when it declares none or the payload cannot be read.
+std::string gtin_of_payload(std::string_view payload);
 
 // The number of products matching a query with one combination of facet values.
 struct FacetGroup {

@@ -47,7 +47,9 @@ const std::vector<CopiedTable>& copied_tables() {
         {"support_end", K::kText},
         {"flag_id", K::kInteger},
         {"class", K::kText},
-        {"failing_checks", K::kText}}},
+        {"failing_checks", K::kText},
+        {"gtin", K::kText},
+        {"lookup_hash", K::kInteger}}},
       {"declaration_versions",
        {{"id", K::kInteger},
         {"product_id", K::kInteger},
@@ -113,6 +115,16 @@ const std::vector<CopiedTable>& copied_tables() {
         {"evaluation_id", K::kInteger},
         {"checked", K::kInteger},
         {"status_changes", K::kInteger}}},
+      {"unregistered_lookups",
+       {{"id", K::kInteger},
+        {"gtin", K::kText},
+        {"brand", K::kText},
+        {"model", K::kText},
+        {"brand_key", K::kText},
+        {"model_key", K::kText},
+        {"lookups", K::kInteger},
+        {"first_seen", K::kText},
+        {"last_seen", K::kText}}},
   };
   return tables;
 }

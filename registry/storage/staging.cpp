@@ -1,5 +1,7 @@
 #include "registry/storage/storage.h"
 
+#include "registry/model/lookup_keys.h"
+
 namespace iotreg::storage {
 
 void stage(const BodyEncoder& encoder, const model::Declaration& declaration,
@@ -12,6 +14,15 @@ void stage(const BodyEncoder& encoder, const model::Declaration& declaration,
   staged.model = declaration.string_at(model::WellKnownField::kModel);
   staged.type = declaration.string_at(model::WellKnownField::kProductType);
   staged.support_end = declaration.string_at(model::WellKnownField::kSupportEndDate);
+  // Stored declarations passed the schema: a GTIN that does not normalise is none.
+  staged.gtin.clear();
+  if (const std::string_view declared = declaration.string_at(model::kGtinField);
+      !declared.empty()) {
+    auto gtin = model::normalized_gtin(declared);
+    if (gtin.is_ok()) staged.gtin = std::move(gtin).value();
+  }
+  staged.lookup_hash =
+      static_cast<std::int64_t>(model::brand_model_hash(staged.brand, staged.model));
   staged.source_location = std::move(source_location);
 }
 

@@ -121,9 +121,11 @@ struct StagedDeclaration {
   std::string manufacturer_name;
   std::string brand;
   std::string model;
-  std::string type;             // empty when not declared
-  std::string support_end;      // support.end_date, YYYY-MM-DD; empty when not declared
-  std::string source_location;  // where in the file, e.g. "line 12"
+  std::string type;              // empty when not declared
+  std::string support_end;       // support.end_date, YYYY-MM-DD; empty when not declared
+  std::string gtin;              // product.gtin as 14 digits (model/lookup_keys.h); empty: none
+  std::int64_t lookup_hash = 0;  // model::brand_model_hash of brand and model, as stored
+  std::string source_location;   // where in the file, e.g. "line 12"
   // Judged without history, or empty when the producer left the judging to the session: with an
   // evaluation, a new product with an empty verdict is judged through `rejudge`, and a known
   // product is judged again with its history whenever a new version of it is stored.
@@ -347,6 +349,28 @@ struct ManufacturerCount {
   std::uint64_t products = 0;
 };
 
+// Lookups of the public page by GTIN or by brand and model (GET /public/lookup) that found no
+// product: what was looked up and how often, never who looked (no address, no time of a single
+// lookup). A lead for officers: an unregistered connectable product on sale.
+struct UnregisteredLookup {
+  std::int64_t id = 0;
+  std::string gtin;   // 14 digits for a lookup by GTIN; empty for one by brand and model
+  std::string brand;  // for a lookup by brand and model: as first looked up (trimmed)
+  std::string model;
+  std::uint64_t lookups = 0;
+  std::string first_seen;  // UTC, ISO 8601, to the second
+  std::string last_seen;
+};
+
+struct UnregisteredLookupQuery {
+  std::optional<std::string> seen_since;  // YYYY-MM-DD: last looked up on or after that UTC day
+  // Keyset pagination in the list's order (most lookups first, then by id): the entries after
+  // the one with `after_lookups` lookups and id `after_id`; none when after_id is 0.
+  std::uint64_t after_lookups = 0;
+  std::int64_t after_id = 0;
+  std::size_t limit = 0;  // 0: no limit
+};
+
 // An API token as stored: never the token itself, only its hash.
 struct TokenRecord {
   std::int64_t id = 0;
@@ -485,6 +509,25 @@ class Storage {
   // Revokes a token, with its audit event. kNotFound for an unknown id; kInvalidArgument when it
   // is already revoked.
   virtual Status revoke_token(std::int64_t id, const std::string& actor) = 0;
+
+  // Public lookups (GET /public/lookup). The products whose latest declaration has this GTIN
+  // (14 digits), or whose brand and model have these identity keys (model::identity_key), in id
+  // order, at most `limit`.
+  virtual Result<std::vector<ProductSummary>> products_by_gtin(const std::string& gtin,
+                                                               std::size_t limit) = 0;
+  virtual Result<std::vector<ProductSummary>> products_by_brand_model(std::string_view brand,
+                                                                      std::string_view model,
+                                                                      std::size_t limit) = 0;
+  // Adds lookups that found nothing to the counts (an entry per GTIN, or per brand and model by
+  // identity key, keeping the first spelling): `lookups`, first_seen and last_seen of each entry
+  // are merged into the stored one. A new entry is added only while fewer than `max_entries`
+  // are stored; the number of lookups left out for that reason is returned. Not state the
+  // audit log covers: no audit event, no change of state_version().
+  virtual Result<std::uint64_t> record_unregistered_lookups(
+      std::span<const UnregisteredLookup> lookups, std::size_t max_entries) = 0;
+  // The stored entries, most lookups first (then by id).
+  virtual Result<std::vector<UnregisteredLookup>> unregistered_lookups(
+      const UnregisteredLookupQuery& query) = 0;
 
   // Web sessions. They are not state the audit log covers, so they change no state_version().
   // Stores a new session, and deletes those whose absolute lifetime ended before its creation.

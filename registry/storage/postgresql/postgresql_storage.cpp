@@ -14,6 +14,7 @@
 #include <unordered_map>
 
 #include "registry/core/clock.h"
+#include "registry/model/lookup_keys.h"
 #include "registry/model/product_class.h"
 #include "registry/storage/derived_columns.h"
 #include "registry/storage/postgresql/connection.h"
@@ -445,13 +446,15 @@ class PgImportSession : public ImportSession {
     auto type_words = words_.array_literal({known.brand, known.model, staged.type});
     if (!type_words.is_ok()) return type_words.status();
     params.push_back(Param::text(type_words.value()));
+    params.push_back(Param::optional_text(staged.gtin));
     params.push_back(Param::integer(known.id));
     IOTREG_TRY(db_.exec("storing a new version",
                         "UPDATE products SET version_count = $1, updated_run_id = $2, type = $3, "
                         "latest_version_id = $4, support_end = $5, status = $6, "
                         "evaluation_id = $7, evaluated_version_id = $8, findings = $9, "
                         "label_id = $10, flagged = $11, flag_id = $12, failing_checks = $13, "
-                        "class = $14, words = array_to_tsvector($15::text[]) WHERE id = $16",
+                        "class = $14, words = array_to_tsvector($15::text[]), gtin = $16 "
+                        "WHERE id = $17",
                         params));
     if (before) {
       IOTREG_TRY(writer_->write(
@@ -734,6 +737,14 @@ class PgImportSession : public ImportSession {
     field(row, model::product_class_of(staged.type));
     field(row, decided ? std::string_view(staged.verdict.failing_checks) : "");
     append_copy_field(row, words.value());
+    row += '\t';
+    if (staged.gtin.empty()) {
+      row += "\\N";
+    } else {
+      append_copy_field(row, staged.gtin);
+    }
+    row += '\t';
+    row += std::to_string(staged.lookup_hash);
     row += '\n';
 
     std::string& version = versions_copy_;
@@ -776,7 +787,7 @@ class PgImportSession : public ImportSession {
                 "COPY products (id, manufacturer_id, identity_hash, brand, model, type, status, "
                 "flagged, latest_version_id, version_count, created_run_id, updated_run_id, "
                 "evaluation_id, evaluated_version_id, findings, label_id, support_end, flag_id, "
-                "class, failing_checks, words) FROM STDIN"},
+                "class, failing_checks, words, gtin, lookup_hash) FROM STDIN"},
           Table{&versions_copy_,
                 "COPY declaration_versions (id, product_id, version, previous_id, "
                 "import_run_id, source_location, body) FROM STDIN"},
@@ -875,14 +886,16 @@ class PgImportSession : public ImportSession {
                      Param::null(), Param::text("f"), Param::null(), Param::text("")});
     }
     params.push_back(Param::text(model::product_class_of(staged.type)));
+    params.push_back(Param::optional_text(staged.gtin));
+    params.push_back(Param::integer(staged.lookup_hash));
     IOTREG_TRY(db_.exec(
         "storing a new product",
         "INSERT INTO products (id, manufacturer_id, identity_hash, brand, model, type, "
         "latest_version_id, version_count, created_run_id, updated_run_id, support_end, words, "
         "status, evaluation_id, evaluated_version_id, findings, label_id, flagged, flag_id, "
-        "failing_checks, class) "
+        "failing_checks, class, gtin, lookup_hash) "
         "VALUES ($1, $2, $3, $4, $5, $6, $7, 1, $8, $8, $9, array_to_tsvector($10::text[]), $11, "
-        "$12, $13, $14, $15, $16, $17, $18, $19)",
+        "$12, $13, $14, $15, $16, $17, $18, $19, $20, $21)",
         params));
     IOTREG_TRY(insert_version(version_id.value(), product_id.value(), 1, 0, staged));
     if (decided) {
@@ -1830,6 +1843,110 @@ class PostgresqlStorage : public Storage {
     auto appended = append_audit_event(*db_, {at, actor, "token.revoke", "token", id, "{}"});
     if (!appended.is_ok()) return appended.status();
     return transaction.commit();
+  }
+
+  Result<std::vector<ProductSummary>> products_by_gtin(const std::string& gtin,
+                                                       std::size_t limit) override {
+    auto found =
+        db_->query("looking up a GTIN",
+                   std::string(kProductColumns) + "WHERE p.gtin = $1 ORDER BY p.id LIMIT $2",
+                   {Param::text(gtin), Param::integer(static_cast<std::int64_t>(limit))});
+    if (!found.is_ok()) return found.status();
+    std::vector<ProductSummary> products;
+    for (int row = 0; row < found->rows(); ++row) products.push_back(read_product(*found, row));
+    return products;
+  }
+
+  Result<std::vector<ProductSummary>> products_by_brand_model(std::string_view brand,
+                                                              std::string_view model_name,
+                                                              std::size_t limit) override {
+    auto found = db_->query(
+        "looking up a brand and model",
+        std::string(kProductColumns) + "WHERE p.lookup_hash = $1 ORDER BY p.id",
+        {Param::integer(static_cast<std::int64_t>(model::brand_model_hash(brand, model_name)))});
+    if (!found.is_ok()) return found.status();
+    const std::string brand_key = model::identity_key(brand);
+    const std::string model_key = model::identity_key(model_name);
+    std::vector<ProductSummary> products;
+    for (int row = 0; row < found->rows() && products.size() < limit; ++row) {
+      // Equal hashes: compare the keys, so that a collision is never taken for a match.
+      if (model::identity_key(found->text(row, 2)) != brand_key ||
+          model::identity_key(found->text(row, 3)) != model_key) {
+        continue;
+      }
+      products.push_back(read_product(*found, row));
+    }
+    return products;
+  }
+
+  // Several servers may record at once: an entry another one added meanwhile is merged into
+  // (ON CONFLICT), and the bound on entries is kept to within what concurrent calls add.
+  Result<std::uint64_t> record_unregistered_lookups(std::span<const UnregisteredLookup> lookups,
+                                                    std::size_t max_entries) override {
+    Transaction transaction(*db_);
+    IOTREG_TRY(transaction.begin());
+    auto stored = db_->query_integer("counting unregistered lookups",
+                                     "SELECT count(*) FROM unregistered_lookups");
+    if (!stored.is_ok()) return stored.status();
+    auto entries = static_cast<std::size_t>(stored.value());
+    std::uint64_t left_out = 0;
+    for (const UnregisteredLookup& lookup : lookups) {
+      const std::string brand_key = model::identity_key(lookup.brand);
+      const std::string model_key = model::identity_key(lookup.model);
+      const auto count = static_cast<std::int64_t>(lookup.lookups);
+      auto updated = db_->query(
+          "counting an unregistered lookup",
+          "UPDATE unregistered_lookups SET lookups = lookups + $4, "
+          "first_seen = LEAST(first_seen, $5), last_seen = GREATEST(last_seen, $6) "
+          "WHERE gtin = $1 AND brand_key = $2 AND model_key = $3",
+          {Param::text(lookup.gtin), Param::text(brand_key), Param::text(model_key),
+           Param::integer(count), Param::text(lookup.first_seen), Param::text(lookup.last_seen)});
+      if (!updated.is_ok()) return updated.status();
+      if (updated->affected() > 0) continue;
+      if (entries >= max_entries) {
+        left_out += lookup.lookups;
+        continue;
+      }
+      IOTREG_TRY(db_->exec(
+          "recording an unregistered lookup",
+          "INSERT INTO unregistered_lookups (gtin, brand, model, brand_key, model_key, lookups, "
+          "first_seen, last_seen) VALUES ($1, $2, $3, $4, $5, $6, $7, $8) "
+          "ON CONFLICT (gtin, brand_key, model_key) DO UPDATE SET "
+          "lookups = unregistered_lookups.lookups + EXCLUDED.lookups, "
+          "first_seen = LEAST(unregistered_lookups.first_seen, EXCLUDED.first_seen), "
+          "last_seen = GREATEST(unregistered_lookups.last_seen, EXCLUDED.last_seen)",
+          {Param::text(lookup.gtin), Param::text(lookup.brand), Param::text(lookup.model),
+           Param::text(brand_key), Param::text(model_key), Param::integer(count),
+           Param::text(lookup.first_seen), Param::text(lookup.last_seen)}));
+      ++entries;
+    }
+    IOTREG_TRY(transaction.commit());
+    return left_out;
+  }
+
+  Result<std::vector<UnregisteredLookup>> unregistered_lookups(
+      const UnregisteredLookupQuery& query) override {
+    std::string sql =
+        "SELECT id, gtin, brand, model, lookups, first_seen, last_seen FROM unregistered_lookups "
+        "WHERE ($1::text IS NULL OR substr(last_seen, 1, 10) >= $1) "
+        "AND ($3::bigint = 0 OR lookups < $2::bigint OR (lookups = $2 AND id > $3)) "
+        "ORDER BY lookups DESC, id";
+    std::vector<Param> params = {query.seen_since ? Param::text(*query.seen_since) : Param::null(),
+                                 Param::integer(static_cast<std::int64_t>(query.after_lookups)),
+                                 Param::integer(query.after_id)};
+    if (query.limit > 0) {
+      sql += " LIMIT $4";
+      params.push_back(Param::integer(static_cast<std::int64_t>(query.limit)));
+    }
+    auto found = db_->query("reading unregistered lookups", sql, params);
+    if (!found.is_ok()) return found.status();
+    std::vector<UnregisteredLookup> entries;
+    for (int row = 0; row < found->rows(); ++row) {
+      auto text = [&](int column) { return std::string(found->text(row, column)); };
+      entries.push_back({found->integer(row, 0), text(1), text(2), text(3),
+                         static_cast<std::uint64_t>(found->integer(row, 4)), text(5), text(6)});
+    }
+    return entries;
   }
 
   Status create_session(const SessionRecord& session) override {

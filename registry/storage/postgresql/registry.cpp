@@ -4,7 +4,9 @@
 #include <cstdlib>
 
 #include "registry/enforcement/enforcement.h"
+#include "registry/model/lookup_keys.h"
 #include "registry/model/product_class.h"
+#include "registry/storage/body_codec.h"
 #include "registry/storage/derived_columns.h"
 #include "registry/storage/postgresql/migrations.h"
 
@@ -65,6 +67,53 @@ Status backfill_class_and_failing_checks(Connection& connection) {
       "FROM migration_3_derived d WHERE d.id = p.id");
 }
 
+// Migration 5: each product's GTIN, from its latest stored declaration, and the hash of its
+// brand and model; computed here a batch at a time and written with one UPDATE from a COPY.
+Status backfill_lookup_keys(Connection& connection) {
+  IOTREG_TRY(connection.exec_script(
+      "keying stored products for lookups",
+      "CREATE TEMPORARY TABLE migration_5_keys (id BIGINT PRIMARY KEY, gtin TEXT, "
+      "lookup_hash BIGINT NOT NULL) ON COMMIT DROP"));
+  constexpr int kBatch = 20000;
+  std::int64_t after_id = 0;
+  for (;;) {
+    auto rows = connection.query(
+        "keying stored products for lookups",
+        "SELECT p.id, p.brand, p.model, v.body FROM products p JOIN declaration_versions v "
+        "ON v.id = p.latest_version_id WHERE p.id > $1 ORDER BY p.id LIMIT " +
+            std::to_string(kBatch),
+        {Param::integer(after_id)});
+    if (!rows.is_ok()) return rows.status();
+    if (rows->rows() == 0) break;
+    std::string copy;
+    for (int row = 0; row < rows->rows(); ++row) {
+      after_id = rows->integer(row, 0);
+      std::string gtin;
+      // Unreadable bodies are reported when shown; they have no GTIN here.
+      if (auto payload = decompress_body(rows->bytes(row, 3)); payload.is_ok()) {
+        gtin = gtin_of_payload(payload.value());
+      }
+      copy += std::to_string(after_id) + '\t';
+      if (gtin.empty()) {
+        copy += "\\N";
+      } else {
+        append_copy_field(copy, gtin);
+      }
+      copy += '\t';
+      copy += std::to_string(static_cast<std::int64_t>(
+          model::brand_model_hash(rows->text(row, 1), rows->text(row, 2))));
+      copy += '\n';
+    }
+    IOTREG_TRY(connection.copy_begin("keying stored products for lookups",
+                                     "COPY migration_5_keys FROM STDIN"));
+    IOTREG_TRY(connection.copy_send(copy));
+    IOTREG_TRY(connection.copy_end());
+  }
+  return connection.exec_script("keying stored products for lookups",
+                                "UPDATE products p SET gtin = k.gtin, lookup_hash = k.lookup_hash "
+                                "FROM migration_5_keys k WHERE k.id = p.id");
+}
+
 Status migrate(Connection& connection, int from) {
   for (const auto& migration : migrations()) {
     if (migration.version <= from) continue;
@@ -78,6 +127,7 @@ Status migrate(Connection& connection, int from) {
                                "UPDATE iotreg_schema SET version = $1",
                                {Param::integer(migration.version)}));
     if (migration.version == 3) IOTREG_TRY(backfill_class_and_failing_checks(connection));
+    if (migration.version == 5) IOTREG_TRY(backfill_lookup_keys(connection));
   }
   return Status::ok();
 }

@@ -11,6 +11,7 @@
 #include <nlohmann/json.hpp>
 
 #include "registry/core/clock.h"
+#include "registry/model/lookup_keys.h"
 #include "registry/model/product_class.h"
 #include "registry/storage/derived_columns.h"
 #include "registry/storage/session_records.h"
@@ -383,6 +384,7 @@ class SqliteImportSession : public ImportSession {
     bind_optional(update_product_, 3, type);
     bind_optional(update_product_, 13, staged.support_end);
     update_product_.bind(14, model::product_class_of(type));
+    bind_optional(update_product_, 16, staged.gtin);
     if (evaluation_ && (rejudge_ || !verdict.status.empty())) {
       if (rejudge_) {
         IOTREG_TRY(read_history(older_version_id, history, older_version_id));
@@ -505,9 +507,9 @@ class SqliteImportSession : public ImportSession {
         db_.prepare("INSERT INTO products (id, manufacturer_id, identity_hash, brand, model, type, "
                     "latest_version_id, version_count, created_run_id, updated_run_id, status, "
                     "evaluation_id, evaluated_version_id, findings, label_id, flagged, flag_id, "
-                    "support_end, class, failing_checks) "
+                    "support_end, class, failing_checks, gtin, lookup_hash) "
                     "VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, 1, ?8, ?8, ?9, ?10, ?11, ?12, ?13, ?14, "
-                    "?15, ?16, ?17, ?18)"),
+                    "?15, ?16, ?17, ?18, ?19, ?20)"),
         insert_product_));
     IOTREG_TRY(assign(db_.prepare("INSERT INTO declaration_versions (id, product_id, version, "
                                   "previous_id, import_run_id, source_location, body) "
@@ -517,8 +519,8 @@ class SqliteImportSession : public ImportSession {
                                   "type = ?3, latest_version_id = ?4, status = ?6, "
                                   "evaluation_id = ?7, evaluated_version_id = ?8, findings = ?9, "
                                   "label_id = ?10, flagged = ?11, flag_id = ?12, "
-                                  "support_end = ?13, class = ?14, failing_checks = ?15 "
-                                  "WHERE id = ?5"),
+                                  "support_end = ?13, class = ?14, failing_checks = ?15, "
+                                  "gtin = ?16 WHERE id = ?5"),
                       update_product_));
     IOTREG_TRY(assign(db_.prepare("INSERT INTO products_fts (rowid, brand, model, type) "
                                   "VALUES (?1, ?2, ?3, ?4)"),
@@ -637,6 +639,8 @@ class SqliteImportSession : public ImportSession {
     bind_optional(insert_product_, 6, type);
     bind_optional(insert_product_, 16, staged.support_end);
     insert_product_.bind(17, model::product_class_of(type));
+    bind_optional(insert_product_, 19, staged.gtin);
+    insert_product_.bind(20, staged.lookup_hash);
     if (evaluation_ && !verdict.status.empty()) {
       const enforcement::ProductFacts before{product_id, "", std::nullopt};
       const enforcement::Consequences decided =
@@ -1562,6 +1566,105 @@ class SqliteStorage : public Storage {
     return transaction.commit();
   }
 
+  Result<std::vector<ProductSummary>> products_by_gtin(const std::string& gtin,
+                                                       std::size_t limit) override {
+    auto statement =
+        db_->prepare(std::string(kProductColumns) + "WHERE p.gtin = ?1 ORDER BY p.id LIMIT ?2");
+    if (!statement.is_ok()) return statement.status();
+    statement->bind(1, gtin).bind(2, static_cast<std::int64_t>(limit));
+    return read_products(*statement, [](const ProductSummary&) { return true; });
+  }
+
+  Result<std::vector<ProductSummary>> products_by_brand_model(std::string_view brand,
+                                                              std::string_view model_name,
+                                                              std::size_t limit) override {
+    auto statement =
+        db_->prepare(std::string(kProductColumns) + "WHERE p.lookup_hash = ?1 ORDER BY p.id");
+    if (!statement.is_ok()) return statement.status();
+    statement->bind(1, static_cast<std::int64_t>(model::brand_model_hash(brand, model_name)));
+    const std::string brand_key = model::identity_key(brand);
+    const std::string model_key = model::identity_key(model_name);
+    // Equal hashes: compare the keys, so that a collision is never taken for a match.
+    auto found = read_products(*statement, [&](const ProductSummary& product) {
+      return model::identity_key(product.brand) == brand_key &&
+             model::identity_key(product.model) == model_key;
+    });
+    if (found.is_ok() && found->size() > limit) found->resize(limit);
+    return found;
+  }
+
+  Result<std::uint64_t> record_unregistered_lookups(std::span<const UnregisteredLookup> lookups,
+                                                    std::size_t max_entries) override {
+    Transaction transaction(*db_);
+    IOTREG_TRY(transaction.begin());
+    auto stored = db_->query_int("SELECT count(*) FROM unregistered_lookups");
+    if (!stored.is_ok()) return stored.status();
+    auto update = db_->prepare(
+        "UPDATE unregistered_lookups SET lookups = lookups + ?4, "
+        "first_seen = min(first_seen, ?5), last_seen = max(last_seen, ?6) "
+        "WHERE gtin = ?1 AND brand_key = ?2 AND model_key = ?3");
+    if (!update.is_ok()) return update.status();
+    auto insert = db_->prepare(
+        "INSERT INTO unregistered_lookups (gtin, brand, model, brand_key, model_key, lookups, "
+        "first_seen, last_seen) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8)");
+    if (!insert.is_ok()) return insert.status();
+    auto entries = static_cast<std::size_t>(stored.value());
+    std::uint64_t left_out = 0;
+    for (const UnregisteredLookup& lookup : lookups) {
+      const std::string brand_key = model::identity_key(lookup.brand);
+      const std::string model_key = model::identity_key(lookup.model);
+      const auto count = static_cast<std::int64_t>(lookup.lookups);
+      update->bind(1, lookup.gtin)
+          .bind(2, brand_key)
+          .bind(3, model_key)
+          .bind(4, count)
+          .bind(5, lookup.first_seen)
+          .bind(6, lookup.last_seen);
+      IOTREG_TRY(update->run());
+      if (sqlite3_changes(db_->handle()) > 0) continue;
+      if (entries >= max_entries) {
+        left_out += lookup.lookups;
+        continue;
+      }
+      insert->bind(1, lookup.gtin)
+          .bind(2, lookup.brand)
+          .bind(3, lookup.model)
+          .bind(4, brand_key)
+          .bind(5, model_key)
+          .bind(6, count)
+          .bind(7, lookup.first_seen)
+          .bind(8, lookup.last_seen);
+      IOTREG_TRY(insert->run());
+      ++entries;
+    }
+    IOTREG_TRY(transaction.commit());
+    return left_out;
+  }
+
+  Result<std::vector<UnregisteredLookup>> unregistered_lookups(
+      const UnregisteredLookupQuery& query) override {
+    auto statement = db_->prepare(
+        "SELECT id, gtin, brand, model, lookups, first_seen, last_seen FROM unregistered_lookups "
+        "WHERE (?1 IS NULL OR substr(last_seen, 1, 10) >= ?1) "
+        "AND (?3 = 0 OR lookups < ?2 OR (lookups = ?2 AND id > ?3)) "
+        "ORDER BY lookups DESC, id LIMIT ?4");
+    if (!statement.is_ok()) return statement.status();
+    if (query.seen_since) statement->bind(1, *query.seen_since);
+    statement->bind(2, static_cast<std::int64_t>(query.after_lookups))
+        .bind(3, query.after_id)
+        .bind(4, query.limit == 0 ? std::int64_t{-1} : static_cast<std::int64_t>(query.limit));
+    std::vector<UnregisteredLookup> entries;
+    for (;;) {
+      auto row = statement->step();
+      if (!row.is_ok()) return row.status();
+      if (!row.value()) break;
+      entries.push_back({statement->int64(0), statement->text(1), statement->text(2),
+                         statement->text(3), static_cast<std::uint64_t>(statement->int64(4)),
+                         statement->text(5), statement->text(6)});
+    }
+    return entries;
+  }
+
   Status create_session(const SessionRecord& session) override {
     Transaction transaction(*db_);
     IOTREG_TRY(transaction.begin());
@@ -1769,6 +1872,20 @@ class SqliteStorage : public Storage {
   }
 
  private:
+  // The products `statement` (over kProductColumns) finds that `keep` keeps.
+  template <typename Keep>
+  static Result<std::vector<ProductSummary>> read_products(Statement& statement, Keep keep) {
+    std::vector<ProductSummary> products;
+    for (;;) {
+      auto row = statement.step();
+      if (!row.is_ok()) return row.status();
+      if (!row.value()) break;
+      ProductSummary product = read_product(statement);
+      if (keep(product)) products.push_back(std::move(product));
+    }
+    return products;
+  }
+
   Result<std::vector<FlagRecord>> read_flags_with_history(Statement& statement) {
     auto flags = read_flags(statement);
     if (!flags.is_ok()) return flags;
@@ -1846,6 +1963,38 @@ Status backfill_class_and_failing_checks(Database& db) {
   return Status::ok();
 }
 
+// Migration 9: each product's GTIN, from its latest stored declaration, and the hash of its
+// brand and model.
+Status backfill_lookup_keys(Database& db) {
+  auto products = db.prepare(
+      "SELECT p.id, p.brand, p.model, v.body FROM products p JOIN declaration_versions v "
+      "ON v.id = p.latest_version_id");
+  if (!products.is_ok()) return products.status();
+  auto update = db.prepare("UPDATE products SET gtin = ?1, lookup_hash = ?2 WHERE id = ?3");
+  if (!update.is_ok()) return update.status();
+  for (;;) {
+    auto row = products->step();
+    if (!row.is_ok()) return row.status();
+    if (!row.value()) break;
+    std::string gtin;
+    // Unreadable bodies are reported when shown; they have no GTIN here.
+    if (auto payload = decompress_body(products->blob_view(3)); payload.is_ok()) {
+      gtin = gtin_of_payload(payload.value());
+    }
+    if (gtin.empty()) {
+      update->bind_null(1);
+    } else {
+      update->bind(1, gtin);
+    }
+    update
+        ->bind(2, static_cast<std::int64_t>(
+                      model::brand_model_hash(products->text_view(1), products->text_view(2))))
+        .bind(3, products->int64(0));
+    IOTREG_TRY(update->run());
+  }
+  return Status::ok();
+}
+
 // Migration 6 changed the state of flags that a compliant verdict had lifted automatically
 // (migration_6_lifted names them): the audit log records which and why.
 Status record_flag_state_migration(Database& db) {
@@ -1891,6 +2040,7 @@ Status migrate(Database& db) {
     if (migration.version == 5) IOTREG_TRY(backfill_support_end(db));
     if (migration.version == 6) IOTREG_TRY(record_flag_state_migration(db));
     if (migration.version == 7) IOTREG_TRY(backfill_class_and_failing_checks(db));
+    if (migration.version == 9) IOTREG_TRY(backfill_lookup_keys(db));
   }
   IOTREG_TRY(db.exec("PRAGMA application_id = " + std::to_string(kApplicationId)));
   return transaction.commit();
