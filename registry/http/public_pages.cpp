@@ -1,5 +1,5 @@
-// What answers without a token: health, metrics, the consumer page and label of a product, and
-// the officer web UI's files.
+// What answers without a token: health, metrics, the consumer page and label of a product, the
+// accessibility statement, and the officer web UI's files.
 #include "registry/core/clock.h"
 #include "registry/http/detail/api.h"
 #include "registry/http/detail/web_assets.h"
@@ -102,6 +102,22 @@ Reply get_public_label(Context& context) {
   reply.headers.emplace_back("Content-Security-Policy",
                              "default-src 'none'; style-src 'unsafe-inline'");
   return reply;
+}
+
+Reply get_accessibility_statement(Context& context) {
+  // The statement's text is registry/http/web/accessibility.html; the query is ignored.
+  for (const auto& file : web_assets()) {
+    if (file.name != "accessibility.html") continue;
+    Reply reply = html(
+        200, label::public_document(
+                 "Accessibility statement – UK register of consumer connectable product security",
+                 file.text));
+    reply.headers.emplace_back(
+        "Cache-Control",
+        "public, max-age=" + std::to_string(context.server().options.public_max_age.count()));
+    return reply;
+  }
+  return Reply::error(404, "the accessibility statement is not built into this binary");
 }
 
 Reply get_web_index(Context& context) {

@@ -35,6 +35,7 @@ constexpr std::array kRoutes = {
     Route{"GET", "/assets/app.css", kPublic, get_web_asset},
     Route{"GET", "/public/products/{id}", kPublic, get_public_product},
     Route{"GET", "/public/products/{id}/label.svg", kPublic, get_public_label},
+    Route{"GET", "/accessibility", kPublic, get_accessibility_statement},
     Route{"GET", "/api/v1/me", kAnyRole, get_me},
     Route{"POST", "/api/v1/session", kPublic, create_session},
     Route{"DELETE", "/api/v1/session", kAnyRole, delete_session},

@@ -243,9 +243,9 @@ dl{display:grid;grid-template-columns:max-content 1fr;gap:.25rem 1.5rem;margin:0
 dt{font-weight:bold}
 dd{margin:0;overflow-wrap:anywhere}
 ul{padding-left:1.25rem}
-li{overflow-wrap:anywhere}
+li,p{overflow-wrap:anywhere}
 a{color:#1d70b8}
-a:focus{outline:3px solid #fd0;background:#fd0;color:#0b0c0c}
+a:focus{outline:3px solid transparent;background:#fd0;color:#0b0c0c;box-shadow:0 -2px #fd0,0 4px #0b0c0c;text-decoration:none}
 img{max-width:100%;height:auto;border:1px solid #b1b4b6}
 footer{margin:0 auto;max-width:44rem;padding:1rem;color:#505a5f;font-size:1rem}
 )";
@@ -267,11 +267,18 @@ std::string page_start(std::string_view escaped_title) {
   return out;
 }
 
-void page_end(std::string& out) {
+// Closes <main> and the document with the footer, which links to the accessibility statement.
+void page_end(std::string& out, std::string_view footer_text) {
+  out += "</main>\n<footer>";
+  if (!footer_text.empty()) out += "<p>" + std::string(footer_text) + "</p>";
   out +=
-      "</main>\n<footer><p>This page shows what the manufacturer declared to the register and "
-      "the register's latest assessment of that declaration.</p></footer>\n</body>\n</html>\n";
+      "<p><a href=\"/accessibility\">Accessibility statement</a></p></footer>\n</body>\n"
+      "</html>\n";
 }
+
+constexpr std::string_view kProductFooter =
+    "This page shows what the manufacturer declared to the register and the register's latest "
+    "assessment of that declaration.";
 
 void append_support_section(std::string& out, const LabelData& data, std::string_view today) {
   out += "<h2>Security updates</h2>\n";
@@ -478,7 +485,7 @@ std::string public_page_html(const LabelData& data, std::string_view today,
   out += "<h2>Security label</h2>\n<p><img src=\"" + escape(label_url) +
          "\" width=\"480\" height=\"260\" alt=\"Security label of " + name + ": " +
          escape(wording.short_text) + ". Its QR code opens this page.\"></p>\n";
-  page_end(out);
+  page_end(out, kProductFooter);
   return out;
 }
 
@@ -486,7 +493,14 @@ std::string not_found_page_html(std::string_view message) {
   std::string out = page_start("Product not found");
   out += "<h1>Product not found</h1>\n<p>" + escape(message) +
          "</p>\n<p>Check the number or scan the product's security label again.</p>\n";
-  page_end(out);
+  page_end(out, kProductFooter);
+  return out;
+}
+
+std::string public_document(std::string_view title, std::string_view body_html) {
+  std::string out = page_start(escape(title));
+  out += body_html;
+  page_end(out, {});
   return out;
 }
 

@@ -61,6 +61,11 @@ std::string public_page_html(const LabelData& data, std::string_view today,
 // "No product with id 7 is registered".
 std::string not_found_page_html(std::string_view message);
 
+// A public page in the same style as the product page, for the registry's own texts (the
+// accessibility statement): `title` is escaped; `body_html` is trusted markup placed in <main> as
+// it is. The footer links to the accessibility statement, as every public page's does.
+std::string public_document(std::string_view title, std::string_view body_html);
+
 // The label as a standalone SVG image (image/svg+xml): brand and model, manufacturer, support
 // end date, status, label id if any, and a QR code (level M, 8-bit mode, quiet zone of 4
 // modules) whose content is exactly `page_url`. Fails with kInvalidArgument when `page_url` is

@@ -49,6 +49,7 @@ TEST_SUITE("http") {
          200},
         {"GET", "/public/products/{id}/label.svg", "/public/products/" + own_product + "/label.svg",
          "", "", 200, 200, 200, 200},
+        {"GET", "/accessibility", "/accessibility", "", "", 200, 200, 200, 200},
         {"GET", "/api/v1/me", "/api/v1/me", "", "", 401, 200, 200, 200},
         {"POST", "/api/v1/session", "/api/v1/session", "", "", 400, 201, 201, 201},
         {"DELETE", "/api/v1/session", "/api/v1/session", "", "", 401, 200, 200, 200},
@@ -864,6 +865,42 @@ TEST_SUITE("http") {
     auto ui = served.get("/");
     CHECK(ui.status == 200);
     CHECK(ui.headers["Content-Security-Policy"].find("default-src 'self'") == 0);
+  }
+
+  TEST_CASE("http: the accessibility statement is public and every page's footer links to it") {
+    ServedRegistry served({"--public-max-age", "120"});
+    const std::string id = lumora_product(served);
+    auto statement = served.get("/accessibility");
+    REQUIRE(statement.status == 200);
+    CHECK(statement.content_type == "text/html; charset=utf-8");
+    // The product page's policy and caching: no script, nothing from elsewhere.
+    auto page = served.get("/public/products/" + id);
+    REQUIRE(page.status == 200);
+    CHECK(statement.headers["Content-Security-Policy"] == page.headers["Content-Security-Policy"]);
+    CHECK(statement.headers["Cache-Control"] == "public, max-age=120");
+    CHECK(statement.body.find("<script") == std::string::npos);
+    // The sections of a GOV.UK accessibility statement, with a contact and a date.
+    for (const std::string part :
+         {"<title>Accessibility statement", "<h1>Accessibility statement for", "Using this service",
+          "How accessible this service is", "Feedback and contact information",
+          "Reporting accessibility problems", "href=\"mailto:", "Enforcement procedure",
+          "Equality and Human Rights Commission", "Equality Advisory and Support Service",
+          "Technical information about", "Compliance status",
+          "Web Content Accessibility Guidelines version 2.2", "Non-accessible content",
+          "Preparation of this accessibility statement", "This statement was prepared on",
+          "axe-core", "320 CSS pixels", "keyboard"}) {
+      CAPTURE(part);
+      CHECK(statement.body.find(part) != std::string::npos);
+    }
+    // The query is ignored; a POST is refused.
+    CHECK(served.get("/accessibility?from=label").body == statement.body);
+    CHECK(served.request("POST", "/accessibility", "", "", "").status == 405);
+    // Linked from the footer of every public page and of the web UI.
+    const std::string link = "<a href=\"/accessibility\">Accessibility statement</a>";
+    CHECK(page.body.find(link) != std::string::npos);
+    CHECK(statement.body.find(link) != std::string::npos);
+    CHECK(served.get("/public/products/424242").body.find(link) != std::string::npos);
+    CHECK(served.get("/").body.find("href=\"/accessibility\"") != std::string::npos);
   }
 
   TEST_CASE("http: pages and replies carry an ETag, and If-None-Match gets 304 until they change") {

@@ -38,6 +38,10 @@ const NOT_PRODUCIBLE = {
     503: 'the web UI\'s files are served from memory: nothing makes them unavailable yet',
   },
   getWebUiAsset: { 503: 'the web UI\'s files are served from memory: nothing makes them unavailable yet' },
+  getAccessibilityStatement: {
+    404: 'answered only by a binary built without the statement',
+    503: 'the statement is served from memory: nothing makes it unavailable',
+  },
   createSession: { 503: 'a session is one row of its own, written outside the registry\'s write lock on PostgreSQL: only SQLite can be made busy, so no exchange here asks for it' },
   deleteSession: { 503: 'a session is one row of its own, written outside the registry\'s write lock on PostgreSQL: only SQLite can be made busy, so no exchange here asks for it' },
 };
@@ -333,6 +337,18 @@ test('getHealth, getMetrics, getWebUi, getWebUiAsset', async () => {
   for (const [operationId, target] of [['getHealth', '/healthz'], ['getMetrics', '/metrics'], ['getWebUi', '/'], ['getWebUiAsset', '/assets/app.css']]) {
     await exchange({ operationId, target, raw: `GET ${target}?bad=%zz HTTP/1.1\r\nHost: x\r\n\r\n`, expect: 400, message: /malformed request target/ });
   }
+});
+
+test('getAccessibilityStatement', async () => {
+  const target = '/accessibility';
+  await exchange({ operationId: 'getAccessibilityStatement', target, expect: 200,
+    check: (reply) => assert.match(reply.text, /<h1>Accessibility statement for /) });
+  await exchange({ operationId: 'getAccessibilityStatement', target: `${target}?from=label`, expect: 200 });
+  const tagged = await h.send(stack.direct, { target });
+  await exchange({ operationId: 'getAccessibilityStatement', target, headers: { 'if-none-match': tagged.headers.etag },
+    expect: 304, check: (reply) => assert.equal(reply.text, '') });
+  await exchange({ operationId: 'getAccessibilityStatement', target, raw: `GET ${target}?bad=%zz HTTP/1.1\r\nHost: x\r\n\r\n`,
+    expect: 400, message: /malformed request target/ });
 });
 
 test('getMe', async () => {

@@ -364,7 +364,8 @@ function fuzz(operationId, index) {
 const operationIds = ['getHealth', 'getMetrics', 'getMe', 'createSession', 'deleteSession', 'listProducts', 'getProduct', 'importDeclarations', 'listFlags',
   'confirmFlag', 'dismissFlag', 'liftFlag', 'actOnFlags', 'listChanges', 'listChecks', 'runChecks', 'exportProducts',
   'listAuditEvents', 'getStats', 'listTokens',
-  'createToken', 'revokeToken', 'getPublicProductPage', 'getPublicProductLabel', 'getWebUi', 'getWebUiAsset'];
+  'createToken', 'revokeToken', 'getPublicProductPage', 'getPublicProductLabel', 'getAccessibilityStatement', 'getWebUi',
+  'getWebUiAsset'];
 
 test('the fuzz covers exactly the operations of the document', () => {
   assert.deepEqual(stack.operations.map((operation) => operation.iid).sort(), [...operationIds].sort());

@@ -253,6 +253,7 @@ Reply get_healthz(Context& context);
 Reply get_metrics(Context& context);
 Reply get_public_product(Context& context);
 Reply get_public_label(Context& context);
+Reply get_accessibility_statement(Context& context);
 Reply get_web_index(Context& context);
 Reply get_web_asset(Context& context);
 
