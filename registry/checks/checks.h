@@ -124,8 +124,13 @@ struct Isolation {
   std::string worker_program;
   // Trust of a plugin the policy's `plugins` section does not mention.
   bool trusted_by_default = false;
-  // A worker must answer each batch, and load plugins to read their descriptors, within this.
-  std::chrono::milliseconds batch_deadline{2000};
+  // A worker must load its plugins (to read their descriptors, or before its first batch) and
+  // begin judging each batch within this.
+  std::chrono::milliseconds load_deadline{2000};
+  // Each check of an untrusted plugin must judge each declaration within this (a policy's
+  // `deadline_ms` sets it); a batch may take at most load_deadline and this for every check
+  // on every declaration.
+  std::chrono::milliseconds check_deadline{1000};
   std::uint64_t memory_limit_bytes = std::uint64_t{1} << 30;  // the worker's address space
   std::size_t declarations_per_batch = 256;
   // Worker processes that each load every untrusted plugin and take batches in turn.
@@ -139,6 +144,14 @@ struct Isolation {
   // Workers enter their sandbox (README, "Isolation and trust") before loading any plugin.
   // Turned off only where plugins must leave traces outside it, as some tests' plugins do.
   bool sandbox = true;
+};
+
+// What the worker processes of some untrusted plugins wrote on their standard error: printable
+// (control bytes escaped), at most 4 KiB of a worker at a time and 16 KiB of the same plugin
+// files until taken.
+struct PluginOutput {
+  std::string plugin_files;  // the names of the plugin files the workers loaded
+  std::string text;
 };
 
 // The sandbox check workers get on this kernel: "seccomp yes, landlock yes (ABI 7)", or "no
@@ -209,6 +222,10 @@ class Evaluator {
   // are no longer counted. A process that judges one run need not call it; a server that keeps
   // its Evaluator calls it for each import and re-check. Runs that overlap share the count.
   void begin_run() const;
+  // What untrusted plugins' workers wrote on standard error since the last call (it is also
+  // logged on the registry's standard error as it is read). Thread-safe; runs that overlap
+  // share it.
+  std::vector<PluginOutput> take_plugin_output() const;
 
  private:
   struct Compiled;

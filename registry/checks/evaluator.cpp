@@ -346,6 +346,9 @@ Result<std::unique_ptr<Evaluator>> Evaluator::create(std::shared_ptr<const Plugi
                   [](const ActiveCheck& check) { return !check.isolated; });
   if (!isolated.empty()) {
     isolation.separate_workers = isolation.separate_workers || active_policy.separate_workers;
+    if (active_policy.deadline_ms > 0) {
+      isolation.check_deadline = std::chrono::milliseconds(active_policy.deadline_ms);
+    }
     evaluator->compiled_->isolator = std::make_unique<detail::Isolator>(
         std::move(isolated), evaluator->as_of_, active_policy.id, isolation);
   }
@@ -385,6 +388,11 @@ std::uint64_t Evaluator::declarations_judged() const {
 
 void Evaluator::begin_run() const {
   if (compiled_->isolator) compiled_->isolator->begin_run();
+}
+
+std::vector<PluginOutput> Evaluator::take_plugin_output() const {
+  if (!compiled_->isolator) return {};
+  return compiled_->isolator->take_output();
 }
 
 void Evaluator::evaluate(const model::Declaration& declaration,

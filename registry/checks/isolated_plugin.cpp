@@ -1,8 +1,11 @@
 // Running untrusted plugins in worker processes: reading their descriptors, and judging
-// batches of declarations with their checks, bisecting a batch that faults and, for each
-// declaration that faults alone, one worker per plugin to find the plugin at fault.
+// batches of declarations with their checks. A fault is charged to the check the worker's
+// progress page says was running; when it cannot say (a malformed reply), the batch is bisected
+// and each declaration that faults alone is judged by one worker per plugin to find the plugin
+// at fault.
 #include "registry/checks/detail/isolated_plugin.h"
 
+#include <algorithm>
 #include <iostream>
 #include <optional>
 
@@ -40,7 +43,7 @@ Described describe_together(const std::vector<WorkerProcess::PluginFile>& files,
   protocol::put_frame_header(request, 1);
   request.push_back(static_cast<char>(protocol::kDescribe));
   std::string reply;
-  out.fault = worker.send({request}, isolation.batch_deadline);
+  out.fault = worker.send({request}, isolation.load_deadline);
   if (out.fault.empty()) {
     out.fault = worker.receive(reply, files.size() * (kMaxDescriptionBytes + kMaxRefusalBytes));
   }
@@ -91,18 +94,30 @@ Result<std::vector<Result<DescriptorTexts>>> describe_in_worker(
 class WorkerChecks {
  public:
   WorkerChecks(std::vector<WorkerProcess::PluginFile> files, std::vector<std::size_t> checks,
-               std::string setup_payload, const Isolation& isolation)
+               std::string setup_payload, const Isolation& isolation,
+               WorkerProcess::StderrSink on_stderr)
       : files_(std::move(files)),
         checks_(std::move(checks)),
         setup_payload_(std::move(setup_payload)),
-        isolation_(isolation) {}
+        isolation_(isolation),
+        on_stderr_(std::move(on_stderr)) {}
 
-  // Judges `which` of `items`; empty on success (the findings are set), else the fault.
-  std::string judge(const std::string& path_table, const std::vector<std::string>& items,
-                    const std::vector<std::size_t>& which, const std::vector<Verdict*>& verdicts) {
+  // Tells the sink what the worker wrote on standard error so far.
+  void report_stderr() {
+    if (worker_) worker_->report_stderr();
+  }
+
+  using Answer = WorkerAnswer;
+
+  // The Evaluator's indexes of the checks this worker runs, in setup order.
+  const std::vector<std::size_t>& checks() const { return checks_; }
+
+  // Judges `which` of `items`, setting their findings in `verdicts`.
+  Answer judge(const std::string& path_table, const std::vector<std::string>& items,
+               const std::vector<std::size_t>& which, const std::vector<Verdict*>& verdicts) {
     std::string fault = send(path_table, items, which);
-    if (fault.empty()) fault = receive(which, verdicts);
-    return fault;
+    if (!fault.empty()) return {std::move(fault), 0, std::nullopt};
+    return receive(which, verdicts);
   }
 
   // Sends `which` to the worker (started if need be); empty on success, else the fault.
@@ -114,6 +129,8 @@ class WorkerChecks {
                                           isolation_.memory_limit_bytes, isolation_.sandbox);
       if (!started.is_ok()) return "could not be started (" + started.status().message() + ")";
       worker_ = std::move(started).value();
+      worker_->set_stderr_sink(on_stderr_);
+      batches_ = 0;
       protocol::put_frame_header(frame_, setup_payload_.size());
       frame_ += setup_payload_;
     }
@@ -124,37 +141,57 @@ class WorkerChecks {
     parts_.clear();
     parts_.push_back(frame_);
     for (std::size_t i : which) parts_.push_back(items[i]);
-    std::string fault = worker_->send(parts_, isolation_.batch_deadline);
-    if (!fault.empty()) worker_.reset();
-    return fault;
-  }
-
-  // Reads the findings of `which` (as sent) into `verdicts`; empty on success, else the fault.
-  std::string receive(const std::vector<std::size_t>& which,
-                      const std::vector<Verdict*>& verdicts) {
-    const std::size_t max_reply =
-        64 +
-        which.size() * checks_.size() * (kMaxMessageBytes + kMaxFieldBytes + kPerFindingOverhead);
-    std::string fault = worker_->receive(reply_, max_reply);
-    if (fault.empty()) {
-      fault = protocol::decode_results(reply_, which.size(), checks_.size(), findings_);
-      if (!fault.empty()) worker_->stop({});
-    }
+    std::string fault = worker_->send(parts_, isolation_.load_deadline);
     if (!fault.empty()) {
       worker_.reset();
       return fault;
     }
-    for (std::size_t j = 0; j < which.size(); ++j) {
-      for (std::size_t k = 0; k < checks_.size(); ++k) {
-        Finding& finding = verdicts[which[j]]->findings[checks_[k]];
-        Finding& judged = findings_[j * checks_.size() + k];
-        finding.outcome = judged.outcome;
-        finding.message.swap(judged.message);  // the buffers change places, nothing is freed
-        finding.field.swap(judged.field);
-        finding.check = static_cast<std::uint32_t>(checks_[k]);
-      }
-    }
+    // Each check has its deadline on each declaration; the batch, at most all of them.
+    const auto latest =
+        std::chrono::steady_clock::now() + isolation_.load_deadline +
+        isolation_.check_deadline * static_cast<long>(which.size() * checks_.size());
+    worker_->watch_checks(++batches_, isolation_.check_deadline, latest);
     return {};
+  }
+
+  // Reads the findings of `which` (as sent) into `verdicts`, as the worker streams them back.
+  Answer receive(const std::vector<std::size_t>& which, const std::vector<Verdict*>& verdicts) {
+    Answer answer;
+    while (answer.answered < which.size()) {
+      const std::size_t awaited = which.size() - answer.answered;
+      const std::size_t max_reply =
+          64 + awaited * checks_.size() * (kMaxMessageBytes + kMaxFieldBytes + kPerFindingOverhead);
+      answer.fault = worker_->receive(reply_, max_reply);
+      if (!answer.fault.empty()) {
+        WorkerProcess::Running running;
+        if (worker_->faulted_in_check() && worker_->running(batches_, running) &&
+            running.declaration >= answer.answered && running.declaration < which.size() &&
+            running.check < checks_.size()) {
+          answer.in_progress = {running.declaration, running.check};
+        }
+      } else {
+        answer.fault = protocol::decode_results(reply_, awaited, checks_.size(), findings_);
+        if (!answer.fault.empty()) worker_->stop({});
+      }
+      if (!answer.fault.empty()) {
+        worker_.reset();
+        return answer;
+      }
+      const std::size_t got = findings_.size() / checks_.size();
+      for (std::size_t j = 0; j < got; ++j) {
+        Verdict& verdict = *verdicts[which[answer.answered + j]];
+        for (std::size_t k = 0; k < checks_.size(); ++k) {
+          Finding& finding = verdict.findings[checks_[k]];
+          Finding& judged = findings_[j * checks_.size() + k];
+          finding.outcome = judged.outcome;
+          finding.message.swap(judged.message);  // the buffers change places, nothing is freed
+          finding.field.swap(judged.field);
+          finding.check = static_cast<std::uint32_t>(checks_[k]);
+        }
+      }
+      answer.answered += got;
+    }
+    return answer;
   }
 
  private:
@@ -162,7 +199,9 @@ class WorkerChecks {
   std::vector<std::size_t> checks_;
   std::string setup_payload_;
   Isolation isolation_;
+  WorkerProcess::StderrSink on_stderr_;
   std::unique_ptr<WorkerProcess> worker_;
+  std::uint64_t batches_ = 0;  // sent to worker_
   std::string frame_, reply_;
   std::vector<std::string_view> parts_;
   std::vector<Finding> findings_;
@@ -190,7 +229,7 @@ Isolator::Isolator(std::vector<IsolatedPluginSpec> plugins, std::string as_of,
     std::string payload;
     protocol::encode_setup(as_of_, policy_id_, spec.setup, payload);
     plugin->alone = std::make_unique<WorkerChecks>(std::vector{spec.file}, spec.checks,
-                                                   std::move(payload), isolation_);
+                                                   std::move(payload), isolation_, output_sink());
     plugin->spec = std::move(spec);
     plugins_.push_back(std::move(plugin));
   }
@@ -221,7 +260,8 @@ void Isolator::rebuild(Group& group) {
   std::string payload;
   protocol::encode_setup(as_of_, policy_id_, setup, payload);
   for (std::size_t i = 0; i < std::max<std::size_t>(1, isolation_.worker_processes); ++i) {
-    group.workers.push_back(std::make_unique<WorkerChecks>(files, checks, payload, isolation_));
+    group.workers.push_back(
+        std::make_unique<WorkerChecks>(files, checks, payload, isolation_, output_sink()));
   }
 }
 
@@ -269,6 +309,33 @@ void Isolator::judge(const std::string& path_table,
     encoded[i] = 1;
   };
   for (auto& group : groups_) judge_group(*group, chunks, encode_once, items, verdicts);
+  for (auto& group : groups_) {
+    for (auto& worker : group->workers) worker->report_stderr();
+  }
+  for (auto& plugin : plugins_) plugin->alone->report_stderr();
+}
+
+WorkerProcess::StderrSink Isolator::output_sink() {
+  return [this](const std::string& plugin_files, const std::string& text) {
+    keep_output(plugin_files, text);
+  };
+}
+
+void Isolator::keep_output(const std::string& plugin_files, const std::string& text) {
+  log_worker_stderr(plugin_files, text);
+  auto same = std::find_if(output_.begin(), output_.end(), [&](const PluginOutput& output) {
+    return output.plugin_files == plugin_files;
+  });
+  if (same == output_.end()) {
+    output_.push_back({plugin_files, text});
+  } else if (same->text.size() + text.size() <= kMaxWorkerStderrBytes * 4) {
+    same->text += text;
+  }
+}
+
+std::vector<PluginOutput> Isolator::take_output() {
+  std::lock_guard lock(mutex_);
+  return std::exchange(output_, {});
 }
 
 void Isolator::judge_group(Group& group, const std::vector<std::vector<std::size_t>>& chunks,
@@ -296,7 +363,7 @@ void Isolator::judge_group(Group& group, const std::vector<std::vector<std::size
         in_flight[w] = chunk;
         return;
       }
-      judge_range(group, *group.workers[w], items, verdicts, chunks[chunk]);
+      bisect(group, *group.workers[w], items, verdicts, chunks[chunk]);
       finish(chunk);
     }
   };
@@ -314,8 +381,9 @@ void Isolator::judge_group(Group& group, const std::vector<std::vector<std::size
         waiting = true;
         const std::size_t chunk = *in_flight[w];
         in_flight[w].reset();
-        if (!group.workers[w]->receive(chunks[chunk], verdicts).empty()) {
-          judge_range(group, *group.workers[w], items, verdicts, chunks[chunk]);
+        WorkerChecks::Answer answer = group.workers[w]->receive(chunks[chunk], verdicts);
+        if (!answer.fault.empty()) {
+          recover(group, *group.workers[w], items, verdicts, chunks[chunk], std::move(answer));
         }
         finish(chunk);
         dispatch(w);
@@ -326,18 +394,53 @@ void Isolator::judge_group(Group& group, const std::vector<std::vector<std::size
   }
 }
 
-void Isolator::judge_range(Group& group, WorkerChecks& shared,
-                           const std::vector<std::string>& items,
-                           const std::vector<Verdict*>& verdicts,
-                           const std::vector<std::size_t>& which) {
+void Isolator::recover(Group& group, WorkerChecks& shared, const std::vector<std::string>& items,
+                       const std::vector<Verdict*>& verdicts, std::vector<std::size_t> which,
+                       WorkerAnswer answer) {
+  while (!answer.fault.empty()) {
+    if (!answer.in_progress) {
+      which.erase(which.begin(), which.begin() + static_cast<std::ptrdiff_t>(answer.answered));
+      return bisect(group, shared, items, verdicts, which);
+    }
+    const auto [declaration, check] = *answer.in_progress;
+    const std::size_t item = which[declaration];
+    charge(group, items, verdicts, item, shared.checks()[check], answer.fault);
+    which.erase(which.begin() + static_cast<std::ptrdiff_t>(declaration));
+    which.erase(which.begin(), which.begin() + static_cast<std::ptrdiff_t>(answer.answered));
+    if (which.empty()) return;
+    answer = shared.judge(*path_table_, items, which, verdicts);
+  }
+}
+
+void Isolator::bisect(Group& group, WorkerChecks& shared, const std::vector<std::string>& items,
+                      const std::vector<Verdict*>& verdicts,
+                      const std::vector<std::size_t>& which) {
+  if (which.empty()) return;
   if (which.size() == 1) return attribute(group, items, verdicts, which.front());
-  std::vector<std::size_t> first(which.begin(),
-                                 which.begin() + static_cast<std::ptrdiff_t>(which.size() / 2));
-  std::vector<std::size_t> second(which.begin() + static_cast<std::ptrdiff_t>(which.size() / 2),
-                                  which.end());
-  for (const auto* half : {&first, &second}) {
-    if (!shared.judge(*path_table_, items, *half, verdicts).empty())
-      judge_range(group, shared, items, verdicts, *half);
+  const auto middle = which.begin() + static_cast<std::ptrdiff_t>(which.size() / 2);
+  for (std::vector<std::size_t> half : {std::vector<std::size_t>(which.begin(), middle),
+                                        std::vector<std::size_t>(middle, which.end())}) {
+    WorkerChecks::Answer answer = shared.judge(*path_table_, items, half, verdicts);
+    if (!answer.fault.empty()) {
+      recover(group, shared, items, verdicts, std::move(half), std::move(answer));
+    }
+  }
+}
+
+void Isolator::charge(Group& group, const std::vector<std::string>& items,
+                      const std::vector<Verdict*>& verdicts, std::size_t item, std::size_t check,
+                      const std::string& fault) {
+  const std::vector<std::size_t> which = {item};
+  for (Plugin* plugin : group.plugins) {
+    const auto& checks = plugin->spec.checks;
+    if (!plugin->disabled.empty()) {
+      set_error(*plugin, *verdicts[item], plugin->disabled);
+    } else if (std::find(checks.begin(), checks.end(), check) != checks.end()) {
+      fault_on(group, *plugin, *verdicts[item], fault);
+    } else if (std::string alone = plugin->alone->judge(*path_table_, items, which, verdicts).fault;
+               !alone.empty()) {
+      fault_on(group, *plugin, *verdicts[item], alone);
+    }
   }
 }
 
@@ -349,18 +452,21 @@ void Isolator::attribute(Group& group, const std::vector<std::string>& items,
       set_error(*plugin, *verdicts[item], plugin->disabled);
       continue;
     }
-    std::string fault = plugin->alone->judge(*path_table_, items, which, verdicts);
-    if (fault.empty()) continue;
-    set_error(*plugin, *verdicts[item],
-              "the plugin " + plugin->spec.id + " " + fault + " while judging this declaration");
-    if (++plugin->faulty_declarations > isolation_.max_faulty_declarations) {
-      plugin->disabled = "the plugin " + plugin->spec.id +
-                         " was disabled for the rest of the run after faulting on " +
-                         std::to_string(plugin->faulty_declarations) +
-                         " declarations (the last time it " + fault + ")";
-      std::cerr << "iotreg: " << plugin->disabled << "\n";
-      group.rebuild_needed = true;
-    }
+    std::string fault = plugin->alone->judge(*path_table_, items, which, verdicts).fault;
+    if (!fault.empty()) fault_on(group, *plugin, *verdicts[item], fault);
+  }
+}
+
+void Isolator::fault_on(Group& group, Plugin& plugin, Verdict& verdict, const std::string& fault) {
+  set_error(plugin, verdict,
+            "the plugin " + plugin.spec.id + " " + fault + " while judging this declaration");
+  if (++plugin.faulty_declarations > isolation_.max_faulty_declarations) {
+    plugin.disabled = "the plugin " + plugin.spec.id +
+                      " was disabled for the rest of the run after faulting on " +
+                      std::to_string(plugin.faulty_declarations) +
+                      " declarations (the last time it " + fault + ")";
+    std::cerr << "iotreg: " << plugin.disabled << "\n";
+    group.rebuild_needed = true;
   }
 }
 

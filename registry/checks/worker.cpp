@@ -1,13 +1,16 @@
 // The check worker: the body of `iotreg __check-worker FD SHA256:PLUGIN...`. It reads its first
 // frame from descriptor FD, then loads the plugins, refusing any whose file no longer has the
 // given SHA-256. To kDescribe it answers with the plugins' descriptions and exits; after kSetup
-// it answers each batch. The host has pointed standard output at
+// it answers each batch, declaration by declaration, keeping the progress page (on descriptor
+// detail::kWorkerProgressDescriptor) current. The host has pointed standard output at
 // /dev/null, so that what a plugin prints cannot reach the protocol, and limited the address
 // space; an allocation the limit refuses ends the worker with kWorkerOutOfMemory.
 #include <fcntl.h>
+#include <sys/mman.h>
 #include <unistd.h>
 
 #include <cerrno>
+#include <chrono>
 #include <iostream>
 #include <new>
 
@@ -24,6 +27,8 @@ namespace {
 constexpr int kProtocolDescriptorFloor = 100;
 constexpr std::uint64_t kMaxRequestBytes = std::uint64_t{1} << 32;
 constexpr std::size_t kSha256HexDigits = 64;
+// How long findings may wait in the worker before they are sent back.
+constexpr std::chrono::milliseconds kFlushAfter{5};
 
 bool read_exactly(int fd, char* data, std::size_t size) {
   while (size > 0) {
@@ -69,6 +74,15 @@ int run_check_worker(int argc, char** argv) {
     return 2;
   }
   std::set_new_handler([] { ::_exit(kWorkerOutOfMemory); });
+  // The progress page, mapped before any plugin code runs and its descriptor closed, so that a
+  // plugin cannot find it among its descriptors. Without one (a worker started by hand) the
+  // progress is kept here, where nobody reads it.
+  static protocol::WorkerProgress unread;
+  protocol::WorkerProgress* progress = &unread;
+  void* page = ::mmap(nullptr, sizeof(protocol::WorkerProgress), PROT_READ | PROT_WRITE, MAP_SHARED,
+                      detail::kWorkerProgressDescriptor, 0);
+  if (page != MAP_FAILED) progress = static_cast<protocol::WorkerProgress*>(page);
+  ::close(detail::kWorkerProgressDescriptor);
   int inherited = std::atoi(argv[0]);
   int fd = ::fcntl(inherited, F_DUPFD_CLOEXEC, kProtocolDescriptorFloor);
   if (fd < 0) return 2;
@@ -143,17 +157,30 @@ int run_check_worker(int argc, char** argv) {
   std::vector<protocol::DecodedItem> items;
   std::vector<std::string_view> paths;
   std::vector<Finding> findings;
+  std::uint64_t batch = 0;
   while (read_frame(fd, request)) {
     if (!protocol::decode_batch(request, paths, items)) return 4;
     findings.resize(items.size() * runs.size());  // every finding is overwritten
+    progress->batch.store(++batch, std::memory_order_release);
+    // Findings go back as soon as kFlushAfter has passed since the last results message, and
+    // at the end of the batch: a slow check's findings stream back one declaration at a time,
+    // a fast check's a batch at a time.
+    std::size_t unsent = 0;
+    auto last_sent = std::chrono::steady_clock::now();
     for (std::size_t i = 0; i < items.size(); ++i) {
       input.declaration = &items[i].declaration.view;
       input.earlier = items[i].earlier_views.data();
       input.earlier_count = items[i].earlier_views.size();
+      progress->declaration.store(static_cast<std::uint32_t>(i), std::memory_order_relaxed);
       for (std::size_t c = 0; c < runs.size(); ++c) {
         input.parameters = setup.checks[c].parameters.data();
         input.parameter_count = setup.checks[c].parameters.size();
         Finding& finding = findings[i * runs.size() + c];
+        progress->check.store(static_cast<std::uint32_t>(c), std::memory_order_relaxed);
+        progress->started_ns.store(std::chrono::duration_cast<std::chrono::nanoseconds>(
+                                       std::chrono::steady_clock::now().time_since_epoch())
+                                       .count(),
+                                   std::memory_order_release);
         detail::run_check(runs[c], input, finding);
         if (std::string denied = detail::take_sandbox_denials(); !denied.empty()) {
           finding.outcome = Outcome::kError;
@@ -161,12 +188,17 @@ int run_check_worker(int argc, char** argv) {
           finding.field.clear();
         }
       }
+      const auto now = std::chrono::steady_clock::now();
+      if (i + 1 == items.size() || now - last_sent >= kFlushAfter) {
+        protocol::encode_results(unsent, i + 1 - unsent, runs.size(), findings, reply);
+        frame.clear();
+        protocol::put_frame_header(frame, reply.size());
+        frame += reply;
+        if (!write_all(fd, frame)) return 0;
+        unsent = i + 1;
+        last_sent = now;
+      }
     }
-    protocol::encode_results(items.size(), runs.size(), findings, reply);
-    frame.clear();
-    protocol::put_frame_header(frame, reply.size());
-    frame += reply;
-    if (!write_all(fd, frame)) return 0;
   }
   return 0;
 }

@@ -5,6 +5,7 @@
 #include <poll.h>
 #include <signal.h>
 #include <string.h>
+#include <sys/mman.h>
 #include <sys/prctl.h>
 #include <sys/resource.h>
 #include <sys/socket.h>
@@ -25,6 +26,7 @@
 #include "registry/checks/checks.h"
 #include "registry/checks/detail/loaded_check.h"
 #include "registry/checks/detail/sandbox.h"
+#include "registry/core/unique_fd.h"
 
 extern char** environ;
 
@@ -122,24 +124,39 @@ Result<std::unique_ptr<WorkerProcess>> WorkerProcess::start(const std::string& p
                                   const_cast<char*>("__check-worker"), descriptor.data()};
   for (auto& argument : plugin_arguments) arguments.push_back(argument.data());
   arguments.push_back(nullptr);
-  int sockets[2];
-  if (::socketpair(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0, sockets) != 0) {
+  // Descriptors as pairs of owners, closed on every early return.
+  auto pair_of = [](const int fds[2]) { return std::pair{UniqueFd(fds[0]), UniqueFd(fds[1])}; };
+  int fds[2];
+  if (::socketpair(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0, fds) != 0) {
     return Status::io_error(std::string("cannot create a worker socket: ") + std::strerror(errno));
   }
+  auto [host_socket, worker_socket] = pair_of(fds);
   // The child writes errno here if it cannot exec; a successful exec closes it (CLOEXEC).
-  int exec_status[2];
-  int error_output[2];
-  if (::pipe2(exec_status, O_CLOEXEC) != 0) {
-    ::close(sockets[0]);
-    ::close(sockets[1]);
+  if (::pipe2(fds, O_CLOEXEC) != 0) {
     return Status::io_error(std::string("cannot create a pipe: ") + std::strerror(errno));
   }
-  if (::pipe2(error_output, O_CLOEXEC) != 0) {
-    for (int fd : {sockets[0], sockets[1], exec_status[0], exec_status[1]}) ::close(fd);
+  auto [exec_status_read, exec_status_write] = pair_of(fds);
+  if (::pipe2(fds, O_CLOEXEC) != 0) {
     return Status::io_error(std::string("cannot create a pipe: ") + std::strerror(errno));
   }
+  auto [stderr_read, stderr_write] = pair_of(fds);
+  UniqueFd progress_fd(::memfd_create("iotreg-worker-progress", MFD_CLOEXEC));
+  void* page = MAP_FAILED;
+  if (progress_fd && ::ftruncate(progress_fd.get(), sizeof(protocol::WorkerProgress)) == 0) {
+    page = ::mmap(nullptr, sizeof(protocol::WorkerProgress), PROT_READ | PROT_WRITE, MAP_SHARED,
+                  progress_fd.get(), 0);
+  }
+  if (page == MAP_FAILED) {
+    return Status::io_error(std::string("cannot create a worker's progress page: ") +
+                            std::strerror(errno));
+  }
+  std::unique_ptr<WorkerProcess> worker(new WorkerProcess());
+  worker->progress_ = new (page) protocol::WorkerProgress();
+  const int sockets[2] = {host_socket.get(), worker_socket.get()};
+  const int exec_status[2] = {exec_status_read.get(), exec_status_write.get()};
+  const int error_output[2] = {stderr_read.get(), stderr_write.get()};
+  const int progress = progress_fd.get();
   const pid_t parent = ::getpid();
-  pid_t pid = -1;
   const std::function<pid_t()> fork_worker = [&]() -> pid_t {
     pid_t forked = ::fork();
     if (forked != 0) return forked;
@@ -148,14 +165,15 @@ Result<std::unique_ptr<WorkerProcess>> WorkerProcess::start(const std::string& p
     ::setpgid(0, 0);
     ::prctl(PR_SET_PDEATHSIG, SIGKILL);
     if (::getppid() != parent) ::_exit(127);
-    // Descriptors 0 to 4 are set from copies at 64 and above, so that no original is
-    // overwritten before it is copied; the exec status pipe ends up on descriptor 4.
-    constexpr int kExecStatusDescriptor = kWorkerProtocolDescriptor + 1;
+    // Descriptors 0 to 5 are set from copies at 64 and above, so that no original is
+    // overwritten before it is copied; the exec status pipe ends up on descriptor 5.
+    constexpr int kExecStatusDescriptor = kWorkerProgressDescriptor + 1;
     int protocol = ::fcntl(sockets[1], F_DUPFD, 64);
     int status = ::fcntl(exec_status[1], F_DUPFD_CLOEXEC, 64);
     int standard_error = ::fcntl(error_output[1], F_DUPFD, 64);
+    int shared_page = ::fcntl(progress, F_DUPFD, 64);
     int null = ::open("/dev/null", O_RDWR);
-    if (protocol < 0 || status < 0 || standard_error < 0 || null < 0) {
+    if (protocol < 0 || status < 0 || standard_error < 0 || shared_page < 0 || null < 0) {
       int error = errno;
       ssize_t ignored = ::write(exec_status[1], &error, sizeof error);
       (void)ignored;
@@ -165,6 +183,7 @@ Result<std::unique_ptr<WorkerProcess>> WorkerProcess::start(const std::string& p
     ::dup2(null, STDOUT_FILENO);
     ::dup2(standard_error, STDERR_FILENO);
     ::dup2(protocol, kWorkerProtocolDescriptor);
+    ::dup2(shared_page, kWorkerProgressDescriptor);
     ::dup3(status, kExecStatusDescriptor, O_CLOEXEC);
     ::close_range(kExecStatusDescriptor + 1, ~0U, 0);
     auto fail = [] {
@@ -185,39 +204,32 @@ Result<std::unique_ptr<WorkerProcess>> WorkerProcess::start(const std::string& p
     fail();
     return -1;
   };
-  pid = fork_on_launcher(fork_worker);
+  const pid_t pid = fork_on_launcher(fork_worker);
   if (pid < 0) {
-    for (int fd : {sockets[0], sockets[1], exec_status[0], exec_status[1], error_output[0],
-                   error_output[1]}) {
-      ::close(fd);
-    }
     return Status::io_error(std::string("cannot start a check worker: ") + std::strerror(errno));
   }
-  ::close(sockets[1]);
-  ::close(exec_status[1]);
-  ::close(error_output[1]);
+  worker_socket.reset();
+  exec_status_write.reset();
+  stderr_write.reset();
+  progress_fd.reset();
   int exec_error = 0;
   ssize_t got = 0;
   do {
-    got = ::read(exec_status[0], &exec_error, sizeof exec_error);
+    got = ::read(exec_status_read.get(), &exec_error, sizeof exec_error);
   } while (got < 0 && errno == EINTR);
-  ::close(exec_status[0]);
   if (got > 0) {
-    ::close(sockets[0]);
-    ::close(error_output[0]);
     while (::waitpid(pid, nullptr, 0) < 0 && errno == EINTR) {
     }
     return Status::io_error("no check worker could be started (" + program + ": " +
                             std::strerror(exec_error) + ")");
   }
-  ::fcntl(sockets[0], F_SETFL, ::fcntl(sockets[0], F_GETFL) | O_NONBLOCK);
-  ::fcntl(error_output[0], F_SETFL, ::fcntl(error_output[0], F_GETFL) | O_NONBLOCK);
-  std::unique_ptr<WorkerProcess> worker(new WorkerProcess());
+  ::fcntl(host_socket.get(), F_SETFL, ::fcntl(host_socket.get(), F_GETFL) | O_NONBLOCK);
+  ::fcntl(stderr_read.get(), F_SETFL, ::fcntl(stderr_read.get(), F_GETFL) | O_NONBLOCK);
   worker->pid_ = pid;
-  worker->fd_ = sockets[0];
-  worker->stderr_ = error_output[0];
-  worker->pidfd_ = static_cast<int>(::syscall(SYS_pidfd_open, pid, 0));
-  if (worker->pidfd_ >= 0) ::fcntl(worker->pidfd_, F_SETFD, FD_CLOEXEC);
+  worker->fd_ = std::move(host_socket);
+  worker->stderr_ = std::move(stderr_read);
+  worker->pidfd_.reset(static_cast<int>(::syscall(SYS_pidfd_open, pid, 0)));
+  if (worker->pidfd_) ::fcntl(worker->pidfd_.get(), F_SETFD, FD_CLOEXEC);
   worker->memory_limit_ = memory_limit;
   for (const auto& plugin : plugins) {
     if (!worker->plugin_names_.empty()) worker->plugin_names_ += ", ";
@@ -227,16 +239,18 @@ Result<std::unique_ptr<WorkerProcess>> WorkerProcess::start(const std::string& p
 }
 
 WorkerProcess::~WorkerProcess() {
-  if (fd_ >= 0) ::close(fd_);
+  fd_.reset();
   stop({});
-  if (pidfd_ >= 0) ::close(pidfd_);
-  if (stderr_ >= 0) ::close(stderr_);
+  if (progress_) ::munmap(progress_, sizeof(protocol::WorkerProgress));
 }
 
 std::string WorkerProcess::send(const std::vector<std::string_view>& parts,
                                 std::chrono::milliseconds deadline) {
-  deadline_ = deadline;
+  send_deadline_ = deadline;
+  faulted_in_check_ = false;
+  if (!input_.empty()) return stop("wrote bytes after its reply");
   give_up_ = Clock::now() + deadline;
+  watched_batch_ = 0;
   std::size_t part = 0, offset = 0;  // the first byte not sent yet
   std::vector<iovec> vectors;
   while (part < parts.size()) {
@@ -251,7 +265,7 @@ std::string WorkerProcess::send(const std::vector<std::string_view>& parts,
     msghdr message{};
     message.msg_iov = vectors.data();
     message.msg_iovlen = vectors.size();
-    ssize_t put = ::sendmsg(fd_, &message, MSG_NOSIGNAL);
+    ssize_t put = ::sendmsg(fd_.get(), &message, MSG_NOSIGNAL);
     if (put < 0 && (errno == EAGAIN || errno == EINTR)) continue;
     if (put <= 0) return ended();
     auto left = static_cast<std::size_t>(put);
@@ -266,40 +280,36 @@ std::string WorkerProcess::send(const std::vector<std::string_view>& parts,
 }
 
 std::string WorkerProcess::receive(std::string& reply, std::size_t max_reply) {
-  std::size_t header = 0;
-  std::uint64_t size = 0;
-  bool have_size = false;
-  input_.clear();
   char chunk[1 << 16];
   for (;;) {
-    if (!have_size) {
-      for (std::size_t i = 0; i < input_.size(); ++i) {
-        auto byte = static_cast<unsigned char>(input_[i]);
-        if (i >= kMaxFrameHeaderBytes) return stop("wrote garbage instead of a reply");
-        size |= static_cast<std::uint64_t>(byte & 0x7F) << (7 * i);
-        if (!(byte & 0x80)) {
-          header = i + 1;
-          have_size = true;
-          break;
-        }
-      }
-      if (have_size && size > max_reply) {
-        return stop("sent an oversized message (" + std::to_string(size) + " bytes; at most " +
-                    std::to_string(max_reply) + " were expected)");
+    std::size_t header = 0;
+    std::uint64_t size = 0;
+    for (std::size_t i = 0; i < input_.size(); ++i) {
+      if (i >= kMaxFrameHeaderBytes) return stop("wrote garbage instead of a reply");
+      auto byte = static_cast<unsigned char>(input_[i]);
+      size |= static_cast<std::uint64_t>(byte & 0x7F) << (7 * i);
+      if (!(byte & 0x80)) {
+        header = i + 1;
+        break;
       }
     }
-    if (have_size && input_.size() >= header + size) break;
+    if (header > 0 && size > max_reply) {
+      return stop("sent an oversized message (" + std::to_string(size) + " bytes; at most " +
+                  std::to_string(max_reply) + " were expected)");
+    }
+    if (header > 0 && input_.size() >= header + size) {
+      reply.assign(input_, header, size);
+      input_.erase(0, header + size);  // what follows is the next reply's
+      return {};
+    }
     int ready = wait_for(POLLIN);
     if (ready == 0) return timed_out();
     if (ready < 0) return ended();
-    ssize_t got = ::recv(fd_, chunk, sizeof chunk, 0);
+    ssize_t got = ::recv(fd_.get(), chunk, sizeof chunk, 0);
     if (got < 0 && (errno == EAGAIN || errno == EINTR)) continue;
     if (got <= 0) return ended();
     input_.append(chunk, static_cast<std::size_t>(got));
   }
-  if (input_.size() != header + size) return stop("wrote bytes after its reply");
-  reply.assign(input_, header, size);
-  return {};
 }
 
 std::string WorkerProcess::stop(std::string fault) {
@@ -322,16 +332,13 @@ void WorkerProcess::reap(int& status) {
 }
 
 void WorkerProcess::read_stderr() {
-  if (stderr_ < 0) return;
+  if (!stderr_) return;
   char chunk[4096];
   for (;;) {
-    ssize_t got = ::read(stderr_, chunk, sizeof chunk);
+    ssize_t got = ::read(stderr_.get(), chunk, sizeof chunk);
     if (got < 0 && errno == EINTR) continue;
     if (got <= 0) {
-      if (got == 0) {
-        ::close(stderr_);
-        stderr_ = -1;
-      }
+      if (got == 0) stderr_.reset();
       return;
     }
     auto size = static_cast<std::size_t>(got);
@@ -353,7 +360,12 @@ std::string WorkerProcess::take_stderr() {
 void WorkerProcess::report_stderr() {
   std::string text = take_stderr();
   if (text.empty()) return;
-  std::cerr << ("iotreg: the check worker of " + plugin_names_ +
+  if (stderr_sink_) return stderr_sink_(plugin_names_, text);
+  log_worker_stderr(plugin_names_, text);
+}
+
+void log_worker_stderr(const std::string& plugin_files, const std::string& text) {
+  std::cerr << ("iotreg: the check worker of " + plugin_files +
                 " wrote on standard error: " + text + "\n");
 }
 
@@ -364,24 +376,64 @@ void WorkerProcess::report_stderr() {
 // error is read meanwhile, so that a worker never blocks writing it.
 int WorkerProcess::wait_for(short events) {
   for (;;) {
-    auto left = std::chrono::duration_cast<std::chrono::milliseconds>(give_up_ - Clock::now());
-    pollfd entries[3] = {{fd_, events, 0}, {pidfd_, POLLIN, 0}, {stderr_, POLLIN, 0}};
+    const Clock::time_point until = deadline_now();
+    auto left = std::chrono::duration_cast<std::chrono::milliseconds>(until - Clock::now());
+    pollfd entries[3] = {
+        {fd_.get(), events, 0}, {pidfd_.get(), POLLIN, 0}, {stderr_.get(), POLLIN, 0}};
     int ready = ::poll(entries, 3, left.count() <= 0 ? 0 : static_cast<int>(left.count()) + 1);
     if (ready < 0 && errno == EINTR) continue;
     if (ready < 0) return -1;
     if (entries[2].revents) read_stderr();
     if (entries[0].revents & events) return 1;
     if (entries[0].revents || entries[1].revents) return -1;
-    if (ready == 0 && left.count() <= 0) return 0;
+    // The running check may have changed while poll() waited: only its own deadline counts.
+    if (ready == 0 && left.count() <= 0 && deadline_now() <= Clock::now()) return 0;
   }
 }
 
+void WorkerProcess::watch_checks(std::uint64_t batch, std::chrono::milliseconds per_check,
+                                 Clock::time_point latest) {
+  watched_batch_ = batch;
+  per_check_ = per_check;
+  latest_ = latest;
+  latest_after_ =
+      std::chrono::ceil<std::chrono::milliseconds>(latest - (give_up_ - send_deadline_));
+}
+
+bool WorkerProcess::running(std::uint64_t batch, Running& out) const {
+  if (!progress_ || progress_->batch.load(std::memory_order_acquire) != batch) return false;
+  out.declaration = progress_->declaration.load(std::memory_order_relaxed);
+  out.check = progress_->check.load(std::memory_order_relaxed);
+  return true;
+}
+
+// The deadline of the exchange now: send()'s until the worker begins the watched batch, then
+// that of the check running, never past latest_. deadline_ is set to the one that applies.
+Clock::time_point WorkerProcess::deadline_now() {
+  deadline_ = send_deadline_;
+  if (watched_batch_ == 0 || !progress_ ||
+      progress_->batch.load(std::memory_order_acquire) != watched_batch_) {
+    return give_up_;
+  }
+  const Clock::time_point began{std::chrono::duration_cast<Clock::duration>(
+      std::chrono::nanoseconds(progress_->started_ns.load(std::memory_order_relaxed)))};
+  const Clock::time_point check_until = began + per_check_;
+  if (check_until >= latest_) {
+    deadline_ = latest_after_;
+    return latest_;
+  }
+  deadline_ = per_check_;
+  return check_until;
+}
+
 std::string WorkerProcess::timed_out() {
+  faulted_in_check_ = true;
   return stop("timed out after " + duration_text(deadline_));
 }
 
 // The worker closed its end: how it ended, once reaped (killed if it lingers).
 std::string WorkerProcess::ended() {
+  faulted_in_check_ = true;
   siginfo_t exited{};
   for (int i = 0; i < 200 && exited.si_pid == 0; ++i) {
     if (::waitid(P_PID, pid_, &exited, WEXITED | WNOHANG | WNOWAIT) != 0 && errno != EINTR) break;
@@ -392,7 +444,12 @@ std::string WorkerProcess::ended() {
   reap(status);
   if (WIFSIGNALED(status)) {
     int signal = WTERMSIG(status);
-    if (signal == SIGKILL) return "was killed with SIGKILL";
+    // Not by this process (it says "timed out"): by someone else, or the kernel's OOM killer,
+    // so not necessarily the doing of the check in progress.
+    if (signal == SIGKILL) {
+      faulted_in_check_ = false;
+      return "was killed with SIGKILL";
+    }
     return "crashed with " + signal_text(signal);
   }
   int code = WEXITSTATUS(status);

@@ -298,20 +298,22 @@ bool decode_batch(std::string_view payload, std::vector<std::string_view>& paths
   return reader.done();
 }
 
-void encode_results(std::size_t items, std::size_t checks, const std::vector<Finding>& findings,
-                    std::string& payload) {
+void encode_results(std::size_t first, std::size_t items, std::size_t checks,
+                    const std::vector<Finding>& findings, std::string& payload) {
   payload.clear();
   payload.push_back(static_cast<char>(kResults));
   put_varint(payload, items);
   put_varint(payload, checks);
-  for (const auto& finding : findings) {
-    payload.push_back(static_cast<char>(finding.outcome));
-    put_text(payload, finding.message);
-    put_text(payload, finding.field);
+  const auto begin = findings.begin() + static_cast<std::ptrdiff_t>(first * checks);
+  for (auto finding = begin; finding != begin + static_cast<std::ptrdiff_t>(items * checks);
+       ++finding) {
+    payload.push_back(static_cast<char>(finding->outcome));
+    put_text(payload, finding->message);
+    put_text(payload, finding->field);
   }
 }
 
-std::string decode_results(std::string_view payload, std::size_t items, std::size_t checks,
+std::string decode_results(std::string_view payload, std::size_t max_items, std::size_t checks,
                            std::vector<Finding>& findings) {
   ByteReader reader(payload);
   unsigned char type = 0;
@@ -320,12 +322,12 @@ std::string decode_results(std::string_view payload, std::size_t items, std::siz
       !reader.varint(check_count)) {
     return "wrote a reply that is not a results message";
   }
-  if (item_count != items || check_count != checks) {
+  if (item_count == 0 || item_count > max_items || check_count != checks) {
     return "answered for " + std::to_string(item_count) + " declarations and " +
-           std::to_string(check_count) + " checks; " + std::to_string(items) + " and " +
-           std::to_string(checks) + " were asked";
+           std::to_string(check_count) + " checks; at most " + std::to_string(max_items) + " and " +
+           std::to_string(checks) + " were awaited";
   }
-  findings.resize(items * checks);
+  findings.resize(item_count * checks);
   for (auto& finding : findings) {
     unsigned char outcome = 0;
     std::string_view message, field;

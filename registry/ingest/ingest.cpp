@@ -396,6 +396,7 @@ Result<FileResult> import_input(storage::Storage* storage, std::istream& in,
   }
   reader.join();
   if (!write_status.is_ok()) return write_status;
+  if (options.evaluator) result.plugin_output = options.evaluator->take_plugin_output();
 
   if (session) result.statuses = std::move(stored_statuses);
   counts.new_products = new_products;

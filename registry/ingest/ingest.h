@@ -87,6 +87,8 @@ struct FileResult {
   // more there were.
   std::vector<DuplicateRecord> duplicates;
   std::uint64_t duplicates_not_reported = 0;
+  // What untrusted plugins' worker processes wrote on standard error while judging.
+  std::vector<checks::PluginOutput> plugin_output;
   // Stored declarations by status, and the flags and products whose status changed.
   std::map<std::string, std::uint64_t> statuses;
   storage::ChangeSummary changes;

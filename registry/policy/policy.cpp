@@ -248,6 +248,7 @@ Result<Policy> parse_policy(std::string_view yaml_text, std::string_view source)
   }
   policy.verify_fixtures = document.value("verify_fixtures", false);
   policy.separate_workers = document.value("separate_workers", false);
+  policy.deadline_ms = document.value("deadline_ms", std::uint32_t{0});
   if (document.contains("plugins")) {
     for (const auto& [plugin_id, entry] : document.at("plugins").items()) {
       PluginSettings settings;

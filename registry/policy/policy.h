@@ -4,6 +4,7 @@
 // the shipped ones (policies/*.yaml) are built into the binary and can be named by id.
 #pragma once
 
+#include <cstdint>
 #include <optional>
 #include <span>
 #include <string>
@@ -49,8 +50,11 @@ struct Policy {
   std::vector<PluginSettings> plugins;
   bool verify_fixtures = false;   // run each plugin's fixtures before using it
   bool separate_workers = false;  // each untrusted plugin in worker processes of its own
-  std::string source;             // file path, or "builtin:<id>"
-  std::string sha256;             // of the file's bytes: identifies the policy in findings
+  // How long an untrusted plugin's check may take on one declaration; 0: the registry's
+  // default (checks::Isolation::check_deadline).
+  std::uint32_t deadline_ms = 0;
+  std::string source;  // file path, or "builtin:<id>"
+  std::string sha256;  // of the file's bytes: identifies the policy in findings
 
   // The settings of a check, or nullptr when the policy does not name it.
   const CheckSettings* settings(std::string_view check_id) const;

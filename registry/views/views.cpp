@@ -317,6 +317,10 @@ Json import_report_json(const ingest::FileResult& result, bool dry_run) {
   for (const auto& duplicate : result.duplicates)
     duplicates.push_back(duplicate_record_json(duplicate));
   out["duplicates_not_listed"] = result.duplicates_not_reported;
+  Json& plugin_output = out["plugin_output"] = Json::array();
+  for (const auto& output : result.plugin_output) {
+    plugin_output.push_back({{"plugin_files", output.plugin_files}, {"text", output.text}});
+  }
   return out;
 }
 

@@ -39,7 +39,8 @@ constexpr std::size_t kTrigger = 13;
 Isolation test_isolation() {
   Isolation isolation;
   isolation.worker_program = IOTREG_BINARY;
-  isolation.batch_deadline = std::chrono::milliseconds(1000);
+  isolation.load_deadline = std::chrono::milliseconds(2000);
+  isolation.check_deadline = std::chrono::milliseconds(1000);
   isolation.memory_limit_bytes = std::uint64_t{512} << 20;
   isolation.declarations_per_batch = 8;
   return isolation;
@@ -169,10 +170,12 @@ class Killer {
   std::thread thread_;
 };
 
-// Declarations of models "model 0", "model 1", ...; those at `triggers` are of model "trigger".
-std::vector<model::Declaration> declarations(std::vector<std::size_t> triggers = {kTrigger}) {
+// `count` declarations of models "model 0", "model 1", ...; those at `triggers` are of model
+// "trigger".
+std::vector<model::Declaration> declarations(std::vector<std::size_t> triggers = {kTrigger},
+                                             std::size_t count = kDeclarations) {
   std::vector<model::Declaration> out;
-  for (std::size_t i = 0; i < kDeclarations; ++i) {
+  for (std::size_t i = 0; i < count; ++i) {
     bool trigger = std::find(triggers.begin(), triggers.end(), i) != triggers.end();
     out.push_back(declaration_with(
         {{"manufacturer.name", std::string("Acme Devices Ltd")},
@@ -240,8 +243,73 @@ TEST_SUITE("isolation") {
     expect_only_trigger_errs("segfault", "crashed with SIGSEGV while judging this declaration");
   }
 
-  TEST_CASE("isolation: a check that never returns is killed after the batch deadline") {
+  TEST_CASE("isolation: a check that never returns is killed after its deadline") {
     expect_only_trigger_errs("hang", "timed out after 1 s");
+  }
+
+  TEST_CASE("isolation: the deadline is per check and declaration, and the policy sets it") {
+    // 300 ms for a check that hangs on one declaration.
+    auto evaluator = isolated_evaluator("hostile-hang", hostile_policy() + "deadline_ms: 300\n");
+    auto verdicts = judge_all(*evaluator, declarations());
+    for (std::size_t i = 0; i < verdicts.size(); ++i) {
+      CAPTURE(i);
+      const Finding& finding = verdicts[i].findings[0];
+      if (i == kTrigger) {
+        CHECK(finding.message ==
+              "the plugin fixture.hostile-hang timed out after 300 ms while judging this "
+              "declaration");
+      } else {
+        CHECK(finding.message == "fixture check passed");
+      }
+    }
+  }
+
+  TEST_CASE("isolation: a check slower than a batch's worth of deadline never times out") {
+    // 80 declarations of 30 ms each take 2.4 s in one batch: more than the load deadline and
+    // twice the check deadline, but each declaration is well within its own.
+    Isolation isolation = test_isolation();
+    REQUIRE(isolation.check_deadline * 2 < 80 * std::chrono::milliseconds(30));
+    auto evaluator = isolated_evaluator("hostile-slow", hostile_policy(), isolation);
+    auto judged = declarations({}, 80);
+    auto verdicts = judge_all(*evaluator, judged);
+    for (const auto& verdict : verdicts) {
+      CHECK_MESSAGE(verdict.findings[0].message == "fixture check passed",
+                    verdict.findings[0].message);
+    }
+  }
+
+  TEST_CASE("isolation: a crash is charged to the check in progress, without judging again") {
+    // A slow plugin that crashes on the trigger and a counting plugin share a worker: the
+    // worker streams findings back a declaration at a time, so after the crash nothing it
+    // answered is judged again, and the counting plugin judges the trigger once more, alone.
+    testing::ScratchDir scratch;
+    copy_fixture(scratch, "hostile-slow", "hostile", "slow.so");
+    std::filesystem::copy_file(fixture_plugin("counting", "counting"), scratch.file("counting.so"));
+    const std::string count_file = scratch.file("count");
+    const std::string policy = hostile_policy("{level: mandatory, parameters: {sleep_ms: 8}}") +
+                               "  counted: {level: mandatory, parameters: {count_file: \"" +
+                               count_file + "\"}}\n";
+    Isolation isolation = unsandboxed_isolation();  // the counting plugin writes a file
+    auto plugins = load_trusting(scratch.path().string(), policy, isolation);
+    REQUIRE_MESSAGE(plugins.is_ok(), plugins.status().message());
+    auto evaluator = Evaluator::create(plugins.value(), policy_from(policy), kAsOf, isolation);
+    REQUIRE(evaluator.is_ok());
+    auto judged = declarations({20}, 40);
+    auto verdicts = judge_all(*evaluator.value(), judged);
+    const std::size_t hostile = 0, counted = 1;  // in the policy's order
+    for (std::size_t i = 0; i < verdicts.size(); ++i) {
+      CAPTURE(i);
+      CHECK(verdicts[i].findings[counted].message == "counted");
+      CHECK(verdicts[i].findings[hostile].message ==
+            (i == 20 ? "the plugin fixture.hostile-slow crashed with SIGSEGV while judging this "
+                       "declaration"
+                     : "fixture check passed"));
+    }
+    std::ifstream lines(count_file);
+    std::size_t runs = 0;
+    for (std::string line; std::getline(lines, line);) ++runs;
+    CHECK(runs >= 40);
+    CHECK(runs <= 41);  // the trigger a second time, if it was counted before the crash
   }
 
   TEST_CASE("isolation: a check that aborts errs only its declaration") {
@@ -286,7 +354,7 @@ TEST_SUITE("isolation") {
     testing::ScratchDir scratch;
     std::string marker = scratch.file("stalled");
     Isolation isolation = unsandboxed_isolation();
-    isolation.batch_deadline = std::chrono::seconds(60);  // only the kill ends the stall
+    isolation.check_deadline = std::chrono::seconds(60);  // only the kill ends the stall
     auto evaluator = isolated_evaluator(
         "hostile-stall",
         hostile_policy("{level: mandatory, parameters: {marker: \"" + marker + "\"}}"), isolation);
@@ -313,7 +381,7 @@ TEST_SUITE("isolation") {
     testing::ScratchDir scratch;
     std::string marker = scratch.file("stalled");
     Isolation isolation = unsandboxed_isolation();
-    isolation.batch_deadline = std::chrono::seconds(60);
+    isolation.check_deadline = std::chrono::seconds(60);
     auto evaluator = isolated_evaluator(
         "hostile-stall",
         hostile_policy("{level: mandatory, parameters: {marker: \"" + marker + "\"}}"), isolation);
@@ -615,7 +683,7 @@ TEST_SUITE("isolation") {
 
   TEST_CASE("isolation: an entry function that hangs, aborts or allocates without bound") {
     const std::vector<std::pair<std::string, std::string>> cases = {
-        {"entry-hang", "timed out after 1 s"},
+        {"entry-hang", "timed out after 2 s"},
         {"entry-abort", "crashed with SIGABRT"},
         {"entry-allocate", "exceeded the memory limit of 512 MiB"}};
     for (const auto& [behaviour, fault] : cases) {

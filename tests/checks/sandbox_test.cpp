@@ -28,7 +28,7 @@ using testing::policy_from;
 Isolation sandbox_isolation() {
   Isolation isolation;
   isolation.worker_program = IOTREG_BINARY;
-  isolation.batch_deadline = std::chrono::seconds(5);
+  isolation.load_deadline = std::chrono::seconds(5);
   isolation.memory_limit_bytes = std::uint64_t{512} << 20;
   return isolation;
 }
@@ -150,7 +150,8 @@ TEST_SUITE("sandbox") {
     const std::string marker = scratch.file("child");
     Isolation isolation = sandbox_isolation();
     isolation.sandbox = false;
-    isolation.batch_deadline = std::chrono::seconds(30);
+    isolation.load_deadline = std::chrono::seconds(30);
+    isolation.check_deadline = std::chrono::seconds(30);
     auto started = std::chrono::steady_clock::now();
     Finding finding = judge("fork-sleep", marker, isolation);
     auto took = std::chrono::steady_clock::now() - started;

@@ -56,7 +56,7 @@ TEST_SUITE("isolation") {
   TEST_CASE("isolation: findings round-trip and truncated worker messages are refused") {
     std::string description, results;
     protocol::encode_description(sample_descriptions(), description);
-    protocol::encode_results(2, 2, sample_findings(), results);
+    protocol::encode_results(0, 2, 2, sample_findings(), results);
     std::vector<Result<detail::DescriptorTexts>> texts;
     std::vector<Finding> findings;
     REQUIRE(protocol::decode_results(results, 2, 2, findings).empty());
@@ -72,6 +72,26 @@ TEST_SUITE("isolation") {
       CAPTURE(size);
       CHECK_FALSE(protocol::decode_results(results.substr(0, size), 2, 2, findings).empty());
     }
+  }
+
+  TEST_CASE("isolation: results stream back a part of a batch at a time") {
+    std::string part;
+    std::vector<Finding> findings;
+    // The second declaration's two findings alone.
+    protocol::encode_results(1, 1, 2, sample_findings(), part);
+    REQUIRE(protocol::decode_results(part, 2, 2, findings).empty());
+    REQUIRE(findings.size() == 2);
+    CHECK(findings[1].outcome == Outcome::kError);
+    CHECK(findings[0].message == sample_findings()[2].message);
+    // More declarations than are still awaited, or none, are refused.
+    CHECK(protocol::decode_results(part, 0, 2, findings) ==
+          "answered for 1 declarations and 2 checks; at most 0 and 2 were awaited");
+    std::string both;
+    protocol::encode_results(0, 2, 2, sample_findings(), both);
+    CHECK_FALSE(protocol::decode_results(both, 1, 2, findings).empty());
+    std::string none;
+    protocol::encode_results(0, 0, 2, sample_findings(), none);
+    CHECK_FALSE(protocol::decode_results(none, 2, 2, findings).empty());
   }
 }
 

@@ -50,24 +50,42 @@ struct Workspace {
 };
 
 ProcessResult iotreg(const Workspace& work, const std::string& plugins,
-                     std::vector<std::string> arguments) {
+                     std::vector<std::string> arguments, const ProcessOptions& options = {}) {
   std::vector<std::string> all = {"--db",      work.registry.location(),
                                   "--policy",  work.file("policy.yaml"),
                                   "--plugins", plugins,
                                   "--as-of",   "2026-11-29"};
   all.insert(all.end(), arguments.begin(), arguments.end());
-  return run_process(kIotreg, all);
+  return run_process(kIotreg, all, options);
 }
 
-// Status and hostile-check message per model.
+// The processes whose environment holds IOTREG_TEST_MARK=`mark`: those started with it, and
+// everything they started (the environment is inherited).
+std::vector<std::string> marked_processes(const std::string& mark) {
+  const std::string needle = "IOTREG_TEST_MARK=" + mark;
+  std::vector<std::string> found;
+  for (const auto& entry : fs::directory_iterator("/proc")) {
+    const std::string pid = entry.path().filename().string();
+    if (pid.find_first_not_of("0123456789") != std::string::npos) continue;
+    const std::string environment = read_file(entry.path() / "environ");
+    const std::string status = read_file(entry.path() / "stat");
+    const bool zombie = status.find(") Z ") != std::string::npos;
+    if (!zombie && environment.find(needle + '\0') != std::string::npos) found.push_back(pid);
+  }
+  return found;
+}
+
+// Status and hostile-check message per model (the hostile check is the policy's first of
+// `checks`).
 std::map<std::string, std::pair<std::string, std::string>> products(const Workspace& work,
-                                                                    const std::string& plugins) {
+                                                                    const std::string& plugins,
+                                                                    std::size_t checks = 1) {
   auto listed = iotreg(work, plugins, {"products", "--json"});
   REQUIRE_MESSAGE(listed.exit_status == 0, listed.describe() << "\n" << listed.err);
   std::map<std::string, std::pair<std::string, std::string>> by_model;
   for (const auto& line : split_lines(listed.out)) {
     json product = json::parse(line);
-    REQUIRE(product["findings"].size() == 1);
+    REQUIRE(product["findings"].size() == checks);
     by_model[product["model"].get<std::string>()] = {
         product["status"].get<std::string>(), product["findings"][0]["message"].get<std::string>()};
   }
@@ -107,6 +125,53 @@ TEST_SUITE("cli") {
     verify();
     auto audit = iotreg(work, plugins, {"audit", "verify"});
     CHECK_MESSAGE(audit.exit_status == 0, audit.describe() << "\n" << audit.err);
+  }
+
+  TEST_CASE("cli: import and check leave no process behind, and plugins' stderr is reported") {
+    // A check that hangs on one declaration and one that writes escape sequences and 8 KiB on
+    // standard error on every declaration, both untrusted, sharing workers.
+    Workspace work;
+    const fs::path plugins = work.dir.path() / "plugins";
+    fs::create_directories(plugins);
+    fs::copy_file(fs::path(hostile_dir("hang")) / "hostile.so", plugins / "hang.so");
+    fs::copy_file(fs::path(IOTREG_CHECK_FIXTURES) / "sandboxed-stderr" / "sandboxed.so",
+                  plugins / "noisy.so");
+    write_file(work.file("policy.yaml"),
+               "id: hostile-policy\nregime: prohibition\ndeadline_ms: 300\nchecks:\n"
+               "  hostile: {level: mandatory}\n  sandboxed: {level: advisory}\n");
+    write_file(work.file("products.csv"), declarations_csv());
+    const std::string mark = std::to_string(::getpid()) + "-" + work.dir.path().filename().string();
+    ProcessOptions options;
+    options.environment = {{"IOTREG_TEST_MARK", mark}};
+    auto imported =
+        iotreg(work, plugins.string(), {"import", "--json", work.file("products.csv")}, options);
+    REQUIRE_MESSAGE(imported.exit_status == 0, imported.describe() << "\n" << imported.err);
+    CHECK(marked_processes(mark).empty());
+    // The plugin's bytes reach neither output raw: the log line and the report escape them.
+    CHECK(imported.err.find('\x1b') == std::string::npos);
+    CHECK(imported.out.find('\x1b') == std::string::npos);
+    CHECK(imported.err.find("iotreg: the check worker of hang.so, noisy.so wrote on standard "
+                            "error: \\x1b[2Jplugin says hello\\x0a") != std::string::npos);
+    json report = json::parse(split_lines(imported.out).back());
+    // The shared workers' output, and that of noisy.so's own worker, which judged the trigger
+    // alone once the hang was charged.
+    std::map<std::string, std::string> output;
+    for (const auto& entry : report["plugin_output"]) {
+      output[entry["plugin_files"].get<std::string>()] = entry["text"].get<std::string>();
+    }
+    CHECK(output.size() == 2);
+    CHECK(output["hang.so, noisy.so"].rfind("\\x1b[2Jplugin says hello\\x0a", 0) == 0);
+    CHECK(output["noisy.so"].rfind("\\x1b[2Jplugin says hello\\x0a", 0) == 0);
+    auto by_model = products(work, plugins.string(), 2);
+    CHECK(by_model["trigger"].first == "check_error");
+    CHECK(by_model["trigger"].second ==
+          "the plugin fixture.hostile-hang timed out after 300 ms while judging this declaration");
+    CHECK(by_model["model 0"].first == "compliant");
+
+    auto rechecked = iotreg(work, plugins.string(), {"check", "--all"}, options);
+    CHECK_MESSAGE(rechecked.exit_status == 0, rechecked.describe() << "\n" << rechecked.err);
+    CHECK(marked_processes(mark).empty());
+    CHECK(rechecked.err.find('\x1b') == std::string::npos);
   }
 
   TEST_CASE("cli: verify_fixtures refuses a plugin whose fixtures fail and changes nothing") {

@@ -3,11 +3,14 @@
 // first byte is its type. The host sends one setup message (the checks to run, with their
 // parameters, the as-of date and the policy id), then batch messages (a table of field paths,
 // then declarations with their earlier versions, fields named by their place in the table); the
-// worker answers each batch with one results message holding, per declaration and per check in
-// setup order, an outcome byte, a message and a field. Numbers are varints and texts are
-// length-prefixed (registry/core/varint.h). Plain functions, no state.
+// worker answers each batch with results messages, each for the next one or more declarations
+// in batch order, holding per declaration and per check in setup order an outcome byte, a
+// message and a field. Numbers are varints and texts are length-prefixed (registry/core/
+// varint.h). Besides the socket, the worker publishes which check it is running on which
+// declaration in a WorkerProgress page the host maps too.
 #pragma once
 
+#include <atomic>
 #include <cstdint>
 #include <string>
 #include <string_view>
@@ -88,11 +91,25 @@ void encode_description(const std::vector<Result<PluginDescription>>& plugins,
 std::string decode_description(std::string_view payload, std::size_t plugins,
                                std::vector<Result<detail::DescriptorTexts>>& out);
 
-// Results, `findings` in item-major order (items x checks).
-void encode_results(std::size_t items, std::size_t checks, const std::vector<Finding>& findings,
-                    std::string& payload);
-// The host's side. Empty on success, else what is wrong with the reply.
-std::string decode_results(std::string_view payload, std::size_t items, std::size_t checks,
+// Results of `items` declarations, from findings[first * checks] on, in item-major order
+// (items x checks).
+void encode_results(std::size_t first, std::size_t items, std::size_t checks,
+                    const std::vector<Finding>& findings, std::string& payload);
+// The host's side: the findings of 1 to `max_items` declarations (findings.size() / checks of
+// them). Empty on success, else what is wrong with the reply.
+std::string decode_results(std::string_view payload, std::size_t max_items, std::size_t checks,
                            std::vector<Finding>& findings);
+
+// The page a worker shares with its host (a memfd both map): which batch, declaration and check
+// it is judging, and since when (CLOCK_MONOTONIC, the clock of std::chrono::steady_clock). The
+// worker writes it before each check runs; the host reads it to give each check its own
+// deadline and, on a fault, to charge the check in progress. A plugin can write it too, so the
+// host trusts it only within the batch it sent and bounds a batch's time whatever it says.
+struct WorkerProgress {
+  std::atomic<std::uint64_t> batch{0};        // batches begun by this worker, 1 for the first
+  std::atomic<std::uint32_t> declaration{0};  // its position in the batch
+  std::atomic<std::uint32_t> check{0};        // its position in the setup
+  std::atomic<std::int64_t> started_ns{0};    // when that check began on that declaration
+};
 
 }  // namespace iotreg::checks::protocol
