@@ -117,7 +117,7 @@ timed_import() {  # $1 policy; prints "seconds statuses-json processes-left"
     --plugins "$mix_dir" --policy "$1" --as-of 2026-12-01 import --json "$mix_csv" \
     2>"$out/hostile-stderr.log" | tail -1)
   ended=$(date +%s.%N)
-  left=$(grep -l "IOTREG_TEST_MARK=$mark" /proc/[0-9]*/environ 2>/dev/null | wc -l)
+  left=$({ grep -l "IOTREG_TEST_MARK=$mark" /proc/[0-9]*/environ 2>/dev/null || true; } | wc -l)
   echo "$(echo "$ended - $began" | bc) $(echo "$report" | python3 -c \
     'import json,sys; print(json.dumps(json.load(sys.stdin)["statuses"], separators=(",",":")))') $left"
 }
