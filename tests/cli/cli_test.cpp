@@ -727,13 +727,15 @@ TEST_SUITE("cli") {
     for (const auto& file : report["files"]) {
       CAPTURE(file.dump());
       // The summary's members as `import --json` and the API give them, and the rejections.
-      for (const char* key : {"file", "rejected", "rejected_not_listed", "run_id", "format",
-                              "dry_run", "counts", "statuses", "flags_raised", "flags_withdrawn",
-                              "flags_remedied", "products_changed", "changed", "changed_not_listed",
-                              "error", "outcome", "duplicates", "duplicates_not_listed"}) {
+      for (const char* key :
+           {"file", "rejected", "rejected_not_listed", "run_id", "format", "dry_run", "counts",
+            "statuses", "flags_raised", "flags_withdrawn", "flags_remedied", "products_changed",
+            "changed", "changed_not_listed", "error", "outcome", "duplicates",
+            "duplicates_not_listed", "plugin_output"}) {
         CHECK_MESSAGE(file.contains(key), key);
       }
-      CHECK(file.size() == 18);
+      CHECK(file.size() == 19);
+      CHECK(file["plugin_output"] == nlohmann::json::array());
       CHECK(file["rejected_not_listed"] == 0);
     }
 
