@@ -3,8 +3,13 @@
 //
 // Run by ctest (tests/browser/CMakeLists.txt) as
 //   IOTREG_BINARY=.../iotreg IOTREG_SOURCE_DIR=... node --test-reporter=spec ui.test.mjs
-// from a directory whose node_modules holds playwright-core (`npm ci` there), or with
+// from a directory whose node_modules holds playwright-core and axe-core (`npm ci` there), or with
 // IOTREG_NODE_MODULES_DIR naming that directory. IOTREG_CHROMIUM overrides /usr/bin/chromium.
+//
+// It is also the accessibility gate (WCAG 2.2 AA): axe-core checks every page and dialog of the
+// console and the public pages under their real Content-Security-Policy, every page is checked
+// for reflow at 320 CSS pixels, and the main paths are walked with the keyboard alone, with a
+// visible focus indicator of 3:1 contrast at every stop.
 // The registry is an SQLite file, or with IOTREG_TEST_POSTGRESQL (and IOTREG_PSQL) set, a
 // PostgreSQL database of its own (../openapi/database.mjs).
 // Every step checks what the page shows against what the API answers for the same question.
@@ -30,6 +35,14 @@ const failureDir = path.resolve(process.env.IOTREG_BROWSER_FAILURES || 'browser-
 
 const require = createRequire(path.join(path.resolve(modulesDir), 'package.json'));
 const { chromium } = require('playwright-core');
+// axe-core's own bundle, evaluated in the page as a script of the test runner: the page's CSP
+// (no inline or foreign script) stays as the server sends it.
+const axeSource = fs.readFileSync(require.resolve('axe-core/axe.min.js'), 'utf8');
+const AXE_TAGS = ['wcag2a', 'wcag2aa', 'wcag21a', 'wcag21aa', 'wcag22aa'];
+// The width WCAG 1.4.10 asks pages to reflow to (1280 px at 400% zoom), and the usual one.
+const NARROW = { width: 320, height: 640 };
+const UNKNOWN_PRODUCT_PAGE = '/public/products/999999';
+const WIDE = { width: 1366, height: 768 };
 
 // How the audit log names the officer the browser signs in as (the token's holder).
 const officerName = () => `Olivia Officer (officer, token ${state.me.token_id})`;
@@ -96,6 +109,20 @@ async function api(pathAndQuery) {
   const text = await response.text();
   assert.equal(response.status, 200, `GET ${pathAndQuery} answered ${response.status}: ${text}`);
   return JSON.parse(text);
+}
+
+// What `promise` resolves to, or a failure naming `what` once `ms` have passed: page.evaluate
+// itself has no deadline.
+async function withDeadline(promise, ms, what) {
+  let timer;
+  const late = new Promise((resolve, reject) => {
+    timer = setTimeout(() => reject(new Error(`${what} took longer than ${ms} ms`)), ms);
+  });
+  try {
+    return await Promise.race([promise, late]);
+  } finally {
+    clearTimeout(timer);
+  }
 }
 
 // Retries an assertion until it holds or the time is up, then throws its last error.
@@ -245,12 +272,171 @@ async function sessionCookie() {
   return (await state.context.cookies(state.base)).find((cookie) => cookie.name === 'iotreg_session');
 }
 
-// Fails unless the page is no wider than the window: nothing scrolls sideways.
-async function expectNoHorizontalOverflow(page, what) {
-  const { scrollWidth, innerWidth } = await page.evaluate(() => ({
-    scrollWidth: document.documentElement.scrollWidth, innerWidth: window.innerWidth,
-  }));
-  assert.ok(scrollWidth <= innerWidth, `${what}: the page is ${scrollWidth} px wide in a ${innerWidth} px window`);
+// ---------------------------------------------------------------------------------------------
+// Accessibility: axe-core, reflow, focus
+
+// Two animation frames: layout, resize observers and their changes have run.
+async function settled(page) {
+  await withDeadline(page.evaluate(() => new Promise((resolve) => {
+    requestAnimationFrame(() => requestAnimationFrame(() => resolve()));
+  })), 5_000, 'waiting for the page to settle');
+}
+
+// Fails with a readable list of what axe-core finds against WCAG 2.0, 2.1 and 2.2 A and AA on the
+// page as it is now (open dialogs and menus included).
+async function expectNoAxeViolations(page, what) {
+  await settled(page);
+  const loaded = await page.evaluate(() => typeof window.axe === 'object');
+  if (!loaded) await withDeadline(page.evaluate(axeSource), 10_000, `loading axe-core into ${what}`);
+  const violations = await withDeadline(page.evaluate(async (tags) => {
+    const results = await window.axe.run(document, { runOnly: { type: 'tag', values: tags }, resultTypes: ['violations'] });
+    return results.violations.map((violation) => ({
+      id: violation.id, impact: violation.impact, help: violation.help, helpUrl: violation.helpUrl,
+      nodes: violation.nodes.map((node) => ({ target: node.target.join(' '), summary: node.failureSummary })),
+    }));
+  }, AXE_TAGS), 30_000, `axe-core on ${what}`);
+  const report = violations.map((violation) => [
+    `${violation.id} (${violation.impact}): ${violation.help} <${violation.helpUrl}>`,
+    ...violation.nodes.map((node) => `    ${node.target}: ${String(node.summary).replaceAll('\n', ' ')}`),
+  ].join('\n'));
+  assert.equal(violations.length, 0, `${what}: axe-core found WCAG A/AA violations:\n${report.join('\n')}`);
+}
+
+// Fails unless nothing scrolls sideways: the page, and each open dialog inside itself and inside
+// the window (WCAG 1.4.10).
+async function expectReflow(page, what) {
+  await settled(page);
+  const found = await page.evaluate(() => {
+    const problems = [];
+    const root = document.documentElement;
+    if (root.scrollWidth > root.clientWidth) {
+      problems.push(`the page is ${root.scrollWidth} px wide in a ${root.clientWidth} px window`);
+    }
+    for (const dialog of document.querySelectorAll('dialog[open]')) {
+      const box = dialog.getBoundingClientRect();
+      if (dialog.scrollWidth > dialog.clientWidth) {
+        problems.push(`the dialog's content is ${dialog.scrollWidth} px wide in a ${dialog.clientWidth} px dialog`);
+      }
+      if (box.left < 0 || box.right > root.clientWidth) {
+        problems.push(`the dialog spans ${Math.round(box.left)}–${Math.round(box.right)} px of a ${root.clientWidth} px window`);
+      }
+    }
+    return problems;
+  });
+  assert.deepEqual(found, [], `${what} does not reflow at ${NARROW.width} px`);
+}
+
+// The page as it is, then at 320 px: axe-core at both widths and reflow at the narrow one.
+async function expectAccessible(page, what) {
+  await expectNoAxeViolations(page, what);
+  const size = page.viewportSize();
+  await page.setViewportSize(NARROW);
+  try {
+    await expectReflow(page, `${what} (${NARROW.width} px)`);
+    await expectNoAxeViolations(page, `${what} (${NARROW.width} px)`);
+  } finally {
+    await page.setViewportSize(size ?? WIDE);
+  }
+}
+
+// WCAG's contrast ratio of two sRGB colours given as [r, g, b] (0-255).
+function contrastRatio(one, other) {
+  const luminance = ([r, g, b]) => {
+    const linear = (channel) => {
+      const c = channel / 255;
+      return c <= 0.03928 ? c / 12.92 : ((c + 0.055) / 1.055) ** 2.4;
+    };
+    return 0.2126 * linear(r) + 0.7152 * linear(g) + 0.0722 * linear(b);
+  };
+  const [light, dark] = [luminance(one), luminance(other)].sort((a, b) => b - a);
+  return (light + 0.05) / (dark + 0.05);
+}
+
+function parseHexColour(hex) {
+  const digits = hex.trim().replace(/^#/, '');
+  return [0, 2, 4].map((at) => parseInt(digits.slice(at, at + 2), 16));
+}
+
+// What shows where the focus is: the focused element, its focus indicator (outline and box-shadow
+// colours that are drawn) and the colours just outside that indicator, read from the page as
+// painted (what lies under four points around it, whatever the DOM nesting).
+async function focusIndicator(page) {
+  return page.evaluate(() => {
+    const parse = (text) => {
+      const match = /rgba?\(([\d.]+),\s*([\d.]+),\s*([\d.]+)(?:,\s*([\d.]+))?\)/.exec(text ?? '');
+      return match ? { rgb: [Number(match[1]), Number(match[2]), Number(match[3])], alpha: match[4] === undefined ? 1 : Number(match[4]) } : null;
+    };
+    const element = document.activeElement;
+    const name = (node) => {
+      if (!node || node === document.body) return 'the document body';
+      const label = (node.getAttribute('aria-label') || node.textContent || node.value || '').trim().replace(/\s+/g, ' ').slice(0, 60);
+      return `<${node.tagName.toLowerCase()}${node.id ? `#${node.id}` : ''}> “${label}”`;
+    };
+    if (!element || element === document.body || element === document.documentElement) {
+      return { element: 'the document body', onBody: true, indicators: [], around: [] };
+    }
+    const style = getComputedStyle(element);
+    const indicators = [];
+    const outlineWidth = parseFloat(style.outlineWidth) || 0;
+    if (style.outlineStyle !== 'none' && outlineWidth > 0) {
+      const colour = parse(style.outlineColor);
+      if (colour && colour.alpha > 0) indicators.push({ kind: 'outline', rgb: colour.rgb });
+    }
+    if (style.boxShadow && style.boxShadow !== 'none') {
+      for (const part of style.boxShadow.split(/,(?![^(]*\))/)) {
+        const colour = parse(part);
+        if (colour && colour.alpha > 0) indicators.push({ kind: 'box-shadow', rgb: colour.rgb });
+      }
+    }
+    const painted = (node) => {
+      for (; node; node = node.parentElement) {
+        const colour = parse(getComputedStyle(node).backgroundColor);
+        if (colour && colour.alpha > 0.5) return colour.rgb;
+      }
+      return [255, 255, 255];
+    };
+    // The colour under a point: the first painted background of what lies there, the focused
+    // element and the parts of it excepted.
+    const background = (x, y) => {
+      for (const under of document.elementsFromPoint(x, y)) {
+        if (!element.contains(under)) return painted(under);
+      }
+      return null;
+    };
+    const box = element.getBoundingClientRect();
+    // A ring drawn inside the element (a negative offset) lies on the element's own background;
+    // any other lies on what is around the element.
+    const outer = (parseFloat(style.outlineOffset) || 0) + outlineWidth;
+    let around = [painted(element)];
+    if (outer > 0 || style.outlineStyle === 'none') {
+      const reach = Math.max(outer, 0) + 2;
+      const [x, y] = [box.left + box.width / 2, box.top + box.height / 2];
+      const points = [[box.left - reach, y], [box.right + reach, y], [x, box.top - reach], [x, box.bottom + reach]]
+        .filter(([px, py]) => px >= 0 && py >= 0 && px < innerWidth && py < innerHeight);
+      around = points.map(([px, py]) => background(px, py)).filter(Boolean);
+    }
+    const dialog = document.querySelector('dialog[open]');
+    return {
+      element: name(element), onBody: false, indicators, around, visible: box.width > 0 && box.height > 0,
+      outline: `${style.outlineStyle} ${style.outlineWidth} ${style.outlineColor}`, boxShadow: style.boxShadow,
+      inDialog: dialog ? dialog.contains(element) : null,
+    };
+  });
+}
+
+// Fails unless the focus is on a visible element that shows a focus indicator contrasting at
+// least 3:1 (WCAG 1.4.11, 2.4.7) with every colour around it. Answers what was focused.
+async function expectVisibleFocus(page, what) {
+  const focus = await focusIndicator(page);
+  assert.ok(!focus.onBody, `${what}: the focus is on the document body`);
+  assert.ok(focus.visible, `${what}: the focused ${focus.element} is not visible`);
+  assert.ok(focus.indicators.length > 0,
+    `${what}: the focused ${focus.element} shows no focus indicator (outline ${focus.outline}; box-shadow ${focus.boxShadow})`);
+  assert.ok(focus.around.length > 0, `${what}: nothing around the focused ${focus.element} could be read`);
+  const best = Math.max(...focus.indicators.map((indicator) => Math.min(...focus.around.map((rgb) => contrastRatio(indicator.rgb, rgb)))));
+  assert.ok(best >= 3, `${what}: the focus indicator of ${focus.element} (${JSON.stringify(focus.indicators)}) contrasts only `
+    + `${best.toFixed(2)}:1 with the colours around it (${JSON.stringify(focus.around)}); WCAG 1.4.11 asks 3:1`);
+  return focus;
 }
 
 async function alertText(page) {
@@ -335,7 +521,7 @@ before(async () => {
   state.context = await chromium.launchPersistentContext(path.join(state.tmp, 'chromium-profile'), {
     executablePath: chromiumPath,
     headless: true,
-    viewport: { width: 1366, height: 768 },
+    viewport: WIDE,
     args: ['--no-sandbox', '--disable-gpu', '--disable-quic', '--no-first-run',
       '--disable-background-networking', '--disable-component-update', '--disable-sync',
       '--disable-dev-shm-usage'],
@@ -343,12 +529,17 @@ before(async () => {
   state.page = state.context.pages()[0] ?? await state.context.newPage();
   state.page.setDefaultTimeout(15_000);
   state.page.on('pageerror', (error) => state.pageErrors.push(`page error: ${error.message}`));
-  // Chromium logs every non-2xx fetch as "Failed to load resource"; the tests provoke a 401 and
-  // a 409 on purpose. Anything else (a CSP violation, an exception) is a failure.
+  // Chromium logs every non-2xx fetch as "Failed to load resource"; the tests provoke a 401, a
+  // 409 and the public page of an unknown product (404) on purpose, and the public pages, which
+  // name no icon, leave Chromium asking for /favicon.ico (404). Anything else (a CSP violation, an
+  // exception) is a failure.
   state.page.on('console', (message) => {
     if (message.type() !== 'error') return;
     if (/^Failed to load resource: the server responded with a status of (401|409)\b/.test(message.text())) return;
-    state.pageErrors.push(`console error: ${message.text()}`);
+    const { url } = message.location();
+    const expected404 = [`${state.base}${UNKNOWN_PRODUCT_PAGE}`, `${state.base}/favicon.ico`];
+    if (/status of 404\b/.test(message.text()) && expected404.includes(url)) return;
+    state.pageErrors.push(`console error: ${message.text()}${url ? ` (${url})` : ''}`);
   });
 });
 
@@ -358,7 +549,7 @@ after(cleanUp);
 // The tests, in the order an officer works
 
 test('the UI files can be embedded in the binary and are served with a CSP', async () => {
-  for (const name of ['index.html', 'app.js', 'app.css']) {
+  for (const name of ['index.html', 'app.js', 'app.css', 'accessibility.html']) {
     const text = fs.readFileSync(path.join(sourceDir, 'registry', 'http', 'web', name), 'utf8');
     assert.ok(!text.includes(')iotreg_text"'), `${name} contains the raw string delimiter`);
     // iotreg_embed_files passes the text through file(CONFIGURE ... @ONLY).
@@ -801,7 +992,7 @@ uiTest('the dashboard lists /api/v1/stats as bars, each a link to the search tha
   // A manufacturer's bar leads to its non-compliant products: as many as the bar says.
   const top = stats.noncompliant_by_manufacturer[0];
   await figure('Non-compliant products by manufacturer (top 10)')
-    .getByRole('link', { name: `${top.manufacturer}: ${top.products} non-compliant products` }).click();
+    .getByRole('link', { name: `${top.manufacturer} ${top.products} non-compliant products` }).click();
   await heading(page, 'Products');
   const params = new URLSearchParams(page.url().split('?')[1]);
   assert.deepEqual([params.get('manufacturer'), params.get('status')], [top.manufacturer, 'non_compliant']);
@@ -1120,6 +1311,7 @@ uiTest('a manufacturer uploads a file: a dry-run preview with the row-level repo
   await page.getByRole('navigation', { name: 'Main' }).getByRole('link', { name: 'Upload' }).click();
   await heading(page, 'Upload declarations');
   assert.equal(await page.getByRole('navigation', { name: 'Main' }).getByRole('link', { name: 'Audit log' }).isVisible(), false);
+  await expectAccessible(page, 'the upload page');
 
   // A file with a new product (twice), a rejected row and another manufacturer's row.
   const file = path.join(state.tmp, 'lumora-upload.csv');
@@ -1155,6 +1347,7 @@ uiTest('a manufacturer uploads a file: a dry-run preview with the row-level repo
   assert.equal(verdicts.length, 1);
   assert.match(verdicts[0], /^(compliant|non-compliant|pending) 1 product$/);
   assert.equal((await api('/api/v1/products?q=LV-UP1&limit=5')).items.length, 0);
+  await expectAccessible(page, 'the upload page with its dry-run report');
 
   await page.getByRole('button', { name: 'Submit for real' }).click();
   await page.getByRole('heading', { name: /^Imported lumora-upload\.csv \(import run \d+\)$/ }).waitFor();
@@ -1172,28 +1365,222 @@ uiTest('a manufacturer uploads a file: a dry-run preview with the row-level repo
     document.querySelector('.drop-zone').dispatchEvent(new DragEvent('drop', { dataTransfer: data, bubbles: true, cancelable: true }));
   });
   await page.getByText('Chosen: dropped.yaml').waitFor();
+  await expectAccessible(page, 'the upload page after an import');
 
-  await page.setViewportSize({ width: 360, height: 740 });
-  await expectNoHorizontalOverflow(page, 'the upload page');
-  await page.setViewportSize({ width: 1366, height: 768 });
   await page.getByRole('button', { name: 'Sign out' }).click();
   await heading(page, 'Sign in');
 });
 
-uiTest('at phone width no page scrolls sideways', async (page) => {
-  await signIn(page, state.token);
-  await page.setViewportSize({ width: 360, height: 740 });
-  try {
-    for (const [hash, title] of [['#/search', 'Products'], [`#/products/${shortened.id}`, 'Orrin OQ65-A7'],
-      ['#/flags', 'Flag queue'], ['#/flags?queue=all', 'Flag queue'], ['#/changes', 'What changed'], ['#/audit', 'Audit log'],
-      ['#/dashboard', 'Dashboard']]) {
-      await page.goto(`${state.base}/${hash}`);
-      await heading(page, title);
-      await page.locator('main[aria-busy="true"]').waitFor({ state: 'detached' });
-      await expectNoHorizontalOverflow(page, hash);
+// The views of the console an officer reaches, with the heading each shows.
+function officerViews(raisedFlag) {
+  return [
+    ['#/search', 'Products', 'the product search'],
+    ['#/search?q=orrin&status=non_compliant', 'Products', 'a filtered product search'],
+    [`#/products/${raisedFlag.product_id}`, flagName(raisedFlag), 'a product page with a raised flag and its action form'],
+    [`#/products/${shortened.id}`, 'Orrin OQ65-A7', 'a product page with versions to compare'],
+    ['#/flags', 'Flag queue', 'the raised flags'],
+    ['#/flags?queue=remedied', 'Flag queue', 'the remedy queue'],
+    ['#/flags?queue=all&sort=-raised_at', 'Flag queue', 'every flag'],
+    ['#/changes', 'What changed', 'what changed'],
+    ['#/audit', 'Audit log', 'the audit log'],
+    ['#/dashboard', 'Dashboard', 'the dashboard'],
+    ['#/upload', 'Upload declarations', 'the upload page, which an officer may not use'],
+    ['#/no-such-page', 'Page not found', 'an address that is no page'],
+  ];
+}
+
+uiTest('accessibility gate: no WCAG 2.2 A/AA violation that axe-core finds, and no sideways scrolling at 320 px, on every page and dialog', async (page) => {
+  // Signed out: the sign-in page, and its error.
+  await state.context.clearCookies();
+  await page.goto(`${state.base}/#/search`);
+  await heading(page, 'Sign in');
+  await expectAccessible(page, 'the sign-in page');
+  await page.getByRole('button', { name: 'Sign in' }).click();
+  assert.match(await alertText(page), /enter a token/);
+  await expectAccessible(page, 'the sign-in page with its error');
+  await page.getByLabel('API token').fill(state.token);
+  await page.getByRole('button', { name: 'Sign in' }).click();
+  await heading(page, 'Products');
+
+  const raised = (await api('/api/v1/flags?state=raised&limit=2')).items;
+  assert.equal(raised.length, 2, 'expected two raised flags');
+  for (const [hash, title, what] of officerViews(raised[0])) {
+    await page.goto(`${state.base}/${hash}`);
+    await heading(page, title);
+    await page.locator('main[aria-busy="true"]').waitFor({ state: 'detached' });
+    await expectAccessible(page, `${what} (${hash})`);
+  }
+
+  // The export menu, open.
+  await page.goto(`${state.base}/#/search?class=camera`);
+  await heading(page, 'Products');
+  await page.getByText('Export', { exact: true }).click();
+  await page.getByRole('link', { name: 'XLSX', exact: true }).waitFor();
+  await expectAccessible(page, 'the export menu');
+
+  // The action dialogs: on one flag, with the error of a missing reason, and on several.
+  await page.goto(`${state.base}/#/flags`);
+  await heading(page, 'Flag queue');
+  await expectFlagQueue(page, 'raised');
+  await page.getByRole('button', { name: `Confirm flag ${raised[0].id} (${flagName(raised[0])})` }).click();
+  const single = page.getByRole('dialog', { name: `Confirm flag ${raised[0].id}` });
+  await single.waitFor();
+  await expectAccessible(page, 'the confirm dialog');
+  await single.getByRole('button', { name: 'Confirm flag' }).click();
+  assert.match(await alertText(page), /a reason is required/);
+  await expectAccessible(page, 'the confirm dialog with its error');
+  await page.keyboard.press('Escape');
+  await single.waitFor({ state: 'detached' });
+  for (const flag of raised) await page.getByRole('checkbox', { name: `Select flag ${flag.id} (${flagName(flag)})` }).check();
+  await page.getByRole('button', { name: 'Dismiss selected' }).click();
+  const several = page.getByRole('dialog', { name: 'Dismiss 2 flags' });
+  await several.waitFor();
+  await expectAccessible(page, 'the dialog of an action on two flags');
+  await page.keyboard.press('Escape');
+  await several.waitFor({ state: 'detached' });
+  assert.deepEqual((await Promise.all(raised.map((flag) => apiFlag(flag.id)))).map((flag) => flag.state), ['raised', 'raised']);
+
+  // The public pages: a product whose support-period address is long, one under a sale
+  // prohibition, an unknown product and the accessibility statement, each under its own CSP.
+  const orrin = await api(`/api/v1/products/${shortened.id}`);
+  assert.ok(orrin.declaration.support.published_url.length > 60, 'expected a long support-period address');
+  const prohibited = (await api('/api/v1/flags?state=confirmed&limit=1')).items[0];
+  for (const [address, what] of [[`/public/products/${shortened.id}`, 'the public page of a product with a long support-period address'],
+    [`/public/products/${prohibited.product_id}`, 'the public page of a product whose sale is prohibited'],
+    [UNKNOWN_PRODUCT_PAGE, 'the public page of an unknown product'],
+    ['/accessibility', 'the accessibility statement']]) {
+    const response = await page.goto(`${state.base}${address}`);
+    assert.match(response.headers()['content-security-policy'], /^default-src 'none'/);
+    await page.locator('h1').waitFor();
+    await expectAccessible(page, `${what} (${address})`);
+  }
+  // The label at its own address: axe-core only. It is an image of its printed size, which
+  // WCAG 1.4.10 exempts from reflow; the product page shows it scaled to the window.
+  await page.goto(`${state.base}/public/products/${shortened.id}/label.svg`);
+  await expectNoAxeViolations(page, 'the label');
+});
+
+// Presses Tab (Shift+Tab with back) until `reached` (run in the page) holds for the focused
+// element, checking a visible focus indicator at every stop; fails after `limit` presses.
+async function tabUntil(page, reached, what, { back = false, limit = 80, arg } = {}) {
+  for (let presses = 1; presses <= limit; presses += 1) {
+    await page.keyboard.press(back ? 'Shift+Tab' : 'Tab');
+    await expectVisibleFocus(page, `${what}: stop ${presses}`);
+    if (await page.evaluate(reached, arg)) return;
+  }
+  assert.fail(`${what}: not reached within ${limit} presses of ${back ? 'Shift+Tab' : 'Tab'}`);
+}
+
+const focusedName = (page) => page.evaluate(() => document.activeElement?.getAttribute('aria-label') ?? document.activeElement?.textContent);
+
+uiTest('the keyboard alone: skip link, sign-in, search, product, flag queue and the confirm dialog, focus visible at every stop', async (page) => {
+  await state.context.clearCookies();
+  await page.goto(`${state.base}/#/search`);
+  await heading(page, 'Sign in');
+  await expectVisibleFocus(page, 'the token field on arrival');
+
+  // The skip link is the stop before it, the first of the page; it focuses <main> and keeps the
+  // page and its address.
+  await page.keyboard.press('Shift+Tab');
+  assert.equal(await focusedName(page), 'Skip to content');
+  await expectVisibleFocus(page, 'the skip link');
+  await page.keyboard.press('Enter');
+  assert.equal(await page.evaluate(() => document.activeElement?.id), 'main', 'the skip link did not focus <main>');
+  assert.match(page.url(), /\/#\/search$/);
+  await heading(page, 'Sign in');
+  assert.equal(await page.getByRole('heading', { name: 'Page not found' }).count(), 0);
+
+  // Sign in.
+  await page.keyboard.press('Tab');
+  await expectVisibleFocus(page, 'the token field');
+  assert.equal(await page.evaluate(() => document.activeElement?.name), 'token');
+  await page.keyboard.type(state.token);
+  await page.keyboard.press('Tab');
+  assert.equal(await focusedName(page), 'Sign in');
+  await expectVisibleFocus(page, 'the sign-in button');
+  await page.keyboard.press('Enter');
+  await heading(page, 'Products');
+  // The heading the console focuses (tabindex="-1") shows the focus ring.
+  await eventually(async () => assert.equal(await page.evaluate(() => document.activeElement?.tagName), 'H1'));
+  await expectVisibleFocus(page, 'the heading of the search page');
+
+  // Search.
+  await page.keyboard.press('Tab');
+  assert.equal(await page.evaluate(() => document.activeElement?.name), 'q');
+  await expectVisibleFocus(page, 'the search field');
+  await page.keyboard.type('OQ65');
+  await page.keyboard.press('Enter');
+  await eventually(async () => assert.match(page.url(), /#\/search\?q=OQ65$/));
+  await page.getByRole('link', { name: 'Orrin OQ65-A7' }).waitFor();
+  await tabUntil(page, () => document.activeElement?.textContent === 'Orrin OQ65-A7', 'from the search page to the product');
+  await page.keyboard.press('Enter');
+  await heading(page, 'Orrin OQ65-A7');
+  await expectVisibleFocus(page, 'the heading of the product page');
+
+  // Back up to the main menu, and on to the flag queue.
+  await tabUntil(page, () => document.activeElement?.textContent === 'Flag queue', 'from the product page to the menu', { back: true });
+  await page.keyboard.press('Enter');
+  await heading(page, 'Flag queue');
+  await expectVisibleFocus(page, 'the heading of the flag queue');
+  const [flag] = (await expectFlagQueue(page, 'raised')).items;
+  const opener = `Confirm flag ${flag.id} (${flagName(flag)})`;
+  await tabUntil(page, (label) => document.activeElement?.getAttribute('aria-label') === label,
+    'from the flag queue to a flag\'s Confirm button', { arg: opener });
+
+  // The dialog: opened on the reason; Tab and Shift+Tab cycle inside it, never onto the page
+  // behind or the document body; Escape closes it and gives focus back to its button.
+  await page.keyboard.press('Enter');
+  const dialog = page.getByRole('dialog', { name: `Confirm flag ${flag.id}` });
+  await dialog.waitFor();
+  assert.equal(await page.evaluate(() => document.activeElement?.name), 'reason');
+  const stops = await dialog.evaluate((element) => [...element.querySelectorAll('textarea, input, button')].length);
+  for (const key of ['Tab', 'Shift+Tab']) {
+    const seen = [];
+    for (let press = 1; press <= 2 * stops + 1; press += 1) {
+      await page.keyboard.press(key);
+      const focus = await expectVisibleFocus(page, `${key} ${press} in the dialog`);
+      assert.equal(focus.inDialog, true, `${key} ${press} in the dialog left it for ${focus.element}`);
+      seen.push(focus.element);
     }
-  } finally {
-    await page.setViewportSize({ width: 1366, height: 768 });
+    assert.equal(new Set(seen).size, stops, `${key} does not cycle through the dialog's ${stops} controls: ${seen.join(', ')}`);
+  }
+  await page.keyboard.press('Escape');
+  await dialog.waitFor({ state: 'detached' });
+  assert.equal(await focusedName(page), opener);
+  await expectVisibleFocus(page, 'the Confirm button after the dialog closed');
+  assert.equal((await apiFlag(flag.id)).state, 'raised');
+
+  // A fragment that is no route names a part of the page, not a missing page: followed from the
+  // flag queue, it focuses that part and keeps the queue and its address; loaded, it is the start.
+  await page.evaluate(() => { location.hash = '#main'; });
+  await eventually(async () => assert.equal(await page.evaluate(() => document.activeElement?.id), 'main'));
+  assert.match(page.url(), /\/#\/flags$/);
+  await heading(page, 'Flag queue');
+  await page.goto('about:blank');
+  await page.goto(`${state.base}/#main`);
+  await heading(page, 'Products');
+});
+
+test('the focus ring contrasts at least 3:1 with white, the page background and the header', async () => {
+  const css = fs.readFileSync(path.join(sourceDir, 'registry', 'http', 'web', 'app.css'), 'utf8');
+  const variable = (name) => {
+    const match = new RegExp(`--${name}:\\s*(#[0-9a-fA-F]{6})`).exec(css);
+    assert.ok(match, `app.css defines no --${name}`);
+    return parseHexColour(match[1]);
+  };
+  assert.match(css, /\.app-header \{[^}]*background: var\(--header\)/, 'the header has a background of its own');
+  for (const [ring, backgrounds] of [
+    ['focus', [['white', [255, 255, 255]], ['the paper', variable('paper')], ['the canvas', variable('canvas')]]],
+    ['focus-on-dark', [['the header', variable('header')]]]]) {
+    for (const [what, rgb] of backgrounds) {
+      const ratio = contrastRatio(variable(ring), rgb);
+      assert.ok(ratio >= 3, `--${ring} contrasts ${ratio.toFixed(2)}:1 with ${what}`);
+    }
+  }
+  // Nothing switches the ring off for the headings, rows and cells the console focuses itself
+  // (only <main>, the skip link's target, has none).
+  for (const rule of css.replace(/\/\*[\s\S]*?\*\//g, '').match(/[^{}]*:focus[^{]*\{[^}]*\}/g) ?? []) {
+    if (/outline:\s*(none|0)/.test(rule)) assert.match(rule.trim(), /^main:focus \{/, `a rule switches the focus ring off: ${rule.trim()}`);
   }
 });
 

@@ -75,11 +75,42 @@ function select(name, options, selected) {
 }
 
 function table(caption, headers, rows, className) {
-  return h('div', { class: 'table-wrap' },
-    h('table', { class: className ?? '' },
-      h('caption', { text: caption }),
-      h('thead', null, h('tr', null, headers.map((header) => h('th', { scope: 'col', text: header })))),
-      h('tbody', null, rows)));
+  return tableBox(h('table', { class: className ?? '' },
+    h('caption', { text: caption }),
+    h('thead', null, h('tr', null, headers.map((header) => h('th', { scope: 'col', text: header })))),
+    h('tbody', null, rows)));
+}
+
+// A table in a box that scrolls sideways when the table is wider than the screen, which WCAG
+// 1.4.10 allows for data tables. While it scrolls, the box is a region named by the table's
+// caption that the keyboard can focus and scroll (2.1.1); otherwise it is no stop of its own.
+function tableBox(tableElement) {
+  const box = h('div', { class: 'table-wrap' }, tableElement);
+  const caption = tableElement.querySelector('caption');
+  if (caption && !caption.id) caption.id = uid('caption');
+  tableOverflow?.observe(box);
+  tableOverflow?.observe(tableElement);
+  return box;
+}
+
+const tableOverflow = typeof ResizeObserver === 'function'
+  ? new ResizeObserver((entries) => {
+    for (const entry of entries) markScrolling(entry.target.closest('.table-wrap'));
+  })
+  : null;
+
+function markScrolling(box) {
+  if (!box) return;
+  const scrolls = box.scrollWidth > box.clientWidth + 1;
+  if (scrolls === box.hasAttribute('tabindex')) return;
+  if (scrolls) {
+    box.setAttribute('tabindex', '0');
+    box.setAttribute('role', 'region');
+    const caption = box.querySelector('caption');
+    if (caption) box.setAttribute('aria-labelledby', caption.id);
+  } else {
+    for (const name of ['tabindex', 'role', 'aria-labelledby']) box.removeAttribute(name);
+  }
 }
 
 function cell(...children) {
@@ -340,8 +371,12 @@ function renderSignIn(view) {
 
 let generation = 0;
 
+// Routes are the fragments that start with "#/"; any other fragment ("#main" of the skip link)
+// names an element of the page, not a page.
+const isRouteHash = (hash) => hash.startsWith('#/');
+
 function parseHash() {
-  const raw = location.hash.replace(/^#/, '') || '/search';
+  const raw = isRouteHash(location.hash) ? location.hash.slice(1) : '/search';
   const mark = raw.indexOf('?');
   const path = mark < 0 ? raw : raw.slice(0, mark);
   const params = new URLSearchParams(mark < 0 ? '' : raw.slice(mark + 1));
@@ -363,7 +398,31 @@ function navigate(hash) {
   else location.hash = hash;
 }
 
+// The address of the page shown, put back when an in-page link changed the fragment.
+let routedHash = '';
+
+// An in-page link ("#main") moves focus to its target and leaves the page and its address as they
+// were; any other change of the fragment shows the page it names.
+function onHashChange() {
+  if (location.hash && !isRouteHash(location.hash)) {
+    const target = document.getElementById(decodeURIComponent(location.hash.slice(1)));
+    history.replaceState(history.state, '', `${location.pathname}${location.search}${routedHash}`);
+    target?.focus();
+    return;
+  }
+  route();
+}
+
+// The skip link focuses <main> (tabindex="-1") without touching the address.
+function skipToContent(event) {
+  event.preventDefault();
+  const main = document.getElementById('main');
+  main.focus();
+  main.scrollIntoView({ block: 'start' });
+}
+
 function route() {
+  routedHash = isRouteHash(location.hash) ? location.hash : '';
   generation += 1;
   const current = generation;
   const alive = () => current === generation;
@@ -571,7 +630,7 @@ function renderSearch({ view, params, alive }) {
   const summary = h('p', { class: 'summary', id: 'result-summary' }, 'Searching…');
   const facetsBox = h('div', { class: 'facets' });
   const tbody = h('tbody');
-  const resultsTable = h('div', { class: 'table-wrap' },
+  const resultsTable = tableBox(
     h('table', { class: 'results stacked', 'aria-describedby': 'result-summary' },
       h('caption', { text: 'Products' }),
       h('thead', null, h('tr', null,
@@ -1211,7 +1270,7 @@ async function renderFlags({ view, params, alive }) {
 function flagTable(queue, tbody, selectable, summaryId) {
   const headers = ['Flag', 'Product', 'Manufacturer', 'State', 'Raised', 'Version',
     queue.remedy ? 'Remedied by version' : null, 'Reason', 'Actions'].filter(Boolean);
-  return h('div', { class: 'table-wrap' },
+  return tableBox(
     h('table', { class: 'flags stacked', 'aria-describedby': summaryId },
       h('caption', { text: queue.title }),
       h('thead', null, h('tr', null,
@@ -1349,6 +1408,7 @@ function openFlagActionDialog({ action, flags, opener, onActed, onRefused }) {
     h('div', { class: 'alert dialog-alert', role: 'alert', hidden: true }),
     h('div', { class: 'actions' }, submit, cancel));
   const dialog = h('dialog', { 'aria-labelledby': titleId, class: 'flag-dialog' }, form);
+  keepFocusIn(dialog);
   let outcome = null;
   cancel.addEventListener('click', () => dialog.close());
   dialog.addEventListener('close', () => {
@@ -1381,6 +1441,33 @@ function openFlagActionDialog({ action, flags, opener, onActed, onRefused }) {
   document.body.append(dialog);
   dialog.showModal();
   reason.focus();
+}
+
+// Tab and Shift+Tab cycle through the controls of a modal dialog: from the last to the first and
+// back, never out of it to the browser's own controls or the document.
+function keepFocusIn(dialog) {
+  dialog.addEventListener('keydown', (event) => {
+    if (event.key !== 'Tab' || event.altKey || event.ctrlKey || event.metaKey) return;
+    const stops = focusStops(dialog);
+    if (!stops.length) return;
+    const first = stops[0];
+    const last = stops[stops.length - 1];
+    const inside = stops.includes(document.activeElement);
+    if (event.shiftKey && (document.activeElement === first || !inside)) {
+      event.preventDefault();
+      last.focus();
+    } else if (!event.shiftKey && (document.activeElement === last || !inside)) {
+      event.preventDefault();
+      first.focus();
+    }
+  });
+}
+
+// The elements inside `root` that Tab stops at, in document order.
+function focusStops(root) {
+  const candidates = root.querySelectorAll('a[href], button, input, select, textarea, summary, [tabindex]');
+  return [...candidates].filter((element) => element.tabIndex >= 0 && !element.disabled
+    && element.getClientRects().length > 0 && getComputedStyle(element).visibility !== 'hidden');
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -1559,7 +1646,7 @@ function renderChanges({ view, params, alive }) {
     h('section', { 'aria-labelledby': 'change-list-heading' },
       h('h2', { id: 'change-list-heading', text: 'Changes' }),
       summary,
-      h('div', { class: 'table-wrap' },
+      tableBox(
         h('table', { class: 'changes stacked', 'aria-describedby': 'change-summary' },
           h('caption', { text: `Changes${describeChangeFilters(filters)}` }),
           h('thead', null, h('tr', null, CHANGE_COLUMNS.map((header) => h('th', { scope: 'col', text: header })))),
@@ -1832,7 +1919,8 @@ async function renderDashboard({ view, alive }) {
   grid.append(...charts);
 }
 
-// A chart as a list of bars: each a link (when it has one) named "label: N unit", its bar an SVG
+// A chart as a list of bars: each a link (when it has one) named by its text, "label N unit" (the
+// unit only for assistive technology: the name holds the visible text, WCAG 2.5.3), its bar an SVG
 // rectangle whose width is the value's share of the largest, so no inline style is needed.
 function chartFigure(title, unit, data) {
   const captionId = uid('chart');
@@ -1841,11 +1929,14 @@ function chartFigure(title, unit, data) {
     const width = max ? (100 * d.value) / max : 0;
     const track = svg('svg', { class: 'bar-track', viewBox: '0 0 100 10', preserveAspectRatio: 'none', 'aria-hidden': 'true', focusable: 'false' },
       svg('rect', { class: `bar ${d.className ?? ''}`, x: 0, y: 0, width: width.toFixed(2), height: 10, 'data-label': d.key, 'data-value': d.value }));
-    const parts = [h('span', { class: 'bar-label', text: d.label }), track, h('span', { class: 'bar-value', text: String(d.value) })];
-    const name = `${d.label}: ${d.value} ${unit}`;
+    const parts = [
+      h('span', { class: 'bar-label', text: d.label }),
+      track,
+      h('span', { class: 'bar-value' }, String(d.value), h('span', { class: 'visually-hidden', text: ` ${unit}` })),
+    ];
     return h('li', null, d.href
-      ? h('a', { class: 'bar-row', href: d.href, 'aria-label': name, dataset: { label: d.key } }, parts)
-      : h('span', { class: 'bar-row', 'aria-label': name, role: 'img', dataset: { label: d.key } }, parts));
+      ? h('a', { class: 'bar-row', href: d.href, dataset: { label: d.key } }, parts)
+      : h('span', { class: 'bar-row', dataset: { label: d.key } }, parts));
   };
   return h('figure', { class: 'chart', 'aria-labelledby': captionId },
     h('figcaption', { id: captionId, text: title }),
@@ -1857,7 +1948,8 @@ function chartFigure(title, unit, data) {
 
 async function start() {
   document.getElementById('sign-out').addEventListener('click', signOut);
-  window.addEventListener('hashchange', () => route());
+  document.querySelector('.skip-link').addEventListener('click', skipToContent);
+  window.addEventListener('hashchange', onHashChange);
   // A session cookie from an earlier visit signs this page in; without one (401) the sign-in
   // form shows, with no error.
   try {
