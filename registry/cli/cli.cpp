@@ -436,6 +436,44 @@ int run(int argc, char** argv) {
                    "Largest request body in MiB (larger: 413)")
       ->capture_default_str()
       ->check(CLI::Range(1, 4096));
+  serve
+      ->add_option("--public-rate", serve_arguments.public_rate,
+                   "Requests a second the public pages (/public/...) answer each client (an IPv4 "
+                   "address, an IPv6 /64) in the long run; more get 429 with Retry-After. "
+                   "Officers' and admins' requests are not limited (0: no limit)")
+      ->capture_default_str()
+      ->check(CLI::Range(0.0, 1e6));
+  serve
+      ->add_option("--public-burst", serve_arguments.public_burst,
+                   "Requests a client may send to the public pages at once before "
+                   "--public-rate applies")
+      ->capture_default_str()
+      ->check(CLI::Range(1.0, 1e6));
+  serve
+      ->add_option("--public-rate-clients", serve_arguments.public_rate_clients,
+                   "Clients the rate limit remembers at most (the least recently seen are "
+                   "forgotten first)")
+      ->capture_default_str()
+      ->check(CLI::Range(1, 100000000));
+  serve
+      ->add_option("--trusted-proxy", serve_arguments.trusted_proxies,
+                   "A proxy (address or CIDR network) whose X-Forwarded-For names the client "
+                   "for the rate limit; repeatable. No other request's X-Forwarded-For is "
+                   "believed")
+      ->check(kText);
+
+  LookupsArguments lookups_arguments;
+  auto* lookups = app.add_subcommand(
+      "lookups",
+      "What consumers looked up on the public lookup page (a GTIN, or a brand and model) and "
+      "did not find, most looked up first");
+  lookups
+      ->add_option("--since", lookups_arguments.since,
+                   "Only those looked up on or after this date, YYYY-MM-DD (UTC)")
+      ->check(kText);
+  lookups->add_option("--limit", lookups_arguments.limit, "At most this many (0: all)")
+      ->check(CLI::Range(0, 100000000));
+  lookups->add_flag("--json", lookups_arguments.json, "JSON Lines: one entry per line");
 
   auto* db = app.add_subcommand("db", "The registry as a whole");
   db->require_subcommand(1);
@@ -491,6 +529,7 @@ int run(int argc, char** argv) {
   if (*plugins) return run_plugins(global, plugins_json);
   if (*flags) return run_flags(global, flags_arguments);
   if (*changes) return run_changes(global, changes_arguments);
+  if (*lookups) return run_lookups(global, lookups_arguments);
   if (*flag) {
     flag_arguments.action = confirm->parsed()   ? enforcement::OfficerAction::kConfirm
                             : dismiss->parsed() ? enforcement::OfficerAction::kDismiss

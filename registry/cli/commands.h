@@ -157,9 +157,21 @@ struct ServeArguments {
   int session_idle_seconds = 30 * 60;        // a web session unused this long ends
   int session_lifetime_seconds = 12 * 3600;  // a web session ends this long after sign-in
   bool secure_cookies = false;               // mark the session cookie Secure (behind TLS)
+  double public_rate = 10;                   // requests a second per client to /public/...
+  double public_burst = 60;
+  std::size_t public_rate_clients = 100000;
+  std::vector<std::string> trusted_proxies;  // whose X-Forwarded-For names the client
 };
 // Serves until SIGINT or SIGTERM, then finishes requests in flight and exits 0.
 int run_serve(const GlobalOptions& options, const ServeArguments& arguments);
+
+struct LookupsArguments {
+  std::optional<std::string> since;  // YYYY-MM-DD
+  std::size_t limit = 0;             // 0: all
+  bool json = false;
+};
+// Lookups of the public lookup page that found no product, most looked up first.
+int run_lookups(const GlobalOptions& options, const LookupsArguments& arguments);
 
 struct DbCopyArguments {
   std::string from;  // a registry location

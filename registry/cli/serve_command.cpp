@@ -38,6 +38,10 @@ int run_serve(const GlobalOptions& options, const ServeArguments& arguments) {
   server_options.session_lifetime.absolute =
       std::chrono::seconds(arguments.session_lifetime_seconds);
   server_options.secure_cookies = arguments.secure_cookies;
+  server_options.public_rate = arguments.public_rate;
+  server_options.public_burst = arguments.public_burst;
+  server_options.public_rate_clients = arguments.public_rate_clients;
+  server_options.trusted_proxies = arguments.trusted_proxies;
   // Signals are taken by sigwait below: block them before the server's threads start, so that
   // every thread inherits the mask and none is interrupted.
   http::block_termination_signals();

@@ -536,6 +536,16 @@ void ConnectionLoop::dispatch(Connection& connection) {
   exchange->socket = connection.fd.get();
   exchange->body = std::move(connection.reader.body());
   exchange->client_closed = connection.client_closed;
+  const bool keep_alive = exchange->head.keep_alive && !exchange->client_closed;
+  if (auto reply = handler_.screen(*exchange, keep_alive)) {
+    // Through the event queue, as a worker's reply: pipelined requests are screened one per
+    // round of the loop, never recursively.
+    Outcome outcome;
+    outcome.unsent = std::move(*reply);
+    outcome.keep_alive = keep_alive;
+    done(connection.id, std::move(outcome));
+    return;
+  }
   const bool queued = workers_.try_submit([this, exchange] {
     Outcome outcome = handler_.handle(*exchange);
     done(exchange->connection, std::move(outcome));

@@ -35,6 +35,7 @@ constexpr std::array kRoutes = {
     Route{"GET", "/assets/app.css", kPublic, get_web_asset},
     Route{"GET", "/public/products/{id}", kPublic, get_public_product},
     Route{"GET", "/public/products/{id}/label.svg", kPublic, get_public_label},
+    Route{"GET", "/public/lookup", kPublic, get_public_lookup},
     Route{"GET", "/accessibility", kPublic, get_accessibility_statement},
     Route{"GET", "/api/v1/me", kAnyRole, get_me},
     Route{"POST", "/api/v1/session", kPublic, create_session},
@@ -53,6 +54,8 @@ constexpr std::array kRoutes = {
     Route{"GET", "/api/v1/export", kAnyRole, export_products},
     Route{"GET", "/api/v1/audit", kOfficer | kAdmin, list_audit, true},
     Route{"GET", "/api/v1/stats", kAnyRole, get_stats, true},
+    // Not cacheable: the counts grow without a change of the registry's state.
+    Route{"GET", "/api/v1/lookups/unregistered", kOfficer | kAdmin, list_unregistered_lookups},
     Route{"GET", "/api/v1/tokens", kAdmin, list_tokens},
     Route{"POST", "/api/v1/tokens", kAdmin, create_token},
     Route{"POST", "/api/v1/tokens/{id}/revoke", kAdmin, revoke_token},
@@ -210,6 +213,8 @@ std::string_view error_code(int status) {
       return "unsupported_media_type";
     case 422:
       return "unprocessable";
+    case 429:
+      return "too_many_requests";
     case 431:
       return "header_too_large";
     case 503:
@@ -411,6 +416,13 @@ bool may_send_declarations(Context& context) {
   if (authenticate_request(context, state_version)) return false;
   const access::Role role = context.principal()->role;
   return role == access::Role::kManufacturer || role == access::Role::kAdmin;
+}
+
+bool sent_by_staff(Context& context) {
+  std::int64_t state_version = -1;
+  if (authenticate_request(context, state_version)) return false;
+  const access::Role role = context.principal()->role;
+  return role == access::Role::kOfficer || role == access::Role::kAdmin;
 }
 
 Reply dispatch(Context& context, std::string& route_name) {

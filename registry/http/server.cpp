@@ -17,6 +17,7 @@
 #include "registry/http/detail/api.h"
 #include "registry/http/detail/connection_loop.h"
 #include "registry/http/detail/daily_recheck.h"
+#include "registry/http/detail/public_limit.h"
 #include "registry/http/detail/reply_writer.h"
 #include "registry/http/detail/worker_pool.h"
 
@@ -176,6 +177,22 @@ class ApiHandler final : public ExchangeHandler {
     return kSmallBodyBytes;
   }
 
+  std::optional<std::string> screen(const Exchange& exchange, bool keep_alive) override {
+    // Requests with credentials are judged on a worker, once the credentials are checked.
+    if (!state_.public_limit.enabled() || !is_public_target(exchange.head.target) ||
+        carries_credentials(exchange.head)) {
+      return std::nullopt;
+    }
+    const auto decision = state_.public_limit.take(
+        request_client(exchange.head, exchange.client, state_.trusted_proxies));
+    if (decision.allowed) return std::nullopt;
+    Reply reply = too_many_requests(state_.options, decision.retry_after);
+    add_request_id(reply, exchange.request_id);
+    state_.metrics.record("rate limited", reply.status, 0);
+    keep_alive = keep_alive && !state_.stopping;
+    return reply_head(reply, exchange.request_id, keep_alive, reply.body.size()) + reply.body;
+  }
+
   std::size_t admit(const Exchange& exchange) override {
     try {
       Request request;
@@ -273,6 +290,17 @@ class ApiHandler final : public ExchangeHandler {
       return Reply::error(400, "malformed request target (a bad percent-encoding)");
     }
     context.emplace(request, state_);
+    // A public page asked for with credentials: limited unless they are staff's (screen()
+    // limited those without).
+    if (state_.public_limit.enabled() && request.path.starts_with("/public/") &&
+        carries_credentials(exchange.head) && !sent_by_staff(*context)) {
+      const auto decision = state_.public_limit.take(
+          request_client(exchange.head, exchange.client, state_.trusted_proxies));
+      if (!decision.allowed) {
+        route = "rate limited";
+        return too_many_requests(state_.options, decision.retry_after);
+      }
+    }
     Reply reply = dispatch(*context, route);
     add_validators(request, state_.options.public_max_age, reply);
     return reply;
@@ -380,6 +408,14 @@ Result<std::unique_ptr<Server>> Server::start(const ServerOptions& options,
   if (options.max_connections_per_client == 0) {
     return Status::invalid_argument("--max-client-connections must be at least 1");
   }
+  if (!(options.public_rate >= 0) || !(options.public_burst >= 1) ||
+      options.public_rate_clients == 0) {
+    return Status::invalid_argument(
+        "--public-rate must be 0 (no limit) or more, --public-burst at least 1 and "
+        "--public-rate-clients at least 1");
+  }
+  auto proxies = TrustedProxies::parse(options.trusted_proxies);
+  if (!proxies.is_ok()) return proxies.status();
   std::optional<ZonedCalendar> calendar;
   if (options.daily_recheck) {
     auto loaded = ZonedCalendar::load(options.daily_recheck->time_zone);
@@ -394,6 +430,7 @@ Result<std::unique_ptr<Server>> Server::start(const ServerOptions& options,
   auto state = std::make_unique<State>();
   state->server = std::make_unique<ServerState>(options, std::move(evaluator));
   state->server->pool.release(std::move(first).value());
+  state->server->trusted_proxies = std::move(proxies).value();
   state->handler = std::make_unique<ApiHandler>(*state->server);
   state->workers = std::make_unique<WorkerPool>(options.threads, options.max_queued);
 
@@ -424,6 +461,7 @@ Result<std::unique_ptr<Server>> Server::start(const ServerOptions& options,
     state->server->base_url.pop_back();
   }
   state->loop->start();
+  state->server->unregistered_lookups.start(state->server->pool, options.lookup_flush_interval);
   if (calendar) {
     state->daily = std::make_unique<DailyRecheck>(*state->server, *options.daily_recheck,
                                                   std::move(*calendar));
@@ -467,6 +505,7 @@ bool Server::stop() {
     return false;
   }
   state_->loop.reset();
+  server.unregistered_lookups.stop();  // writes what it gathered
   server.pool.close_all();
   return true;
 }

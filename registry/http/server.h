@@ -17,6 +17,7 @@
 #include <memory>
 #include <optional>
 #include <string>
+#include <vector>
 
 #include "registry/access/session.h"
 #include "registry/checks/checks.h"
@@ -62,6 +63,18 @@ struct ServerOptions {
   std::chrono::seconds public_max_age{60};
   // Memory for replies of read-only endpoints kept until the registry changes; 0: none.
   std::size_t reply_cache_bytes = 64u << 20;
+  // The public pages (/public/...) answer each client (an IPv4 address, an IPv6 /64) at most
+  // `public_rate` requests a second, in bursts of up to `public_burst`; more get 429 with
+  // Retry-After. 0: no limit. Requests with an officer's or admin's token or session are not
+  // limited. At most `public_rate_clients` clients are remembered (those seen least recently are
+  // forgotten first). `trusted_proxies` (addresses or CIDR networks) are proxies whose
+  // X-Forwarded-For names the client; no other request's is believed.
+  double public_rate = 10;
+  double public_burst = 60;
+  std::size_t public_rate_clients = 100000;
+  std::vector<std::string> trusted_proxies;
+  // How often lookups that found no product are written to the registry (LookupTally).
+  std::chrono::milliseconds lookup_flush_interval{std::chrono::seconds(10)};
   // Re-check once a day after midnight, moving the evaluation to the new date; none when the
   // evaluation date is fixed (`--as-of`).
   std::optional<DailyRecheckOptions> daily_recheck;

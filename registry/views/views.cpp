@@ -197,6 +197,18 @@ Json flag_json(const storage::FlagRecord& flag) {
           {"history", std::move(history)}};
 }
 
+Json unregistered_lookup_json(const storage::UnregisteredLookup& entry) {
+  const bool by_gtin = !entry.gtin.empty();
+  return {{"id", entry.id},
+          {"kind", by_gtin ? "gtin" : "brand_model"},
+          {"gtin", by_gtin ? Json(entry.gtin) : Json(nullptr)},
+          {"brand", by_gtin ? Json(nullptr) : Json(entry.brand)},
+          {"model", by_gtin ? Json(nullptr) : Json(entry.model)},
+          {"lookups", entry.lookups},
+          {"first_seen", entry.first_seen},
+          {"last_seen", entry.last_seen}};
+}
+
 Json change_json(const storage::ChangeRecord& change) {
   Json out = change.id != 0 ? Json{{"id", change.id}} : Json::object();
   out.update(Json{{"product_id", change.product_id},

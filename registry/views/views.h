@@ -88,6 +88,9 @@ Json change_json(const storage::ChangeRecord& change);
 Json change_summary_json(const storage::ChangeSummary& summary);
 // {id, at, actor, action, subject_type, subject_id, details}
 Json audit_event_json(const storage::AuditEvent& event);
+// A public lookup that found no product: {id, kind (gtin or brand_model), gtin (14 digits) or
+// null, brand and model (as first looked up) or null, lookups, first_seen, last_seen}.
+Json unregistered_lookup_json(const storage::UnregisteredLookup& entry);
 // {id, role, holder, manufacturer, created_at, created_by, expires, revoked_at}; never the
 // hash.
 Json token_json(const storage::TokenRecord& token);

@@ -47,7 +47,7 @@ const NOT_PRODUCIBLE = {
 };
 for (const operationId of ['getMetrics', 'getMe', 'listFlags', 'listChecks', 'exportProducts',
   'listAuditEvents', 'getStats', 'listTokens', 'getPublicProductPage', 'getPublicProductLabel',
-  'listChanges']) {
+  'listChanges', 'lookUpPublicProduct', 'listUnregisteredLookups']) {
   NOT_PRODUCIBLE[operationId] = { 503: READS_NEVER_WAIT };
 }
 
@@ -96,7 +96,7 @@ async function exchange(spec) {
   } else {
     const outgoing = { ...h.bearer(token), ...headers };
     if (contentType) outgoing['content-type'] = contentType;
-    reply = await h.send(via === 'proxy' ? stack.proxy : stack.direct, { method, target, headers: outgoing, body });
+    reply = await h.send(via === 'proxy' ? stack.proxy : stack.direct, { method, target, headers: outgoing, body, localAddress: spec.localAddress });
   }
   const record = { via: route, request: { method, target, body }, reply, operationIds };
   const described = () => `${spec.name ?? ''}\n${h.describeExchange(record)}`;
@@ -834,6 +834,53 @@ test('getPublicProductPage and getPublicProductLabel', async () => {
   await exchange({ operationId: 'getPublicProductLabel', target: `${label}?size=2`, expect: 400, message: /unknown query parameter 'size'/ });
   await exchange({ operationId: 'getPublicProductLabel', target: '/public/products/999999/label.svg', expect: 404 });
   await exchange({ operationId: 'getPublicProductLabel', target: '/public/products/-4/label.svg', expect: 404 });
+});
+
+test('lookUpPublicProduct and listUnregisteredLookups', async () => {
+  const target = '/public/lookup';
+  const html = (reply) => assert.match(reply.headers['content-type'], /^text\/html; charset=utf-8$/);
+  await exchange({ operationId: 'lookUpPublicProduct', target, expect: 200,
+    check: (reply) => assert.match(reply.text, /<form method="get" action="lookup">/) });
+  const tagged = await h.send(stack.direct, { target });
+  await exchange({ operationId: 'lookUpPublicProduct', target, headers: { 'if-none-match': tagged.headers.etag }, expect: 304 });
+  // One product: a redirect to its page, relative to the lookup.
+  for (const query of ['gtin=5060412873017', 'gtin=05060412873017', 'brand=LUMORA&model=lv-c210']) {
+    await exchange({ operationId: 'lookUpPublicProduct', via: 'direct', target: `${target}?${query}`, expect: 302,
+      check: (reply) => assert.equal(reply.headers.location, `products/${ids.ownProduct}`) });
+  }
+  await exchange({ operationId: 'lookUpPublicProduct', target: `${target}?gtin=5060412873018`, expect: 400,
+    check: (reply) => { html(reply); assert.match(reply.text, /wrong check digit/); } });
+  await exchange({ operationId: 'lookUpPublicProduct', target: `${target}?brand=Lumora`, expect: 400,
+    check: (reply) => assert.match(reply.text, /needs the model too/) });
+  await exchange({ operationId: 'lookUpPublicProduct', target, raw: `GET ${target}?gtin=%zz HTTP/1.1\r\nHost: x\r\n\r\n`,
+    expect: 400, message: /malformed request target/ });
+  await exchange({ operationId: 'lookUpPublicProduct', target: `${target}?brand=Nimbus&model=N-1`, expect: 404,
+    check: (reply) => { html(reply); assert.equal(reply.headers['cache-control'], 'no-store'); } });
+  await exchange({ operationId: 'lookUpPublicProduct', target: `${target}?gtin=4006381333931`, expect: 404 });
+
+  const counts = '/api/v1/lookups/unregistered';
+  const first = await exchange({ operationId: 'listUnregisteredLookups', target: `${counts}?limit=1`, token: stack.tokens.officer,
+    expect: 200, check: (reply) => assert.equal(json(reply).items.length, 1) });
+  await exchange({ operationId: 'listUnregisteredLookups', target: `${counts}?cursor=${json(first).next_cursor}&since=2000-01-01`,
+    token: stack.tokens.admin, expect: 200, check: (reply) => assert.equal(json(reply).next_cursor, null) });
+  const listed = await h.send(stack.direct, { target: counts, headers: h.bearer(stack.tokens.officer) });
+  await exchange({ operationId: 'listUnregisteredLookups', target: counts, token: stack.tokens.officer,
+    headers: { 'if-none-match': listed.headers.etag }, expect: 304 });
+  await exchange({ operationId: 'listUnregisteredLookups', target: `${counts}?since=today`, token: stack.tokens.officer,
+    expect: 400, message: /since must be a date/ });
+
+  // A client over its rate: every public page answers it 429 until its bucket refills.
+  const client = '127.0.0.9';
+  for (let i = 0; i < 200; i += 1) {
+    const reply = await h.send(stack.direct, { target, localAddress: client });
+    if (reply.status === 429) break;
+  }
+  for (const [operationId, page] of [['lookUpPublicProduct', target],
+    ['getPublicProductPage', `/public/products/${ids.ownProduct}`],
+    ['getPublicProductLabel', `/public/products/${ids.ownProduct}/label.svg`]]) {
+    await exchange({ operationId, via: 'direct', localAddress: client, target: page, expect: 429, message: /too many requests/,
+      check: (reply) => assert.match(reply.headers['retry-after'], /^[1-9][0-9]*$/) });
+  }
 });
 
 test('500 for a product whose stored findings are damaged', async () => {

@@ -55,7 +55,7 @@ export const ERROR_CODES = {
   400: 'bad_request', 401: 'unauthorized', 403: 'forbidden', 404: 'not_found',
   405: 'method_not_allowed', 408: 'request_timeout', 409: 'conflict', 413: 'payload_too_large',
   414: 'uri_too_long', 415: 'unsupported_media_type', 422: 'unprocessable',
-  431: 'header_too_large', 500: 'internal', 503: 'unavailable',
+  429: 'too_many_requests', 431: 'header_too_large', 500: 'internal', 503: 'unavailable',
 };
 
 // ---------------------------------------------------------------------------------------------
@@ -198,7 +198,9 @@ export const bearer = (token) => (token ? { authorization: `Bearer ${token}` } :
 
 // One request on a connection of its own; rejects when no whole reply arrived by the deadline.
 // `target` is sent exactly as given (already percent-encoded).
-export function send(base, { method = 'GET', target, headers = {}, body }, deadlineMs = REQUEST_DEADLINE_MS) {
+// `localAddress` (a loopback address such as 127.0.0.9) makes the request come from a client of
+// its own, for the public pages' per-client rate limit.
+export function send(base, { method = 'GET', target, headers = {}, body, localAddress }, deadlineMs = REQUEST_DEADLINE_MS) {
   const url = new URL(base);
   return new Promise((resolve, reject) => {
     const payload = body === undefined ? undefined : Buffer.isBuffer(body) ? body : Buffer.from(body);
@@ -206,7 +208,7 @@ export function send(base, { method = 'GET', target, headers = {}, body }, deadl
     if (payload !== undefined && !Object.keys(outgoing).some((name) => name.toLowerCase() === 'content-length')) {
       outgoing['content-length'] = String(payload.length);
     }
-    const request = http.request({ host: url.hostname, port: url.port, method, path: target, headers: outgoing, agent: false });
+    const request = http.request({ host: url.hostname, port: url.port, method, path: target, headers: outgoing, agent: false, localAddress });
     const timer = setTimeout(() => request.destroy(new Error(`no whole reply to ${method} ${target.slice(0, 200)} within ${deadlineMs} ms`)), deadlineMs);
     request.on('error', (error) => {
       clearTimeout(timer);

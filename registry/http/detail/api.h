@@ -24,6 +24,9 @@
 
 #include "registry/access/access.h"
 #include "registry/checks/checks.h"
+#include "registry/http/detail/client_address.h"
+#include "registry/http/detail/lookup_tally.h"
+#include "registry/http/detail/rate_limiter.h"
 #include "registry/http/detail/reply_cache.h"
 #include "registry/http/server.h"
 #include "registry/storage/storage.h"
@@ -139,6 +142,11 @@ struct ServerState {
   ReplyCache replies{options.reply_cache_bytes};
   views::ProvenanceCache provenance;
   Metrics metrics;
+  // The public endpoints' rate limit (public_limit.h), and the proxies whose X-Forwarded-For
+  // names the client (set once before the server starts).
+  RateLimiter public_limit{options.public_rate, options.public_burst, options.public_rate_clients};
+  TrustedProxies trusted_proxies;
+  LookupTally unregistered_lookups;  // stopped before the pool it flushes through
   std::atomic<bool> stopping{false};
 
   ServerState(ServerOptions server_options, std::unique_ptr<checks::Evaluator> checks)
@@ -253,6 +261,8 @@ Reply get_healthz(Context& context);
 Reply get_metrics(Context& context);
 Reply get_public_product(Context& context);
 Reply get_public_label(Context& context);
+Reply get_public_lookup(Context& context);
+Reply list_unregistered_lookups(Context& context);
 Reply get_accessibility_statement(Context& context);
 Reply get_web_index(Context& context);
 Reply get_web_asset(Context& context);
@@ -271,6 +281,9 @@ std::variant<UploadedFile, Reply> read_uploaded_file(const Request& request);
 
 // Whether the request's token may submit declarations (a large body is read only then).
 bool may_send_declarations(Context& context);
+// Whether the request carries a valid officer's or admin's token or session (the public
+// endpoints' rate limit does not apply to them).
+bool sent_by_staff(Context& context);
 
 // Routes the request: matches the route, authenticates, checks the role, runs the handler.
 // `route_name` receives the matched route's pattern (for metrics), or "unmatched".

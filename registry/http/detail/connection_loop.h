@@ -65,13 +65,17 @@ struct Outcome {
   bool keep_alive = false;  // read the next request on the connection afterwards
 };
 
-// The server's side of the loop. body_limit() and refused() run on the loop thread and must
-// not block; admit() and handle() run on worker threads and must not throw.
+// The server's side of the loop. body_limit(), screen() and refused() run on the loop thread
+// and must not block; admit() and handle() run on worker threads and must not throw.
 class ExchangeHandler {
  public:
   virtual ~ExchangeHandler() = default;
   // The most body a request with this head may send; nullopt: ask admit() on a worker first.
   virtual std::optional<std::size_t> body_limit(const RequestHead& head) = 0;
+  // A complete request before it goes to a worker: a whole reply (status line to body) to send
+  // instead, keeping the connection when `keep_alive`, or nullopt to hand it to a worker. The
+  // reply is sent as a worker's is, so a refused request costs no worker.
+  virtual std::optional<std::string> screen(const Exchange& exchange, bool keep_alive) = 0;
   virtual std::size_t admit(const Exchange& exchange) = 0;
   // Answers the request: writes the reply to the socket as far as it takes it.
   virtual Outcome handle(Exchange& exchange) = 0;
