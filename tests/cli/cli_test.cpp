@@ -1771,13 +1771,20 @@ TEST_SUITE("cli") {
       // later migrations add.
       test::RegistryProbe probe(registry.db);
       probe.exec("DROP TABLE IF EXISTS sessions");
+      probe.exec("DROP TABLE IF EXISTS unregistered_lookups");
       probe.exec("DROP INDEX products_class");
+      probe.exec("DROP INDEX products_gtin");
+      probe.exec("DROP INDEX products_lookup");
       if (test::testing_postgresql()) {
-        probe.exec("ALTER TABLE products DROP COLUMN class, DROP COLUMN failing_checks");
+        probe.exec(
+            "ALTER TABLE products DROP COLUMN class, DROP COLUMN failing_checks, "
+            "DROP COLUMN gtin, DROP COLUMN lookup_hash");
         probe.exec("UPDATE iotreg_schema SET version = 2");
       } else {
         probe.exec("ALTER TABLE products DROP COLUMN class");
         probe.exec("ALTER TABLE products DROP COLUMN failing_checks");
+        probe.exec("ALTER TABLE products DROP COLUMN gtin");
+        probe.exec("ALTER TABLE products DROP COLUMN lookup_hash");
         probe.exec("PRAGMA user_version = 6");
       }
     }
@@ -2213,6 +2220,11 @@ TEST_SUITE("cli") {
             "ALTER TABLE products DROP COLUMN class;"
             "ALTER TABLE products DROP COLUMN failing_checks;"
             "DROP TABLE IF EXISTS sessions;"
+            "DROP TABLE IF EXISTS unregistered_lookups;"
+            "DROP INDEX products_gtin;"
+            "DROP INDEX products_lookup;"
+            "ALTER TABLE products DROP COLUMN gtin;"
+            "ALTER TABLE products DROP COLUMN lookup_hash;"
             "PRAGMA user_version = 2;");
         CHECK(registry.run({"products", "--limit", "1"}).exit_status == 0);  // migrates
         CHECK(probe.integer("PRAGMA user_version") == latest);
