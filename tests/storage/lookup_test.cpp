@@ -241,6 +241,33 @@ TEST_SUITE("storage") {
     CHECK(storage->state_version().value() == version.value());
   }
 
+  TEST_CASE("lookup: a preview gives back its own ids, not those of lookups counted meanwhile") {
+    ScratchDir dir;
+    test::TestRegistry backing(dir);
+    auto storage = open_or_fail(backing.location());
+    auto other = open_or_fail(backing.location());
+    {
+      auto preview = storage->begin_preview();
+      REQUIRE_MESSAGE(preview.is_ok(), preview.status().message());
+      import(*storage, {staged("Acme Ltd", "Acme", "A1", "96385074")}, false);
+      // SQLite: the preview holds the write lock, which counting waits for (and then gives up,
+      // keeping its counts); PostgreSQL: counting takes no lock and goes on meanwhile.
+      if (test::testing_postgresql()) {
+        REQUIRE(other
+                    ->record_unregistered_lookups(
+                        std::vector{miss("", "Nimbus", "N-1", 1, "2026-11-29T10:00:00Z",
+                                         "2026-11-29T10:00:00Z")},
+                        100)
+                    .is_ok());
+      }
+    }
+    CHECK(by_gtin(*other, "00000096385074").empty());
+    auto recorded = other->record_unregistered_lookups(
+        std::vector{miss("", "Zeta", "Z", 1, "2026-11-29T11:00:00Z", "2026-11-29T11:00:00Z")}, 100);
+    REQUIRE_MESSAGE(recorded.is_ok(), recorded.status().message());
+    CHECK(listed(*other).size() == (test::testing_postgresql() ? 2u : 1u));
+  }
+
   TEST_CASE("lookup: the migration keys the products stored before it") {
     ScratchDir dir;
     test::TestRegistry backing(dir);
