@@ -4,13 +4,19 @@
 #include <cmath>
 
 namespace iotreg::http {
+namespace {
+
+constexpr double kYear = 365.0 * 24 * 3600;  // seconds
+
+}  // namespace
 
 RateLimiter::RateLimiter(double rate, double burst, std::size_t max_clients)
     : rate_(rate > 0 ? rate : 0),
       burst_(std::max(burst, 1.0)),
       shard_capacity_(std::max<std::size_t>(1, (max_clients + kShards - 1) / kShards)),
+      // At most a year: a rate so slow that a bucket fills in longer is as good as no refill.
       fill_time_(rate_ > 0 ? std::chrono::duration_cast<Clock::duration>(
-                                 std::chrono::duration<double>(burst_ / rate_))
+                                 std::chrono::duration<double>(std::min(burst_ / rate_, kYear)))
                            : Clock::duration::zero()),
       shards_(std::make_unique<Shard[]>(kShards)) {}
 
@@ -45,7 +51,7 @@ RateLimiter::Decision RateLimiter::take(const ClientKey& client, Clock::time_poi
     bucket->tokens -= 1;
     return {};
   }
-  const double wait = std::ceil((1 - bucket->tokens) / rate_);
+  const double wait = std::min(std::ceil((1 - bucket->tokens) / rate_), kYear);
   return {false, std::chrono::seconds(std::max<std::int64_t>(1, static_cast<std::int64_t>(wait)))};
 }
 

@@ -45,6 +45,11 @@ TEST_SUITE("http.rate_limit") {
     CHECK(slow.take(client, start).allowed);
     CHECK(slow.take(client, start).retry_after == seconds(10));
     CHECK(slow.take(client, start + seconds(4)).retry_after == seconds(6));
+    // A rate slower than a token a year waits a year at most.
+    RateLimiter glacial(1e-12, 1, 10);
+    CHECK(glacial.take(client, start).allowed);
+    CHECK(glacial.take(client, start).retry_after == seconds(365 * 24 * 3600));
+    CHECK_FALSE(glacial.take(client, start + seconds(3600)).allowed);
     // Rate 0: no limit.
     RateLimiter off(0, 1, 10);
     CHECK_FALSE(off.enabled());
