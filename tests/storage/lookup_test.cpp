@@ -158,6 +158,22 @@ TEST_SUITE("storage") {
     }
   }
 
+  TEST_CASE("lookup: a brand and model of many manufacturers is read only as far as asked") {
+    ScratchDir dir;
+    test::TestRegistry backing(dir);
+    auto storage = open_or_fail(backing.location());
+    std::vector<StagedDeclaration> many;
+    for (int i = 0; i < 150; ++i) {
+      many.push_back(staged("Reseller " + std::to_string(i), "Generic", "Cam", ""));
+    }
+    import(*storage, std::move(many), true);
+    CHECK(by_brand_model(*storage, "generic", "cam", 21).size() == 21);
+    const auto all = by_brand_model(*storage, "GENERIC", "CAM", 1000);
+    CHECK(all.size() == 150);
+    CHECK(all.front() == "Reseller 0/Cam");
+    CHECK(all.back() == "Reseller 149/Cam");
+  }
+
   TEST_CASE("lookup: unregistered lookups are merged, bounded, listed most first, not audited") {
     ScratchDir dir;
     test::TestRegistry backing(dir);

@@ -1862,21 +1862,29 @@ class PostgresqlStorage : public Storage {
   Result<std::vector<ProductSummary>> products_by_brand_model(std::string_view brand,
                                                               std::string_view model_name,
                                                               std::size_t limit) override {
-    auto found = db_->query(
-        "looking up a brand and model",
-        std::string(kProductColumns) + "WHERE p.lookup_hash = $1 ORDER BY p.id",
-        {Param::integer(static_cast<std::int64_t>(model::brand_model_hash(brand, model_name)))});
-    if (!found.is_ok()) return found.status();
+    const auto hash = static_cast<std::int64_t>(model::brand_model_hash(brand, model_name));
     const std::string brand_key = model::identity_key(brand);
     const std::string model_key = model::identity_key(model_name);
+    // A batch at a time until `limit` match (many manufacturers may declare one brand and
+    // model). Equal hashes: compare the keys, so that a collision is never taken for a match.
+    constexpr std::int64_t kBatch = 64;
     std::vector<ProductSummary> products;
-    for (int row = 0; row < found->rows() && products.size() < limit; ++row) {
-      // Equal hashes: compare the keys, so that a collision is never taken for a match.
-      if (model::identity_key(found->text(row, 2)) != brand_key ||
-          model::identity_key(found->text(row, 3)) != model_key) {
-        continue;
+    for (std::int64_t after_id = 0; products.size() < limit;) {
+      auto found =
+          db_->query("looking up a brand and model",
+                     std::string(kProductColumns) +
+                         "WHERE p.lookup_hash = $1 AND p.id > $2 ORDER BY p.id LIMIT $3",
+                     {Param::integer(hash), Param::integer(after_id), Param::integer(kBatch)});
+      if (!found.is_ok()) return found.status();
+      for (int row = 0; row < found->rows() && products.size() < limit; ++row) {
+        after_id = found->integer(row, 0);
+        if (model::identity_key(found->text(row, 2)) != brand_key ||
+            model::identity_key(found->text(row, 3)) != model_key) {
+          continue;
+        }
+        products.push_back(read_product(*found, row));
       }
-      products.push_back(read_product(*found, row));
+      if (found->rows() < kBatch) break;
     }
     return products;
   }

@@ -1572,7 +1572,7 @@ class SqliteStorage : public Storage {
         db_->prepare(std::string(kProductColumns) + "WHERE p.gtin = ?1 ORDER BY p.id LIMIT ?2");
     if (!statement.is_ok()) return statement.status();
     statement->bind(1, gtin).bind(2, static_cast<std::int64_t>(limit));
-    return read_products(*statement, [](const ProductSummary&) { return true; });
+    return read_products(*statement);
   }
 
   Result<std::vector<ProductSummary>> products_by_brand_model(std::string_view brand,
@@ -1584,13 +1584,20 @@ class SqliteStorage : public Storage {
     statement->bind(1, static_cast<std::int64_t>(model::brand_model_hash(brand, model_name)));
     const std::string brand_key = model::identity_key(brand);
     const std::string model_key = model::identity_key(model_name);
-    // Equal hashes: compare the keys, so that a collision is never taken for a match.
-    auto found = read_products(*statement, [&](const ProductSummary& product) {
-      return model::identity_key(product.brand) == brand_key &&
-             model::identity_key(product.model) == model_key;
-    });
-    if (found.is_ok() && found->size() > limit) found->resize(limit);
-    return found;
+    // Rows are read only until `limit` match (many manufacturers may declare one brand and
+    // model). Equal hashes: compare the keys, so that a collision is never taken for a match.
+    std::vector<ProductSummary> products;
+    while (products.size() < limit) {
+      auto row = statement->step();
+      if (!row.is_ok()) return row.status();
+      if (!row.value()) break;
+      if (model::identity_key(statement->text_view(2)) != brand_key ||
+          model::identity_key(statement->text_view(3)) != model_key) {
+        continue;
+      }
+      products.push_back(read_product(*statement));
+    }
+    return products;
   }
 
   Result<std::uint64_t> record_unregistered_lookups(std::span<const UnregisteredLookup> lookups,
@@ -1872,16 +1879,14 @@ class SqliteStorage : public Storage {
   }
 
  private:
-  // The products `statement` (over kProductColumns) finds that `keep` keeps.
-  template <typename Keep>
-  static Result<std::vector<ProductSummary>> read_products(Statement& statement, Keep keep) {
+  // The products `statement` (over kProductColumns) finds.
+  static Result<std::vector<ProductSummary>> read_products(Statement& statement) {
     std::vector<ProductSummary> products;
     for (;;) {
       auto row = statement.step();
       if (!row.is_ok()) return row.status();
       if (!row.value()) break;
-      ProductSummary product = read_product(statement);
-      if (keep(product)) products.push_back(std::move(product));
+      products.push_back(read_product(statement));
     }
     return products;
   }
