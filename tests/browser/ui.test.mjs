@@ -1392,6 +1392,7 @@ function officerViews(raisedFlag) {
 uiTest('accessibility gate: no WCAG 2.2 A/AA violation that axe-core finds, and no sideways scrolling at 320 px, on every page and dialog', async (page) => {
   // Signed out: the sign-in page, and its error.
   await state.context.clearCookies();
+  await page.goto('about:blank');
   await page.goto(`${state.base}/#/search`);
   await heading(page, 'Sign in');
   await expectAccessible(page, 'the sign-in page');
@@ -1475,6 +1476,7 @@ const focusedName = (page) => page.evaluate(() => document.activeElement?.getAtt
 
 uiTest('the keyboard alone: skip link, sign-in, search, product, flag queue and the confirm dialog, focus visible at every stop', async (page) => {
   await state.context.clearCookies();
+  await page.goto('about:blank');
   await page.goto(`${state.base}/#/search`);
   await heading(page, 'Sign in');
   await expectVisibleFocus(page, 'the token field on arrival');
@@ -1559,6 +1561,14 @@ uiTest('the keyboard alone: skip link, sign-in, search, product, flag queue and 
   await page.goto('about:blank');
   await page.goto(`${state.base}/#main`);
   await heading(page, 'Products');
+
+  // The public page of a product, its links to the end of the page, and on to the statement.
+  await page.goto(`${state.base}/public/products/${shortened.id}`);
+  await page.getByRole('heading', { level: 1, name: 'Orrin OQ65-A7' }).waitFor();
+  await tabUntil(page, () => document.activeElement?.textContent === 'Accessibility statement', 'the links of the public page', { limit: 20 });
+  await page.keyboard.press('Enter');
+  await page.getByRole('heading', { level: 1, name: /^Accessibility statement for / }).waitFor();
+  await tabUntil(page, () => document.activeElement?.textContent === 'Accessibility statement', 'the links of the statement', { limit: 20 });
 });
 
 test('the focus ring contrasts at least 3:1 with white, the page background and the header', async () => {
