@@ -59,20 +59,9 @@ ProcessResult iotreg(const Workspace& work, const std::string& plugins,
   return run_process(kIotreg, all, options);
 }
 
-// The processes whose environment holds IOTREG_TEST_MARK=`mark`: those started with it, and
-// everything they started (the environment is inherited).
+// The processes started with IOTREG_TEST_MARK=`mark`, and everything they started.
 std::vector<std::string> marked_processes(const std::string& mark) {
-  const std::string needle = "IOTREG_TEST_MARK=" + mark;
-  std::vector<std::string> found;
-  for (const auto& entry : fs::directory_iterator("/proc")) {
-    const std::string pid = entry.path().filename().string();
-    if (pid.find_first_not_of("0123456789") != std::string::npos) continue;
-    const std::string environment = read_file(entry.path() / "environ");
-    const std::string status = read_file(entry.path() / "stat");
-    const bool zombie = status.find(") Z ") != std::string::npos;
-    if (!zombie && environment.find(needle + '\0') != std::string::npos) found.push_back(pid);
-  }
-  return found;
+  return processes_with_environment("IOTREG_TEST_MARK", mark);
 }
 
 // Status and hostile-check message per model (the hostile check is the policy's first of

@@ -814,6 +814,32 @@ TEST_SUITE("http") {
     CHECK(message_of("BrandL") == "compliant: fixture check passed");
   }
 
+  TEST_CASE("http: serve leaves no check worker behind when it stops") {
+    TempDir setup;
+    write_file(setup.file("policy.yaml"),
+               "id: hostile-policy\nregime: prohibition\ndeadline_ms: 300\nchecks:\n"
+               "  hostile: {level: mandatory}\n");
+    const std::string plugins =
+        fs::canonical(fs::path(IOTREG_CHECK_FIXTURES) / "hostile-hang").string();
+    const std::string mark =
+        "serve-" + std::to_string(::getpid()) + "-" + setup.path().filename().string();
+    ServedRegistry served({}, {"--plugins", plugins, "--policy", setup.file("policy.yaml")},
+                          {{"IOTREG_TEST_MARK", mark}});
+    auto imported =
+        served.request("POST", "/api/v1/declarations", served.admin,
+                       "manufacturer.name,product.brand,product.model\nHang Test Ltd,Hang,trigger\n"
+                       "Hang Test Ltd,Hang,fine\n",
+                       "text/csv");
+    REQUIRE_MESSAGE(imported.status == 200, imported.body);
+    CHECK(imported.parsed()["statuses"]["check_error"] == 1);
+    // The server and the workers it keeps for the next import.
+    CHECK(processes_with_environment("IOTREG_TEST_MARK", mark).size() >= 2);
+    served.server().kill(SIGTERM);
+    auto stopped = served.server().wait(std::chrono::seconds(30));
+    CHECK_MESSAGE(stopped.exit_status == 0, stopped.describe() << "\n" << stopped.err);
+    CHECK(processes_with_environment("IOTREG_TEST_MARK", mark).empty());
+  }
+
   TEST_CASE("http: tokens over the API and revoked tokens are refused") {
     ServedRegistry served;
     auto created = served.post_json(

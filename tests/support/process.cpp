@@ -312,6 +312,21 @@ std::vector<std::string> split_lines(const std::string& text) {
   return lines;
 }
 
+std::vector<std::string> processes_with_environment(const std::string& name,
+                                                    const std::string& value) {
+  const std::string needle = name + "=" + value + '\0';
+  std::vector<std::string> found;
+  for (const auto& entry : std::filesystem::directory_iterator("/proc")) {
+    const std::string pid = entry.path().filename().string();
+    if (pid.find_first_not_of("0123456789") != std::string::npos) continue;
+    const std::string environment = read_file(entry.path() / "environ");
+    const std::string status = read_file(entry.path() / "stat");
+    const bool zombie = status.find(") Z ") != std::string::npos;
+    if (!zombie && environment.find(needle) != std::string::npos) found.push_back(pid);
+  }
+  return found;
+}
+
 SqliteProbe::SqliteProbe(const std::string& path) {
   int rc = sqlite3_open_v2(path.c_str(), &db_, SQLITE_OPEN_READWRITE | SQLITE_OPEN_CREATE, nullptr);
   if (rc != SQLITE_OK) {

@@ -139,6 +139,11 @@ void write_file(const std::filesystem::path& path, const std::string& content);
 // The lines of a text, without their "\n" (a final line without one is included).
 std::vector<std::string> split_lines(const std::string& text);
 
+// The ids of the live (not zombie) processes whose environment holds NAME=VALUE: a process
+// started with it and everything it started, which inherit it.
+std::vector<std::string> processes_with_environment(const std::string& name,
+                                                    const std::string& value);
+
 // A connection of the test itself to an SQLite file. It never checkpoints on close, so a
 // write-ahead log left behind by a killed process stays for the next process to recover.
 // Every failure throws std::runtime_error naming the statement: a test setup error.
