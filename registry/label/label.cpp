@@ -246,6 +246,7 @@ ul{padding-left:1.25rem}
 li,p{overflow-wrap:anywhere}
 a{color:#1d70b8}
 a:focus{outline:3px solid transparent;background:#fd0;color:#0b0c0c;box-shadow:0 -2px #fd0,0 4px #0b0c0c;text-decoration:none}
+input:focus,button:focus{outline:3px solid #fd0;outline-offset:0;box-shadow:inset 0 0 0 2px #0b0c0c}
 img{max-width:100%;height:auto;border:1px solid #b1b4b6}
 footer{margin:0 auto;max-width:44rem;padding:1rem;color:#505a5f;font-size:1rem}
 )";

@@ -41,7 +41,13 @@ const axeSource = fs.readFileSync(require.resolve('axe-core/axe.min.js'), 'utf8'
 const AXE_TAGS = ['wcag2a', 'wcag2aa', 'wcag21a', 'wcag21aa', 'wcag22aa'];
 // The width WCAG 1.4.10 asks pages to reflow to (1280 px at 400% zoom), and the usual one.
 const NARROW = { width: 320, height: 640 };
-const UNKNOWN_PRODUCT_PAGE = '/public/products/999999';
+// Public pages the tests load knowing they answer 4xx (a page that says so), which Chromium logs
+// as a failed resource.
+const REFUSED_PAGES = {
+  unknownProduct: '/public/products/999999',
+  lookupNotRegistered: '/public/lookup?gtin=4006381333931',
+  lookupMistyped: '/public/lookup?gtin=12345',
+};
 const WIDE = { width: 1366, height: 768 };
 
 // How the audit log names the officer the browser signs in as (the token's holder).
@@ -530,15 +536,15 @@ before(async () => {
   state.page.setDefaultTimeout(15_000);
   state.page.on('pageerror', (error) => state.pageErrors.push(`page error: ${error.message}`));
   // Chromium logs every non-2xx fetch as "Failed to load resource"; the tests provoke a 401, a
-  // 409 and the public page of an unknown product (404) on purpose, and the public pages, which
-  // name no icon, leave Chromium asking for /favicon.ico (404). Anything else (a CSP violation, an
+  // 409 and the public pages of REFUSED_PAGES on purpose, and the public pages, which name no
+  // icon, leave Chromium asking for /favicon.ico (404). Anything else (a CSP violation, an
   // exception) is a failure.
   state.page.on('console', (message) => {
     if (message.type() !== 'error') return;
     if (/^Failed to load resource: the server responded with a status of (401|409)\b/.test(message.text())) return;
     const { url } = message.location();
-    const expected404 = [`${state.base}${UNKNOWN_PRODUCT_PAGE}`, `${state.base}/favicon.ico`];
-    if (/status of 404\b/.test(message.text()) && expected404.includes(url)) return;
+    const refused = [...Object.values(REFUSED_PAGES), '/favicon.ico'].map((address) => `${state.base}${address}`);
+    if (/status of 4\d\d\b/.test(message.text()) && refused.includes(url)) return;
     state.pageErrors.push(`console error: ${message.text()}${url ? ` (${url})` : ''}`);
   });
 });
@@ -1442,17 +1448,27 @@ uiTest('accessibility gate: no WCAG 2.2 A/AA violation that axe-core finds, and 
   assert.deepEqual((await Promise.all(raised.map((flag) => apiFlag(flag.id)))).map((flag) => flag.state), ['raised', 'raised']);
 
   // The public pages: a product whose support-period address is long, one under a sale
-  // prohibition, an unknown product and the accessibility statement, each under its own CSP.
+  // prohibition, an unknown product, the lookup (its form, a list of products, a product not
+  // registered, a mistyped number) and the accessibility statement, each under its own CSP.
   const orrin = await api(`/api/v1/products/${shortened.id}`);
   assert.ok(orrin.declaration.support.published_url.length > 60, 'expected a long support-period address');
   const prohibited = (await api('/api/v1/flags?state=confirmed&limit=1')).items[0];
-  for (const [address, what] of [[`/public/products/${shortened.id}`, 'the public page of a product with a long support-period address'],
-    [`/public/products/${prohibited.product_id}`, 'the public page of a product whose sale is prohibited'],
-    [UNKNOWN_PRODUCT_PAGE, 'the public page of an unknown product'],
-    ['/accessibility', 'the accessibility statement']]) {
+  // A second manufacturer declares a brand and model that another does: a lookup lists both.
+  const twin = path.join(state.tmp, 'twin.csv');
+  fs.writeFileSync(twin, 'manufacturer.name,product.brand,product.model\nLumora Distribution UK Ltd,Lumora,LV-UP1\n');
+  run(['--db', state.database.location, '--as-of', AS_OF, 'import', '--quiet', twin], { allow: [0, 1] });
+  for (const [address, title, what] of [
+    [`/public/products/${shortened.id}`, 'Orrin OQ65-A7', 'the public page of a product with a long support-period address'],
+    [`/public/products/${prohibited.product_id}`, flagName(prohibited), 'the public page of a product whose sale is prohibited'],
+    [REFUSED_PAGES.unknownProduct, 'Product not found', 'the public page of an unknown product'],
+    ['/public/lookup', 'Look up a product', 'the lookup form'],
+    ['/public/lookup?brand=Lumora&model=LV-UP1', 'Products found', 'a lookup that finds two products'],
+    [REFUSED_PAGES.lookupNotRegistered, 'Not in the register', 'a lookup of a product not registered'],
+    [REFUSED_PAGES.lookupMistyped, 'Check what you entered', 'a lookup of a mistyped number'],
+    ['/accessibility', /^Accessibility statement for /, 'the accessibility statement']]) {
     const response = await page.goto(`${state.base}${address}`);
     assert.match(response.headers()['content-security-policy'], /^default-src 'none'/);
-    await page.locator('h1').waitFor();
+    await page.getByRole('heading', { level: 1, name: title }).waitFor();
     await expectAccessible(page, `${what} (${address})`);
   }
   // The label at its own address: axe-core only. It is an image of its printed size, which
@@ -1562,7 +1578,11 @@ uiTest('the keyboard alone: skip link, sign-in, search, product, flag queue and 
   await page.goto(`${state.base}/#main`);
   await heading(page, 'Products');
 
-  // The public page of a product, its links to the end of the page, and on to the statement.
+  // The lookup form's fields and buttons, the public page of a product, its links to the end of
+  // the page, and on to the statement.
+  await page.goto(`${state.base}/public/lookup`);
+  await page.getByRole('heading', { level: 1, name: 'Look up a product' }).waitFor();
+  await tabUntil(page, () => document.activeElement?.textContent === 'Accessibility statement', 'the lookup form', { limit: 20 });
   await page.goto(`${state.base}/public/products/${shortened.id}`);
   await page.getByRole('heading', { level: 1, name: 'Orrin OQ65-A7' }).waitFor();
   await tabUntil(page, () => document.activeElement?.textContent === 'Accessibility statement', 'the links of the public page', { limit: 20 });
