@@ -417,7 +417,7 @@ Clock::time_point WorkerProcess::deadline_now() {
   }
   const Clock::time_point began{std::chrono::duration_cast<Clock::duration>(
       std::chrono::nanoseconds(progress_->started_ns.load(std::memory_order_relaxed)))};
-  const Clock::time_point check_until = began + per_check_;
+  const Clock::time_point check_until = began + protocol::kCoarseClockLag + per_check_;
   if (check_until >= latest_) {
     deadline_ = latest_after_;
     return latest_;

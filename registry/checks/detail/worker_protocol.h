@@ -11,6 +11,7 @@
 #pragma once
 
 #include <atomic>
+#include <chrono>
 #include <cstdint>
 #include <string>
 #include <string_view>
@@ -101,10 +102,12 @@ std::string decode_results(std::string_view payload, std::size_t max_items, std:
                            std::vector<Finding>& findings);
 
 // The page a worker shares with its host (a memfd both map): which batch, declaration and check
-// it is judging, and since when (CLOCK_MONOTONIC, the clock of std::chrono::steady_clock). The
+// it is judging, and since when (CLOCK_MONOTONIC_COARSE, which lags CLOCK_MONOTONIC, the clock
+// of std::chrono::steady_clock, by at most kCoarseClockLag). The
 // worker writes it before each check runs; the host reads it to give each check its own
 // deadline and, on a fault, to charge the check in progress. A plugin can write it too, so the
 // host trusts it only within the batch it sent and bounds a batch's time whatever it says.
+inline constexpr std::chrono::milliseconds kCoarseClockLag{10};
 struct WorkerProgress {
   std::atomic<std::uint64_t> batch{0};        // batches begun by this worker, 1 for the first
   std::atomic<std::uint32_t> declaration{0};  // its position in the batch
