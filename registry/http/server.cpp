@@ -358,7 +358,8 @@ Result<std::unique_ptr<storage::Storage>> ConnectionPool::acquire() {
     }
   }
   if (!connection) {
-    auto opened = storage::open_storage(registry_, storage::OpenMode::kReadWrite);
+    auto opened =
+        storage::open_storage(registry_, storage::OpenMode::kReadWrite, page_cache_bytes_);
     if (!opened.is_ok()) return opened.status();
     connection = std::move(opened).value();
   }
@@ -422,14 +423,17 @@ Result<std::unique_ptr<Server>> Server::start(const ServerOptions& options,
     if (!loaded.is_ok()) return loaded.status();
     calendar = std::move(loaded).value();
   }
-  // Open (create, migrate) the registry once up front, so that a bad file fails here.
-  auto first = storage::open_storage(options.registry, storage::OpenMode::kReadWrite);
-  if (!first.is_ok()) return first.status();
+  // Open (create, migrate) the registry once up front, so that a bad file fails here; with the
+  // cache of a bulk command for the migration, and closed after it: the workers' connections
+  // share the pool's budget.
+  if (auto first = storage::open_storage(options.registry, storage::OpenMode::kReadWrite);
+      !first.is_ok()) {
+    return first.status();
+  }
   raise_descriptor_limit();
 
   auto state = std::make_unique<State>();
   state->server = std::make_unique<ServerState>(options, std::move(evaluator));
-  state->server->pool.release(std::move(first).value());
   state->server->trusted_proxies = std::move(proxies).value();
   state->handler = std::make_unique<ApiHandler>(*state->server);
   state->workers = std::make_unique<WorkerPool>(options.threads, options.max_queued);

@@ -3,11 +3,12 @@
 
 namespace iotreg::storage {
 
-Result<std::unique_ptr<Storage>> open_storage(const std::string& location, OpenMode mode) {
+Result<std::unique_ptr<Storage>> open_storage(const std::string& location, OpenMode mode,
+                                              std::size_t page_cache_bytes) {
   if (postgresql::is_postgresql_location(location)) {
     return postgresql::open_postgresql_storage(location, mode);
   }
-  return open_sqlite_storage(location, mode);
+  return open_sqlite_storage(location, mode, page_cache_bytes);
 }
 
 std::string printable_location(const std::string& location) {

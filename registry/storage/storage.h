@@ -7,6 +7,7 @@
 // thread. An ImportSession borrows its Storage and must be destroyed before it.
 #pragma once
 
+#include <cstddef>
 #include <cstdint>
 #include <functional>
 #include <map>
@@ -575,10 +576,19 @@ enum class OpenMode {
   kPreview,
 };
 
+// The private page cache of one SQLite connection (a PostgreSQL server manages its own memory)
+// of a command that writes or scans much, such as an import: with 8 KiB pages a
+// million-declaration import is as fast with 32 MiB as with 64 MiB, and its peak memory stays
+// near 115 MiB (64 MiB took it to 180 MiB). A server with many connections gives each a share
+// of one budget instead.
+inline constexpr std::size_t kBulkPageCacheBytes = std::size_t{32} << 20;
+
 // Opens the registry at `location`: a libpq connection URI (postgresql://..., postgres://...)
 // for the PostgreSQL backend, else the path of an SQLite file, the embedded default. Errors say
 // what is wrong with it: not an iotreg registry, from a newer version, read-only, busy.
-Result<std::unique_ptr<Storage>> open_storage(const std::string& location, OpenMode mode);
+// `page_cache_bytes`: the most this connection keeps of the pages it read or wrote.
+Result<std::unique_ptr<Storage>> open_storage(const std::string& location, OpenMode mode,
+                                              std::size_t page_cache_bytes = kBulkPageCacheBytes);
 // What a location may be, for help texts.
 inline constexpr const char* kLocationForms =
     "an SQLite file, or a PostgreSQL connection URI (postgresql://...)";
@@ -586,6 +596,7 @@ inline constexpr const char* kLocationForms =
 std::string printable_location(const std::string& location);
 
 // The SQLite backend (open_storage's for a path).
-Result<std::unique_ptr<Storage>> open_sqlite_storage(const std::string& path, OpenMode mode);
+Result<std::unique_ptr<Storage>> open_sqlite_storage(
+    const std::string& path, OpenMode mode, std::size_t page_cache_bytes = kBulkPageCacheBytes);
 
 }  // namespace iotreg::storage

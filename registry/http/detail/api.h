@@ -94,10 +94,18 @@ class Metrics {
 };
 
 // Registry connections for the worker threads, opened on first use and kept until the server
-// stops. Thread-safe.
+// stops: at most one per thread that uses the registry at once (the workers, the daily re-check,
+// the lookup tally). Their page caches share one budget, so that the server's memory does not
+// grow with --threads. Thread-safe.
 class ConnectionPool {
  public:
-  explicit ConnectionPool(std::string registry) : registry_(std::move(registry)) {}
+  // All connections' page caches together, whatever the number of threads.
+  static constexpr std::size_t kPageCacheBudgetBytes = std::size_t{64} << 20;
+
+  ConnectionPool(std::string registry, std::size_t threads)
+      : registry_(std::move(registry)),
+        page_cache_bytes_(kPageCacheBudgetBytes / (threads + kOtherThreads)) {}
+  std::size_t page_cache_bytes() const { return page_cache_bytes_; }
   // Lends a connection; give it back with release(). Fails when the database cannot be opened.
   Result<std::unique_ptr<storage::Storage>> acquire();
   void release(std::unique_ptr<storage::Storage> connection);
@@ -107,7 +115,9 @@ class ConnectionPool {
   void close_all();
 
  private:
-  std::string registry_;  // where the registry is (storage::open_storage)
+  static constexpr std::size_t kOtherThreads = 2;  // the daily re-check and the lookup tally
+  std::string registry_;                           // where the registry is (storage::open_storage)
+  std::size_t page_cache_bytes_;                   // of each connection
   std::mutex mutex_;
   std::vector<std::unique_ptr<storage::Storage>> idle_;
   std::vector<storage::Storage*> lent_;
@@ -150,7 +160,9 @@ struct ServerState {
   std::atomic<bool> stopping{false};
 
   ServerState(ServerOptions server_options, std::unique_ptr<checks::Evaluator> checks)
-      : options(std::move(server_options)), evaluator(std::move(checks)), pool(options.registry) {}
+      : options(std::move(server_options)),
+        evaluator(std::move(checks)),
+        pool(options.registry, options.threads) {}
 };
 
 struct Request {

@@ -7,6 +7,7 @@
 
 #include <sqlite3.h>
 
+#include <cstddef>
 #include <cstdint>
 #include <memory>
 #include <string>
@@ -96,8 +97,10 @@ class Statement {
 
 class Database {
  public:
-  // Opens the file and applies every per-connection PRAGMA (the only place that does).
-  static Result<std::unique_ptr<Database>> open(const std::string& path, bool read_only);
+  // Opens the file and applies every per-connection PRAGMA (the only place that does), with a
+  // private page cache of at most `page_cache_bytes` (at least 256 KiB).
+  static Result<std::unique_ptr<Database>> open(const std::string& path, bool read_only,
+                                                std::size_t page_cache_bytes = 32u << 20);
   ~Database();
   Database(const Database&) = delete;
   Database& operator=(const Database&) = delete;

@@ -2053,13 +2053,14 @@ Status migrate(Database& db) {
 
 }  // namespace
 
-Result<std::unique_ptr<Storage>> open_sqlite_storage(const std::string& path, OpenMode mode) {
+Result<std::unique_ptr<Storage>> open_sqlite_storage(const std::string& path, OpenMode mode,
+                                                     std::size_t page_cache_bytes) {
   struct stat info {};
   bool exists = ::stat(path.c_str(), &info) == 0;
   // A dry run on a registry that does not exist yet runs on an empty one in memory: what the
   // real run would find, and nothing is created.
   if (mode == OpenMode::kPreview && !exists) {
-    return open_sqlite_storage(":memory:", OpenMode::kReadWrite);
+    return open_sqlite_storage(":memory:", OpenMode::kReadWrite, page_cache_bytes);
   }
   const bool read_only = mode == OpenMode::kReadOnly ||
                          (mode == OpenMode::kRead && exists && ::access(path.c_str(), W_OK) != 0);
@@ -2070,7 +2071,7 @@ Result<std::unique_ptr<Storage>> open_sqlite_storage(const std::string& path, Op
   if (exists && ::access(path.c_str(), R_OK) != 0) {
     return Status::io_error("database " + path + " cannot be read: permission denied");
   }
-  auto opened = Database::open(path, read_only);
+  auto opened = Database::open(path, read_only, page_cache_bytes);
   if (!opened.is_ok()) return opened.status();
   auto db = std::move(opened).value();
 
