@@ -8,7 +8,8 @@
 # each measured run, default 20s), API_BENCH_WARMUP (wrk -d of the unrecorded warm-up run before
 # each, default 5s; 0 skips it), API_BENCH_TIMEOUT (wrk --timeout, default 2s as wrk's: a
 # reply that takes longer counts as a timeout error and its latency is not recorded),
-# API_BENCH_IDS (how many product ids the lookups draw from, default 1000; up to N).
+# API_BENCH_IDS (how many product ids the hot lookups draw from, default 1000; up to N),
+# API_BENCH_COLD_THREADS (the second --threads of the cold rows, for memory, default 16).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 root=$(pwd)
@@ -29,6 +30,11 @@ lookup_ids=${API_BENCH_IDS:-1000}  # product ids spread evenly over the registry
 # Searches an officer would type: one brand (160 products), a brand prefix (Brand42, Brand420..429:
 # 1,800), two product types (16,667 each) and two words that must both match (16,667).
 search_words=("Brand1042" "Brand42" "camera" "router" "smart lock")
+# The cold rows: lookups over every product, and searches for each of the 1,200 brands (Brand0 ..
+# Brand1199: 160 to 52,000 products each, as prefixes), against a server that keeps no replies
+# (--reply-cache 0), so that every request is answered from the registry.
+cold_brands=1200
+cold_threads=${API_BENCH_COLD_THREADS:-16}
 build=${IOTREG_BUILD_DIR:-build}
 case "$build" in /*) ;; *) build="$root/$build" ;; esac
 generator="$root/../shared/bench/gen_declarations.py"
@@ -94,10 +100,24 @@ wait_for() {
 }
 
 iotreg_url="http://127.0.0.1:$iotreg_port"
-"$iotreg" --db "$db" --as-of "$as_of" serve --listen "127.0.0.1:$iotreg_port" \
-  --threads "$server_threads" >"$work/iotreg.log" 2>&1 &
-iotreg_pid=$!
-wait_for "$iotreg_url/healthz" "$iotreg_pid" "$work/iotreg.log"
+start_iotreg() {  # log threads [serve options...]: (re)starts the server on the same port
+  local log=$1 threads=$2
+  shift 2
+  "$iotreg" --db "$db" --as-of "$as_of" serve --listen "127.0.0.1:$iotreg_port" \
+    --threads "$threads" --public-rate 0 "$@" >"$work/$log" 2>&1 &
+  iotreg_pid=$!
+  wait_for "$iotreg_url/healthz" "$iotreg_pid" "$work/$log"
+}
+stop_iotreg() {
+  kill "$iotreg_pid" 2>/dev/null || true
+  wait "$iotreg_pid" 2>/dev/null || true
+  iotreg_pid=""
+}
+# The server's memory (kB) from /proc: resident now, its peak, and of it anonymous and file pages.
+memory_of() {  # pid output
+  grep -E '^(VmRSS|VmHWM|RssAnon|RssFile):' "/proc/$1/status" | awk '{print $1, $2}' >"$2"
+}
+start_iotreg iotreg.log "$server_threads"
 
 # The request paths: lookups of ids spread evenly over the registry, and the searches.
 sqlite3 "$db" "SELECT id FROM products ORDER BY id" | python3 -c '
@@ -111,6 +131,10 @@ import sys, urllib.parse
 for words in sys.argv[1:]:
     print(f"/api/v1/products?q={urllib.parse.quote(words)}&limit=20")' "${search_words[@]}" \
   >"$work/searches.paths"
+sqlite3 "$db" "SELECT id FROM products ORDER BY id" | sed 's|^|/api/v1/products/|' \
+  >"$work/cold-lookups.paths"
+for ((i = 0; i < cold_brands; i++)); do echo "/api/v1/products?q=Brand$i&limit=20"; done \
+  >"$work/cold-searches.paths"
 
 # Each reply fetched once from iotreg into the directory nginx serves: a lookup at its own path,
 # a search at search/<query string> (nginx picks it by $args).
@@ -121,8 +145,9 @@ static_file() {
   esac
 }
 # One request at a time, so the times curl reports are each reply's own (in curl-KIND-SERVER.txt).
-fetch_all() {  # kind server base_url dest: each reply into static_file(path), moved under dest
+fetch_all() {  # kind server base_url dest [curl options]: each reply into static_file(path), under dest
   local kind=$1 server=$2 base=$3 dest=$4 paths="$work/$1.paths" config="$work/curl.config"
+  shift 4
   local status="$work/curl-$kind-$server.txt"
   : >"$config"
   while read -r path; do
@@ -132,7 +157,7 @@ fetch_all() {  # kind server base_url dest: each reply into static_file(path), m
     mkdir -p "$(dirname "$file")"
     printf 'url = "%s%s"\noutput = "%s"\n' "$base" "$path" "$file" >>"$config"
   done <"$paths"
-  curl -sS -K "$config" -H "Authorization: Bearer $token" \
+  curl -sS -K "$config" -H "Authorization: Bearer $token" "$@" \
     -w '%{http_code} %{time_total} %{url_effective}\n' >"$status"
   if [ "$(wc -l <"$status")" -ne "$(wc -l <"$paths")" ]; then
     echo "api: curl fetched $(wc -l <"$status") of $(wc -l <"$paths") replies" >&2
@@ -145,6 +170,10 @@ fetch_all() {  # kind server base_url dest: each reply into static_file(path), m
 }
 for kind in lookups searches; do
   fetch_all "$kind" iotreg "$iotreg_url" "$work/static"
+done
+# The cold URLs' replies for nginx, fetched eight at a time (their times are not reported).
+for kind in cold-lookups cold-searches; do
+  fetch_all "$kind" iotreg "$iotreg_url" "$work/static" --parallel --parallel-max 8
 done
 
 # nginx as the current user, with its own prefix, pid and logs; static files only.
@@ -186,8 +215,8 @@ wait_for "$nginx_url/api/v1/products/$(sed -n '1s|.*/||p' "$work/lookups.paths")
   "$nginx_pid" "$work/nginx/error.log"
 
 # nginx must serve exactly the bytes iotreg sent, for every path.
-for kind in lookups searches; do
-  fetch_all "$kind" nginx "$nginx_url" "$work/nginx-replies"
+for kind in lookups searches cold-lookups cold-searches; do
+  fetch_all "$kind" nginx "$nginx_url" "$work/nginx-replies" --parallel --parallel-max 8
 done
 diff -rq "$work/static" "$work/nginx-replies" >&2 || {
   echo "api: nginx does not serve the bytes iotreg sent" >&2
@@ -251,17 +280,30 @@ for kind in lookups searches; do
   run_wrk "$kind" iotreg "$iotreg_url" "$iotreg_pid"
   run_wrk "$kind" nginx "$nginx_url" "$nginx_pid"
 done
+memory_of "$iotreg_pid" "$work/memory-hot.txt"
+# Cold: a fresh server that keeps no replies, at two numbers of threads; its memory after each.
+for threads in "$server_threads" "$cold_threads"; do
+  stop_iotreg
+  start_iotreg "iotreg-cold-$threads.log" "$threads" --reply-cache 0
+  wait_idle
+  for kind in cold-lookups cold-searches; do
+    run_wrk "$kind" "iotreg-$threads" "$iotreg_url" "$iotreg_pid"
+    [ "$threads" != "$server_threads" ] || run_wrk "$kind" nginx "$nginx_url" "$nginx_pid"
+  done
+  memory_of "$iotreg_pid" "$work/memory-cold-$threads.txt"
+done
 stop_servers
 
 result=$(python3 - "$work" "$n" "$products" "$(nproc)" "$duration" "$warmup" "$timeout" \
-  "$connections" "$wrk_threads" "$server_threads" "$lookup_ids" "${search_words[@]}" <<'PY'
+  "$connections" "$wrk_threads" "$server_threads" "$lookup_ids" "$cold_threads" "$cold_brands" \
+  "${search_words[@]}" <<'PY'
 import datetime, json, re, sys
 from pathlib import Path
 
 work = Path(sys.argv[1])
 (n, products, cores, duration, warmup, timeout, connections, wrk_threads, server_threads,
- ids) = sys.argv[2:12]
-words = sys.argv[12:]
+ ids, cold_threads, cold_brands) = sys.argv[2:14]
+words = sys.argv[14:]
 load = (work / "loadavg").read_text().split()[0]
 SOCKET_ERRORS = ("connect", "read", "write", "timeout")
 
@@ -301,6 +343,17 @@ def parse(kind, server):
     return r
 
 runs = {(k, s): parse(k, s) for k in ("lookups", "searches") for s in ("iotreg", "nginx")}
+hot_runs = dict(runs)
+cold = f"iotreg-{server_threads}"
+cold_other = f"iotreg-{cold_threads}"
+for k in ("cold-lookups", "cold-searches"):
+    for s in (cold, "nginx", cold_other):
+        runs[(k, s)] = parse(k, s)
+
+def memory(name):
+    """VmRSS, VmHWM, RssAnon and RssFile in MiB, from /proc/PID/status."""
+    fields = dict(line.split() for line in (work / f"memory-{name}.txt").read_text().splitlines())
+    return {key.rstrip(":"): int(value) / 1024 for key, value in fields.items()}
 
 def first_fetch(kind, server):
     """Median and slowest time of the first fetch of each URL (curl, one at a time) in ms."""
@@ -308,9 +361,9 @@ def first_fetch(kind, server):
                    for line in (work / f"curl-{kind}-{server}.txt").read_text().splitlines())
     return f"median {times[len(times) // 2]:.1f} ms, slowest {times[-1]:.1f} ms"
 
-def ratio(kind):
+def ratio(kind, server="iotreg"):
     base = runs[(kind, "nginx")]["rps"]
-    return runs[(kind, "iotreg")]["rps"] / base if base else 0.0
+    return runs[(kind, server)]["rps"] / base if base else 0.0
 
 def percentile_ms(r, q):
     """wrk records the latency of the replies that came within its timeout only: when more than
@@ -354,17 +407,25 @@ print(f"Measured {datetime.date.today()} on {cores} cores (1-minute load average
       " with `limit=20`, drawn at random. Socket errors include as timeouts the replies slower "
       f"than wrk's {timeout} timeout (wrk does not record their latency) and the connections "
       f"still waiting for a reply at the end of the run after longer than {timeout}; stalled "
-      f"connections waited longer than {timeout} for a reply at some moment of the run.")
+      f"connections waited longer than {timeout} for a reply at some moment of the run. "
+      f"Cold rows (`cold-*`): a freshly started `iotreg serve --reply-cache 0` (it keeps no "
+      f"replies, so every request is answered from the registry), lookups of all {products} "
+      f"product ids and searches for each of {cold_brands} brands (`q=Brand0` .. "
+      f"`q=Brand{int(cold_brands) - 1}`, `limit=20`), drawn at random; the same rows again with "
+      f"`--threads {cold_threads}` for its memory.")
 print()
 print("| requests | server | requests/s | iotreg ÷ nginx | p50 ms | p99 ms | bytes/reply | "
       "CPU cores: server / wrk / other processes | non-2xx | socket errors | stalled connections |")
 print("|---|---|---|---|---|---|---|---|---|---|---|")
-for kind in ("lookups", "searches"):
-    for server in ("iotreg", "nginx"):
+rows = [(k, s) for k in ("lookups", "searches") for s in ("iotreg", "nginx")]
+rows += [(k, s) for k in ("cold-lookups", "cold-searches") for s in (cold, "nginx", cold_other)]
+for kind, server in rows:
         r = runs[(kind, server)]
         size = f"{r['bytes'] / r['requests']:,.0f}" if r["requests"] else "-"
-        shown_ratio = f"{ratio(kind):.3f}" if server == "iotreg" else "1"
-        print(f"| {kind} | {server} | {r['rps']:,.1f} | {shown_ratio} | "
+        shown_ratio = f"{ratio(kind, server):.3f}" if server != "nginx" else "1"
+        shown = server if server in ("iotreg", "nginx") else (
+            f"iotreg --threads {server.split('-')[1]} --reply-cache 0")
+        print(f"| {kind} | {shown} | {r['rps']:,.1f} | {shown_ratio} | "
               f"{show_ms(percentile_ms(r, 50))} | {show_ms(percentile_ms(r, 99))} | {size} | "
               f"{r['cores_busy']:.2f} / {r['wrk_cores']:.2f} / {r['other_cores']:.2f} | "
               f"{non2xx(r)} | {errors(r)} | {stalls(r)} |")
@@ -374,6 +435,10 @@ def verdict(ok):
     return "met" if ok else "MISSED"
 
 p99 = percentile_ms(runs[("lookups", "iotreg")], 99)
+cold_lookup_p99 = percentile_ms(runs[("cold-lookups", cold)], 99)
+cold_search_p99 = percentile_ms(runs[("cold-searches", cold)], 99)
+mem = {t: memory(f"cold-{t}") for t in (server_threads, cold_threads)}
+hot_mem = memory("hot")
 failures = sum(r["non2xx"] + r["socket_errors"] + r["stalled_connections"]
                for r in runs.values())
 print("First fetch of each URL, one request at a time before any load (so from an empty cache, "
@@ -391,6 +456,30 @@ print(f"| lookups: iotreg p99 latency < 50 ms | {show_ms(p99)}{'' if p99 is None
       f"{verdict(p99 is not None and p99 < 50)} |")
 print(f"| no errors (non-2xx, socket errors or stalled connections) in any run | {failures} | "
       f"{verdict(failures == 0)} |")
+print(f"| cold lookups: iotreg ≥ 30% of nginx's requests/s | {ratio('cold-lookups', cold):.1%} | "
+      f"{verdict(ratio('cold-lookups', cold) >= 0.30)} |")
+print(f"| cold lookups: p99 < 20 ms | {show_ms(cold_lookup_p99)} ms | "
+      f"{verdict(cold_lookup_p99 is not None and cold_lookup_p99 < 20)} |")
+print(f"| cold searches: iotreg ≥ 20% of nginx's requests/s | "
+      f"{ratio('cold-searches', cold):.1%} | {verdict(ratio('cold-searches', cold) >= 0.20)} |")
+print(f"| cold searches: p99 < 50 ms | {show_ms(cold_search_p99)} ms | "
+      f"{verdict(cold_search_p99 is not None and cold_search_p99 < 50)} |")
+peak = max(m["VmHWM"] for m in mem.values())
+print(f"| server memory after the cold rows ≤ 300 MB, at --threads {server_threads} and "
+      f"{cold_threads} | peak {mem[server_threads]['VmHWM']:.0f} and "
+      f"{mem[cold_threads]['VmHWM']:.0f} MiB | {verdict(peak * 1.048576 <= 300)} |")
+print()
+print("Server memory from /proc/PID/status (MiB): resident at the end, the peak, and of the "
+      "resident memory the anonymous (heap) and the file-backed pages.")
+print()
+print("| server | after | VmRSS | VmHWM (peak) | RssAnon | RssFile |")
+print("|---|---|---|---|---|---|")
+for label, m in ((f"--threads {server_threads}, reply cache 64 MiB", hot_mem),
+                 (f"--threads {server_threads}, --reply-cache 0", mem[server_threads]),
+                 (f"--threads {cold_threads}, --reply-cache 0", mem[cold_threads])):
+    after = "the hot rows" if "64 MiB" in label else "its cold rows"
+    print(f"| {label} | {after} | {m['VmRSS']:.0f} | {m['VmHWM']:.0f} | {m['RssAnon']:.0f} | "
+          f"{m['RssFile']:.0f} |")
 PY
 )
 python3 bench/write_results.py api "$result"
