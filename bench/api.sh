@@ -138,25 +138,26 @@ for ((i = 0; i < cold_brands; i++)); do echo "/api/v1/products?q=Brand$i&limit=2
 
 # Each reply fetched once from iotreg into the directory nginx serves: a lookup at its own path,
 # a search at search/<query string> (nginx picks it by $args).
-static_file() {
-  case "$1" in
-    *\?*) echo "$work/static/search/${1#*\?}" ;;
-    *) echo "$work/static$1" ;;
-  esac
-}
-# One request at a time, so the times curl reports are each reply's own (in curl-KIND-SERVER.txt).
-fetch_all() {  # kind server base_url dest [curl options]: each reply into static_file(path), under dest
+# One request at a time unless told otherwise, so that the times curl reports are each reply's
+# own (in curl-KIND-SERVER.txt).
+fetch_all() {  # kind server base_url dest [curl options]: each reply into its file under dest
   local kind=$1 server=$2 base=$3 dest=$4 paths="$work/$1.paths" config="$work/curl.config"
   shift 4
   local status="$work/curl-$kind-$server.txt"
-  : >"$config"
-  while read -r path; do
-    local file
-    file=$(static_file "$path")
-    file="$dest${file#"$work/static"}"
-    mkdir -p "$(dirname "$file")"
-    printf 'url = "%s%s"\noutput = "%s"\n' "$base" "$path" "$file" >>"$config"
-  done <"$paths"
+  # The config in one pass (200,000 paths): a lookup at its own path, a search at search/<query>.
+  python3 - "$paths" "$base" "$dest" "$config" <<'PY'
+import os, sys
+paths, base, dest, config = sys.argv[1:]
+made = set()
+with open(paths) as listed, open(config, "w") as out:
+    for path in listed.read().split():
+        file = dest + ("/search/" + path.split("?", 1)[1] if "?" in path else path)
+        folder = os.path.dirname(file)
+        if folder not in made:
+            os.makedirs(folder, exist_ok=True)
+            made.add(folder)
+        out.write(f'url = "{base}{path}"\noutput = "{file}"\n')
+PY
   curl -sS -K "$config" -H "Authorization: Bearer $token" "$@" \
     -w '%{http_code} %{time_total} %{url_effective}\n' >"$status"
   if [ "$(wc -l <"$status")" -ne "$(wc -l <"$paths")" ]; then
