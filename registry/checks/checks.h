@@ -126,7 +126,7 @@ struct Isolation {
   bool trusted_by_default = false;
   // A worker must load its plugins (to read their descriptors, or before its first batch) and
   // begin judging each batch within this.
-  std::chrono::milliseconds load_deadline{2000};
+  std::chrono::milliseconds load_deadline{5000};
   // Each check of an untrusted plugin must judge each declaration within this (a policy's
   // `deadline_ms` sets it); a batch may take at most load_deadline and this for every check
   // on every declaration.
