@@ -2,6 +2,7 @@
 
 #include <charconv>
 #include <cstdlib>
+#include <functional>
 
 #include "registry/enforcement/enforcement.h"
 #include "registry/model/lookup_keys.h"
@@ -22,96 +23,88 @@ std::int64_t busy_timeout_ms() {
   return 5000;
 }
 
-// Migration 3: each product's class, from its type, and the checks its verdict failed, from its
-// stored findings; computed here a batch at a time and written with one UPDATE from a COPY.
-Status backfill_class_and_failing_checks(Connection& connection) {
-  IOTREG_TRY(connection.exec_script(
-      "classifying stored products",
-      "CREATE TEMPORARY TABLE migration_3_derived (id BIGINT PRIMARY KEY, class TEXT NOT NULL, "
-      "failing_checks TEXT NOT NULL) ON COMMIT DROP"));
+// Fills columns of every stored product that a migration added, computed here: rows of `select`
+// (its first column the product id, filtered by `$1` < id, ordered by id) are read a batch at a
+// time, turned by `line` into the rest of a COPY line of `temporary` (which `create` makes),
+// and written with one `update` from it. `what` names the work in errors.
+Status backfill_products(Connection& connection, const std::string& what, const std::string& create,
+                         const std::string& temporary, const std::string& select,
+                         const std::function<void(const QueryResult&, int, std::string&)>& line,
+                         const std::string& update) {
+  IOTREG_TRY(connection.exec_script(what, create));
   constexpr int kBatch = 20000;
   std::int64_t after_id = 0;
   for (;;) {
-    auto rows = connection.query(
-        "classifying stored products",
-        "SELECT p.id, coalesce(p.type, ''), p.findings, e.provenance FROM products p "
-        "LEFT JOIN evaluations e ON e.id = p.evaluation_id WHERE p.id > $1 ORDER BY p.id "
-        "LIMIT " +
-            std::to_string(kBatch),
-        {Param::integer(after_id)});
+    auto rows = connection.query(what, select + " LIMIT " + std::to_string(kBatch),
+                                 {Param::integer(after_id)});
     if (!rows.is_ok()) return rows.status();
     if (rows->rows() == 0) break;
     std::string copy;
     for (int row = 0; row < rows->rows(); ++row) {
       after_id = rows->integer(row, 0);
-      std::string failing;
-      if (!rows->is_null(row, 3)) {
-        // Findings that cannot be read are reported when shown; they fail no check here.
-        auto stored = failing_checks_of_stored(rows->bytes(row, 2), rows->text(row, 3));
-        if (stored.is_ok()) failing = std::move(stored).value();
-      }
       copy += std::to_string(after_id) + '\t';
-      append_copy_field(copy, model::product_class_of(rows->text(row, 1)));
-      copy += '\t';
-      append_copy_field(copy, failing);
+      line(*rows, row, copy);
       copy += '\n';
     }
-    IOTREG_TRY(connection.copy_begin("classifying stored products",
-                                     "COPY migration_3_derived FROM STDIN"));
+    IOTREG_TRY(connection.copy_begin(what, "COPY " + temporary + " FROM STDIN"));
     IOTREG_TRY(connection.copy_send(copy));
     IOTREG_TRY(connection.copy_end());
   }
-  return connection.exec_script(
-      "classifying stored products",
+  return connection.exec_script(what, update);
+}
+
+// Migration 3: each product's class, from its type, and the checks its verdict failed, from its
+// stored findings.
+Status backfill_class_and_failing_checks(Connection& connection) {
+  return backfill_products(
+      connection, "classifying stored products",
+      "CREATE TEMPORARY TABLE migration_3_derived (id BIGINT PRIMARY KEY, class TEXT NOT NULL, "
+      "failing_checks TEXT NOT NULL) ON COMMIT DROP",
+      "migration_3_derived",
+      "SELECT p.id, coalesce(p.type, ''), p.findings, e.provenance FROM products p "
+      "LEFT JOIN evaluations e ON e.id = p.evaluation_id WHERE p.id > $1 ORDER BY p.id",
+      [](const QueryResult& rows, int row, std::string& copy) {
+        std::string failing;
+        if (!rows.is_null(row, 3)) {
+          // Findings that cannot be read are reported when shown; they fail no check here.
+          auto stored = failing_checks_of_stored(rows.bytes(row, 2), rows.text(row, 3));
+          if (stored.is_ok()) failing = std::move(stored).value();
+        }
+        append_copy_field(copy, model::product_class_of(rows.text(row, 1)));
+        copy += '\t';
+        append_copy_field(copy, failing);
+      },
       "UPDATE products p SET class = d.class, failing_checks = d.failing_checks "
       "FROM migration_3_derived d WHERE d.id = p.id");
 }
 
 // Migration 5: each product's GTIN, from its latest stored declaration, and the hash of its
-// brand and model; computed here a batch at a time and written with one UPDATE from a COPY.
+// brand and model.
 Status backfill_lookup_keys(Connection& connection) {
-  IOTREG_TRY(connection.exec_script(
-      "keying stored products for lookups",
+  return backfill_products(
+      connection, "keying stored products for lookups",
       "CREATE TEMPORARY TABLE migration_5_keys (id BIGINT PRIMARY KEY, gtin TEXT, "
-      "lookup_hash BIGINT NOT NULL) ON COMMIT DROP"));
-  constexpr int kBatch = 20000;
-  std::int64_t after_id = 0;
-  for (;;) {
-    auto rows = connection.query(
-        "keying stored products for lookups",
-        "SELECT p.id, p.brand, p.model, v.body FROM products p JOIN declaration_versions v "
-        "ON v.id = p.latest_version_id WHERE p.id > $1 ORDER BY p.id LIMIT " +
-            std::to_string(kBatch),
-        {Param::integer(after_id)});
-    if (!rows.is_ok()) return rows.status();
-    if (rows->rows() == 0) break;
-    std::string copy;
-    for (int row = 0; row < rows->rows(); ++row) {
-      after_id = rows->integer(row, 0);
-      std::string gtin;
-      // Unreadable bodies are reported when shown; they have no GTIN here.
-      if (auto payload = decompress_body(rows->bytes(row, 3)); payload.is_ok()) {
-        gtin = gtin_of_payload(payload.value());
-      }
-      copy += std::to_string(after_id) + '\t';
-      if (gtin.empty()) {
-        copy += "\\N";
-      } else {
-        append_copy_field(copy, gtin);
-      }
-      copy += '\t';
-      copy += std::to_string(static_cast<std::int64_t>(
-          model::brand_model_hash(rows->text(row, 1), rows->text(row, 2))));
-      copy += '\n';
-    }
-    IOTREG_TRY(connection.copy_begin("keying stored products for lookups",
-                                     "COPY migration_5_keys FROM STDIN"));
-    IOTREG_TRY(connection.copy_send(copy));
-    IOTREG_TRY(connection.copy_end());
-  }
-  return connection.exec_script("keying stored products for lookups",
-                                "UPDATE products p SET gtin = k.gtin, lookup_hash = k.lookup_hash "
-                                "FROM migration_5_keys k WHERE k.id = p.id");
+      "lookup_hash BIGINT NOT NULL) ON COMMIT DROP",
+      "migration_5_keys",
+      "SELECT p.id, p.brand, p.model, v.body FROM products p JOIN declaration_versions v "
+      "ON v.id = p.latest_version_id WHERE p.id > $1 ORDER BY p.id",
+      [](const QueryResult& rows, int row, std::string& copy) {
+        std::string gtin;
+        // Unreadable bodies are reported when shown; they have no GTIN here.
+        if (auto payload = decompress_body(rows.bytes(row, 3)); payload.is_ok()) {
+          gtin = gtin_of_payload(payload.value());
+        }
+        if (gtin.empty()) {
+          copy += "\\N";
+        } else {
+          append_copy_field(copy, gtin);
+        }
+        copy += '\t';
+        copy += std::to_string(static_cast<std::int64_t>(
+            model::brand_model_hash(rows.text(row, 1), rows.text(row, 2))));
+      },
+      "UPDATE products p SET gtin = k.gtin, lookup_hash = k.lookup_hash "
+      "FROM migration_5_keys k WHERE k.id = p.id");
 }
 
 Status migrate(Connection& connection, int from) {
