@@ -10,11 +10,15 @@
 --        TIMEOUT_SECONDS
 -- PATHS_FILE holds one request path (with its query string) per line. Each wrk thread draws
 -- from its own seeded generator, so two runs with the same thread count send the same sequence.
+-- The paths stay in one string per thread, found by an offset array outside the Lua heap, and
+-- each request is put together when it is sent: 200,000 paths as separate request strings in
+-- each of 64 threads kept LuaJIT's garbage collector so busy that wrk fell behind its own timer.
 -- At the end one line "api-bench-result {json}" carries the figures for bench/api.sh.
 local ffi = require("ffi")
 ffi.cdef [[
   typedef struct { long tv_sec; long tv_nsec; } api_bench_timespec;
   int clock_gettime(int clock, api_bench_timespec *time);
+  void *memchr(const void *s, int c, size_t n);
 ]]
 local clock_monotonic = 1
 local timespec = ffi.new("api_bench_timespec")
@@ -32,7 +36,11 @@ function setup(thread)
   table.insert(threads, thread)
 end
 
-local requests = {}
+local paths_text = ""  -- the whole paths file; kept referenced while starts points into it
+local starts = nil  -- int32_t[count]: the offset of each path in paths_text
+local ends = nil  -- int32_t[count]: the offset just past each path (its newline or the end)
+local count = 0
+local request_head, request_tail = "", ""  -- a request is request_head .. path .. request_tail
 sent = 0
 received = 0
 first_sent = 0  -- when this thread's connection sent its first request (monotonic seconds)
@@ -49,12 +57,35 @@ function init(args)
     error("usage: wrk ... -s api_requests.lua URL -- PATHS_FILE TOKEN [TIMEOUT_SECONDS]")
   end
   local headers = { ["Authorization"] = "Bearer " .. token, ["Accept"] = "application/json" }
-  for line in io.lines(paths_file) do
-    if line ~= "" then
-      table.insert(requests, wrk.format("GET", line, headers))
+  local marker = "/api-bench-path-marker"
+  local template = wrk.format("GET", marker, headers)
+  local at = template:find(marker, 1, true)
+  request_head, request_tail = template:sub(1, at - 1), template:sub(at + #marker)
+  local file = assert(io.open(paths_file, "rb"))
+  paths_text = file:read("*a")
+  file:close()
+  local size = #paths_text
+  local text = ffi.cast("const char *", paths_text)
+  -- Calls visit(start, stop) for each non-empty line: the offsets of its first byte and of the
+  -- byte after its last.
+  local function each_line(visit)
+    local offset = 0
+    while offset < size do
+      local newline = ffi.C.memchr(text + offset, 10, size - offset)
+      local stop = newline == nil and size or ffi.cast("const char *", newline) - text
+      if stop > offset then visit(offset, stop) end
+      offset = stop + 1
     end
   end
-  if #requests == 0 then error(paths_file .. ": no request paths") end
+  local lines = 0
+  each_line(function() lines = lines + 1 end)
+  starts = ffi.new("int32_t[?]", math.max(lines, 1))
+  ends = ffi.new("int32_t[?]", math.max(lines, 1))
+  each_line(function(start, stop)
+    starts[count], ends[count] = start, stop
+    count = count + 1
+  end)
+  if count == 0 then error(paths_file .. ": no request paths") end
   timeout_seconds = tonumber(args[3] or timeout_seconds)
   math.randomseed(1000 + thread_number)
 end
@@ -62,7 +93,8 @@ end
 function request()
   sent = sent + 1
   if first_sent == 0 then first_sent = now() end
-  return requests[math.random(#requests)]
+  local k = math.random(count) - 1
+  return request_head .. paths_text:sub(starts[k] + 1, ends[k]) .. request_tail
 end
 
 function response(status, headers, body)

@@ -1374,20 +1374,35 @@ class SqliteStorage : public Storage {
     return count_facets(query, [this](const ProductQuery& part) -> Result<std::vector<FacetGroup>> {
       ProductFilter filter;
       IOTREG_TRY(build_filter(part, filter));
+      // Grouped here rather than by GROUP BY, which sorts every matching row in a temporary
+      // B-tree: a search matching a quarter of the registry spent two thirds of its time there,
+      // while the distinct combinations are few enough for a hash table.
       auto statement = db_->prepare(
           "SELECT p.status, coalesce(p.type, ''), p.class, coalesce(nf.state, ''), "
-          "p.failing_checks, count(*) FROM products p LEFT JOIN flags nf ON nf.id = p.flag_id " +
-          filter.where() + "GROUP BY 1, 2, 3, 4, 5");
+          "p.failing_checks FROM products p LEFT JOIN flags nf ON nf.id = p.flag_id " +
+          filter.where());
       if (!statement.is_ok()) return statement.status();
       filter.bind(*statement);
       std::vector<FacetGroup> groups;
+      std::unordered_map<std::string, std::size_t> group_of;  // the five columns -> groups index
+      std::string key;
       for (;;) {
         auto row = statement->step();
         if (!row.is_ok()) return row.status();
         if (!row.value()) break;
-        groups.push_back({statement->text(0), statement->text(1), statement->text(2),
-                          statement->text(3), statement->text(4),
-                          static_cast<std::uint64_t>(statement->int64(5))});
+        key.clear();
+        for (int column = 0; column < 5; ++column) {  // each length-prefixed: text may hold NUL
+          const std::string_view text = statement->text_view(column);
+          const auto size = static_cast<std::uint32_t>(text.size());
+          key.append(reinterpret_cast<const char*>(&size), sizeof size);
+          key += text;
+        }
+        auto [group, added] = group_of.try_emplace(key, groups.size());
+        if (added) {
+          groups.push_back({statement->text(0), statement->text(1), statement->text(2),
+                            statement->text(3), statement->text(4), 0});
+        }
+        ++groups[group->second].products;
       }
       return groups;
     });
