@@ -146,4 +146,24 @@ void note_changes(ChangeSummary& summary, const enforcement::Consequences& decid
   summary.first.push_back(std::move(listed));
 }
 
+Result<std::uint64_t> record_unregistered(
+    std::span<const UnregisteredLookup> lookups, std::size_t stored, std::size_t max_entries,
+    const std::function<Result<bool>(const UnregisteredLookup&, const LookupKeys&)>& merge,
+    const std::function<Status(const UnregisteredLookup&, const LookupKeys&)>& add) {
+  std::uint64_t left_out = 0;
+  for (const UnregisteredLookup& lookup : lookups) {
+    const LookupKeys keys{model::identity_key(lookup.brand), model::identity_key(lookup.model)};
+    auto merged = merge(lookup, keys);
+    if (!merged.is_ok()) return merged.status();
+    if (merged.value()) continue;
+    if (stored >= max_entries) {
+      left_out += lookup.lookups;
+      continue;
+    }
+    IOTREG_TRY(add(lookup, keys));
+    ++stored;
+  }
+  return left_out;
+}
+
 }  // namespace iotreg::storage::records

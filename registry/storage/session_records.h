@@ -4,7 +4,9 @@
 #pragma once
 
 #include <cstdint>
+#include <functional>
 #include <memory>
+#include <span>
 #include <string>
 #include <string_view>
 
@@ -83,5 +85,19 @@ struct ProductNames {
 void note_changes(ChangeSummary& summary, const enforcement::Consequences& decided,
                   std::int64_t product_id, const ProductNames& product, const std::string& at,
                   const std::string& cause);
+
+// An unregistered lookup's brand and model as its entry is matched: model::identity_key of each.
+struct LookupKeys {
+  std::string brand;
+  std::string model;
+};
+// Storage::record_unregistered_lookups apart from the SQL, inside the caller's transaction.
+// `merge` adds a lookup's counts and times to its stored entry and says whether there was one;
+// `add` stores a new entry. `stored` entries exist now; once there are `max_entries`, no more
+// are added and the lookups they would have counted are returned.
+Result<std::uint64_t> record_unregistered(
+    std::span<const UnregisteredLookup> lookups, std::size_t stored, std::size_t max_entries,
+    const std::function<Result<bool>(const UnregisteredLookup&, const LookupKeys&)>& merge,
+    const std::function<Status(const UnregisteredLookup&, const LookupKeys&)>& add);
 
 }  // namespace iotreg::storage::records

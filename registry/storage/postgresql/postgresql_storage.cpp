@@ -1898,38 +1898,35 @@ class PostgresqlStorage : public Storage {
     auto stored = db_->query_integer("counting unregistered lookups",
                                      "SELECT count(*) FROM unregistered_lookups");
     if (!stored.is_ok()) return stored.status();
-    auto entries = static_cast<std::size_t>(stored.value());
-    std::uint64_t left_out = 0;
-    for (const UnregisteredLookup& lookup : lookups) {
-      const std::string brand_key = model::identity_key(lookup.brand);
-      const std::string model_key = model::identity_key(lookup.model);
-      const auto count = static_cast<std::int64_t>(lookup.lookups);
-      auto updated = db_->query(
-          "counting an unregistered lookup",
-          "UPDATE unregistered_lookups SET lookups = lookups + $4, "
-          "first_seen = LEAST(first_seen, $5), last_seen = GREATEST(last_seen, $6) "
-          "WHERE gtin = $1 AND brand_key = $2 AND model_key = $3",
-          {Param::text(lookup.gtin), Param::text(brand_key), Param::text(model_key),
-           Param::integer(count), Param::text(lookup.first_seen), Param::text(lookup.last_seen)});
-      if (!updated.is_ok()) return updated.status();
-      if (updated->affected() > 0) continue;
-      if (entries >= max_entries) {
-        left_out += lookup.lookups;
-        continue;
-      }
-      IOTREG_TRY(db_->exec(
-          "recording an unregistered lookup",
-          "INSERT INTO unregistered_lookups (gtin, brand, model, brand_key, model_key, lookups, "
-          "first_seen, last_seen) VALUES ($1, $2, $3, $4, $5, $6, $7, $8) "
-          "ON CONFLICT (gtin, brand_key, model_key) DO UPDATE SET "
-          "lookups = unregistered_lookups.lookups + EXCLUDED.lookups, "
-          "first_seen = LEAST(unregistered_lookups.first_seen, EXCLUDED.first_seen), "
-          "last_seen = GREATEST(unregistered_lookups.last_seen, EXCLUDED.last_seen)",
-          {Param::text(lookup.gtin), Param::text(lookup.brand), Param::text(lookup.model),
-           Param::text(brand_key), Param::text(model_key), Param::integer(count),
-           Param::text(lookup.first_seen), Param::text(lookup.last_seen)}));
-      ++entries;
-    }
+    auto left_out = records::record_unregistered(
+        lookups, static_cast<std::size_t>(stored.value()), max_entries,
+        [&](const UnregisteredLookup& lookup, const records::LookupKeys& keys) -> Result<bool> {
+          auto updated = db_->query(
+              "counting an unregistered lookup",
+              "UPDATE unregistered_lookups SET lookups = lookups + $4, "
+              "first_seen = LEAST(first_seen, $5), last_seen = GREATEST(last_seen, $6) "
+              "WHERE gtin = $1 AND brand_key = $2 AND model_key = $3",
+              {Param::text(lookup.gtin), Param::text(keys.brand), Param::text(keys.model),
+               Param::integer(static_cast<std::int64_t>(lookup.lookups)),
+               Param::text(lookup.first_seen), Param::text(lookup.last_seen)});
+          if (!updated.is_ok()) return updated.status();
+          return updated->affected() > 0;
+        },
+        [&](const UnregisteredLookup& lookup, const records::LookupKeys& keys) {
+          return db_->exec(
+              "recording an unregistered lookup",
+              "INSERT INTO unregistered_lookups (gtin, brand, model, brand_key, model_key, "
+              "lookups, first_seen, last_seen) VALUES ($1, $2, $3, $4, $5, $6, $7, $8) "
+              "ON CONFLICT (gtin, brand_key, model_key) DO UPDATE SET "
+              "lookups = unregistered_lookups.lookups + EXCLUDED.lookups, "
+              "first_seen = LEAST(unregistered_lookups.first_seen, EXCLUDED.first_seen), "
+              "last_seen = GREATEST(unregistered_lookups.last_seen, EXCLUDED.last_seen)",
+              {Param::text(lookup.gtin), Param::text(lookup.brand), Param::text(lookup.model),
+               Param::text(keys.brand), Param::text(keys.model),
+               Param::integer(static_cast<std::int64_t>(lookup.lookups)),
+               Param::text(lookup.first_seen), Param::text(lookup.last_seen)});
+        });
+    if (!left_out.is_ok()) return left_out.status();
     IOTREG_TRY(transaction.commit());
     return left_out;
   }

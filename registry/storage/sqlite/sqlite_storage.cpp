@@ -1630,35 +1630,30 @@ class SqliteStorage : public Storage {
         "INSERT INTO unregistered_lookups (gtin, brand, model, brand_key, model_key, lookups, "
         "first_seen, last_seen) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8)");
     if (!insert.is_ok()) return insert.status();
-    auto entries = static_cast<std::size_t>(stored.value());
-    std::uint64_t left_out = 0;
-    for (const UnregisteredLookup& lookup : lookups) {
-      const std::string brand_key = model::identity_key(lookup.brand);
-      const std::string model_key = model::identity_key(lookup.model);
-      const auto count = static_cast<std::int64_t>(lookup.lookups);
-      update->bind(1, lookup.gtin)
-          .bind(2, brand_key)
-          .bind(3, model_key)
-          .bind(4, count)
-          .bind(5, lookup.first_seen)
-          .bind(6, lookup.last_seen);
-      IOTREG_TRY(update->run());
-      if (sqlite3_changes(db_->handle()) > 0) continue;
-      if (entries >= max_entries) {
-        left_out += lookup.lookups;
-        continue;
-      }
-      insert->bind(1, lookup.gtin)
-          .bind(2, lookup.brand)
-          .bind(3, lookup.model)
-          .bind(4, brand_key)
-          .bind(5, model_key)
-          .bind(6, count)
-          .bind(7, lookup.first_seen)
-          .bind(8, lookup.last_seen);
-      IOTREG_TRY(insert->run());
-      ++entries;
-    }
+    auto left_out = records::record_unregistered(
+        lookups, static_cast<std::size_t>(stored.value()), max_entries,
+        [&](const UnregisteredLookup& lookup, const records::LookupKeys& keys) -> Result<bool> {
+          update->bind(1, lookup.gtin)
+              .bind(2, keys.brand)
+              .bind(3, keys.model)
+              .bind(4, static_cast<std::int64_t>(lookup.lookups))
+              .bind(5, lookup.first_seen)
+              .bind(6, lookup.last_seen);
+          IOTREG_TRY(update->run());
+          return sqlite3_changes(db_->handle()) > 0;
+        },
+        [&](const UnregisteredLookup& lookup, const records::LookupKeys& keys) {
+          insert->bind(1, lookup.gtin)
+              .bind(2, lookup.brand)
+              .bind(3, lookup.model)
+              .bind(4, keys.brand)
+              .bind(5, keys.model)
+              .bind(6, static_cast<std::int64_t>(lookup.lookups))
+              .bind(7, lookup.first_seen)
+              .bind(8, lookup.last_seen);
+          return insert->run();
+        });
+    if (!left_out.is_ok()) return left_out.status();
     IOTREG_TRY(transaction.commit());
     return left_out;
   }
