@@ -11,6 +11,7 @@
 #include "importers/detail/spelling.h"
 #include "importers/schema/builtin_schema.h"
 #include "registry/core/utf8.h"
+#include "registry/model/lookup_keys.h"
 
 namespace iotreg::importers {
 
@@ -223,21 +224,6 @@ bool is_calendar_date(std::string_view text) {
   if (text.size() != 10 || text[4] != '-') return false;
   if (!matches_date_format(text, year, month, day)) return false;
   return !(month == 2 && day == 29 && !is_leap_year(static_cast<int>(year)));
-}
-
-bool has_valid_gtin_check_digit(std::string_view digits) {
-  if (digits.size() != 8 && digits.size() != 12 && digits.size() != 13 && digits.size() != 14) {
-    return false;
-  }
-  int sum = 0;
-  std::size_t payload = digits.size() - 1;
-  for (std::size_t i = 0; i < payload; ++i) {
-    if (digits[i] < '0' || digits[i] > '9') return false;
-    int weight = ((payload - i) % 2 == 1) ? 3 : 1;  // rightmost payload digit weighs 3
-    sum += (digits[i] - '0') * weight;
-  }
-  char last = digits.back();
-  return last >= '0' && last <= '9' && (10 - sum % 10) % 10 == last - '0';
 }
 
 struct CompiledSchema::Node {
@@ -520,7 +506,7 @@ class Checker {
       }
     }
     if (node.format == Format::kGtin && options_.domain_checks && pattern_ok &&
-        !has_valid_gtin_check_digit(text)) {
+        !model::has_valid_gtin_check_digit(text)) {
       ok = fail(path, quoted(text) + " has a wrong check digit: " + gtin_expectation(text));
     }
     return ok;
@@ -667,14 +653,9 @@ class Checker {
   }
 
   static std::string gtin_expectation(std::string_view digits) {
-    for (char candidate = '0'; candidate <= '9'; ++candidate) {
-      std::string fixed(digits);
-      fixed.back() = candidate;
-      if (has_valid_gtin_check_digit(fixed)) {
-        return std::string("expected ") + candidate + ", found " + digits.back();
-      }
-    }
-    return "not a GTIN";
+    const auto expected = model::gtin_check_digit(digits);
+    if (!expected) return "not a GTIN";
+    return std::string("expected ") + *expected + ", found " + digits.back();
   }
 
   const CompiledSchema::Options& options_;

@@ -99,7 +99,5 @@ class CompiledSchema {
 
 // True when `text` is YYYY-MM-DD naming a day that exists in the proleptic Gregorian calendar.
 bool is_calendar_date(std::string_view text);
-// True when `digits` is 8, 12, 13 or 14 digits whose last digit is the GS1 check digit.
-bool has_valid_gtin_check_digit(std::string_view digits);
 
 }  // namespace iotreg::importers

@@ -4,19 +4,25 @@
 
 namespace iotreg::model {
 
-bool has_valid_gtin_check_digit(std::string_view digits) {
+std::optional<char> gtin_check_digit(std::string_view digits) {
   if (digits.size() != 8 && digits.size() != 12 && digits.size() != 13 && digits.size() != 14) {
-    return false;
+    return std::nullopt;
   }
   int sum = 0;
   const std::size_t payload = digits.size() - 1;
   for (std::size_t i = 0; i < payload; ++i) {
-    if (digits[i] < '0' || digits[i] > '9') return false;
+    if (digits[i] < '0' || digits[i] > '9') return std::nullopt;
     const int weight = ((payload - i) % 2 == 1) ? 3 : 1;  // the rightmost payload digit weighs 3
     sum += (digits[i] - '0') * weight;
   }
   const char last = digits.back();
-  return last >= '0' && last <= '9' && (10 - sum % 10) % 10 == last - '0';
+  if (last < '0' || last > '9') return std::nullopt;
+  return static_cast<char>('0' + (10 - sum % 10) % 10);
+}
+
+bool has_valid_gtin_check_digit(std::string_view digits) {
+  const auto expected = gtin_check_digit(digits);
+  return expected && *expected == digits.back();
 }
 
 Result<std::string> normalized_gtin(std::string_view text) {
@@ -33,13 +39,7 @@ Result<std::string> normalized_gtin(std::string_view text) {
     return Status::invalid_argument("a GTIN has 8, 12, 13 or 14 digits; this one has " +
                                     std::to_string(digits.size()));
   }
-  if (!has_valid_gtin_check_digit(digits)) {
-    char expected = '0';
-    for (char candidate = '0'; candidate <= '9'; ++candidate) {
-      std::string fixed = digits;
-      fixed.back() = candidate;
-      if (has_valid_gtin_check_digit(fixed)) expected = candidate;
-    }
+  if (const char expected = gtin_check_digit(digits).value_or('0'); expected != digits.back()) {
     return Status::invalid_argument(
         "the GTIN " + digits + " has a wrong check digit (its last digit would be " + expected +
         ", not " + digits.back() + "): check the number under the barcode");

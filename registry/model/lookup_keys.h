@@ -7,6 +7,7 @@
 #pragma once
 
 #include <cstdint>
+#include <optional>
 #include <string>
 #include <string_view>
 
@@ -16,8 +17,12 @@ namespace iotreg::model {
 
 inline constexpr std::string_view kGtinField = "product.gtin";
 
-// Whether `digits` (8, 12, 13 or 14 ASCII digits: GTIN-8, GTIN-12/UPC-A, GTIN-13/EAN-13,
-// GTIN-14) ends with the right GS1 check digit.
+// The GS1 check digit that `digits` (8, 12, 13 or 14 ASCII digits: GTIN-8, GTIN-12/UPC-A,
+// GTIN-13/EAN-13, GTIN-14) should end with, computed from the others; nullopt when `digits` is
+// not of that form. Its own last digit is not read, so a wrong one can be named.
+std::optional<char> gtin_check_digit(std::string_view digits);
+
+// Whether `digits` (as for gtin_check_digit) ends with the right GS1 check digit.
 bool has_valid_gtin_check_digit(std::string_view digits);
 
 // The GTIN as 14 digits (GTIN-8, -12 and -13 padded with leading zeros, as GS1 does), or

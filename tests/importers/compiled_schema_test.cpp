@@ -1001,21 +1001,6 @@ TEST_SUITE("compiled_schema") {
       CHECK_FALSE(is_calendar_date(date));
     }
   }
-
-  TEST_CASE("has_valid_gtin_check_digit") {
-    for (const std::string gtin : {"96385074", "036000291452", "4006381333931", "10012345000017",
-                                   "00000000", "5060412873017"}) {
-      INFO(gtin);
-      CHECK(has_valid_gtin_check_digit(gtin));
-    }
-    for (const std::string gtin :
-         {"96385070", "036000291453", "4006381333932", "10012345000018", "1234567", "123456789",
-          "1234567890", "12345678901", "400638133393100", "", "400638133393a", "4006381333 31",
-          "a6385074"}) {
-      INFO(gtin);
-      CHECK_FALSE(has_valid_gtin_check_digit(gtin));
-    }
-  }
 }
 
 }  // namespace

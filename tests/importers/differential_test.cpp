@@ -51,6 +51,7 @@
 #include "importers/schema/compiled_schema.h"
 #include "importers/yaml/yaml_scalars.h"
 #include "registry/core/utf8.h"
+#include "registry/model/lookup_keys.h"
 
 namespace iotreg::importers {
 namespace {
@@ -851,7 +852,7 @@ class Mutator {
     if (valid_check_digit) {
       for (char check = '0'; check <= '9'; ++check) {
         digits.back() = check;
-        if (has_valid_gtin_check_digit(digits)) break;
+        if (model::has_valid_gtin_check_digit(digits)) break;
       }
     }
     return digits;

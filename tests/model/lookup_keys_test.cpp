@@ -35,6 +35,27 @@ TEST_SUITE("model") {
     CHECK_FALSE(has_valid_gtin_check_digit("1234567"));
   }
 
+  TEST_CASE("lookup keys: the GS1 check digit of every GTIN length") {
+    for (const std::string gtin : {"96385074", "036000291452", "4006381333931", "10012345000017",
+                                   "00000000", "5060412873017"}) {
+      INFO(gtin);
+      CHECK(has_valid_gtin_check_digit(gtin));
+      CHECK(gtin_check_digit(gtin) == gtin.back());
+    }
+    for (const std::string gtin :
+         {"96385070", "036000291453", "4006381333932", "10012345000018", "1234567", "123456789",
+          "1234567890", "12345678901", "400638133393100", "", "400638133393a", "4006381333 31",
+          "a6385074"}) {
+      INFO(gtin);
+      CHECK_FALSE(has_valid_gtin_check_digit(gtin));
+    }
+    // The expected digit is named whatever the last one is.
+    CHECK(gtin_check_digit("4006381333932") == '1');
+    CHECK(gtin_check_digit("96385070") == '4');
+    CHECK_FALSE(gtin_check_digit("400638133393a").has_value());
+    CHECK_FALSE(gtin_check_digit("1234567").has_value());
+  }
+
   TEST_CASE("lookup keys: brand and model hash as identity compares them, and never changes") {
     // Stored with every product: this value must stay what it is.
     CHECK(brand_model_hash("Lumora", "LV-C210") == 948637039341988594ULL);
