@@ -2,7 +2,10 @@
 // date as the default evaluation date. Thread-safe.
 #pragma once
 
+#include <chrono>
+#include <optional>
 #include <string>
+#include <string_view>
 
 namespace iotreg {
 
@@ -10,5 +13,9 @@ namespace iotreg {
 std::string utc_timestamp();
 // Today's local date, "YYYY-MM-DD".
 std::string local_date();
+// The moment today's local date began.
+std::chrono::system_clock::time_point start_of_local_day();
+// The moment a timestamp in utc_timestamp()'s form names; nullopt for any other text.
+std::optional<std::chrono::system_clock::time_point> parse_utc_timestamp(std::string_view text);
 
 }  // namespace iotreg

@@ -1,5 +1,8 @@
 // What answers without a token: health, metrics, the consumer page and label of a product, the
 // accessibility statement, and the officer web UI's files.
+#include <algorithm>
+#include <chrono>
+
 #include "registry/core/clock.h"
 #include "registry/http/detail/api.h"
 #include "registry/http/detail/web_assets.h"
@@ -55,6 +58,28 @@ std::string page_url(Context& context, std::int64_t id) {
   return context.server().base_url + "/public/products/" + std::to_string(id);
 }
 
+// A time no earlier than the last change of any public page or label (Reply::last_modified):
+// the registry's last change, the start of today (a page says what holds today, such as a
+// support period that has ended) and this server's start (another build may write a page
+// differently). Conservative for one product, and cheap: one indexed read.
+Result<std::chrono::system_clock::time_point> public_content_changed(Context& context) {
+  auto storage = context.storage();
+  if (!storage.is_ok()) return storage.status();
+  auto changed_at = storage.value()->state_changed_at();
+  if (!changed_at.is_ok()) return changed_at.status();
+  auto latest = std::max(context.server().started, start_of_local_day());
+  if (auto changed = parse_utc_timestamp(changed_at.value())) latest = std::max(latest, *changed);
+  return latest;
+}
+
+// `reply` with its Last-Modified time (public_content_changed), or the failure to find it.
+Reply with_last_modified(Context& context, Reply reply) {
+  auto changed = public_content_changed(context);
+  if (!changed.is_ok()) return Reply::from_status(changed.status());
+  reply.last_modified = changed.value();
+  return reply;
+}
+
 }  // namespace
 
 Reply get_healthz(Context& context) {
@@ -85,9 +110,10 @@ Reply get_public_product(Context& context) {
   }
   IOTREG_HTTP_TRY_ASSIGN(data, product_label(context, /*as_html=*/true));
   const std::int64_t id = context.ids()[0];
-  return html(200,
-              label::public_page_html(data, local_date(),
-                                      "/public/products/" + std::to_string(id) + "/label.svg"));
+  return with_last_modified(
+      context,
+      html(200, label::public_page_html(data, local_date(),
+                                        "/public/products/" + std::to_string(id) + "/label.svg")));
 }
 
 Reply get_public_label(Context& context) {
@@ -101,7 +127,7 @@ Reply get_public_label(Context& context) {
   reply.body = std::move(svg).value();
   reply.headers.emplace_back("Content-Security-Policy",
                              "default-src 'none'; style-src 'unsafe-inline'");
-  return reply;
+  return with_last_modified(context, std::move(reply));
 }
 
 Reply get_accessibility_statement(Context& context) {

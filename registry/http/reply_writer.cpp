@@ -1,5 +1,8 @@
 #include "registry/http/detail/reply_writer.h"
 
+#include <Poco/DateTime.h>
+#include <Poco/DateTimeFormat.h>
+#include <Poco/DateTimeParser.h>
 #include <Poco/Net/HTTPResponse.h>
 
 #include <algorithm>
@@ -7,18 +10,37 @@
 #include <cstdio>
 #include <ctime>
 #include <functional>
+#include <optional>
 
 namespace iotreg::http {
 namespace {
 
-// An IMF-fixdate (RFC 9110 5.6.7) of now.
-std::string http_date() {
-  std::time_t now = std::time(nullptr);
+// An IMF-fixdate (RFC 9110 5.6.7) of `time`.
+std::string http_date(std::time_t time) {
   std::tm utc{};
-  gmtime_r(&now, &utc);
+  gmtime_r(&time, &utc);
   char text[40];
   std::strftime(text, sizeof text, "%a, %d %b %Y %H:%M:%S GMT", &utc);
   return text;
+}
+
+std::string http_date() { return http_date(std::time(nullptr)); }
+
+// The time an If-Modified-Since field names, in any of the three forms RFC 9110 5.6.7 asks a
+// recipient to accept; nullopt when it names none, or a time still to come (no copy can be
+// from then).
+std::optional<std::time_t> modified_since(const std::string& field) {
+  Poco::DateTime parsed;
+  int zone = 0;
+  if (!Poco::DateTimeParser::tryParse(Poco::DateTimeFormat::HTTP_FORMAT, field, parsed, zone) &&
+      !Poco::DateTimeParser::tryParse(Poco::DateTimeFormat::RFC850_FORMAT, field, parsed, zone) &&
+      !Poco::DateTimeParser::tryParse(Poco::DateTimeFormat::ASCTIME_FORMAT, field, parsed, zone)) {
+    return std::nullopt;
+  }
+  parsed.makeUTC(zone);
+  const std::time_t since = parsed.timestamp().epochTime();
+  if (since > std::time(nullptr)) return std::nullopt;
+  return since;
 }
 
 // "0123456789abcdef": a 64-bit hash of `bytes`, in hex. The standard library's string hash
@@ -53,9 +75,17 @@ bool names_tag(std::string_view field, std::string_view etag) {
 }  // namespace
 
 void add_validators(const Request& request, std::chrono::seconds public_max_age, Reply& reply) {
-  if (request.method != "GET" || reply.status != 200 || reply.stream) return;
+  if ((request.method != "GET" && request.method != "HEAD") || reply.status != 200 ||
+      reply.stream) {
+    return;
+  }
   const std::string etag = "\"" + body_hash(reply.body) + "\"";
   reply.headers.emplace_back("ETag", etag);
+  std::optional<std::time_t> last_modified;
+  if (reply.last_modified) {
+    last_modified = std::chrono::system_clock::to_time_t(*reply.last_modified);
+    reply.headers.emplace_back("Last-Modified", http_date(*last_modified));
+  }
   const bool has_cache_control =
       std::any_of(reply.headers.begin(), reply.headers.end(),
                   [](const auto& header) { return header.first == "Cache-Control"; });
@@ -65,7 +95,15 @@ void add_validators(const Request& request, std::chrono::seconds public_max_age,
                                    ? "public, max-age=" + std::to_string(public_max_age.count())
                                    : std::string("private, no-cache"));
   }
-  if (!request.if_none_match.empty() && names_tag(request.if_none_match, etag)) {
+  // If-None-Match, when sent, decides alone (RFC 9110 13.2.2).
+  bool unchanged = false;
+  if (!request.if_none_match.empty()) {
+    unchanged = names_tag(request.if_none_match, etag);
+  } else if (last_modified && !request.if_modified_since.empty()) {
+    const auto since = modified_since(request.if_modified_since);
+    unchanged = since && *last_modified <= *since;
+  }
+  if (unchanged) {
     reply.status = 304;
     reply.body.clear();
   }

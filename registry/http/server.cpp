@@ -231,12 +231,15 @@ class ApiHandler final : public ExchangeHandler {
     if (reply.status >= 400) add_request_id(reply, exchange.request_id);
     const bool keep_alive = exchange.head.keep_alive && !state_.stopping && !exchange.client_closed;
     Outcome outcome;
-    if (reply.stream) {
+    const bool head_only = request.method == "HEAD";  // the fields a GET would get, no content
+    if (reply.stream && !head_only) {
       outcome.keep_alive = stream(exchange, reply, keep_alive);
     } else {
       const std::string head =
-          reply_head(reply, exchange.request_id, keep_alive, reply.body.size());
-      auto unsent = send_now(exchange.socket, {head, reply.body});
+          reply_head(reply, exchange.request_id, keep_alive,
+                     reply.stream ? std::nullopt : std::optional<std::size_t>(reply.body.size()));
+      auto unsent = send_now(exchange.socket,
+                             {head, head_only ? std::string_view() : std::string_view(reply.body)});
       outcome.unsent = unsent.value_or("");
       outcome.keep_alive = unsent.has_value() && keep_alive;
     }
@@ -281,6 +284,9 @@ class ApiHandler final : public ExchangeHandler {
     }
     request.requested_with = head.find("x-requested-with") != nullptr;
     if (const std::string* tags = head.find("if-none-match")) request.if_none_match = *tags;
+    if (const std::string* since = head.find("if-modified-since")) {
+      request.if_modified_since = *since;
+    }
     return true;
   }
 

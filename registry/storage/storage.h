@@ -543,6 +543,9 @@ class Storage {
   // A number that grows with every change of the registry's state: every change writes an audit
   // event in its own transaction, so this is the newest event's id. Equal numbers, equal state.
   virtual Result<std::int64_t> state_version() = 0;
+  // When the state last changed: the newest audit event's time (UTC, ISO 8601, to the second);
+  // empty when nothing was ever recorded.
+  virtual Result<std::string> state_changed_at() = 0;
 
   // Recomputes every audit event's hash in order and names the first that was edited, or that
   // does not follow its predecessor (an event before it was deleted or the order changed).

@@ -2,6 +2,10 @@
 // bundled samples, driven by a real HTTP client. Every endpoint with every role, the documented
 // replies, and hostile requests (injection strings, traversal, oversized, malformed and slow
 // requests) that must neither crash the server, nor answer 500, nor change stored data.
+#include <Poco/DateTime.h>
+#include <Poco/DateTimeFormat.h>
+#include <Poco/DateTimeFormatter.h>
+#include <Poco/DateTimeParser.h>
 #include <Poco/Net/HTTPClientSession.h>
 #include <Poco/Net/HTTPRequest.h>
 #include <Poco/Net/HTTPResponse.h>
@@ -12,6 +16,7 @@
 
 #include <algorithm>
 #include <chrono>
+#include <ctime>
 #include <filesystem>
 #include <map>
 #include <nlohmann/json.hpp>
@@ -979,6 +984,100 @@ TEST_SUITE("http") {
     auto unauthorised =
         exchange(served.port(), "GET", "/api/v1/products/1", {{"If-None-Match", "*"}});
     CHECK(unauthorised.status == 401);
+  }
+
+  TEST_CASE(
+      "http: public pages carry Last-Modified, and If-Modified-Since gets 304 until a change") {
+    ServedRegistry served;
+    const auto flag = first_flag(served, "raised");
+    const std::string page = "/public/products/" + std::to_string(flag["product_id"].get<int>());
+    auto time_of = [](const std::string& http_date) {
+      Poco::DateTime parsed;
+      int zone = 0;
+      REQUIRE(Poco::DateTimeParser::tryParse(Poco::DateTimeFormat::HTTP_FORMAT, http_date, parsed,
+                                             zone));
+      return parsed.timestamp().epochTime();
+    };
+    auto http_date = [](std::time_t time) {
+      return Poco::DateTimeFormatter::format(Poco::Timestamp::fromEpochTime(time),
+                                             Poco::DateTimeFormat::HTTP_FORMAT);
+    };
+    std::string last_modified;
+    for (const std::string& target : {page, page + "/label.svg"}) {
+      CAPTURE(target);
+      auto first = served.get(target);
+      REQUIRE(first.status == 200);
+      REQUIRE(first.headers.count("Last-Modified") == 1);
+      last_modified = first.headers["Last-Modified"];
+      const std::time_t modified = time_of(last_modified);
+      CHECK(modified <= time_of(first.headers["Date"]));
+      CHECK(http_date(modified) == last_modified);  // an IMF-fixdate
+      auto same = exchange(served.port(), "GET", target, {{"If-Modified-Since", last_modified}});
+      CHECK(same.status == 304);
+      CHECK(same.body.empty());
+      CHECK(same.headers["Last-Modified"] == last_modified);
+      CHECK(same.headers["ETag"] == first.headers["ETag"]);
+      // Modified since a second before; a date that is no date, or one still to come, is
+      // ignored; If-None-Match, when sent, decides alone.
+      for (const auto& [since, none_match] :
+           std::vector<std::pair<std::string, std::string>>{{http_date(modified - 1), ""},
+                                                            {"yesterday", ""},
+                                                            {"Fri, 01 Jan 2100 00:00:00 GMT", ""},
+                                                            {last_modified, "\"other\""}}) {
+        CAPTURE(since);
+        std::map<std::string, std::string> fields = {{"If-Modified-Since", since}};
+        if (!none_match.empty()) fields["If-None-Match"] = none_match;
+        auto answer = exchange(served.port(), "GET", target, fields);
+        CHECK(answer.status == 200);
+        CHECK(answer.body == first.body);
+      }
+    }
+    // A confirmed prohibition is a change of the registry: a copy from before it is stale.
+    std::this_thread::sleep_for(1100ms);  // Last-Modified counts whole seconds
+    REQUIRE(served
+                .post_json("/api/v1/flags/" + std::to_string(flag["id"].get<int>()) + "/confirm",
+                           served.officer, {{"reason", "stop notice served"}})
+                .status == 200);
+    auto changed = exchange(served.port(), "GET", page, {{"If-Modified-Since", last_modified}});
+    CHECK(changed.status == 200);
+    CHECK(changed.body.find("Sale prohibited") != std::string::npos);
+    CHECK(time_of(changed.headers["Last-Modified"]) > time_of(last_modified));
+  }
+
+  TEST_CASE("http: HEAD is answered as GET is, without the body") {
+    ServedRegistry served;
+    const std::string page = "/public/products/1";
+    auto got = served.get(page);
+    REQUIRE(got.status == 200);
+    // Two requests on one connection: had the HEAD's answer carried a body, the GET's answer
+    // would not start right after its head.
+    const std::string raw =
+        raw_exchange(served.port(), "HEAD " + page + " HTTP/1.1\r\nHost: x\r\n\r\nGET " + page +
+                                        " HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n");
+    const auto head_end = raw.find("\r\n\r\n");
+    REQUIRE(head_end != std::string::npos);
+    const std::string head = raw.substr(0, head_end + 2);
+    CHECK(status_of(head) == 200);
+    CHECK(head.find("Content-Length: " + std::to_string(got.body.size()) + "\r\n") !=
+          std::string::npos);
+    CHECK(head.find("ETag: " + got.headers["ETag"] + "\r\n") != std::string::npos);
+    CHECK(head.find("Last-Modified: ") != std::string::npos);
+    const std::string rest = raw.substr(head_end + 4);
+    CHECK(status_of(rest) == 200);
+    CHECK(rest.ends_with(got.body));
+    // Conditional, authenticated and refused alike.
+    CHECK(exchange(served.port(), "HEAD", page, {{"If-None-Match", got.headers["ETag"]}}).status ==
+          304);
+    auto product = served.get("/api/v1/products/1", served.officer);
+    auto product_head = exchange(served.port(), "HEAD", "/api/v1/products/1",
+                                 {{"Authorization", "Bearer " + served.officer}});
+    CHECK(product_head.status == 200);
+    CHECK(product_head.body.empty());
+    CHECK(product_head.headers["ETag"] == product.headers["ETag"]);
+    CHECK(exchange(served.port(), "HEAD", "/api/v1/products/1", {}).status == 401);
+    auto refused = exchange(served.port(), "DELETE", page, {});
+    CHECK(refused.status == 405);
+    CHECK(refused.headers["Allow"] == "GET");
   }
 
   TEST_CASE("http: a flag is public only once an officer confirmed it") {

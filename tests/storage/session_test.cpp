@@ -7,6 +7,7 @@
 
 #include <regex>
 
+#include "registry/core/clock.h"
 #include "registry/core/sha256.h"
 #include "support/registry.h"
 #include "support/temp_files.h"
@@ -135,6 +136,29 @@ TEST_SUITE("access") {
     REQUIRE(other.is_ok());
     REQUIRE(open_session(*registry, other->token, "2026-11-29", lifetime, kSignIn).is_ok());
     CHECK_FALSE(registry->find_session(std::string(64, 'e'))->has_value());
+  }
+
+  TEST_CASE("access: the registry's state last changed when its newest audit event was written") {
+    ScratchDir dir;
+    test::TestRegistry backing(dir);
+    auto registry = open_registry(backing.location());
+    auto never = registry->state_changed_at();
+    REQUIRE(never.is_ok());
+    CHECK(never.value().empty() == (registry->state_version().value() == 0));
+    const std::string before = utc_timestamp();
+    officer_token(*registry);
+    const std::string after = utc_timestamp();
+    auto changed = registry->state_changed_at();
+    REQUIRE(changed.is_ok());
+    CHECK(changed.value() >= before);  // the same form: text order is time order
+    CHECK(changed.value() <= after);
+    storage::AuditQuery newest;
+    newest.limit = 1;
+    newest.newest_first = true;
+    auto events = registry->audit_events(newest);
+    REQUIRE(events.is_ok());
+    REQUIRE(events->size() == 1);
+    CHECK(events->front().at == changed.value());
   }
 
   TEST_CASE("access: the audit log reads newest first by actor and by day in keyset pages") {

@@ -47,6 +47,9 @@ struct Reply {
   std::function<bool(std::ostream&)> stream;
   // Why a 5xx reply failed, for the server's log only: never sent, as it may name files or SQL.
   std::string log_detail;
+  // A time no earlier than the last change of the content, if the handler knows one: sent as
+  // Last-Modified with a 200 to a GET or HEAD, and compared with If-Modified-Since.
+  std::optional<std::chrono::system_clock::time_point> last_modified;
 
   static Reply json(int status, const Json& value);
   // The error envelope {"error": {"status", "code", "message"}}.
@@ -158,6 +161,8 @@ struct ServerState {
   TrustedProxies trusted_proxies;
   LookupTally unregistered_lookups;  // stopped before the pool it flushes through
   std::atomic<bool> stopping{false};
+  // When this server started: the pages it builds may differ from an earlier build's.
+  const std::chrono::system_clock::time_point started = std::chrono::system_clock::now();
 
   ServerState(ServerOptions server_options, std::unique_ptr<checks::Evaluator> checks)
       : options(std::move(server_options)),
@@ -172,9 +177,10 @@ struct Request {
   std::string content_type;                                // without parameters, lower case
   std::string content_type_field;  // the whole Content-Type field, parameters included
   std::string authorization;
-  std::string session_id;       // the session cookie's value, if any
-  bool requested_with = false;  // an X-Requested-With field was sent (the CSRF rule, router.cpp)
-  std::string if_none_match;    // the If-None-Match field, if any
+  std::string session_id;         // the session cookie's value, if any
+  bool requested_with = false;    // an X-Requested-With field was sent (the CSRF rule, router.cpp)
+  std::string if_none_match;      // the If-None-Match field, if any
+  std::string if_modified_since;  // the If-Modified-Since field, if any
   std::string body;
 };
 

@@ -24,12 +24,14 @@ std::string reply_head(const Reply& reply, std::string_view request_id, bool kee
 std::string error_reply(int status, std::string_view message, std::string_view request_id,
                         int retry_after_seconds = 0);
 
-// Conditional GET (RFC 9110 13): a GET answered 200 with a whole body gets a strong ETag (a hash
-// of the body, so equal bodies have equal tags, on every server of the same build) and, unless its
-// handler set one, Cache-Control: `public, max-age=public_max_age` for the public pages and labels
-// (a CDN may keep them that long), `private, no-cache` for everything else (a browser revalidates
-// each time). When the request's If-None-Match names the tag (or is `*`), the reply becomes 304
-// without a body.
+// Conditional GET (RFC 9110 13): a GET or HEAD answered 200 with a whole body gets a strong ETag
+// (a hash of the body, so equal bodies have equal tags, on every server of the same build),
+// Last-Modified when its handler set Reply::last_modified, and, unless its handler set one,
+// Cache-Control: `public, max-age=public_max_age` for the public pages and labels (a CDN may keep
+// them that long), `private, no-cache` for everything else (a browser revalidates each time).
+// The reply becomes 304 without a body when the request's If-None-Match names the tag (or is
+// `*`), or, without If-None-Match, when its If-Modified-Since is a valid past date no earlier
+// than Last-Modified.
 void add_validators(const Request& request, std::chrono::seconds public_max_age, Reply& reply);
 
 // Adds "request_id" to the error envelope of a JSON error reply's body; other bodies are left

@@ -2003,6 +2003,13 @@ class PostgresqlStorage : public Storage {
                               "SELECT coalesce(max(id), 0) FROM audit_events");
   }
 
+  Result<std::string> state_changed_at() override {
+    auto found = db_->query("reading when the registry last changed",
+                            "SELECT at FROM audit_events ORDER BY id DESC LIMIT 1", {});
+    if (!found.is_ok()) return found.status();
+    return found->rows() > 0 ? std::string(found->text(0, 0)) : std::string();
+  }
+
   Result<AuditVerification> verify_audit() override { return verify_audit_chain(*db_); }
 
   Result<std::vector<AuditEvent>> audit_events(const AuditQuery& query) override {

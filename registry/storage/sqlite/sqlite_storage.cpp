@@ -1839,6 +1839,14 @@ class SqliteStorage : public Storage {
     return db_->query_int("SELECT coalesce(max(id), 0) FROM audit_events");
   }
 
+  Result<std::string> state_changed_at() override {
+    auto statement = db_->prepare("SELECT at FROM audit_events ORDER BY id DESC LIMIT 1");
+    if (!statement.is_ok()) return statement.status();
+    auto row = statement->step();
+    if (!row.is_ok()) return row.status();
+    return row.value() ? statement->text(0) : std::string();
+  }
+
   Result<std::vector<AuditEvent>> audit_events(const AuditQuery& query) override {
     // A product's trail: events about the product itself, its flags and the import runs that
     // added its versions (found along its version chain).
