@@ -628,6 +628,20 @@ TEST_SUITE("http") {
     CHECK(event["action"] == "flag.confirm");
     CHECK(event["actor"] == "Test Holder (officer, token 1)");
     CHECK(event["details"]["reason"] == "lab test: default password");
+    // The trail holds the import run that added its version and its own flag's events only.
+    std::set<std::string> subjects;
+    for (const auto& item : trail["items"]) {
+      subjects.insert(item["subject_type"].get<std::string>());
+      if (item["subject_type"] == "flag") CHECK(item["subject_id"] == flag["id"]);
+    }
+    CHECK(subjects.count("import_run") == 1);
+    CHECK(subjects.count("flag") == 1);
+    const auto other = flag["product_id"].get<std::int64_t>() == 1 ? 2 : 1;
+    for (const auto& item :
+         served.get("/api/v1/audit?product=" + std::to_string(other), served.officer)
+             .parsed()["items"]) {
+      CHECK(item["action"] != "flag.confirm");
+    }
     // The same question as before the change is not answered from before the change.
     auto raised = served.get("/api/v1/flags?state=raised", served.officer).parsed();
     for (const auto& item : raised["items"]) CHECK(item["id"] != flag["id"]);

@@ -1860,22 +1860,31 @@ class SqliteStorage : public Storage {
         return Status::not_found("no product with id " + std::to_string(*query.product_id));
       }
     }
-    auto statement = db_->prepare(
-        "WITH RECURSIVE chain(version_id) AS ("
-        "  SELECT latest_version_id FROM products WHERE id = ?1"
-        "  UNION ALL SELECT v.previous_id FROM declaration_versions v"
-        "  JOIN chain ON v.id = chain.version_id WHERE v.previous_id IS NOT NULL),"
-        " runs(run_id) AS (SELECT import_run_id FROM declaration_versions"
-        "  WHERE id IN (SELECT version_id FROM chain)) "
-        "SELECT id, at, actor, action, subject_type, subject_id, details FROM audit_events "
-        "WHERE (?1 IS NULL OR (subject_type = 'product' AND subject_id = ?1) "
-        "OR (subject_type = 'flag' AND subject_id IN (SELECT id FROM flags WHERE product_id = ?1)) "
-        "OR (subject_type = 'import_run' AND subject_id IN (SELECT run_id FROM runs))) "
-        "AND (?3 IS NULL OR actor = ?3) AND (?6 IS NULL OR substr(at, 1, 10) >= ?6) "
-        "AND (?7 IS NULL OR substr(at, 1, 10) <= ?7) AND " +
-        std::string(query.newest_first ? "(?4 = 0 OR id < ?4) ORDER BY id DESC"
-                                       : "id > ?4 ORDER BY id") +
-        " LIMIT ?5");
+    // A product's trail is gathered through the subject index: a condition that could also
+    // hold without a product would make the planner read the whole log for every product.
+    const std::string trail =
+        query.product_id
+            ? "WITH RECURSIVE chain(version_id) AS ("
+              "  SELECT latest_version_id FROM products WHERE id = ?1"
+              "  UNION ALL SELECT v.previous_id FROM declaration_versions v"
+              "  JOIN chain ON v.id = chain.version_id WHERE v.previous_id IS NOT NULL),"
+              " runs(run_id) AS (SELECT import_run_id FROM declaration_versions"
+              "  WHERE id IN (SELECT version_id FROM chain)) "
+              "SELECT id, at, actor, action, subject_type, subject_id, details FROM audit_events "
+              "WHERE id IN (SELECT id FROM audit_events WHERE subject_type = 'product' "
+              "AND subject_id = ?1 UNION ALL SELECT id FROM audit_events "
+              "WHERE subject_type = 'flag' AND subject_id IN "
+              "(SELECT id FROM flags WHERE product_id = ?1) UNION ALL SELECT id FROM audit_events "
+              "WHERE subject_type = 'import_run' AND subject_id IN (SELECT run_id FROM runs)) "
+            : "SELECT id, at, actor, action, subject_type, subject_id, details FROM audit_events "
+              "WHERE 1 ";
+    auto statement =
+        db_->prepare(trail +
+                     "AND (?3 IS NULL OR actor = ?3) AND (?6 IS NULL OR substr(at, 1, 10) >= ?6) "
+                     "AND (?7 IS NULL OR substr(at, 1, 10) <= ?7) AND " +
+                     std::string(query.newest_first ? "(?4 = 0 OR id < ?4) ORDER BY id DESC"
+                                                    : "id > ?4 ORDER BY id") +
+                     " LIMIT ?5");
     if (!statement.is_ok()) return statement.status();
     if (query.product_id) statement->bind(1, *query.product_id);
     if (query.actor) statement->bind(3, *query.actor);
