@@ -190,7 +190,8 @@ class ApiHandler final : public ExchangeHandler {
     add_request_id(reply, exchange.request_id);
     state_.metrics.record("rate limited", reply.status, 0);
     keep_alive = keep_alive && !state_.stopping;
-    return reply_head(reply, exchange.request_id, keep_alive, reply.body.size()) + reply.body;
+    const std::string head = reply_head(reply, exchange.request_id, keep_alive, reply.body.size());
+    return exchange.head.method == "HEAD" ? head : head + reply.body;
   }
 
   std::size_t admit(const Exchange& exchange) override {

@@ -416,6 +416,28 @@ TEST_SUITE("http.rate_limit") {
     CHECK(served.server().running());
   }
 
+  TEST_CASE("http: a HEAD over its rate gets 429 without a body, and the connection goes on") {
+    ServedRegistry served({"--public-rate", "0.01", "--public-burst", "1"});
+    const std::string page = "/public/products/" + product_id(served, "LV-C210");
+    // Three requests on one connection: the burst, a HEAD over it, a GET over it.
+    const std::string raw =
+        raw_exchange(served.port(), "HEAD " + page + " HTTP/1.1\r\nHost: x\r\n\r\nHEAD " + page +
+                                        " HTTP/1.1\r\nHost: x\r\n\r\nGET " + page +
+                                        " HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n");
+    const auto first_end = raw.find("\r\n\r\n");
+    REQUIRE(first_end != std::string::npos);
+    CHECK(status_of(raw) == 200);
+    const std::string second = raw.substr(first_end + 4);
+    CHECK(status_of(second) == 429);
+    const auto second_end = second.find("\r\n\r\n");
+    REQUIRE(second_end != std::string::npos);
+    CHECK(second.substr(0, second_end).find("Retry-After: ") != std::string::npos);
+    // Right after the HEAD's head comes the next answer, with its body.
+    const std::string third = second.substr(second_end + 4);
+    CHECK(status_of(third) == 429);
+    CHECK(third.find("too_many_requests") != std::string::npos);
+  }
+
   TEST_CASE("http: a scraper's flood does not slow officers' lookups") {
     ServedRegistry served({"--public-rate", "2", "--public-burst", "10"});
     const std::string lumora = product_id(served, "LV-C210");
