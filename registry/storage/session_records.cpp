@@ -146,6 +146,26 @@ void note_changes(ChangeSummary& summary, const enforcement::Consequences& decid
   summary.first.push_back(std::move(listed));
 }
 
+std::string product_trail_select(std::string_view product) {
+  const std::string id(product);
+  return "WITH RECURSIVE chain(version_id) AS ("
+         "  SELECT latest_version_id FROM products WHERE id = " +
+         id +
+         "  UNION ALL SELECT v.previous_id FROM declaration_versions v"
+         "  JOIN chain ON v.id = chain.version_id WHERE v.previous_id IS NOT NULL),"
+         " runs(run_id) AS (SELECT import_run_id FROM declaration_versions"
+         "  WHERE id IN (SELECT version_id FROM chain)) "
+         "SELECT id, at, actor, action, subject_type, subject_id, details FROM audit_events "
+         "WHERE id IN (SELECT id FROM audit_events WHERE subject_type = 'product' "
+         "AND subject_id = " +
+         id +
+         " UNION ALL SELECT id FROM audit_events WHERE subject_type = 'flag' AND subject_id IN "
+         "(SELECT id FROM flags WHERE product_id = " +
+         id +
+         ") UNION ALL SELECT id FROM audit_events "
+         "WHERE subject_type = 'import_run' AND subject_id IN (SELECT run_id FROM runs)) ";
+}
+
 Result<std::uint64_t> record_unregistered(
     std::span<const UnregisteredLookup> lookups, std::size_t stored, std::size_t max_entries,
     const std::function<Result<bool>(const UnregisteredLookup&, const LookupKeys&)>& merge,

@@ -53,6 +53,13 @@ inline constexpr const char* kTokenColumns =
     "coalesce(manufacturer_name, ''), created_at, created_by, holder, coalesce(expires, ''), "
     "coalesce(revoked_at, '') FROM tokens ";
 
+// The audit events of one product's trail (AuditQuery::product_id): the product's own, its
+// flags' and those of the import runs that added its versions, gathered through the
+// (subject_type, subject_id) index, never by reading the whole log. `product` is the parameter
+// that holds the product's id ("?1", "$1"). Columns as AuditEvent holds them; the caller adds
+// "AND ..." conditions and the order.
+std::string product_trail_select(std::string_view product);
+
 // An audit event as a write session records it; the backend assigns its id and chains it.
 struct AuditRecord {
   std::string at;

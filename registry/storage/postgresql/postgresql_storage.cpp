@@ -2021,22 +2021,9 @@ class PostgresqlStorage : public Storage {
         return Status::not_found("no product with id " + std::to_string(*query.product_id));
       }
     }
-    // A product's trail is gathered through the subject index: a condition that could also
-    // hold without a product would make the planner read the whole log for every product.
     const std::string trail =
         query.product_id
-            ? "WITH RECURSIVE chain(version_id) AS ("
-              "  SELECT latest_version_id FROM products WHERE id = $1"
-              "  UNION ALL SELECT v.previous_id FROM declaration_versions v"
-              "  JOIN chain ON v.id = chain.version_id WHERE v.previous_id IS NOT NULL),"
-              " runs(run_id) AS (SELECT import_run_id FROM declaration_versions"
-              "  WHERE id IN (SELECT version_id FROM chain)) "
-              "SELECT id, at, actor, action, subject_type, subject_id, details FROM audit_events "
-              "WHERE id IN (SELECT id FROM audit_events WHERE subject_type = 'product' "
-              "AND subject_id = $1 UNION ALL SELECT id FROM audit_events "
-              "WHERE subject_type = 'flag' AND subject_id IN "
-              "(SELECT id FROM flags WHERE product_id = $1) UNION ALL SELECT id FROM audit_events "
-              "WHERE subject_type = 'import_run' AND subject_id IN (SELECT run_id FROM runs)) "
+            ? records::product_trail_select("$1")
             : "SELECT id, at, actor, action, subject_type, subject_id, details FROM audit_events "
               "WHERE ($1::bigint IS NULL) ";
     auto found = db_->query(
