@@ -2,6 +2,7 @@
 #include <doctest/doctest.h>
 
 #include "registry/ingest/ingest.h"
+#include "registry/model/lookup_keys.h"
 #include "support/registry.h"
 #include "support/temp_files.h"
 
@@ -31,6 +32,29 @@ std::string table_counts(const std::string& location) {
            std::to_string(probe.integer(std::string("SELECT count(*) FROM ") + table)) + " ";
   }
   return out;
+}
+
+// `count` products of 40 makers, every tenth with a GTIN-13.
+std::string many_products_csv(int count) {
+  std::string csv = "manufacturer.name,product.brand,product.model,product.type,product.gtin\n";
+  for (int i = 0; i < count; ++i) {
+    std::string gtin;
+    if (i % 10 == 0) {
+      std::string digits = std::to_string(4000000000000LL + i);
+      digits.back() = *model::gtin_check_digit(digits);
+      gtin = digits;
+    }
+    csv += "Maker " + std::to_string(i % 40) + ",Brand,M" + std::to_string(i) + "," +
+           (i % 3 == 0 ? "camera" : "plug") + "," + gtin + "\n";
+  }
+  return csv;
+}
+
+// The definitions of the products' indexes, in name order.
+std::vector<std::string> product_indexes(test::RegistryProbe& probe) {
+  return probe.column(
+      "SELECT name || ': ' || coalesce(sql, '') FROM sqlite_master "
+      "WHERE type = 'index' AND tbl_name = 'products' ORDER BY name");
 }
 
 const char* kCsv =
@@ -140,6 +164,70 @@ TEST_SUITE("ingest") {
     result = import_file(opened.value().get(), txt, as_csv, observer);
     REQUIRE(result.is_ok());
     CHECK(result->counts.new_products == 2);
+  }
+
+  TEST_CASE("a large import builds the products' indexes at commit, as they were defined" *
+            doctest::test_suite("sqlite_only")) {
+    ScratchDir dir;
+    auto small = testing::write_file(dir, "small.csv", kCsv);
+    // Past the 50,000 new products after which an import defers the indexes.
+    auto large = testing::write_file(dir, "large.csv", many_products_csv(60000));
+    test::TestRegistry backing(dir);
+    auto path = backing.location();
+    auto opened = storage::open_storage(path, storage::OpenMode::kReadWrite);
+    REQUIRE(opened.is_ok());
+    RecordingObserver observer;
+    test::RegistryProbe probe(path);
+    const std::vector<std::string> indexes = product_indexes(probe);
+    REQUIRE(indexes.size() >= 5);
+    auto schema_version = [&] { return probe.integer("PRAGMA schema_version"); };
+
+    // A small import leaves the schema alone.
+    const std::int64_t before_small = schema_version();
+    REQUIRE(import_file(opened.value().get(), small, {}, observer).is_ok());
+    CHECK(schema_version() == before_small);
+
+    // A dry run of the large file defers them inside its preview, and the rollback restores
+    // them untouched.
+    const std::string counts = table_counts(path);
+    const std::int64_t before_dry = schema_version();
+    {
+      auto preview = opened.value()->begin_preview();
+      REQUIRE(preview.is_ok());
+      auto dry = import_file(opened.value().get(), large, {}, observer);
+      REQUIRE(dry.is_ok());
+      CHECK(dry->counts.new_products == 60000);
+    }
+    CHECK(schema_version() == before_dry);
+    CHECK(table_counts(path) == counts);
+    CHECK(product_indexes(probe) == indexes);
+
+    // The real run drops them and creates them again, from the same definitions, over every row.
+    auto real = import_file(opened.value().get(), large, {}, observer);
+    REQUIRE(real.is_ok());
+    CHECK(real->counts.new_products == 60000);
+    CHECK(schema_version() > before_dry);
+    CHECK(product_indexes(probe) == indexes);
+    CHECK(probe.text("PRAGMA integrity_check") == "ok");
+    CHECK(probe.integer("SELECT count(*) FROM products INDEXED BY products_gtin "
+                        "WHERE gtin IS NOT NULL") == 6000);
+    CHECK(probe.integer("SELECT count(*) FROM products INDEXED BY products_manufacturer "
+                        "WHERE manufacturer_id = (SELECT id FROM manufacturers "
+                        "WHERE name = 'Maker 7')") == 1500);
+    // The products imported before the rebuild are in the rebuilt indexes too.
+    CHECK(probe.integer("SELECT count(*) FROM products INDEXED BY products_lookup WHERE "
+                        "lookup_hash = (SELECT lookup_hash FROM products WHERE model = 'X2')") ==
+          1);
+
+    // An import small beside the registry now keeps them.
+    const std::int64_t before_update = schema_version();
+    auto update = testing::write_file(dir, "update.csv",
+                                      "manufacturer.name,product.brand,product.model\n"
+                                      "Maker 1,Brand,M1\nMaker 1,Brand,N1\n");
+    auto updated = import_file(opened.value().get(), update, {}, observer);
+    REQUIRE(updated.is_ok());
+    CHECK(updated->counts.new_products == 1);
+    CHECK(schema_version() == before_update);
   }
 
   TEST_CASE("many records flow through the batches in order") {

@@ -308,15 +308,40 @@ class ConsequenceWriter {
   Statement insert_flag_, update_flag_, find_flag_, insert_change_;
 };
 
+// For its life, sorts that outgrow a connection's page cache spill to temporary files instead
+// of memory, so that an index built at commit takes no more memory over a million products than
+// over a thousand. Changes nothing when made inside a transaction, where SQLite refuses it.
+class TemporaryStorageOnDisk {
+ public:
+  explicit TemporaryStorageOnDisk(Database& db) : db_(db) {
+    if (sqlite3_get_autocommit(db.handle()) == 0) return;
+    auto previous = db.query_int("PRAGMA temp_store");
+    if (previous.is_ok() && db.exec("PRAGMA temp_store = FILE").is_ok()) {
+      previous_ = previous.value();
+    }
+  }
+  ~TemporaryStorageOnDisk() {
+    if (previous_) (void)db_.exec("PRAGMA temp_store = " + std::to_string(*previous_));
+  }
+  TemporaryStorageOnDisk(const TemporaryStorageOnDisk&) = delete;
+  TemporaryStorageOnDisk& operator=(const TemporaryStorageOnDisk&) = delete;
+
+ private:
+  Database& db_;
+  std::optional<std::int64_t> previous_;  // the setting to restore; none: unchanged
+};
+
 // Writes one import inside one IMMEDIATE transaction. Product and version ids are assigned
 // here (this connection holds the write lock), so a new product costs one row in products and
-// one in declaration_versions, and no secondary index but the identity hash; the products it
-// creates enter the full-text index together at commit.
+// one in declaration_versions; the products it creates enter the full-text index together at
+// commit. A large import also builds the products' other indexes at commit (see
+// defer_indexes_when_large).
 class SqliteImportSession : public ImportSession {
  public:
   SqliteImportSession(Database& db, ImportRunInfo info, const EvaluationInfo* evaluation,
                       Rejudge rejudge, Decide decide)
       : db_(db),
+        temporary_storage_(db),
         transaction_(db),
         info_(std::move(info)),
         started_at_(utc_timestamp()),
@@ -436,6 +461,7 @@ class SqliteImportSession : public ImportSession {
     if (evaluation_ && next_product_id_ > first_new_product_id_) {
       IOTREG_TRY(writer_->write_new_products_history(first_new_product_id_));
     }
+    for (const std::string& create : deferred_indexes_) IOTREG_TRY(db_.exec(create));
     // One statement indexes every product this import created, with its final values: in bulk,
     // full-text indexing costs about half of what it costs row by row.
     index_new_products_.bind(1, first_new_product_id_);
@@ -622,8 +648,42 @@ class SqliteImportSession : public ImportSession {
     return Status::ok();
   }
 
+  // Once this import has created kDeferIndexesAfter products, and at least a quarter as many as
+  // the registry held before it, drops every index of products but the identity hash (which
+  // the import reads) inside the import's transaction, to be created again from its stored
+  // definition at commit. Inserting keys in random order into B-trees larger than the page
+  // cache was half of a million-declaration import; building each index once from sorted keys
+  // costs a fraction of it. An import small beside the registry keeps its indexes, so it never
+  // pays a rebuild of the whole table. Readers see the indexes throughout: a rollback restores
+  // them, and a commit publishes them rebuilt.
+  Status defer_indexes_when_large() {
+    const std::int64_t created = next_product_id_ - first_new_product_id_;
+    const std::int64_t held_before = first_new_product_id_ - 1;
+    if (indexes_deferred_ || created < std::max(kDeferIndexesAfter, held_before / 4)) {
+      return Status::ok();
+    }
+    indexes_deferred_ = true;
+    std::vector<std::string> names;
+    {
+      auto indexes = db_.prepare(
+          "SELECT name, sql FROM sqlite_master WHERE type = 'index' AND tbl_name = 'products' "
+          "AND sql IS NOT NULL AND name <> 'products_identity' ORDER BY name");
+      if (!indexes.is_ok()) return indexes.status();
+      for (;;) {
+        auto row = indexes->step();
+        if (!row.is_ok()) return row.status();
+        if (!row.value()) break;
+        names.push_back(indexes->text(0));
+        deferred_indexes_.push_back(indexes->text(1));
+      }
+    }
+    for (const std::string& name : names) IOTREG_TRY(db_.exec("DROP INDEX \"" + name + "\""));
+    return Status::ok();
+  }
+
   Result<StoreOutcome> insert_new_product(const StagedDeclaration& staged,
                                           std::int64_t manufacturer_id, std::string_view type) {
+    IOTREG_TRY(defer_indexes_when_large());
     const std::string& brand = staged.brand;
     const std::string& model_name = staged.model;
     std::int64_t product_id = next_product_id_++;
@@ -676,6 +736,7 @@ class SqliteImportSession : public ImportSession {
   }
 
   Database& db_;
+  TemporaryStorageOnDisk temporary_storage_;  // outlives the transaction
   Transaction transaction_;
   ImportRunInfo info_;
   std::string started_at_;
@@ -684,7 +745,10 @@ class SqliteImportSession : public ImportSession {
   std::int64_t first_new_product_id_ = 0;  // products from here on were created by this import
   std::int64_t next_version_id_ = 0;
   std::unordered_map<std::string, std::int64_t> manufacturer_ids_;
-  std::optional<EvaluationInfo> evaluation_;  // with one, what is stored is judged
+  static constexpr std::int64_t kDeferIndexesAfter = 50'000;
+  bool indexes_deferred_ = false;
+  std::vector<std::string> deferred_indexes_;  // their CREATE INDEX statements, run at commit
+  std::optional<EvaluationInfo> evaluation_;   // with one, what is stored is judged
   Rejudge rejudge_;
   Decide decide_;
   std::optional<ConsequenceWriter> writer_;  // from start() on
