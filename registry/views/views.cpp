@@ -1,6 +1,10 @@
 #include "registry/views/views.h"
 
+#include <charconv>
+#include <iterator>
+
 #include "registry/checks/checks.h"
+#include "registry/core/utf8.h"
 
 namespace iotreg::views {
 namespace {
@@ -15,8 +19,122 @@ Json parse_stored(const std::string& text) {
 
 }  // namespace
 
+namespace {
+
+// A JSON string as nlohmann's serializer writes it when not ensuring ASCII: '"' and '\\'
+// escaped, \b \f \n \r \t by name, other control characters as \u00xx, everything else as
+// it is. Only for valid UTF-8.
+void append_escaped(std::string& out, std::string_view text) {
+  static constexpr char kHex[] = "0123456789abcdef";
+  out.push_back('"');
+  std::size_t run_start = 0;
+  for (std::size_t i = 0; i < text.size(); ++i) {
+    const auto byte = static_cast<unsigned char>(text[i]);
+    if (byte >= 0x20 && byte != '"' && byte != '\\') continue;
+    out.append(text.data() + run_start, i - run_start);
+    run_start = i + 1;
+    out.push_back('\\');
+    switch (byte) {
+      case '"':
+      case '\\':
+        out.push_back(static_cast<char>(byte));
+        break;
+      case '\b':
+        out.push_back('b');
+        break;
+      case '\f':
+        out.push_back('f');
+        break;
+      case '\n':
+        out.push_back('n');
+        break;
+      case '\r':
+        out.push_back('r');
+        break;
+      case '\t':
+        out.push_back('t');
+        break;
+      default:
+        out += "u00";
+        out.push_back(kHex[byte >> 4]);
+        out.push_back(kHex[byte & 0xF]);
+    }
+  }
+  out.append(text.data() + run_start, text.size() - run_start);
+  out.push_back('"');
+}
+
+void append_string(std::string& out, const std::string& text) {
+  if (is_valid_utf8(text)) {
+    append_escaped(out, text);
+  } else {
+    out += Json(text).dump(-1, ' ', false, Json::error_handler_t::replace);
+  }
+}
+
+template <typename Integer>
+void append_integer(std::string& out, Integer number) {
+  char digits[24];
+  const auto written = std::to_chars(std::begin(digits), std::end(digits), number);
+  out.append(digits, written.ptr);
+}
+
+// The compact form of `value`, byte for byte what nlohmann's dump(-1) with replacement of
+// invalid UTF-8 writes, without its per-byte UTF-8 decoder on valid text: a reply's bodies are
+// mostly strings, and that decoder was the largest single cost of writing a product's detail.
+void append_compact(std::string& out, const Json& value) {
+  switch (value.type()) {
+    case Json::value_t::object: {
+      out.push_back('{');
+      bool first = true;
+      for (const auto& [key, member] : value.get_ref<const Json::object_t&>()) {
+        if (!first) out.push_back(',');
+        first = false;
+        append_string(out, key);
+        out.push_back(':');
+        append_compact(out, member);
+      }
+      out.push_back('}');
+      return;
+    }
+    case Json::value_t::array: {
+      out.push_back('[');
+      bool first = true;
+      for (const Json& element : value) {
+        if (!first) out.push_back(',');
+        first = false;
+        append_compact(out, element);
+      }
+      out.push_back(']');
+      return;
+    }
+    case Json::value_t::string:
+      append_string(out, value.get_ref<const std::string&>());
+      return;
+    case Json::value_t::boolean:
+      out += value.get<bool>() ? "true" : "false";
+      return;
+    case Json::value_t::number_integer:
+      append_integer(out, value.get<std::int64_t>());
+      return;
+    case Json::value_t::number_unsigned:
+      append_integer(out, value.get<std::uint64_t>());
+      return;
+    case Json::value_t::null:
+      out += "null";
+      return;
+    default:  // floating point, binary, discarded: rare, and written as nlohmann writes them
+      out += value.dump(-1, ' ', false, Json::error_handler_t::replace);
+  }
+}
+
+}  // namespace
+
 std::string dump(const Json& value, int indent) {
-  return value.dump(indent, ' ', false, Json::error_handler_t::replace);
+  if (indent >= 0) return value.dump(indent, ' ', false, Json::error_handler_t::replace);
+  std::string out;
+  append_compact(out, value);
+  return out;
 }
 
 // The checks that failed, in the order the findings list them.

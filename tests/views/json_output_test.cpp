@@ -1,0 +1,117 @@
+// The compact JSON of every reply: byte for byte what nlohmann's serializer writes, invalid
+// UTF-8 replaced, on values of every type and on strings of every kind of byte.
+#include <doctest/doctest.h>
+
+#include <cstdint>
+#include <limits>
+#include <random>
+#include <string>
+
+#include "registry/views/views.h"
+
+namespace iotreg::views {
+namespace {
+
+std::string reference(const Json& value) {
+  return value.dump(-1, ' ', false, Json::error_handler_t::replace);
+}
+
+// Random bytes drawn mostly from the ones that need care: controls, quotes, backslashes, DEL,
+// lead and continuation bytes of UTF-8 (valid sequences and broken ones), and plain letters.
+std::string random_text(std::mt19937& random) {
+  static const std::string kPieces[] = {"a",
+                                        "Z",
+                                        " ",
+                                        "\"",
+                                        "\\",
+                                        "\b",
+                                        "\f",
+                                        "\n",
+                                        "\r",
+                                        "\t",
+                                        "\x01",
+                                        "\x1f",
+                                        "\x7f",
+                                        "é",
+                                        "€",
+                                        "😀",
+                                        "\xc3",
+                                        "\xa9",
+                                        "\xe2\x82",
+                                        "\xf0\x9f\x98",
+                                        "\xed\xa0\x80",
+                                        "\xc0\xaf",
+                                        "\xff",
+                                        std::string(1, '\0')};
+  std::uniform_int_distribution<std::size_t> piece(0, std::size(kPieces) - 1);
+  std::uniform_int_distribution<int> length(0, 12);
+  std::string text;
+  for (int i = length(random); i > 0; --i) text += kPieces[piece(random)];
+  return text;
+}
+
+Json random_value(std::mt19937& random, int depth) {
+  std::uniform_int_distribution<int> kind(0, depth > 3 ? 5 : 7);
+  switch (kind(random)) {
+    case 0:
+      return nullptr;
+    case 1:
+      return random() % 2 == 0;
+    case 2:
+      return static_cast<std::int64_t>(random()) - (std::int64_t{1} << 31);
+    case 3:
+      return static_cast<std::uint64_t>(random()) << 32 | random();
+    case 4:
+      return std::uniform_real_distribution<double>(-1e6, 1e6)(random);
+    case 5:
+      return random_text(random);
+    case 6: {
+      Json array = Json::array();
+      for (int i = static_cast<int>(random() % 5); i > 0; --i) {
+        array.push_back(random_value(random, depth + 1));
+      }
+      return array;
+    }
+    default: {
+      Json object = Json::object();
+      for (int i = static_cast<int>(random() % 5); i > 0; --i) {
+        object[random_text(random)] = random_value(random, depth + 1);
+      }
+      return object;
+    }
+  }
+}
+
+}  // namespace
+
+TEST_SUITE("views") {
+  TEST_CASE("compact JSON is written as nlohmann writes it") {
+    const Json fixed = {
+        {"null", nullptr},
+        {"flags", {true, false}},
+        {"numbers",
+         {0, -1, std::numeric_limits<std::int64_t>::min(), std::numeric_limits<std::int64_t>::max(),
+          std::numeric_limits<std::uint64_t>::max(), 1.5, -0.0, 1e300, 3.0}},
+        {"empty", {{"array", Json::array()}, {"object", Json::object()}, {"string", ""}}},
+        {"escapes", "quote \" backslash \\ \b\f\n\r\t \x01\x1f\x7f end"},
+        {"text", "Domótica € 😀"},
+        {"broken", "ok \xc3 then \xff and \xed\xa0\x80 and \xc0\xaf"},
+        {"key \" with \n escapes \xff", "value"}};
+    CHECK(dump(fixed) == reference(fixed));
+    CHECK(dump(fixed).find("\\u0001") != std::string::npos);
+    CHECK(dump(fixed).find("\xef\xbf\xbd") != std::string::npos);  // U+FFFD
+
+    std::mt19937 random(20261205);
+    for (int i = 0; i < 2000; ++i) {
+      const Json value = random_value(random, 0);
+      REQUIRE_MESSAGE(dump(value) == reference(value), reference(value));
+    }
+  }
+
+  TEST_CASE("indented JSON is nlohmann's own") {
+    const Json value = {{"a", {1, 2}}, {"b", "\xff"}};
+    CHECK(dump(value, 2) == value.dump(2, ' ', false, Json::error_handler_t::replace));
+  }
+}
+
+}  // namespace iotreg::views
