@@ -125,7 +125,6 @@ class Database {
   std::unordered_map<std::string, std::vector<sqlite3_stmt*>> idle_statements_;
 };
 
-// BEGIN IMMEDIATE on construction via begin(); ROLLBACK on destruction unless committed.
 // A write transaction (BEGIN IMMEDIATE), rolled back when destroyed without commit(). Inside
 // another transaction of the same connection (a preview) it is a savepoint instead, released
 // on commit() and rolled back to when destroyed without it.
