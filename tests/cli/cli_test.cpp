@@ -807,6 +807,49 @@ TEST_SUITE("cli") {
     }
   }
 
+  TEST_CASE(
+      "cli: a large judged import raises its flags and builds the products' indexes at "
+      "commit" *
+      doctest::test_suite("sqlite_only")) {
+    Registry registry;
+    REQUIRE(registry.import({sample("01-lumora-vision.csv")}).exit_status == 1);
+    RegistryProbe probe(registry.db);
+    const std::string kIndexes =
+        "SELECT name || ': ' || sql FROM sqlite_master WHERE type = 'index' "
+        "AND tbl_name = 'products' AND sql IS NOT NULL ORDER BY name";
+    const std::vector<std::string> indexes = probe.column(kIndexes);
+    const std::int64_t schema_version = probe.integer("PRAGMA schema_version");
+    const std::int64_t products_before = probe.integer("SELECT count(*) FROM products");
+
+    // Past the 50,000 new products after which an import defers the indexes; declarations
+    // that name no point of contact, so each is judged non-compliant and flagged.
+    std::string csv = "manufacturer.name,product.brand,product.model,product.type\n";
+    for (int i = 0; i < 60000; ++i) {
+      csv += "Bulk Maker " + std::to_string(i % 25) + ",Bulk,B" + std::to_string(i) + ",plug\n";
+    }
+    write_file(registry.dir.file("bulk.csv"), csv);
+    auto result = registry.import({registry.dir.file("bulk.csv")});
+    INFO("stdout:\n", result.out, "stderr:\n", result.err);
+    REQUIRE(result.exit_status == 0);
+    CHECK(contains(result.out, "60000 new products"));
+
+    CHECK(probe.integer("PRAGMA schema_version") > schema_version);
+    CHECK(probe.column(kIndexes) == indexes);
+    CHECK(probe.text("PRAGMA integrity_check") == "ok");
+    CHECK(probe.integer("SELECT count(*) FROM products") == products_before + 60000);
+    const std::int64_t flagged = probe.integer(
+        "SELECT count(*) FROM products INDEXED BY products_manufacturer "
+        "WHERE manufacturer_id IN (SELECT id FROM manufacturers WHERE name LIKE 'Bulk Maker %') "
+        "AND status = 'non_compliant'");
+    CHECK(flagged == 60000);
+    CHECK(probe.integer("SELECT count(*) FROM flags f JOIN products p ON p.id = f.product_id "
+                        "WHERE p.brand = 'Bulk' AND f.state = 'raised'") == flagged);
+    CHECK(probe.integer("SELECT count(*) FROM status_changes c JOIN products p "
+                        "ON p.id = c.product_id WHERE p.brand = 'Bulk'") == 2 * flagged);
+    CHECK(registry.products({"--manufacturer", "Bulk Maker 7", "--flag-state", "raised"}).size() ==
+          2400);
+  }
+
   TEST_CASE("cli: import --dry-run stores nothing and reports the same rejections") {
     Registry registry;
     auto files = sample_files();

@@ -42,6 +42,17 @@ std::string random_text(std::mt19937& random) {
                                         "\xed\xa0\x80",
                                         "\xc0\xaf",
                                         "\xff",
+                                        "\xc2\x80",
+                                        "\xc2\x9f",
+                                        "\xf4\x8f\xbf\xbf",
+                                        "\xf4\x90\x80\x80",
+                                        "\xf5",
+                                        "\xe0\x80\x80",
+                                        "\xe0\xa0\x80",
+                                        "\xf0\x80\x80\x80",
+                                        "\xf0\x90\x80\x80",
+                                        "\xed\x9f\xbf",
+                                        "\xee\x80\x80",
                                         std::string(1, '\0')};
   std::uniform_int_distribution<std::size_t> piece(0, std::size(kPieces) - 1);
   std::uniform_int_distribution<int> length(0, 12);
@@ -95,7 +106,10 @@ TEST_SUITE("views") {
         {"empty", {{"array", Json::array()}, {"object", Json::object()}, {"string", ""}}},
         {"escapes", "quote \" backslash \\ \b\f\n\r\t \x01\x1f\x7f end"},
         {"text", "Domótica € 😀"},
-        {"broken", "ok \xc3 then \xff and \xed\xa0\x80 and \xc0\xaf"},
+        {"broken",
+         "ok \xc3 then \xff and \xed\xa0\x80 and \xc0\xaf, \xf4\x90\x80\x80, \xf5, \xe0\x80\x80, "
+         "\xf0\x80\x80\x80"},
+        {"edges", "\xc2\x80 \xc2\x9f \xf4\x8f\xbf\xbf \xed\x9f\xbf \xee\x80\x80 \xe0\xa0\x80"},
         {"key \" with \n escapes \xff", "value"}};
     CHECK(dump(fixed) == reference(fixed));
     CHECK(dump(fixed).find("\\u0001") != std::string::npos);

@@ -663,7 +663,10 @@ class SqliteImportSession : public ImportSession {
       return Status::ok();
     }
     indexes_deferred_ = true;
-    std::vector<std::string> names;
+    std::vector<std::string> creates;
+    // The drops run in one savepoint, all of them or none; the statements to create them again
+    // are kept only once they are dropped.
+    std::string drops = "SAVEPOINT iotreg_defer_indexes;";
     {
       auto indexes = db_.prepare(
           "SELECT name, sql FROM sqlite_master WHERE type = 'index' AND tbl_name = 'products' "
@@ -673,11 +676,12 @@ class SqliteImportSession : public ImportSession {
         auto row = indexes->step();
         if (!row.is_ok()) return row.status();
         if (!row.value()) break;
-        names.push_back(indexes->text(0));
-        deferred_indexes_.push_back(indexes->text(1));
+        drops += "DROP INDEX \"" + indexes->text(0) + "\";";
+        creates.push_back(indexes->text(1));
       }
     }
-    for (const std::string& name : names) IOTREG_TRY(db_.exec("DROP INDEX \"" + name + "\""));
+    IOTREG_TRY(db_.exec(drops + "RELEASE iotreg_defer_indexes;"));
+    deferred_indexes_ = std::move(creates);
     return Status::ok();
   }
 
