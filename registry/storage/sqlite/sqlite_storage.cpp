@@ -309,8 +309,9 @@ class ConsequenceWriter {
 };
 
 // For its life, sorts that outgrow a connection's page cache spill to temporary files instead
-// of memory, so that an index built at commit takes no more memory over a million products than
-// over a thousand. Changes nothing when made inside a transaction, where SQLite refuses it.
+// of memory, so that an index built at an import's commit takes no more memory over a million
+// products than over a thousand. Changes nothing when made inside a transaction, where SQLite
+// refuses it: a preview sets it for the imports inside it.
 class TemporaryStorageOnDisk {
  public:
   explicit TemporaryStorageOnDisk(Database& db) : db_(db) {
@@ -1204,12 +1205,15 @@ class SqliteCopySession : public CopySession {
 };
 
 // A transaction that is never committed: the sessions inside it use savepoints.
+// A transaction rolled back at its end; an import inside it (a dry run) builds its deferred
+// indexes with temporary files as a real one does.
 class SqlitePreview : public Preview {
  public:
-  explicit SqlitePreview(Database& db) : transaction_(db) {}
+  explicit SqlitePreview(Database& db) : temporary_storage_(db), transaction_(db) {}
   Status start() { return transaction_.begin(); }
 
  private:
+  TemporaryStorageOnDisk temporary_storage_;  // outlives the transaction
   Transaction transaction_;
 };
 
@@ -2139,10 +2143,12 @@ Result<std::unique_ptr<Storage>> open_sqlite_storage(const std::string& path, Op
                                                      std::size_t page_cache_bytes) {
   struct stat info {};
   bool exists = ::stat(path.c_str(), &info) == 0;
-  // A dry run on a registry that does not exist yet runs on an empty one in memory: what the
-  // real run would find, and nothing is created.
+  // A dry run on a registry that does not exist yet runs on an empty one: what the real run
+  // would find, and nothing is created. SQLite's private temporary database (the empty name)
+  // keeps what outgrows the page cache in a temporary file, deleted when it closes, so the dry
+  // run of a large file takes no more memory than its real run.
   if (mode == OpenMode::kPreview && !exists) {
-    return open_sqlite_storage(":memory:", OpenMode::kReadWrite, page_cache_bytes);
+    return open_sqlite_storage("", OpenMode::kReadWrite, page_cache_bytes);
   }
   const bool read_only = mode == OpenMode::kReadOnly ||
                          (mode == OpenMode::kRead && exists && ::access(path.c_str(), W_OK) != 0);
