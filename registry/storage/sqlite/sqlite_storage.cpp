@@ -1204,9 +1204,8 @@ class SqliteCopySession : public CopySession {
   Transaction transaction_;
 };
 
-// A transaction that is never committed: the sessions inside it use savepoints.
-// A transaction rolled back at its end; an import inside it (a dry run) builds its deferred
-// indexes with temporary files as a real one does.
+// A transaction that is never committed: the sessions inside it use savepoints. An import
+// inside it (a dry run) builds its deferred indexes with temporary files, as a real one does.
 class SqlitePreview : public Preview {
  public:
   explicit SqlitePreview(Database& db) : temporary_storage_(db), transaction_(db) {}
