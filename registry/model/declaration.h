@@ -131,7 +131,10 @@ struct ProductIdentity {
 };
 ProductIdentity product_identity(const Declaration& declaration);
 
-// Appends `text` as a JSON string literal (quotes included). `text` must be valid UTF-8.
+// Appends `text` as a JSON string literal (quotes included), escaped as nlohmann's serializer
+// escapes it: the quote and the backslash, backspace, form feed, line feed, carriage return and
+// tab by their short escapes, other control characters as \u00xx in lower case, every other byte
+// as it is. `text` must be valid UTF-8.
 void append_json_string(std::string& out, std::string_view text);
 
 }  // namespace iotreg::model

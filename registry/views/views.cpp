@@ -5,6 +5,7 @@
 
 #include "registry/checks/checks.h"
 #include "registry/core/utf8.h"
+#include "registry/model/declaration.h"
 
 namespace iotreg::views {
 namespace {
@@ -17,56 +18,9 @@ Json parse_stored(const std::string& text) {
   return parsed.is_discarded() ? Json(nullptr) : parsed;
 }
 
-}  // namespace
-
-namespace {
-
-// A JSON string as nlohmann's serializer writes it when not ensuring ASCII: '"' and '\\'
-// escaped, \b \f \n \r \t by name, other control characters as \u00xx, everything else as
-// it is. Only for valid UTF-8.
-void append_escaped(std::string& out, std::string_view text) {
-  static constexpr char kHex[] = "0123456789abcdef";
-  out.push_back('"');
-  std::size_t run_start = 0;
-  for (std::size_t i = 0; i < text.size(); ++i) {
-    const auto byte = static_cast<unsigned char>(text[i]);
-    if (byte >= 0x20 && byte != '"' && byte != '\\') continue;
-    out.append(text.data() + run_start, i - run_start);
-    run_start = i + 1;
-    out.push_back('\\');
-    switch (byte) {
-      case '"':
-      case '\\':
-        out.push_back(static_cast<char>(byte));
-        break;
-      case '\b':
-        out.push_back('b');
-        break;
-      case '\f':
-        out.push_back('f');
-        break;
-      case '\n':
-        out.push_back('n');
-        break;
-      case '\r':
-        out.push_back('r');
-        break;
-      case '\t':
-        out.push_back('t');
-        break;
-      default:
-        out += "u00";
-        out.push_back(kHex[byte >> 4]);
-        out.push_back(kHex[byte & 0xF]);
-    }
-  }
-  out.append(text.data() + run_start, text.size() - run_start);
-  out.push_back('"');
-}
-
 void append_string(std::string& out, const std::string& text) {
   if (is_valid_utf8(text)) {
-    append_escaped(out, text);
+    model::append_json_string(out, text);
   } else {
     out += Json(text).dump(-1, ' ', false, Json::error_handler_t::replace);
   }
