@@ -366,7 +366,7 @@ Result<std::unique_ptr<storage::Storage>> ConnectionPool::acquire() {
   }
   if (!connection) {
     auto opened =
-        storage::open_storage(registry_, storage::OpenMode::kReadWrite, page_cache_bytes_);
+        storage::open_storage(registry_, storage::OpenMode::kReadWrite, {page_cache_bytes_, true});
     if (!opened.is_ok()) return opened.status();
     connection = std::move(opened).value();
   }

@@ -4,11 +4,11 @@
 namespace iotreg::storage {
 
 Result<std::unique_ptr<Storage>> open_storage(const std::string& location, OpenMode mode,
-                                              std::size_t page_cache_bytes) {
+                                              PageCaching caching) {
   if (postgresql::is_postgresql_location(location)) {
     return postgresql::open_postgresql_storage(location, mode);
   }
-  return open_sqlite_storage(location, mode, page_cache_bytes);
+  return open_sqlite_storage(location, mode, caching);
 }
 
 std::string printable_location(const std::string& location) {

@@ -586,12 +586,22 @@ enum class OpenMode {
 // of one budget instead.
 inline constexpr std::size_t kBulkPageCacheBytes = std::size_t{32} << 20;
 
+// How one SQLite connection keeps the registry's pages.
+struct PageCaching {
+  // The most the connection's private page cache keeps of the pages it read or wrote.
+  std::size_t cache_bytes = kBulkPageCacheBytes;
+  // Whether it reads pages in place from the one memory map of the file that the process's
+  // connections share (sqlite/shared_map.h), rather than copying each page it reads into its
+  // cache: for a server's many connections, which mostly read.
+  bool shared_map = false;
+};
+
 // Opens the registry at `location`: a libpq connection URI (postgresql://..., postgres://...)
 // for the PostgreSQL backend, else the path of an SQLite file, the embedded default. Errors say
 // what is wrong with it: not an iotreg registry, from a newer version, read-only, busy.
-// `page_cache_bytes`: the most this connection keeps of the pages it read or wrote.
+// `caching`: how the connection keeps the pages it reads (SQLite only).
 Result<std::unique_ptr<Storage>> open_storage(const std::string& location, OpenMode mode,
-                                              std::size_t page_cache_bytes = kBulkPageCacheBytes);
+                                              PageCaching caching = {});
 // What a location may be, for help texts.
 inline constexpr const char* kLocationForms =
     "an SQLite file, or a PostgreSQL connection URI (postgresql://...)";
@@ -599,7 +609,7 @@ inline constexpr const char* kLocationForms =
 std::string printable_location(const std::string& location);
 
 // The SQLite backend (open_storage's for a path).
-Result<std::unique_ptr<Storage>> open_sqlite_storage(
-    const std::string& path, OpenMode mode, std::size_t page_cache_bytes = kBulkPageCacheBytes);
+Result<std::unique_ptr<Storage>> open_sqlite_storage(const std::string& path, OpenMode mode,
+                                                     PageCaching caching = {});
 
 }  // namespace iotreg::storage

@@ -98,9 +98,12 @@ class Statement {
 class Database {
  public:
   // Opens the file and applies every per-connection PRAGMA (the only place that does), with a
-  // private page cache of at most `page_cache_bytes` (at least 256 KiB).
+  // private page cache of at most `page_cache_bytes` (at least 256 KiB). With `shared_map`, the
+  // connection reads the file's pages in place from the process's one map of it
+  // (shared_map.h).
   static Result<std::unique_ptr<Database>> open(const std::string& path, bool read_only,
-                                                std::size_t page_cache_bytes = 32u << 20);
+                                                std::size_t page_cache_bytes = 32u << 20,
+                                                bool shared_map = false);
   ~Database();
   Database(const Database&) = delete;
   Database& operator=(const Database&) = delete;

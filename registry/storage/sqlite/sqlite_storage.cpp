@@ -2139,7 +2139,7 @@ Status migrate(Database& db) {
 }  // namespace
 
 Result<std::unique_ptr<Storage>> open_sqlite_storage(const std::string& path, OpenMode mode,
-                                                     std::size_t page_cache_bytes) {
+                                                     PageCaching caching) {
   struct stat info {};
   bool exists = ::stat(path.c_str(), &info) == 0;
   // A dry run on a registry that does not exist yet runs on an empty one: what the real run
@@ -2147,7 +2147,7 @@ Result<std::unique_ptr<Storage>> open_sqlite_storage(const std::string& path, Op
   // keeps what outgrows the page cache in a temporary file, deleted when it closes, so the dry
   // run of a large file takes no more memory than its real run.
   if (mode == OpenMode::kPreview && !exists) {
-    return open_sqlite_storage("", OpenMode::kReadWrite, page_cache_bytes);
+    return open_sqlite_storage("", OpenMode::kReadWrite, caching);
   }
   const bool read_only = mode == OpenMode::kReadOnly ||
                          (mode == OpenMode::kRead && exists && ::access(path.c_str(), W_OK) != 0);
@@ -2158,7 +2158,7 @@ Result<std::unique_ptr<Storage>> open_sqlite_storage(const std::string& path, Op
   if (exists && ::access(path.c_str(), R_OK) != 0) {
     return Status::io_error("database " + path + " cannot be read: permission denied");
   }
-  auto opened = Database::open(path, read_only, page_cache_bytes);
+  auto opened = Database::open(path, read_only, caching.cache_bytes, caching.shared_map);
   if (!opened.is_ok()) return opened.status();
   auto db = std::move(opened).value();
 

@@ -1,0 +1,327 @@
+#include "registry/storage/sqlite/shared_map.h"
+
+#include <sqlite3.h>
+#include <sys/mman.h>
+#include <sys/stat.h>
+
+#include <algorithm>
+#include <atomic>
+#include <cstddef>
+#include <map>
+#include <memory>
+#include <mutex>
+#include <string>
+#include <utility>
+
+namespace iotreg::storage::sqlite {
+namespace {
+
+constexpr sqlite3_int64 kReservedBytes = kSharedMapBytes;
+
+using FileIdentity = std::pair<dev_t, ino_t>;
+
+// One database file (device and inode) as the process maps it. It lives from the first page a
+// connection asks for to the close of the last connection that asked, and is mapped through
+// the descriptor of the connection that asks first. The shim opens no descriptor of its own:
+// closing any descriptor of a file drops every POSIX lock the process holds on it, SQLite's
+// included.
+class MappedDatabase {
+ public:
+  explicit MappedDatabase(FileIdentity file) : identity(file) {}
+  ~MappedDatabase() {
+    if (base_ != nullptr) ::munmap(const_cast<char*>(base_), kReservedBytes);
+  }
+
+  // The bytes [offset, offset + size) of the file in place, or null when they cannot be
+  // handed out: the file could not be mapped, or they lie beyond its end or the reservation.
+  // `fd` is an open descriptor of this file.
+  const void* bytes(int fd, sqlite3_int64 offset, int size) {
+    std::call_once(mapped_, [this, fd] { map(fd); });
+    if (base_ == nullptr || offset < 0 || size <= 0) return nullptr;
+    const sqlite3_int64 end = offset + size;
+    if (end > kReservedBytes) return nullptr;
+    // Checkpoints grow the file; the size is read again only for bytes beyond the last one
+    // read. When a checkpoint shrinks it, the pager asks for no page past the new end: every
+    // page of its snapshot is in the file or in the write-ahead log.
+    if (end > known_size_.load(std::memory_order_relaxed)) {
+      struct stat info {};
+      if (::fstat(fd, &info) != 0) return nullptr;
+      known_size_.store(info.st_size, std::memory_order_relaxed);
+      if (end > info.st_size) return nullptr;
+    }
+    return base_ + offset;
+  }
+
+  const FileIdentity identity;
+  int files = 0;  // the open files that asked for pages; guarded by the registry's mutex
+
+ private:
+  void map(int fd) {
+    void* base = ::mmap(nullptr, kReservedBytes, PROT_READ, MAP_SHARED, fd, 0);
+    if (base != MAP_FAILED) base_ = static_cast<const char*>(base);
+  }
+
+  std::once_flag mapped_;
+  const char* base_ = nullptr;  // set once, under mapped_
+  std::atomic<sqlite3_int64> known_size_{0};
+};
+
+std::mutex registry_mutex;
+std::map<FileIdentity, std::unique_ptr<MappedDatabase>> registry;  // erased with the last file
+
+MappedDatabase* attach(const FileIdentity& identity) {
+  std::lock_guard lock(registry_mutex);
+  auto& database = registry[identity];
+  if (!database) database = std::make_unique<MappedDatabase>(identity);
+  ++database->files;
+  return database.get();
+}
+
+void detach(MappedDatabase* database) {
+  std::lock_guard lock(registry_mutex);
+  if (--database->files == 0) registry.erase(database->identity);
+}
+
+sqlite3_vfs* system_vfs = nullptr;  // the default VFS the shim forwards to; set once
+
+// The descriptor the system VFS's last open() in this thread returned: the shim's open hook
+// records it while the system VFS opens a database for the shim's xOpen.
+thread_local int last_opened_fd = -1;
+sqlite3_syscall_ptr system_open = nullptr;
+
+int recording_open(const char* path, int flags, int mode) {
+  int fd = reinterpret_cast<int (*)(const char*, int, int)>(system_open)(path, flags, mode);
+  last_opened_fd = fd;
+  return fd;
+}
+
+// A file opened through the shim; the system VFS's file follows it in the same allocation.
+struct ShimFile {
+  sqlite3_file base;
+  sqlite3_file* inner;
+  int fd;                    // the system VFS's descriptor of a database file; -1 for others
+  FileIdentity identity;     // of the database file, when fd is known
+  sqlite3_int64 mmap_limit;  // the connection's mmap_size
+  MappedDatabase* database;  // from the first page asked for in place to the close
+};
+
+constexpr int kInnerOffset = (sizeof(ShimFile) + alignof(std::max_align_t) - 1) /
+                             alignof(std::max_align_t) * alignof(std::max_align_t);
+
+ShimFile* shim(sqlite3_file* file) { return reinterpret_cast<ShimFile*>(file); }
+sqlite3_file* inner(sqlite3_file* file) { return shim(file)->inner; }
+
+int shim_close(sqlite3_file* file) {
+  ShimFile* self = shim(file);
+  const int rc = self->inner->pMethods->xClose(self->inner);
+  if (self->database != nullptr) detach(self->database);  // after the file's locks are gone
+  self->database = nullptr;
+  return rc;
+}
+int shim_read(sqlite3_file* file, void* data, int size, sqlite3_int64 offset) {
+  return inner(file)->pMethods->xRead(inner(file), data, size, offset);
+}
+int shim_write(sqlite3_file* file, const void* data, int size, sqlite3_int64 offset) {
+  return inner(file)->pMethods->xWrite(inner(file), data, size, offset);
+}
+int shim_truncate(sqlite3_file* file, sqlite3_int64 size) {
+  return inner(file)->pMethods->xTruncate(inner(file), size);
+}
+int shim_sync(sqlite3_file* file, int flags) {
+  return inner(file)->pMethods->xSync(inner(file), flags);
+}
+int shim_file_size(sqlite3_file* file, sqlite3_int64* size) {
+  return inner(file)->pMethods->xFileSize(inner(file), size);
+}
+int shim_lock(sqlite3_file* file, int level) {
+  return inner(file)->pMethods->xLock(inner(file), level);
+}
+int shim_unlock(sqlite3_file* file, int level) {
+  return inner(file)->pMethods->xUnlock(inner(file), level);
+}
+int shim_check_reserved_lock(sqlite3_file* file, int* reserved) {
+  return inner(file)->pMethods->xCheckReservedLock(inner(file), reserved);
+}
+int shim_file_control(sqlite3_file* file, int op, void* argument) {
+  ShimFile* self = shim(file);
+  if (op == SQLITE_FCNTL_MMAP_SIZE && self->fd >= 0) {
+    // The pager's mmap_size: answered here and not passed on, so that the system VFS never
+    // maps the file itself. As the system VFS does, the previous limit is written back.
+    auto* limit = static_cast<sqlite3_int64*>(argument);
+    const sqlite3_int64 previous = self->mmap_limit;
+    if (*limit >= 0) self->mmap_limit = std::min(*limit, kReservedBytes);
+    *limit = previous;
+    return SQLITE_OK;
+  }
+  return self->inner->pMethods->xFileControl(self->inner, op, argument);
+}
+int shim_sector_size(sqlite3_file* file) { return inner(file)->pMethods->xSectorSize(inner(file)); }
+int shim_device_characteristics(sqlite3_file* file) {
+  return inner(file)->pMethods->xDeviceCharacteristics(inner(file));
+}
+int shim_shm_map(sqlite3_file* file, int region, int size, int extend, void volatile** memory) {
+  return inner(file)->pMethods->xShmMap(inner(file), region, size, extend, memory);
+}
+int shim_shm_lock(sqlite3_file* file, int offset, int count, int flags) {
+  return inner(file)->pMethods->xShmLock(inner(file), offset, count, flags);
+}
+void shim_shm_barrier(sqlite3_file* file) { inner(file)->pMethods->xShmBarrier(inner(file)); }
+int shim_shm_unmap(sqlite3_file* file, int delete_flag) {
+  return inner(file)->pMethods->xShmUnmap(inner(file), delete_flag);
+}
+// A page in place from the shared mapping, or none (the pager then reads it with xRead).
+int shim_fetch(sqlite3_file* file, sqlite3_int64 offset, int size, void** page) {
+  ShimFile* self = shim(file);
+  *page = nullptr;
+  if (self->fd < 0 || offset + size > self->mmap_limit) return SQLITE_OK;
+  if (self->database == nullptr) self->database = attach(self->identity);
+  *page = const_cast<void*>(self->database->bytes(self->fd, offset, size));
+  return SQLITE_OK;
+}
+// The mapping outlives every page handed out, so there is nothing to release.
+int shim_unfetch(sqlite3_file* /*file*/, sqlite3_int64 /*offset*/, void* /*page*/) {
+  return SQLITE_OK;
+}
+
+// The same methods at each version, so that a file claims no more than the system VFS's does.
+constexpr sqlite3_io_methods methods_of_version(int version) {
+  return {version,
+          shim_close,
+          shim_read,
+          shim_write,
+          shim_truncate,
+          shim_sync,
+          shim_file_size,
+          shim_lock,
+          shim_unlock,
+          shim_check_reserved_lock,
+          shim_file_control,
+          shim_sector_size,
+          shim_device_characteristics,
+          shim_shm_map,
+          shim_shm_lock,
+          shim_shm_barrier,
+          shim_shm_unmap,
+          shim_fetch,
+          shim_unfetch};
+}
+constexpr sqlite3_io_methods kMethods[] = {methods_of_version(1), methods_of_version(2),
+                                           methods_of_version(3)};
+
+int shim_open(sqlite3_vfs* /*vfs*/, sqlite3_filename name, sqlite3_file* file, int flags,
+              int* out_flags) {
+  ShimFile* self = shim(file);
+  self->base.pMethods = nullptr;
+  self->inner = reinterpret_cast<sqlite3_file*>(reinterpret_cast<char*>(file) + kInnerOffset);
+  self->fd = -1;
+  self->identity = {};
+  self->mmap_limit = 0;
+  self->database = nullptr;
+  last_opened_fd = -1;
+  const int rc = system_vfs->xOpen(system_vfs, name, self->inner, flags, out_flags);
+  // The system VFS may reuse a descriptor it kept from an earlier close instead of opening
+  // one; such a file is read without the map.
+  const int fd = last_opened_fd;
+  last_opened_fd = -1;
+  if (self->inner->pMethods == nullptr) return rc;
+  if (rc == SQLITE_OK && (flags & SQLITE_OPEN_MAIN_DB) != 0 && fd >= 0 && name != nullptr) {
+    // The descriptor must be the database's: the file it names is the one at `name`, which
+    // the system VFS's file has not seen move since it opened it.
+    struct stat opened {};
+    struct stat named {};
+    int moved = 1;
+    if (::fstat(fd, &opened) == 0 && S_ISREG(opened.st_mode) && ::stat(name, &named) == 0 &&
+        opened.st_dev == named.st_dev && opened.st_ino == named.st_ino &&
+        self->inner->pMethods->xFileControl(self->inner, SQLITE_FCNTL_HAS_MOVED, &moved) ==
+            SQLITE_OK &&
+        moved == 0) {
+      self->fd = fd;
+      self->identity = {opened.st_dev, opened.st_ino};
+    }
+  }
+  const int version = std::clamp(self->inner->pMethods->iVersion, 1, 3);
+  self->base.pMethods = &kMethods[version - 1];
+  return rc;
+}
+
+int shim_delete(sqlite3_vfs*, const char* name, int sync_directory) {
+  return system_vfs->xDelete(system_vfs, name, sync_directory);
+}
+int shim_access(sqlite3_vfs*, const char* name, int flags, int* result) {
+  return system_vfs->xAccess(system_vfs, name, flags, result);
+}
+int shim_full_pathname(sqlite3_vfs*, const char* name, int size, char* out) {
+  return system_vfs->xFullPathname(system_vfs, name, size, out);
+}
+void* shim_dl_open(sqlite3_vfs*, const char* name) { return system_vfs->xDlOpen(system_vfs, name); }
+void shim_dl_error(sqlite3_vfs*, int size, char* message) {
+  system_vfs->xDlError(system_vfs, size, message);
+}
+void (*shim_dl_sym(sqlite3_vfs*, void* library, const char* symbol))(void) {
+  return system_vfs->xDlSym(system_vfs, library, symbol);
+}
+void shim_dl_close(sqlite3_vfs*, void* library) { system_vfs->xDlClose(system_vfs, library); }
+int shim_randomness(sqlite3_vfs*, int size, char* out) {
+  return system_vfs->xRandomness(system_vfs, size, out);
+}
+int shim_sleep(sqlite3_vfs*, int microseconds) {
+  return system_vfs->xSleep(system_vfs, microseconds);
+}
+int shim_current_time(sqlite3_vfs*, double* now) {
+  return system_vfs->xCurrentTime(system_vfs, now);
+}
+int shim_get_last_error(sqlite3_vfs*, int size, char* message) {
+  return system_vfs->xGetLastError(system_vfs, size, message);
+}
+int shim_current_time_int64(sqlite3_vfs*, sqlite3_int64* now) {
+  return system_vfs->xCurrentTimeInt64(system_vfs, now);
+}
+
+sqlite3_vfs shim_vfs{};
+
+Status install() {
+  system_vfs = sqlite3_vfs_find(nullptr);
+  if (system_vfs == nullptr) return Status::internal("SQLite has no default VFS");
+  if (system_vfs->iVersion < 3 || system_vfs->xCurrentTimeInt64 == nullptr ||
+      system_vfs->xGetSystemCall == nullptr) {
+    return Status::internal(std::string("SQLite's default VFS ") + system_vfs->zName +
+                            " cannot be shared-mapped (it is older than version 3)");
+  }
+  system_open = system_vfs->xGetSystemCall(system_vfs, "open");
+  if (system_open == nullptr ||
+      system_vfs->xSetSystemCall(
+          system_vfs, "open", reinterpret_cast<sqlite3_syscall_ptr>(recording_open)) != SQLITE_OK) {
+    return Status::internal("SQLite's default VFS does not let its open() be observed");
+  }
+  shim_vfs.iVersion = 2;  // the system calls stay the system VFS's own
+  shim_vfs.szOsFile = kInnerOffset + system_vfs->szOsFile;
+  shim_vfs.mxPathname = system_vfs->mxPathname;
+  shim_vfs.zName = "iotreg-shared-map";
+  shim_vfs.xOpen = shim_open;
+  shim_vfs.xDelete = shim_delete;
+  shim_vfs.xAccess = shim_access;
+  shim_vfs.xFullPathname = shim_full_pathname;
+  shim_vfs.xDlOpen = shim_dl_open;
+  shim_vfs.xDlError = shim_dl_error;
+  shim_vfs.xDlSym = shim_dl_sym;
+  shim_vfs.xDlClose = shim_dl_close;
+  shim_vfs.xRandomness = shim_randomness;
+  shim_vfs.xSleep = shim_sleep;
+  shim_vfs.xCurrentTime = shim_current_time;
+  shim_vfs.xGetLastError = shim_get_last_error;
+  shim_vfs.xCurrentTimeInt64 = shim_current_time_int64;
+  if (int rc = sqlite3_vfs_register(&shim_vfs, /*makeDflt=*/1); rc != SQLITE_OK) {
+    return Status::internal(std::string("cannot register SQLite's shared-map VFS: ") +
+                            sqlite3_errstr(rc));
+  }
+  return Status::ok();
+}
+
+}  // namespace
+
+Status install_shared_map_vfs() {
+  static const Status installed = install();
+  return installed;
+}
+
+}  // namespace iotreg::storage::sqlite
