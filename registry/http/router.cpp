@@ -381,7 +381,11 @@ Json page_json(Json items, std::size_t limit, std::string_view kind, std::int64_
     items.erase(items.size() - 1);
     cursor = make_cursor(kind, last_id);
   }
-  return {{"items", std::move(items)}, {"next_cursor", std::move(cursor)}};
+  // Room for a third member: product lists add their facets.
+  return views::ObjectBuilder(3)
+      .add("items", std::move(items))
+      .add("next_cursor", std::move(cursor))
+      .take();
 }
 
 std::variant<Json, Reply> parse_json_object(

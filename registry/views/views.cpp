@@ -100,31 +100,33 @@ Json failing_checks(const Json& findings) {
   return failing;
 }
 
-Json product_json(const storage::ProductSummary& product, Json findings) {
+Json product_json(const storage::ProductSummary& product, Json findings,
+                  std::size_t room_for_more) {
+  constexpr std::size_t kMembers = 19;
   Json failing = failing_checks(findings);
-  return {
-      {"id", product.id},
-      {"manufacturer", product.manufacturer},
-      {"brand", product.brand},
-      {"model", product.model},
-      {"type", or_null(product.type)},
-      {"class", product.product_class},
-      {"status", product.status},
-      {"flagged", product.flagged},
-      {"flag_state", product.flag_state
-                         ? Json(std::string(enforcement::flag_state_name(*product.flag_state)))
-                         : Json(nullptr)},
-      {"remedied", product.remedied},
-      {"flag_id", product.flag_id != 0 ? Json(product.flag_id) : Json(nullptr)},
-      {"support_end", or_null(product.support_end)},
-      {"label_id", or_null(product.label_id)},
-      {"failing_checks", std::move(failing)},
-      {"findings", std::move(findings)},
-      {"version_count", product.version_count},
-      {"created_at", product.created_at},
-      {"updated_at", product.updated_at},
-      {"last_declared", or_null(product.updated_at.substr(0, 10))},
-  };
+  return ObjectBuilder(kMembers + room_for_more)
+      .add("id", product.id)
+      .add("manufacturer", product.manufacturer)
+      .add("brand", product.brand)
+      .add("model", product.model)
+      .add("type", or_null(product.type))
+      .add("class", product.product_class)
+      .add("status", product.status)
+      .add("flagged", product.flagged)
+      .add("flag_state", product.flag_state
+                             ? Json(std::string(enforcement::flag_state_name(*product.flag_state)))
+                             : Json(nullptr))
+      .add("remedied", product.remedied)
+      .add("flag_id", product.flag_id != 0 ? Json(product.flag_id) : Json(nullptr))
+      .add("support_end", or_null(product.support_end))
+      .add("label_id", or_null(product.label_id))
+      .add("failing_checks", std::move(failing))
+      .add("findings", std::move(findings))
+      .add("version_count", product.version_count)
+      .add("created_at", product.created_at)
+      .add("updated_at", product.updated_at)
+      .add("last_declared", or_null(product.updated_at.substr(0, 10)))
+      .take();
 }
 
 std::shared_ptr<const Json> ProvenanceCache::find(std::int64_t evaluation_id) const {
@@ -182,12 +184,14 @@ Result<Json> FindingsPrinter::findings(const storage::ProductSummary& product) {
                                 " name a check its evaluation does not have");
     }
     const auto& check = checks[finding.check];
-    out.push_back({{"check", check.value("check", "")},
-                   {"outcome", checks::outcome_name(finding.outcome)},
-                   {"requirement", check.value("requirement", "")},
-                   {"message", finding.message},
-                   {"field", or_null(finding.field)},
-                   {"level", check.value("level", "")}});
+    out.push_back(ObjectBuilder(6)
+                      .add("check", check.value("check", ""))
+                      .add("outcome", checks::outcome_name(finding.outcome))
+                      .add("requirement", check.value("requirement", ""))
+                      .add("message", finding.message)
+                      .add("field", or_null(finding.field))
+                      .add("level", check.value("level", ""))
+                      .take());
   }
   return out;
 }
@@ -210,7 +214,7 @@ Result<Json> product_detail(storage::Storage& storage, std::int64_t product_id,
   auto provenance = printer.provenance(product->evaluation_id);
   if (!provenance.is_ok()) return provenance.status();
 
-  Json out = product_json(product.value(), std::move(findings).value());
+  Json out = product_json(product.value(), std::move(findings).value(), 6);
   out["checked_version"] =
       product->evaluated_version == 0 ? Json(nullptr) : Json(product->evaluated_version);
   out["evaluation"] = std::move(provenance).value();

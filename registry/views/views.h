@@ -28,12 +28,32 @@ using Json = nlohmann::ordered_json;
 // Serialises for output: invalid UTF-8 (never stored, but never trusted) becomes U+FFFD.
 std::string dump(const Json& value, int indent = -1);
 
+// An object built member by member, in order, with room for `members` of them from the start.
+// Growing an ordered_json object copies every member it already holds, however deep (its keys
+// are const, so std::vector cannot move them), as does building one from an initializer list:
+// objects with large members are built with this. Keys are not checked for duplicates.
+class ObjectBuilder {
+ public:
+  explicit ObjectBuilder(std::size_t members) { members_->reserve(members); }
+  ObjectBuilder& add(std::string key, Json value) {
+    members_->emplace_back(std::move(key), std::move(value));
+    return *this;
+  }
+  Json take() { return std::move(object_); }  // the last call: nothing may be added after it
+
+ private:
+  Json object_ = Json::object();
+  Json::object_t* members_ = &object_.get_ref<Json::object_t&>();
+};
+
 // {id, manufacturer, brand, model, type, status, flagged, flag_state, remedied, flag_id,
 //  support_end, label_id, failing_checks (the failed checks' ids), findings, version_count,
 //  created_at, updated_at (when the import run that added the latest version began),
 //  last_declared (its UTC day, YYYY-MM-DD)}. `findings` as made by FindingsPrinter (empty
 //  until checked).
-Json product_json(const storage::ProductSummary& product, Json findings);
+// `room_for_more`: members the caller adds afterwards, made room for with the others.
+Json product_json(const storage::ProductSummary& product, Json findings,
+                  std::size_t room_for_more = 0);
 
 // Evaluation provenance parsed once per process: evaluations never change once stored.
 // Thread-safe; one per registry database.
