@@ -99,7 +99,8 @@ int recording_open(const char* path, int flags, int mode) {
 struct ShimFile {
   sqlite3_file base;
   sqlite3_file* inner;
-  int fd;                    // the system VFS's descriptor of a database file; -1 for others
+  bool database_file;        // the main file of a database (not a journal or WAL)
+  int fd;                    // the system VFS's descriptor of it, when known; else -1
   FileIdentity identity;     // of the database file, when fd is known
   sqlite3_int64 mmap_limit;  // the connection's mmap_size
   MappedDatabase* database;  // from the first page asked for in place to the close
@@ -144,7 +145,7 @@ int shim_check_reserved_lock(sqlite3_file* file, int* reserved) {
 }
 int shim_file_control(sqlite3_file* file, int op, void* argument) {
   ShimFile* self = shim(file);
-  if (op == SQLITE_FCNTL_MMAP_SIZE && self->fd >= 0) {
+  if (op == SQLITE_FCNTL_MMAP_SIZE && self->database_file) {
     // The pager's mmap_size: answered here and not passed on, so that the system VFS never
     // maps the file itself. As the system VFS does, the previous limit is written back.
     auto* limit = static_cast<sqlite3_int64*>(argument);
@@ -213,6 +214,7 @@ int shim_open(sqlite3_vfs* /*vfs*/, sqlite3_filename name, sqlite3_file* file, i
   ShimFile* self = shim(file);
   self->base.pMethods = nullptr;
   self->inner = reinterpret_cast<sqlite3_file*>(reinterpret_cast<char*>(file) + kInnerOffset);
+  self->database_file = (flags & SQLITE_OPEN_MAIN_DB) != 0;
   self->fd = -1;
   self->identity = {};
   self->mmap_limit = 0;
@@ -224,7 +226,7 @@ int shim_open(sqlite3_vfs* /*vfs*/, sqlite3_filename name, sqlite3_file* file, i
   const int fd = last_opened_fd;
   last_opened_fd = -1;
   if (self->inner->pMethods == nullptr) return rc;
-  if (rc == SQLITE_OK && (flags & SQLITE_OPEN_MAIN_DB) != 0 && fd >= 0 && name != nullptr) {
+  if (rc == SQLITE_OK && self->database_file && fd >= 0 && name != nullptr) {
     // The descriptor must be the database's: the file it names is the one at `name`, which
     // the system VFS's file has not seen move since it opened it.
     struct stat opened {};

@@ -9,8 +9,9 @@
 // install_shared_map_vfs() makes a shim over the system's default VFS the default: it forwards
 // everything to it, except that the pages a connection with `PRAGMA mmap_size` > 0 reads from
 // a database file come from one read-only shared mapping of that file per process, made when a
-// connection first asks for a page and unmapped when the last connection to the file closes.
-// Connections without mmap_size (the default) read as before.
+// connection first asks for a page in place and unmapped when the last connection that did
+// closes. The system VFS never maps a file itself. Connections without mmap_size (the default)
+// read as before.
 //
 // The mapping never moves while it lives: it reserves address space for the largest database
 // SQLite maps (SQLITE_MAX_MMAP_SIZE, 2 GiB in Debian's build) whatever the file's size, and
@@ -29,8 +30,8 @@ namespace iotreg::storage::sqlite {
 // largest SQLite accepts in Debian's build (SQLITE_MAX_MMAP_SIZE).
 inline constexpr std::int64_t kSharedMapBytes = 0x7fff0000;
 
-// Idempotent and thread-safe; must run before the process opens its first SQLite connection,
-// so that every connection goes through the shim (see shared_map.cpp for why that matters).
+// Idempotent and thread-safe. Connections opened before it ran do not use the shim: install it
+// before the first.
 Status install_shared_map_vfs();
 
 }  // namespace iotreg::storage::sqlite
