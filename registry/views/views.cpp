@@ -36,6 +36,36 @@ void append_integer(std::string& out, Integer number) {
 // The compact form of `value`, byte for byte what nlohmann's dump(-1) with replacement of
 // invalid UTF-8 writes, without its per-byte UTF-8 decoder on valid text: a reply's bodies are
 // mostly strings, and that decoder was the largest single cost of writing a product's detail.
+// The binary subtype that marks stored JSON text (stored_declaration).
+constexpr std::uint8_t kStoredJsonSubtype = 0x4A;
+
+bool is_stored_json(const Json& value) {
+  if (!value.is_binary()) return false;
+  const auto& bytes = value.get_binary();
+  return bytes.has_subtype() && bytes.subtype() == kStoredJsonSubtype;
+}
+
+std::string_view stored_text(const Json& value) {
+  const auto& bytes = value.get_binary();
+  return {reinterpret_cast<const char*>(bytes.data()), bytes.size()};
+}
+
+// `value` with each stored JSON text in it parsed, for nlohmann's pretty printer.
+Json with_stored_json_parsed(const Json& value) {
+  if (is_stored_json(value)) return parse_stored(std::string(stored_text(value)));
+  if (value.is_object()) {
+    Json out = Json::object();
+    for (const auto& [key, member] : value.items()) out[key] = with_stored_json_parsed(member);
+    return out;
+  }
+  if (value.is_array()) {
+    Json out = Json::array();
+    for (const Json& element : value) out.push_back(with_stored_json_parsed(element));
+    return out;
+  }
+  return value;
+}
+
 void append_compact(std::string& out, const Json& value) {
   switch (value.type()) {
     case Json::value_t::object: {
@@ -77,6 +107,12 @@ void append_compact(std::string& out, const Json& value) {
     case Json::value_t::null:
       out += "null";
       return;
+    case Json::value_t::binary:
+      if (is_stored_json(value)) {
+        out += stored_text(value);
+        return;
+      }
+      [[fallthrough]];
     default:  // floating point, binary, discarded: rare, and written as nlohmann writes them
       out += value.dump(-1, ' ', false, Json::error_handler_t::replace);
   }
@@ -85,10 +121,19 @@ void append_compact(std::string& out, const Json& value) {
 }  // namespace
 
 std::string dump(const Json& value, int indent) {
-  if (indent >= 0) return value.dump(indent, ' ', false, Json::error_handler_t::replace);
+  if (indent >= 0) {
+    return with_stored_json_parsed(value).dump(indent, ' ', false, Json::error_handler_t::replace);
+  }
   std::string out;
   append_compact(out, value);
   return out;
+}
+
+Json stored_declaration(const std::string& text) {
+  if (text.size() < 2 || text.front() != '{' || text.back() != '}' || !is_valid_utf8(text)) {
+    return parse_stored(text);
+  }
+  return Json::binary(Json::binary_t::container_type(text.begin(), text.end()), kStoredJsonSubtype);
 }
 
 // The checks that failed, in the order the findings list them.
@@ -229,7 +274,7 @@ Result<Json> product_detail(storage::Storage& storage, std::int64_t product_id,
                             {"import_run", version.import_run_id},
                             {"source", version.source},
                             {"location", version.source_location},
-                            {"declaration", parse_stored(version.body_json)}});
+                            {"declaration", stored_declaration(version.body_json)}});
   }
   out["declaration"] = version_list.empty() ? Json(nullptr) : version_list.back()["declaration"];
   out["versions"] = std::move(version_list);

@@ -7,6 +7,9 @@
 #include <random>
 #include <string>
 
+#include "importers/schema/compiled_schema.h"
+#include "registry/model/declaration.h"
+#include "registry/storage/body_codec.h"
 #include "registry/views/views.h"
 
 namespace iotreg::views {
@@ -120,6 +123,55 @@ TEST_SUITE("views") {
       const Json value = random_value(random, 0);
       REQUIRE_MESSAGE(dump(value) == reference(value), reference(value));
     }
+  }
+
+  TEST_CASE("a stored declaration is written as stored, as its parsed tree would be written") {
+    auto catalog = importers::CompiledSchema::builtin()->catalog();
+    const auto encoder = storage::BodyEncoder::create(*catalog).value();
+    std::mt19937 random(20261206);
+    for (int i = 0; i < 200; ++i) {
+      // Fields of every kind, each text valid UTF-8 with escapes, controls and characters beyond
+      // ASCII.
+      model::Declaration declaration(catalog);
+      for (std::size_t field = 0; field < catalog->size(); ++field) {
+        if (random() % 3 == 0) continue;
+        const model::ValueType type = catalog->field(field).type;
+        if (type == model::ValueType::kBoolean) {
+          declaration.set(field, random() % 2 == 0);
+          continue;
+        }
+        if (type == model::ValueType::kInteger) {
+          declaration.set(field, static_cast<std::int64_t>(random()) - (std::int64_t{1} << 31));
+          continue;
+        }
+        if (type != model::ValueType::kString) continue;
+        std::string text;
+        for (int piece = static_cast<int>(random() % 6); piece >= 0; --piece) {
+          static const char* kPieces[] = {"a", "\"", "\\", "\n", "\x01", "\x7f", "é", "😀", "/"};
+          text += kPieces[random() % std::size(kPieces)];
+        }
+        declaration.set(field, text);
+      }
+      auto text = storage::payload_to_json(encoder.payload(declaration));
+      REQUIRE(text.is_ok());
+      const Json parsed = Json::parse(text.value());
+      const Json stored = stored_declaration(text.value());
+      CHECK(stored.is_binary());
+      CHECK(dump(stored) == text.value());
+      CHECK(dump(stored) == reference(parsed));
+      const Json reply = {{"declaration", stored}, {"versions", {{{"declaration", stored}}}}};
+      const Json expected = {{"declaration", parsed}, {"versions", {{{"declaration", parsed}}}}};
+      CHECK(dump(reply) == reference(expected));
+      CHECK(dump(reply, 2) == expected.dump(2));
+    }
+  }
+
+  TEST_CASE("stored text that is not valid UTF-8 or not an object is parsed as before") {
+    const std::string broken = "{\"product\":{\"brand\":\"Acme \xff\"}}";
+    CHECK(stored_declaration(broken).is_null());  // nlohmann's parser refuses it, as before
+    CHECK(stored_declaration("not json").is_null());
+    CHECK(stored_declaration("[1,2]") == Json::array({1, 2}));
+    CHECK(stored_declaration("").is_null());
   }
 
   TEST_CASE("indented JSON is nlohmann's own") {
