@@ -187,20 +187,30 @@ Reply list_products(Context& context) {
   if (!storage.is_ok()) return Reply::from_status(storage.status());
   query.after_id = page.after_id;
   query.limit = page.limit + 1;
-  auto products = storage.value()->list_products(query);
-  if (!products.is_ok()) return Reply::from_status(products.status());
+  // The first page carries the facets of everything the filter matches.
+  const bool first_page = !parameters.get("cursor");
+  std::optional<storage::ProductFacets> facets;
+  std::vector<storage::ProductSummary> products;
+  if (first_page) {
+    auto listed = storage.value()->list_products_with_facets(query);
+    if (!listed.is_ok()) return Reply::from_status(listed.status());
+    products = std::move(listed->products);
+    facets = std::move(listed->facets);
+  } else {
+    auto listed = storage.value()->list_products(query);
+    if (!listed.is_ok()) return Reply::from_status(listed.status());
+    products = std::move(listed).value();
+  }
   views::FindingsPrinter printer(*storage.value(), &context.server().provenance);
   Json items = Json::array();
-  for (const auto& product : products.value()) {
+  for (const auto& product : products) {
     auto findings = printer.findings(product);
     if (!findings.is_ok()) return Reply::from_status(findings.status());
     items.push_back(views::product_json(product, std::move(findings).value()));
   }
-  std::int64_t last_id = products->size() > page.limit ? products.value()[page.limit - 1].id : 0;
+  std::int64_t last_id = products.size() > page.limit ? products[page.limit - 1].id : 0;
   Json out = page_json(std::move(items), page.limit, "products", last_id);
-  if (!parameters.get("cursor")) {
-    auto facets = storage.value()->product_facets(query);
-    if (!facets.is_ok()) return Reply::from_status(facets.status());
+  if (facets) {
     out["facets"] = {{"status", counts_json(facets->status)},
                      {"class", counts_json(facets->product_class)},
                      {"failing_check", counts_json(facets->failing_check)},

@@ -80,6 +80,17 @@ void add_group(const FacetGroup& group, Dimension dimension, ProductFacets& face
 
 }  // namespace
 
+Result<ProductPage> Storage::list_products_with_facets(const ProductQuery& query) {
+  ProductPage page;
+  auto products = list_products(query);
+  if (!products.is_ok()) return products.status();
+  page.products = std::move(products).value();
+  auto facets = product_facets(query);
+  if (!facets.is_ok()) return facets.status();
+  page.facets = std::move(facets).value();
+  return page;
+}
+
 Result<ProductFacets> count_facets(const ProductQuery& query, const FacetGrouping& grouping) {
   struct Conditioned {
     Dimension dimension;

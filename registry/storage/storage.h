@@ -344,6 +344,12 @@ struct ProductFacets {
   std::map<std::string, std::uint64_t> flag_state;     // of the newest flag; unflagged ones not
 };
 
+// A page of a product list with the facets of everything the query matches.
+struct ProductPage {
+  std::vector<ProductSummary> products;
+  ProductFacets facets;
+};
+
 // How many products of each manufacturer match a query, most first.
 struct ManufacturerCount {
   std::string manufacturer;
@@ -471,6 +477,9 @@ class Storage {
   virtual Result<std::vector<ProductSummary>> list_products(const ProductQuery& query) = 0;
   // Facet counts over every product the query matches (after_id and limit are ignored).
   virtual Result<ProductFacets> product_facets(const ProductQuery& query) = 0;
+  // list_products and product_facets together; a backend may read the matches once for both
+  // (this one runs the two).
+  virtual Result<ProductPage> list_products_with_facets(const ProductQuery& query);
   // The `limit` manufacturers with most products matching the query, most first (ties by name).
   virtual Result<std::vector<ManufacturerCount>> top_manufacturers(const ProductQuery& query,
                                                                    std::size_t limit) = 0;

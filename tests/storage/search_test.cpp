@@ -236,6 +236,56 @@ TEST_SUITE("storage") {
     CHECK(facets->type == std::map<std::string, std::uint64_t>{{"camera", 1}});
   }
 
+  TEST_CASE("search: a page with its facets is the page and the facets asked for apart") {
+    ScratchDir dir;
+    std::vector<Product> products;
+    const char* types[] = {"camera", "router", "smart lock", ""};
+    for (int i = 0; i < 90; ++i) {
+      products.push_back({"Maker" + std::to_string(i % 4), "Brand" + std::to_string(i % 7),
+                          "M" + std::to_string(i), types[i % 4]});
+    }
+    auto storage = registry_of(dir, products);
+    auto page_of = [](const std::vector<ProductSummary>& listed) {
+      std::vector<std::int64_t> ids;
+      for (const auto& product : listed) ids.push_back(product.id);
+      return ids;
+    };
+    int compared = 0;
+    for (const char* text : {"", "brand3", "maker1 camera", "lock", "nothing"}) {
+      for (const char* type : {"", "router"}) {
+        for (std::size_t limit : {1, 2, 7, 8, 9, 17, 50, 200}) {
+          for (std::int64_t after : {0, 5, 60}) {
+            ProductQuery query;
+            if (*text) query.search = text;
+            if (*type) query.type = type;
+            query.limit = limit;
+            if (after > 0) query.after_id = after;
+            auto together = storage->list_products_with_facets(query);
+            auto listed = storage->list_products(query);
+            auto facets = storage->product_facets(query);
+            REQUIRE(together.is_ok());
+            REQUIRE(listed.is_ok());
+            REQUIRE(facets.is_ok());
+            CAPTURE(text);
+            CAPTURE(type);
+            CAPTURE(limit);
+            CAPTURE(after);
+            CHECK(page_of(together->products) == page_of(listed.value()));
+            for (std::size_t i = 0; i < together->products.size(); ++i) {
+              CHECK(together->products[i].model == listed.value()[i].model);
+              CHECK(together->products[i].type == listed.value()[i].type);
+            }
+            CHECK(together->facets.status == facets->status);
+            CHECK(together->facets.type == facets->type);
+            CHECK(together->facets.product_class == facets->product_class);
+            compared += listed->empty() ? 0 : 1;
+          }
+        }
+      }
+    }
+    CHECK(compared > 100);  // most combinations find products
+  }
+
   TEST_CASE("search: the limit of 16 words counts the words of the index, each once") {
     ScratchDir dir;
     auto storage = registry_of(dir, {{"Acme", "Acme", "w0 w1 w2 w3 w4 w5 w6 w7", ""}});
