@@ -36,7 +36,7 @@ void append_integer(std::string& out, Integer number) {
 // The compact form of `value`, byte for byte what nlohmann's dump(-1) with replacement of
 // invalid UTF-8 writes, without its per-byte UTF-8 decoder on valid text: a reply's bodies are
 // mostly strings, and that decoder was the largest single cost of writing a product's detail.
-// The binary subtype that marks stored JSON text (stored_declaration).
+// The binary subtype that marks stored JSON text (stored_object).
 constexpr std::uint8_t kStoredJsonSubtype = 0x4A;
 
 bool is_stored_json(const Json& value) {
@@ -129,7 +129,7 @@ std::string dump(const Json& value, int indent) {
   return out;
 }
 
-Json stored_declaration(const std::string& text) {
+Json stored_object(const std::string& text) {
   if (text.size() < 2 || text.front() != '{' || text.back() != '}' || !is_valid_utf8(text)) {
     return parse_stored(text);
   }
@@ -274,7 +274,7 @@ Result<Json> product_detail(storage::Storage& storage, std::int64_t product_id,
                             {"import_run", version.import_run_id},
                             {"source", version.source},
                             {"location", version.source_location},
-                            {"declaration", stored_declaration(version.body_json)}});
+                            {"declaration", stored_object(version.body_json)}});
   }
   out["declaration"] = version_list.empty() ? Json(nullptr) : version_list.back()["declaration"];
   out["versions"] = std::move(version_list);
@@ -367,7 +367,7 @@ Json audit_event_json(const storage::AuditEvent& event) {
           {"action", event.action},
           {"subject_type", event.subject_type},
           {"subject_id", event.subject_id},
-          {"details", parse_stored(event.details_json)}};
+          {"details", stored_object(event.details_json)}};
 }
 
 Json token_json(const storage::TokenRecord& token) {

@@ -28,13 +28,14 @@ using Json = nlohmann::ordered_json;
 // Serialises for output: invalid UTF-8 (never stored, but never trusted) becomes U+FFFD.
 std::string dump(const Json& value, int indent = -1);
 
-// A declaration as storage gives it back (a JSON object as compact text, written by this
-// program's storage::payload_to_json), held in a tree as it is: dump() copies it into the
-// output unchanged, where parsing it into a tree to write it out again was a fifth of the work
-// of a product lookup. The pretty form (indent >= 0) parses it first. To anything else that
-// reads the tree it is a binary value, so it is only for parts that are written out whole.
-// Text that is not valid UTF-8 or not an object is parsed as before: null unless it is JSON.
-Json stored_declaration(const std::string& text);
+// A JSON object as storage gives it back (a declaration from storage::payload_to_json, an audit
+// event's details: compact text written by this program), held in a tree as it is: dump()
+// copies it into the output unchanged, where parsing it into a tree to write it out again was
+// a fifth of the work of a product lookup. The pretty form (indent >= 0) parses it first. To
+// anything else that reads the tree it is a binary value, so it is only for parts that are written
+// out whole. Text that is not valid UTF-8 or not an object is parsed as before: null unless it is
+// JSON.
+Json stored_object(const std::string& text);
 
 // An object built member by member, in order, with room for `members` of them from the start.
 // Growing an ordered_json object copies every member it already holds, however deep (its keys

@@ -155,7 +155,7 @@ TEST_SUITE("views") {
       auto text = storage::payload_to_json(encoder.payload(declaration));
       REQUIRE(text.is_ok());
       const Json parsed = Json::parse(text.value());
-      const Json stored = stored_declaration(text.value());
+      const Json stored = stored_object(text.value());
       CHECK(stored.is_binary());
       CHECK(dump(stored) == text.value());
       CHECK(dump(stored) == reference(parsed));
@@ -166,12 +166,23 @@ TEST_SUITE("views") {
     }
   }
 
+  TEST_CASE("an audit event's stored details are written as stored") {
+    const Json details = {{"source", "a \"b\".csv"},
+                          {"records_read", 3},
+                          {"flags", {1, 2}},
+                          {"nested", {{"note", "é\n\x01"}, {"none", nullptr}, {"ok", true}}}};
+    const std::string text = details.dump();
+    CHECK(stored_object(text).is_binary());
+    CHECK(dump(stored_object(text)) == text);
+    CHECK(dump(Json{{"details", stored_object(text)}}, 2) == Json{{"details", details}}.dump(2));
+  }
+
   TEST_CASE("stored text that is not valid UTF-8 or not an object is parsed as before") {
     const std::string broken = "{\"product\":{\"brand\":\"Acme \xff\"}}";
-    CHECK(stored_declaration(broken).is_null());  // nlohmann's parser refuses it, as before
-    CHECK(stored_declaration("not json").is_null());
-    CHECK(stored_declaration("[1,2]") == Json::array({1, 2}));
-    CHECK(stored_declaration("").is_null());
+    CHECK(stored_object(broken).is_null());  // nlohmann's parser refuses it, as before
+    CHECK(stored_object("not json").is_null());
+    CHECK(stored_object("[1,2]") == Json::array({1, 2}));
+    CHECK(stored_object("").is_null());
   }
 
   TEST_CASE("indented JSON is nlohmann's own") {
