@@ -39,8 +39,9 @@ struct FacetGroup {
 // A backend's grouped count of the products a query matches (after_id and limit ignored).
 using FacetGrouping = std::function<Result<std::vector<FacetGroup>>(const ProductQuery&)>;
 
-// ProductFacets for `query`: one grouping with the whole query, and one more for each dimension
-// the query has a condition on, without that condition.
+// ProductFacets for `query`: one grouping with the whole query (`query` itself, passed first),
+// and one more for each dimension the query has a condition on, with a copy without that
+// condition.
 Result<ProductFacets> count_facets(const ProductQuery& query, const FacetGrouping& grouping);
 
 }  // namespace iotreg::storage

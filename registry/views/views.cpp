@@ -33,9 +33,6 @@ void append_integer(std::string& out, Integer number) {
   out.append(digits, written.ptr);
 }
 
-// The compact form of `value`, byte for byte what nlohmann's dump(-1) with replacement of
-// invalid UTF-8 writes, without its per-byte UTF-8 decoder on valid text: a reply's bodies are
-// mostly strings, and that decoder was the largest single cost of writing a product's detail.
 // The binary subtype that marks stored JSON text (stored_object).
 constexpr std::uint8_t kStoredJsonSubtype = 0x4A;
 
@@ -66,6 +63,10 @@ Json with_stored_json_parsed(const Json& value) {
   return value;
 }
 
+// The compact form of `value`, byte for byte what nlohmann's dump(-1) with replacement of
+// invalid UTF-8 writes, without its per-byte UTF-8 decoder on valid text: a reply's bodies are
+// mostly strings, and that decoder was the largest single cost of writing a product's detail.
+// Stored JSON text is copied as it is (it was written in this same form).
 void append_compact(std::string& out, const Json& value) {
   switch (value.type()) {
     case Json::value_t::object: {
@@ -130,7 +131,10 @@ std::string dump(const Json& value, int indent) {
 }
 
 Json stored_object(const std::string& text) {
-  if (text.size() < 2 || text.front() != '{' || text.back() != '}' || !is_valid_utf8(text)) {
+  // Text that is not one JSON object (damaged or altered in the database) is not copied into
+  // a reply: it is parsed, as every stored text was before.
+  if (text.size() < 2 || text.front() != '{' || text.back() != '}' || !is_valid_utf8(text) ||
+      !Json::accept(text)) {
     return parse_stored(text);
   }
   return Json::binary(Json::binary_t::container_type(text.begin(), text.end()), kStoredJsonSubtype);

@@ -37,22 +37,22 @@ std::string dump(const Json& value, int indent = -1);
 // JSON.
 Json stored_object(const std::string& text);
 
-// An object built member by member, in order, with room for `members` of them from the start.
+// An object built member by member, in order, with room for `room` of them from the start.
 // Growing an ordered_json object copies every member it already holds, however deep (its keys
 // are const, so std::vector cannot move them), as does building one from an initializer list:
 // objects with large members are built with this. Keys are not checked for duplicates.
 class ObjectBuilder {
  public:
-  explicit ObjectBuilder(std::size_t members) { members_->reserve(members); }
+  explicit ObjectBuilder(std::size_t room) { members().reserve(room); }
   ObjectBuilder& add(std::string key, Json value) {
-    members_->emplace_back(std::move(key), std::move(value));
+    members().emplace_back(std::move(key), std::move(value));
     return *this;
   }
   Json take() { return std::move(object_); }  // the last call: nothing may be added after it
 
  private:
+  Json::object_t& members() { return object_.get_ref<Json::object_t&>(); }
   Json object_ = Json::object();
-  Json::object_t* members_ = &object_.get_ref<Json::object_t&>();
 };
 
 // {id, manufacturer, brand, model, type, status, flagged, flag_state, remedied, flag_id,

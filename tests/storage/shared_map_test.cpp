@@ -45,6 +45,14 @@ void exec(Database& db, const std::string& sql) {
   REQUIRE_MESSAGE(status.is_ok(), status.message());
 }
 
+// The pages the connection has read into its cache (SQLite counts no page it read in place).
+int cache_misses(Database& db) {
+  int current = 0;
+  int highest = 0;
+  sqlite3_db_status(db.handle(), SQLITE_DBSTATUS_CACHE_MISS, &current, &highest, /*reset=*/1);
+  return current;
+}
+
 std::int64_t integer(Database& db, const std::string& sql) {
   auto value = db.query_int(sql);
   REQUIRE_MESSAGE(value.is_ok(), value.status().message());
@@ -89,18 +97,23 @@ TEST_SUITE("storage") {
     exec(*writer, "PRAGMA wal_checkpoint(TRUNCATE)");
     CHECK(mappings_of(path) == 0);
 
+    // 3,000 rows of 1,000 bytes: about 400 pages of 8 KiB.
     std::vector<std::unique_ptr<Database>> readers;
     for (int i = 0; i < 4; ++i) {
       readers.push_back(open_database(path, true));
+      cache_misses(*readers.back());
       CHECK(integer(*readers.back(), kChecksum) == checksum(1, 3000, 1000, 0));
       CHECK(integer(*readers.back(), "PRAGMA mmap_size") > 0);
+      CHECK(cache_misses(*readers.back()) < 10);  // read in place (the schema's page aside)
     }
     CHECK(mappings_of(path) == 1);  // SQLite's own memory map would show four
 
-    // A connection without the shared map reads with pread and maps nothing.
+    // A connection without the shared map reads each page into its cache and maps nothing.
     auto plain = open_database(path, false);
     CHECK(integer(*plain, "PRAGMA mmap_size") == 0);
+    cache_misses(*plain);
     CHECK(integer(*plain, kChecksum) == checksum(1, 3000, 1000, 0));
+    CHECK(cache_misses(*plain) > 300);
     CHECK(mappings_of(path) == 1);
 
     readers.pop_back();
@@ -182,7 +195,7 @@ TEST_SUITE("storage") {
         }
         auto& db = *opened.value();
         // Every committed version holds rows 1..n of generation 0, for some n the writer made.
-        while (!done.load()) {
+        do {
           auto read = db.prepare(
               "SELECT count(*), coalesce(sum(unicode(payload) * length(payload)), 0) FROM rows");
           if (!read.is_ok() || !read->step().is_ok() ||
@@ -192,7 +205,7 @@ TEST_SUITE("storage") {
             continue;
           }
           ++reads;
-        }
+        } while (!done.load());
       });
     }
     for (int batch = 1; batch <= kBatches; ++batch) {

@@ -149,14 +149,15 @@ class Transaction {
 
 // One read transaction over the statements run while it lives, so that they all see the same
 // state of the registry (a deferred BEGIN: it takes no lock until the first read, and never
-// the write lock). Inside a transaction already open it does nothing. Its statements must be
-// reset before it ends.
+// the write lock). Inside a transaction already open it does nothing; when BEGIN fails, each
+// statement reads on its own as without it. Its statements must be reset before it ends.
 class ReadSnapshot {
  public:
   explicit ReadSnapshot(Database& db)
       : db_(db), open_(sqlite3_get_autocommit(db.handle()) != 0 && db.exec("BEGIN").is_ok()) {}
   ~ReadSnapshot() {
-    if (open_) db_.exec("COMMIT");
+    // A connection must never go back to its pool inside a transaction.
+    if (open_ && !db_.exec("COMMIT").is_ok()) db_.exec("ROLLBACK");
   }
   ReadSnapshot(const ReadSnapshot&) = delete;
   ReadSnapshot& operator=(const ReadSnapshot&) = delete;

@@ -10,13 +10,12 @@
 #include <map>
 #include <memory>
 #include <mutex>
+#include <new>
 #include <string>
 #include <utility>
 
 namespace iotreg::storage::sqlite {
 namespace {
-
-constexpr sqlite3_int64 kReservedBytes = kSharedMapBytes;
 
 using FileIdentity = std::pair<dev_t, ino_t>;
 
@@ -29,7 +28,7 @@ class MappedDatabase {
  public:
   explicit MappedDatabase(FileIdentity file) : identity(file) {}
   ~MappedDatabase() {
-    if (base_ != nullptr) ::munmap(const_cast<char*>(base_), kReservedBytes);
+    if (base_ != nullptr) ::munmap(const_cast<char*>(base_), kSharedMapBytes);
   }
 
   // The bytes [offset, offset + size) of the file in place, or null when they cannot be
@@ -39,7 +38,7 @@ class MappedDatabase {
     std::call_once(mapped_, [this, fd] { map(fd); });
     if (base_ == nullptr || offset < 0 || size <= 0) return nullptr;
     const sqlite3_int64 end = offset + size;
-    if (end > kReservedBytes) return nullptr;
+    if (end > kSharedMapBytes) return nullptr;
     // Checkpoints grow the file; the size is read again only for bytes beyond the last one
     // read. When a checkpoint shrinks it, the pager asks for no page past the new end: every
     // page of its snapshot is in the file or in the write-ahead log.
@@ -57,7 +56,7 @@ class MappedDatabase {
 
  private:
   void map(int fd) {
-    void* base = ::mmap(nullptr, kReservedBytes, PROT_READ, MAP_SHARED, fd, 0);
+    void* base = ::mmap(nullptr, kSharedMapBytes, PROT_READ, MAP_SHARED, fd, 0);
     if (base != MAP_FAILED) base_ = static_cast<const char*>(base);
   }
 
@@ -66,20 +65,29 @@ class MappedDatabase {
   std::atomic<sqlite3_int64> known_size_{0};
 };
 
-std::mutex registry_mutex;
-std::map<FileIdentity, std::unique_ptr<MappedDatabase>> registry;  // erased with the last file
+// The live mappings, by file. Never destroyed: a connection may close during the process's exit.
+struct Registry {
+  std::mutex mutex;
+  std::map<FileIdentity, std::unique_ptr<MappedDatabase>> databases;  // erased with the last file
+};
+Registry& registry() {
+  static Registry* const instance = new Registry();
+  return *instance;
+}
 
 MappedDatabase* attach(const FileIdentity& identity) {
-  std::lock_guard lock(registry_mutex);
-  auto& database = registry[identity];
+  Registry& mapped = registry();
+  std::lock_guard lock(mapped.mutex);
+  auto& database = mapped.databases[identity];
   if (!database) database = std::make_unique<MappedDatabase>(identity);
   ++database->files;
   return database.get();
 }
 
 void detach(MappedDatabase* database) {
-  std::lock_guard lock(registry_mutex);
-  if (--database->files == 0) registry.erase(database->identity);
+  Registry& mapped = registry();
+  std::lock_guard lock(mapped.mutex);
+  if (--database->files == 0) mapped.databases.erase(database->identity);
 }
 
 sqlite3_vfs* system_vfs = nullptr;  // the default VFS the shim forwards to; set once
@@ -150,7 +158,7 @@ int shim_file_control(sqlite3_file* file, int op, void* argument) {
     // maps the file itself. As the system VFS does, the previous limit is written back.
     auto* limit = static_cast<sqlite3_int64*>(argument);
     const sqlite3_int64 previous = self->mmap_limit;
-    if (*limit >= 0) self->mmap_limit = std::min(*limit, kReservedBytes);
+    if (*limit >= 0) self->mmap_limit = std::min<sqlite3_int64>(*limit, kSharedMapBytes);
     *limit = previous;
     return SQLITE_OK;
   }
@@ -211,14 +219,15 @@ constexpr sqlite3_io_methods kMethods[] = {methods_of_version(1), methods_of_ver
 
 int shim_open(sqlite3_vfs* /*vfs*/, sqlite3_filename name, sqlite3_file* file, int flags,
               int* out_flags) {
-  ShimFile* self = shim(file);
-  self->base.pMethods = nullptr;
-  self->inner = reinterpret_cast<sqlite3_file*>(reinterpret_cast<char*>(file) + kInnerOffset);
-  self->database_file = (flags & SQLITE_OPEN_MAIN_DB) != 0;
-  self->fd = -1;
-  self->identity = {};
-  self->mmap_limit = 0;
-  self->database = nullptr;
+  // SQLite hands over raw memory of szOsFile bytes.
+  ShimFile* self = new (file)
+      ShimFile{{nullptr},
+               reinterpret_cast<sqlite3_file*>(reinterpret_cast<char*>(file) + kInnerOffset),
+               (flags & SQLITE_OPEN_MAIN_DB) != 0,
+               -1,
+               {},
+               0,
+               nullptr};
   last_opened_fd = -1;
   const int rc = system_vfs->xOpen(system_vfs, name, self->inner, flags, out_flags);
   // The system VFS may reuse a descriptor it kept from an earlier close instead of opening
@@ -226,6 +235,11 @@ int shim_open(sqlite3_vfs* /*vfs*/, sqlite3_filename name, sqlite3_file* file, i
   const int fd = last_opened_fd;
   last_opened_fd = -1;
   if (self->inner->pMethods == nullptr) return rc;
+  if (self->database_file) {
+    // Whatever SQLite's default mmap_size, the system VFS's file never maps itself.
+    sqlite3_int64 none = 0;
+    self->inner->pMethods->xFileControl(self->inner, SQLITE_FCNTL_MMAP_SIZE, &none);
+  }
   if (rc == SQLITE_OK && self->database_file && fd >= 0 && name != nullptr) {
     // The descriptor must be the database's: the file it names is the one at `name`, which
     // the system VFS's file has not seen move since it opened it.

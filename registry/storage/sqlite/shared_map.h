@@ -15,9 +15,10 @@
 //
 // The mapping never moves while it lives: it reserves address space for the largest database
 // SQLite maps (SQLITE_MAX_MMAP_SIZE, 2 GiB in Debian's build) whatever the file's size, and
-// hands out only pages below the file's current end; pages beyond the reservation are read
-// as without a map. As with SQLite's own memory map, a file truncated behind SQLite's back (not
-// through SQLite) while a connection reads it ends the process with SIGBUS.
+// hands out only pages below the largest size it has seen the file have (a checkpoint that
+// shrinks it leaves no snapshot that reads past the new end); pages beyond the reservation
+// are read as without a map. As with SQLite's own memory map, a file truncated behind SQLite's back
+// (not through SQLite) while a connection reads it ends the process with SIGBUS.
 #pragma once
 
 #include <cstdint>

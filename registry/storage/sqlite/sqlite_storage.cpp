@@ -1454,13 +1454,11 @@ class SqliteStorage : public Storage {
     if (query.limit == 0) return Storage::list_products_with_facets(query);
     ReadSnapshot snapshot(*db_);      // the page and the facets of one state of the registry
     std::vector<std::int64_t> first;  // a max-heap of the smallest ids seen
-    bool whole_query = true;          // count_facets groups the whole query first
     ProductPage page;
     FirstIds ids{query.after_id.value_or(0), query.limit, first};
+    // count_facets groups `query` itself once, and copies without one condition for the others.
     auto facets = count_facets(query, [&](const ProductQuery& part) {
-      FirstIds* collect = whole_query ? &ids : nullptr;
-      whole_query = false;
-      return facet_groups(part, collect);
+      return facet_groups(part, &part == &query ? &ids : nullptr);
     });
     if (!facets.is_ok()) return facets.status();
     page.facets = std::move(facets).value();
