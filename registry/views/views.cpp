@@ -51,9 +51,9 @@ std::string_view stored_text(const Json& value) {
 Json with_stored_json_parsed(const Json& value) {
   if (is_stored_json(value)) return parse_stored(std::string(stored_text(value)));
   if (value.is_object()) {
-    Json out = Json::object();
-    for (const auto& [key, member] : value.items()) out[key] = with_stored_json_parsed(member);
-    return out;
+    ObjectBuilder out(value.size());
+    for (const auto& [key, member] : value.items()) out.add(key, with_stored_json_parsed(member));
+    return out.take();
   }
   if (value.is_array()) {
     Json out = Json::array();
@@ -133,8 +133,8 @@ std::string dump(const Json& value, int indent) {
 Json stored_object(const std::string& text) {
   // Text that is not one JSON object (damaged or altered in the database) is not copied into
   // a reply: it is parsed, as every stored text was before.
-  if (text.size() < 2 || text.front() != '{' || text.back() != '}' || !is_valid_utf8(text) ||
-      !Json::accept(text)) {
+  // (nlohmann's lexer refuses invalid UTF-8 too.)
+  if (text.size() < 2 || text.front() != '{' || text.back() != '}' || !Json::accept(text)) {
     return parse_stored(text);
   }
   return Json::binary(Json::binary_t::container_type(text.begin(), text.end()), kStoredJsonSubtype);

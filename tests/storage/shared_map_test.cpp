@@ -79,10 +79,14 @@ std::int64_t checksum(std::int64_t first, std::int64_t last, int size, int gener
 constexpr const char* kChecksum =
     "SELECT coalesce(sum(unicode(payload) * length(payload)), 0) FROM rows";
 
-std::unique_ptr<Database> new_file(const std::string& path) {
+// A new database in WAL mode at `path` holding rows 1..rows of generation 0 (fill), all in the
+// file (checkpointed); the connection that made it, for writing more.
+std::unique_ptr<Database> new_file(const std::string& path, std::int64_t rows) {
   auto db = open_database(path, false);
   exec(*db, "PRAGMA journal_mode = WAL");
   exec(*db, "CREATE TABLE rows (id INTEGER PRIMARY KEY, payload TEXT NOT NULL)");
+  fill(*db, 1, rows, 1000, 0);
+  exec(*db, "PRAGMA wal_checkpoint(TRUNCATE)");
   return db;
 }
 
@@ -92,9 +96,7 @@ TEST_SUITE("storage") {
   TEST_CASE("connections reading with the shared map share one mapping, gone with the last") {
     ScratchDir dir;
     const std::string path = dir.file("shared.db");
-    auto writer = new_file(path);
-    fill(*writer, 1, 3000, 1000, 0);
-    exec(*writer, "PRAGMA wal_checkpoint(TRUNCATE)");
+    auto writer = new_file(path, 3000);
     CHECK(mappings_of(path) == 0);
 
     // 3,000 rows of 1,000 bytes: about 400 pages of 8 KiB.
@@ -127,9 +129,7 @@ TEST_SUITE("storage") {
   TEST_CASE("a shared map reads what other connections write while the file grows and shrinks") {
     ScratchDir dir;
     const std::string path = dir.file("changing.db");
-    auto writer = new_file(path);
-    fill(*writer, 1, 200, 1000, 0);
-    exec(*writer, "PRAGMA wal_checkpoint(TRUNCATE)");
+    auto writer = new_file(path, 200);
     auto reader = open_database(path, true);
     CHECK(integer(*reader, kChecksum) == checksum(1, 200, 1000, 0));
     const auto small = fs::file_size(path);
@@ -177,9 +177,7 @@ TEST_SUITE("storage") {
       "threads reading with the shared map see whole versions while a writer grows the file") {
     ScratchDir dir;
     const std::string path = dir.file("busy.db");
-    auto writer = new_file(path);
-    fill(*writer, 1, 100, 1000, 0);
-    exec(*writer, "PRAGMA wal_checkpoint(TRUNCATE)");
+    auto writer = new_file(path, 100);
     constexpr int kBatches = 40;
     constexpr int kBatchRows = 100;
     std::atomic<bool> done{false};

@@ -118,7 +118,26 @@ constexpr int kInnerOffset = (sizeof(ShimFile) + alignof(std::max_align_t) - 1) 
                              alignof(std::max_align_t) * alignof(std::max_align_t);
 
 ShimFile* shim(sqlite3_file* file) { return reinterpret_cast<ShimFile*>(file); }
-sqlite3_file* inner(sqlite3_file* file) { return shim(file)->inner; }
+
+// Forwarding of an sqlite3_io_methods member to the system VFS's file, and of an sqlite3_vfs
+// member to the system VFS: Forwarded<&sqlite3_io_methods::xRead>::call and so on.
+template <auto member>
+struct Forwarded;
+template <typename Result, typename... Arguments,
+          Result (*sqlite3_io_methods::*member)(sqlite3_file*, Arguments...)>
+struct Forwarded<member> {
+  static Result call(sqlite3_file* file, Arguments... arguments) {
+    sqlite3_file* real = shim(file)->inner;
+    return (real->pMethods->*member)(real, arguments...);
+  }
+};
+template <typename Result, typename... Arguments,
+          Result (*sqlite3_vfs::*member)(sqlite3_vfs*, Arguments...)>
+struct Forwarded<member> {
+  static Result call(sqlite3_vfs* /*shim*/, Arguments... arguments) {
+    return (system_vfs->*member)(system_vfs, arguments...);
+  }
+};
 
 int shim_close(sqlite3_file* file) {
   ShimFile* self = shim(file);
@@ -126,30 +145,6 @@ int shim_close(sqlite3_file* file) {
   if (self->database != nullptr) detach(self->database);  // after the file's locks are gone
   self->database = nullptr;
   return rc;
-}
-int shim_read(sqlite3_file* file, void* data, int size, sqlite3_int64 offset) {
-  return inner(file)->pMethods->xRead(inner(file), data, size, offset);
-}
-int shim_write(sqlite3_file* file, const void* data, int size, sqlite3_int64 offset) {
-  return inner(file)->pMethods->xWrite(inner(file), data, size, offset);
-}
-int shim_truncate(sqlite3_file* file, sqlite3_int64 size) {
-  return inner(file)->pMethods->xTruncate(inner(file), size);
-}
-int shim_sync(sqlite3_file* file, int flags) {
-  return inner(file)->pMethods->xSync(inner(file), flags);
-}
-int shim_file_size(sqlite3_file* file, sqlite3_int64* size) {
-  return inner(file)->pMethods->xFileSize(inner(file), size);
-}
-int shim_lock(sqlite3_file* file, int level) {
-  return inner(file)->pMethods->xLock(inner(file), level);
-}
-int shim_unlock(sqlite3_file* file, int level) {
-  return inner(file)->pMethods->xUnlock(inner(file), level);
-}
-int shim_check_reserved_lock(sqlite3_file* file, int* reserved) {
-  return inner(file)->pMethods->xCheckReservedLock(inner(file), reserved);
 }
 int shim_file_control(sqlite3_file* file, int op, void* argument) {
   ShimFile* self = shim(file);
@@ -163,20 +158,6 @@ int shim_file_control(sqlite3_file* file, int op, void* argument) {
     return SQLITE_OK;
   }
   return self->inner->pMethods->xFileControl(self->inner, op, argument);
-}
-int shim_sector_size(sqlite3_file* file) { return inner(file)->pMethods->xSectorSize(inner(file)); }
-int shim_device_characteristics(sqlite3_file* file) {
-  return inner(file)->pMethods->xDeviceCharacteristics(inner(file));
-}
-int shim_shm_map(sqlite3_file* file, int region, int size, int extend, void volatile** memory) {
-  return inner(file)->pMethods->xShmMap(inner(file), region, size, extend, memory);
-}
-int shim_shm_lock(sqlite3_file* file, int offset, int count, int flags) {
-  return inner(file)->pMethods->xShmLock(inner(file), offset, count, flags);
-}
-void shim_shm_barrier(sqlite3_file* file) { inner(file)->pMethods->xShmBarrier(inner(file)); }
-int shim_shm_unmap(sqlite3_file* file, int delete_flag) {
-  return inner(file)->pMethods->xShmUnmap(inner(file), delete_flag);
 }
 // A page in place from the shared mapping, or none (the pager then reads it with xRead).
 int shim_fetch(sqlite3_file* file, sqlite3_int64 offset, int size, void** page) {
@@ -194,23 +175,24 @@ int shim_unfetch(sqlite3_file* /*file*/, sqlite3_int64 /*offset*/, void* /*page*
 
 // The same methods at each version, so that a file claims no more than the system VFS's does.
 constexpr sqlite3_io_methods methods_of_version(int version) {
+  using M = sqlite3_io_methods;
   return {version,
           shim_close,
-          shim_read,
-          shim_write,
-          shim_truncate,
-          shim_sync,
-          shim_file_size,
-          shim_lock,
-          shim_unlock,
-          shim_check_reserved_lock,
+          Forwarded<&M::xRead>::call,
+          Forwarded<&M::xWrite>::call,
+          Forwarded<&M::xTruncate>::call,
+          Forwarded<&M::xSync>::call,
+          Forwarded<&M::xFileSize>::call,
+          Forwarded<&M::xLock>::call,
+          Forwarded<&M::xUnlock>::call,
+          Forwarded<&M::xCheckReservedLock>::call,
           shim_file_control,
-          shim_sector_size,
-          shim_device_characteristics,
-          shim_shm_map,
-          shim_shm_lock,
-          shim_shm_barrier,
-          shim_shm_unmap,
+          Forwarded<&M::xSectorSize>::call,
+          Forwarded<&M::xDeviceCharacteristics>::call,
+          Forwarded<&M::xShmMap>::call,
+          Forwarded<&M::xShmLock>::call,
+          Forwarded<&M::xShmBarrier>::call,
+          Forwarded<&M::xShmUnmap>::call,
           shim_fetch,
           shim_unfetch};
 }
@@ -260,39 +242,6 @@ int shim_open(sqlite3_vfs* /*vfs*/, sqlite3_filename name, sqlite3_file* file, i
   return rc;
 }
 
-int shim_delete(sqlite3_vfs*, const char* name, int sync_directory) {
-  return system_vfs->xDelete(system_vfs, name, sync_directory);
-}
-int shim_access(sqlite3_vfs*, const char* name, int flags, int* result) {
-  return system_vfs->xAccess(system_vfs, name, flags, result);
-}
-int shim_full_pathname(sqlite3_vfs*, const char* name, int size, char* out) {
-  return system_vfs->xFullPathname(system_vfs, name, size, out);
-}
-void* shim_dl_open(sqlite3_vfs*, const char* name) { return system_vfs->xDlOpen(system_vfs, name); }
-void shim_dl_error(sqlite3_vfs*, int size, char* message) {
-  system_vfs->xDlError(system_vfs, size, message);
-}
-void (*shim_dl_sym(sqlite3_vfs*, void* library, const char* symbol))(void) {
-  return system_vfs->xDlSym(system_vfs, library, symbol);
-}
-void shim_dl_close(sqlite3_vfs*, void* library) { system_vfs->xDlClose(system_vfs, library); }
-int shim_randomness(sqlite3_vfs*, int size, char* out) {
-  return system_vfs->xRandomness(system_vfs, size, out);
-}
-int shim_sleep(sqlite3_vfs*, int microseconds) {
-  return system_vfs->xSleep(system_vfs, microseconds);
-}
-int shim_current_time(sqlite3_vfs*, double* now) {
-  return system_vfs->xCurrentTime(system_vfs, now);
-}
-int shim_get_last_error(sqlite3_vfs*, int size, char* message) {
-  return system_vfs->xGetLastError(system_vfs, size, message);
-}
-int shim_current_time_int64(sqlite3_vfs*, sqlite3_int64* now) {
-  return system_vfs->xCurrentTimeInt64(system_vfs, now);
-}
-
 sqlite3_vfs shim_vfs{};
 
 Status install() {
@@ -314,18 +263,19 @@ Status install() {
   shim_vfs.mxPathname = system_vfs->mxPathname;
   shim_vfs.zName = "iotreg-shared-map";
   shim_vfs.xOpen = shim_open;
-  shim_vfs.xDelete = shim_delete;
-  shim_vfs.xAccess = shim_access;
-  shim_vfs.xFullPathname = shim_full_pathname;
-  shim_vfs.xDlOpen = shim_dl_open;
-  shim_vfs.xDlError = shim_dl_error;
-  shim_vfs.xDlSym = shim_dl_sym;
-  shim_vfs.xDlClose = shim_dl_close;
-  shim_vfs.xRandomness = shim_randomness;
-  shim_vfs.xSleep = shim_sleep;
-  shim_vfs.xCurrentTime = shim_current_time;
-  shim_vfs.xGetLastError = shim_get_last_error;
-  shim_vfs.xCurrentTimeInt64 = shim_current_time_int64;
+  using V = sqlite3_vfs;
+  shim_vfs.xDelete = Forwarded<&V::xDelete>::call;
+  shim_vfs.xAccess = Forwarded<&V::xAccess>::call;
+  shim_vfs.xFullPathname = Forwarded<&V::xFullPathname>::call;
+  shim_vfs.xDlOpen = Forwarded<&V::xDlOpen>::call;
+  shim_vfs.xDlError = Forwarded<&V::xDlError>::call;
+  shim_vfs.xDlSym = Forwarded<&V::xDlSym>::call;
+  shim_vfs.xDlClose = Forwarded<&V::xDlClose>::call;
+  shim_vfs.xRandomness = Forwarded<&V::xRandomness>::call;
+  shim_vfs.xSleep = Forwarded<&V::xSleep>::call;
+  shim_vfs.xCurrentTime = Forwarded<&V::xCurrentTime>::call;
+  shim_vfs.xGetLastError = Forwarded<&V::xGetLastError>::call;
+  shim_vfs.xCurrentTimeInt64 = Forwarded<&V::xCurrentTimeInt64>::call;
   if (int rc = sqlite3_vfs_register(&shim_vfs, /*makeDflt=*/1); rc != SQLITE_OK) {
     return Status::internal(std::string("cannot register SQLite's shared-map VFS: ") +
                             sqlite3_errstr(rc));

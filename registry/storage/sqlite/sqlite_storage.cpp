@@ -1452,18 +1452,17 @@ class SqliteStorage : public Storage {
   // list of matches it builds were a fifth of a search.)
   Result<ProductPage> list_products_with_facets(const ProductQuery& query) override {
     if (query.limit == 0) return Storage::list_products_with_facets(query);
-    ReadSnapshot snapshot(*db_);      // the page and the facets of one state of the registry
-    std::vector<std::int64_t> first;  // a max-heap of the smallest ids seen
+    ReadSnapshot snapshot(*db_);  // the page and the facets of one state of the registry
     ProductPage page;
-    FirstIds ids{query.after_id.value_or(0), query.limit, first};
+    FirstIds ids{query.after_id.value_or(0), query.limit, {}};
     // count_facets groups `query` itself once, and copies without one condition for the others.
     auto facets = count_facets(query, [&](const ProductQuery& part) {
       return facet_groups(part, &part == &query ? &ids : nullptr);
     });
     if (!facets.is_ok()) return facets.status();
     page.facets = std::move(facets).value();
-    std::sort(first.begin(), first.end());
-    auto products = products_by_id(first);
+    std::sort_heap(ids.heap.begin(), ids.heap.end());
+    auto products = products_by_id(ids.heap);
     if (!products.is_ok()) return products.status();
     page.products = std::move(products).value();
     return page;
@@ -1954,11 +1953,11 @@ class SqliteStorage : public Storage {
   }
 
  private:
-  // The smallest `limit` ids after `after` among those offered, in `heap` (a max-heap).
+  // The smallest `limit` ids after `after` among those offered.
   struct FirstIds {
     std::int64_t after;
     std::size_t limit;
-    std::vector<std::int64_t>& heap;
+    std::vector<std::int64_t> heap;  // a max-heap
     void offer(std::int64_t id) {
       if (id <= after) return;
       if (heap.size() < limit) {
