@@ -365,8 +365,9 @@ Result<std::unique_ptr<storage::Storage>> ConnectionPool::acquire() {
     }
   }
   if (!connection) {
-    auto opened =
-        storage::open_storage(registry_, storage::OpenMode::kReadWrite, {page_cache_bytes_, true});
+    auto opened = storage::open_storage(
+        registry_, storage::OpenMode::kReadWrite,
+        {.cache_bytes = page_cache_bytes_, .shared_map = true, .shared_facet_columns = true});
     if (!opened.is_ok()) return opened.status();
     connection = std::move(opened).value();
   }

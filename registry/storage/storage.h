@@ -603,6 +603,10 @@ struct PageCaching {
   // connections share (sqlite/shared_map.h), rather than copying each page it reads into its
   // cache: for a server's many connections, which mostly read.
   bool shared_map = false;
+  // Whether search facets are counted from the one copy of the products' facet columns in
+  // memory that the process's connections to the file share (sqlite/facet_columns.h), rather
+  // than from the products table: for a server, which answers many searches.
+  bool shared_facet_columns = false;
 };
 
 // Opens the registry at `location`: a libpq connection URI (postgresql://..., postgres://...)

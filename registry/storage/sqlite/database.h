@@ -162,6 +162,9 @@ class ReadSnapshot {
   ReadSnapshot(const ReadSnapshot&) = delete;
   ReadSnapshot& operator=(const ReadSnapshot&) = delete;
 
+  // Whether it began a transaction of its own: one state of the registry as committed.
+  bool began() const { return open_; }
+
  private:
   Database& db_;
   bool open_;

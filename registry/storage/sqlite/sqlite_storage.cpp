@@ -17,6 +17,7 @@
 #include "registry/storage/session_records.h"
 #include "registry/storage/sqlite/audit_log.h"
 #include "registry/storage/sqlite/database.h"
+#include "registry/storage/sqlite/facet_columns.h"
 #include "registry/storage/sqlite/migrations.h"
 #include "registry/storage/sqlite/search_tokenizer.h"
 #include "registry/storage/storage.h"
@@ -1109,6 +1110,9 @@ class ProductFilter {
     return sql;
   }
 
+  // The search words as bound to the full-text tables: all must match.
+  const std::vector<std::string>& terms() const { return terms_; }
+
   void bind(Statement& statement) const {
     if (query_->status) statement.bind(1, *query_->status);
     if (query_->flagged) statement.bind(2, std::int64_t{*query_->flagged ? 1 : 0});
@@ -1219,7 +1223,10 @@ class SqlitePreview : public Preview {
 
 class SqliteStorage : public Storage {
  public:
-  explicit SqliteStorage(std::unique_ptr<Database> db) : db_(std::move(db)) {}
+  // `facet_columns`: those this connection counts facets from, or null to read the products.
+  SqliteStorage(std::unique_ptr<Database> db,
+                std::shared_ptr<sqlite::SharedFacetColumns> facet_columns)
+      : db_(std::move(db)), facet_columns_(std::move(facet_columns)) {}
 
   Result<std::unique_ptr<Preview>> begin_preview() override {
     auto preview = std::make_unique<SqlitePreview>(*db_);
@@ -1443,6 +1450,10 @@ class SqliteStorage : public Storage {
   }
 
   Result<ProductFacets> product_facets(const ProductQuery& query) override {
+    ReadSnapshot snapshot(*db_);
+    auto counted = facets_from_columns(snapshot, query, nullptr);
+    if (!counted.is_ok()) return counted.status();
+    if (counted.value()) return std::move(*counted.value());
     return count_facets(query, [this](const ProductQuery& part) { return facet_groups(part); });
   }
 
@@ -1455,12 +1466,18 @@ class SqliteStorage : public Storage {
     ReadSnapshot snapshot(*db_);  // the page and the facets of one state of the registry
     ProductPage page;
     FirstIds ids{query.after_id.value_or(0), query.limit, {}};
-    // count_facets groups `query` itself once, and copies without one condition for the others.
-    auto facets = count_facets(query, [&](const ProductQuery& part) {
-      return facet_groups(part, &part == &query ? &ids : nullptr);
-    });
-    if (!facets.is_ok()) return facets.status();
-    page.facets = std::move(facets).value();
+    auto counted = facets_from_columns(snapshot, query, &ids);
+    if (!counted.is_ok()) return counted.status();
+    if (counted.value()) {
+      page.facets = std::move(*counted.value());
+    } else {
+      // count_facets groups `query` itself once, and copies without one condition for the others.
+      auto facets = count_facets(query, [&](const ProductQuery& part) {
+        return facet_groups(part, &part == &query ? &ids : nullptr);
+      });
+      if (!facets.is_ok()) return facets.status();
+      page.facets = std::move(facets).value();
+    }
     std::sort_heap(ids.heap.begin(), ids.heap.end());
     auto products = products_by_id(ids.heap);
     if (!products.is_ok()) return products.status();
@@ -1971,6 +1988,75 @@ class SqliteStorage : public Storage {
     }
   };
 
+  // `query`'s facets counted from the facet columns held in memory (each match's id going to
+  // `first` too, when given), or nullopt when those cannot answer: none are shared with this
+  // connection, the query has conditions they do not hold, `snapshot` is inside a transaction
+  // of the caller's (whose changes may have no audit event yet, so no state version of their
+  // own), or another connection is reading them for a newer state.
+  Result<std::optional<ProductFacets>> facets_from_columns(const ReadSnapshot& snapshot,
+                                                           const ProductQuery& query,
+                                                           FirstIds* first) {
+    if (!facet_columns_ || !snapshot.began() || !sqlite::FacetColumns::can_answer(query)) {
+      return std::optional<ProductFacets>();
+    }
+    ProductFilter filter;
+    IOTREG_TRY(build_filter(query, filter));
+    auto version = state_version();
+    if (!version.is_ok()) return version.status();
+    auto columns = facet_columns_->at(*db_, version.value());
+    if (!columns.is_ok()) return columns.status();
+    if (!columns.value()) return std::optional<ProductFacets>();
+    std::optional<std::vector<std::int64_t>> ids;  // those the search words match; all without
+    if (!filter.terms().empty()) {
+      auto matched = ids_matching(filter.terms());
+      if (!matched.is_ok()) return matched.status();
+      ids = std::move(matched).value();
+    }
+    const std::function<void(std::int64_t)> offer = [first](std::int64_t id) { first->offer(id); };
+    auto facets = count_facets(query, [&](const ProductQuery& part) {
+      return Result<std::vector<FacetGroup>>(columns.value()->group(
+          ids ? &*ids : nullptr, part, &part == &query && first != nullptr ? &offer : nullptr));
+    });
+    if (!facets.is_ok()) return facets.status();
+    return std::optional<ProductFacets>(std::move(facets).value());
+  }
+
+  // The ids of the products that every one of `terms` (ProductFilter's) matches, ascending: as
+  // ProductFilter::where() finds them, through the brand, model and type or the manufacturer.
+  Result<std::vector<std::int64_t>> ids_matching(const std::vector<std::string>& terms) {
+    std::vector<std::int64_t> ids;
+    std::vector<std::int64_t> matched;
+    std::vector<std::int64_t> both;
+    for (std::size_t i = 0; i < terms.size(); ++i) {
+      matched.clear();
+      for (const char* sql :
+           {"SELECT rowid FROM products_fts WHERE products_fts MATCH ?1",
+            "SELECT id FROM products WHERE manufacturer_id IN "
+            "(SELECT rowid FROM manufacturers_fts WHERE manufacturers_fts MATCH ?1)"}) {
+        auto statement = db_->prepare(sql);
+        if (!statement.is_ok()) return statement.status();
+        statement->bind(1, terms[i]);
+        for (;;) {
+          auto row = statement->step();
+          if (!row.is_ok()) return row.status();
+          if (!row.value()) break;
+          matched.push_back(statement->int64(0));
+        }
+      }
+      std::sort(matched.begin(), matched.end());
+      matched.erase(std::unique(matched.begin(), matched.end()), matched.end());
+      if (i == 0) {
+        ids.swap(matched);
+        continue;
+      }
+      both.clear();
+      std::set_intersection(ids.begin(), ids.end(), matched.begin(), matched.end(),
+                            std::back_inserter(both));
+      ids.swap(both);
+    }
+    return ids;
+  }
+
   // The facet groups of the products `query` matches; each product's id goes to `first` too.
   Result<std::vector<FacetGroup>> facet_groups(const ProductQuery& query,
                                                FirstIds* first = nullptr) {
@@ -2059,6 +2145,7 @@ class SqliteStorage : public Storage {
   std::unique_ptr<Database> db_;
   // Declared after db_, so destroyed before it.
   std::unique_ptr<sqlite::SearchTokenizer> search_tokenizer_;
+  std::shared_ptr<sqlite::SharedFacetColumns> facet_columns_;  // null: none
 };
 
 // Migration 5: each product's support end date, from its latest stored declaration.
@@ -2264,7 +2351,12 @@ Result<std::unique_ptr<Storage>> open_sqlite_storage(const std::string& path, Op
     IOTREG_TRY(db->exec("PRAGMA journal_mode = WAL"));
     IOTREG_TRY(migrate(*db));
   }
-  return std::unique_ptr<Storage>(std::make_unique<SqliteStorage>(std::move(db)));
+  std::shared_ptr<sqlite::SharedFacetColumns> facet_columns;
+  if (caching.shared_facet_columns && !path.empty() && ::stat(path.c_str(), &info) == 0) {
+    facet_columns = sqlite::SharedFacetColumns::of_file(info.st_dev, info.st_ino);
+  }
+  return std::unique_ptr<Storage>(
+      std::make_unique<SqliteStorage>(std::move(db), std::move(facet_columns)));
 }
 
 }  // namespace iotreg::storage

@@ -1,0 +1,239 @@
+// The products' facet columns held in memory (registry/storage/sqlite/facet_columns.h): a
+// server's connections count a search's facets and find its first page from them, and must
+// answer exactly as the products table does, at every state of the registry.
+#include <doctest/doctest.h>
+
+#include <sys/stat.h>
+#include <algorithm>
+
+#include <filesystem>
+#include <string>
+#include <vector>
+
+#include "registry/storage/sqlite/database.h"
+#include "registry/storage/sqlite/facet_columns.h"
+#include "registry/storage/storage.h"
+#include "support/process.h"
+#include "support/temp_files.h"
+
+namespace iotreg::storage {
+namespace {
+
+using testing::ScratchDir;
+namespace fs = std::filesystem;
+
+const std::string kIotreg = IOTREG_BINARY;
+const fs::path kSource = IOTREG_SOURCE_DIR;
+
+// The bundled samples imported with checks on: statuses, classes, failing checks and flags.
+std::string sample_registry(const ScratchDir& dir) {
+  const std::string path = dir.file("registry.db");
+  std::vector<std::string> import = {"--db", path, "--as-of", "2026-11-29", "import", "--quiet"};
+  std::vector<std::string> files;
+  for (const auto& entry : fs::directory_iterator(kSource / "samples")) {
+    if (entry.path().filename().string().rfind('0', 0) == 0) files.push_back(entry.path());
+  }
+  std::sort(files.begin(), files.end());
+  import.insert(import.end(), files.begin(), files.end());
+  auto imported = test::run_process(kIotreg, import);
+  REQUIRE_MESSAGE(imported.exit_status == 1, imported.err);  // the samples hold bad records
+  return path;
+}
+
+std::unique_ptr<Storage> open(const std::string& path, bool facet_columns) {
+  auto opened = open_sqlite_storage(
+      path, OpenMode::kReadWrite,
+      {.cache_bytes = 1u << 20, .shared_map = false, .shared_facet_columns = facet_columns});
+  REQUIRE_MESSAGE(opened.is_ok(), opened.status().message());
+  return std::move(opened).value();
+}
+
+// Queries over every value of every facet the registry has, alone and with a search or a
+// second condition, and the conditions the columns test but count no facet of.
+std::vector<ProductQuery> queries_over(Storage& storage) {
+  auto whole = storage.product_facets({});
+  REQUIRE(whole.is_ok());
+  std::vector<ProductQuery> conditions(1);
+  for (const auto& [status, count] : whole->status) {
+    ProductQuery query;
+    query.status = status;
+    conditions.push_back(query);
+  }
+  for (const auto& [type, count] : whole->type) {
+    ProductQuery query;
+    query.type = type;
+    conditions.push_back(query);
+    std::string upper = type;  // compared without regard to ASCII case
+    std::transform(upper.begin(), upper.end(), upper.begin(), ::toupper);
+    query.type = upper;
+    conditions.push_back(query);
+  }
+  for (const auto& [product_class, count] : whole->product_class) {
+    ProductQuery query;
+    query.product_class = product_class;
+    conditions.push_back(query);
+  }
+  for (const auto& [check, count] : whole->failing_check) {
+    ProductQuery query;
+    query.failing = check;
+    conditions.push_back(query);
+    query.status = whole->status.begin()->first;  // grouped twice more, without each condition
+    conditions.push_back(query);
+  }
+  for (const auto state : {enforcement::FlagState::kRaised, enforcement::FlagState::kConfirmed}) {
+    ProductQuery query;
+    query.flag_state = state;
+    conditions.push_back(query);
+  }
+  for (const bool flagged : {true, false}) {
+    ProductQuery query;
+    query.flagged = flagged;
+    conditions.push_back(query);
+  }
+  REQUIRE(conditions.size() > 20);
+  std::vector<ProductQuery> queries;
+  for (const char* search : {"", "lumora", "camera", "smart lock", "ni", "no-such-word"}) {
+    for (ProductQuery query : conditions) {
+      if (*search) query.search = search;
+      queries.push_back(query);
+    }
+  }
+  return queries;
+}
+
+std::vector<std::int64_t> ids_of(const std::vector<ProductSummary>& products) {
+  std::vector<std::int64_t> ids;
+  for (const auto& product : products) ids.push_back(product.id);
+  return ids;
+}
+
+void check_same_facets(const ProductFacets& held, const ProductFacets& table) {
+  CHECK(held.status == table.status);
+  CHECK(held.type == table.type);
+  CHECK(held.product_class == table.product_class);
+  CHECK(held.failing_check == table.failing_check);
+  CHECK(held.flag_state == table.flag_state);
+}
+
+// Every query answered from the columns (`held`) as from the products table (`table`); returns
+// how many found products.
+int compare_all(Storage& held, Storage& table) {
+  int found = 0;
+  for (ProductQuery query : queries_over(table)) {
+    for (std::size_t limit : {1, 5, 500}) {
+      for (std::int64_t after : {0, 20}) {
+        query.limit = limit;
+        query.after_id = after > 0 ? std::optional(after) : std::nullopt;
+        CAPTURE(query.search.value_or(""));
+        CAPTURE(query.status.value_or(""));
+        CAPTURE(query.type.value_or(""));
+        CAPTURE(query.product_class.value_or(""));
+        CAPTURE(query.failing.value_or(""));
+        CAPTURE(limit);
+        CAPTURE(after);
+        auto from_columns = held.list_products_with_facets(query);
+        auto from_table = table.list_products_with_facets(query);
+        REQUIRE(from_columns.is_ok());
+        REQUIRE(from_table.is_ok());
+        CHECK(ids_of(from_columns->products) == ids_of(from_table->products));
+        check_same_facets(from_columns->facets, from_table->facets);
+        auto facets = held.product_facets(query);
+        REQUIRE(facets.is_ok());
+        check_same_facets(facets.value(), from_table->facets);
+        found += from_table->products.empty() ? 0 : 1;
+      }
+    }
+  }
+  return found;
+}
+
+}  // namespace
+
+TEST_SUITE("sqlite_only") {
+  TEST_CASE("facet columns: pages and facets from memory are those of the products table") {
+    ScratchDir dir;
+    const std::string path = sample_registry(dir);
+    auto held = open(path, true);
+    auto table = open(path, false);
+    CHECK(compare_all(*held, *table) > 300);
+
+    // A new state of the registry (an officer confirms a flag: an audited change) is read anew.
+    test::SqliteProbe probe(path);
+    const std::string flag = std::to_string(probe.integer("SELECT min(id) FROM flags"));
+    auto confirmed = test::run_process(kIotreg, {"--db", path, "--as-of", "2026-11-29", "flag",
+                                                 "confirm", flag, "--reason", "test purchase"});
+    REQUIRE_MESSAGE(confirmed.exit_status == 0, confirmed.err);
+    ProductQuery confirmed_only;
+    confirmed_only.flag_state = enforcement::FlagState::kConfirmed;
+    confirmed_only.limit = 10;
+    auto after_confirm = held->list_products_with_facets(confirmed_only);
+    REQUIRE(after_confirm.is_ok());
+    CHECK(after_confirm->products.size() == 1);
+    CHECK(compare_all(*held, *table) > 300);
+  }
+
+  TEST_CASE("facet columns: they are of one state version, and shared by the file's connections") {
+    ScratchDir dir;
+    const std::string path = sample_registry(dir);
+    auto held = open(path, true);
+    auto other = open(path, true);
+    auto table = open(path, false);
+    ProductQuery pending;
+    pending.status = "pending";
+    pending.limit = 500;
+    auto before = held->list_products_with_facets(pending);
+    REQUIRE(before.is_ok());
+
+    // An edit of the file that bypasses the registry (no audit event, so no new state version)
+    // is not seen by the columns, which shows that they answer, and that the second connection
+    // uses the first one's: the products table sees it.
+    test::SqliteProbe probe(path);
+    probe.exec("UPDATE products SET status = 'pending' WHERE id IN (1, 2, 3)");
+    auto edited = table->list_products_with_facets(pending);
+    REQUIRE(edited.is_ok());
+    REQUIRE(edited->products.size() > before->products.size());
+    for (Storage* storage : {held.get(), other.get()}) {
+      auto unseen = storage->list_products_with_facets(pending);
+      REQUIRE(unseen.is_ok());
+      CHECK(ids_of(unseen->products) == ids_of(before->products));
+      CHECK(unseen->facets.status == before->facets.status);
+    }
+
+    // The next audited change is a new state: read anew, with the edit.
+    auto token = test::run_process(
+        kIotreg, {"--db", path, "token", "create", "--role", "officer", "--name", "Test Officer"});
+    REQUIRE_MESSAGE(token.exit_status == 0, token.err);
+    for (Storage* storage : {held.get(), other.get()}) {
+      auto seen = storage->list_products_with_facets(pending);
+      REQUIRE(seen.is_ok());
+      CHECK(ids_of(seen->products) == ids_of(edited->products));
+      CHECK(seen->facets.status == edited->facets.status);
+    }
+  }
+
+  TEST_CASE("facet columns: columns of an older state are never taken for a newer one's") {
+    ScratchDir dir;
+    const std::string path = sample_registry(dir);
+    auto opened = sqlite::Database::open(path, /*read_only=*/true);
+    REQUIRE(opened.is_ok());
+    sqlite::Database& db = *opened.value();
+    struct stat info {};
+    REQUIRE(::stat(path.c_str(), &info) == 0);
+    auto shared = sqlite::SharedFacetColumns::of_file(info.st_dev, info.st_ino);
+    CHECK(sqlite::SharedFacetColumns::of_file(info.st_dev, info.st_ino) == shared);
+    REQUIRE(db.exec("BEGIN").is_ok());
+    auto newer = shared->at(db, 7);
+    REQUIRE(newer.is_ok());
+    REQUIRE(newer.value());
+    CHECK(newer.value()->version() == 7);
+    auto again = shared->at(db, 7);
+    REQUIRE(again.is_ok());
+    CHECK(again.value() == newer.value());  // read once
+    auto older = shared->at(db, 6);
+    REQUIRE(older.is_ok());
+    CHECK_FALSE(older.value());  // the caller reads the products table instead
+    REQUIRE(db.exec("COMMIT").is_ok());
+  }
+}
+
+}  // namespace iotreg::storage
