@@ -70,7 +70,7 @@ int run_products(const GlobalOptions& options, const ProductsArguments& argument
     for (const auto& product : products.value()) {
       auto findings = printer.findings(product);
       if (!findings.is_ok()) return report_error(findings.status());
-      std::cout << views::dump(views::product_json(product, std::move(findings).value())) << "\n";
+      std::cout << views::dump(views::product_json(product, *findings.value())) << "\n";
     }
     return kExitSuccess;
   }
@@ -83,7 +83,7 @@ int run_products(const GlobalOptions& options, const ProductsArguments& argument
     for (const auto& product : products.value()) {
       auto findings = printer.findings(product);
       if (!findings.is_ok()) return report_error(findings.status());
-      if (auto added = writer.value()->add(product, findings.value()); !added.is_ok()) {
+      if (auto added = writer.value()->add(product, *findings.value()); !added.is_ok()) {
         return report_error(added);
       }
     }
@@ -96,7 +96,7 @@ int run_products(const GlobalOptions& options, const ProductsArguments& argument
     for (const auto& product : products.value()) {
       auto findings = printer.findings(product);
       if (!findings.is_ok()) return report_error(findings.status());
-      std::cout << views::product_csv_row(product, findings.value());
+      std::cout << views::product_csv_row(product, *findings.value());
     }
     return kExitSuccess;
   }

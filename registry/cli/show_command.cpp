@@ -70,7 +70,7 @@ int run_show(const GlobalOptions& options, const ShowArguments& arguments) {
               << printable(text(version["source"])) << ", " << printable(text(version["location"]))
               << "\n";
   }
-  const auto& findings = out["findings"];
+  const views::Json findings = views::readable(out["findings"]);
   if (findings.empty()) {
     std::cout << "\nFindings: none yet (not checked)\n";
   } else {

@@ -156,7 +156,8 @@ std::variant<importers::TextEncoding, Reply> body_encoding(const std::string& co
 // with its findings, reading a batch at a time. False when reading failed or `write` did.
 bool for_each_product(storage::Storage& registry, views::ProvenanceCache* provenance,
                       storage::ProductQuery query,
-                      const std::function<bool(const storage::ProductSummary&, Json)>& write) {
+                      const std::function<bool(const storage::ProductSummary&,
+                                               const views::PrintedFindings&)>& write) {
   views::FindingsPrinter printer(registry, provenance);
   query.limit = kExportBatch;
   query.after_id = 0;
@@ -166,7 +167,7 @@ bool for_each_product(storage::Storage& registry, views::ProvenanceCache* proven
     if (batch->empty()) return true;
     for (const auto& product : batch.value()) {
       auto findings = printer.findings(product);
-      if (!findings.is_ok() || !write(product, std::move(findings).value())) return false;
+      if (!findings.is_ok() || !write(product, *findings.value())) return false;
     }
     query.after_id = batch->back().id;
   }
@@ -206,7 +207,7 @@ Reply list_products(Context& context) {
   for (const auto& product : products) {
     auto findings = printer.findings(product);
     if (!findings.is_ok()) return Reply::from_status(findings.status());
-    items.push_back(views::product_json(product, std::move(findings).value()));
+    items.push_back(views::product_json(product, *findings.value()));
   }
   std::int64_t last_id = products.size() > page.limit ? products[page.limit - 1].id : 0;
   Json out = page_json(std::move(items), page.limit, "products", last_id);
@@ -275,7 +276,8 @@ Reply export_products(Context& context) {
       auto writer = views::ProductXlsxWriter::create(file.value()->path());
       if (!writer.is_ok()) return false;
       const bool written = for_each_product(
-          *registry, provenance, query, [&](const storage::ProductSummary& product, Json findings) {
+          *registry, provenance, query,
+          [&](const storage::ProductSummary& product, const views::PrintedFindings& findings) {
             return writer.value()->add(product, findings).is_ok();
           });
       return written && writer.value()->finish().is_ok() && file.value()->copy_to(out);
@@ -286,11 +288,12 @@ Reply export_products(Context& context) {
                   byte_order_mark = bom == "true"](std::ostream& out) {
     if (csv) out << views::product_csv_header(byte_order_mark);
     return for_each_product(
-        *registry, provenance, query, [&](const storage::ProductSummary& product, Json findings) {
+        *registry, provenance, query,
+        [&](const storage::ProductSummary& product, const views::PrintedFindings& findings) {
           if (csv) {
             out << views::product_csv_row(product, findings);
           } else {
-            out << views::dump(views::product_json(product, std::move(findings))) << '\n';
+            out << views::dump(views::product_json(product, findings)) << '\n';
           }
           return static_cast<bool>(out);
         });

@@ -140,19 +140,11 @@ Json stored_object(const std::string& text) {
   return Json::binary(Json::binary_t::container_type(text.begin(), text.end()), kStoredJsonSubtype);
 }
 
-// The checks that failed, in the order the findings list them.
-Json failing_checks(const Json& findings) {
-  Json failing = Json::array();
-  for (const auto& finding : findings) {
-    if (finding.value("outcome", "") == "fail") failing.push_back(finding["check"]);
-  }
-  return failing;
-}
+Json readable(const Json& value) { return with_stored_json_parsed(value); }
 
-Json product_json(const storage::ProductSummary& product, Json findings,
+Json product_json(const storage::ProductSummary& product, const PrintedFindings& findings,
                   std::size_t room_for_more) {
   constexpr std::size_t kMembers = 19;
-  Json failing = failing_checks(findings);
   return ObjectBuilder(kMembers + room_for_more)
       .add("id", product.id)
       .add("manufacturer", product.manufacturer)
@@ -169,8 +161,8 @@ Json product_json(const storage::ProductSummary& product, Json findings,
       .add("flag_id", product.flag_id != 0 ? Json(product.flag_id) : Json(nullptr))
       .add("support_end", or_null(product.support_end))
       .add("label_id", or_null(product.label_id))
-      .add("failing_checks", std::move(failing))
-      .add("findings", std::move(findings))
+      .add("failing_checks", findings.failing)
+      .add("findings", findings.written)
       .add("version_count", product.version_count)
       .add("created_at", product.created_at)
       .add("updated_at", product.updated_at)
@@ -219,9 +211,51 @@ Result<Json> FindingsPrinter::provenance(std::int64_t evaluation_id) {
   return *parsed.value();
 }
 
-Result<Json> FindingsPrinter::findings(const storage::ProductSummary& product) {
+std::string FindingsMemo::key_of(std::int64_t evaluation_id, std::string_view stored) {
+  std::string key(reinterpret_cast<const char*>(&evaluation_id), sizeof evaluation_id);
+  key += stored;
+  return key;
+}
+
+std::shared_ptr<const PrintedFindings> FindingsMemo::find(std::int64_t evaluation_id,
+                                                          std::string_view stored) const {
+  if (stored.size() > kLargestForm) return nullptr;
+  const std::string key = key_of(evaluation_id, stored);
+  std::lock_guard lock(mutex_);
+  auto found = entries_.find(key);
+  return found == entries_.end() ? nullptr : found->second;
+}
+
+void FindingsMemo::add(std::int64_t evaluation_id, std::string_view stored,
+                       std::shared_ptr<const PrintedFindings> printed) {
+  if (stored.size() > kLargestForm) return;
+  std::string key = key_of(evaluation_id, stored);
+  std::lock_guard lock(mutex_);
+  if (entries_.size() >= kMostEntries) entries_.clear();
+  entries_.emplace(std::move(key), std::move(printed));
+}
+
+Result<std::shared_ptr<const PrintedFindings>> FindingsPrinter::findings(
+    const storage::ProductSummary& product) {
+  FindingsMemo& memo = shared_ != nullptr ? shared_->findings() : own_findings_;
+  if (auto printed = memo.find(product.evaluation_id, product.findings)) return printed;
+  auto printed = print(product);
+  if (!printed.is_ok()) return printed.status();
+  auto shared = std::make_shared<const PrintedFindings>(std::move(printed).value());
+  memo.add(product.evaluation_id, product.findings, shared);
+  return shared;
+}
+
+Result<PrintedFindings> FindingsPrinter::print(const storage::ProductSummary& product) {
   Json out = Json::array();
-  if (product.evaluation_id == 0) return out;
+  Json failing = Json::array();
+  auto printed = [&]() {
+    std::string text = dump(out);
+    Json written =
+        Json::binary(Json::binary_t::container_type(text.begin(), text.end()), kStoredJsonSubtype);
+    return PrintedFindings{std::move(written), std::move(failing)};
+  };
+  if (product.evaluation_id == 0) return printed();
   auto evaluation = provenance_of(product.evaluation_id);
   if (!evaluation.is_ok()) return evaluation.status();
   const auto& checks = (*evaluation.value())["checks"];
@@ -233,6 +267,7 @@ Result<Json> FindingsPrinter::findings(const storage::ProductSummary& product) {
                                 " name a check its evaluation does not have");
     }
     const auto& check = checks[finding.check];
+    if (finding.outcome == checks::Outcome::kFail) failing.push_back(check.value("check", ""));
     out.push_back(ObjectBuilder(6)
                       .add("check", check.value("check", ""))
                       .add("outcome", checks::outcome_name(finding.outcome))
@@ -242,7 +277,7 @@ Result<Json> FindingsPrinter::findings(const storage::ProductSummary& product) {
                       .add("level", check.value("level", ""))
                       .take());
   }
-  return out;
+  return printed();
 }
 
 Result<Json> product_detail(storage::Storage& storage, std::int64_t product_id,
@@ -263,7 +298,7 @@ Result<Json> product_detail(storage::Storage& storage, std::int64_t product_id,
   auto provenance = printer.provenance(product->evaluation_id);
   if (!provenance.is_ok()) return provenance.status();
 
-  Json out = product_json(product.value(), std::move(findings).value(), 6);
+  Json out = product_json(product.value(), *findings.value(), 6);
   out["checked_version"] =
       product->evaluated_version == 0 ? Json(nullptr) : Json(product->evaluated_version);
   out["evaluation"] = std::move(provenance).value();
@@ -519,9 +554,9 @@ constexpr ExportColumn kProductExportColumns[] = {
 std::span<const ExportColumn> product_export_columns() { return kProductExportColumns; }
 
 std::vector<std::string> product_export_cells(const storage::ProductSummary& product,
-                                              const Json& findings) {
+                                              const PrintedFindings& findings) {
   std::string failing;
-  for (const auto& check : failing_checks(findings)) {
+  for (const auto& check : findings.failing) {
     if (!failing.empty()) failing += ' ';
     failing += check.get<std::string>();
   }
@@ -559,7 +594,8 @@ std::string product_csv_header(bool byte_order_mark) {
   return header + '\n';
 }
 
-std::string product_csv_row(const storage::ProductSummary& product, const Json& findings) {
+std::string product_csv_row(const storage::ProductSummary& product,
+                            const PrintedFindings& findings) {
   std::string row;
   const char* separator = "";
   for (const auto& cell : product_export_cells(product, findings)) {

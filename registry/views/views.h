@@ -15,6 +15,7 @@
 #include <span>
 #include <string>
 #include <string_view>
+#include <unordered_map>
 #include <vector>
 
 #include "importers/importer.h"
@@ -55,25 +56,60 @@ class ObjectBuilder {
   Json object_ = Json::object();
 };
 
+// `value` with every stored text in it (stored_object, PrintedFindings::written) parsed into a
+// tree, for code that reads what it holds rather than writing it out.
+Json readable(const Json& value);
+
+// A product's findings as FindingsPrinter makes them.
+struct PrintedFindings {
+  // [{check, outcome, requirement, message, field, level}], empty when never checked, as compact
+  // text that dump() copies as it is (as stored_object's); readable() gives the tree.
+  Json written;
+  Json failing;  // the ids of the checks that failed, in the order of the list
+};
+
 // {id, manufacturer, brand, model, type, status, flagged, flag_state, remedied, flag_id,
 //  support_end, label_id, failing_checks (the failed checks' ids), findings, version_count,
 //  created_at, updated_at (when the import run that added the latest version began),
-//  last_declared (its UTC day, YYYY-MM-DD)}. `findings` as made by FindingsPrinter (empty
-//  until checked).
+//  last_declared (its UTC day, YYYY-MM-DD)}. `findings` is held as written text: read it
+//  through readable().
 // `room_for_more`: members the caller adds afterwards, made room for with the others.
-Json product_json(const storage::ProductSummary& product, Json findings,
+Json product_json(const storage::ProductSummary& product, const PrintedFindings& findings,
                   std::size_t room_for_more = 0);
 
-// Evaluation provenance parsed once per process: evaluations never change once stored.
-// Thread-safe; one per registry database.
+// Printed findings by their stored form and evaluation: products share a few forms (each
+// check's outcome and message), so a list or an export prints each form once. At most
+// kMostEntries forms of at most kLargestForm bytes are kept; beyond that it starts afresh.
+// Thread-safe.
+class FindingsMemo {
+ public:
+  static constexpr std::size_t kMostEntries = 4096;
+  static constexpr std::size_t kLargestForm = 1024;
+
+  std::shared_ptr<const PrintedFindings> find(std::int64_t evaluation_id,
+                                              std::string_view stored) const;
+  void add(std::int64_t evaluation_id, std::string_view stored,
+           std::shared_ptr<const PrintedFindings> printed);
+
+ private:
+  static std::string key_of(std::int64_t evaluation_id, std::string_view stored);
+
+  mutable std::mutex mutex_;
+  std::unordered_map<std::string, std::shared_ptr<const PrintedFindings>> entries_;
+};
+
+// Evaluation provenance parsed once per process: evaluations never change once stored; and the
+// findings printed under them (FindingsMemo). Thread-safe; one per registry database.
 class ProvenanceCache {
  public:
   std::shared_ptr<const Json> find(std::int64_t evaluation_id) const;
   std::shared_ptr<const Json> add(std::int64_t evaluation_id, Json provenance);
+  FindingsMemo& findings() { return findings_; }
 
  private:
   mutable std::mutex mutex_;
   std::map<std::int64_t, std::shared_ptr<const Json>> entries_;
+  FindingsMemo findings_;
 };
 
 // Turns a product's stored findings into JSON, with each check's requirement and level from
@@ -83,17 +119,19 @@ class FindingsPrinter {
  public:
   explicit FindingsPrinter(storage::Storage& storage, ProvenanceCache* shared = nullptr)
       : storage_(storage), shared_(shared) {}
-  // [{check, outcome, requirement, message, field, level}]; empty when never checked.
-  Result<Json> findings(const storage::ProductSummary& product);
+  // The product's findings, printed once for every product with the same stored findings.
+  Result<std::shared_ptr<const PrintedFindings>> findings(const storage::ProductSummary& product);
   // The evaluation's provenance (policy, as-of, plugins); null when never checked.
   Result<Json> provenance(std::int64_t evaluation_id);
 
  private:
   Result<std::shared_ptr<const Json>> provenance_of(std::int64_t evaluation_id);
+  Result<PrintedFindings> print(const storage::ProductSummary& product);
 
   storage::Storage& storage_;
   ProvenanceCache* shared_;
   std::map<std::int64_t, std::shared_ptr<const Json>> provenance_;
+  FindingsMemo own_findings_;  // without a shared cache
 };
 
 // One product with everything known about it: product_json plus checked_version, evaluation,
@@ -165,15 +203,16 @@ struct ExportColumn {
 // added at the end, so that scripts reading columns by position keep working.
 std::span<const ExportColumn> product_export_columns();
 // One product's cells in the order of product_export_columns(), each in its text form; an
-// empty string is an absent value. failing_checks lists the failed checks' ids (as
-// FindingsPrinter gives the findings), separated by spaces.
+// empty string is an absent value. failing_checks lists the failed checks' ids, separated by
+// spaces.
 std::vector<std::string> product_export_cells(const storage::ProductSummary& product,
-                                              const Json& findings);
+                                              const PrintedFindings& findings);
 
 // The CSV form of products (RFC 4180): a header line of the export columns, then one line per
 // product. With a byte-order mark first, Excel reads the file as UTF-8.
 std::string product_csv_header(bool byte_order_mark = false);
-std::string product_csv_row(const storage::ProductSummary& product, const Json& findings);
+std::string product_csv_row(const storage::ProductSummary& product,
+                            const PrintedFindings& findings);
 // One CSV field, quoted when it holds a comma, quote, CR or LF.
 std::string csv_field(std::string_view text);
 

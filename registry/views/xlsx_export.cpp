@@ -147,7 +147,8 @@ Result<std::unique_ptr<ProductXlsxWriter>> ProductXlsxWriter::create(const std::
   return writer;
 }
 
-Status ProductXlsxWriter::add(const storage::ProductSummary& product, const Json& findings) {
+Status ProductXlsxWriter::add(const storage::ProductSummary& product,
+                              const PrintedFindings& findings) {
   const auto columns = product_export_columns();
   const auto cells = product_export_cells(product, findings);
   const lxw_row_t row = next_row_++;

@@ -69,7 +69,7 @@ class ProductXlsxWriter {
   // finish().
   static Result<std::unique_ptr<ProductXlsxWriter>> create(const std::string& path);
   // One product's row, with its findings as FindingsPrinter gives them.
-  Status add(const storage::ProductSummary& product, const Json& findings);
+  Status add(const storage::ProductSummary& product, const PrintedFindings& findings);
   // Sets the autofilter over the rows written and writes the file.
   Status finish();
 

@@ -185,6 +185,34 @@ TEST_SUITE("views") {
     CHECK(stored_object("").is_null());
   }
 
+  TEST_CASE("printed findings are kept by evaluation and stored form, within their bounds") {
+    FindingsMemo memo;
+    auto printed = [](const std::string& check) {
+      return std::make_shared<const PrintedFindings>(
+          PrintedFindings{Json::array({{{"check", check}}}), Json::array({check})});
+    };
+    const auto first = printed("password-policy");
+    memo.add(1, "\x01\x02", first);
+    CHECK(memo.find(1, "\x01\x02") == first);
+    CHECK_FALSE(memo.find(2, "\x01\x02"));  // another evaluation's checks may differ
+    CHECK_FALSE(memo.find(1, std::string_view("\x01\x02\x00", 3)));
+    CHECK_FALSE(memo.find(1, std::string_view("\x01", 1)));
+
+    const std::string large(FindingsMemo::kLargestForm + 1, 'x');
+    memo.add(1, large, printed("large"));
+    CHECK_FALSE(memo.find(1, large));  // never kept
+
+    // At kMostEntries it starts afresh: the oldest form is gone, the newest kept.
+    for (std::size_t i = 1; i <= FindingsMemo::kMostEntries; ++i) {
+      memo.add(1, "form " + std::to_string(i), printed(std::to_string(i)));
+    }
+    CHECK_FALSE(memo.find(1, "\x01\x02"));
+    const auto newest = memo.find(1, "form " + std::to_string(FindingsMemo::kMostEntries));
+    REQUIRE(newest);
+    CHECK(readable(newest->written) ==
+          Json::array({{{"check", std::to_string(FindingsMemo::kMostEntries)}}}));
+  }
+
   TEST_CASE("indented JSON is nlohmann's own") {
     const Json value = {{"a", {1, 2}}, {"b", "\xff"}};
     CHECK(dump(value, 2) == value.dump(2, ' ', false, Json::error_handler_t::replace));
