@@ -464,6 +464,12 @@ Reply dispatch(Context& context, std::string& route_name) {
     return Reply::error(404, "no such resource: " + request.path);
   }
 
+  // A cacheable reply is read from one state of the registry, the one its state version names:
+  // one read transaction from the token's check to the reply. (Checking a session writes.)
+  std::unique_ptr<storage::ReadHold> held;
+  if (route->cacheable && !request.authorization.empty()) {
+    if (auto storage = context.storage(); storage.is_ok()) held = storage.value()->hold_reads();
+  }
   std::int64_t state_version = -1;  // known once a token was checked
   if (!(route->roles & kPublic)) {
     if (auto refused = authenticate_request(context, state_version)) return std::move(*refused);

@@ -448,6 +448,12 @@ class Preview {
   virtual ~Preview() = default;
 };
 
+// While it lives, the reads of the Storage that made it see one state of the registry.
+class ReadHold {
+ public:
+  virtual ~ReadHold() = default;
+};
+
 class Storage {
  public:
   virtual ~Storage() = default;
@@ -552,6 +558,10 @@ class Storage {
   // A number that grows with every change of the registry's state: every change writes an audit
   // event in its own transaction, so this is the newest event's id. Equal numbers, equal state.
   virtual Result<std::int64_t> state_version() = 0;
+  // Holds one state of the registry for every read until the hold ends (on SQLite one read
+  // transaction, where each statement would otherwise begin and end its own); null where the
+  // backend holds none. Nothing may be written through this Storage while it is held.
+  virtual std::unique_ptr<ReadHold> hold_reads() { return nullptr; }
   // When the state last changed: the newest audit event's time (UTC, ISO 8601, to the second);
   // empty when nothing was ever recorded.
   virtual Result<std::string> state_changed_at() = 0;

@@ -211,6 +211,46 @@ TEST_SUITE("sqlite_only") {
     }
   }
 
+  TEST_CASE("facet columns: a held read sees one state, and the columns answer inside it") {
+    ScratchDir dir;
+    const std::string path = sample_registry(dir);
+    auto held = open(path, true);
+    auto table = open(path, false);
+    ProductQuery pending;
+    pending.status = "pending";
+    pending.limit = 500;
+    auto before = held->list_products_with_facets(pending);
+    REQUIRE(before.is_ok());
+    test::SqliteProbe probe(path);
+    probe.exec("UPDATE products SET status = 'pending' WHERE id IN (1, 2, 3)");  // not audited
+    std::int64_t version = 0;
+    {
+      auto hold = held->hold_reads();
+      REQUIRE(hold);
+      auto first = held->state_version();
+      REQUIRE(first.is_ok());
+      version = first.value();
+      auto token = test::run_process(
+          kIotreg, {"--db", path, "token", "create", "--role", "officer", "--name", "Officer"});
+      REQUIRE_MESSAGE(token.exit_status == 0, token.err);
+      auto again = held->state_version();
+      REQUIRE(again.is_ok());
+      CHECK(again.value() == version);  // the new token's audit event is not seen yet
+      auto inside = held->list_products_with_facets(pending);
+      REQUIRE(inside.is_ok());
+      CHECK(ids_of(inside->products) == ids_of(before->products));  // from the columns
+    }
+    auto after = held->state_version();
+    REQUIRE(after.is_ok());
+    CHECK(after.value() > version);
+    auto seen = held->list_products_with_facets(pending);
+    auto edited = table->list_products_with_facets(pending);
+    REQUIRE(seen.is_ok());
+    REQUIRE(edited.is_ok());
+    CHECK(ids_of(seen->products) == ids_of(edited->products));
+    CHECK(ids_of(seen->products) != ids_of(before->products));
+  }
+
   TEST_CASE("facet columns: columns of an older state are never taken for a newer one's") {
     ScratchDir dir;
     const std::string path = sample_registry(dir);

@@ -126,6 +126,8 @@ class Database {
   sqlite3* db_;
   std::string path_;
   std::unordered_map<std::string, std::vector<sqlite3_stmt*>> idle_statements_;
+  friend class ReadSnapshot;
+  bool in_read_snapshot_ = false;  // inside a ReadSnapshot's transaction
 };
 
 // A write transaction (BEGIN IMMEDIATE), rolled back when destroyed without commit(). Inside
@@ -150,24 +152,33 @@ class Transaction {
 // One read transaction over the statements run while it lives, so that they all see the same
 // state of the registry (a deferred BEGIN: it takes no lock until the first read, and never
 // the write lock). Inside a transaction already open it does nothing; when BEGIN fails, each
-// statement reads on its own as without it. Its statements must be reset before it ends.
+// statement reads on its own as without it. Its statements must be reset before it ends, and
+// nothing may be written while it lives.
 class ReadSnapshot {
  public:
   explicit ReadSnapshot(Database& db)
-      : db_(db), open_(sqlite3_get_autocommit(db.handle()) != 0 && db.exec("BEGIN").is_ok()) {}
+      : db_(db),
+        open_(sqlite3_get_autocommit(db.handle()) != 0 && db.exec("BEGIN").is_ok()),
+        of_committed_state_(open_ || db.in_read_snapshot_) {
+    if (open_) db_.in_read_snapshot_ = true;
+  }
   ~ReadSnapshot() {
+    if (!open_) return;
+    db_.in_read_snapshot_ = false;
     // A connection must never go back to its pool inside a transaction.
-    if (open_ && !db_.exec("COMMIT").is_ok()) db_.exec("ROLLBACK");
+    if (!db_.exec("COMMIT").is_ok()) db_.exec("ROLLBACK");
   }
   ReadSnapshot(const ReadSnapshot&) = delete;
   ReadSnapshot& operator=(const ReadSnapshot&) = delete;
 
-  // Whether it began a transaction of its own: one state of the registry as committed.
-  bool began() const { return open_; }
+  // Whether its reads see one state of the registry as committed: it began a transaction of
+  // its own, or lives inside another ReadSnapshot's (not inside a transaction that writes).
+  bool of_committed_state() const { return of_committed_state_; }
 
  private:
   Database& db_;
   bool open_;
+  bool of_committed_state_;
 };
 
 }  // namespace iotreg::storage::sqlite

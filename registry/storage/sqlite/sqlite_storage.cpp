@@ -1236,6 +1236,14 @@ class SqliteStorage : public Storage {
 
   void interrupt() override { sqlite3_interrupt(db_->handle()); }
 
+  std::unique_ptr<ReadHold> hold_reads() override {
+    struct Held : ReadHold {
+      explicit Held(Database& db) : snapshot(db) {}
+      ReadSnapshot snapshot;
+    };
+    return std::make_unique<Held>(*db_);
+  }
+
   Result<bool> is_empty() override {
     auto empty = db_->query_int(every_table_empty());
     if (!empty.is_ok()) return empty.status();
@@ -1996,7 +2004,8 @@ class SqliteStorage : public Storage {
   Result<std::optional<ProductFacets>> facets_from_columns(const ReadSnapshot& snapshot,
                                                            const ProductQuery& query,
                                                            FirstIds* first) {
-    if (!facet_columns_ || !snapshot.began() || !sqlite::FacetColumns::can_answer(query)) {
+    if (!facet_columns_ || !snapshot.of_committed_state() ||
+        !sqlite::FacetColumns::can_answer(query)) {
       return std::optional<ProductFacets>();
     }
     ProductFilter filter;
