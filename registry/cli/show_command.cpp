@@ -74,7 +74,7 @@ int run_show(const GlobalOptions& options, const ShowArguments& arguments) {
   if (findings.empty()) {
     std::cout << "\nFindings: none yet (not checked)\n";
   } else {
-    const auto& evaluation = out["evaluation"];
+    const views::Json evaluation = views::readable(out["evaluation"]);
     std::cout << "\nFindings on version " << out["checked_version"].get<std::int64_t>()
               << " under policy " << printable(evaluation.value("policy", "")) << " as of "
               << evaluation.value("as_of", "") << ":\n";

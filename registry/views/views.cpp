@@ -36,6 +36,11 @@ void append_integer(std::string& out, Integer number) {
 // The binary subtype that marks stored JSON text (stored_object).
 constexpr std::uint8_t kStoredJsonSubtype = 0x4A;
 
+// JSON text held in a tree as it is, for dump() to copy.
+Json written(std::string_view text) {
+  return Json::binary(Json::binary_t::container_type(text.begin(), text.end()), kStoredJsonSubtype);
+}
+
 bool is_stored_json(const Json& value) {
   if (!value.is_binary()) return false;
   const auto& bytes = value.get_binary();
@@ -137,7 +142,14 @@ Json stored_object(const std::string& text) {
   if (text.size() < 2 || text.front() != '{' || text.back() != '}' || !Json::accept(text)) {
     return parse_stored(text);
   }
-  return Json::binary(Json::binary_t::container_type(text.begin(), text.end()), kStoredJsonSubtype);
+  return written(text);
+}
+
+Json declaration_object(const std::string& text) {
+  if (text.size() < 2 || text.front() != '{' || text.back() != '}' || !is_valid_utf8(text)) {
+    return parse_stored(text);
+  }
+  return written(text);
 }
 
 Json readable(const Json& value) { return with_stored_json_parsed(value); }
@@ -170,24 +182,26 @@ Json product_json(const storage::ProductSummary& product, const PrintedFindings&
       .take();
 }
 
-std::shared_ptr<const Json> ProvenanceCache::find(std::int64_t evaluation_id) const {
+std::shared_ptr<const Provenance> ProvenanceCache::find(std::int64_t evaluation_id) const {
   std::lock_guard lock(mutex_);
   auto found = entries_.find(evaluation_id);
   return found == entries_.end() ? nullptr : found->second;
 }
 
-std::shared_ptr<const Json> ProvenanceCache::add(std::int64_t evaluation_id, Json provenance) {
+std::shared_ptr<const Provenance> ProvenanceCache::add(std::int64_t evaluation_id,
+                                                       Provenance provenance) {
   std::lock_guard lock(mutex_);
   auto& entry = entries_[evaluation_id];
-  if (!entry) entry = std::make_shared<const Json>(std::move(provenance));
+  if (!entry) entry = std::make_shared<const Provenance>(std::move(provenance));
   return entry;
 }
 
-Result<std::shared_ptr<const Json>> FindingsPrinter::provenance_of(std::int64_t evaluation_id) {
+Result<std::shared_ptr<const Provenance>> FindingsPrinter::provenance_of(
+    std::int64_t evaluation_id) {
   if (auto cached = provenance_.find(evaluation_id); cached != provenance_.end()) {
     return cached->second;
   }
-  std::shared_ptr<const Json> parsed = shared_ ? shared_->find(evaluation_id) : nullptr;
+  std::shared_ptr<const Provenance> parsed = shared_ ? shared_->find(evaluation_id) : nullptr;
   if (!parsed) {
     auto text = storage_.evaluation_provenance(evaluation_id);
     if (!text.is_ok()) return text.status();
@@ -197,8 +211,9 @@ Result<std::shared_ptr<const Json>> FindingsPrinter::provenance_of(std::int64_t 
       return Status::corruption("evaluation " + std::to_string(evaluation_id) +
                                 " has damaged provenance");
     }
-    parsed = shared_ ? shared_->add(evaluation_id, std::move(json))
-                     : std::make_shared<const Json>(std::move(json));
+    Provenance provenance{written(dump(json)), std::move(json)};
+    parsed = shared_ ? shared_->add(evaluation_id, std::move(provenance))
+                     : std::make_shared<const Provenance>(std::move(provenance));
   }
   provenance_.emplace(evaluation_id, parsed);
   return parsed;
@@ -208,7 +223,7 @@ Result<Json> FindingsPrinter::provenance(std::int64_t evaluation_id) {
   if (evaluation_id == 0) return Json(nullptr);
   auto parsed = provenance_of(evaluation_id);
   if (!parsed.is_ok()) return parsed.status();
-  return *parsed.value();
+  return parsed.value()->written;
 }
 
 std::string FindingsMemo::key_of(std::int64_t evaluation_id, std::string_view stored) {
@@ -249,16 +264,11 @@ Result<std::shared_ptr<const PrintedFindings>> FindingsPrinter::findings(
 Result<PrintedFindings> FindingsPrinter::print(const storage::ProductSummary& product) {
   Json out = Json::array();
   Json failing = Json::array();
-  auto printed = [&]() {
-    std::string text = dump(out);
-    Json written =
-        Json::binary(Json::binary_t::container_type(text.begin(), text.end()), kStoredJsonSubtype);
-    return PrintedFindings{std::move(written), std::move(failing)};
-  };
+  auto printed = [&]() { return PrintedFindings{written(dump(out)), std::move(failing)}; };
   if (product.evaluation_id == 0) return printed();
   auto evaluation = provenance_of(product.evaluation_id);
   if (!evaluation.is_ok()) return evaluation.status();
-  const auto& checks = (*evaluation.value())["checks"];
+  const auto& checks = evaluation.value()->parsed["checks"];
   auto findings = checks::decode_findings(product.findings);
   if (!findings.is_ok()) return findings.status();
   for (const auto& finding : findings.value()) {
@@ -313,7 +323,7 @@ Result<Json> product_detail(storage::Storage& storage, std::int64_t product_id,
                             {"import_run", version.import_run_id},
                             {"source", version.source},
                             {"location", version.source_location},
-                            {"declaration", stored_object(version.body_json)}});
+                            {"declaration", declaration_object(version.body_json)}});
   }
   out["declaration"] = version_list.empty() ? Json(nullptr) : version_list.back()["declaration"];
   out["versions"] = std::move(version_list);

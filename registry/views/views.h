@@ -37,6 +37,10 @@ std::string dump(const Json& value, int indent = -1);
 // out whole. Text that is not valid UTF-8 or not an object is parsed as before: null unless it is
 // JSON.
 Json stored_object(const std::string& text);
+// As stored_object, for a stored declaration's text as storage::payload_to_json writes it: JSON
+// by construction, so only its strings' UTF-8 is checked (the full syntax check was a twentieth
+// of a product lookup).
+Json declaration_object(const std::string& text);
 
 // An object built member by member, in order, with room for `room` of them from the start.
 // Growing an ordered_json object copies every member it already holds, however deep (its keys
@@ -98,17 +102,23 @@ class FindingsMemo {
   std::unordered_map<std::string, std::shared_ptr<const PrintedFindings>> entries_;
 };
 
+// An evaluation's provenance (policy, as-of, plugins, checks).
+struct Provenance {
+  Json written;  // as compact text that dump() copies as it is; readable() gives the tree
+  Json parsed;
+};
+
 // Evaluation provenance parsed once per process: evaluations never change once stored; and the
 // findings printed under them (FindingsMemo). Thread-safe; one per registry database.
 class ProvenanceCache {
  public:
-  std::shared_ptr<const Json> find(std::int64_t evaluation_id) const;
-  std::shared_ptr<const Json> add(std::int64_t evaluation_id, Json provenance);
+  std::shared_ptr<const Provenance> find(std::int64_t evaluation_id) const;
+  std::shared_ptr<const Provenance> add(std::int64_t evaluation_id, Provenance provenance);
   FindingsMemo& findings() { return findings_; }
 
  private:
   mutable std::mutex mutex_;
-  std::map<std::int64_t, std::shared_ptr<const Json>> entries_;
+  std::map<std::int64_t, std::shared_ptr<const Provenance>> entries_;
   FindingsMemo findings_;
 };
 
@@ -121,16 +131,17 @@ class FindingsPrinter {
       : storage_(storage), shared_(shared) {}
   // The product's findings, printed once for every product with the same stored findings.
   Result<std::shared_ptr<const PrintedFindings>> findings(const storage::ProductSummary& product);
-  // The evaluation's provenance (policy, as-of, plugins); null when never checked.
+  // The evaluation's provenance (policy, as-of, plugins), held as written text (read it through
+  // readable()); null when never checked.
   Result<Json> provenance(std::int64_t evaluation_id);
 
  private:
-  Result<std::shared_ptr<const Json>> provenance_of(std::int64_t evaluation_id);
+  Result<std::shared_ptr<const Provenance>> provenance_of(std::int64_t evaluation_id);
   Result<PrintedFindings> print(const storage::ProductSummary& product);
 
   storage::Storage& storage_;
   ProvenanceCache* shared_;
-  std::map<std::int64_t, std::shared_ptr<const Json>> provenance_;
+  std::map<std::int64_t, std::shared_ptr<const Provenance>> provenance_;
   FindingsMemo own_findings_;  // without a shared cache
 };
 

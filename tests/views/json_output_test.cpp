@@ -157,6 +157,7 @@ TEST_SUITE("views") {
       const Json parsed = Json::parse(text.value());
       const Json stored = stored_object(text.value());
       CHECK(stored.is_binary());
+      CHECK(declaration_object(text.value()) == stored);  // the same, with only UTF-8 checked
       CHECK(dump(stored) == text.value());
       CHECK(dump(stored) == reference(parsed));
       const Json reply = {{"declaration", stored}, {"versions", {{{"declaration", stored}}}}};
@@ -180,6 +181,7 @@ TEST_SUITE("views") {
   TEST_CASE("stored text that is not valid UTF-8 or not an object is parsed as before") {
     const std::string broken = "{\"product\":{\"brand\":\"Acme \xff\"}}";
     CHECK(stored_object(broken).is_null());  // nlohmann's parser refuses it, as before
+    CHECK(declaration_object(broken).is_null());
     CHECK(stored_object("not json").is_null());
     CHECK(stored_object("[1,2]") == Json::array({1, 2}));
     CHECK(stored_object("").is_null());
