@@ -2,13 +2,16 @@
 #include <doctest/doctest.h>
 #include <sqlite3.h>
 
+#include <algorithm>
 #include <filesystem>
 #include <fstream>
+#include <set>
 
 #include "importers/schema/compiled_schema.h"
 #include "registry/storage/sqlite/database.h"
 #include "registry/storage/sqlite/migrations.h"
 #include "registry/storage/storage.h"
+#include "support/process.h"
 #include "support/registry.h"
 #include "support/temp_files.h"
 
@@ -247,6 +250,93 @@ TEST_SUITE("storage") {
     auto product_events = storage->audit_events(trail);
     REQUIRE(product_events.is_ok());
     CHECK(product_events->size() == 1);
+  }
+
+  TEST_CASE("a product's audit trail: its own, its flags' and its versions' import runs' events") {
+    ScratchDir dir;
+    test::TestRegistry backing(dir);
+    // The samples: products with several versions over several runs, flags, an officer's action.
+    std::vector<std::string> import = {"--db",       backing.location(), "--as-of",
+                                       "2026-11-29", "import",           "--quiet"};
+    std::vector<std::string> files;
+    for (const auto& entry : fs::directory_iterator(fs::path(IOTREG_SOURCE_DIR) / "samples")) {
+      if (entry.path().filename().string().rfind('0', 0) == 0) files.push_back(entry.path());
+    }
+    std::sort(files.begin(), files.end());
+    for (const auto& file : files) {  // one run each
+      import.push_back(file);
+      REQUIRE(test::run_process(IOTREG_BINARY, import).exit_status <= 1);
+      import.pop_back();
+    }
+    auto storage = open_or_fail(backing.location());
+    FlagQuery every_flag;
+    auto flags = storage->flags(every_flag);
+    REQUIRE(flags.is_ok());
+    REQUIRE(!flags->empty());
+    auto confirmed = test::run_process(
+        IOTREG_BINARY, {"--db", backing.location(), "--actor", "Jane Smith", "flag", "confirm",
+                        std::to_string(flags->front().id), "--reason", "test purchase"});
+    REQUIRE_MESSAGE(confirmed.exit_status == 0, confirmed.err);
+
+    auto all = storage->audit_events({});
+    REQUIRE(all.is_ok());
+    const std::string officer = all->back().actor;  // who confirmed the flag
+    CHECK(officer.find("Jane Smith") != std::string::npos);
+    auto products = storage->list_products({});
+    REQUIRE(products.is_ok());
+    int with_several_runs = 0;
+    for (const auto& product : products.value()) {
+      CAPTURE(product.id);
+      auto versions = storage->versions(product.id);
+      auto product_flags = storage->product_flags(product.id);
+      REQUIRE(versions.is_ok());
+      REQUIRE(product_flags.is_ok());
+      std::set<std::int64_t> runs, flag_ids;
+      for (const auto& version : versions.value()) runs.insert(version.import_run_id);
+      for (const auto& flag : product_flags.value()) flag_ids.insert(flag.id);
+      with_several_runs += runs.size() > 1 ? 1 : 0;
+      std::vector<std::int64_t> expected;
+      for (const auto& event : all.value()) {
+        if ((event.subject_type == "product" && event.subject_id == product.id) ||
+            (event.subject_type == "flag" && flag_ids.count(event.subject_id)) ||
+            (event.subject_type == "import_run" && runs.count(event.subject_id))) {
+          expected.push_back(event.id);
+        }
+      }
+      auto ids = [&](AuditQuery query) {
+        query.product_id = product.id;
+        auto events = storage->audit_events(query);
+        REQUIRE(events.is_ok());
+        std::vector<std::int64_t> out;
+        for (const auto& event : events.value()) out.push_back(event.id);
+        return out;
+      };
+      CHECK(ids({}) == expected);
+      AuditQuery newest;
+      newest.newest_first = true;
+      newest.limit = 2;
+      std::vector<std::int64_t> newest_two(expected.rbegin(), expected.rend());
+      if (newest_two.size() > 2) newest_two.resize(2);
+      CHECK(ids(newest) == newest_two);
+      AuditQuery after;
+      after.after_id = expected.front();
+      CHECK(ids(after) == std::vector<std::int64_t>(expected.begin() + 1, expected.end()));
+      AuditQuery by_officer;
+      by_officer.actor = officer;
+      std::vector<std::int64_t> officers;
+      for (const auto& event : all.value()) {
+        if (event.actor == officer &&
+            std::find(expected.begin(), expected.end(), event.id) != expected.end()) {
+          officers.push_back(event.id);
+        }
+      }
+      CHECK(officers.size() == (flag_ids.count(flags->front().id) ? 1u : 0u));
+      CHECK(ids(by_officer) == officers);
+    }
+    CHECK(with_several_runs > 0);
+    AuditQuery unknown;
+    unknown.product_id = 1000000;
+    CHECK(storage->audit_events(unknown).status().code() == Status::Code::kNotFound);
   }
 
   TEST_CASE("search, filters and pagination") {

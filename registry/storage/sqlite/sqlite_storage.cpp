@@ -1933,51 +1933,103 @@ class SqliteStorage : public Storage {
   }
 
   Result<std::vector<AuditEvent>> audit_events(const AuditQuery& query) override {
-    // A product's trail: events about the product itself, its flags and the import runs that
-    // added its versions (found along its version chain).
-    if (query.product_id) {
-      auto exists = db_->prepare("SELECT 1 FROM products WHERE id = ?1");
-      if (!exists.is_ok()) return exists.status();
-      exists->bind(1, *query.product_id);
-      auto row = exists->step();
-      if (!row.is_ok()) return row.status();
-      if (!row.value()) {
-        return Status::not_found("no product with id " + std::to_string(*query.product_id));
-      }
-    }
-    const std::string trail =
-        query.product_id
-            ? records::product_trail_select("?1")
-            : "SELECT id, at, actor, action, subject_type, subject_id, details FROM audit_events "
-              "WHERE 1 ";
-    auto statement =
-        db_->prepare(trail +
-                     "AND (?3 IS NULL OR actor = ?3) AND (?6 IS NULL OR substr(at, 1, 10) >= ?6) "
-                     "AND (?7 IS NULL OR substr(at, 1, 10) <= ?7) AND " +
-                     std::string(query.newest_first ? "(?4 = 0 OR id < ?4) ORDER BY id DESC"
-                                                    : "id > ?4 ORDER BY id") +
-                     " LIMIT ?5");
+    if (query.product_id) return product_trail(query);
+    auto statement = db_->prepare(
+        "SELECT id, at, actor, action, subject_type, subject_id, details FROM audit_events "
+        "WHERE " +
+        audit_conditions(query) + (query.newest_first ? " ORDER BY id DESC" : " ORDER BY id") +
+        " LIMIT ?5");
     if (!statement.is_ok()) return statement.status();
-    if (query.product_id) statement->bind(1, *query.product_id);
-    if (query.actor) statement->bind(3, *query.actor);
-    if (query.since) statement->bind(6, *query.since);
-    if (query.until) statement->bind(7, *query.until);
-    statement->bind(4, query.after_id);
+    bind_audit_conditions(query, *statement);
     statement->bind(5,
                     query.limit == 0 ? std::int64_t{-1} : static_cast<std::int64_t>(query.limit));
     std::vector<AuditEvent> events;
-    for (;;) {
-      auto row = statement->step();
-      if (!row.is_ok()) return row.status();
-      if (!row.value()) break;
-      events.push_back({statement->int64(0), statement->text(1), statement->text(2),
-                        statement->text(3), statement->text(4), statement->int64(5),
-                        statement->text(6)});
-    }
+    IOTREG_TRY(read_audit_events(*statement, events));
     return events;
   }
 
  private:
+  // The conditions of an audit query apart from its product, on parameters 3, 4, 6 and 7.
+  static std::string audit_conditions(const AuditQuery& query) {
+    return std::string(
+               "(?3 IS NULL OR actor = ?3) AND (?6 IS NULL OR substr(at, 1, 10) >= ?6) "
+               "AND (?7 IS NULL OR substr(at, 1, 10) <= ?7) AND ") +
+           (query.newest_first ? "(?4 = 0 OR id < ?4)" : "id > ?4");
+  }
+  static void bind_audit_conditions(const AuditQuery& query, Statement& statement) {
+    if (query.actor) statement.bind(3, *query.actor);
+    if (query.since) statement.bind(6, *query.since);
+    if (query.until) statement.bind(7, *query.until);
+    statement.bind(4, query.after_id);
+  }
+  static Status read_audit_events(Statement& statement, std::vector<AuditEvent>& events) {
+    for (;;) {
+      auto row = statement.step();
+      if (!row.is_ok()) return row.status();
+      if (!row.value()) return Status::ok();
+      events.push_back({statement.int64(0), statement.text(1), statement.text(2), statement.text(3),
+                        statement.text(4), statement.int64(5), statement.text(6)});
+    }
+  }
+
+  // A product's trail: events about the product itself, its flags and the import runs that
+  // added its versions (found along its version chain). Gathered subject by subject through
+  // the (subject_type, subject_id) index and merged by id: as one statement, the recursive walk
+  // of the chain and the lists of ids in temporary tables were a sixth of a product lookup.
+  Result<std::vector<AuditEvent>> product_trail(const AuditQuery& query) {
+    const std::int64_t product_id = *query.product_id;
+    auto latest = db_->prepare("SELECT latest_version_id FROM products WHERE id = ?1");
+    if (!latest.is_ok()) return latest.status();
+    latest->bind(1, product_id);
+    auto found = latest->step();
+    if (!found.is_ok()) return found.status();
+    if (!found.value())
+      return Status::not_found("no product with id " + std::to_string(product_id));
+    std::vector<std::pair<const char*, std::int64_t>> subjects = {{"product", product_id}};
+    auto version =
+        db_->prepare("SELECT import_run_id, previous_id FROM declaration_versions WHERE id = ?1");
+    if (!version.is_ok()) return version.status();
+    std::set<std::int64_t> runs;
+    for (std::int64_t id = latest->int64(0); id != 0;) {
+      version->reset();
+      version->bind(1, id);
+      auto row = version->step();
+      if (!row.is_ok()) return row.status();
+      if (!row.value()) break;
+      runs.insert(version->int64(0));
+      const std::int64_t previous = version->int64(1);
+      id = previous < id ? previous : 0;  // a chain goes back to older versions only
+    }
+    auto flags = db_->prepare("SELECT id FROM flags WHERE product_id = ?1");
+    if (!flags.is_ok()) return flags.status();
+    flags->bind(1, product_id);
+    for (;;) {
+      auto row = flags->step();
+      if (!row.is_ok()) return row.status();
+      if (!row.value()) break;
+      subjects.emplace_back("flag", flags->int64(0));
+    }
+    for (const std::int64_t run : runs) subjects.emplace_back("import_run", run);
+
+    auto about = db_->prepare(
+        "SELECT id, at, actor, action, subject_type, subject_id, details FROM audit_events "
+        "WHERE subject_type = ?1 AND subject_id = ?2 AND " +
+        audit_conditions(query));
+    if (!about.is_ok()) return about.status();
+    std::vector<AuditEvent> events;
+    for (const auto& [type, id] : subjects) {
+      about->reset();
+      about->bind(1, std::string_view(type)).bind(2, id);
+      bind_audit_conditions(query, *about);
+      IOTREG_TRY(read_audit_events(*about, events));
+    }
+    std::sort(events.begin(), events.end(), [&](const AuditEvent& a, const AuditEvent& b) {
+      return query.newest_first ? a.id > b.id : a.id < b.id;
+    });
+    if (query.limit != 0 && events.size() > query.limit) events.resize(query.limit);
+    return events;
+  }
+
   // The smallest `limit` ids after `after` among those offered.
   struct FirstIds {
     std::int64_t after;
