@@ -159,11 +159,16 @@ void Database::give_back(sqlite3_stmt* stmt) {
   sqlite3_reset(stmt);
   sqlite3_clear_bindings(stmt);
   const char* sql = sqlite3_sql(stmt);
-  if (sql == nullptr || (idle_statements_.size() >= kMaxTexts && !idle_statements_.count(sql))) {
-    sqlite3_finalize(stmt);
-    return;
+  auto found =
+      sql == nullptr ? idle_statements_.end() : idle_statements_.find(std::string_view(sql));
+  if (found == idle_statements_.end()) {
+    if (sql == nullptr || idle_statements_.size() >= kMaxTexts) {
+      sqlite3_finalize(stmt);
+      return;
+    }
+    found = idle_statements_.emplace(sql, std::vector<sqlite3_stmt*>()).first;
   }
-  auto& idle = idle_statements_[sql];
+  auto& idle = found->second;
   if (idle.size() >= kMaxPerText) {
     sqlite3_finalize(stmt);
     return;
@@ -180,8 +185,14 @@ Status Database::exec(std::string_view sql) {
   return Status::ok();
 }
 
+Status Database::run(std::string_view sql) {
+  auto statement = prepare(sql);
+  if (!statement.is_ok()) return statement.status();
+  return statement->run();
+}
+
 Result<Statement> Database::prepare(std::string_view sql) {
-  if (auto idle = idle_statements_.find(std::string(sql));
+  if (auto idle = idle_statements_.find(sql);
       idle != idle_statements_.end() && !idle->second.empty()) {
     sqlite3_stmt* reused = idle->second.back();
     idle->second.pop_back();

@@ -111,6 +111,8 @@ class Database {
   sqlite3* handle() const { return db_; }
   const std::string& path() const { return path_; }
   Status exec(std::string_view sql);
+  // Runs one statement that returns no rows, prepared once and kept: for those run often.
+  Status run(std::string_view sql);
   // A statement for `sql`: one given back earlier when there is one, else newly prepared.
   Result<Statement> prepare(std::string_view sql);
   std::int64_t last_insert_id() const { return sqlite3_last_insert_rowid(db_); }
@@ -125,7 +127,15 @@ class Database {
   Database(sqlite3* db, std::string path) : db_(db), path_(std::move(path)) {}
   sqlite3* db_;
   std::string path_;
-  std::unordered_map<std::string, std::vector<sqlite3_stmt*>> idle_statements_;
+  // Looked up by any text type, without making a string of it.
+  struct TextHash {
+    using is_transparent = void;
+    std::size_t operator()(std::string_view text) const {
+      return std::hash<std::string_view>{}(text);
+    }
+  };
+  std::unordered_map<std::string, std::vector<sqlite3_stmt*>, TextHash, std::equal_to<>>
+      idle_statements_;
   friend class ReadSnapshot;
   bool in_read_snapshot_ = false;  // inside a ReadSnapshot's transaction
 };
@@ -158,7 +168,7 @@ class ReadSnapshot {
  public:
   explicit ReadSnapshot(Database& db)
       : db_(db),
-        open_(sqlite3_get_autocommit(db.handle()) != 0 && db.exec("BEGIN").is_ok()),
+        open_(sqlite3_get_autocommit(db.handle()) != 0 && db.run("BEGIN").is_ok()),
         of_committed_state_(open_ || db.in_read_snapshot_) {
     if (open_) db_.in_read_snapshot_ = true;
   }
@@ -166,7 +176,7 @@ class ReadSnapshot {
     if (!open_) return;
     db_.in_read_snapshot_ = false;
     // A connection must never go back to its pool inside a transaction.
-    if (!db_.exec("COMMIT").is_ok()) db_.exec("ROLLBACK");
+    if (!db_.run("COMMIT").is_ok()) db_.run("ROLLBACK");
   }
   ReadSnapshot(const ReadSnapshot&) = delete;
   ReadSnapshot& operator=(const ReadSnapshot&) = delete;
