@@ -61,9 +61,62 @@ std::vector<std::string> models(Storage& storage, ProductQuery query) {
   return out;
 }
 
+// The bundled samples, one import run each, with checks: products with several versions over
+// several runs, verdicts and flags.
+void import_samples(const std::string& location) {
+  std::vector<std::string> import = {"--db",       location, "--as-of",
+                                     "2026-11-29", "import", "--quiet"};
+  std::vector<std::string> files;
+  for (const auto& entry : fs::directory_iterator(fs::path(IOTREG_SOURCE_DIR) / "samples")) {
+    if (entry.path().filename().string().rfind('0', 0) == 0) files.push_back(entry.path());
+  }
+  std::sort(files.begin(), files.end());
+  for (const auto& file : files) {
+    import.push_back(file);
+    REQUIRE(test::run_process(IOTREG_BINARY, import).exit_status <= 1);  // some records are bad
+    import.pop_back();
+  }
+}
+
 }  // namespace
 
 TEST_SUITE("storage") {
+  TEST_CASE("a product's checked version is the number of the version its findings judge") {
+    ScratchDir dir;
+    test::TestRegistry backing(dir);
+    import_samples(backing.location());
+    auto storage = open_or_fail(backing.location());
+    test::RegistryProbe probe(backing.location());
+    // One product judged on an older version than its latest (as a registry may hold it).
+    const std::int64_t older = probe.integer(
+        "SELECT min(p.id) FROM products p WHERE p.version_count > 1 AND p.evaluation_id IS NOT "
+        "NULL");
+    probe.exec(
+        "UPDATE products SET evaluated_version_id = (SELECT min(id) FROM "
+        "declaration_versions WHERE product_id = " +
+        std::to_string(older) + ") WHERE id = " + std::to_string(older));
+    auto products = storage->list_products({});
+    REQUIRE(products.is_ok());
+    int latest = 0;
+    for (const auto& product : products.value()) {
+      CAPTURE(product.id);
+      const std::int64_t expected = probe.integer(
+          "SELECT coalesce(v.version, 0) FROM products p LEFT JOIN declaration_versions v ON "
+          "v.id = p.evaluated_version_id WHERE p.id = " +
+          std::to_string(product.id));
+      CHECK(product.evaluated_version == expected);
+      auto one = storage->product(product.id);
+      REQUIRE(one.is_ok());
+      CHECK(one->evaluated_version == expected);
+      latest += expected == product.version_count && expected > 1 ? 1 : 0;
+    }
+    CHECK(latest > 0);  // products judged on a latest version that is not their first
+    auto judged_older = storage->product(older);
+    REQUIRE(judged_older.is_ok());
+    CHECK(judged_older->evaluated_version == 1);
+    CHECK(judged_older->version_count > 1);
+  }
+
   TEST_CASE("a new database is created, migrated and marked" * doctest::test_suite("sqlite_only")) {
     ScratchDir dir;
     auto path = dir.file("new.db");
@@ -255,19 +308,7 @@ TEST_SUITE("storage") {
   TEST_CASE("a product's audit trail: its own, its flags' and its versions' import runs' events") {
     ScratchDir dir;
     test::TestRegistry backing(dir);
-    // The samples: products with several versions over several runs, flags, an officer's action.
-    std::vector<std::string> import = {"--db",       backing.location(), "--as-of",
-                                       "2026-11-29", "import",           "--quiet"};
-    std::vector<std::string> files;
-    for (const auto& entry : fs::directory_iterator(fs::path(IOTREG_SOURCE_DIR) / "samples")) {
-      if (entry.path().filename().string().rfind('0', 0) == 0) files.push_back(entry.path());
-    }
-    std::sort(files.begin(), files.end());
-    for (const auto& file : files) {  // one run each
-      import.push_back(file);
-      REQUIRE(test::run_process(IOTREG_BINARY, import).exit_status <= 1);
-      import.pop_back();
-    }
+    import_samples(backing.location());
     auto storage = open_or_fail(backing.location());
     FlagQuery every_flag;
     auto flags = storage->flags(every_flag);

@@ -949,7 +949,10 @@ constexpr const char* kProductColumns =
     "SELECT p.id, m.name, p.brand, p.model, coalesce(p.type, ''), p.status, p.flagged, "
     "p.version_count, cr.started_at, ur.started_at, coalesce(p.label_id, ''), "
     "coalesce(p.evaluation_id, 0), "
-    "coalesce((SELECT version FROM declaration_versions WHERE id = p.evaluated_version_id), 0), "
+    // The latest version's number is the count of versions: no seek into the versions.
+    "CASE WHEN p.evaluated_version_id = p.latest_version_id THEN p.version_count ELSE "
+    "coalesce((SELECT version FROM declaration_versions WHERE id = p.evaluated_version_id), 0) "
+    "END, "
     "p.findings, coalesce(nf.state, ''), "
     "nf.state = 'confirmed' AND nf.remedied_version_id IS NOT NULL, "
     "coalesce(p.support_end, ''), coalesce(p.flag_id, 0), p.class "
