@@ -1,15 +1,20 @@
-// The products' facet columns held in memory, private to the SQLite backend.
+// The products' facet columns and search words held in memory, private to the SQLite backend.
 //
 // A search's facets count every product it matches by five columns (status, type, class, the
 // state of its newest flag, its failing checks). Read from the products table, each match costs
 // a seek of its row and one of its newest flag: about a microsecond, and a brand's prefix may
-// match a quarter of the registry. FacetColumns holds those columns of every product, and the
-// flagged column its conditions test, as of one state of the registry (Storage::state_version:
-// equal versions, equal state), so that a search asks SQLite only for the ids its words match.
+// match a quarter of the registry. Finding the matches in the full-text tables costs about as
+// much again: a word's prefix is every word that begins with it (`Brand4` is 111 brands), whose
+// lists of rows FTS5 merges for each query. FacetColumns holds, as of one state of the registry
+// (Storage::state_version: equal versions, equal state), those columns of every product, the
+// flagged column its conditions test, and the words of both full-text tables with the rows that
+// hold each (read from the tables themselves through fts5vocab, so that they are exactly what
+// FTS5 would find), so that a search's matches, facets and first page come from memory.
 //
 // Each product holds the index of its combination of values (4 bytes: products share a few
-// hundred combinations); a registry whose combinations or ids are too many for that to pay is
-// not held, and its searches read the products table as before.
+// hundred combinations) and its manufacturer; each word of the index, 4 bytes per product that
+// holds it (about 40 bytes a product in all). A registry whose combinations or ids are too many
+// for that to pay is not held, and its searches read the tables as before.
 #pragma once
 
 #include <sys/types.h>
@@ -40,10 +45,17 @@ class FacetColumns {
 
   std::int64_t version() const { return version_; }
 
-  // The facet groups of the products that meet `query`'s conditions (can_answer) among `ids`
-  // (ascending; every product when null), exactly as the products table would group them; each
-  // such product's id also goes to `each_match` when given.
-  std::vector<FacetGroup> group(const std::vector<std::int64_t>* ids, const ProductQuery& query,
+  // A set of product ids: a bit per id.
+  using Matches = std::vector<std::uint64_t>;
+  // The products of which each of `words` (as the FTS5 index folds them) begins a word of the
+  // brand, model or type, or of the manufacturer's name: what ProductFilter's full-text
+  // conditions find for the same words.
+  Matches matching(const std::vector<std::string>& words) const;
+
+  // The facet groups of the products that meet `query`'s conditions (can_answer) among
+  // `matches` (every product when null), exactly as the products table would group them; each
+  // such product's id also goes to `each_match` when given, in ascending order.
+  std::vector<FacetGroup> group(const Matches* matches, const ProductQuery& query,
                                 const std::function<void(std::int64_t)>* each_match) const;
 
  private:
@@ -59,12 +71,34 @@ class FacetColumns {
   };
   static constexpr std::uint32_t kNoProduct = UINT32_MAX;
 
+  // The words of one full-text table in order, each with the ascending ids of the rows that
+  // hold it.
+  struct WordIndex {
+    std::string text;                    // the words, one after another
+    std::vector<std::uint32_t> ends;     // word i ends at text[ends[i]]
+    std::vector<std::uint32_t> id_ends;  // its ids end at ids[id_ends[i]]
+    std::vector<std::uint32_t> ids;
+
+    // From the fts5vocab table `vocabulary` (instance) over the table; false when its rows are
+    // not in word and id order or its ids are too large.
+    static Result<bool> read(Database& db, const std::string& vocabulary, WordIndex& index);
+    std::string_view word(std::size_t i) const;
+    // Calls `each` with every id of every word that begins with `prefix`.
+    void for_each_id(std::string_view prefix, const std::function<void(std::uint32_t)>& each) const;
+  };
+
   // Which combinations meet `query`'s conditions, by index.
   std::vector<char> meeting(const ProductQuery& query) const;
 
   std::int64_t version_ = 0;
   std::vector<Combination> combinations_;
   std::vector<std::uint32_t> combination_of_;  // by product id; kNoProduct when there is none
+  WordIndex product_words_;                    // products_fts: brand, model, type
+  WordIndex manufacturer_words_;               // manufacturers_fts: name
+  // The products of each manufacturer: those of manufacturer m are
+  // products_of_[product_ends_[m - 1] .. product_ends_[m]), ascending.
+  std::vector<std::uint32_t> product_ends_;
+  std::vector<std::uint32_t> products_of_;
 };
 
 // The facet columns of one database file, shared by the process's connections to it, and kept

@@ -1060,6 +1060,7 @@ class ProductFilter {
       for (const auto& token : tokens.value()) {
         if (words.insert(token.folded).second) {
           terms_.push_back(sqlite::prefix_term(*query.search, token));
+          words_.push_back(token.folded);
         }
       }
       if (terms_.size() > kMaxSearchWords) {
@@ -1113,8 +1114,8 @@ class ProductFilter {
     return sql;
   }
 
-  // The search words as bound to the full-text tables: all must match.
-  const std::vector<std::string>& terms() const { return terms_; }
+  // The search words, each once, as the full-text index folds them: all must match.
+  const std::vector<std::string>& words() const { return words_; }
 
   void bind(Statement& statement) const {
     if (query_->status) statement.bind(1, *query_->status);
@@ -1136,7 +1137,8 @@ class ProductFilter {
  private:
   static constexpr std::size_t kFirstTermParameter = 14;  // after the caller's 7 and 8
   const ProductQuery* query_ = nullptr;
-  std::vector<std::string> terms_;
+  std::vector<std::string> terms_;  // words_ as FTS5 prefix queries
+  std::vector<std::string> words_;
   std::string manufacturer_key_;
 };
 
@@ -2070,55 +2072,16 @@ class SqliteStorage : public Storage {
     auto columns = facet_columns_->at(*db_, version.value());
     if (!columns.is_ok()) return columns.status();
     if (!columns.value()) return std::optional<ProductFacets>();
-    std::optional<std::vector<std::int64_t>> ids;  // those the search words match; all without
-    if (!filter.terms().empty()) {
-      auto matched = ids_matching(filter.terms());
-      if (!matched.is_ok()) return matched.status();
-      ids = std::move(matched).value();
-    }
+    std::optional<sqlite::FacetColumns::Matches> matches;  // of the search words; all without
+    if (!filter.words().empty()) matches = columns.value()->matching(filter.words());
     const std::function<void(std::int64_t)> offer = [first](std::int64_t id) { first->offer(id); };
     auto facets = count_facets(query, [&](const ProductQuery& part) {
-      return Result<std::vector<FacetGroup>>(columns.value()->group(
-          ids ? &*ids : nullptr, part, &part == &query && first != nullptr ? &offer : nullptr));
+      return Result<std::vector<FacetGroup>>(
+          columns.value()->group(matches ? &*matches : nullptr, part,
+                                 &part == &query && first != nullptr ? &offer : nullptr));
     });
     if (!facets.is_ok()) return facets.status();
     return std::optional<ProductFacets>(std::move(facets).value());
-  }
-
-  // The ids of the products that every one of `terms` (ProductFilter's) matches, ascending: as
-  // ProductFilter::where() finds them, through the brand, model and type or the manufacturer.
-  Result<std::vector<std::int64_t>> ids_matching(const std::vector<std::string>& terms) {
-    std::vector<std::int64_t> ids;
-    std::vector<std::int64_t> matched;
-    std::vector<std::int64_t> both;
-    for (std::size_t i = 0; i < terms.size(); ++i) {
-      matched.clear();
-      for (const char* sql :
-           {"SELECT rowid FROM products_fts WHERE products_fts MATCH ?1",
-            "SELECT id FROM products WHERE manufacturer_id IN "
-            "(SELECT rowid FROM manufacturers_fts WHERE manufacturers_fts MATCH ?1)"}) {
-        auto statement = db_->prepare(sql);
-        if (!statement.is_ok()) return statement.status();
-        statement->bind(1, terms[i]);
-        for (;;) {
-          auto row = statement->step();
-          if (!row.is_ok()) return row.status();
-          if (!row.value()) break;
-          matched.push_back(statement->int64(0));
-        }
-      }
-      std::sort(matched.begin(), matched.end());
-      matched.erase(std::unique(matched.begin(), matched.end()), matched.end());
-      if (i == 0) {
-        ids.swap(matched);
-        continue;
-      }
-      both.clear();
-      std::set_intersection(ids.begin(), ids.end(), matched.begin(), matched.end(),
-                            std::back_inserter(both));
-      ids.swap(both);
-    }
-    return ids;
   }
 
   // The facet groups of the products `query` matches; each product's id goes to `first` too.
