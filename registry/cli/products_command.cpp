@@ -70,7 +70,7 @@ int run_products(const GlobalOptions& options, const ProductsArguments& argument
     for (const auto& product : products.value()) {
       auto findings = printer.findings(product);
       if (!findings.is_ok()) return report_error(findings.status());
-      std::cout << views::dump(views::product_json(product, *findings.value())) << "\n";
+      std::cout << views::dump(views::written_product_json(product, *findings.value())) << "\n";
     }
     return kExitSuccess;
   }

@@ -205,9 +205,13 @@ Reply list_products(Context& context) {
   views::FindingsPrinter printer(*storage.value(), &context.server().provenance);
   Json items = Json::array();
   for (const auto& product : products) {
+    if (items.size() == page.limit) {  // the next page's first: only tells that there is one
+      items.push_back(nullptr);
+      break;
+    }
     auto findings = printer.findings(product);
     if (!findings.is_ok()) return Reply::from_status(findings.status());
-    items.push_back(views::product_json(product, *findings.value()));
+    items.push_back(views::written_product_json(product, *findings.value()));
   }
   std::int64_t last_id = products.size() > page.limit ? products[page.limit - 1].id : 0;
   Json out = page_json(std::move(items), page.limit, "products", last_id);
@@ -293,7 +297,7 @@ Reply export_products(Context& context) {
           if (csv) {
             out << views::product_csv_row(product, findings);
           } else {
-            out << views::dump(views::product_json(product, findings)) << '\n';
+            out << views::dump(views::written_product_json(product, findings)) << '\n';
           }
           return static_cast<bool>(out);
         });

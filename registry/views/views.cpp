@@ -18,11 +18,11 @@ Json parse_stored(const std::string& text) {
   return parsed.is_discarded() ? Json(nullptr) : parsed;
 }
 
-void append_string(std::string& out, const std::string& text) {
+void append_string(std::string& out, std::string_view text) {
   if (is_valid_utf8(text)) {
     model::append_json_string(out, text);
   } else {
-    out += Json(text).dump(-1, ' ', false, Json::error_handler_t::replace);
+    out += Json(std::string(text)).dump(-1, ' ', false, Json::error_handler_t::replace);
   }
 }
 
@@ -154,32 +154,117 @@ Json declaration_object(const std::string& text) {
 
 Json readable(const Json& value) { return with_stored_json_parsed(value); }
 
+namespace {
+
+// The members of product_json, in order, given to `sink`, which has text(key, text),
+// text_or_null(key, text) (null when empty), integer(key, n), integer_or_null(key, n) (null when
+// 0), boolean(key, b) and json(key, value): one description of the shape for a tree and for
+// text.
+template <class Sink>
+void product_members(const storage::ProductSummary& product, const PrintedFindings& findings,
+                     Sink& sink) {
+  sink.integer("id", product.id);
+  sink.text("manufacturer", product.manufacturer);
+  sink.text("brand", product.brand);
+  sink.text("model", product.model);
+  sink.text_or_null("type", product.type);
+  sink.text("class", product.product_class);
+  sink.text("status", product.status);
+  sink.boolean("flagged", product.flagged);
+  sink.text_or_null("flag_state", product.flag_state
+                                      ? enforcement::flag_state_name(*product.flag_state)
+                                      : std::string_view());
+  sink.boolean("remedied", product.remedied);
+  sink.integer_or_null("flag_id", product.flag_id);
+  sink.text_or_null("support_end", product.support_end);
+  sink.text_or_null("label_id", product.label_id);
+  sink.json("failing_checks", findings.failing);
+  sink.json("findings", findings.written);
+  sink.integer("version_count", product.version_count);
+  sink.text("created_at", product.created_at);
+  sink.text("updated_at", product.updated_at);
+  sink.text_or_null("last_declared", std::string_view(product.updated_at).substr(0, 10));
+}
+constexpr std::size_t kProductMembers = 19;
+
+// Members into an object of a tree.
+class TreeSink {
+ public:
+  explicit TreeSink(std::size_t room) : object_(room) {}
+  void text(const char* key, std::string_view value) { object_.add(key, std::string(value)); }
+  void text_or_null(const char* key, std::string_view value) {
+    object_.add(key, value.empty() ? Json(nullptr) : Json(std::string(value)));
+  }
+  void integer(const char* key, std::int64_t value) { object_.add(key, value); }
+  void integer_or_null(const char* key, std::int64_t value) {
+    object_.add(key, value == 0 ? Json(nullptr) : Json(value));
+  }
+  void boolean(const char* key, bool value) { object_.add(key, value); }
+  void json(const char* key, const Json& value) { object_.add(key, value); }
+  Json take() { return object_.take(); }
+
+ private:
+  ObjectBuilder object_;
+};
+
+// Members written as compact JSON text, as dump() writes them.
+class TextSink {
+ public:
+  void text(const char* key, std::string_view value) {
+    start(key);
+    append_string(out_, value);
+  }
+  void text_or_null(const char* key, std::string_view value) {
+    if (value.empty()) return null(key);
+    text(key, value);
+  }
+  void integer(const char* key, std::int64_t value) {
+    start(key);
+    append_integer(out_, value);
+  }
+  void integer_or_null(const char* key, std::int64_t value) {
+    if (value == 0) return null(key);
+    integer(key, value);
+  }
+  void boolean(const char* key, bool value) {
+    start(key);
+    out_ += value ? "true" : "false";
+  }
+  void json(const char* key, const Json& value) {
+    start(key);
+    append_compact(out_, value);
+  }
+  std::string take() {
+    out_ += out_.empty() ? "{}" : "}";
+    return std::move(out_);
+  }
+
+ private:
+  void start(const char* key) {
+    out_ += out_.empty() ? '{' : ',';
+    append_string(out_, key);
+    out_ += ':';
+  }
+  void null(const char* key) {
+    start(key);
+    out_ += "null";
+  }
+  std::string out_;
+};
+
+}  // namespace
+
 Json product_json(const storage::ProductSummary& product, const PrintedFindings& findings,
                   std::size_t room_for_more) {
-  constexpr std::size_t kMembers = 19;
-  return ObjectBuilder(kMembers + room_for_more)
-      .add("id", product.id)
-      .add("manufacturer", product.manufacturer)
-      .add("brand", product.brand)
-      .add("model", product.model)
-      .add("type", or_null(product.type))
-      .add("class", product.product_class)
-      .add("status", product.status)
-      .add("flagged", product.flagged)
-      .add("flag_state", product.flag_state
-                             ? Json(std::string(enforcement::flag_state_name(*product.flag_state)))
-                             : Json(nullptr))
-      .add("remedied", product.remedied)
-      .add("flag_id", product.flag_id != 0 ? Json(product.flag_id) : Json(nullptr))
-      .add("support_end", or_null(product.support_end))
-      .add("label_id", or_null(product.label_id))
-      .add("failing_checks", findings.failing)
-      .add("findings", findings.written)
-      .add("version_count", product.version_count)
-      .add("created_at", product.created_at)
-      .add("updated_at", product.updated_at)
-      .add("last_declared", or_null(product.updated_at.substr(0, 10)))
-      .take();
+  TreeSink sink(kProductMembers + room_for_more);
+  product_members(product, findings, sink);
+  return sink.take();
+}
+
+Json written_product_json(const storage::ProductSummary& product, const PrintedFindings& findings) {
+  TextSink sink;
+  product_members(product, findings, sink);
+  return written(sink.take());
 }
 
 std::shared_ptr<const Provenance> ProvenanceCache::find(std::int64_t evaluation_id) const {

@@ -215,6 +215,40 @@ TEST_SUITE("views") {
           Json::array({{{"check", std::to_string(FindingsMemo::kMostEntries)}}}));
   }
 
+  TEST_CASE("a product written as text is the product's tree written out") {
+    std::mt19937 random(20261205);
+    const char* texts[] = {"",         "Acme",          "a \"quoted\" \\ name",
+                           "é😀\n\x01", "bad \xff byte", "2026-11-29T10:00:00Z"};
+    auto text = [&] { return std::string(texts[random() % std::size(texts)]); };
+    for (int i = 0; i < 300; ++i) {
+      storage::ProductSummary product;
+      product.id = static_cast<std::int64_t>(random());
+      product.manufacturer = text();
+      product.brand = text();
+      product.model = text();
+      product.type = text();
+      product.product_class = text();
+      product.status = text();
+      product.flagged = random() % 2 == 0;
+      if (random() % 2 == 0) product.flag_state = enforcement::FlagState::kConfirmed;
+      product.remedied = random() % 2 == 0;
+      product.flag_id = random() % 2 == 0 ? 0 : static_cast<std::int64_t>(random());
+      product.support_end = text();
+      product.label_id = text();
+      product.version_count = static_cast<std::int64_t>(random() % 5);
+      product.created_at = text();
+      product.updated_at = text();
+      PrintedFindings findings{
+          stored_object(R"([{"check":"password-policy","outcome":"fail"}])"),
+          random() % 2 == 0 ? Json::array() : Json::array({"password-policy"})};
+      const Json written = written_product_json(product, findings);
+      REQUIRE(written.is_binary());
+      CHECK(dump(written) == dump(product_json(product, findings)));
+      CHECK(dump(Json::array({written}), 2) ==
+            dump(Json::array({product_json(product, findings)}), 2));
+    }
+  }
+
   TEST_CASE("indented JSON is nlohmann's own") {
     const Json value = {{"a", {1, 2}}, {"b", "\xff"}};
     CHECK(dump(value, 2) == value.dump(2, ' ', false, Json::error_handler_t::replace));
