@@ -1557,8 +1557,9 @@ class SqliteStorage : public Storage {
     latest->bind(1, product_id);
     auto found = latest->step();
     if (!found.is_ok()) return found.status();
-    if (!found.value())
+    if (!found.value()) {
       return Status::not_found("no product with id " + std::to_string(product_id));
+    }
     std::int64_t next = latest->int64(0);
     auto statement = db_->prepare(
         "SELECT v.id, v.version, v.body, v.import_run_id, r.started_at, r.source, "
@@ -1988,8 +1989,9 @@ class SqliteStorage : public Storage {
     latest->bind(1, product_id);
     auto found = latest->step();
     if (!found.is_ok()) return found.status();
-    if (!found.value())
+    if (!found.value()) {
       return Status::not_found("no product with id " + std::to_string(product_id));
+    }
     std::vector<std::pair<const char*, std::int64_t>> subjects = {{"product", product_id}};
     auto version =
         db_->prepare("SELECT import_run_id, previous_id FROM declaration_versions WHERE id = ?1");
