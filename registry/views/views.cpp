@@ -154,6 +154,8 @@ Json declaration_object(const std::string& text) {
 
 Json readable(const Json& value) { return with_stored_json_parsed(value); }
 
+Json as_written(const Json& value) { return written(dump(value)); }
+
 namespace {
 
 // The members of product_json, in order, given to `sink`, which has text(key, text),
@@ -330,9 +332,15 @@ void FindingsMemo::add(std::int64_t evaluation_id, std::string_view stored,
                        std::shared_ptr<const PrintedFindings> printed) {
   if (stored.size() > kLargestForm) return;
   std::string key = key_of(evaluation_id, stored);
+  const std::size_t bytes =
+      key.size() + (printed->written.is_binary() ? printed->written.get_binary().size()
+                                                 : dump(printed->written).size());
   std::lock_guard lock(mutex_);
-  if (entries_.size() >= kMostEntries) entries_.clear();
-  entries_.emplace(std::move(key), std::move(printed));
+  if (entries_.size() >= kMostEntries || bytes_ + bytes > kMostBytes) {
+    entries_.clear();
+    bytes_ = 0;
+  }
+  if (entries_.emplace(std::move(key), std::move(printed)).second) bytes_ += bytes;
 }
 
 Result<std::shared_ptr<const PrintedFindings>> FindingsPrinter::findings(

@@ -63,6 +63,8 @@ class ObjectBuilder {
 // `value` with every stored text in it (stored_object, PrintedFindings::written) parsed into a
 // tree, for code that reads what it holds rather than writing it out.
 Json readable(const Json& value);
+// `value` held as the compact text dump() writes for it, which dump() then copies as it is.
+Json as_written(const Json& value);
 
 // A product's findings as FindingsPrinter makes them.
 struct PrintedFindings {
@@ -87,12 +89,13 @@ Json written_product_json(const storage::ProductSummary& product, const PrintedF
 
 // Printed findings by their stored form and evaluation: products share a few forms (each
 // check's outcome and message), so a list or an export prints each form once. At most
-// kMostEntries forms of at most kLargestForm bytes are kept; beyond that it starts afresh.
-// Thread-safe.
+// kMostEntries forms of at most kLargestForm bytes, printed in at most kMostBytes in all, are
+// kept; beyond that it starts afresh. Thread-safe.
 class FindingsMemo {
  public:
   static constexpr std::size_t kMostEntries = 4096;
   static constexpr std::size_t kLargestForm = 1024;
+  static constexpr std::size_t kMostBytes = std::size_t{16} << 20;
 
   std::shared_ptr<const PrintedFindings> find(std::int64_t evaluation_id,
                                               std::string_view stored) const;
@@ -104,6 +107,7 @@ class FindingsMemo {
 
   mutable std::mutex mutex_;
   std::unordered_map<std::string, std::shared_ptr<const PrintedFindings>> entries_;
+  std::size_t bytes_ = 0;  // of the printed text kept
 };
 
 // An evaluation's provenance (policy, as-of, plugins, checks).

@@ -225,6 +225,9 @@ Transaction::~Transaction() {
 }
 
 Status Transaction::begin() {
+  if (db_.in_read_snapshot_) {
+    return Status::internal("a write was begun inside a read snapshot, which writes nothing");
+  }
   nested_ = sqlite3_get_autocommit(db_.handle()) == 0;
   auto status = db_.exec(nested_ ? "SAVEPOINT iotreg_nested" : "BEGIN IMMEDIATE");
   if (status.is_ok()) open_ = true;

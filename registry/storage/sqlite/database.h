@@ -111,7 +111,8 @@ class Database {
   sqlite3* handle() const { return db_; }
   const std::string& path() const { return path_; }
   Status exec(std::string_view sql);
-  // Runs one statement that returns no rows, prepared once and kept: for those run often.
+  // Runs one statement that returns no rows, prepared once and kept for the next time: for
+  // those run often (exec() prepares each anew).
   Status run(std::string_view sql);
   // A statement for `sql`: one given back earlier when there is one, else newly prepared.
   Result<Statement> prepare(std::string_view sql);
@@ -137,6 +138,7 @@ class Database {
   std::unordered_map<std::string, std::vector<sqlite3_stmt*>, TextHash, std::equal_to<>>
       idle_statements_;
   friend class ReadSnapshot;
+  friend class Transaction;
   bool in_read_snapshot_ = false;  // inside a ReadSnapshot's transaction
 };
 
@@ -163,7 +165,8 @@ class Transaction {
 // state of the registry (a deferred BEGIN: it takes no lock until the first read, and never
 // the write lock). Inside a transaction already open it does nothing; when BEGIN fails, each
 // statement reads on its own as without it. Its statements must be reset before it ends, and
-// nothing may be written while it lives.
+// nothing may be written to the registry while it lives (a Transaction refuses to begin; the
+// connection's own temporary tables may be).
 class ReadSnapshot {
  public:
   explicit ReadSnapshot(Database& db)

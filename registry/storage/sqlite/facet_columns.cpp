@@ -18,15 +18,6 @@ constexpr std::size_t kMostCombinations = std::size_t{1} << 16;
 constexpr std::int64_t kMostIdsPerProduct = 4;
 constexpr std::int64_t kIdSlack = 1 << 16;
 
-// SQLite's lower(): ASCII letters only (Debian's build has no ICU).
-std::string ascii_lower(std::string_view text) {
-  std::string out(text);
-  for (char& c : out) {
-    if (c >= 'A' && c <= 'Z') c = static_cast<char>(c - 'A' + 'a');
-  }
-  return out;
-}
-
 }  // namespace
 
 bool FacetColumns::can_answer(const ProductQuery& query) {
@@ -69,23 +60,6 @@ std::string_view FacetColumns::WordIndex::word(std::size_t i) const {
   return std::string_view(text).substr(begin, ends[i] - begin);
 }
 
-void FacetColumns::WordIndex::for_each_id(std::string_view prefix,
-                                          const std::function<void(std::uint32_t)>& each) const {
-  std::size_t low = 0;
-  std::size_t high = ends.size();
-  while (low < high) {  // the first word not before `prefix`
-    const std::size_t middle = low + (high - low) / 2;
-    if (word(middle) < prefix) {
-      low = middle + 1;
-    } else {
-      high = middle;
-    }
-  }
-  for (std::size_t i = low; i < ends.size() && word(i).substr(0, prefix.size()) == prefix; ++i) {
-    for (std::uint32_t at = i == 0 ? 0 : id_ends[i - 1]; at < id_ends[i]; ++at) each(ids[at]);
-  }
-}
-
 Result<std::shared_ptr<const FacetColumns>> FacetColumns::read(Database& db, std::int64_t version) {
   auto bounds = db.prepare(
       "SELECT (SELECT count(*) FROM products), (SELECT coalesce(max(id), 0) FROM products), "
@@ -109,7 +83,8 @@ Result<std::shared_ptr<const FacetColumns>> FacetColumns::read(Database& db, std
   std::vector<std::uint32_t> manufacturer_of(columns->combination_of_.size(), 0);
   auto rows = db.prepare(
       "SELECT p.id, p.status, p.type, p.class, coalesce(nf.state, ''), p.failing_checks, "
-      "p.flagged, p.manufacturer_id FROM products p LEFT JOIN flags nf ON nf.id = p.flag_id");
+      "p.flagged, p.manufacturer_id, lower(p.type) FROM products p "
+      "LEFT JOIN flags nf ON nf.id = p.flag_id");
   if (!rows.is_ok()) return rows.status();
   std::unordered_map<std::string, std::uint32_t> index_of;  // a combination's texts -> index
   std::string key;
@@ -124,21 +99,16 @@ Result<std::shared_ptr<const FacetColumns>> FacetColumns::read(Database& db, std
       return not_held;
     }
     key.clear();
-    for (int column = 1; column <= 5; ++column) {  // each length-prefixed: text may hold NUL
-      const std::string_view text = rows->text_view(column);
-      const auto size = static_cast<std::uint32_t>(text.size());
-      key.append(reinterpret_cast<const char*>(&size), sizeof size);
-      key += text;
-    }
+    for (int column = 1; column <= 5; ++column) append_key_part(key, rows->text_view(column));
     key += rows->is_null(2) ? 'n' : 't';
     key += rows->int64(6) != 0 ? 'f' : '-';
     auto [entry, added] =
         index_of.try_emplace(key, static_cast<std::uint32_t>(columns->combinations_.size()));
     if (added) {
       if (columns->combinations_.size() == kMostCombinations) return not_held;
-      columns->combinations_.push_back({rows->text(1), rows->text(2), rows->is_null(2),
-                                        rows->text(3), rows->text(4), rows->text(5),
-                                        rows->int64(6) != 0});
+      columns->combinations_.push_back({rows->text(1), rows->text(2), rows->text(8),
+                                        rows->is_null(2), rows->text(3), rows->text(4),
+                                        rows->text(5), rows->int64(6) != 0});
     }
     columns->combination_of_[static_cast<std::size_t>(id)] = entry->second;
     manufacturer_of[static_cast<std::size_t>(id)] = static_cast<std::uint32_t>(manufacturer);
@@ -165,8 +135,8 @@ Result<std::shared_ptr<const FacetColumns>> FacetColumns::read(Database& db, std
        {std::tuple{"products_fts", "iotreg_product_words", &columns->product_words_},
         std::tuple{"manufacturers_fts", "iotreg_manufacturer_words",
                    &columns->manufacturer_words_}}) {
-    IOTREG_TRY(db.run(std::string("CREATE VIRTUAL TABLE IF NOT EXISTS temp.") + vocabulary +
-                      " USING fts5vocab(main, '" + table + "', 'instance')"));
+    IOTREG_TRY(db.exec(std::string("CREATE VIRTUAL TABLE IF NOT EXISTS temp.") + vocabulary +
+                       " USING fts5vocab(main, '" + table + "', 'instance')"));
     auto read = WordIndex::read(db, vocabulary, *index);
     if (!read.is_ok()) return read.status();
     if (!read.value()) return not_held;
@@ -200,8 +170,8 @@ FacetColumns::Matches FacetColumns::matching(const std::vector<std::string>& wor
   return all;
 }
 
-std::vector<char> FacetColumns::meeting(const ProductQuery& query) const {
-  const std::string type = query.type ? ascii_lower(*query.type) : std::string();
+std::vector<char> FacetColumns::meeting(const ProductQuery& query,
+                                        std::string_view lower_type) const {
   const std::string failing = query.failing ? " " + *query.failing + " " : std::string();
   const std::string flag_state =
       query.flag_state ? std::string(enforcement::flag_state_name(*query.flag_state)) : "";
@@ -211,7 +181,7 @@ std::vector<char> FacetColumns::meeting(const ProductQuery& query) const {
     meets[i] = (!query.status || c.status == *query.status) &&
                (!query.flagged || c.flagged == *query.flagged) &&
                (!query.flag_state || c.flag_state == flag_state) &&
-               (!query.type || (!c.type_null && ascii_lower(c.type) == type)) &&
+               (!query.type || (!c.type_null && c.lower_type == lower_type)) &&
                (!query.product_class || c.product_class == *query.product_class) &&
                (!query.failing || c.failing_checks.find(failing) != std::string::npos);
   }
@@ -219,9 +189,9 @@ std::vector<char> FacetColumns::meeting(const ProductQuery& query) const {
 }
 
 std::vector<FacetGroup> FacetColumns::group(
-    const Matches* matches, const ProductQuery& query,
+    const Matches* matches, const ProductQuery& query, std::string_view lower_type,
     const std::function<void(std::int64_t)>* each_match) const {
-  const std::vector<char> meets = meeting(query);
+  const std::vector<char> meets = meeting(query, lower_type);
   std::vector<std::uint64_t> counts(combinations_.size());
   auto count = [&](std::size_t id) {
     const std::uint32_t combination = combination_of_[id];
@@ -264,8 +234,7 @@ std::shared_ptr<SharedFacetColumns> SharedFacetColumns::of_file(dev_t device, in
   return shared;
 }
 
-Result<std::shared_ptr<const FacetColumns>> SharedFacetColumns::at(Database& db,
-                                                                   std::int64_t version) {
+std::shared_ptr<const FacetColumns> SharedFacetColumns::at(Database& db, std::int64_t version) {
   {
     std::lock_guard lock(mutex_);
     if (held_ && held_->version() == version) return held_;
@@ -281,15 +250,17 @@ Result<std::shared_ptr<const FacetColumns>> SharedFacetColumns::at(Database& db,
       shared.reading_ = false;
     }
   } read_ends{*this};
+  // A registry not worth holding, or one whose copy could not be read (the caller's tables
+  // answer as well), is not tried again at this version.
   auto read = FacetColumns::read(db, version);
-  if (!read.is_ok()) return read.status();
+  std::shared_ptr<const FacetColumns> columns = read.is_ok() ? read.value() : nullptr;
   std::lock_guard lock(mutex_);
-  if (!read.value()) {
+  if (!columns) {
     not_held_version_ = version;
   } else if (!held_ || held_->version() < version) {
-    held_ = read.value();
+    held_ = columns;
   }
-  return read;
+  return columns;
 }
 
 }  // namespace iotreg::storage::sqlite

@@ -15,6 +15,9 @@
 // hundred combinations) and its manufacturer; each word of the index, 4 bytes per product that
 // holds it (about 40 bytes a product in all). A registry whose combinations or ids are too many
 // for that to pay is not held, and its searches read the tables as before.
+//
+// A FacetColumns never changes once read: it is shared between threads as a
+// shared_ptr<const FacetColumns>.
 #pragma once
 
 #include <sys/types.h>
@@ -24,6 +27,7 @@
 #include <memory>
 #include <mutex>
 #include <string>
+#include <string_view>
 #include <vector>
 
 #include "registry/core/status.h"
@@ -33,10 +37,18 @@
 
 namespace iotreg::storage::sqlite {
 
+// Appends one part of a grouping key: length-prefixed, for text may hold NUL.
+inline void append_key_part(std::string& key, std::string_view text) {
+  const auto size = static_cast<std::uint32_t>(text.size());
+  key.append(reinterpret_cast<const char*>(&size), sizeof size);
+  key += text;
+}
+
 class FacetColumns {
  public:
   // Whether the columns can test every condition of `query` apart from its search words (which
-  // the caller turns into ids): status, flagged, flag state, type, class and failing check.
+  // the caller turns into ids): status, flagged, flag state, type, class and failing check. A
+  // new condition of ProductQuery must be refused here until the columns can test it.
   static bool can_answer(const ProductQuery& query);
 
   // Every product's columns, read through `db`, which must be inside a read transaction whose
@@ -54,8 +66,10 @@ class FacetColumns {
 
   // The facet groups of the products that meet `query`'s conditions (can_answer) among
   // `matches` (every product when null), exactly as the products table would group them; each
-  // such product's id also goes to `each_match` when given, in ascending order.
+  // such product's id also goes to `each_match` when given, in ascending order. `lower_type`:
+  // query.type as SQLite's lower() gives it (the type condition compares lower(type)).
   std::vector<FacetGroup> group(const Matches* matches, const ProductQuery& query,
+                                std::string_view lower_type,
                                 const std::function<void(std::int64_t)>* each_match) const;
 
  private:
@@ -63,6 +77,7 @@ class FacetColumns {
   struct Combination {
     std::string status;
     std::string type;
+    std::string lower_type;  // as SQLite's lower() gives it
     bool type_null = false;
     std::string product_class;
     std::string flag_state;  // "" when the product has no flag
@@ -84,11 +99,27 @@ class FacetColumns {
     static Result<bool> read(Database& db, const std::string& vocabulary, WordIndex& index);
     std::string_view word(std::size_t i) const;
     // Calls `each` with every id of every word that begins with `prefix`.
-    void for_each_id(std::string_view prefix, const std::function<void(std::uint32_t)>& each) const;
+    template <class Each>
+    void for_each_id(std::string_view prefix, Each&& each) const {
+      std::size_t low = 0;
+      std::size_t high = ends.size();
+      while (low < high) {  // the first word not before `prefix`
+        const std::size_t middle = low + (high - low) / 2;
+        if (word(middle) < prefix) {
+          low = middle + 1;
+        } else {
+          high = middle;
+        }
+      }
+      for (std::size_t i = low; i < ends.size() && word(i).substr(0, prefix.size()) == prefix;
+           ++i) {
+        for (std::uint32_t at = i == 0 ? 0 : id_ends[i - 1]; at < id_ends[i]; ++at) each(ids[at]);
+      }
+    }
   };
 
   // Which combinations meet `query`'s conditions, by index.
-  std::vector<char> meeting(const ProductQuery& query) const;
+  std::vector<char> meeting(const ProductQuery& query, std::string_view lower_type) const;
 
   std::int64_t version_ = 0;
   std::vector<Combination> combinations_;
@@ -111,9 +142,9 @@ class SharedFacetColumns {
 
   // The columns at `version`, read through `db` (inside a read transaction at that version)
   // when those held are of an older version. Null while another connection reads them, for an
-  // older version than those held, and for a registry not worth holding: the caller then asks
-  // the products table.
-  Result<std::shared_ptr<const FacetColumns>> at(Database& db, std::int64_t version);
+  // older version than those held, and for a registry not worth holding or whose copy could not
+  // be read at that version: the caller then asks the tables.
+  std::shared_ptr<const FacetColumns> at(Database& db, std::int64_t version);
 
  private:
   std::mutex mutex_;

@@ -1983,6 +1983,7 @@ class SqliteStorage : public Storage {
   // the (subject_type, subject_id) index and merged by id: as one statement, the recursive walk
   // of the chain and the lists of ids in temporary tables were a sixth of a product lookup.
   Result<std::vector<AuditEvent>> product_trail(const AuditQuery& query) {
+    ReadSnapshot snapshot(*db_);  // every statement of one state
     const std::int64_t product_id = *query.product_id;
     auto latest = db_->prepare("SELECT latest_version_id FROM products WHERE id = ?1");
     if (!latest.is_ok()) return latest.status();
@@ -2021,13 +2022,15 @@ class SqliteStorage : public Storage {
     auto about = db_->prepare(
         "SELECT id, at, actor, action, subject_type, subject_id, details FROM audit_events "
         "WHERE subject_type = ?1 AND subject_id = ?2 AND " +
-        audit_conditions(query));
+        audit_conditions(query) + (query.newest_first ? " ORDER BY id DESC" : " ORDER BY id") +
+        " LIMIT ?5");
     if (!about.is_ok()) return about.status();
     std::vector<AuditEvent> events;
     for (const auto& [type, id] : subjects) {
       about->reset();
       about->bind(1, std::string_view(type)).bind(2, id);
       bind_audit_conditions(query, *about);
+      about->bind(5, query.limit == 0 ? std::int64_t{-1} : static_cast<std::int64_t>(query.limit));
       IOTREG_TRY(read_audit_events(*about, events));
     }
     std::sort(events.begin(), events.end(), [&](const AuditEvent& a, const AuditEvent& b) {
@@ -2057,9 +2060,10 @@ class SqliteStorage : public Storage {
 
   // `query`'s facets counted from the facet columns held in memory (each match's id going to
   // `first` too, when given), or nullopt when those cannot answer: none are shared with this
-  // connection, the query has conditions they do not hold, `snapshot` is inside a transaction
-  // of the caller's (whose changes may have no audit event yet, so no state version of their
-  // own), or another connection is reading them for a newer state.
+  // connection; the query has conditions they do not hold; `snapshot` is inside a transaction
+  // that writes (whose changes may have no audit event yet, so no state version of their own);
+  // or SharedFacetColumns::at has none for the snapshot's state (being read by another
+  // connection, older than those held, not worth holding).
   Result<std::optional<ProductFacets>> facets_from_columns(const ReadSnapshot& snapshot,
                                                            const ProductQuery& query,
                                                            FirstIds* first) {
@@ -2072,15 +2076,23 @@ class SqliteStorage : public Storage {
     auto version = state_version();
     if (!version.is_ok()) return version.status();
     auto columns = facet_columns_->at(*db_, version.value());
-    if (!columns.is_ok()) return columns.status();
-    if (!columns.value()) return std::optional<ProductFacets>();
+    if (!columns) return std::optional<ProductFacets>();
+    std::string lower_type;  // the type condition as the table's lower() compares it
+    if (query.type) {
+      auto lower = db_->prepare("SELECT lower(?1)");
+      if (!lower.is_ok()) return lower.status();
+      lower->bind(1, *query.type);
+      auto row = lower->step();
+      if (!row.is_ok()) return row.status();
+      lower_type = lower->text(0);
+    }
     std::optional<sqlite::FacetColumns::Matches> matches;  // of the search words; all without
-    if (!filter.words().empty()) matches = columns.value()->matching(filter.words());
+    if (!filter.words().empty()) matches = columns->matching(filter.words());
     const std::function<void(std::int64_t)> offer = [first](std::int64_t id) { first->offer(id); };
     auto facets = count_facets(query, [&](const ProductQuery& part) {
       return Result<std::vector<FacetGroup>>(
-          columns.value()->group(matches ? &*matches : nullptr, part,
-                                 &part == &query && first != nullptr ? &offer : nullptr));
+          columns->group(matches ? &*matches : nullptr, part, lower_type,
+                         &part == &query && first != nullptr ? &offer : nullptr));
     });
     if (!facets.is_ok()) return facets.status();
     return std::optional<ProductFacets>(std::move(facets).value());
@@ -2109,11 +2121,8 @@ class SqliteStorage : public Storage {
       if (!row.value()) break;
       if (first != nullptr) first->offer(statement->int64(5));
       key.clear();
-      for (int column = 0; column < 5; ++column) {  // each length-prefixed: text may hold NUL
-        const std::string_view text = statement->text_view(column);
-        const auto size = static_cast<std::uint32_t>(text.size());
-        key.append(reinterpret_cast<const char*>(&size), sizeof size);
-        key += text;
+      for (int column = 0; column < 5; ++column) {
+        sqlite::append_key_part(key, statement->text_view(column));
       }
       auto [group, added] = group_of.try_emplace(key, groups.size());
       if (added) {
