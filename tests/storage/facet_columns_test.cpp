@@ -7,7 +7,6 @@
 #include <algorithm>
 #include <array>
 
-#include <filesystem>
 #include <map>
 #include <string>
 #include <vector>
@@ -18,29 +17,20 @@
 #include "registry/storage/sqlite/facet_columns.h"
 #include "registry/storage/storage.h"
 #include "support/process.h"
+#include "support/samples.h"
 #include "support/temp_files.h"
 
 namespace iotreg::storage {
 namespace {
 
 using testing::ScratchDir;
-namespace fs = std::filesystem;
 
 const std::string kIotreg = IOTREG_BINARY;
-const fs::path kSource = IOTREG_SOURCE_DIR;
 
-// The bundled samples imported with checks on: statuses, classes, failing checks and flags.
+// The bundled samples (support/samples.h) in a new registry in `dir`.
 std::string sample_registry(const ScratchDir& dir) {
   const std::string path = dir.file("registry.db");
-  std::vector<std::string> import = {"--db", path, "--as-of", "2026-11-29", "import", "--quiet"};
-  std::vector<std::string> files;
-  for (const auto& entry : fs::directory_iterator(kSource / "samples")) {
-    if (entry.path().filename().string().rfind('0', 0) == 0) files.push_back(entry.path());
-  }
-  std::sort(files.begin(), files.end());
-  import.insert(import.end(), files.begin(), files.end());
-  auto imported = test::run_process(kIotreg, import);
-  REQUIRE_MESSAGE(imported.exit_status == 1, imported.err);  // the samples hold bad records
+  test::import_samples(path);
   return path;
 }
 

@@ -13,6 +13,7 @@
 #include "registry/storage/storage.h"
 #include "support/process.h"
 #include "support/registry.h"
+#include "support/samples.h"
 #include "support/temp_files.h"
 
 namespace iotreg::storage {
@@ -61,30 +62,13 @@ std::vector<std::string> models(Storage& storage, ProductQuery query) {
   return out;
 }
 
-// The bundled samples, one import run each, with checks: products with several versions over
-// several runs, verdicts and flags.
-void import_samples(const std::string& location) {
-  std::vector<std::string> import = {"--db",       location, "--as-of",
-                                     "2026-11-29", "import", "--quiet"};
-  std::vector<std::string> files;
-  for (const auto& entry : fs::directory_iterator(fs::path(IOTREG_SOURCE_DIR) / "samples")) {
-    if (entry.path().filename().string().rfind('0', 0) == 0) files.push_back(entry.path());
-  }
-  std::sort(files.begin(), files.end());
-  for (const auto& file : files) {
-    import.push_back(file);
-    REQUIRE(test::run_process(IOTREG_BINARY, import).exit_status <= 1);  // some records are bad
-    import.pop_back();
-  }
-}
-
 }  // namespace
 
 TEST_SUITE("storage") {
   TEST_CASE("a product's checked version is the number of the version its findings judge") {
     ScratchDir dir;
     test::TestRegistry backing(dir);
-    import_samples(backing.location());
+    test::import_samples(backing.location());
     auto storage = open_or_fail(backing.location());
     test::RegistryProbe probe(backing.location());
     // One product judged on an older version than its latest (as a registry may hold it).
@@ -308,7 +292,7 @@ TEST_SUITE("storage") {
   TEST_CASE("a product's audit trail: its own, its flags' and its versions' import runs' events") {
     ScratchDir dir;
     test::TestRegistry backing(dir);
-    import_samples(backing.location());
+    test::import_samples(backing.location());
     auto storage = open_or_fail(backing.location());
     FlagQuery every_flag;
     auto flags = storage->flags(every_flag);
