@@ -193,6 +193,20 @@ int compare_searches(Storage& held, Storage& table, const std::vector<const char
   return found;
 }
 
+// The pending products, every one on the first page.
+ProductQuery pending_products() {
+  ProductQuery pending;
+  pending.status = "pending";
+  pending.limit = 500;
+  return pending;
+}
+
+// Makes three products pending by editing the file behind the registry's back: no audit event,
+// so no new state version.
+void edit_without_audit(const std::string& path) {
+  test::SqliteProbe(path).exec("UPDATE products SET status = 'pending' WHERE id IN (1, 2, 3)");
+}
+
 }  // namespace
 
 TEST_SUITE("sqlite_only") {
@@ -269,17 +283,14 @@ TEST_SUITE("sqlite_only") {
     auto held = open(path, true);
     auto other = open(path, true);
     auto table = open(path, false);
-    ProductQuery pending;
-    pending.status = "pending";
-    pending.limit = 500;
+    const ProductQuery pending = pending_products();
     auto before = held->list_products_with_facets(pending);
     REQUIRE(before.is_ok());
 
     // An edit of the file that bypasses the registry (no audit event, so no new state version)
     // is not seen by the columns, which shows that they answer, and that the second connection
     // uses the first one's: the products table sees it.
-    test::SqliteProbe probe(path);
-    probe.exec("UPDATE products SET status = 'pending' WHERE id IN (1, 2, 3)");
+    edit_without_audit(path);
     auto edited = table->list_products_with_facets(pending);
     REQUIRE(edited.is_ok());
     REQUIRE(edited->products.size() > before->products.size());
@@ -307,13 +318,10 @@ TEST_SUITE("sqlite_only") {
     const std::string path = sample_registry(dir);
     auto held = open(path, true);
     auto table = open(path, false);
-    ProductQuery pending;
-    pending.status = "pending";
-    pending.limit = 500;
+    const ProductQuery pending = pending_products();
     auto before = held->list_products_with_facets(pending);
     REQUIRE(before.is_ok());
-    test::SqliteProbe probe(path);
-    probe.exec("UPDATE products SET status = 'pending' WHERE id IN (1, 2, 3)");  // not audited
+    edit_without_audit(path);
     std::int64_t version = 0;
     {
       auto hold = held->hold_reads();

@@ -1552,15 +1552,10 @@ class SqliteStorage : public Storage {
   }
 
   Result<std::vector<DeclarationVersion>> versions(std::int64_t product_id) override {
-    auto latest = db_->prepare("SELECT latest_version_id FROM products WHERE id = ?1");
+    ReadSnapshot snapshot(*db_);  // the chain of one state
+    auto latest = latest_version_id(product_id);
     if (!latest.is_ok()) return latest.status();
-    latest->bind(1, product_id);
-    auto found = latest->step();
-    if (!found.is_ok()) return found.status();
-    if (!found.value()) {
-      return Status::not_found("no product with id " + std::to_string(product_id));
-    }
-    std::int64_t next = latest->int64(0);
+    std::int64_t next = latest.value();
     auto statement = db_->prepare(
         "SELECT v.id, v.version, v.body, v.import_run_id, r.started_at, r.source, "
         "coalesce(v.source_location, ''), coalesce(v.previous_id, 0) "
@@ -1978,13 +1973,8 @@ class SqliteStorage : public Storage {
     }
   }
 
-  // A product's trail: events about the product itself, its flags and the import runs that
-  // added its versions (found along its version chain). Gathered subject by subject through
-  // the (subject_type, subject_id) index and merged by id: as one statement, the recursive walk
-  // of the chain and the lists of ids in temporary tables were a sixth of a product lookup.
-  Result<std::vector<AuditEvent>> product_trail(const AuditQuery& query) {
-    ReadSnapshot snapshot(*db_);  // every statement of one state
-    const std::int64_t product_id = *query.product_id;
+  // The id of the product's latest version; kNotFound for an unknown product.
+  Result<std::int64_t> latest_version_id(std::int64_t product_id) {
     auto latest = db_->prepare("SELECT latest_version_id FROM products WHERE id = ?1");
     if (!latest.is_ok()) return latest.status();
     latest->bind(1, product_id);
@@ -1993,12 +1983,24 @@ class SqliteStorage : public Storage {
     if (!found.value()) {
       return Status::not_found("no product with id " + std::to_string(product_id));
     }
+    return latest->int64(0);
+  }
+
+  // A product's trail: events about the product itself, its flags and the import runs that
+  // added its versions (found along its version chain). Gathered subject by subject through
+  // the (subject_type, subject_id) index and merged by id: as one statement, the recursive walk
+  // of the chain and the lists of ids in temporary tables were a sixth of a product lookup.
+  Result<std::vector<AuditEvent>> product_trail(const AuditQuery& query) {
+    ReadSnapshot snapshot(*db_);  // every statement of one state
+    const std::int64_t product_id = *query.product_id;
+    auto latest = latest_version_id(product_id);
+    if (!latest.is_ok()) return latest.status();
     std::vector<std::pair<const char*, std::int64_t>> subjects = {{"product", product_id}};
     auto version =
         db_->prepare("SELECT import_run_id, previous_id FROM declaration_versions WHERE id = ?1");
     if (!version.is_ok()) return version.status();
     std::set<std::int64_t> runs;
-    for (std::int64_t id = latest->int64(0); id != 0;) {
+    for (std::int64_t id = latest.value(); id != 0;) {
       version->reset();
       version->bind(1, id);
       auto row = version->step();
